@@ -1,0 +1,85 @@
+"""One exception base; each error has one HTTP status and one machine-readable code.
+
+GenqError
+├── BadRequest            400 invalid_json / bad_request
+├── Unauthorized          401 unauthorized
+├── InsufficientCredits   402 insufficient_credits
+├── Forbidden             403 invalid_signature / link_expired
+├── NotFound              404 not_found / job_not_found / model_not_found
+├── Conflict              409 idempotency_conflict / job_not_cancelable
+├── PayloadTooLarge       413 payload_too_large
+├── ValidationFailed      422 validation_error (details: failing field paths)
+├── ModelUnavailable      503 model_unavailable
+└── ConfigError           (start-up only, never reaches HTTP)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GenqError(Exception):
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details is not None:
+            body["details"] = self.details
+        return {"error": body}
+
+
+class BadRequest(GenqError):
+    status_code = 400
+    code = "bad_request"
+
+
+class Unauthorized(GenqError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class InsufficientCredits(GenqError):
+    status_code = 402
+    code = "insufficient_credits"
+
+
+class Forbidden(GenqError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(GenqError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(GenqError):
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(GenqError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class ValidationFailed(GenqError):
+    status_code = 422
+    code = "validation_error"
+
+
+class ModelUnavailable(GenqError):
+    status_code = 503
+    code = "model_unavailable"
+
+
+class ConfigError(GenqError):
+    code = "config_error"

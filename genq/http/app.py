@@ -1,0 +1,142 @@
+"""The ASGI application: routes, error shapes, body limit, and the server's lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from genq import __version__
+from genq.errors import GenqError, PayloadTooLarge
+from genq.http import native
+from genq.http.native import JSONResponse
+from genq.service import JobService
+from genq.worker.supervisor import Supervisor
+
+log = logging.getLogger("genq.http")
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    return JSONResponse({"error": body}, status_code=status)
+
+
+class BodyLimit:
+    """Answer 413 for bodies over the limit, whether announced by Content-Length or not."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                response = error_response(
+                    413, "payload_too_large", f"the body exceeds {self.limit} bytes"
+                )
+                await response(scope, receive, send)
+                return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise PayloadTooLarge(f"the body exceeds {self.limit} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def create_app(service: JobService, supervisor: Supervisor | None = None) -> FastAPI:
+    settings = service.settings
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if supervisor is not None:
+            await supervisor.start()
+        sweeper = asyncio.create_task(sweep_forever(service))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            if supervisor is not None:
+                await supervisor.stop(settings.cancel_grace_seconds)
+            service.store.close()
+
+    app = FastAPI(
+        title="genq",
+        version=__version__,
+        description="Asynchronous inference for generative media models.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.include_router(native.router)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+
+    @app.get("/healthz", summary="Liveness and readiness")
+    async def healthz() -> JSONResponse:
+        workers = None if supervisor is None else len(supervisor.workers)
+        return JSONResponse({"status": "ok", "version": __version__, "workers": workers})
+
+    @app.get("/files/{key:path}", summary="Download a result file through a signed link")
+    async def signed_file(
+        key: str,
+        expires: str | None = Query(None),
+        signature: str | None = Query(None),
+    ) -> FileResponse:
+        path, content_type = await service.signed_file(key, expires, signature)
+        return FileResponse(path, media_type=content_type)
+
+    return app
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(GenqError)
+    async def genq_error(request: Request, exc: GenqError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"path": "/".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+        ]
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            return error_response(400, "invalid_json", "the body is not valid JSON")
+        summary = "; ".join(f"{d['path']}: {d['message']}" for d in details)
+        return error_response(422, "validation_error", f"invalid request: {summary}", details)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        code = codes.get(exc.status_code, f"http_{exc.status_code}")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", "internal server error")
+
+
+async def sweep_forever(service: JobService) -> None:
+    while True:
+        try:
+            await service.sweep()
+        except Exception:
+            log.exception("sweep failed")
+        await asyncio.sleep(service.settings.sweep_interval_seconds)

@@ -1,0 +1,231 @@
+"""The native API: ``/v1/jobs`` and ``/v1/models``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field, ValidationError
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from genq.errors import BadRequest, ValidationFailed
+from genq.http.render import render_event, render_job
+from genq.jobs import ApiKey, EventType, Job
+from genq.service import MAX_PAGE, MAX_WAIT_SECONDS, JobService
+
+router = APIRouter(prefix="/v1")
+
+JOB_ID = Path(description="The job's id, as returned by POST /v1/jobs.", max_length=100)
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class SubmitRequest(BaseModel):
+    model: str = Field(description="Name of the model to run (see GET /v1/models).", max_length=200)
+    input: dict[str, Any] = Field(
+        default_factory=dict, description="The model's input; checked against its input_schema."
+    )
+    priority: int = Field(
+        default=0, ge=-1000, le=1000, description="Higher runs first; equal runs oldest first."
+    )
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="Yours to keep with the job; returned unchanged."
+    )
+
+
+def service(request: Request) -> JobService:
+    svc: JobService = request.app.state.service
+    return svc
+
+
+def raw_api_key(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, rest = header.strip().partition(" ")
+        return rest.strip() if scheme.lower() == "bearer" and rest else header.strip()
+    return request.headers.get("x-api-key")
+
+
+async def api_key(request: Request, svc: JobService = Depends(service)) -> ApiKey:
+    return await svc.authenticate(raw_api_key(request))
+
+
+def base_url(request: Request) -> str:
+    svc: JobService = request.app.state.service
+    return svc.settings.public_url or str(request.base_url)
+
+
+Svc = Annotated[JobService, Depends(service)]
+Key = Annotated[ApiKey, Depends(api_key)]
+
+
+def job_response(
+    svc: JobService,
+    request: Request,
+    job: Job,
+    status_code: int = 200,
+    queue_position: int | None = None,
+) -> JSONResponse:
+    url = base_url(request)
+    body = render_job(job, url, svc.output_links(job, url), queue_position)
+    return JSONResponse(body, status_code=status_code)
+
+
+def parse_submit(raw: bytes) -> SubmitRequest:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}", code="invalid_json") from None
+    try:
+        return SubmitRequest.model_validate(data)
+    except ValidationError as exc:
+        details = [
+            {"path": "/".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+        ]
+        raise ValidationFailed(
+            "invalid request: " + "; ".join(f"{d['path']}: {d['message']}" for d in details),
+            details=details,
+        ) from None
+
+
+@router.post(
+    "/jobs",
+    status_code=202,
+    summary="Submit a job",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": SubmitRequest.model_json_schema()}},
+        }
+    },
+    responses={200: {"description": "An idempotent replay: the original job."}},
+)
+async def submit_job(
+    request: Request,
+    svc: Svc,
+    key: Key,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> Response:
+    """Validate the input against the model's schema and queue the job (202); the same
+    ``Idempotency-Key`` with the same body returns the original job (200)."""
+    body = parse_submit(await request.body())
+    job, created = await svc.submit(
+        key.account_id,
+        body.model,
+        body.input,
+        priority=body.priority,
+        metadata=body.metadata,
+        idempotency_key=idempotency_key,
+    )
+    return job_response(svc, request, job, 202 if created else 200)
+
+
+@router.get("/jobs", summary="List jobs, newest first")
+async def list_jobs(
+    request: Request,
+    svc: Svc,
+    key: Key,
+    status: str | None = Query(None, description="Only jobs with this status."),
+    model: str | None = Query(None, description="Only jobs of this model."),
+    limit: int = Query(20, ge=1, le=MAX_PAGE),
+    cursor: str | None = Query(None, description="next_cursor from the previous page."),
+) -> Response:
+    jobs, next_cursor = await svc.list(
+        key.account_id, limit=limit, cursor=cursor, status=status, model=model
+    )
+    url = base_url(request)
+    data = [render_job(job, url, svc.output_links(job, url)) for job in jobs]
+    return JSONResponse({"object": "list", "data": data, "next_cursor": next_cursor})
+
+
+@router.get("/jobs/{job_id}", summary="Get a job")
+async def get_job(
+    request: Request,
+    svc: Svc,
+    key: Key,
+    job_id: str = JOB_ID,
+    wait: float = Query(
+        0,
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="Hold the request up to this many seconds until the job is terminal.",
+    ),
+) -> Response:
+    if wait > 0:
+        job = await svc.wait(key.account_id, job_id, wait)
+    else:
+        job = await svc.get(key.account_id, job_id)
+    return job_response(svc, request, job, queue_position=await svc.queue_position(job))
+
+
+@router.post("/jobs/{job_id}/cancel", summary="Cancel a job")
+async def cancel_job(request: Request, svc: Svc, key: Key, job_id: str = JOB_ID) -> Response:
+    """Idempotent. A queued job is canceled at once; a running one is asked to stop and, past
+    the grace period, stopped by force. A succeeded or failed job answers 409."""
+    return job_response(svc, request, await svc.cancel(key.account_id, job_id))
+
+
+@router.delete("/jobs/{job_id}", summary="Delete a job and its files")
+async def delete_job(svc: Svc, key: Key, job_id: str = JOB_ID) -> Response:
+    job = await svc.delete(key.account_id, job_id)
+    return JSONResponse({"id": job.id, "object": "job", "deleted": True})
+
+
+@router.get("/jobs/{job_id}/events", summary="Follow a job's events (server-sent events)")
+async def job_events(
+    request: Request,
+    svc: Svc,
+    key: Key,
+    job_id: str = JOB_ID,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> EventSourceResponse:
+    """One event per status change, progress update, log line and output; resumable with
+    ``Last-Event-ID``; the stream ends after the terminal status event."""
+    after = 0
+    if last_event_id:
+        if not last_event_id.isdigit():
+            raise ValidationFailed(
+                "Last-Event-ID must be an event id",
+                details=[{"path": "Last-Event-ID", "message": "not an integer"}],
+            )
+        after = int(last_event_id)
+    events = await svc.events(key.account_id, job_id, after)
+    url = base_url(request)
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        async for event in events:
+            data = render_event(event)
+            if event.type is EventType.OUTPUT:
+                job = await svc.get(key.account_id, job_id)
+                data["url"] = svc.link(job, data.pop("key"), url)
+            yield ServerSentEvent(
+                data=orjson.dumps(data).decode(), event=event.type.value, id=str(event.id)
+            )
+
+    return EventSourceResponse(stream(), ping=15)
+
+
+@router.get("/jobs/{job_id}/outputs/{index}", summary="Download one output of a job")
+async def job_output(
+    svc: Svc, key: Key, job_id: str = JOB_ID, index: int = Path(ge=0)
+) -> FileResponse:
+    path, content_type = await svc.output_file(key.account_id, job_id, index)
+    return FileResponse(path, media_type=content_type)
+
+
+@router.get("/models", summary="List models")
+async def list_models(svc: Svc, key: Key) -> Response:
+    return JSONResponse({"object": "list", "data": [m.describe() for m in svc.registry]})
+
+
+@router.get("/models/{name:path}", summary="Describe a model")
+async def get_model(svc: Svc, key: Key, name: str) -> Response:
+    return JSONResponse(svc.registry.get(name).describe())

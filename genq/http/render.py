@@ -1,0 +1,78 @@
+"""How jobs, outputs and events look on the native API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from genq.jobs import Event, Job
+
+
+def isotime(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def job_urls(job_id: str, base_url: str) -> dict[str, str]:
+    root = f"{base_url.rstrip('/')}/v1/jobs/{job_id}"
+    return {"self": root, "events": f"{root}/events", "cancel": f"{root}/cancel"}
+
+
+def render_job(
+    job: Job, base_url: str, links: list[str], queue_position: int | None = None
+) -> dict[str, Any]:
+    outputs = []
+    for output, url in zip(job.outputs, links, strict=True):
+        item: dict[str, Any] = {
+            "url": url,
+            "content_type": output.content_type,
+            "size": output.size,
+            "sha256": output.sha256,
+        }
+        for name in ("width", "height", "duration"):
+            value = getattr(output, name)
+            if value is not None:
+                item[name] = value
+        outputs.append(item)
+    body: dict[str, Any] = {
+        "id": job.id,
+        "object": "job",
+        "model": job.model,
+        "status": job.status.value,
+        "cancel_requested": job.cancel_requested,
+        "input": job.input,
+        "priority": job.priority,
+        "progress": {
+            "step": job.progress.step,
+            "total": job.progress.total,
+            "fraction": job.progress.fraction,
+            "message": job.progress.message,
+        },
+        "outputs": outputs,
+        "error": None
+        if job.error is None
+        else {"code": job.error.code, "message": job.error.message},
+        "cost": {"estimate": job.cost_estimate, "actual": job.cost_actual},
+        "created_at": isotime(job.created_at),
+        "started_at": isotime(job.started_at),
+        "finished_at": isotime(job.finished_at),
+        "metrics": {"queue_time": job.queue_time, "inference_time": job.inference_time},
+        "attempts": job.attempts,
+        "metadata": job.metadata,
+        "expires_at": isotime(job.expires_at),
+        "urls": job_urls(job.id, base_url),
+    }
+    if queue_position is not None:
+        body["queue_position"] = queue_position
+    return body
+
+
+def render_event(event: Event) -> dict[str, Any]:
+    return {
+        "job_id": event.job_id,
+        "type": event.type.value,
+        "created_at": isotime(event.created_at),
+        **event.data,
+    }

@@ -1,0 +1,156 @@
+"""The job and its parts: plain immutable values with no I/O."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class JobStatus(enum.StrEnum):
+    """The closed set of job states.
+
+    ``queued -> running -> succeeded | failed | canceled``, plus ``expired``.
+    A terminal status never changes.
+    """
+
+    #: Accepted and waiting for a worker.
+    QUEUED = "queued"
+    #: Claimed by a worker that holds a live lease on it.
+    RUNNING = "running"
+    #: Finished; its outputs are ready.
+    SUCCEEDED = "succeeded"
+    #: Finished with an error (see ``Job.error``).
+    FAILED = "failed"
+    #: Stopped at the caller's request.
+    CANCELED = "canceled"
+    #: Its retention period ended before it could finish.
+    EXPIRED = "expired"
+
+    @property
+    def terminal(self) -> bool:
+        return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+TERMINAL_STATUSES = frozenset(s for s in JobStatus if s.terminal)
+
+
+class EventType(enum.StrEnum):
+    """What an event on a job's stream reports."""
+
+    STATUS = "status"
+    PROGRESS = "progress"
+    LOG = "log"
+    OUTPUT = "output"
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int = 0
+    total: int = 0
+    message: str | None = None
+
+    @property
+    def fraction(self) -> float:
+        if self.total <= 0:
+            return 0.0
+        return min(1.0, self.step / self.total)
+
+
+@dataclass(frozen=True)
+class Output:
+    """One result file. ``key`` names it in the file storage; links are made on read."""
+
+    key: str
+    content_type: str
+    size: int
+    sha256: str
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Output:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class JobError:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    account_id: str
+    model: str
+    input: dict[str, Any]
+    status: JobStatus
+    priority: int
+    created_at: float
+    expires_at: float
+    cost_estimate: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+    progress: Progress = Progress()
+    outputs: tuple[Output, ...] = ()
+    error: JobError | None = None
+    cost_actual: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    inference_time: float | None = None
+    attempts: int = 0
+    cancel_requested: bool = False
+
+    @property
+    def terminal(self) -> bool:
+        return self.status.terminal
+
+    @property
+    def queue_time(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return self.started_at - self.created_at
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of a job's event stream; ``id`` increases across all jobs."""
+
+    id: int
+    job_id: str
+    type: EventType
+    data: dict[str, Any]
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A job handed to a worker, with the attempt number that fences its writes."""
+
+    job: Job
+    worker_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    name: str
+    credits: float | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: str
+    account_id: str
+    account_name: str
+    name: str | None
+    prefix: str
+    disabled: bool
+    created_at: float
+    last_used_at: float | None = None

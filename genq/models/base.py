@@ -1,0 +1,137 @@
+"""The model plug-in interface. Built-in demo models use it exactly as users' own models do.
+
+A model is a class::
+
+    class Echo(Model):
+        name = "echo"
+        description = "Writes its prompt to a text file."
+        modality = "text"
+        input_schema = {"type": "object", "properties": {"prompt": {"type": "string"}}}
+        price = Price(per_job=0.001)
+
+        def setup(self) -> None:           # once per worker process: load weights here
+            ...
+
+        def predict(self, input: dict, ctx: RunContext) -> None:
+            for step in range(10):
+                ctx.check_stop()            # ends the job as canceled when asked to stop
+                ctx.progress(step + 1, 10)
+            path = ctx.work_dir / "out.txt"
+            path.write_text(input["prompt"])
+            ctx.add_output(path, "text/plain")
+
+Class attributes are read by the API process without calling ``setup``, so a model module
+must import heavy libraries (torch, av, ...) inside ``setup`` or ``predict``, not at the top.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+
+class InputError(Exception):
+    """Raised by a model for input the schema allowed but the model cannot use (job fails
+    with code ``invalid_input``)."""
+
+
+class Stopped(Exception):
+    """Raised by ``RunContext.check_stop`` when the job was asked to stop."""
+
+
+@dataclass(frozen=True)
+class Price:
+    """Cost of a job: a flat part, a part per output file and a part per second of media."""
+
+    per_job: float = 0.0
+    per_output: float = 0.0
+    per_second: float = 0.0
+
+    def cost(self, outputs: int, media_seconds: float) -> float:
+        return round(self.per_job + self.per_output * outputs + self.per_second * media_seconds, 6)
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "per_job": self.per_job,
+            "per_output": self.per_output,
+            "per_second": self.per_second,
+        }
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a job produces, as far as pricing is concerned."""
+
+    outputs: int = 1
+    media_seconds: float = 0.0
+
+
+class RunContext(abc.ABC):
+    """What a running model may do with its job."""
+
+    job_id: str
+    #: An empty folder for this run; files here are removed after the job ends.
+    work_dir: Path
+
+    @abc.abstractmethod
+    def progress(self, step: int, total: int, message: str | None = None) -> None:
+        """Report progress; cheap to call every step (the worker throttles what it stores)."""
+
+    @abc.abstractmethod
+    def log(self, message: str) -> None:
+        """Add a line to the job's event stream."""
+
+    @property
+    @abc.abstractmethod
+    def stop_requested(self) -> bool:
+        """True once the job has been canceled; stop at the next step boundary."""
+
+    def check_stop(self) -> None:
+        """Raise ``Stopped`` if the job has been asked to stop."""
+        if self.stop_requested:
+            raise Stopped()
+
+    @abc.abstractmethod
+    def add_output(
+        self,
+        path: Path,
+        content_type: str,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        duration: float | None = None,
+    ) -> None:
+        """Publish a result file (stored when the job succeeds)."""
+
+
+class Model(abc.ABC):
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    #: image, video, audio, text or none.
+    modality: ClassVar[str] = "none"
+    input_schema: ClassVar[dict[str, Any]] = {"type": "object"}
+    price: ClassVar[Price] = Price()
+    #: Modules that must be importable for this model to run (checked without importing).
+    requires: ClassVar[tuple[str, ...]] = ()
+    #: The pip extra that provides ``requires``, named in the error when one is missing.
+    extra: ClassVar[str | None] = None
+
+    def setup(self) -> None:  # noqa: B027 - optional hook, empty by default
+        """Load weights and warm up; called once per worker process before the first job."""
+
+    @abc.abstractmethod
+    def predict(self, input: dict[str, Any], ctx: RunContext) -> None:
+        """Run one job: report progress, check for stop, add outputs."""
+
+    def usage(self, input: dict[str, Any]) -> Usage:
+        """The expected usage of a job, for its cost estimate."""
+        count = input.get("num_images") or input.get("num_outputs") or 1
+        duration = input.get("duration") or 0.0
+        return Usage(outputs=int(count), media_seconds=float(duration))
+
+    @classmethod
+    def missing_requirements(cls) -> list[str]:
+        return [name for name in cls.requires if importlib.util.find_spec(name) is None]

@@ -1,0 +1,181 @@
+"""Helpers shared by the demo models: input defaults, frame sizes, seeds and a procedural painter.
+
+The painter is plain numpy so that the image model works with the core install and the video
+model can animate the very same kind of picture.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+from typing import Any
+
+import numpy as np
+
+ASPECT_RATIOS = ("1:1", "4:3", "3:4", "16:9", "9:16", "3:2", "2:3", "21:9")
+
+SEED_MAX = 2**32 - 1
+
+_F = np.float32
+
+
+def with_defaults(schema: dict[str, Any], input: dict[str, Any]) -> dict[str, Any]:
+    """Fill top-level schema defaults, as the registry does, so that ``predict`` can also be
+    called directly (tests, notebooks) with a partial input."""
+    filled = dict(input)
+    for key, spec in schema.get("properties", {}).items():
+        if key not in filled and "default" in spec:
+            filled[key] = copy.deepcopy(spec["default"])
+    return filled
+
+
+def ratio_value(aspect_ratio: str) -> float:
+    """Width over height of an ``"W:H"`` string."""
+    w, _, h = aspect_ratio.partition(":")
+    return int(w) / int(h)
+
+
+def size_for_ratio(aspect_ratio: str, longer: int, multiple: int = 1) -> tuple[int, int]:
+    """Width and height with the given aspect ratio whose longer side is ``longer``, both
+    rounded to ``multiple`` (video encoders want even sizes for 4:2:0 chroma)."""
+    ratio = ratio_value(aspect_ratio)
+    if ratio >= 1:
+        width, height = float(longer), longer / ratio
+    else:
+        width, height = longer * ratio, float(longer)
+    return _round_to(width, multiple), _round_to(height, multiple)
+
+
+def resolve_size(
+    width: int | None,
+    height: int | None,
+    aspect_ratio: str | None,
+    *,
+    longer: int,
+    lower: int,
+    upper: int,
+) -> tuple[int, int]:
+    """The output size: explicit sides win; a missing side follows the aspect ratio (square
+    when there is none); with neither side the longer one is ``longer``."""
+    ratio = ratio_value(aspect_ratio) if aspect_ratio else 1.0
+    if width is not None and height is not None:
+        return width, height
+    if width is not None:
+        return width, _clamp(round(width / ratio), lower, upper)
+    if height is not None:
+        return _clamp(round(height * ratio), lower, upper), height
+    return size_for_ratio(aspect_ratio or "1:1", longer)
+
+
+def stable_seed(*parts: object) -> int:
+    """A 64-bit number from ``parts`` that is the same in every process (``hash()`` on strings
+    is salted per process, so it cannot make outputs reproducible)."""
+    text = "\x1f".join(str(part) for part in parts)
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
+
+
+def default_seed(prompt: str) -> int:
+    """The seed used when the input has none: fixed per prompt, within the schema's range."""
+    return stable_seed("seed", prompt) % (SEED_MAX + 1)
+
+
+class Canvas:
+    """A picture being painted: the pixel grid and the wave fields summed so far."""
+
+    def __init__(self, width: int, height: int) -> None:
+        scale = 2.0 / min(width, height)
+        # Pixel centres with the shorter side spanning [-1, 1], so circles stay round; 1-D so
+        # that separable terms cost an outer product instead of a full-size sine.
+        self.u = (np.arange(width, dtype=_F) - _F((width - 1) / 2)) * _F(scale)
+        self.v = (np.arange(height, dtype=_F) - _F((height - 1) / 2)) * _F(scale)
+        self.warp_x = np.zeros((height, width), dtype=_F)
+        self.warp_y = np.zeros((height, width), dtype=_F)
+        self.field = np.zeros((height, width), dtype=_F)
+        self.weight = 0.0
+
+
+class Painter:
+    """A procedural picture in the spirit of domain-warped noise: two sums of sine waves push
+    the coordinates around, a third sum is read at the pushed coordinates and coloured with a
+    cosine palette, then shaded as if it were a glossy surface.
+
+    Everything random is drawn here, so painting is a pure function of size, layer count and
+    time, and the frames of a video flow smoothly into each other. Wave frequencies grow
+    geometrically from broad folds to fine ripples whatever the layer count, so more layers
+    refine the picture rather than add noise.
+    """
+
+    def __init__(self, rng: np.random.Generator, layers: int, detail: float = 28.0) -> None:
+        self.layers = layers
+        growth = (detail / 1.2) ** (1 / max(layers - 1, 1))
+        # Three waves per layer: two for the warp, one for the field.
+        freq = 1.2 * growth ** np.arange(layers)[:, np.newaxis] * rng.uniform(0.8, 1.25, (layers, 3))
+        angle = rng.uniform(0, 2 * math.pi, (layers, 3))
+        self._kx: list[list[float]] = (freq * np.cos(angle)).tolist()
+        self._ky: list[list[float]] = (freq * np.sin(angle)).tolist()
+        self._phase: list[list[float]] = rng.uniform(0, 2 * math.pi, (layers, 3)).tolist()
+        speed = rng.uniform(0.8, 2.0, (layers, 3)) * rng.choice([-1.0, 1.0], (layers, 3))
+        self._speed: list[list[float]] = speed.tolist()
+        self._amp: list[float] = (1 / (1 + np.arange(layers)) ** 1.25).tolist()
+        self._warp = float(rng.uniform(0.45, 0.95))
+        # Cosine palette: offset + amplitude * cos(2 pi (frequency * t + phase)), per channel.
+        self._palette = [
+            (float(a), float(b), float(c), float(d))
+            for a, b, c, d in zip(
+                rng.uniform(0.3, 0.6, 3),
+                rng.uniform(0.3, 0.5, 3),
+                rng.uniform(0.6, 1.6, 3),
+                rng.uniform(0, 1, 3),
+                strict=True,
+            )
+        ]
+
+    def paint_layer(self, canvas: Canvas, layer: int, time: float = 0.0) -> None:
+        """Add layer ``layer`` of the waves, at ``time`` seconds, to ``canvas``."""
+        u, v = canvas.u, canvas.v
+        kx, ky, amp = self._kx[layer], self._ky[layer], _F(self._amp[layer])
+        phase = [p + s * time for p, s in zip(self._phase[layer], self._speed[layer], strict=True)]
+        for wave, target in ((0, canvas.warp_x), (1, canvas.warp_y)):
+            # sin(a + b) = sin a cos b + cos a sin b: a full-size sine from two 1-D ones.
+            a = u * _F(kx[wave])
+            b = v * _F(ky[wave]) + _F(phase[wave])
+            target += amp * (np.sin(b)[:, None] * np.cos(a) + np.cos(b)[:, None] * np.sin(a))
+        warp = _F(self._warp)
+        arg = (u + warp * canvas.warp_x) * _F(kx[2])
+        arg += (v[:, None] + warp * canvas.warp_y) * _F(ky[2])
+        arg += _F(phase[2])
+        canvas.field += amp * np.sin(arg)
+        canvas.weight += self._amp[layer]
+
+    def finish(self, canvas: Canvas) -> Any:
+        """Colour and shade the canvas: an RGB ``uint8`` array of shape (height, width, 3)."""
+        weight = _F(max(canvas.weight, 1e-6))
+        t = canvas.field * (_F(0.5) / weight) + _F(0.5)
+        spread = np.sqrt(canvas.warp_x**2 + canvas.warp_y**2) * (_F(0.35) / weight)
+        t += spread
+        height, width = t.shape
+        rgb = np.empty((height, width, 3), dtype=_F)
+        for ch, (a, b, c, d) in enumerate(self._palette):
+            rgb[..., ch] = _F(a) + _F(b) * np.cos(_F(2 * math.pi * c) * t + _F(2 * math.pi * d))
+        # Light from the top left on the field seen as a height map: a satin sheen.
+        grad_y, grad_x = np.gradient(canvas.field / weight)
+        light = _F(1) - _F(0.3 * min(width, height)) * (_F(0.6) * grad_x + _F(0.8) * grad_y)
+        vignette = _F(1) - _F(0.2) * (canvas.u**2 + canvas.v[:, None] ** 2)
+        rgb *= (np.clip(light, 0.7, 1.3) * np.clip(vignette, 0.5, 1))[..., np.newaxis]
+        return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+    def render(self, width: int, height: int, time: float = 0.0) -> Any:
+        """The whole picture at ``time`` seconds."""
+        canvas = Canvas(width, height)
+        for layer in range(self.layers):
+            self.paint_layer(canvas, layer, time)
+        return self.finish(canvas)
+
+
+def _round_to(value: float, multiple: int) -> int:
+    return max(multiple, round(value / multiple) * multiple)
+
+
+def _clamp(value: int, lower: int, upper: int) -> int:
+    return max(lower, min(upper, value))

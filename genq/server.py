@@ -1,0 +1,75 @@
+"""Putting the parts together: ``genq serve``."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import uvicorn
+from fastapi import FastAPI
+
+from genq.http.app import create_app
+from genq.keys import create_key
+from genq.models.registry import ModelRegistry
+from genq.notifier import LocalNotifier
+from genq.service import JobService
+from genq.settings import Settings, write_private
+from genq.storage import open_storage
+from genq.store import JobStore, open_store
+from genq.worker.supervisor import Supervisor
+
+log = logging.getLogger("genq")
+
+DEFAULT_ACCOUNT = "default"
+
+
+def build_app(settings: Settings, *, workers: bool = True) -> FastAPI:
+    store = open_store(settings.db_url)
+    storage = open_storage(settings.storage_url, settings.signing_secret())
+    notifier = LocalNotifier()
+    service = JobService(settings, store, storage, ModelRegistry(settings.models), notifier)
+    supervisor = None
+    if workers and settings.workers > 0:
+        supervisor = Supervisor(settings, store, notifier, settings.workers)
+    return create_app(service, supervisor)
+
+
+def first_start_key(settings: Settings, store: JobStore) -> str | None:
+    """On the very first start, make a key for the default account and keep it in the data dir."""
+    if store.list_keys():
+        return None
+    _, raw = create_key(store, DEFAULT_ACCOUNT, name="created on first start")
+    write_private(settings.key_file, raw + "\n")
+    return raw
+
+
+def serve(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(settings.db_url)
+    try:
+        raw = first_start_key(settings, store)
+    finally:
+        store.close()
+    url = f"http://{settings.host}:{settings.port}"
+    if raw is not None:
+        print(f"Created an API key for account {DEFAULT_ACCOUNT!r}, saved in {settings.key_file}:")
+        print(f"\n    {raw}\n")
+    else:
+        print(f"API keys: `genq keys list`; the first one is in {settings.key_file}")
+    key_expr = raw or f"$(cat {settings.key_file})"
+    print("Try:")
+    print(
+        f'  curl -s {url}/v1/jobs -H "Authorization: Bearer {key_expr}" '
+        "-H 'Content-Type: application/json' "
+        '-d \'{"model": "demo-image", "input": {"prompt": "a lighthouse at dusk"}}\''
+    )
+    print(f"genq {url} (docs: {url}/docs), data in {settings.data_dir}", flush=True)
+    app = build_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=os.environ.get("GENQ_LOG_LEVEL", "warning").lower(),
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.cancel_grace_seconds) + 5,
+    )

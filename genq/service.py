@@ -1,0 +1,281 @@
+"""The job service: the one place that turns requests into store, storage and notifier calls.
+
+HTTP surfaces (the native API and, later, each vendor dialect) call only this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from genq.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from genq.jobs import ApiKey, Event, EventType, Job, JobStatus
+from genq.keys import hash_key
+from genq.models.registry import ModelRegistry
+from genq.notifier import Notifier, job_topic
+from genq.settings import Settings
+from genq.storage import FileStorage
+from genq.store import JobStore, NewJob
+
+log = logging.getLogger("genq.service")
+
+T = TypeVar("T")
+
+MAX_WAIT_SECONDS = 60.0
+MAX_PAGE = 100
+
+
+def new_job_id() -> str:
+    return "job_" + secrets.token_hex(12)
+
+
+def fingerprint(model: str, input: Any, priority: int, metadata: Any) -> str:
+    body = {"model": model, "input": input, "priority": priority, "metadata": metadata}
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not text.startswith("s"):
+            raise ValueError(cursor)
+        return int(text[1:])
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed(
+            "invalid cursor", details=[{"path": "cursor", "message": "not a cursor"}]
+        ) from None
+
+
+class JobService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        storage: FileStorage,
+        registry: ModelRegistry,
+        notifier: Notifier,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.storage = storage
+        self.registry = registry
+        self.notifier = notifier
+
+    async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        # SQLite calls take microseconds and are made inline; a store that waits on the
+        # network (PostgreSQL) is run in a thread so that it never stalls the event loop.
+        if self.store.blocking:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
+
+    # -- auth ----------------------------------------------------------------------------
+    async def authenticate(self, raw_key: str | None) -> ApiKey:
+        if not raw_key:
+            raise Unauthorized("missing API key: send Authorization: Bearer KEY or x-api-key")
+        key = await self._db(self.store.find_key, hash_key(raw_key))
+        if key is None:
+            raise Unauthorized("unknown API key")
+        if key.disabled:
+            raise Unauthorized("this API key is disabled", code="key_disabled")
+        return key
+
+    # -- jobs ----------------------------------------------------------------------------
+    async def submit(
+        self,
+        account_id: str,
+        model: str,
+        input: Any,
+        *,
+        priority: int = 0,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[Job, bool]:
+        """Validate and enqueue a job; returns it and whether it was created (not replayed)."""
+        registered = self.registry.get(model)
+        validated = registered.validate(input)
+        registered.check_available()
+        metadata = metadata or {}
+        now = time.time()
+        new = NewJob(
+            id=new_job_id(),
+            account_id=account_id,
+            model=model,
+            input=validated,
+            priority=priority,
+            metadata=metadata,
+            cost_estimate=registered.estimate(validated),
+            created_at=now,
+            expires_at=now + self.settings.retention_seconds,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint(model, input, priority, metadata) if idempotency_key else None,
+        )
+        submitted = await self._db(self.store.submit, new)
+        if submitted.created:
+            self.notifier.publish("queued", model)
+        return submitted.job, submitted.created
+
+    async def get(self, account_id: str, job_id: str) -> Job:
+        job = await self._db(self.store.get_job, account_id, job_id, time.time())
+        if job is None:
+            raise NotFound(f"no job {job_id!r}", code="job_not_found")
+        return job
+
+    async def wait(self, account_id: str, job_id: str, timeout: float) -> Job:
+        """The job once terminal, or as it is after ``timeout`` seconds."""
+        deadline = time.monotonic() + min(timeout, MAX_WAIT_SECONDS)
+        with self.notifier.subscribe(job_topic(job_id)) as subscription:
+            while True:
+                job = await self.get(account_id, job_id)
+                left = deadline - time.monotonic()
+                if job.terminal or left <= 0:
+                    return job
+                # The periodic re-read covers changes made where no publish reaches us.
+                await subscription.wait(min(left, self.settings.poll_interval_seconds))
+
+    async def queue_position(self, job: Job) -> int | None:
+        if job.status is not JobStatus.QUEUED:
+            return None
+        return await self._db(self.store.queue_position, job)
+
+    async def list(
+        self,
+        account_id: str,
+        *,
+        limit: int = 20,
+        cursor: str | None = None,
+        status: str | None = None,
+        model: str | None = None,
+    ) -> tuple[list[Job], str | None]:
+        if status is not None and status not in JobStatus.__members__.values():
+            raise ValidationFailed(
+                f"unknown status {status!r}",
+                details=[{"path": "status", "message": f"one of {[s.value for s in JobStatus]}"}],
+            )
+        limit = max(1, min(limit, MAX_PAGE))
+        before = decode_cursor(cursor) if cursor else None
+        rows = await self._db(
+            self.store.list_jobs,
+            account_id,
+            time.time(),
+            limit=limit + 1,
+            before_seq=before,
+            status=status,
+            model=model,
+        )
+        next_cursor = encode_cursor(rows[limit - 1][0]) if len(rows) > limit else None
+        return [job for _, job in rows[:limit]], next_cursor
+
+    async def cancel(self, account_id: str, job_id: str) -> Job:
+        """Cancel a job: at once when queued, at its next step (or by force) when running."""
+        job = await self._db(self.store.request_cancel, account_id, job_id, time.time())
+        if job is None:
+            raise NotFound(f"no job {job_id!r}", code="job_not_found")
+        if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.EXPIRED):
+            raise Conflict(
+                f"job {job_id} has already {job.status.value} and cannot be canceled",
+                code="job_not_cancelable",
+                details={"status": job.status.value},
+            )
+        if job.status is JobStatus.RUNNING:
+            self.notifier.publish("cancel", job_id)
+        self.notifier.publish(job_topic(job_id))
+        return job
+
+    async def delete(self, account_id: str, job_id: str) -> Job:
+        """Delete a job and its files, stopping it first if it runs."""
+        job = await self._db(self.store.delete_job, account_id, job_id, time.time())
+        if job is None:
+            raise NotFound(f"no job {job_id!r}", code="job_not_found")
+        if job.status is JobStatus.RUNNING:
+            self.notifier.publish("cancel", job_id)
+        await self._db(self.storage.delete_job, job_id)
+        self.notifier.publish(job_topic(job_id))
+        return job
+
+    async def events(
+        self, account_id: str, job_id: str, last_event_id: int = 0
+    ) -> AsyncIterator[Event]:
+        """The job's events after ``last_event_id``, live, ending after the terminal one."""
+        await self.get(account_id, job_id)
+        return self._follow(account_id, job_id, last_event_id)
+
+    async def _follow(self, account_id: str, job_id: str, after: int) -> AsyncIterator[Event]:
+        with self.notifier.subscribe(job_topic(job_id)) as subscription:
+            while True:
+                events = await self._db(self.store.events_after, job_id, after)
+                for event in events:
+                    after = event.id
+                    yield event
+                    if event.type is EventType.STATUS and JobStatus(event.data["status"]).terminal:
+                        return
+                if events:
+                    continue
+                job = await self._db(self.store.get_job, account_id, job_id, time.time())
+                if job is None:  # deleted or expired while followed
+                    return
+                await subscription.wait(self.settings.poll_interval_seconds)
+
+    # -- files ---------------------------------------------------------------------------
+    def link(self, job: Job, key: str, base_url: str) -> str:
+        """A download link for one of the job's files, valid no longer than the job."""
+        expires_at = min(time.time() + self.settings.link_ttl_seconds, job.expires_at)
+        return self.storage.link(key, expires_at, base_url)
+
+    def output_links(self, job: Job, base_url: str) -> list[str]:
+        return [self.link(job, o.key, base_url) for o in job.outputs]
+
+    async def output_file(self, account_id: str, job_id: str, index: int) -> tuple[Path, str]:
+        job = await self.get(account_id, job_id)
+        if not 0 <= index < len(job.outputs):
+            raise NotFound(f"job {job_id} has no output {index}", code="output_not_found")
+        return self._local_file(job.outputs[index].key), job.outputs[index].content_type
+
+    async def signed_file(
+        self, key: str, expires: str | None, signature: str | None
+    ) -> tuple[Path, str]:
+        """The file behind a signed link: 403 when tampered or expired, 404 when gone."""
+        from genq.storage.local import LocalStorage
+
+        if not isinstance(self.storage, LocalStorage):
+            raise NotFound("files are not served by genq with this storage")
+        now = time.time()
+        self.storage.verify(key, expires, signature, now)
+        job_id = key.split("/", 1)[0]
+        job = await self._db(self.store.get_job_any_account, job_id, now)
+        output = next((o for o in job.outputs if o.key == key), None) if job else None
+        if output is None:
+            raise NotFound("this file no longer exists", code="file_not_found")
+        return self._local_file(key), output.content_type
+
+    def _local_file(self, key: str) -> Path:
+        path = self.storage.local_path(key)
+        if path is None:
+            raise NotFound("this file no longer exists", code="file_not_found")
+        return path
+
+    # -- housekeeping --------------------------------------------------------------------
+    async def sweep(self) -> None:
+        """Requeue jobs of lapsed leases and remove jobs whose retention has ended."""
+        now = time.time()
+        released = await self._db(self.store.release_lapsed, now, self.settings.max_attempts)
+        for job_id in (*released.requeued, *released.failed):
+            self.notifier.publish(job_topic(job_id))
+        if released.requeued:
+            self.notifier.publish("queued", "")
+        for job in await self._db(self.store.expire, now):
+            await self._db(self.storage.delete_job, job.id)
+            self.notifier.publish(job_topic(job.id))
+            log.info("expired job %s", job.id)

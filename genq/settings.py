@@ -1,0 +1,104 @@
+"""One settings object: command-line options, then ``GENQ_*`` environment, then the TOML file."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from genq.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    """Every knob genq has. Each field is documented in the README's settings table."""
+
+    model_config = SettingsConfigDict(env_prefix="GENQ_", extra="forbid")
+
+    # Set by ``load`` so that the TOML source knows which file to read.
+    _toml_file: ClassVar[Path | None] = None
+
+    data_dir: Path = Field(default=Path.home() / ".genq")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(default=2, ge=0)
+    db: str | None = None
+    storage: str | None = None
+    public_url: str | None = None
+    secret: str | None = None
+    retention_seconds: float = Field(default=24 * 3600, gt=0)
+    link_ttl_seconds: float = Field(default=3600, gt=0)
+    cancel_grace_seconds: float = Field(default=10.0, ge=0)
+    lease_seconds: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    progress_interval_seconds: float = Field(default=0.1, ge=0)
+    sweep_interval_seconds: float = Field(default=5.0, gt=0)
+    poll_interval_seconds: float = Field(default=2.0, gt=0)
+    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls._toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_file))
+        return tuple(sources)
+
+    @classmethod
+    def load(cls, config: Path | None = None, **overrides: Any) -> Settings:
+        """Build settings; ``overrides`` (command-line options) win, ``None`` means unset."""
+        if config is not None and not config.is_file():
+            raise ConfigError(f"config file not found: {config}")
+        given = {k: v for k, v in overrides.items() if v is not None}
+        cls._toml_file = config
+        try:
+            return cls(**given)
+        except ValueError as exc:
+            raise ConfigError(f"invalid settings: {exc}") from exc
+        finally:
+            cls._toml_file = None
+
+    @property
+    def db_url(self) -> str:
+        return self.db or f"sqlite:///{self.data_dir / 'genq.db'}"
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or f"file://{self.data_dir / 'files'}"
+
+    @property
+    def key_file(self) -> Path:
+        return self.data_dir / "api-key"
+
+    def signing_secret(self) -> bytes:
+        """The HMAC secret for file links: configured, or made once and kept in the data dir."""
+        if self.secret:
+            return self.secret.encode()
+        path = self.data_dir / "secret"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            write_private(path, secrets.token_hex(32))
+        return path.read_text().strip().encode()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file that only its owner can read (mode 0600 from the first byte)."""
+    import os
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)

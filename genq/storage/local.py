@@ -1,0 +1,63 @@
+"""Result files in a local folder, served by genq itself through HMAC-signed, expiring links."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from genq.errors import Forbidden
+from genq.storage.base import FileStorage
+
+
+class LocalStorage(FileStorage):
+    def __init__(self, root: Path, secret: bytes) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._secret = secret
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise Forbidden("invalid file key", code="invalid_signature")
+        return path
+
+    def put(self, key: str, source: Path) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Move into place atomically so that a reader never sees half a file.
+        partial = target.with_name(f".{target.name}.partial")
+        shutil.copyfile(source, partial)
+        os.replace(partial, target)
+
+    def delete_job(self, job_id: str) -> None:
+        shutil.rmtree(self._path(job_id), ignore_errors=True)
+
+    def delete_keys(self, keys: list[str]) -> None:
+        for key in keys:
+            self._path(key).unlink(missing_ok=True)
+
+    def sign(self, key: str, expires: int) -> str:
+        message = f"{key}\n{expires}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    def link(self, key: str, expires_at: float, base_url: str) -> str:
+        expires = int(expires_at)
+        query = urlencode({"expires": expires, "signature": self.sign(key, expires)})
+        return f"{base_url.rstrip('/')}/files/{quote(key)}?{query}"
+
+    def verify(self, key: str, expires: str | None, signature: str | None, now: float) -> None:
+        """Raise ``Forbidden`` unless the link's signature is right and it has not expired."""
+        if not expires or not signature or not expires.isdigit():
+            raise Forbidden("this file link is not signed", code="invalid_signature")
+        if not hmac.compare_digest(self.sign(key, int(expires)), signature):
+            raise Forbidden("this file link's signature does not match", code="invalid_signature")
+        if int(expires) < now:
+            raise Forbidden("this file link has expired", code="link_expired")
+
+    def local_path(self, key: str) -> Path | None:
+        path = self._path(key)
+        return path if path.is_file() else None

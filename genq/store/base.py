@@ -1,0 +1,182 @@
+"""The job store interface: the one durable source of truth for jobs, events, accounts and keys.
+
+Every method is one short transaction. Implementations: SQLite (embedded). Writes by a worker
+are fenced by its ``Claim``: a worker whose lease was taken away cannot change the job.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from genq.jobs import Account, ApiKey, Claim, Event, EventType, Job, JobError, Output, Progress
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """What the service hands the store to create a job."""
+
+    id: str
+    account_id: str
+    model: str
+    input: dict[str, Any]
+    priority: int
+    metadata: dict[str, Any]
+    cost_estimate: float
+    created_at: float
+    expires_at: float
+    idempotency_key: str | None = None
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job: Job
+    #: False when an idempotent replay returned the original job.
+    created: bool
+
+
+@dataclass(frozen=True)
+class Released:
+    """Jobs taken back from a lost worker: requeued, or failed after too many attempts."""
+
+    requeued: tuple[str, ...]
+    failed: tuple[str, ...]
+
+
+class JobStore(abc.ABC):
+    #: True when calls wait on the network; the async service then runs them in a thread.
+    blocking: bool = False
+
+    # -- accounts and keys -------------------------------------------------------------
+    @abc.abstractmethod
+    def ensure_account(self, name: str, credits: float | None, now: float) -> Account:
+        """Return the account called ``name``, creating it (with ``credits``) if new."""
+
+    @abc.abstractmethod
+    def get_account(self, account_id: str) -> Account | None: ...
+
+    @abc.abstractmethod
+    def create_key(
+        self, key_id: str, account_id: str, name: str | None, key_hash: str, prefix: str, now: float
+    ) -> ApiKey: ...
+
+    @abc.abstractmethod
+    def list_keys(self) -> list[ApiKey]: ...
+
+    @abc.abstractmethod
+    def set_key_disabled(self, key_id: str, disabled: bool) -> bool:
+        """Return False when no key has that id."""
+
+    @abc.abstractmethod
+    def delete_key(self, key_id: str) -> bool:
+        """Return False when no key has that id."""
+
+    @abc.abstractmethod
+    def find_key(self, key_hash: str) -> ApiKey | None:
+        """The key with this hash, disabled or not."""
+
+    # -- the API side ------------------------------------------------------------------
+    @abc.abstractmethod
+    def submit(self, new: NewJob) -> Submitted:
+        """Insert a queued job (and its first event), or replay an idempotent submit.
+
+        Raises ``Conflict`` when the idempotency key was used with another fingerprint, and
+        ``InsufficientCredits`` when the estimate exceeds the account's balance.
+        """
+
+    @abc.abstractmethod
+    def get_job(self, account_id: str, job_id: str, now: float) -> Job | None:
+        """The job, unless it belongs to someone else or its retention has ended."""
+
+    @abc.abstractmethod
+    def get_job_any_account(self, job_id: str, now: float) -> Job | None:
+        """The job whoever owns it, for checks behind a signed file link."""
+
+    @abc.abstractmethod
+    def list_jobs(
+        self,
+        account_id: str,
+        now: float,
+        *,
+        limit: int,
+        before_seq: int | None = None,
+        status: str | None = None,
+        model: str | None = None,
+    ) -> list[tuple[int, Job]]:
+        """Newest first, with each job's ``seq`` for the keyset cursor."""
+
+    @abc.abstractmethod
+    def request_cancel(self, account_id: str, job_id: str, now: float) -> Job | None:
+        """Cancel a queued job at once, flag a running one; terminal jobs are left as they are."""
+
+    @abc.abstractmethod
+    def delete_job(self, account_id: str, job_id: str, now: float) -> Job | None:
+        """Delete the job and its events; returns it so that its files can be removed."""
+
+    @abc.abstractmethod
+    def events_after(self, job_id: str, after_id: int, limit: int = 500) -> list[Event]: ...
+
+    @abc.abstractmethod
+    def queue_position(self, job: Job) -> int:
+        """How many queued jobs of the same model run before this one."""
+
+    # -- the worker side ---------------------------------------------------------------
+    @abc.abstractmethod
+    def claim(
+        self,
+        worker_id: str,
+        models: Sequence[str],
+        now: float,
+        lease_seconds: float,
+        limit: int = 1,
+    ) -> list[Claim]:
+        """Atomically take up to ``limit`` queued jobs: highest priority first, then oldest."""
+
+    @abc.abstractmethod
+    def heartbeat(self, claims: Sequence[Claim], now: float, lease_seconds: float) -> set[str]:
+        """Renew the leases; returns ids of jobs to stop (cancel requested or lease lost)."""
+
+    @abc.abstractmethod
+    def set_progress(self, claim: Claim, progress: Progress, now: float) -> bool: ...
+
+    @abc.abstractmethod
+    def add_event(
+        self, claim: Claim, type: EventType, data: dict[str, Any], now: float
+    ) -> bool: ...
+
+    @abc.abstractmethod
+    def finish(
+        self,
+        claim: Claim,
+        now: float,
+        *,
+        outputs: Sequence[Output] = (),
+        error: JobError | None = None,
+        canceled: bool = False,
+        cost_actual: float | None = None,
+        inference_time: float | None = None,
+    ) -> Job | None:
+        """Make the job terminal (and charge a success); None when the lease was lost."""
+
+    # -- recovery and housekeeping -----------------------------------------------------
+    @abc.abstractmethod
+    def release_worker(self, worker_id: str, now: float, max_attempts: int) -> Released:
+        """Take back the running jobs of a worker known to be dead."""
+
+    @abc.abstractmethod
+    def release_lapsed(self, now: float, max_attempts: int) -> Released:
+        """Take back running jobs whose lease has lapsed."""
+
+    @abc.abstractmethod
+    def cancel_running(self, job_id: str, now: float) -> Job | None:
+        """End a running job as canceled after its worker was killed for not stopping."""
+
+    @abc.abstractmethod
+    def expire(self, now: float) -> list[Job]:
+        """Remove jobs whose retention has ended; returns them so their files can go too."""
+
+    def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,548 @@
+"""The embedded job store: one SQLite file in WAL mode, shared by the API and worker processes.
+
+Plain ``sqlite3`` rather than an ORM: every call is one short, hand-written transaction on the
+hot path of every job, and the server's CPU per job is a tracked figure. Write transactions
+start with ``BEGIN IMMEDIATE`` so that two processes never both read-then-write the same rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from genq.errors import ConfigError, Conflict, InsufficientCredits
+from genq.jobs import (
+    Account,
+    ApiKey,
+    Claim,
+    Event,
+    EventType,
+    Job,
+    JobError,
+    JobStatus,
+    Output,
+    Progress,
+)
+from genq.store.base import JobStore, NewJob, Released, Submitted
+
+SCHEMA_VERSION = 1
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("genq.store") / "migrations" / "sqlite"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+    return sorted(found)
+
+
+class SQLiteStore(JobStore):
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # One connection per thread: sqlite3 connections must not be shared across threads.
+        self._local = threading.local()
+        self._migrate()
+
+    # -- plumbing ------------------------------------------------------------------------
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout = 10000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # WAL + NORMAL survives a killed process (the OS holds the written pages); only a
+            # power cut may lose the last commits.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._local.conn = conn
+        return conn
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise ConfigError(
+                    f"the database {self.path} has schema version {version}, newer than this "
+                    f"genq's {SCHEMA_VERSION}: upgrade genq"
+                )
+            for number, sql in _migrations():
+                if number > version:
+                    for statement in sql.split(";\n"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {number}")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- rows ----------------------------------------------------------------------------
+    @staticmethod
+    def _job(row: sqlite3.Row) -> Job:
+        error = None
+        if row["error_code"] is not None:
+            error = JobError(row["error_code"], row["error_message"] or "")
+        return Job(
+            id=row["id"],
+            account_id=row["account_id"],
+            model=row["model"],
+            input=orjson.loads(row["input"]),
+            status=JobStatus(row["status"]),
+            priority=row["priority"],
+            created_at=row["created_at"],
+            expires_at=row["expires_at"],
+            cost_estimate=row["cost_estimate"],
+            metadata=orjson.loads(row["metadata"]),
+            progress=Progress(row["progress_step"], row["progress_total"], row["progress_message"]),
+            outputs=tuple(Output.from_dict(o) for o in orjson.loads(row["outputs"])),
+            error=error,
+            cost_actual=row["cost_actual"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            inference_time=row["inference_time"],
+            attempts=row["attempts"],
+            cancel_requested=bool(row["cancel_requested"]),
+        )
+
+    @staticmethod
+    def _key(row: sqlite3.Row) -> ApiKey:
+        return ApiKey(
+            id=row["id"],
+            account_id=row["account_id"],
+            account_name=row["account_name"],
+            name=row["name"],
+            prefix=row["prefix"],
+            disabled=bool(row["disabled"]),
+            created_at=row["created_at"],
+        )
+
+    @staticmethod
+    def _event(conn: sqlite3.Connection, job_id: str, type: str, data: dict, now: float) -> None:
+        conn.execute(
+            "INSERT INTO events (job_id, type, data, created_at) VALUES (?, ?, ?, ?)",
+            (job_id, type, _dumps(data), now),
+        )
+
+    def _status_event(self, conn: sqlite3.Connection, job: Job, now: float) -> None:
+        data: dict[str, Any] = {"status": job.status.value}
+        if job.error is not None:
+            data["error"] = {"code": job.error.code, "message": job.error.message}
+        self._event(conn, job.id, EventType.STATUS, data, now)
+
+    # -- accounts and keys ---------------------------------------------------------------
+    def ensure_account(self, name: str, credits: float | None, now: float) -> Account:
+        with self._write() as conn:
+            row = conn.execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                row = conn.execute(
+                    "INSERT INTO accounts (id, name, credits, created_at) VALUES (?, ?, ?, ?) "
+                    "RETURNING *",
+                    (f"acct_{uuid.uuid4().hex[:16]}", name, credits, now),
+                ).fetchone()
+        return Account(row["id"], row["name"], row["credits"], row["created_at"])
+
+    def get_account(self, account_id: str) -> Account | None:
+        row = self._conn.execute("SELECT * FROM accounts WHERE id = ?", (account_id,)).fetchone()
+        return (
+            None
+            if row is None
+            else Account(row["id"], row["name"], row["credits"], row["created_at"])
+        )
+
+    _KEY_SELECT = (
+        "SELECT k.*, a.name AS account_name FROM api_keys k JOIN accounts a ON a.id = k.account_id"
+    )
+
+    def create_key(
+        self, key_id: str, account_id: str, name: str | None, key_hash: str, prefix: str, now: float
+    ) -> ApiKey:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO api_keys (id, account_id, name, key_hash, prefix, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (key_id, account_id, name, key_hash, prefix, now),
+            )
+            row = conn.execute(f"{self._KEY_SELECT} WHERE k.id = ?", (key_id,)).fetchone()
+        return self._key(row)
+
+    def list_keys(self) -> list[ApiKey]:
+        rows = self._conn.execute(f"{self._KEY_SELECT} ORDER BY k.created_at").fetchall()
+        return [self._key(r) for r in rows]
+
+    def set_key_disabled(self, key_id: str, disabled: bool) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE api_keys SET disabled = ? WHERE id = ?", (int(disabled), key_id)
+            )
+        return cur.rowcount > 0
+
+    def delete_key(self, key_id: str) -> bool:
+        with self._write() as conn:
+            cur = conn.execute("DELETE FROM api_keys WHERE id = ?", (key_id,))
+        return cur.rowcount > 0
+
+    def find_key(self, key_hash: str) -> ApiKey | None:
+        row = self._conn.execute(f"{self._KEY_SELECT} WHERE k.key_hash = ?", (key_hash,)).fetchone()
+        return None if row is None else self._key(row)
+
+    # -- the API side --------------------------------------------------------------------
+    def submit(self, new: NewJob) -> Submitted:
+        with self._write() as conn:
+            if new.idempotency_key is not None:
+                row = conn.execute(
+                    "SELECT * FROM jobs WHERE account_id = ? AND idempotency_key = ?",
+                    (new.account_id, new.idempotency_key),
+                ).fetchone()
+                if row is not None:
+                    if row["fingerprint"] != new.fingerprint:
+                        raise Conflict(
+                            "this Idempotency-Key was already used with a different request",
+                            code="idempotency_conflict",
+                            details={"job_id": row["id"]},
+                        )
+                    return Submitted(self._job(row), created=False)
+            credits = conn.execute(
+                "SELECT credits FROM accounts WHERE id = ?", (new.account_id,)
+            ).fetchone()[0]
+            if credits is not None and new.cost_estimate > credits:
+                raise InsufficientCredits(
+                    f"the estimated cost {new.cost_estimate:g} exceeds the remaining "
+                    f"balance {credits:g}",
+                    details={"estimate": new.cost_estimate, "balance": credits},
+                )
+            row = conn.execute(
+                "INSERT INTO jobs (id, account_id, model, input, status, priority, metadata,"
+                " cost_estimate, created_at, expires_at, idempotency_key, fingerprint)"
+                " VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                (
+                    new.id,
+                    new.account_id,
+                    new.model,
+                    _dumps(new.input),
+                    new.priority,
+                    _dumps(new.metadata),
+                    new.cost_estimate,
+                    new.created_at,
+                    new.expires_at,
+                    new.idempotency_key,
+                    new.fingerprint,
+                ),
+            ).fetchone()
+            job = self._job(row)
+            self._status_event(conn, job, new.created_at)
+        return Submitted(job, created=True)
+
+    def get_job(self, account_id: str, job_id: str, now: float) -> Job | None:
+        row = self._conn.execute(
+            "SELECT * FROM jobs WHERE id = ? AND account_id = ? AND expires_at > ?",
+            (job_id, account_id, now),
+        ).fetchone()
+        return None if row is None else self._job(row)
+
+    def get_job_any_account(self, job_id: str, now: float) -> Job | None:
+        row = self._conn.execute(
+            "SELECT * FROM jobs WHERE id = ? AND expires_at > ?", (job_id, now)
+        ).fetchone()
+        return None if row is None else self._job(row)
+
+    def list_jobs(
+        self,
+        account_id: str,
+        now: float,
+        *,
+        limit: int,
+        before_seq: int | None = None,
+        status: str | None = None,
+        model: str | None = None,
+    ) -> list[tuple[int, Job]]:
+        sql = "SELECT * FROM jobs WHERE account_id = ? AND expires_at > ?"
+        args: list[Any] = [account_id, now]
+        if before_seq is not None:
+            sql += " AND seq < ?"
+            args.append(before_seq)
+        if status is not None:
+            sql += " AND status = ?"
+            args.append(status)
+        if model is not None:
+            sql += " AND model = ?"
+            args.append(model)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        args.append(limit)
+        return [(r["seq"], self._job(r)) for r in self._conn.execute(sql, args).fetchall()]
+
+    def request_cancel(self, account_id: str, job_id: str, now: float) -> Job | None:
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT * FROM jobs WHERE id = ? AND account_id = ? AND expires_at > ?",
+                (job_id, account_id, now),
+            ).fetchone()
+            if row is None:
+                return None
+            if row["status"] == "queued":
+                row = conn.execute(
+                    "UPDATE jobs SET status = 'canceled', cancel_requested = 1, finished_at = ?,"
+                    " cost_actual = 0 WHERE id = ? RETURNING *",
+                    (now, job_id),
+                ).fetchone()
+                self._status_event(conn, self._job(row), now)
+            elif row["status"] == "running" and not row["cancel_requested"]:
+                row = conn.execute(
+                    "UPDATE jobs SET cancel_requested = 1 WHERE id = ? RETURNING *", (job_id,)
+                ).fetchone()
+                self._event(conn, job_id, EventType.LOG, {"message": "cancel requested"}, now)
+        return self._job(row)
+
+    def delete_job(self, account_id: str, job_id: str, now: float) -> Job | None:
+        with self._write() as conn:
+            row = conn.execute(
+                "DELETE FROM jobs WHERE id = ? AND account_id = ? AND expires_at > ? RETURNING *",
+                (job_id, account_id, now),
+            ).fetchone()
+            if row is not None:
+                conn.execute("DELETE FROM events WHERE job_id = ?", (job_id,))
+        return None if row is None else self._job(row)
+
+    def events_after(self, job_id: str, after_id: int, limit: int = 500) -> list[Event]:
+        rows = self._conn.execute(
+            "SELECT * FROM events WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (job_id, after_id, limit),
+        ).fetchall()
+        return [
+            Event(
+                r["id"], r["job_id"], EventType(r["type"]), orjson.loads(r["data"]), r["created_at"]
+            )
+            for r in rows
+        ]
+
+    def queue_position(self, job: Job) -> int:
+        row = self._conn.execute(
+            "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND model = ? AND"
+            " (priority > ? OR (priority = ? AND seq < (SELECT seq FROM jobs WHERE id = ?)))",
+            (job.model, job.priority, job.priority, job.id),
+        ).fetchone()
+        return int(row[0])
+
+    # -- the worker side -----------------------------------------------------------------
+    def claim(
+        self,
+        worker_id: str,
+        models: Sequence[str],
+        now: float,
+        lease_seconds: float,
+        limit: int = 1,
+    ) -> list[Claim]:
+        if not models:
+            return []
+        marks = ",".join("?" * len(models))
+        with self._write() as conn:
+            rows = conn.execute(
+                "UPDATE jobs SET status = 'running', worker_id = ?, attempts = attempts + 1,"
+                " started_at = ?, lease_expires_at = ?"
+                " WHERE seq IN (SELECT seq FROM jobs WHERE status = 'queued'"
+                f" AND model IN ({marks}) ORDER BY priority DESC, seq LIMIT ?)"
+                " RETURNING *",
+                (worker_id, now, now + lease_seconds, *models, limit),
+            ).fetchall()
+            jobs = sorted((self._job(r) for r in rows), key=lambda j: (-j.priority, j.created_at))
+            for job in jobs:
+                self._status_event(conn, job, now)
+        return [Claim(job, worker_id, job.attempts) for job in jobs]
+
+    def heartbeat(self, claims: Sequence[Claim], now: float, lease_seconds: float) -> set[str]:
+        stop: set[str] = set()
+        with self._write() as conn:
+            for claim in claims:
+                row = conn.execute(
+                    "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND worker_id = ?"
+                    " AND attempts = ? AND status = 'running' RETURNING cancel_requested",
+                    (now + lease_seconds, claim.job.id, claim.worker_id, claim.attempt),
+                ).fetchone()
+                if row is None or row[0]:
+                    stop.add(claim.job.id)
+        return stop
+
+    _FENCE = "id = ? AND worker_id = ? AND attempts = ? AND status = 'running'"
+
+    def _fence(self, claim: Claim) -> tuple[str, str, int]:
+        return (claim.job.id, claim.worker_id, claim.attempt)
+
+    def set_progress(self, claim: Claim, progress: Progress, now: float) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE jobs SET progress_step = ?, progress_total = ?, progress_message = ?"
+                f" WHERE {self._FENCE}",
+                (progress.step, progress.total, progress.message, *self._fence(claim)),
+            )
+            if cur.rowcount == 0:
+                return False
+            data = {
+                "step": progress.step,
+                "total": progress.total,
+                "fraction": progress.fraction,
+                "message": progress.message,
+            }
+            self._event(conn, claim.job.id, EventType.PROGRESS, data, now)
+        return True
+
+    def add_event(self, claim: Claim, type: EventType, data: dict[str, Any], now: float) -> bool:
+        with self._write() as conn:
+            alive = conn.execute(f"SELECT 1 FROM jobs WHERE {self._FENCE}", self._fence(claim))
+            if alive.fetchone() is None:
+                return False
+            self._event(conn, claim.job.id, type, data, now)
+        return True
+
+    def finish(
+        self,
+        claim: Claim,
+        now: float,
+        *,
+        outputs: Sequence[Output] = (),
+        error: JobError | None = None,
+        canceled: bool = False,
+        cost_actual: float | None = None,
+        inference_time: float | None = None,
+    ) -> Job | None:
+        if canceled:
+            status = JobStatus.CANCELED
+        elif error is not None:
+            status = JobStatus.FAILED
+        else:
+            status = JobStatus.SUCCEEDED
+        charge = cost_actual if status is JobStatus.SUCCEEDED else 0.0
+        with self._write() as conn:
+            row = conn.execute(
+                "UPDATE jobs SET status = ?, outputs = ?, error_code = ?, error_message = ?,"
+                " cost_actual = ?, inference_time = ?, finished_at = ?, lease_expires_at = NULL,"
+                " progress_step = CASE WHEN ? THEN MAX(progress_total, 1) ELSE progress_step END,"
+                " progress_total = CASE WHEN ? THEN MAX(progress_total, 1) ELSE progress_total END"
+                f" WHERE {self._FENCE} RETURNING *",
+                (
+                    status.value,
+                    _dumps([o.to_dict() for o in outputs]),
+                    error.code if error else None,
+                    error.message if error else None,
+                    charge,
+                    inference_time,
+                    now,
+                    status is JobStatus.SUCCEEDED,
+                    status is JobStatus.SUCCEEDED,
+                    *self._fence(claim),
+                ),
+            ).fetchone()
+            if row is None:
+                return None
+            job = self._job(row)
+            if charge:
+                conn.execute(
+                    "UPDATE accounts SET credits = credits - ? WHERE id = ? AND credits IS NOT NULL",
+                    (charge, job.account_id),
+                )
+            for output in outputs:
+                self._event(conn, job.id, EventType.OUTPUT, output.to_dict(), now)
+            self._status_event(conn, job, now)
+        return job
+
+    # -- recovery and housekeeping -------------------------------------------------------
+    def _release(
+        self, conn: sqlite3.Connection, where: str, args: tuple, now: float, max_attempts: int
+    ) -> Released:
+        # A job whose cancel was requested is not run again: it ends canceled.
+        canceled = conn.execute(
+            "UPDATE jobs SET status = 'canceled', finished_at = ?, cost_actual = 0,"
+            f" lease_expires_at = NULL WHERE status = 'running' AND cancel_requested = 1 AND {where}"
+            " RETURNING *",
+            (now, *args),
+        ).fetchall()
+        failed = conn.execute(
+            "UPDATE jobs SET status = 'failed', error_code = 'worker_lost', error_message = ?,"
+            " finished_at = ?, cost_actual = 0, lease_expires_at = NULL"
+            f" WHERE status = 'running' AND attempts >= ? AND {where} RETURNING *",
+            (
+                f"the worker running this job was lost {max_attempts} times",
+                now,
+                max_attempts,
+                *args,
+            ),
+        ).fetchall()
+        requeued = conn.execute(
+            "UPDATE jobs SET status = 'queued', worker_id = NULL, lease_expires_at = NULL,"
+            f" progress_step = 0, progress_message = NULL WHERE status = 'running' AND {where}"
+            " RETURNING *",
+            args,
+        ).fetchall()
+        for row in (*failed, *canceled, *requeued):
+            self._status_event(conn, self._job(row), now)
+        return Released(
+            requeued=tuple(r["id"] for r in requeued),
+            failed=tuple(r["id"] for r in (*failed, *canceled)),
+        )
+
+    def release_worker(self, worker_id: str, now: float, max_attempts: int) -> Released:
+        with self._write() as conn:
+            return self._release(conn, "worker_id = ?", (worker_id,), now, max_attempts)
+
+    def release_lapsed(self, now: float, max_attempts: int) -> Released:
+        with self._write() as conn:
+            return self._release(conn, "lease_expires_at < ?", (now,), now, max_attempts)
+
+    def cancel_running(self, job_id: str, now: float) -> Job | None:
+        with self._write() as conn:
+            row = conn.execute(
+                "UPDATE jobs SET status = 'canceled', finished_at = ?, cost_actual = 0,"
+                " lease_expires_at = NULL WHERE id = ? AND status = 'running' RETURNING *",
+                (now, job_id),
+            ).fetchone()
+            if row is None:
+                return None
+            job = self._job(row)
+            self._status_event(conn, job, now)
+        return job
+
+    def expire(self, now: float) -> list[Job]:
+        with self._write() as conn:
+            # A running job is asked to stop first; it is removed once it is terminal.
+            conn.execute(
+                "UPDATE jobs SET cancel_requested = 1 WHERE expires_at <= ? AND status = 'running'",
+                (now,),
+            )
+            rows = conn.execute(
+                "DELETE FROM jobs WHERE expires_at <= ? AND status != 'running' RETURNING *", (now,)
+            ).fetchall()
+            ids = [r["id"] for r in rows]
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                conn.execute(
+                    f"DELETE FROM events WHERE job_id IN ({','.join('?' * len(chunk))})", chunk
+                )
+        return [self._job(r) for r in rows]

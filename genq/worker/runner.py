@@ -1,0 +1,302 @@
+"""A worker process: claims jobs, runs their models, records progress, outputs and the end.
+
+It talks to its supervisor over a pipe: it hears ``wake``, ``cancel JOB`` and ``stop``, and
+says ``idle``, ``busy JOB``, ``changed JOB`` and ``done JOB`` (each of the last three means
+the job has new events). The store is the truth; the
+pipe only makes things fast (a lost message costs at most one poll interval).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from genq.jobs import Claim, EventType, JobError, Output, Progress
+from genq.models.base import InputError, RunContext, Stopped
+from genq.models.registry import ModelRegistry, RegisteredModel
+from genq.settings import Settings
+from genq.storage import FileStorage, open_storage
+from genq.store import JobStore, open_store
+
+log = logging.getLogger("genq.worker")
+
+EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+    "video/mp4": "mp4",
+    "audio/wav": "wav",
+    "audio/mpeg": "mp3",
+    "audio/flac": "flac",
+    "text/plain": "txt",
+    "application/json": "json",
+}
+
+
+@dataclass
+class PendingOutput:
+    path: Path
+    content_type: str
+    width: int | None
+    height: int | None
+    duration: float | None
+
+
+class Hub:
+    """The worker's end of the supervisor pipe (absent for a worker run on its own)."""
+
+    def __init__(self, conn: Connection | None) -> None:
+        self.conn = conn
+        self._lock = threading.Lock()
+
+    def send(self, *message: str) -> None:
+        if self.conn is None:
+            return
+        with self._lock:
+            try:
+                self.conn.send(message)
+            except (BrokenPipeError, OSError):
+                # The supervisor is gone; the worker notices at its next receive and exits.
+                pass
+
+
+class JobContext(RunContext):
+    def __init__(self, worker: Worker, claim: Claim, work_dir: Path) -> None:
+        self.worker = worker
+        self.claim = claim
+        self.job_id = claim.job.id
+        self.work_dir = work_dir
+        self.outputs: list[PendingOutput] = []
+        self.stop = threading.Event()
+        self._last_progress = 0.0
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.stop.is_set()
+
+    def progress(self, step: int, total: int, message: str | None = None) -> None:
+        now = time.time()
+        interval = self.worker.settings.progress_interval_seconds
+        if step < total and now - self._last_progress < interval:
+            return
+        self._last_progress = now
+        if self.worker.store.set_progress(self.claim, Progress(step, total, message), now):
+            self.worker.hub.send("changed", self.job_id)
+
+    def log(self, message: str) -> None:
+        if self.worker.store.add_event(
+            self.claim, EventType.LOG, {"message": message}, time.time()
+        ):
+            self.worker.hub.send("changed", self.job_id)
+
+    def add_output(
+        self,
+        path: Path,
+        content_type: str,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        duration: float | None = None,
+    ) -> None:
+        if not Path(path).is_file():
+            raise ValueError(f"output {path} is not a file")
+        self.outputs.append(PendingOutput(Path(path), content_type, width, height, duration))
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        worker_id: str,
+        *,
+        conn: Connection | None = None,
+        models: list[str] | None = None,
+        store: JobStore | None = None,
+        storage: FileStorage | None = None,
+        registry: ModelRegistry | None = None,
+    ) -> None:
+        self.settings = settings
+        self.worker_id = worker_id
+        self.hub = Hub(conn)
+        self.store = store or open_store(settings.db_url)
+        self.storage = storage or open_storage(settings.storage_url, settings.signing_secret())
+        self.registry = registry or ModelRegistry(settings.models)
+        wanted = models or self.registry.names()
+        self.models = [name for name in wanted if not self.registry.get(name).missing]
+        self._ready: set[str] = set()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._current: JobContext | None = None
+        self._current_lock = threading.Lock()
+
+    # -- messages from the supervisor ----------------------------------------------------
+    def _listen(self) -> None:
+        conn = self.hub.conn
+        assert conn is not None
+        while not self._stopping.is_set():
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                # The supervisor died: stop claiming and let the current job finish.
+                self._stopping.set()
+                self._wake.set()
+                return
+            kind = message[0]
+            if kind == "wake":
+                self._wake.set()
+            elif kind == "cancel":
+                self._stop_job(message[1])
+            elif kind == "stop":
+                self._stopping.set()
+                self._wake.set()
+
+    def _stop_job(self, job_id: str) -> None:
+        with self._current_lock:
+            if self._current is not None and self._current.job_id == job_id:
+                self._current.stop.set()
+
+    def _heartbeat(self, ctx: JobContext, done: threading.Event) -> None:
+        interval = self.settings.lease_seconds / 3
+        while not done.wait(interval):
+            try:
+                stop = self.store.heartbeat([ctx.claim], time.time(), self.settings.lease_seconds)
+            except Exception:
+                log.exception("heartbeat failed")
+                continue
+            if ctx.job_id in stop:
+                ctx.stop.set()
+
+    # -- the loop ------------------------------------------------------------------------
+    def run(self, *, burst: bool = False) -> int:
+        """Run jobs until told to stop (or, in burst mode, until the queue is empty)."""
+        if self.hub.conn is not None:
+            threading.Thread(target=self._listen, name="genq-listen", daemon=True).start()
+        done = 0
+        while not self._stopping.is_set():
+            claims = self.store.claim(
+                self.worker_id, self.models, time.time(), self.settings.lease_seconds
+            )
+            if not claims:
+                if burst:
+                    break
+                self.hub.send("idle")
+                # Cleared after the wait and before the next claim: a wake that comes at any
+                # point is either seen by that claim or leaves the event set for the next wait.
+                self._wake.wait(self.settings.poll_interval_seconds)
+                self._wake.clear()
+                continue
+            for claim in claims:
+                self.run_job(claim)
+                done += 1
+        return done
+
+    def run_job(self, claim: Claim) -> None:
+        job = claim.job
+        self.hub.send("busy", job.id)
+        work_dir = Path(tempfile.mkdtemp(prefix=f"genq-{job.id}-"))
+        ctx = JobContext(self, claim, work_dir)
+        with self._current_lock:
+            self._current = ctx
+        beating = threading.Event()
+        heartbeat = threading.Thread(target=self._heartbeat, args=(ctx, beating), daemon=True)
+        heartbeat.start()
+        try:
+            self._execute(ctx)
+        finally:
+            beating.set()
+            with self._current_lock:
+                self._current = None
+            shutil.rmtree(work_dir, ignore_errors=True)
+            self.hub.send("done", job.id)
+
+    def _execute(self, ctx: JobContext) -> None:
+        claim = ctx.claim
+        registered = self.registry.get(claim.job.model)
+        try:
+            self._ensure_setup(registered)
+        except Exception as exc:
+            log.exception("model %s failed to load", registered.name)
+            self._finish(ctx, error=JobError("model_load_failed", f"{type(exc).__name__}: {exc}"))
+            return
+        started = time.perf_counter()
+        error: JobError | None = None
+        canceled = False
+        try:
+            ctx.check_stop()
+            registered.model.predict(dict(claim.job.input), ctx)
+            ctx.check_stop()
+        except Stopped:
+            canceled = True
+        except InputError as exc:
+            error = JobError("invalid_input", str(exc))
+        except MemoryError:
+            error = JobError("out_of_memory", "the model ran out of memory")
+        except Exception as exc:
+            log.info("job %s failed: %r", claim.job.id, exc)
+            error = JobError("model_error", str(exc) or type(exc).__name__)
+        elapsed = time.perf_counter() - started
+        if canceled or error is not None:
+            self._finish(ctx, error=error, canceled=canceled, inference_time=elapsed)
+            return
+        try:
+            outputs = [self._store_output(ctx, i, pending) for i, pending in enumerate(ctx.outputs)]
+        except Exception as exc:
+            log.exception("storing outputs of %s failed", claim.job.id)
+            self._finish(ctx, error=JobError("storage_error", str(exc)), inference_time=elapsed)
+            return
+        media_seconds = sum(o.duration or 0.0 for o in outputs)
+        cost = registered.price.cost(len(outputs), media_seconds)
+        if self._finish(ctx, outputs=outputs, cost_actual=cost, inference_time=elapsed) is None:
+            # The lease was lost (deleted, or taken back): these files belong to no job.
+            self.storage.delete_keys([o.key for o in outputs])
+
+    def _ensure_setup(self, registered: RegisteredModel) -> None:
+        if registered.name not in self._ready:
+            registered.model.setup()
+            self._ready.add(registered.name)
+
+    def _store_output(self, ctx: JobContext, index: int, pending: PendingOutput) -> Output:
+        digest = hashlib.sha256()
+        with pending.path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        base_type = pending.content_type.split(";")[0].strip()
+        extension = EXTENSIONS.get(base_type) or pending.path.suffix.lstrip(".") or "bin"
+        key = f"{ctx.job_id}/{ctx.claim.attempt}/output-{index}.{extension}"
+        self.storage.put(key, pending.path)
+        return Output(
+            key=key,
+            content_type=pending.content_type,
+            size=pending.path.stat().st_size,
+            sha256=digest.hexdigest(),
+            width=pending.width,
+            height=pending.height,
+            duration=pending.duration,
+        )
+
+    def _finish(self, ctx: JobContext, **kwargs: Any) -> Any:
+        return self.store.finish(ctx.claim, time.time(), **kwargs)
+
+
+def worker_main(settings_data: dict[str, Any], worker_id: str, conn: Connection) -> None:
+    """Entry point of a supervised worker process."""
+    # The supervisor decides when a worker ends: Ctrl-C in a terminal reaches the whole
+    # process group, and the supervisor then stops its workers in order.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(
+        level=os.environ.get("GENQ_LOG_LEVEL", "WARNING"),
+        format=f"%(asctime)s {worker_id} %(levelname)s %(name)s: %(message)s",
+    )
+    settings = Settings.model_validate(settings_data)
+    worker = Worker(settings, worker_id, conn=conn)
+    worker.run()

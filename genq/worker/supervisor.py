@@ -1,0 +1,190 @@
+"""Runs worker processes: starts them, wakes idle ones, relays their news, enforces cancel
+grace periods, and replaces any that die (taking back the jobs they held)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import time
+import uuid
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+from genq.notifier import Notifier, job_topic
+from genq.settings import Settings
+from genq.store import JobStore
+from genq.worker.runner import worker_main
+
+log = logging.getLogger("genq.supervisor")
+
+#: A worker that dies sooner than this after starting counts as crash-looping.
+QUICK_DEATH_SECONDS = 5.0
+MAX_RESTART_DELAY = 30.0
+
+
+@dataclass(eq=False)
+class WorkerHandle:
+    worker_id: str
+    process: BaseProcess
+    conn: Connection
+    started_at: float = field(default_factory=time.monotonic)
+    idle: bool = False
+    job_id: str | None = None
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, store: JobStore, notifier: Notifier, count: int) -> None:
+        self.settings = settings
+        self.store = store
+        self.notifier = notifier
+        self.count = count
+        self.workers: list[WorkerHandle] = []
+        self._pending_wakes = 0
+        self._restart_delay = 0.0
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._mp = multiprocessing.get_context("spawn")
+        self._settings_data = settings.model_dump(mode="json")
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.notifier.add_listener("queued", self._on_queued)
+        self.notifier.add_listener("cancel", self._on_cancel)
+        for _ in range(self.count):
+            self._spawn()
+
+    # -- processes -----------------------------------------------------------------------
+    def _spawn(self) -> None:
+        if self._stopping:
+            return
+        assert self._loop is not None
+        worker_id = f"w-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        parent, child = self._mp.Pipe()
+        process = self._mp.Process(
+            target=worker_main,
+            args=(self._settings_data, worker_id, child),
+            name=f"genq-worker-{worker_id}",
+        )
+        process.start()
+        child.close()
+        handle = WorkerHandle(worker_id, process, parent)
+        self.workers.append(handle)
+        self._loop.add_reader(parent.fileno(), self._on_readable, handle)
+        self._loop.add_reader(process.sentinel, self._on_exit, handle)
+        log.info("started worker %s (pid %s)", worker_id, process.pid)
+
+    def _on_exit(self, handle: WorkerHandle) -> None:
+        assert self._loop is not None
+        self._loop.remove_reader(handle.process.sentinel)
+        self._drain(handle)
+        self._loop.remove_reader(handle.conn.fileno())
+        handle.conn.close()
+        handle.process.join()
+        self.workers.remove(handle)
+        released = self.store.release_worker(
+            handle.worker_id, time.time(), self.settings.max_attempts
+        )
+        for job_id in (*released.requeued, *released.failed):
+            self.notifier.publish(job_topic(job_id))
+        if self._stopping:
+            return
+        log.warning(
+            "worker %s exited with code %s; %d job(s) requeued, %d ended",
+            handle.worker_id,
+            handle.process.exitcode,
+            len(released.requeued),
+            len(released.failed),
+        )
+        if time.monotonic() - handle.started_at < QUICK_DEATH_SECONDS:
+            self._restart_delay = min(max(2 * self._restart_delay, 0.5), MAX_RESTART_DELAY)
+        else:
+            self._restart_delay = 0.0
+        self._loop.call_later(self._restart_delay, self._spawn)
+        if released.requeued:
+            self._on_queued("")
+
+    # -- messages ------------------------------------------------------------------------
+    def _on_readable(self, handle: WorkerHandle) -> None:
+        self._drain(handle)
+
+    def _drain(self, handle: WorkerHandle) -> None:
+        try:
+            while handle.conn.poll():
+                self._on_message(handle, handle.conn.recv())
+        except (EOFError, OSError):
+            assert self._loop is not None
+            self._loop.remove_reader(handle.conn.fileno())
+
+    def _on_message(self, handle: WorkerHandle, message: tuple[str, ...]) -> None:
+        kind = message[0]
+        if kind == "idle":
+            handle.idle = True
+            handle.job_id = None
+            if self._pending_wakes:
+                self._pending_wakes = 0
+                self._send(handle, "wake")
+        elif kind == "busy":
+            handle.idle = False
+            handle.job_id = message[1]
+            self.notifier.publish(job_topic(message[1]))
+        elif kind == "changed":
+            self.notifier.publish(job_topic(message[1]))
+        elif kind == "done":
+            handle.job_id = None
+            self.notifier.publish(job_topic(message[1]))
+
+    def _send(self, handle: WorkerHandle, *message: str) -> None:
+        if message[0] == "wake":
+            handle.idle = False
+        with contextlib.suppress(OSError):
+            handle.conn.send(message)
+
+    def _on_queued(self, _model: str) -> None:
+        for handle in self.workers:
+            if handle.idle:
+                self._send(handle, "wake")
+                return
+        # Every worker is busy: the next one to say it is idle is woken at once.
+        self._pending_wakes += 1
+
+    def _on_cancel(self, job_id: str) -> None:
+        assert self._loop is not None
+        # Sent to every worker: the one that just claimed the job may not have said so yet.
+        for handle in self.workers:
+            self._send(handle, "cancel", job_id)
+        self._loop.call_later(self.settings.cancel_grace_seconds, self._enforce_cancel, job_id)
+
+    def _enforce_cancel(self, job_id: str) -> None:
+        for handle in self.workers:
+            if handle.job_id == job_id and handle.process.is_alive():
+                log.warning(
+                    "worker %s did not stop job %s within %.1f s: killing it",
+                    handle.worker_id,
+                    job_id,
+                    self.settings.cancel_grace_seconds,
+                )
+                # The exit handler takes the job back; with its cancel flag set, it ends
+                # canceled.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(handle.process.pid or 0, signal.SIGKILL)
+
+    # -- shutdown ------------------------------------------------------------------------
+    async def stop(self, grace: float) -> None:
+        """Ask workers to finish their current job and exit; kill those still busy after
+        ``grace`` seconds (their jobs go back to the queue)."""
+        self._stopping = True
+        for handle in list(self.workers):
+            self._send(handle, "stop")
+        deadline = time.monotonic() + grace
+        while self.workers and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for handle in list(self.workers):
+            if handle.process.is_alive():
+                handle.process.kill()
+        while self.workers:
+            await asyncio.sleep(0.01)
