@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from genq.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from genq.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from genq.jobs import ApiKey, Event, EventType, Job, JobStatus
 from genq.keys import hash_key
 from genq.models.registry import ModelRegistry
@@ -252,12 +252,15 @@ class JobService:
         if not isinstance(self.storage, LocalStorage):
             raise NotFound("files are not served by genq with this storage")
         now = time.time()
-        self.storage.verify(key, expires, signature, now)
+        expires_at = self.storage.verify(key, expires, signature)
         job_id = key.split("/", 1)[0]
         job = await self._db(self.store.get_job_any_account, job_id, now)
         output = next((o for o in job.outputs if o.key == key), None) if job else None
+        # A deleted or retired job's links answer 404 whatever their own expiry says.
         if output is None:
             raise NotFound("this file no longer exists", code="file_not_found")
+        if expires_at < now:
+            raise Forbidden("this file link has expired", code="link_expired")
         return self._local_file(key), output.content_type
 
     def _local_file(self, key: str) -> Path:

@@ -110,12 +110,13 @@ class Painter:
         self.layers = layers
         growth = (detail / 1.2) ** (1 / max(layers - 1, 1))
         # Three waves per layer: two for the warp, one for the field.
-        freq = 1.2 * growth ** np.arange(layers)[:, np.newaxis] * rng.uniform(0.8, 1.25, (layers, 3))
+        base = 1.2 * growth ** np.arange(layers)[:, np.newaxis]
+        freq = base * rng.uniform(0.8, 1.25, (layers, 3))
         angle = rng.uniform(0, 2 * math.pi, (layers, 3))
         self._kx: list[list[float]] = (freq * np.cos(angle)).tolist()
         self._ky: list[list[float]] = (freq * np.sin(angle)).tolist()
         self._phase: list[list[float]] = rng.uniform(0, 2 * math.pi, (layers, 3)).tolist()
-        speed = rng.uniform(0.8, 2.0, (layers, 3)) * rng.choice([-1.0, 1.0], (layers, 3))
+        speed = rng.uniform(0.4, 1.2, (layers, 3)) * rng.choice([-1.0, 1.0], (layers, 3))
         self._speed: list[list[float]] = speed.tolist()
         self._amp: list[float] = (1 / (1 + np.arange(layers)) ** 1.25).tolist()
         self._warp = float(rng.uniform(0.45, 0.95))

@@ -1,0 +1,158 @@
+"""``demo-image``: a procedural image generator that behaves like a text-to-image model.
+
+It needs no weights and no GPU: the prompt and seed pick the waves and colours of an abstract
+picture (see ``media.Painter``). Same prompt, seed and settings give the same bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from PIL import Image
+
+from genq.models.base import Model, Price, RunContext, Usage
+from genq.models.media import (
+    ASPECT_RATIOS,
+    SEED_MAX,
+    Canvas,
+    Painter,
+    default_seed,
+    resolve_size,
+    stable_seed,
+    with_defaults,
+)
+
+MIN_SIDE = 64
+MAX_SIDE = 2048
+DEFAULT_SIDE = 512
+
+_FORMATS = {
+    "png": ("PNG", "image/png", ".png"),
+    "jpeg": ("JPEG", "image/jpeg", ".jpg"),
+    "webp": ("WEBP", "image/webp", ".webp"),
+}
+# Speed matters more than the last few percent of size for a demo; none of these options add
+# timestamps or other run-dependent metadata, so the bytes depend on the input alone.
+_SAVE_OPTIONS: dict[str, dict[str, Any]] = {
+    "png": {"compress_level": 1},
+    "jpeg": {"quality": 90},
+    "webp": {"quality": 90, "method": 2},
+}
+
+
+def _side(title: str) -> dict[str, Any]:
+    return {
+        "type": "integer",
+        "title": title,
+        "description": (
+            f"{title} in pixels. Without it: {DEFAULT_SIDE}, or from the aspect ratio when one "
+            "is given."
+        ),
+        "minimum": MIN_SIDE,
+        "maximum": MAX_SIDE,
+        "x-playground": {"widget": "number", "step": 64, "advanced": True},
+    }
+
+
+class DemoImage(Model):
+    name = "demo-image"
+    description = "Procedural abstract images from a prompt and seed (no weights, CPU only)."
+    modality = "image"
+    price = Price(per_output=0.002)
+    input_schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["prompt"],
+        "properties": {
+            "prompt": {
+                "type": "string",
+                "title": "Prompt",
+                "description": "What to draw; it picks the shapes and colours.",
+                "minLength": 1,
+                "maxLength": 2000,
+                "x-playground": {"widget": "textarea", "rows": 3},
+            },
+            "aspect_ratio": {
+                "type": "string",
+                "title": "Aspect ratio",
+                "description": "Shape of the image, longer side 512 px; width and height win.",
+                "enum": list(ASPECT_RATIOS),
+                "x-playground": {"widget": "select"},
+            },
+            "width": _side("Width"),
+            "height": _side("Height"),
+            "num_images": {
+                "type": "integer",
+                "title": "Images",
+                "description": "How many images; image i uses seed + i.",
+                "default": 1,
+                "minimum": 1,
+                "maximum": 4,
+                "x-playground": {"widget": "slider", "step": 1},
+            },
+            "seed": {
+                "type": "integer",
+                "title": "Seed",
+                "description": "Same prompt and seed give the same image; without it the seed "
+                "comes from the prompt.",
+                "minimum": 0,
+                "maximum": SEED_MAX,
+                "x-playground": {"widget": "number"},
+            },
+            "steps": {
+                "type": "integer",
+                "title": "Steps",
+                "description": "Refinement passes: more passes add finer detail.",
+                "default": 8,
+                "minimum": 1,
+                "maximum": 50,
+                "x-playground": {"widget": "slider", "step": 1, "advanced": True},
+            },
+            "output_format": {
+                "type": "string",
+                "title": "Format",
+                "description": "File format of the images.",
+                "enum": list(_FORMATS),
+                "default": "png",
+                "x-playground": {"widget": "select", "advanced": True},
+            },
+        },
+    }
+
+    def usage(self, input: dict[str, Any]) -> Usage:
+        return Usage(outputs=int(input.get("num_images") or 1))
+
+    def predict(self, input: dict[str, Any], ctx: RunContext) -> None:
+        params = with_defaults(self.input_schema, input)
+        prompt: str = params["prompt"]
+        width, height = resolve_size(
+            params.get("width"),
+            params.get("height"),
+            params.get("aspect_ratio"),
+            longer=DEFAULT_SIDE,
+            lower=MIN_SIDE,
+            upper=MAX_SIDE,
+        )
+        seed = params.get("seed")
+        if seed is None:
+            seed = default_seed(prompt)
+            ctx.log(f"seed {seed} (from the prompt)")
+        count: int = params["num_images"]
+        steps: int = params["steps"]
+        pil_format, content_type, suffix = _FORMATS[params["output_format"]]
+
+        total = count * steps
+        for index in range(count):
+            rng = np.random.default_rng(stable_seed("demo-image", prompt, seed + index))
+            painter = Painter(rng, layers=steps)
+            canvas = Canvas(width, height)
+            for step in range(steps):
+                ctx.check_stop()
+                painter.paint_layer(canvas, step)
+                ctx.progress(index * steps + step + 1, total)
+            path = ctx.work_dir / f"image-{index}{suffix}"
+            Image.fromarray(painter.finish(canvas)).save(
+                path, pil_format, **_SAVE_OPTIONS[params["output_format"]]
+            )
+            ctx.add_output(path, content_type, width=width, height=height)

@@ -1,0 +1,129 @@
+"""``demo-video``: a procedural animation encoded as H.264 MP4, standing in for a text-to-video
+model. The prompt and seed pick the picture (see ``media.Painter``); time moves its waves.
+
+PyAV is imported inside ``predict``: the API process reads this class without the demo extra.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any, ClassVar
+
+import numpy as np
+
+from genq.models.base import Model, Price, RunContext, Usage
+from genq.models.media import (
+    ASPECT_RATIOS,
+    SEED_MAX,
+    Painter,
+    default_seed,
+    size_for_ratio,
+    stable_seed,
+    with_defaults,
+)
+
+#: Longer side of the frames: small, so that a clip encodes in about real time on one core.
+LONGER_SIDE = 320
+#: Fewer and broader waves than the image model: fine ripples just shimmer at this size.
+LAYERS = 6
+DETAIL = 9.0
+
+
+class DemoVideo(Model):
+    name = "demo-video"
+    description = "Procedural abstract animations as H.264 MP4 (no weights, CPU only)."
+    modality = "video"
+    price = Price(per_second=0.01)
+    requires = ("av",)
+    extra = "demo"
+    input_schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["prompt"],
+        "properties": {
+            "prompt": {
+                "type": "string",
+                "title": "Prompt",
+                "description": "What to animate; it picks the shapes, colours and motion.",
+                "minLength": 1,
+                "maxLength": 2000,
+                "x-playground": {"widget": "textarea", "rows": 3},
+            },
+            "duration": {
+                "type": "number",
+                "title": "Duration (s)",
+                "description": "Length of the clip in seconds.",
+                "default": 2,
+                "minimum": 1,
+                "maximum": 10,
+                "x-playground": {"widget": "slider", "step": 0.5},
+            },
+            "fps": {
+                "type": "integer",
+                "title": "Frames per second",
+                "description": "Frame rate of the clip.",
+                "default": 12,
+                "minimum": 1,
+                "maximum": 30,
+                "x-playground": {"widget": "slider", "step": 1, "advanced": True},
+            },
+            "aspect_ratio": {
+                "type": "string",
+                "title": "Aspect ratio",
+                "description": f"Shape of the frames; the longer side is {LONGER_SIDE} px.",
+                "enum": list(ASPECT_RATIOS),
+                "default": "16:9",
+                "x-playground": {"widget": "select"},
+            },
+            "seed": {
+                "type": "integer",
+                "title": "Seed",
+                "description": "Same prompt and seed give the same animation; without it the "
+                "seed comes from the prompt.",
+                "minimum": 0,
+                "maximum": SEED_MAX,
+                "x-playground": {"widget": "number"},
+            },
+        },
+    }
+
+    def usage(self, input: dict[str, Any]) -> Usage:
+        return Usage(outputs=1, media_seconds=float(input.get("duration") or 2))
+
+    def setup(self) -> None:
+        import av  # noqa: F401 - fail at worker start, not in the first job, if PyAV is broken
+
+    def predict(self, input: dict[str, Any], ctx: RunContext) -> None:
+        import av
+
+        params = with_defaults(self.input_schema, input)
+        prompt: str = params["prompt"]
+        fps: int = params["fps"]
+        frames = max(1, round(params["duration"] * fps))
+        width, height = size_for_ratio(params["aspect_ratio"], LONGER_SIDE, multiple=2)
+        seed = params.get("seed")
+        if seed is None:
+            seed = default_seed(prompt)
+            ctx.log(f"seed {seed} (from the prompt)")
+        rng = np.random.default_rng(stable_seed("demo-video", prompt, seed))
+        painter = Painter(rng, LAYERS, detail=DETAIL)
+
+        path = ctx.work_dir / "video.mp4"
+        # faststart moves the index to the front so that browsers can play while downloading.
+        with av.open(str(path), mode="w", options={"movflags": "+faststart"}) as container:
+            stream = container.add_stream("libx264", rate=fps)
+            stream.width = width
+            stream.height = height
+            stream.pix_fmt = "yuv420p"
+            stream.codec_context.time_base = Fraction(1, fps)
+            stream.options = {"crf": "23", "preset": "veryfast"}
+            for index in range(frames):
+                ctx.check_stop()
+                rgb = painter.render(width, height, time=index / fps)
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                frame.pts = index
+                frame.time_base = Fraction(1, fps)
+                container.mux(stream.encode(frame))
+                ctx.progress(index + 1, frames)
+            container.mux(stream.encode(None))
+        ctx.add_output(path, "video/mp4", width=width, height=height, duration=frames / fps)

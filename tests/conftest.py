@@ -1,0 +1,178 @@
+"""Shared fixtures: a real ``genq serve`` process on a free port, with its own data dir."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+# Settings that keep tests quick: short polls and sweeps, a short cancel grace period.
+FAST_SETTINGS = {
+    "workers": 2,
+    "cancel_grace_seconds": 2.0,
+    "sweep_interval_seconds": 0.5,
+    "poll_interval_seconds": 0.5,
+    "lease_seconds": 6.0,
+    "progress_interval_seconds": 0.0,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
+
+
+class GenqServer:
+    """A ``genq serve`` child process and an HTTP client for it."""
+
+    def __init__(self, data_dir: Path, **settings: Any) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = data_dir.parent / f"{data_dir.name}.toml"
+        merged = {**FAST_SETTINGS, **settings}
+        self.config.write_text("".join(f"{k} = {toml_value(v)}\n" for k, v in merged.items()))
+        self.process: subprocess.Popen[bytes] | None = None
+        self.key = ""
+
+    def start(self, timeout: float = 30) -> GenqServer:
+        self.log = self.data_dir.parent / f"{self.data_dir.name}.log"
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable, "-m", "genq", "serve",
+                    "--port", str(self.port),
+                    "--data-dir", str(self.data_dir),
+                    "--config", str(self.config),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "GENQ_LOG_LEVEL": "WARNING"},
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"genq serve exited with {self.process.returncode}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("genq serve did not become healthy")
+        self.key = (self.data_dir / "api-key").read_text().strip()
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL the server and every worker process it started."""
+        if self.process is None:
+            return
+        children = psutil.Process(self.process.pid).children(recursive=True)
+        self.process.kill()
+        self.process.wait()
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+        self.process = None
+
+    def worker_pids(self) -> list[int]:
+        assert self.process is not None
+        return [
+            p.pid
+            for p in psutil.Process(self.process.pid).children()
+            if "spawn_main" in " ".join(p.cmdline())
+        ]
+
+    def client(self, key: str | None = None, **kwargs: Any) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key or self.key}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=90, **kwargs)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "genq", *args, "--data-dir", str(self.data_dir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def new_key(self, account: str, *extra: str) -> str:
+        result = self.cli("keys", "create", "--account", account, *extra)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[Any]:
+    """Start servers with given settings; all are stopped at the end of the test."""
+    servers: list[GenqServer] = []
+
+    def make(name: str = "data", **settings: Any) -> GenqServer:
+        server = GenqServer(tmp_path / name, **settings).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GenqServer]:
+    """One server shared by the tests that do not need settings of their own."""
+    server = GenqServer(tmp_path_factory.mktemp("shared") / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def api(server: GenqServer) -> Iterator[httpx.Client]:
+    with server.client() as client:
+        yield client
+
+
+def wait_for(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
+    """Long-poll a job until it is terminal."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}", params={"wait": 30}).json()
+        if job["status"] not in ("queued", "running"):
+            return job
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s")
+
+
+def wait_until(predicate: Any, timeout: float = 20, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError("condition not reached in time")

@@ -1,0 +1,71 @@
+"""Cancel: queued jobs at once, running jobs at their next step or by force."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import psutil
+
+from tests.conftest import GenqServer, wait_for, wait_until
+from tests.http.test_jobs import read_events, submit, wait_status
+
+
+def test_cancel_a_queued_job_at_once(make_server) -> None:
+    """A queued job is canceled at once; canceling again answers 200 with the same job."""
+    server: GenqServer = make_server(workers=0)
+    with server.client() as api:
+        job = submit(api, {"sleep_ms": 10})
+        response = api.post(f"/v1/jobs/{job['id']}/cancel")
+        assert response.status_code == 200
+        assert response.json()["status"] == "canceled"
+        again = api.post(f"/v1/jobs/{job['id']}/cancel")
+        assert again.status_code == 200
+        assert again.json()["status"] == "canceled"
+        assert read_events(api, job["id"])[-1]["data"]["status"] == "canceled"
+
+
+def test_cancel_a_running_job_stops_it_at_the_next_step(api: httpx.Client) -> None:
+    """A running job gets cancel_requested and ends canceled well before it would finish."""
+    job = submit(api, {"steps": 200, "sleep_ms": 20_000})
+    assert wait_status(api, job["id"], "running")
+    started = time.monotonic()
+    response = api.post(f"/v1/jobs/{job['id']}/cancel")
+    assert response.status_code == 200
+    assert response.json()["cancel_requested"] is True
+    done = wait_for(api, job["id"], timeout=10)
+    assert done["status"] == "canceled"
+    assert time.monotonic() - started < 1.5  # at a step boundary, not at the grace deadline
+    assert done["progress"]["step"] < 200
+    assert done["cost"]["actual"] == 0
+
+
+def test_a_model_that_ignores_cancel_is_killed_after_the_grace_period(make_server) -> None:
+    """A model that ignores the stop request is killed after the grace period; the job ends
+    canceled and a new worker process takes the dead one's place."""
+    server: GenqServer = make_server(workers=1, cancel_grace_seconds=1.0)
+    with server.client() as api:
+        job = submit(api, {"sleep_ms": 60_000, "ignore_cancel": True})
+        assert wait_status(api, job["id"], "running")
+        [worker] = server.worker_pids()
+        started = time.monotonic()
+        api.post(f"/v1/jobs/{job['id']}/cancel")
+        done = wait_for(api, job["id"], timeout=15)
+        assert done["status"] == "canceled"
+        assert 0.9 < time.monotonic() - started < 8
+        assert not psutil.pid_exists(worker) or psutil.Process(worker).status() == "zombie"
+        wait_until(lambda: len(server.worker_pids()) == 1 and server.worker_pids() != [worker])
+        after = submit(api, {"sleep_ms": 1})
+        assert wait_for(api, after["id"], timeout=20)["status"] == "succeeded"
+
+
+def test_cancel_a_finished_job_is_409(api: httpx.Client) -> None:
+    """Canceling a succeeded or failed job answers 409 with its status."""
+    for input, status in [({}, "succeeded"), ({"fail": "x"}, "failed")]:
+        job = submit(api, input)
+        wait_for(api, job["id"])
+        response = api.post(f"/v1/jobs/{job['id']}/cancel")
+        assert response.status_code == 409
+        error = response.json()["error"]
+        assert error["code"] == "job_not_cancelable"
+        assert error["details"]["status"] == status

@@ -1,0 +1,166 @@
+"""Error shapes and codes, authentication, and account scoping on every route."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from tests.conftest import GenqServer, wait_for
+
+
+def error_of(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    return response.json()["error"]
+
+
+def test_invalid_json_is_400(api: httpx.Client) -> None:
+    """A body that is not JSON answers 400 invalid_json."""
+    response = api.post("/v1/jobs", content=b"{nope", headers={"Content-Type": "application/json"})
+    assert error_of(response, 400)["code"] == "invalid_json"
+
+
+def test_schema_violation_is_422_with_field_paths(api: httpx.Client) -> None:
+    """Input that breaks the model's schema answers 422 naming each failing field."""
+    body = {"model": "noop", "input": {"sleep_ms": -1, "steps": "many", "colour": "red"}}
+    error = error_of(api.post("/v1/jobs", json=body), 422)
+    assert error["code"] == "validation_error"
+    paths = {d["path"] for d in error["details"]}
+    assert {"input/sleep_ms", "input/steps", "input"} <= paths
+
+
+def test_request_shape_violation_is_422(api: httpx.Client) -> None:
+    """A body without a model, or with input that is not an object, answers 422."""
+    assert error_of(api.post("/v1/jobs", json={"input": {}}), 422)["details"][0]["path"] == "model"
+    error = error_of(api.post("/v1/jobs", json={"model": "noop", "input": [1]}), 422)
+    assert error["details"][0]["path"] == "input"
+    assert error_of(api.post("/v1/jobs", json=[1, 2]), 422)["code"] == "validation_error"
+
+
+def test_unknown_model_is_404(api: httpx.Client) -> None:
+    """Submitting to a model that does not exist answers 404 model_not_found."""
+    error = error_of(api.post("/v1/jobs", json={"model": "gpt-17", "input": {}}), 404)
+    assert error["code"] == "model_not_found"
+
+
+def test_body_over_the_limit_is_413(make_server) -> None:
+    """A body over max_body_bytes answers 413, announced or streamed."""
+    server: GenqServer = make_server(max_body_bytes=2000, workers=0)
+    with server.client() as api:
+        big = {"model": "noop", "input": {"output_text": "x" * 5000}}
+        assert error_of(api.post("/v1/jobs", json=big), 413)["code"] == "payload_too_large"
+
+        def chunks():
+            yield b'{"model": "noop", "input": {"output_text": "'
+            yield b"y" * 5000
+            yield b'"}}'
+
+        streamed = api.post("/v1/jobs", content=chunks())
+        assert error_of(streamed, 413)["code"] == "payload_too_large"
+
+
+def test_unknown_route_uses_the_error_shape(api: httpx.Client) -> None:
+    """Unknown paths answer 404 in the one error shape."""
+    assert error_of(api.get("/v1/nothing"), 404)["code"] == "not_found"
+    assert error_of(api.get("/v1/jobs/job_doesnotexist"), 404)["code"] == "job_not_found"
+
+
+@pytest.mark.parametrize("style", ["bearer", "plain", "x-api-key"])
+def test_every_auth_header_style_works(server: GenqServer, style: str) -> None:
+    """Authorization: Bearer KEY, Authorization: KEY and x-api-key: KEY all authenticate."""
+    headers = {
+        "bearer": {"Authorization": f"Bearer {server.key}"},
+        "plain": {"Authorization": server.key},
+        "x-api-key": {"x-api-key": server.key},
+    }[style]
+    assert httpx.get(f"{server.url}/v1/models", headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer gq_wrong"}, {"x-api-key": "nope"}, {"Authorization": "Bearer"}],
+)
+def test_missing_or_unknown_key_is_401(server: GenqServer, headers: dict) -> None:
+    """No key, or a key genq does not know, answers 401."""
+    response = httpx.get(f"{server.url}/v1/jobs", headers=headers)
+    assert error_of(response, 401)["code"] == "unauthorized"
+
+
+def test_keys_cli_create_list_disable_delete(server: GenqServer) -> None:
+    """`genq keys` creates keys (printed alone on the last line), lists, disables, deletes."""
+    account = f"acme-{uuid.uuid4().hex[:6]}"
+    key = server.new_key(account, "--name", "ci")
+    assert key.startswith("gq_")
+    with server.client(key) as api:
+        assert api.get("/v1/jobs").status_code == 200
+    listing = server.cli("keys", "list").stdout
+    assert account in listing
+    assert key not in listing  # only prefixes are shown
+    key_id = next(
+        line.split("│")[1].strip() for line in listing.splitlines() if account in line
+    )
+    assert server.cli("keys", "disable", key_id).returncode == 0
+    with server.client(key) as api:
+        assert error_of(api.get("/v1/jobs"), 401)["code"] == "key_disabled"
+    assert server.cli("keys", "delete", key_id).returncode == 0
+    with server.client(key) as api:
+        assert error_of(api.get("/v1/jobs"), 401)["code"] == "unauthorized"
+    missing = server.cli("keys", "delete", key_id)
+    assert missing.returncode == 1
+    assert "no key" in missing.stderr
+
+
+def test_keys_of_one_account_share_its_jobs(server: GenqServer) -> None:
+    """Two keys of the same account see the same jobs."""
+    account = f"team-{uuid.uuid4().hex[:6]}"
+    first, second = server.new_key(account), server.new_key(account)
+    with server.client(first) as a, server.client(second) as b:
+        job = a.post("/v1/jobs", json={"model": "noop", "input": {}}).json()
+        assert b.get(f"/v1/jobs/{job['id']}").status_code == 200
+        assert [j["id"] for j in b.get("/v1/jobs").json()["data"]] == [job["id"]]
+
+
+def test_another_accounts_job_is_404_on_every_route(server: GenqServer) -> None:
+    """Every job route answers 404 (never 403) for a job of another account."""
+    owner = server.new_key(f"owner-{uuid.uuid4().hex[:6]}")
+    other = server.new_key(f"other-{uuid.uuid4().hex[:6]}")
+    with server.client(owner) as mine, server.client(other) as theirs:
+        job = mine.post("/v1/jobs", json={"model": "noop", "input": {"output_text": "s"}}).json()
+        wait_for(mine, job["id"])
+        job_id = job["id"]
+        for method, path in [
+            ("GET", f"/v1/jobs/{job_id}"),
+            ("GET", f"/v1/jobs/{job_id}?wait=1"),
+            ("GET", f"/v1/jobs/{job_id}/events"),
+            ("GET", f"/v1/jobs/{job_id}/outputs/0"),
+            ("POST", f"/v1/jobs/{job_id}/cancel"),
+            ("DELETE", f"/v1/jobs/{job_id}"),
+        ]:
+            response = theirs.request(method, path)
+            assert error_of(response, 404)["code"] == "job_not_found", (method, path)
+        assert theirs.get("/v1/jobs").json()["data"] == []
+        # The owner still has it, untouched.
+        assert mine.get(f"/v1/jobs/{job_id}").json()["status"] == "succeeded"
+        assert mine.get(f"/v1/jobs/{job_id}/outputs/0").content == b"s"
+
+
+def test_credits_are_checked_and_charged_once(server: GenqServer) -> None:
+    """An account with credits is charged the actual cost once; past its balance: 402."""
+    key = server.new_key(f"paying-{uuid.uuid4().hex[:6]}", "--credits", "0.00025")
+    idem = {"Idempotency-Key": uuid.uuid4().hex}
+    with server.client(key) as api:
+        body = {"model": "noop", "input": {}}
+        first = api.post("/v1/jobs", json=body, headers=idem).json()
+        assert wait_for(api, first["id"])["cost"]["actual"] == 0.0001
+        # A replayed submit is not a second job and is not charged again.
+        assert api.post("/v1/jobs", json=body, headers=idem).status_code == 200
+        failed = api.post("/v1/jobs", json={"model": "noop", "input": {"fail": "x"}}).json()
+        assert wait_for(api, failed["id"])["cost"]["actual"] == 0  # failures are free
+        second = api.post("/v1/jobs", json=body).json()
+        wait_for(api, second["id"])
+        # Balance is now 0.00005: below the estimate.
+        refused = api.post("/v1/jobs", json=body)
+        error = error_of(refused, 402)
+        assert error["code"] == "insufficient_credits"
+        assert error["details"]["balance"] == pytest.approx(0.00005)

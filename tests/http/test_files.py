@@ -1,0 +1,89 @@
+"""Result files: signed expiring links, range requests, retention."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+
+from tests.conftest import GenqServer, wait_for, wait_until
+from tests.http.test_jobs import submit
+
+TEXT = "0123456789" * 100
+
+
+def finished_output(api: httpx.Client) -> tuple[dict, str]:
+    job = wait_for(api, submit(api, {"output_text": TEXT})["id"])
+    return job, job["outputs"][0]["url"]
+
+
+def with_query(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()} | params
+    return parts._replace(query=urlencode(query)).geturl()
+
+
+def test_signed_link_serves_the_file_with_its_checksum(api: httpx.Client) -> None:
+    """The output link serves the bytes, whose size and sha256 match the job's record."""
+    import hashlib
+
+    job, url = finished_output(api)
+    response = httpx.get(url)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert hashlib.sha256(response.content).hexdigest() == job["outputs"][0]["sha256"]
+    assert len(response.content) == job["outputs"][0]["size"] == 1000
+
+
+def test_range_requests(api: httpx.Client) -> None:
+    """A Range request answers 206 with just those bytes."""
+    _, url = finished_output(api)
+    response = httpx.get(url, headers={"Range": "bytes=10-19"})
+    assert response.status_code == 206
+    assert response.content == TEXT[10:20].encode()
+    assert response.headers["content-range"] == "bytes 10-19/1000"
+
+
+def test_tampered_links_are_403(api: httpx.Client) -> None:
+    """A link with a changed signature, expiry or path, or none, answers 403."""
+    _, url = finished_output(api)
+    query = parse_qs(urlsplit(url).query)
+    signature, expires = query["signature"][0], query["expires"][0]
+    flipped = ("0" if signature[0] != "0" else "1") + signature[1:]
+    for bad in [
+        with_query(url, signature=flipped),
+        with_query(url, expires=str(int(expires) + 1000)),
+        url.replace("output-0", "output-1"),
+        url.split("?")[0],
+    ]:
+        response = httpx.get(bad)
+        assert response.status_code == 403, bad
+        assert response.json()["error"]["code"] == "invalid_signature"
+
+
+def test_expired_links_are_403(make_server) -> None:
+    """A link past its expiry answers 403 link_expired; a fresh read of the job gives a new one."""
+    server: GenqServer = make_server(link_ttl_seconds=1)
+    with server.client() as api:
+        job, url = finished_output(api)
+        assert httpx.get(url).status_code == 200
+        time.sleep(2.1)
+        response = httpx.get(url)
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "link_expired"
+        fresh = api.get(f"/v1/jobs/{job['id']}").json()["outputs"][0]["url"]
+        assert httpx.get(fresh).status_code == 200
+
+
+def test_retention_makes_jobs_and_files_unreachable_and_deletes_bytes(make_server) -> None:
+    """After the retention period the job and its links answer 404 and the bytes are gone."""
+    server: GenqServer = make_server(retention_seconds=3, link_ttl_seconds=3600)
+    with server.client() as api:
+        job, url = finished_output(api)
+        folder = server.data_dir / "files" / job["id"]
+        assert folder.is_dir()
+        wait_until(lambda: api.get(f"/v1/jobs/{job['id']}").status_code == 404, timeout=10)
+        assert httpx.get(url).status_code == 404
+        assert api.get("/v1/jobs").json()["data"] == []
+        wait_until(lambda: not folder.exists(), timeout=10)
