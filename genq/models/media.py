@@ -85,14 +85,18 @@ class Canvas:
 
     def __init__(self, width: int, height: int) -> None:
         scale = 2.0 / min(width, height)
-        # Pixel centres with the shorter side spanning [-1, 1], so circles stay round; 1-D so
-        # that separable terms cost an outer product instead of a full-size sine.
+        # Pixel centres with the shorter side spanning [-1, 1], so patterns are not stretched;
+        # 1-D so that separable terms cost an outer product instead of a full-size sine.
         self.u = (np.arange(width, dtype=_F) - _F((width - 1) / 2)) * _F(scale)
         self.v = (np.arange(height, dtype=_F) - _F((height - 1) / 2)) * _F(scale)
         self.warp_x = np.zeros((height, width), dtype=_F)
         self.warp_y = np.zeros((height, width), dtype=_F)
         self.field = np.zeros((height, width), dtype=_F)
         self.weight = 0.0
+        # Reused scratch space: a fresh temporary per operation costs more in page faults
+        # than the arithmetic itself at these sizes (several times over in some sandboxes).
+        self.scratch = np.empty((height, width), dtype=_F)
+        self.scratch2 = np.empty((height, width), dtype=_F)
 
 
 class Painter:
@@ -137,16 +141,28 @@ class Painter:
         u, v = canvas.u, canvas.v
         kx, ky, amp = self._kx[layer], self._ky[layer], _F(self._amp[layer])
         phase = [p + s * time for p, s in zip(self._phase[layer], self._speed[layer], strict=True)]
+        tmp = canvas.scratch
         for wave, target in ((0, canvas.warp_x), (1, canvas.warp_y)):
             # sin(a + b) = sin a cos b + cos a sin b: a full-size sine from two 1-D ones.
             a = u * _F(kx[wave])
             b = v * _F(ky[wave]) + _F(phase[wave])
-            target += amp * (np.sin(b)[:, None] * np.cos(a) + np.cos(b)[:, None] * np.sin(a))
+            np.multiply((amp * np.sin(b))[:, None], np.cos(a), out=tmp)
+            target += tmp
+            np.multiply((amp * np.cos(b))[:, None], np.sin(a), out=tmp)
+            target += tmp
+        # The field wave is read at coordinates pushed by the warp sums: not separable.
         warp = _F(self._warp)
-        arg = (u + warp * canvas.warp_x) * _F(kx[2])
-        arg += (v[:, None] + warp * canvas.warp_y) * _F(ky[2])
+        arg = np.multiply(canvas.warp_x, warp, out=canvas.scratch2)
+        arg += u
+        arg *= _F(kx[2])
+        np.multiply(canvas.warp_y, warp, out=tmp)
+        tmp += v[:, None]
+        tmp *= _F(ky[2])
+        arg += tmp
         arg += _F(phase[2])
-        canvas.field += amp * np.sin(arg)
+        np.sin(arg, out=arg)
+        arg *= amp
+        canvas.field += arg
         canvas.weight += self._amp[layer]
 
     def finish(self, canvas: Canvas) -> Any:

@@ -11,7 +11,7 @@ import os
 import signal
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
@@ -22,8 +22,6 @@ from genq.worker.runner import worker_main
 
 log = logging.getLogger("genq.supervisor")
 
-#: A worker that dies sooner than this after starting counts as crash-looping.
-QUICK_DEATH_SECONDS = 5.0
 MAX_RESTART_DELAY = 30.0
 
 
@@ -32,7 +30,8 @@ class WorkerHandle:
     worker_id: str
     process: BaseProcess
     conn: Connection
-    started_at: float = field(default_factory=time.monotonic)
+    #: Set by its first message: a worker that dies before it is ready is crash-looping.
+    ready: bool = False
     idle: bool = False
     job_id: str | None = None
 
@@ -100,10 +99,10 @@ class Supervisor:
             len(released.requeued),
             len(released.failed),
         )
-        if time.monotonic() - handle.started_at < QUICK_DEATH_SECONDS:
-            self._restart_delay = min(max(2 * self._restart_delay, 0.5), MAX_RESTART_DELAY)
-        else:
+        if handle.ready:
             self._restart_delay = 0.0
+        else:
+            self._restart_delay = min(max(2 * self._restart_delay, 0.5), MAX_RESTART_DELAY)
         self._loop.call_later(self._restart_delay, self._spawn)
         if released.requeued:
             self._on_queued("")
@@ -121,6 +120,7 @@ class Supervisor:
             self._loop.remove_reader(handle.conn.fileno())
 
     def _on_message(self, handle: WorkerHandle, message: tuple[str, ...]) -> None:
+        handle.ready = True
         kind = message[0]
         if kind == "idle":
             handle.idle = True

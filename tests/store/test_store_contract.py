@@ -31,7 +31,7 @@ from genq.jobs import (
     Output,
     Progress,
 )
-from genq.store import JobStore, NewJob, open_store
+from genq.store import JobStore, NewJob, Released, open_store
 from genq.store.sqlite import SCHEMA_VERSION, SQLiteStore
 
 StoreFactory = Callable[[Path], JobStore]
@@ -303,6 +303,18 @@ def test_submit_idempotent_replay_returns_original_job(store: JobStore, account:
     assert len(events(store, first.job)) == 1
 
 
+def test_submit_replay_is_not_refused_for_credits(store: JobStore) -> None:
+    """An idempotent replay returns the original job even once the credits are spent."""
+    payer = store.ensure_account("payer", 10.0, T0)
+    first = store.submit(new_job(payer, key="k1", fingerprint="fp1", cost=10.0))
+    assert store.finish(claim_one(store), T0 + 150, cost_actual=10.0) is not None
+    replay = store.submit(new_job(payer, key="k1", fingerprint="fp1", cost=10.0))
+    assert replay.created is False
+    assert replay.job.id == first.job.id
+    with pytest.raises(InsufficientCredits):
+        store.submit(new_job(payer, key="k2", fingerprint="fp1", cost=10.0))
+
+
 def test_submit_same_key_other_fingerprint_conflicts(store: JobStore, account: Account) -> None:
     """The same idempotency key with another fingerprint raises Conflict idempotency_conflict."""
     first = submit(store, account, key="k1", fingerprint="fp1")
@@ -323,5 +335,779 @@ def test_same_idempotency_key_in_two_accounts_creates_two_jobs(
     assert b.created is True
     assert a.job.id != b.job.id
     assert b.job.account_id == other.id
-    c = store.submit(new_job(other, key="k1", fingerprint="fp-other"))
-    assert c.created is False or c.job.id == b.job.id  # placeholder, replaced below
+    assert store.get_job(account.id, b.job.id, T0) is None
+    assert store.get_job(other.id, a.job.id, T0) is None
+
+
+def test_submit_estimate_above_credits_raises(store: JobStore) -> None:
+    """An estimate above the account's credits raises InsufficientCredits and creates nothing."""
+    poor = store.ensure_account("poor", 5.0, T0)
+    with pytest.raises(InsufficientCredits) as caught:
+        store.submit(new_job(poor, cost=5.5))
+    assert caught.value.code == "insufficient_credits"
+    assert store.list_jobs(poor.id, T0, limit=10) == []
+    # An estimate equal to the balance does not exceed it.
+    assert store.submit(new_job(poor, cost=5.0)).created is True
+
+
+def test_account_without_credits_has_no_limit(store: JobStore) -> None:
+    """An account with credits=None accepts any estimate and is never charged."""
+    rich = store.ensure_account("rich", None, T0)
+    job = submit(store, rich, cost=1e12)
+    claim = claim_one(store)
+    done = store.finish(claim, T0 + 200, cost_actual=1e12)
+    assert done is not None
+    assert done.status is JobStatus.SUCCEEDED
+    assert job.cost_estimate == 1e12
+    assert store.get_account(rich.id) == rich
+
+
+# -- get_job ----------------------------------------------------------------------------------
+def test_get_job_of_another_account_is_none(
+    store: JobStore, account: Account, other: Account
+) -> None:
+    """get_job returns None for a job that belongs to another account."""
+    job = submit(store, account)
+    assert store.get_job(other.id, job.id, T0) is None
+    assert store.get_job(account.id, job.id, T0) == job
+    assert store.get_job(account.id, "job_nope", T0) is None
+
+
+def test_get_job_past_expires_at_is_none(store: JobStore, account: Account) -> None:
+    """get_job returns None once the job's expires_at has passed."""
+    job = submit(store, account, expires_at=T0 + 100)
+    assert store.get_job(account.id, job.id, T0 + 99) == job
+    assert store.get_job(account.id, job.id, T0 + 101) is None
+
+
+def test_get_job_any_account_ignores_account_but_not_expiry(
+    store: JobStore, account: Account, other: Account
+) -> None:
+    """get_job_any_account finds any account's job but not one past its expires_at."""
+    mine = submit(store, account, expires_at=T0 + 100)
+    theirs = submit(store, other, expires_at=T0 + 100)
+    assert store.get_job_any_account(mine.id, T0 + 50) == mine
+    assert store.get_job_any_account(theirs.id, T0 + 50) == theirs
+    assert store.get_job_any_account(mine.id, T0 + 101) is None
+    assert store.get_job_any_account("job_nope", T0) is None
+
+
+# -- list_jobs --------------------------------------------------------------------------------
+def test_list_jobs_newest_first(store: JobStore, account: Account) -> None:
+    """list_jobs returns the account's jobs newest first, with decreasing seq."""
+    jobs = submit_many(store, account, 4)
+    listed = store.list_jobs(account.id, T0 + 10, limit=10)
+    assert [j for _, j in listed] == list(reversed(jobs))
+    seqs = [s for s, _ in listed]
+    assert seqs == sorted(seqs, reverse=True)
+    assert len(set(seqs)) == len(seqs)
+    assert [j.id for _, j in store.list_jobs(account.id, T0 + 10, limit=2)] == [
+        jobs[3].id,
+        jobs[2].id,
+    ]
+
+
+def test_list_jobs_keyset_pagination_sees_each_job_once(store: JobStore, account: Account) -> None:
+    """Paging with before_seq returns each job exactly once even as new jobs arrive."""
+    original = submit_many(store, account, 7)
+    seen: list[str] = []
+    before: int | None = None
+    arrivals = itertools.count(100)
+    for _ in range(10):
+        page = store.list_jobs(account.id, T0 + 50, limit=3, before_seq=before)
+        if not page:
+            break
+        seen.extend(j.id for _, j in page)
+        before = page[-1][0]
+        for _ in range(2):
+            submit(store, account, created_at=T0 + next(arrivals))
+    assert seen == [j.id for j in reversed(original)]
+
+
+def test_list_jobs_filters_by_status_and_model(store: JobStore, account: Account) -> None:
+    """list_jobs filters on status and on model, alone or together."""
+    a1 = submit(store, account, model="a", created_at=T0)
+    a2 = submit(store, account, model="a", created_at=T0 + 1)
+    b1 = submit(store, account, model="b", created_at=T0 + 2)
+    b2 = submit(store, account, model="b", created_at=T0 + 3)
+    claim_one(store, models=["a"])  # a1 runs
+    store.request_cancel(account.id, b2.id, T0 + 100)  # b2 canceled
+
+    def ids(**filters: Any) -> list[str]:
+        return [j.id for _, j in store.list_jobs(account.id, T0 + 100, limit=10, **filters)]
+
+    assert ids(model="a") == [a2.id, a1.id]
+    assert ids(model="b") == [b2.id, b1.id]
+    assert ids(status="queued") == [b1.id, a2.id]
+    assert ids(status="running") == [a1.id]
+    assert ids(status="canceled") == [b2.id]
+    assert ids(status="queued", model="b") == [b1.id]
+    assert ids(status="running", model="b") == []
+    assert ids(model="c") == []
+
+
+def test_list_jobs_excludes_expired_and_other_accounts(
+    store: JobStore, account: Account, other: Account
+) -> None:
+    """list_jobs leaves out jobs past expires_at and jobs of other accounts."""
+    short = submit(store, account, expires_at=T0 + 100)
+    long = submit(store, account, expires_at=T0 + 1000, created_at=T0 + 1)
+    submit(store, other, created_at=T0 + 2)
+    assert [j.id for _, j in store.list_jobs(account.id, T0 + 50, limit=10)] == [long.id, short.id]
+    assert [j.id for _, j in store.list_jobs(account.id, T0 + 500, limit=10)] == [long.id]
+    assert store.list_jobs(account.id, T0 + 5000, limit=10) == []
+
+
+# -- claim ------------------------------------------------------------------------------------
+def test_claim_takes_highest_priority_then_oldest(store: JobStore, account: Account) -> None:
+    """claim hands out the highest priority first and, among equals, the oldest first."""
+    low_old = submit(store, account, priority=0, created_at=T0)
+    high_old = submit(store, account, priority=5, created_at=T0 + 1)
+    low_new = submit(store, account, priority=0, created_at=T0 + 2)
+    high_new = submit(store, account, priority=5, created_at=T0 + 3)
+    mid = submit(store, account, priority=2, created_at=T0 + 4)
+    order = [claim_one(store, now=T0 + 10 + i).job.id for i in range(5)]
+    assert order == [high_old.id, high_new.id, mid.id, low_old.id, low_new.id]
+    assert store.claim("w1", ["m"], T0 + 20, LEASE) == []
+
+
+def test_claim_with_limit_takes_the_best_jobs(store: JobStore, account: Account) -> None:
+    """claim with a limit takes at most that many jobs, the best-ranked ones."""
+    low = submit(store, account, priority=0, created_at=T0)
+    high_a = submit(store, account, priority=9, created_at=T0 + 1)
+    high_b = submit(store, account, priority=9, created_at=T0 + 2)
+    claims = store.claim("w1", ["m"], T0 + 10, LEASE, limit=2)
+    assert len(claims) == 2
+    assert {c.job.id for c in claims} == {high_a.id, high_b.id}
+    rest = store.claim("w1", ["m"], T0 + 10, LEASE, limit=5)
+    assert [c.job.id for c in rest] == [low.id]
+    assert store.claim("w1", ["m"], T0 + 10, LEASE, limit=5) == []
+
+
+def test_claim_only_listed_models(store: JobStore, account: Account) -> None:
+    """claim only takes jobs of the models it was given."""
+    a = submit(store, account, model="a", priority=0)
+    b = submit(store, account, model="b", priority=9)
+    c = submit(store, account, model="c", priority=5)
+    assert store.claim("w1", [], T0 + 10, LEASE, limit=10) == []
+    assert [cl.job.id for cl in store.claim("w1", ["a"], T0 + 10, LEASE, limit=10)] == [a.id]
+    got = store.claim("w1", ["b", "c", "zzz"], T0 + 10, LEASE, limit=10)
+    assert {cl.job.id for cl in got} == {b.id, c.id}
+    assert store.claim("w1", ["a", "b", "c"], T0 + 10, LEASE, limit=10) == []
+
+
+def test_claimed_job_is_running_with_attempt_worker_and_event(
+    store: JobStore, account: Account
+) -> None:
+    """A claimed job is running with attempts incremented, its worker set and a running event."""
+    job = submit(store, account)
+    claim = claim_one(store, worker="w1", now=T0 + 10)
+    assert claim.worker_id == "w1"
+    assert claim.attempt == 1
+    assert claim.job.id == job.id
+    assert claim.job.status is JobStatus.RUNNING
+    assert claim.job.attempts == 1
+    assert claim.job.started_at == T0 + 10
+    stored = get(store, job)
+    assert stored.status is JobStatus.RUNNING
+    assert stored.attempts == 1
+    assert statuses(store, job) == ["queued", "running"]
+    assert events(store, job)[-1].created_at == T0 + 10
+    # The worker id is recorded: only releasing that worker takes the job back.
+    assert store.release_worker("w2", T0 + 11, MAX_ATTEMPTS).requeued == ()
+    assert store.release_worker("w1", T0 + 11, MAX_ATTEMPTS).requeued == (job.id,)
+    again = claim_one(store, worker="w2", now=T0 + 12)
+    assert again.attempt == 2
+    assert again.job.attempts == 2
+    assert again.worker_id == "w2"
+
+
+def test_claims_never_return_the_same_job(store: JobStore, account: Account) -> None:
+    """Claiming in a loop until the queue is empty hands out every job exactly once."""
+    jobs = submit_many(store, account, 25)
+    handed: list[str] = []
+    for i in itertools.count():
+        claims = store.claim(f"w{i % 3}", ["m"], T0 + 100 + i, LEASE, limit=1 + i % 4)
+        if not claims:
+            break
+        handed.extend(c.job.id for c in claims)
+    assert len(handed) == len(jobs)
+    assert sorted(handed) == sorted(j.id for j in jobs)
+
+
+def test_concurrent_claims_from_separate_handles_never_overlap(
+    open_db: Callable[[], JobStore],
+) -> None:
+    """Workers claiming at once through separate store handles never get the same job."""
+    store = open_db()
+    account = store.ensure_account("alice", None, T0)
+    jobs = submit_many(store, account, 60)
+    handed: list[list[str]] = [[] for _ in range(4)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+    handles = [open_db() for _ in range(4)]
+
+    def work(n: int) -> None:
+        try:
+            barrier.wait()
+            while claims := handles[n].claim(f"w{n}", ["m"], T0 + 100, LEASE, limit=2):
+                handed[n].extend(c.job.id for c in claims)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            handles[n].close()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    everything = [job_id for part in handed for job_id in part]
+    assert len(everything) == len(jobs)
+    assert sorted(everything) == sorted(j.id for j in jobs)
+
+
+# -- heartbeat --------------------------------------------------------------------------------
+def test_release_lapsed_takes_back_a_lease_that_was_not_renewed(
+    store: JobStore, account: Account
+) -> None:
+    """Without a heartbeat, release_lapsed requeues the job once its lease has ended."""
+    job = submit(store, account)
+    claim_one(store, now=T0 + 100)  # lease ends at T0 + 130
+    assert store.release_lapsed(T0 + 120, MAX_ATTEMPTS).requeued == ()
+    released = store.release_lapsed(T0 + 140, MAX_ATTEMPTS)
+    assert released.requeued == (job.id,)
+    assert released.failed == ()
+    assert get(store, job).status is JobStatus.QUEUED
+
+
+def test_heartbeat_extends_the_lease(store: JobStore, account: Account) -> None:
+    """A heartbeat moves the lease end so release_lapsed before it does not take the job back."""
+    job = submit(store, account)
+    claim = claim_one(store, now=T0 + 100)  # lease ends at T0 + 130
+    assert store.heartbeat([claim], T0 + 120, LEASE) == set()  # now ends at T0 + 150
+    released = store.release_lapsed(T0 + 140, MAX_ATTEMPTS)
+    assert released.requeued == ()
+    assert released.failed == ()
+    assert get(store, job).status is JobStatus.RUNNING
+    assert store.set_progress(claim, Progress(1, 2), T0 + 141) is True
+    assert store.release_lapsed(T0 + 160, MAX_ATTEMPTS).requeued == (job.id,)
+
+
+def test_heartbeat_reports_cancel_requested(store: JobStore, account: Account) -> None:
+    """heartbeat returns the job id once a cancel was requested for the job."""
+    job = submit(store, account)
+    claim = claim_one(store)
+    assert store.heartbeat([claim], T0 + 101, LEASE) == set()
+    store.request_cancel(account.id, job.id, T0 + 102)
+    assert store.heartbeat([claim], T0 + 103, LEASE) == {job.id}
+
+
+def test_heartbeat_reports_stale_claims(store: JobStore, account: Account) -> None:
+    """heartbeat returns the job id when the claim lost its lease, and does not renew it then."""
+    job = submit(store, account)
+    first = claim_one(store, worker="w1", now=T0 + 100)
+    store.release_lapsed(T0 + 200, MAX_ATTEMPTS)
+    # Requeued and not yet claimed again.
+    assert store.heartbeat([first], T0 + 201, LEASE) == {job.id}
+    second = claim_one(store, worker="w2", now=T0 + 300)  # lease ends at T0 + 330
+    assert store.heartbeat([first, second], T0 + 310, LEASE) == {job.id}
+    assert store.heartbeat([second], T0 + 311, LEASE) == set()  # lease ends at T0 + 341
+    # The stale heartbeat far in the future must not have renewed the live lease.
+    assert store.heartbeat([first], T0 + 320, 1000.0) == {job.id}
+    assert store.release_lapsed(T0 + 345, MAX_ATTEMPTS).requeued == (job.id,)
+
+
+def test_heartbeat_reports_a_stale_claim_of_the_same_worker(
+    store: JobStore, account: Account
+) -> None:
+    """A claim is fenced by its attempt, so the same worker's older claim is stale too."""
+    job = submit(store, account)
+    first = claim_one(store, worker="w1", now=T0 + 100)
+    store.release_worker("w1", T0 + 101, MAX_ATTEMPTS)
+    second = claim_one(store, worker="w1", now=T0 + 102)
+    assert second.attempt == 2
+    assert store.heartbeat([first, second], T0 + 103, LEASE) == {job.id}
+    assert store.set_progress(first, Progress(1, 2), T0 + 104) is False
+    assert store.finish(first, T0 + 105) is None
+    assert get(store, job).status is JobStatus.RUNNING
+
+
+# -- fencing ----------------------------------------------------------------------------------
+def test_stale_claim_cannot_change_the_job(store: JobStore) -> None:
+    """After a requeue and a reclaim, the first claim's writes are refused and change nothing."""
+    credited = store.ensure_account("credited", 100.0, T0)
+    job = submit(store, credited, cost=10.0)
+    first = claim_one(store, worker="w1", now=T0 + 100)
+    assert store.set_progress(first, Progress(1, 4, "warming up"), T0 + 101) is True
+    released = store.release_lapsed(T0 + 200, MAX_ATTEMPTS)
+    assert released.requeued == (job.id,)
+    # Requeued and not claimed yet: the old claim is already fenced off.
+    assert store.set_progress(first, Progress(2, 4), T0 + 200) is False
+    assert store.finish(first, T0 + 200, outputs=[output(1)]) is None
+    assert get(store, job).status is JobStatus.QUEUED
+    second = claim_one(store, worker="w2", now=T0 + 201)
+    assert second.attempt == 2
+    before = get(store, job)
+    assert before.status is JobStatus.RUNNING
+    assert before.attempts == 2
+    events_before = events(store, job)
+
+    assert store.set_progress(first, Progress(3, 4, "stale"), T0 + 202) is False
+    assert store.add_event(first, EventType.LOG, {"message": "stale"}, T0 + 203) is False
+    assert store.finish(first, T0 + 204, outputs=[output(1)], cost_actual=10.0) is None
+    assert store.finish(first, T0 + 205, error=JobError("boom", "stale")) is None
+    assert store.finish(first, T0 + 206, canceled=True) is None
+
+    assert get(store, job) == before
+    assert events(store, job) == events_before
+    assert store.get_account(credited.id) == credited
+
+    assert store.set_progress(second, Progress(2, 4), T0 + 207) is True
+    assert store.add_event(second, EventType.LOG, {"message": "live"}, T0 + 208) is True
+    done = store.finish(second, T0 + 209, outputs=[output(2)], cost_actual=10.0)
+    assert done is not None
+    assert done.status is JobStatus.SUCCEEDED
+    assert done.outputs == (output(2),)
+    account_after = store.get_account(credited.id)
+    assert account_after is not None
+    assert account_after.credits == 90.0
+
+
+# -- finish -----------------------------------------------------------------------------------
+def test_finish_success_records_outputs_and_charges_once(store: JobStore) -> None:
+    """A successful finish stores outputs, emits output then status events and charges once."""
+    payer = store.ensure_account("payer", 100.0, T0)
+    job = submit(store, payer, cost=10.0)
+    claim = claim_one(store, now=T0 + 100)
+    store.set_progress(claim, Progress(2, 4), T0 + 101)
+    last_id = events(store, job)[-1].id
+    done = store.finish(
+        claim, T0 + 150, outputs=[output(1), output(2)], cost_actual=7.5, inference_time=42.0
+    )
+    assert done is not None
+    assert done.status is JobStatus.SUCCEEDED
+    assert done.terminal
+    assert done.outputs == (output(1), output(2))
+    assert done.cost_actual == 7.5
+    assert done.inference_time == 42.0
+    assert done.finished_at == T0 + 150
+    assert done.error is None
+    assert get(store, job) == done
+
+    new = events(store, job, last_id)
+    assert [e.type for e in new] == [EventType.OUTPUT, EventType.OUTPUT, EventType.STATUS]
+    assert new[0].data == output(1).to_dict()
+    assert new[1].data == output(2).to_dict()
+    assert new[2].data["status"] == "succeeded"
+
+    charged = store.get_account(payer.id)
+    assert charged is not None
+    assert charged.credits == 92.5
+
+    assert store.finish(claim, T0 + 160, outputs=[output(3)], cost_actual=7.5) is None
+    again = store.get_account(payer.id)
+    assert again is not None
+    assert again.credits == 92.5
+    assert get(store, job) == done
+    assert events(store, job, last_id) == new
+
+
+def test_finish_failed_records_error_and_charges_nothing(store: JobStore) -> None:
+    """A failed finish records the error code and message and charges nothing."""
+    payer = store.ensure_account("payer", 100.0, T0)
+    job = submit(store, payer, cost=10.0)
+    claim = claim_one(store, now=T0 + 100)
+    done = store.finish(
+        claim, T0 + 150, error=JobError("model_error", "out of memory"), cost_actual=10.0
+    )
+    assert done is not None
+    assert done.status is JobStatus.FAILED
+    assert done.error == JobError("model_error", "out of memory")
+    assert done.outputs == ()
+    assert done.finished_at == T0 + 150
+    assert not done.cost_actual
+    assert get(store, job) == done
+    last = events(store, job)[-1]
+    assert last.type is EventType.STATUS
+    assert last.data["status"] == "failed"
+    assert store.get_account(payer.id) == payer
+
+
+def test_finish_canceled_ends_canceled(store: JobStore) -> None:
+    """finish with canceled=True ends the job canceled and charges nothing."""
+    payer = store.ensure_account("payer", 100.0, T0)
+    job = submit(store, payer, cost=10.0)
+    claim = claim_one(store, now=T0 + 100)
+    done = store.finish(claim, T0 + 150, canceled=True, cost_actual=10.0)
+    assert done is not None
+    assert done.status is JobStatus.CANCELED
+    assert done.finished_at == T0 + 150
+    assert not done.cost_actual
+    assert get(store, job) == done
+    assert statuses(store, job)[-1] == "canceled"
+    assert store.get_account(payer.id) == payer
+
+
+# -- release_worker / release_lapsed ----------------------------------------------------------
+def test_release_worker_requeues_its_running_jobs(store: JobStore, account: Account) -> None:
+    """release_worker puts the worker's running jobs back in the queue and leaves others alone."""
+    a, b, c = submit_many(store, account, 3)
+    mine = store.claim("w1", ["m"], T0 + 100, LEASE, limit=2)
+    assert {cl.job.id for cl in mine} == {a.id, b.id}
+    theirs = claim_one(store, worker="w2", now=T0 + 101)
+    store.set_progress(mine[0], Progress(2, 4, "half"), T0 + 102)
+
+    released = store.release_worker("w1", T0 + 110, MAX_ATTEMPTS)
+    assert sorted(released.requeued) == sorted([a.id, b.id])
+    assert released.failed == ()
+    for job in (a, b):
+        back = get(store, job)
+        assert back.status is JobStatus.QUEUED
+        assert back.attempts == 1
+        assert statuses(store, job) == ["queued", "running", "queued"]
+        assert events(store, job)[-1].created_at == T0 + 110
+    assert get(store, c).status is JobStatus.RUNNING
+    assert store.heartbeat([theirs], T0 + 111, LEASE) == set()
+
+    again = store.claim("w3", ["m"], T0 + 120, LEASE, limit=5)
+    assert sorted(cl.job.id for cl in again) == sorted([a.id, b.id])
+    assert all(cl.attempt == 2 for cl in again)
+
+
+def test_release_at_max_attempts_fails_with_worker_lost(store: JobStore) -> None:
+    """A job lost max_attempts times fails with error code worker_lost and is not charged."""
+    payer = store.ensure_account("payer", 100.0, T0)
+    job = submit(store, payer, cost=10.0)
+    claim_one(store, worker="w1", now=T0 + 100)
+    assert store.release_worker("w1", T0 + 101, 2).requeued == (job.id,)
+    claim_one(store, worker="w2", now=T0 + 102)
+    released = store.release_lapsed(T0 + 500, 2)
+    assert released.requeued == ()
+    assert released.failed == (job.id,)
+    failed = get(store, job)
+    assert failed.status is JobStatus.FAILED
+    assert failed.attempts == 2
+    assert failed.error is not None
+    assert failed.error.code == "worker_lost"
+    assert failed.finished_at == T0 + 500
+    last = events(store, job)[-1]
+    assert last.type is EventType.STATUS
+    assert last.data["status"] == "failed"
+    assert store.claim("w3", ["m"], T0 + 600, LEASE) == []
+    assert store.get_account(payer.id) == payer
+
+
+def test_release_of_cancel_requested_job_ends_canceled(store: JobStore, account: Account) -> None:
+    """A running job with a cancel request ends canceled when released, not requeued."""
+    lost = submit(store, account, created_at=T0)
+    lapsed = submit(store, account, created_at=T0 + 1)
+    claim_one(store, worker="w1", now=T0 + 100)
+    claim_one(store, worker="w2", now=T0 + 100)
+    store.request_cancel(account.id, lost.id, T0 + 101)
+    store.request_cancel(account.id, lapsed.id, T0 + 101)
+
+    by_worker = store.release_worker("w1", T0 + 102, MAX_ATTEMPTS)
+    assert lost.id not in by_worker.requeued
+    assert get(store, lost).status is JobStatus.CANCELED
+    assert statuses(store, lost)[-1] == "canceled"
+
+    by_lease = store.release_lapsed(T0 + 1000, MAX_ATTEMPTS)
+    assert lapsed.id not in by_lease.requeued
+    assert get(store, lapsed).status is JobStatus.CANCELED
+    assert statuses(store, lapsed)[-1] == "canceled"
+    assert store.claim("w3", ["m"], T0 + 1001, LEASE) == []
+
+
+def test_release_leaves_queued_and_terminal_jobs_alone(store: JobStore, account: Account) -> None:
+    """release_worker and release_lapsed do not touch queued or terminal jobs."""
+    ok, bad, gone, waiting = submit_many(store, account, 4)
+    c_ok, c_bad, c_gone = store.claim("w1", ["m"], T0 + 100, LEASE, limit=3)
+    store.finish(c_ok, T0 + 101, outputs=[output(1)])
+    store.finish(c_bad, T0 + 101, error=JobError("e", "m"))
+    store.finish(c_gone, T0 + 101, canceled=True)
+    before = {j.id: (get(store, j), events(store, j)) for j in (ok, bad, gone, waiting)}
+
+    assert store.release_worker("w1", T0 + 200, MAX_ATTEMPTS) == store.release_lapsed(
+        T0 + 10_000, 1
+    )
+    assert store.release_worker("w1", T0 + 200, 1).requeued == ()
+    assert store.release_worker("w-unknown", T0 + 200, 1) == Released((), ())
+    assert store.release_lapsed(T0 + 10_000, MAX_ATTEMPTS).failed == ()
+    after = {j.id: (get(store, j), events(store, j)) for j in (ok, bad, gone, waiting)}
+    assert after == before
+
+
+def test_release_lapsed_takes_back_only_lapsed_leases(store: JobStore, account: Account) -> None:
+    """release_lapsed requeues jobs whose lease has ended and keeps the others running."""
+    short, long = submit_many(store, account, 2)
+    store.claim("w1", ["m"], T0 + 100, 10.0)
+    store.claim("w1", ["m"], T0 + 100, 100.0)
+    released = store.release_lapsed(T0 + 150, MAX_ATTEMPTS)
+    assert released.requeued == (short.id,)
+    assert get(store, short).status is JobStatus.QUEUED
+    assert get(store, long).status is JobStatus.RUNNING
+
+
+# -- request_cancel / cancel_running ----------------------------------------------------------
+def test_request_cancel_of_queued_job_cancels_it(store: JobStore, account: Account) -> None:
+    """request_cancel ends a queued job canceled at once, with a terminal status event."""
+    job = submit(store, account)
+    canceled = store.request_cancel(account.id, job.id, T0 + 10)
+    assert canceled is not None
+    assert canceled.status is JobStatus.CANCELED
+    assert canceled.terminal
+    assert canceled.finished_at == T0 + 10
+    assert get(store, job) == canceled
+    assert statuses(store, job) == ["queued", "canceled"]
+    assert store.claim("w1", ["m"], T0 + 20, LEASE) == []
+
+
+def test_request_cancel_of_running_job_flags_it(store: JobStore, account: Account) -> None:
+    """request_cancel on a running job sets cancel_requested and leaves it running."""
+    job = submit(store, account)
+    claim = claim_one(store)
+    flagged = store.request_cancel(account.id, job.id, T0 + 110)
+    assert flagged is not None
+    assert flagged.status is JobStatus.RUNNING
+    assert flagged.cancel_requested is True
+    assert get(store, job) == flagged
+    assert statuses(store, job) == ["queued", "running"]
+    again = store.request_cancel(account.id, job.id, T0 + 111)
+    assert again is not None
+    assert again.status is JobStatus.RUNNING
+    assert again.cancel_requested is True
+    done = store.finish(claim, T0 + 120, canceled=True)
+    assert done is not None
+    assert done.status is JobStatus.CANCELED
+
+
+def test_request_cancel_of_terminal_job_leaves_it(store: JobStore, account: Account) -> None:
+    """request_cancel returns a terminal job unchanged."""
+    job = submit(store, account)
+    claim = claim_one(store)
+    done = store.finish(claim, T0 + 120, outputs=[output(1)])
+    assert done is not None
+    evs = events(store, job)
+    result = store.request_cancel(account.id, job.id, T0 + 130)
+    assert result == done
+    assert get(store, job) == done
+    assert events(store, job) == evs
+
+
+def test_request_cancel_of_another_accounts_job_is_none(
+    store: JobStore, account: Account, other: Account
+) -> None:
+    """request_cancel returns None for another account's job and leaves it alone."""
+    job = submit(store, account)
+    assert store.request_cancel(other.id, job.id, T0 + 10) is None
+    assert store.request_cancel(account.id, "job_nope", T0 + 10) is None
+    assert get(store, job) == job
+
+
+def test_cancel_running_ends_a_running_job_canceled(store: JobStore, account: Account) -> None:
+    """cancel_running ends a running job canceled, after which its claim can no longer write."""
+    job = submit(store, account)
+    claim = claim_one(store)
+    store.request_cancel(account.id, job.id, T0 + 110)
+    canceled = store.cancel_running(job.id, T0 + 120)
+    assert canceled is not None
+    assert canceled.status is JobStatus.CANCELED
+    assert canceled.finished_at == T0 + 120
+    assert get(store, job) == canceled
+    assert statuses(store, job)[-1] == "canceled"
+    assert store.finish(claim, T0 + 130, outputs=[output(1)]) is None
+    assert get(store, job) == canceled
+
+
+def test_cancel_running_does_nothing_to_a_terminal_job(store: JobStore, account: Account) -> None:
+    """cancel_running leaves a terminal job as it is."""
+    job = submit(store, account)
+    done = store.finish(claim_one(store), T0 + 120, error=JobError("e", "m"))
+    assert done is not None
+    evs = events(store, job)
+    result = store.cancel_running(job.id, T0 + 130)
+    assert result is None or result == done
+    assert get(store, job) == done
+    assert events(store, job) == evs
+
+
+# -- delete_job -------------------------------------------------------------------------------
+def test_delete_job_removes_job_and_events(store: JobStore, account: Account) -> None:
+    """delete_job returns the job and removes it and its events."""
+    job = submit(store, account)
+    keep = submit(store, account, created_at=T0 + 1)
+    done = store.finish(claim_one(store), T0 + 120, outputs=[output(1)])
+    assert done is not None
+    deleted = store.delete_job(account.id, job.id, T0 + 130)
+    assert deleted == done
+    assert store.get_job(account.id, job.id, T0 + 130) is None
+    assert store.get_job_any_account(job.id, T0 + 130) is None
+    assert store.events_after(job.id, 0) == []
+    assert [j.id for _, j in store.list_jobs(account.id, T0 + 130, limit=10)] == [keep.id]
+    assert len(events(store, keep)) == 1
+    assert store.delete_job(account.id, job.id, T0 + 140) is None
+
+
+def test_delete_job_of_another_account_is_none(
+    store: JobStore, account: Account, other: Account
+) -> None:
+    """delete_job returns None for another account's job and keeps it."""
+    job = submit(store, account)
+    assert store.delete_job(other.id, job.id, T0 + 10) is None
+    assert get(store, job) == job
+    assert len(events(store, job)) == 1
+
+
+# -- events_after -----------------------------------------------------------------------------
+def test_events_after_returns_events_in_id_order(store: JobStore, account: Account) -> None:
+    """events_after returns one job's events in id order, after the given id, up to the limit."""
+    job = submit(store, account)
+    noise = submit(store, account, model="other", created_at=T0 + 1)
+    claim = claim_one(store)
+    (noise_claim,) = store.claim("w2", ["other"], T0 + 100, LEASE)
+    for i in range(3):
+        assert store.add_event(claim, EventType.LOG, {"message": f"line {i}"}, T0 + 110 + i)
+        assert store.add_event(noise_claim, EventType.LOG, {"message": "noise"}, T0 + 110 + i)
+    assert store.set_progress(claim, Progress(1, 2, "half"), T0 + 120)
+
+    evs = events(store, job)
+    assert all(e.job_id == job.id for e in evs)
+    ids = [e.id for e in evs]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    assert [e.type for e in evs] == [
+        EventType.STATUS,
+        EventType.STATUS,
+        EventType.LOG,
+        EventType.LOG,
+        EventType.LOG,
+        EventType.PROGRESS,
+    ]
+    assert [e.data["message"] for e in evs[2:5]] == ["line 0", "line 1", "line 2"]
+    assert evs[5].data["step"] == 1
+    assert evs[5].data["total"] == 2
+    assert [e.created_at for e in evs[2:]] == [T0 + 110, T0 + 111, T0 + 112, T0 + 120]
+    assert store.events_after(job.id, evs[1].id) == evs[2:]
+    assert store.events_after(job.id, evs[2].id, limit=2) == evs[3:5]
+    assert store.events_after(job.id, evs[-1].id) == []
+    assert store.events_after("job_nope", 0) == []
+    assert all(e.job_id == noise.id for e in events(store, noise))
+
+
+# -- queue_position ---------------------------------------------------------------------------
+def test_queue_position_counts_queued_jobs_ahead(store: JobStore, account: Account) -> None:
+    """queue_position counts queued jobs of the same model with higher priority or earlier."""
+    a = submit(store, account, priority=0, created_at=T0)
+    b = submit(store, account, priority=0, created_at=T0 + 1)
+    c = submit(store, account, priority=5, created_at=T0 + 2)
+    d = submit(store, account, priority=9, model="other", created_at=T0 + 3)
+    e = submit(store, account, priority=0, created_at=T0 + 4)
+    assert store.queue_position(c) == 0
+    assert store.queue_position(a) == 1
+    assert store.queue_position(b) == 2
+    assert store.queue_position(e) == 3
+    assert store.queue_position(d) == 0
+    claim_one(store)  # c runs: it no longer counts
+    store.request_cancel(account.id, a.id, T0 + 101)  # a is canceled: it no longer counts
+    assert store.queue_position(b) == 0
+    assert store.queue_position(e) == 1
+
+
+# -- expire -----------------------------------------------------------------------------------
+def test_expire_removes_jobs_past_retention(store: JobStore, account: Account) -> None:
+    """expire deletes and returns non-running jobs past expires_at, with their events."""
+    done_old = submit(store, account, expires_at=T0 + 500)
+    queued_old = submit(store, account, created_at=T0 + 1, expires_at=T0 + 500)
+    fresh = submit(store, account, created_at=T0 + 2, expires_at=T0 + 5000)
+    claim = claim_one(store, now=T0 + 100)
+    assert claim.job.id == done_old.id
+    assert store.finish(claim, T0 + 101, outputs=[output(1)]) is not None
+
+    removed = store.expire(T0 + 1000)
+    assert {j.id: j.status for j in removed} == {
+        done_old.id: JobStatus.SUCCEEDED,
+        queued_old.id: JobStatus.QUEUED,
+    }
+    for job in (done_old, queued_old):
+        assert store.get_job_any_account(job.id, T0) is None
+        assert store.events_after(job.id, 0) == []
+    assert get(store, fresh, T0 + 1000) == fresh
+    assert len(events(store, fresh)) == 1
+    assert store.expire(T0 + 1000) == []
+
+
+def test_expire_flags_running_jobs_instead_of_removing_them(
+    store: JobStore, account: Account
+) -> None:
+    """expire keeps a running job past expires_at and only sets its cancel_requested flag."""
+    job = submit(store, account, expires_at=T0 + 500)
+    claim = claim_one(store, now=T0 + 100)
+    assert store.heartbeat([claim], T0 + 400, 1000.0) == set()
+    assert store.expire(T0 + 1000) == []
+    flagged = store.get_job_any_account(job.id, T0 + 400)
+    assert flagged is not None
+    assert flagged.status is JobStatus.RUNNING
+    assert flagged.cancel_requested is True
+    assert len(store.events_after(job.id, 0)) >= 2
+    assert store.heartbeat([claim], T0 + 1001, 1000.0) == {job.id}
+    assert store.finish(claim, T0 + 1002, canceled=True) is not None
+    removed = store.expire(T0 + 1003)
+    assert [j.id for j in removed] == [job.id]
+    assert removed[0].status is JobStatus.CANCELED
+    assert store.events_after(job.id, 0) == []
+
+
+# -- opening and migrations -------------------------------------------------------------------
+def test_reopening_the_same_database_keeps_its_data(open_db: Callable[[], JobStore]) -> None:
+    """A second handle on the same database opens cleanly and sees the first one's data."""
+    first = open_db()
+    account = first.ensure_account("alice", 3.0, T0)
+    job = submit(first, account)
+    second = open_db()
+    assert second.ensure_account("alice", 99.0, T0 + 1) == account
+    assert second.get_job(account.id, job.id, T0 + 1) == job
+    assert second.events_after(job.id, 0) == first.events_after(job.id, 0)
+
+
+def test_sqlite_store_opens_the_same_file_twice(tmp_path: Path) -> None:
+    """Opening SQLiteStore again on a migrated file does not migrate it again."""
+    path = tmp_path / "genq.db"
+    first = SQLiteStore(path)
+    first.ensure_account("alice", None, T0)
+    first.close()
+    second = SQLiteStore(path)
+    try:
+        assert second.ensure_account("alice", 5.0, T0).credits is None
+    finally:
+        second.close()
+    third = open_store(f"sqlite:///{path}")
+    try:
+        assert third.ensure_account("alice", 1.0, T0).credits is None
+    finally:
+        third.close()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    finally:
+        conn.close()
+
+
+def test_sqlite_store_refuses_a_newer_schema(tmp_path: Path) -> None:
+    """SQLiteStore raises ConfigError on a database whose user_version is newer than its own."""
+    path = tmp_path / "genq.db"
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        conn.commit()
+    finally:
+        conn.close()
+    with pytest.raises(ConfigError):
+        SQLiteStore(path)
+
+
+def test_open_store_rejects_unknown_urls() -> None:
+    """open_store raises ConfigError for a URL it does not support."""
+    with pytest.raises(ConfigError):
+        open_store("mysql://localhost/genq")
