@@ -92,7 +92,6 @@ class Canvas:
         self.warp_x = np.zeros((height, width), dtype=_F)
         self.warp_y = np.zeros((height, width), dtype=_F)
         self.field = np.zeros((height, width), dtype=_F)
-        self.weight = 0.0
         # Reused scratch space: a fresh temporary per operation costs more in page faults
         # than the arithmetic itself at these sizes (several times over in some sandboxes).
         self.scratch = np.empty((height, width), dtype=_F)
@@ -122,7 +121,10 @@ class Painter:
         self._phase: list[list[float]] = rng.uniform(0, 2 * math.pi, (layers, 3)).tolist()
         speed = rng.uniform(0.4, 1.2, (layers, 3)) * rng.choice([-1.0, 1.0], (layers, 3))
         self._speed: list[list[float]] = speed.tolist()
-        self._amp: list[float] = (1 / (1 + np.arange(layers)) ** 1.25).tolist()
+        # Finer waves are fainter, as in natural textures; the total energy is the same for
+        # any layer count, so contrast and warping do not depend on the number of steps.
+        amp = base[:, 0] ** -0.9
+        self._amp: list[float] = (amp / np.sqrt(np.sum(amp**2))).tolist()
         self._warp = float(rng.uniform(0.45, 0.95))
         # Cosine palette: offset + amplitude * cos(2 pi (frequency * t + phase)), per channel.
         self._palette = [
@@ -163,21 +165,18 @@ class Painter:
         np.sin(arg, out=arg)
         arg *= amp
         canvas.field += arg
-        canvas.weight += self._amp[layer]
 
     def finish(self, canvas: Canvas) -> Any:
         """Colour and shade the canvas: an RGB ``uint8`` array of shape (height, width, 3)."""
-        weight = _F(max(canvas.weight, 1e-6))
-        t = canvas.field * (_F(0.5) / weight) + _F(0.5)
-        spread = np.sqrt(canvas.warp_x**2 + canvas.warp_y**2) * (_F(0.35) / weight)
-        t += spread
+        t = canvas.field * _F(0.3) + _F(0.5)
+        t += np.sqrt(canvas.warp_x**2 + canvas.warp_y**2) * _F(0.2)
         height, width = t.shape
         rgb = np.empty((height, width, 3), dtype=_F)
         for ch, (a, b, c, d) in enumerate(self._palette):
             rgb[..., ch] = _F(a) + _F(b) * np.cos(_F(2 * math.pi * c) * t + _F(2 * math.pi * d))
         # Light from the top left on the field seen as a height map: a satin sheen.
-        grad_y, grad_x = np.gradient(canvas.field / weight)
-        light = _F(1) - _F(0.3 * min(width, height)) * (_F(0.6) * grad_x + _F(0.8) * grad_y)
+        grad_y, grad_x = np.gradient(canvas.field)
+        light = _F(1) - _F(0.15 * min(width, height)) * (_F(0.6) * grad_x + _F(0.8) * grad_y)
         vignette = _F(1) - _F(0.2) * (canvas.u**2 + canvas.v[:, None] ** 2)
         rgb *= (np.clip(light, 0.7, 1.3) * np.clip(vignette, 0.5, 1))[..., np.newaxis]
         return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
