@@ -150,7 +150,7 @@ class JobService:
             return None
         return await self._db(self.store.queue_position, job)
 
-    async def list(
+    async def list_jobs(
         self,
         account_id: str,
         *,

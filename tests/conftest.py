@@ -60,10 +60,16 @@ class GenqServer:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [
-                    sys.executable, "-m", "genq", "serve",
-                    "--port", str(self.port),
-                    "--data-dir", str(self.data_dir),
-                    "--config", str(self.config),
+                    sys.executable,
+                    "-m",
+                    "genq",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--config",
+                    str(self.config),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

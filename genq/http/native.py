@@ -138,7 +138,7 @@ async def list_jobs(
     limit: int = Query(20, ge=1, le=MAX_PAGE),
     cursor: str | None = Query(None, description="next_cursor from the previous page."),
 ) -> Response:
-    jobs, next_cursor = await svc.list(
+    jobs, next_cursor = await svc.list_jobs(
         key.account_id, limit=limit, cursor=cursor, status=status, model=model
     )
     url = base_url(request)

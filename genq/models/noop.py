@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from genq.models.base import Model, Price, RunContext, Usage
 
@@ -13,7 +13,7 @@ class Noop(Model):
     description = "Does nothing: sleeps, reports progress, optionally fails or writes a text file."
     modality = "text"
     price = Price(per_job=0.0001)
-    input_schema = {
+    input_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {

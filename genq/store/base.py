@@ -178,5 +178,5 @@ class JobStore(abc.ABC):
     def expire(self, now: float) -> list[Job]:
         """Remove jobs whose retention has ended; returns them so their files can go too."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections."""

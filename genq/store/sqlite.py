@@ -465,7 +465,8 @@ class SQLiteStore(JobStore):
             job = self._job(row)
             if charge:
                 conn.execute(
-                    "UPDATE accounts SET credits = credits - ? WHERE id = ? AND credits IS NOT NULL",
+                    "UPDATE accounts SET credits = credits - ?"
+                    " WHERE id = ? AND credits IS NOT NULL",
                     (charge, job.account_id),
                 )
             for output in outputs:
@@ -480,8 +481,8 @@ class SQLiteStore(JobStore):
         # A job whose cancel was requested is not run again: it ends canceled.
         canceled = conn.execute(
             "UPDATE jobs SET status = 'canceled', finished_at = ?, cost_actual = 0,"
-            f" lease_expires_at = NULL WHERE status = 'running' AND cancel_requested = 1 AND {where}"
-            " RETURNING *",
+            " lease_expires_at = NULL WHERE status = 'running' AND cancel_requested = 1"
+            f" AND {where} RETURNING *",
             (now, *args),
         ).fetchall()
         failed = conn.execute(

@@ -8,6 +8,7 @@ pipe only makes things fast (a lost message costs at most one poll interval).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -62,12 +63,9 @@ class Hub:
     def send(self, *message: str) -> None:
         if self.conn is None:
             return
-        with self._lock:
-            try:
-                self.conn.send(message)
-            except (BrokenPipeError, OSError):
-                # The supervisor is gone; the worker notices at its next receive and exits.
-                pass
+        # If the supervisor is gone, the worker notices at its next receive and exits.
+        with self._lock, contextlib.suppress(OSError):
+            self.conn.send(message)
 
 
 class JobContext(RunContext):

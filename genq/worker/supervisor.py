@@ -52,6 +52,7 @@ class Supervisor:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._all_exited = asyncio.Event()
         self.notifier.add_listener("queued", self._on_queued)
         self.notifier.add_listener("cancel", self._on_cancel)
         for _ in range(self.count):
@@ -85,6 +86,8 @@ class Supervisor:
         handle.conn.close()
         handle.process.join()
         self.workers.remove(handle)
+        if not self.workers:
+            self._all_exited.set()
         released = self.store.release_worker(
             handle.worker_id, time.time(), self.settings.max_attempts
         )
@@ -180,11 +183,11 @@ class Supervisor:
         self._stopping = True
         for handle in list(self.workers):
             self._send(handle, "stop")
-        deadline = time.monotonic() + grace
-        while self.workers and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        if not self.workers:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._all_exited.wait(), grace)
         for handle in list(self.workers):
             if handle.process.is_alive():
                 handle.process.kill()
-        while self.workers:
-            await asyncio.sleep(0.01)
+        await self._all_exited.wait()

@@ -97,9 +97,7 @@ def test_keys_cli_create_list_disable_delete(server: GenqServer) -> None:
     listing = server.cli("keys", "list").stdout
     assert account in listing
     assert key not in listing  # only prefixes are shown
-    key_id = next(
-        line.split("│")[1].strip() for line in listing.splitlines() if account in line
-    )
+    key_id = next(line.split("│")[1].strip() for line in listing.splitlines() if account in line)
     assert server.cli("keys", "disable", key_id).returncode == 0
     with server.client(key) as api:
         assert error_of(api.get("/v1/jobs"), 401)["code"] == "key_disabled"

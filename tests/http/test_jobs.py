@@ -215,8 +215,14 @@ def test_health_and_docs(server: GenqServer) -> None:
     assert httpx.get(f"{server.url}/healthz").json()["status"] == "ok"
     assert "swagger" in httpx.get(f"{server.url}/docs").text.lower()
     paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
-    for path in ("/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/events",
-                 "/v1/jobs/{job_id}/cancel", "/v1/models", "/v1/models/{name}"):
+    for path in (
+        "/v1/jobs",
+        "/v1/jobs/{job_id}",
+        "/v1/jobs/{job_id}/events",
+        "/v1/jobs/{job_id}/cancel",
+        "/v1/models",
+        "/v1/models/{name}",
+    ):
         assert path in paths
 
 
