@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -70,6 +71,10 @@ def create_app(service: JobService, supervisor: Supervisor | None = None) -> Fas
         if supervisor is not None:
             await supervisor.start()
         sweeper = asyncio.create_task(sweep_forever(service))
+        # Everything made at start-up lives as long as the server: keep it out of the
+        # collector's way, or each full collection walks the whole import graph again.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

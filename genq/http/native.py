@@ -41,7 +41,8 @@ class SubmitRequest(BaseModel):
     )
 
 
-def service(request: Request) -> JobService:
+async def service(request: Request) -> JobService:
+    # async on purpose: FastAPI runs plain-def dependencies in a thread pool.
     svc: JobService = request.app.state.service
     return svc
 

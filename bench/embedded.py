@@ -1,0 +1,255 @@
+"""Benchmark of embedded genq: ``python bench/embedded.py``.
+
+Starts ``genq serve`` on a fresh data dir and measures, through HTTP:
+
+- sustained ``noop`` (sleep 0) jobs/s from submit to terminal, with concurrent clients;
+- end-to-end latency p50/p99 (submit to terminal, seen by a ``?wait`` client), one client;
+- the server's CPU per job: CPU seconds of ``genq serve`` and its worker processes over the
+  measured window, divided by jobs completed;
+- ``GET /v1/jobs/{id}`` requests/s;
+- the idle gap a worker leaves between back-to-back jobs (from the jobs' own timestamps).
+
+Baseline, in the same run: ``GET /healthz`` requests/s and CPU per request, the floor of the
+HTTP stack under genq. The load generator shares this machine, so compare servers by CPU per
+job, not by jobs/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import psutil
+
+TARGETS = {"cpu_ms_per_job": 1.0, "p50_ms_one_client": 5.0, "worker_gap_ms_median": 2.0}
+
+
+@dataclass
+class Window:
+    count: int
+    seconds: float
+    cpu_seconds: float
+    api_cpu_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds
+
+    @property
+    def cpu_ms_each(self) -> float:
+        return 1000 * self.cpu_seconds / max(self.count, 1)
+
+    @property
+    def split(self) -> str:
+        api = 1000 * self.api_cpu_seconds / max(self.count, 1)
+        return f"API process {api:.3f} + workers {self.cpu_ms_each - api:.3f}"
+
+
+class Server:
+    def __init__(self, workers: int, data_dir: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.data_dir = data_dir
+        config = data_dir.parent / "bench.toml"
+        config.write_text(f"workers = {workers}\n")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "genq",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(data_dir),
+                "--config",
+                str(config),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                health = httpx.get(f"{self.url}/healthz", timeout=1).json()
+                if health.get("workers") == workers:
+                    break
+            time.sleep(0.1)
+        self.key = (data_dir / "api-key").read_text().strip()
+        self.ps = psutil.Process(self.process.pid)
+
+    def cpu_seconds(self) -> tuple[float, float]:
+        """CPU seconds of genq serve and its workers together, and of genq serve alone."""
+        total = api = 0.0
+        for proc in [self.ps, *self.ps.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = proc.cpu_times()
+                total += times.user + times.system
+                if proc is self.ps:
+                    api = times.user + times.system
+        return total, api
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+async def measure(
+    server: Server,
+    clients: int,
+    seconds: float,
+    one: Callable[[httpx.AsyncClient], Awaitable[None]],
+) -> Window:
+    """Run ``one`` in a loop on ``clients`` concurrent clients for ``seconds``."""
+    headers = {"Authorization": f"Bearer {server.key}"}
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(
+        base_url=server.url, headers=headers, limits=limits, timeout=60
+    ) as http:
+        await one(http)  # warm up
+        done = 0
+        stop_at = time.monotonic() + seconds
+
+        async def loop() -> None:
+            nonlocal done
+            while time.monotonic() < stop_at:
+                await one(http)
+                done += 1
+
+        (cpu0, api0), t0 = server.cpu_seconds(), time.monotonic()
+        await asyncio.gather(*(loop() for _ in range(clients)))
+        cpu1, api1 = server.cpu_seconds()
+        return Window(done, time.monotonic() - t0, cpu1 - cpu0, api1 - api0)
+
+
+async def run_noop(http: httpx.AsyncClient, latencies: list[float] | None = None) -> None:
+    started = time.perf_counter()
+    job = (await http.post("/v1/jobs", json={"model": "noop", "input": {}})).json()
+    while job["status"] in ("queued", "running"):
+        job = (await http.get(f"/v1/jobs/{job['id']}", params={"wait": 30})).json()
+    if latencies is not None:
+        latencies.append(time.perf_counter() - started)
+    assert job["status"] == "succeeded", job
+
+
+def parse_time(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+async def worker_gaps(server: Server, jobs: int) -> list[float]:
+    """Queue ``jobs`` no-op jobs at once; the gaps between one's end and the next one's start."""
+    headers = {"Authorization": f"Bearer {server.key}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as http:
+        ids = []
+        for _ in range(jobs):
+            ids.append(
+                (await http.post("/v1/jobs", json={"model": "noop", "input": {}})).json()["id"]
+            )
+        finished = []
+        for job_id in ids:
+            job = (await http.get(f"/v1/jobs/{job_id}", params={"wait": 60})).json()
+            finished.append((parse_time(job["started_at"]), parse_time(job["finished_at"])))
+    finished.sort()
+    return [max(0.0, nxt[0] - cur[1]) for cur, nxt in zip(finished, finished[1:], strict=False)]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def main(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="genq-bench-") as tmp:
+        server = Server(args.workers, Path(tmp) / "data")
+        try:
+            return await run_all(server, args)
+        finally:
+            server.stop()
+
+
+async def run_all(server: Server, args: argparse.Namespace) -> int:
+    seconds = args.seconds
+    print(
+        f"genq bench: {args.workers} worker(s), {args.clients} clients, {seconds:g} s windows, "
+        f"{os.cpu_count()} CPUs shared with the load generator\n"
+    )
+
+    async def healthz(http: httpx.AsyncClient) -> None:
+        (await http.get("/healthz")).raise_for_status()
+
+    base = await measure(server, args.clients, seconds, healthz)
+    print(
+        f"baseline GET /healthz        {base.rate:8.0f} req/s   {base.cpu_ms_each:6.3f} ms CPU/req"
+    )
+
+    throughput = await measure(server, args.clients, seconds, run_noop)
+    print(
+        f"noop jobs, submit→terminal   {throughput.rate:8.0f} jobs/s  "
+        f"{throughput.cpu_ms_each:6.3f} ms CPU/job "
+        f"(= {throughput.cpu_ms_each / base.cpu_ms_each:.1f}× a /healthz request)"
+    )
+    print(f"                             CPU/job: {throughput.split}")
+
+    latencies: list[float] = []
+    await measure(server, 1, seconds, lambda http: run_noop(http, latencies))
+    p50, p99 = 1000 * percentile(latencies, 0.5), 1000 * percentile(latencies, 0.99)
+    print(
+        f"latency, one client          p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   ({len(latencies)} jobs)"
+    )
+
+    headers = {"Authorization": f"Bearer {server.key}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers) as http:
+        job_id = (await http.post("/v1/jobs", json={"model": "noop", "input": {}})).json()["id"]
+
+    async def get_job(http: httpx.AsyncClient) -> None:
+        (await http.get(f"/v1/jobs/{job_id}")).raise_for_status()
+
+    gets = await measure(server, args.clients, seconds, get_job)
+    print(
+        f"GET /v1/jobs/{{id}}            {gets.rate:8.0f} req/s   {gets.cpu_ms_each:6.3f} ms CPU/req"
+    )
+
+    gaps = await worker_gaps(server, args.gap_jobs)
+    gap_median = 1000 * statistics.median(gaps)
+    print(
+        f"worker gap between jobs      median {gap_median:5.2f} ms   "
+        f"p90 {1000 * percentile(gaps, 0.9):5.2f} ms   ({len(gaps)} gaps, {args.workers} workers)"
+    )
+
+    figures = {
+        "cpu_ms_per_job": throughput.cpu_ms_each,
+        "p50_ms_one_client": p50,
+        "worker_gap_ms_median": gap_median,
+    }
+    print("\ntarget                       measured   target   verdict")
+    misses = 0
+    for name, target in TARGETS.items():
+        ok = figures[name] <= target
+        misses += not ok
+        print(f"{name:28} {figures[name]:8.3f} ≤ {target:6.3f}   {'met' if ok else 'MISSED'}")
+    return 1 if misses and args.strict else 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--gap-jobs", type=int, default=200)
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    sys.exit(asyncio.run(main(parser.parse_args())))
