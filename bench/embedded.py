@@ -19,8 +19,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import os
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -28,7 +30,6 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -147,25 +148,35 @@ async def run_noop(http: httpx.AsyncClient, latencies: list[float] | None = None
     assert job["status"] == "succeeded", job
 
 
-def parse_time(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-async def worker_gaps(server: Server, jobs: int) -> list[float]:
-    """Queue ``jobs`` no-op jobs at once; the gaps between one's end and the next one's start."""
+async def worker_gaps(server: Server, workers: int, jobs: int) -> list[float]:
+    """Queue ``jobs`` no-op jobs at once; for each worker, the gaps between the end of one of
+    its jobs and the start of its next (read from the job store, to the microsecond)."""
     headers = {"Authorization": f"Bearer {server.key}"}
     async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as http:
+        # Keep every worker busy while the measured jobs are queued, so that they run back
+        # to back rather than as fast as one client can submit them.
+        blockers = [
+            (await http.post("/v1/jobs", json={"model": "noop", "input": {"sleep_ms": 3000}}))
+            for _ in range(workers)
+        ]
         ids = []
         for _ in range(jobs):
-            ids.append(
-                (await http.post("/v1/jobs", json={"model": "noop", "input": {}})).json()["id"]
-            )
-        finished = []
-        for job_id in ids:
-            job = (await http.get(f"/v1/jobs/{job_id}", params={"wait": 60})).json()
-            finished.append((parse_time(job["started_at"]), parse_time(job["finished_at"])))
-    finished.sort()
-    return [max(0.0, nxt[0] - cur[1]) for cur, nxt in zip(finished, finished[1:], strict=False)]
+            job = (await http.post("/v1/jobs", json={"model": "noop", "input": {}})).json()
+            ids.append(job["id"])
+        for job_id in [*ids, *(b.json()["id"] for b in blockers)]:
+            await http.get(f"/v1/jobs/{job_id}", params={"wait": 60})
+    marks = ",".join("?" * len(ids))
+    with contextlib.closing(sqlite3.connect(server.data_dir / "genq.db")) as db:
+        rows = db.execute(
+            f"SELECT worker_id, started_at, finished_at FROM jobs WHERE id IN ({marks})"
+            " ORDER BY worker_id, started_at",
+            ids,
+        ).fetchall()
+    gaps = []
+    for (worker, _, end), (next_worker, start, _) in itertools.pairwise(rows):
+        if worker == next_worker:
+            gaps.append(start - end)
+    return gaps
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -201,7 +212,7 @@ async def run_all(server: Server, args: argparse.Namespace) -> int:
     print(
         f"noop jobs, submit→terminal   {throughput.rate:8.0f} jobs/s  "
         f"{throughput.cpu_ms_each:6.3f} ms CPU/job "
-        f"(= {throughput.cpu_ms_each / base.cpu_ms_each:.1f}× a /healthz request)"
+        f"(= {throughput.cpu_ms_each / base.cpu_ms_each:.1f}x a /healthz request)"
     )
     print(f"                             CPU/job: {throughput.split}")
 
@@ -209,7 +220,8 @@ async def run_all(server: Server, args: argparse.Namespace) -> int:
     await measure(server, 1, seconds, lambda http: run_noop(http, latencies))
     p50, p99 = 1000 * percentile(latencies, 0.5), 1000 * percentile(latencies, 0.99)
     print(
-        f"latency, one client          p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   ({len(latencies)} jobs)"
+        f"latency, one client          p50 {p50:6.2f} ms   p99 {p99:6.2f} ms"
+        f"   ({len(latencies)} jobs)"
     )
 
     headers = {"Authorization": f"Bearer {server.key}"}
@@ -221,10 +233,11 @@ async def run_all(server: Server, args: argparse.Namespace) -> int:
 
     gets = await measure(server, args.clients, seconds, get_job)
     print(
-        f"GET /v1/jobs/{{id}}            {gets.rate:8.0f} req/s   {gets.cpu_ms_each:6.3f} ms CPU/req"
+        f"GET /v1/jobs/{{id}}            {gets.rate:8.0f} req/s"
+        f"   {gets.cpu_ms_each:6.3f} ms CPU/req"
     )
 
-    gaps = await worker_gaps(server, args.gap_jobs)
+    gaps = await worker_gaps(server, args.workers, args.gap_jobs)
     gap_median = 1000 * statistics.median(gaps)
     print(
         f"worker gap between jobs      median {gap_median:5.2f} ms   "

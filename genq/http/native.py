@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
@@ -41,12 +42,6 @@ class SubmitRequest(BaseModel):
     )
 
 
-async def service(request: Request) -> JobService:
-    # async on purpose: FastAPI runs plain-def dependencies in a thread pool.
-    svc: JobService = request.app.state.service
-    return svc
-
-
 def raw_api_key(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if header:
@@ -55,28 +50,38 @@ def raw_api_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-async def api_key(request: Request, svc: JobService = Depends(service)) -> ApiKey:
-    return await svc.authenticate(raw_api_key(request))
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated request: the service, the caller's key and where links point."""
+
+    svc: JobService
+    key: ApiKey
+    request: Request
+
+    @property
+    def account_id(self) -> str:
+        return self.key.account_id
+
+    @property
+    def base_url(self) -> str:
+        return self.svc.settings.public_url or str(self.request.base_url)
 
 
-def base_url(request: Request) -> str:
+async def authenticated(request: Request) -> Caller:
+    # One async dependency per route: FastAPI runs plain-def dependencies in a thread pool,
+    # and each extra dependency costs a measurable share of a request.
     svc: JobService = request.app.state.service
-    return svc.settings.public_url or str(request.base_url)
+    return Caller(svc, await svc.authenticate(raw_api_key(request)), request)
 
 
-Svc = Annotated[JobService, Depends(service)]
-Key = Annotated[ApiKey, Depends(api_key)]
+Auth = Annotated[Caller, Depends(authenticated)]
 
 
 def job_response(
-    svc: JobService,
-    request: Request,
-    job: Job,
-    status_code: int = 200,
-    queue_position: int | None = None,
+    caller: Caller, job: Job, status_code: int = 200, queue_position: int | None = None
 ) -> JSONResponse:
-    url = base_url(request)
-    body = render_job(job, url, svc.output_links(job, url), queue_position)
+    url = caller.base_url
+    body = render_job(job, url, caller.svc.output_links(job, url), queue_position)
     return JSONResponse(body, status_code=status_code)
 
 
@@ -111,47 +116,42 @@ def parse_submit(raw: bytes) -> SubmitRequest:
 )
 async def submit_job(
     request: Request,
-    svc: Svc,
-    key: Key,
+    caller: Auth,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> Response:
     """Validate the input against the model's schema and queue the job (202); the same
     ``Idempotency-Key`` with the same body returns the original job (200)."""
     body = parse_submit(await request.body())
-    job, created = await svc.submit(
-        key.account_id,
+    job, created = await caller.svc.submit(
+        caller.account_id,
         body.model,
         body.input,
         priority=body.priority,
         metadata=body.metadata,
         idempotency_key=idempotency_key,
     )
-    return job_response(svc, request, job, 202 if created else 200)
+    return job_response(caller, job, 202 if created else 200)
 
 
 @router.get("/jobs", summary="List jobs, newest first")
 async def list_jobs(
-    request: Request,
-    svc: Svc,
-    key: Key,
+    caller: Auth,
     status: str | None = Query(None, description="Only jobs with this status."),
     model: str | None = Query(None, description="Only jobs of this model."),
     limit: int = Query(20, ge=1, le=MAX_PAGE),
     cursor: str | None = Query(None, description="next_cursor from the previous page."),
 ) -> Response:
-    jobs, next_cursor = await svc.list_jobs(
-        key.account_id, limit=limit, cursor=cursor, status=status, model=model
+    jobs, next_cursor = await caller.svc.list_jobs(
+        caller.account_id, limit=limit, cursor=cursor, status=status, model=model
     )
-    url = base_url(request)
-    data = [render_job(job, url, svc.output_links(job, url)) for job in jobs]
+    url = caller.base_url
+    data = [render_job(job, url, caller.svc.output_links(job, url)) for job in jobs]
     return JSONResponse({"object": "list", "data": data, "next_cursor": next_cursor})
 
 
 @router.get("/jobs/{job_id}", summary="Get a job")
 async def get_job(
-    request: Request,
-    svc: Svc,
-    key: Key,
+    caller: Auth,
     job_id: str = JOB_ID,
     wait: float = Query(
         0,
@@ -160,31 +160,30 @@ async def get_job(
         description="Hold the request up to this many seconds until the job is terminal.",
     ),
 ) -> Response:
+    svc = caller.svc
     if wait > 0:
-        job = await svc.wait(key.account_id, job_id, wait)
+        job = await svc.wait(caller.account_id, job_id, wait)
     else:
-        job = await svc.get(key.account_id, job_id)
-    return job_response(svc, request, job, queue_position=await svc.queue_position(job))
+        job = await svc.get(caller.account_id, job_id)
+    return job_response(caller, job, queue_position=await svc.queue_position(job))
 
 
 @router.post("/jobs/{job_id}/cancel", summary="Cancel a job")
-async def cancel_job(request: Request, svc: Svc, key: Key, job_id: str = JOB_ID) -> Response:
+async def cancel_job(caller: Auth, job_id: str = JOB_ID) -> Response:
     """Idempotent. A queued job is canceled at once; a running one is asked to stop and, past
     the grace period, stopped by force. A succeeded or failed job answers 409."""
-    return job_response(svc, request, await svc.cancel(key.account_id, job_id))
+    return job_response(caller, await caller.svc.cancel(caller.account_id, job_id))
 
 
 @router.delete("/jobs/{job_id}", summary="Delete a job and its files")
-async def delete_job(svc: Svc, key: Key, job_id: str = JOB_ID) -> Response:
-    job = await svc.delete(key.account_id, job_id)
+async def delete_job(caller: Auth, job_id: str = JOB_ID) -> Response:
+    job = await caller.svc.delete(caller.account_id, job_id)
     return JSONResponse({"id": job.id, "object": "job", "deleted": True})
 
 
 @router.get("/jobs/{job_id}/events", summary="Follow a job's events (server-sent events)")
 async def job_events(
-    request: Request,
-    svc: Svc,
-    key: Key,
+    caller: Auth,
     job_id: str = JOB_ID,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
@@ -198,14 +197,14 @@ async def job_events(
                 details=[{"path": "Last-Event-ID", "message": "not an integer"}],
             )
         after = int(last_event_id)
-    events = await svc.events(key.account_id, job_id, after)
-    url = base_url(request)
+    svc, url = caller.svc, caller.base_url
+    events = await svc.events(caller.account_id, job_id, after)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         async for event in events:
             data = render_event(event)
             if event.type is EventType.OUTPUT:
-                job = await svc.get(key.account_id, job_id)
+                job = await svc.get(caller.account_id, job_id)
                 data["url"] = svc.link(job, data.pop("key"), url)
             yield ServerSentEvent(
                 data=orjson.dumps(data).decode(), event=event.type.value, id=str(event.id)
@@ -215,18 +214,17 @@ async def job_events(
 
 
 @router.get("/jobs/{job_id}/outputs/{index}", summary="Download one output of a job")
-async def job_output(
-    svc: Svc, key: Key, job_id: str = JOB_ID, index: int = Path(ge=0)
-) -> FileResponse:
-    path, content_type = await svc.output_file(key.account_id, job_id, index)
+async def job_output(caller: Auth, job_id: str = JOB_ID, index: int = Path(ge=0)) -> FileResponse:
+    path, content_type = await caller.svc.output_file(caller.account_id, job_id, index)
     return FileResponse(path, media_type=content_type)
 
 
 @router.get("/models", summary="List models")
-async def list_models(svc: Svc, key: Key) -> Response:
-    return JSONResponse({"object": "list", "data": [m.describe() for m in svc.registry]})
+async def list_models(caller: Auth) -> Response:
+    models = [m.describe() for m in caller.svc.registry]
+    return JSONResponse({"object": "list", "data": models})
 
 
 @router.get("/models/{name:path}", summary="Describe a model")
-async def get_model(svc: Svc, key: Key, name: str) -> Response:
-    return JSONResponse(svc.registry.get(name).describe())
+async def get_model(caller: Auth, name: str) -> Response:
+    return JSONResponse(caller.svc.registry.get(name).describe())

@@ -73,8 +73,11 @@ class RunContext(abc.ABC):
     """What a running model may do with its job."""
 
     job_id: str
-    #: An empty folder for this run; files here are removed after the job ends.
-    work_dir: Path
+
+    @property
+    @abc.abstractmethod
+    def work_dir(self) -> Path:
+        """An empty folder for this run, made on first use; removed after the job ends."""
 
     @abc.abstractmethod
     def progress(self, step: int, total: int, message: str | None = None) -> None:

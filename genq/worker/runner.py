@@ -69,14 +69,25 @@ class Hub:
 
 
 class JobContext(RunContext):
-    def __init__(self, worker: Worker, claim: Claim, work_dir: Path) -> None:
+    def __init__(self, worker: Worker, claim: Claim) -> None:
         self.worker = worker
         self.claim = claim
         self.job_id = claim.job.id
-        self.work_dir = work_dir
         self.outputs: list[PendingOutput] = []
         self.stop = threading.Event()
         self._last_progress = 0.0
+        self._work_dir: Path | None = None
+
+    @property
+    def work_dir(self) -> Path:
+        # Made on demand: most of a no-op job's cost would otherwise be this folder.
+        if self._work_dir is None:
+            self._work_dir = Path(tempfile.mkdtemp(prefix=f"genq-{self.job_id}-"))
+        return self._work_dir
+
+    def cleanup(self) -> None:
+        if self._work_dir is not None:
+            shutil.rmtree(self._work_dir, ignore_errors=True)
 
     @property
     def stop_requested(self) -> bool:
@@ -134,6 +145,7 @@ class Worker:
         self._ready: set[str] = set()
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._exited = threading.Event()
         self._current: JobContext | None = None
         self._current_lock = threading.Lock()
 
@@ -163,9 +175,13 @@ class Worker:
             if self._current is not None and self._current.job_id == job_id:
                 self._current.stop.set()
 
-    def _heartbeat(self, ctx: JobContext, done: threading.Event) -> None:
-        interval = self.settings.lease_seconds / 3
-        while not done.wait(interval):
+    def _heartbeat(self) -> None:
+        """Renew the current job's lease every third of it; stop the job if told to."""
+        while not self._exited.wait(self.settings.lease_seconds / 3):
+            with self._current_lock:
+                ctx = self._current
+            if ctx is None:
+                continue
             try:
                 stop = self.store.heartbeat([ctx.claim], time.time(), self.settings.lease_seconds)
             except Exception:
@@ -179,6 +195,15 @@ class Worker:
         """Run jobs until told to stop (or, in burst mode, until the queue is empty)."""
         if self.hub.conn is not None:
             threading.Thread(target=self._listen, name="genq-listen", daemon=True).start()
+        heartbeat = threading.Thread(target=self._heartbeat, name="genq-heartbeat", daemon=True)
+        heartbeat.start()
+        try:
+            return self._loop(burst)
+        finally:
+            self._exited.set()
+            heartbeat.join()
+
+    def _loop(self, burst: bool) -> int:
         done = 0
         while not self._stopping.is_set():
             claims = self.store.claim(
@@ -201,20 +226,15 @@ class Worker:
     def run_job(self, claim: Claim) -> None:
         job = claim.job
         self.hub.send("busy", job.id)
-        work_dir = Path(tempfile.mkdtemp(prefix=f"genq-{job.id}-"))
-        ctx = JobContext(self, claim, work_dir)
+        ctx = JobContext(self, claim)
         with self._current_lock:
             self._current = ctx
-        beating = threading.Event()
-        heartbeat = threading.Thread(target=self._heartbeat, args=(ctx, beating), daemon=True)
-        heartbeat.start()
         try:
             self._execute(ctx)
         finally:
-            beating.set()
             with self._current_lock:
                 self._current = None
-            shutil.rmtree(work_dir, ignore_errors=True)
+            ctx.cleanup()
             self.hub.send("done", job.id)
 
     def _execute(self, ctx: JobContext) -> None:

@@ -29,11 +29,15 @@ class RecordingContext(RunContext):
 
     def __init__(self, work_dir: Path, stop_after: int | None = None) -> None:
         self.job_id = "test-job"
-        self.work_dir = work_dir
+        self._work_dir = work_dir
         self.stop_after = stop_after
         self.steps: list[tuple[int, int]] = []
         self.logs: list[str] = []
         self.outputs: list[dict[str, Any]] = []
+
+    @property
+    def work_dir(self) -> Path:
+        return self._work_dir
 
     def progress(self, step: int, total: int, message: str | None = None) -> None:
         self.steps.append((step, total))
