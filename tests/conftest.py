@@ -45,13 +45,14 @@ def toml_value(value: Any) -> str:
 class GenqServer:
     """A ``genq serve`` child process and an HTTP client for it."""
 
-    def __init__(self, data_dir: Path, **settings: Any) -> None:
+    def __init__(self, data_dir: Path, toml: str = "", **settings: Any) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = data_dir.parent / f"{data_dir.name}.toml"
         merged = {**FAST_SETTINGS, **settings}
-        self.config.write_text("".join(f"{k} = {toml_value(v)}\n" for k, v in merged.items()))
+        flat = "".join(f"{k} = {toml_value(v)}\n" for k, v in merged.items())
+        self.config.write_text(flat + toml)
         self.process: subprocess.Popen[bytes] | None = None
         self.key = ""
 

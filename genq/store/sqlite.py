@@ -411,9 +411,9 @@ class SQLiteStore(JobStore):
                 "UPDATE jobs SET status = 'running', worker_id = ?, attempts = attempts + 1,"
                 " started_at = ?, lease_expires_at = ?"
                 " WHERE seq IN (SELECT seq FROM jobs WHERE status = 'queued'"
-                f" AND model IN ({marks}) ORDER BY priority DESC, seq LIMIT ?)"
+                f" AND model IN ({marks}) AND expires_at > ? ORDER BY priority DESC, seq LIMIT ?)"
                 " RETURNING *",
-                (worker_id, now, now + lease_seconds, *models, limit),
+                (worker_id, now, now + lease_seconds, *models, now, limit),
             ).fetchall()
             jobs = sorted((self._job(r) for r in rows), key=lambda j: (-j.priority, j.created_at))
             for job in jobs:
@@ -540,7 +540,8 @@ class SQLiteStore(JobStore):
         ).fetchall()
         requeued = conn.execute(
             "UPDATE jobs SET status = 'queued', worker_id = NULL, lease_expires_at = NULL,"
-            f" progress_step = 0, progress_message = NULL WHERE status = 'running' AND {where}"
+            " progress_step = 0, progress_total = 0, progress_message = NULL"
+            f" WHERE status = 'running' AND {where}"
             " RETURNING *",
             args,
         ).fetchall()

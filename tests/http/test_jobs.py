@@ -295,3 +295,17 @@ def wait_status(api: httpx.Client, job_id: str, status: str, timeout: float = 20
             return True
         time.sleep(0.02)
     return False
+
+
+def test_idle_workers_are_woken_not_polled(make_server) -> None:
+    """With the fallback poll set to 30 s, jobs still start and finish at once: a submit
+    wakes an idle worker, and the worker's news wakes ?wait and event-stream clients."""
+    server: GenqServer = make_server(poll_interval_seconds=30)
+    with server.client() as api:
+        time.sleep(1)  # let the workers go idle
+        started = time.monotonic()
+        for _ in range(5):
+            job = submit(api, {"steps": 2})
+            assert wait_for(api, job["id"], timeout=20)["status"] == "succeeded"
+            assert read_events(api, job["id"])[-1]["data"]["status"] == "succeeded"
+        assert time.monotonic() - started < 10
