@@ -75,3 +75,24 @@ def test_killed_server_finishes_every_accepted_job_after_restart(make_server) ->
     assert [job["status"] for job in finished] == ["succeeded"] * 30
     for i, job in enumerate(finished):
         assert job["outputs"][0]["size"] == len(f"job {i}")
+
+
+def test_sigterm_lets_running_jobs_finish_and_keeps_queued_ones(make_server) -> None:
+    """SIGTERM stops genq serve gracefully: the running job finishes, queued jobs wait for
+    the next start, which runs them."""
+    server: GenqServer = make_server(workers=1, cancel_grace_seconds=5)
+    with server.client() as api:
+        running = submit(api, {"sleep_ms": 800, "output_text": "first"})
+        queued = [submit(api, {"sleep_ms": 10}) for _ in range(3)]
+        deadline = time.monotonic() + 10
+        while api.get(f"/v1/jobs/{running['id']}").json()["status"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    server.stop()
+    server.start()
+    with server.client() as api:
+        first = wait_for(api, running["id"])
+        assert first["status"] == "succeeded"
+        assert first["attempts"] == 1  # finished during shutdown, not run again
+        for job in queued:
+            assert wait_for(api, job["id"])["status"] == "succeeded"
