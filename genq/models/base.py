@@ -27,10 +27,24 @@ must import heavy libraries (torch, av, ...) inside ``setup`` or ``predict``, no
 from __future__ import annotations
 
 import abc
+import copy
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
+
+
+def fill_defaults(schema: dict[str, Any], input: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``input`` with the schema's top-level defaults filled in.
+
+    The registry applies it to every job; models call it too so that ``predict`` also works
+    when called directly (tests, notebooks) with a partial input.
+    """
+    filled = dict(input)
+    for key, spec in schema.get("properties", {}).items():
+        if key not in filled and "default" in spec:
+            filled[key] = copy.deepcopy(spec["default"])
+    return filled
 
 
 class InputError(Exception):

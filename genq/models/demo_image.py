@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from genq.models.base import Model, Price, RunContext, Usage
+from genq.models.base import Model, Price, RunContext, Usage, fill_defaults
 from genq.models.media import (
     ASPECT_RATIOS,
     SEED_MAX,
@@ -20,7 +20,6 @@ from genq.models.media import (
     default_seed,
     resolve_size,
     stable_seed,
-    with_defaults,
 )
 
 MIN_SIDE = 64
@@ -124,7 +123,7 @@ class DemoImage(Model):
         return Usage(outputs=int(input.get("num_images") or 1))
 
     def predict(self, input: dict[str, Any], ctx: RunContext) -> None:
-        params = with_defaults(self.input_schema, input)
+        params = fill_defaults(self.input_schema, input)
         prompt: str = params["prompt"]
         width, height = resolve_size(
             params.get("width"),

@@ -16,8 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from genq.models.base import InputError, Model, Price, RunContext, Usage
-from genq.models.media import with_defaults
+from genq.models.base import InputError, Model, Price, RunContext, Usage, fill_defaults
 
 # From espeak-ng/speak_lib.h.
 _AUDIO_OUTPUT_SYNCHRONOUS = 2  # samples go to the callback before espeak_Synth returns
@@ -221,7 +220,7 @@ class DemoSpeech(Model):
     def predict(self, input: dict[str, Any], ctx: RunContext) -> None:
         import soundfile
 
-        params = with_defaults(self.input_schema, input)
+        params = fill_defaults(self.input_schema, input)
         sentences = split_sentences(params["text"])
         if not sentences:
             raise InputError("the text has nothing to say")

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from genq.models.base import Model, Price, RunContext, Usage
+from genq.models.base import Model, Price, RunContext, Usage, fill_defaults
 from genq.models.media import (
     ASPECT_RATIOS,
     SEED_MAX,
@@ -19,7 +19,6 @@ from genq.models.media import (
     default_seed,
     size_for_ratio,
     stable_seed,
-    with_defaults,
 )
 
 #: Longer side of the frames: small, so that a clip encodes in about real time on one core.
@@ -96,7 +95,7 @@ class DemoVideo(Model):
     def predict(self, input: dict[str, Any], ctx: RunContext) -> None:
         import av
 
-        params = with_defaults(self.input_schema, input)
+        params = fill_defaults(self.input_schema, input)
         prompt: str = params["prompt"]
         fps: int = params["fps"]
         frames = max(1, round(params["duration"] * fps))

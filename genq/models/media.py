@@ -1,4 +1,4 @@
-"""Helpers shared by the demo models: input defaults, frame sizes, seeds and a procedural painter.
+"""Helpers shared by the demo models: frame sizes, seeds and a procedural painter.
 
 The painter is plain numpy so that the image model works with the core install and the video
 model can animate the very same kind of picture.
@@ -6,7 +6,6 @@ model can animate the very same kind of picture.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import math
 from typing import Any
@@ -18,16 +17,6 @@ ASPECT_RATIOS = ("1:1", "4:3", "3:4", "16:9", "9:16", "3:2", "2:3", "21:9")
 SEED_MAX = 2**32 - 1
 
 _F = np.float32
-
-
-def with_defaults(schema: dict[str, Any], input: dict[str, Any]) -> dict[str, Any]:
-    """Fill top-level schema defaults, as the registry does, so that ``predict`` can also be
-    called directly (tests, notebooks) with a partial input."""
-    filled = dict(input)
-    for key, spec in schema.get("properties", {}).items():
-        if key not in filled and "default" in spec:
-            filled[key] = copy.deepcopy(spec["default"])
-    return filled
 
 
 def ratio_value(aspect_ratio: str) -> float:

@@ -3,7 +3,6 @@ TOML config, each a ``Model`` class found by its ``module:Class`` entry point.""
 
 from __future__ import annotations
 
-import copy
 import importlib
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import jsonschema
 
 from genq.errors import ConfigError, ModelUnavailable, NotFound, ValidationFailed
-from genq.models.base import Model, Price
+from genq.models.base import Model, Price, fill_defaults
 
 BUILTIN_MODELS = {
     "noop": "genq.models.noop:Noop",
@@ -84,11 +83,7 @@ class RegisteredModel:
             ]
             summary = "; ".join(f"{d['path']}: {d['message']}" for d in details[:5])
             raise ValidationFailed(f"invalid input: {summary}", details=details)
-        filled = dict(input)
-        for key, spec in self.model.input_schema.get("properties", {}).items():
-            if key not in filled and "default" in spec:
-                filled[key] = copy.deepcopy(spec["default"])
-        return filled
+        return fill_defaults(self.model.input_schema, input)
 
     def estimate(self, input: dict[str, Any]) -> float:
         usage = self.model.usage(input)
