@@ -162,3 +162,16 @@ def test_credits_are_checked_and_charged_once(server: GenqServer) -> None:
         error = error_of(refused, 402)
         assert error["code"] == "insufficient_credits"
         assert error["details"]["balance"] == pytest.approx(0.00005)
+
+
+def test_first_start_key_is_private_and_stored_hashed(server: GenqServer) -> None:
+    """The first key is written to a 0600 file and only its hash is in the job store."""
+    import stat
+
+    key_file = server.data_dir / "api-key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert key_file.read_text().strip() == server.key
+    for name in ("genq.db", "genq.db-wal"):
+        path = server.data_dir / name
+        if path.exists():
+            assert server.key.encode() not in path.read_bytes()
