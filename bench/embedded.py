@@ -179,6 +179,17 @@ async def worker_gaps(server: Server, workers: int, jobs: int) -> list[float]:
     return gaps
 
 
+async def run_noop_sync(http: httpx.AsyncClient) -> None:
+    """One request per job: the submit itself waits (``Prefer: wait``)."""
+    response = await http.post(
+        "/v1/jobs", json={"model": "noop", "input": {}}, headers={"Prefer": "wait=30"}
+    )
+    job = response.json()
+    while job["status"] in ("queued", "running"):
+        job = (await http.get(f"/v1/jobs/{job['id']}", params={"wait": 30})).json()
+    assert job["status"] == "succeeded", job
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -215,6 +226,11 @@ async def run_all(server: Server, args: argparse.Namespace) -> int:
         f"(= {throughput.cpu_ms_each / base.cpu_ms_each:.1f}x a /healthz request)"
     )
     print(f"                             CPU/job: {throughput.split}")
+    sync = await measure(server, args.clients, seconds, run_noop_sync)
+    print(
+        f"noop jobs, Prefer: wait      {sync.rate:8.0f} jobs/s  {sync.cpu_ms_each:6.3f} ms CPU/job"
+        f" ({sync.split})"
+    )
 
     latencies: list[float] = []
     await measure(server, 1, seconds, lambda http: run_noop(http, latencies))

@@ -118,9 +118,15 @@ async def submit_job(
     request: Request,
     caller: Auth,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    prefer: Annotated[
+        str | None,
+        Header(description="`wait=N` (N ≤ 60): answer once the job is terminal or N s pass."),
+    ] = None,
 ) -> Response:
     """Validate the input against the model's schema and queue the job (202); the same
-    ``Idempotency-Key`` with the same body returns the original job (200)."""
+    ``Idempotency-Key`` with the same body returns the original job (200). With
+    ``Prefer: wait=N`` the answer waits for the job like ``GET ?wait=N``."""
+    wait = preferred_wait(prefer)
     body = parse_submit(await request.body())
     job, created = await caller.svc.submit(
         caller.account_id,
@@ -130,7 +136,30 @@ async def submit_job(
         metadata=body.metadata,
         idempotency_key=idempotency_key,
     )
+    if wait and not job.terminal:
+        job = await caller.svc.wait(caller.account_id, job.id, wait)
     return job_response(caller, job, 202 if created else 200)
+
+
+def preferred_wait(prefer: str | None) -> float:
+    """Seconds asked for by ``Prefer: wait=N`` (RFC 7240); plain ``wait`` means the most."""
+    for preference in (prefer or "").split(","):
+        name, _, value = preference.strip().partition("=")
+        if name.strip().lower() != "wait":
+            continue
+        if not value:
+            return MAX_WAIT_SECONDS
+        try:
+            seconds = float(value.strip().strip('"'))
+        except ValueError:
+            seconds = -1
+        if not 0 <= seconds <= MAX_WAIT_SECONDS:
+            raise ValidationFailed(
+                f"Prefer: wait must be between 0 and {MAX_WAIT_SECONDS:g} seconds",
+                details=[{"path": "header/Prefer", "message": f"invalid wait {value!r}"}],
+            )
+        return seconds
+    return 0.0
 
 
 @router.get("/jobs", summary="List jobs, newest first")

@@ -2,8 +2,8 @@
 
 It talks to its supervisor over a pipe: it hears ``wake``, ``cancel JOB`` and ``stop``, and
 says ``idle``, ``busy JOB``, ``changed JOB`` and ``done JOB`` (each of the last three means
-the job has new events). The store is the truth; the
-pipe only makes things fast (a lost message costs at most one poll interval).
+the job has new events). The store is the truth; the pipe only makes things fast (a lost
+message costs at most one poll interval).
 """
 
 from __future__ import annotations
@@ -91,6 +91,8 @@ class JobContext(RunContext):
 
     @property
     def stop_requested(self) -> bool:
+        if not self.stop.is_set():
+            self.worker.receive(0)
         return self.stop.is_set()
 
     def progress(self, step: int, total: int, message: str | None = None) -> None:
@@ -143,32 +145,35 @@ class Worker:
         wanted = models or self.registry.names()
         self.models = [name for name in wanted if not self.registry.get(name).missing]
         self._ready: set[str] = set()
-        self._wake = threading.Event()
         self._stopping = threading.Event()
         self._exited = threading.Event()
         self._current: JobContext | None = None
         self._current_lock = threading.Lock()
 
     # -- messages from the supervisor ----------------------------------------------------
-    def _listen(self) -> None:
+    def receive(self, timeout: float) -> None:
+        """Handle the supervisor's messages, waiting up to ``timeout`` s for the first one.
+
+        The thread that runs jobs reads them itself, between jobs and whenever a model asks
+        whether to stop: a listener thread would add a thread hand-off to every wake-up.
+        """
         conn = self.hub.conn
-        assert conn is not None
-        while not self._stopping.is_set():
-            try:
+        if conn is None:
+            self._stopping.wait(timeout)
+            return
+        try:
+            ready = conn.poll(timeout)
+            while ready:
                 message = conn.recv()
-            except (EOFError, OSError):
-                # The supervisor died: stop claiming and let the current job finish.
-                self._stopping.set()
-                self._wake.set()
-                return
-            kind = message[0]
-            if kind == "wake":
-                self._wake.set()
-            elif kind == "cancel":
-                self._stop_job(message[1])
-            elif kind == "stop":
-                self._stopping.set()
-                self._wake.set()
+                if message[0] == "cancel":
+                    self._stop_job(message[1])
+                elif message[0] == "stop":
+                    self._stopping.set()
+                # "wake" needs nothing more: the caller claims next.
+                ready = conn.poll(0)
+        except (EOFError, OSError):
+            # The supervisor died: stop claiming and let the current job finish.
+            self._stopping.set()
 
     def _stop_job(self, job_id: str) -> None:
         with self._current_lock:
@@ -193,8 +198,6 @@ class Worker:
     # -- the loop ------------------------------------------------------------------------
     def run(self, *, burst: bool = False) -> int:
         """Run jobs until told to stop (or, in burst mode, until the queue is empty)."""
-        if self.hub.conn is not None:
-            threading.Thread(target=self._listen, name="genq-listen", daemon=True).start()
         heartbeat = threading.Thread(target=self._heartbeat, name="genq-heartbeat", daemon=True)
         heartbeat.start()
         try:
@@ -213,10 +216,7 @@ class Worker:
                 if burst:
                     break
                 self.hub.send("idle")
-                # Cleared after the wait and before the next claim: a wake that comes at any
-                # point is either seen by that claim or leaves the event set for the next wait.
-                self._wake.wait(self.settings.poll_interval_seconds)
-                self._wake.clear()
+                self.receive(self.settings.poll_interval_seconds)
                 continue
             for claim in claims:
                 self.run_job(claim)
@@ -227,6 +227,8 @@ class Worker:
         job = claim.job
         self.hub.send("busy", job.id)
         ctx = JobContext(self, claim)
+        if job.cancel_requested:
+            ctx.stop.set()
         with self._current_lock:
             self._current = ctx
         try:

@@ -309,3 +309,24 @@ def test_idle_workers_are_woken_not_polled(make_server) -> None:
             assert wait_for(api, job["id"], timeout=20)["status"] == "succeeded"
             assert read_events(api, job["id"])[-1]["data"]["status"] == "succeeded"
         assert time.monotonic() - started < 10
+
+
+def test_prefer_wait_answers_the_submit_with_the_finished_job(api: httpx.Client) -> None:
+    """POST with Prefer: wait=N answers once the job is terminal; a bad value answers 422."""
+    body = {"model": "noop", "input": {"sleep_ms": 200, "output_text": "sync"}}
+    response = api.post("/v1/jobs", json=body, headers={"Prefer": "wait=20"})
+    assert response.status_code == 202
+    job = response.json()
+    assert job["status"] == "succeeded"
+    assert httpx.get(job["outputs"][0]["url"]).text == "sync"
+    short = api.post(
+        "/v1/jobs",
+        json={"model": "noop", "input": {"sleep_ms": 3000}},
+        headers={"Prefer": "respond-async, wait=0.2"},
+    )
+    assert short.json()["status"] in ("queued", "running")
+    api.post(f"/v1/jobs/{short.json()['id']}/cancel")
+    for bad in ("wait=61", "wait=soon"):
+        error = api.post("/v1/jobs", json=body, headers={"Prefer": bad})
+        assert error.status_code == 422
+        assert error.json()["error"]["details"][0]["path"] == "header/Prefer"
