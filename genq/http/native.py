@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from genq.errors import BadRequest, ValidationFailed
@@ -30,6 +30,9 @@ class JSONResponse(Response):
 
 
 class SubmitRequest(BaseModel):
+    # A misspelt field ("inputs") is an error, not a job run with an empty input.
+    model_config = ConfigDict(extra="forbid")
+
     model: str = Field(description="Name of the model to run (see GET /v1/models).", max_length=200)
     input: dict[str, Any] = Field(
         default_factory=dict, description="The model's input; checked against its input_schema."

@@ -36,6 +36,8 @@ def test_request_shape_violation_is_422(api: httpx.Client) -> None:
     error = error_of(api.post("/v1/jobs", json={"model": "noop", "input": [1]}), 422)
     assert error["details"][0]["path"] == "input"
     assert error_of(api.post("/v1/jobs", json=[1, 2]), 422)["code"] == "validation_error"
+    typo = error_of(api.post("/v1/jobs", json={"model": "noop", "inputs": {}}), 422)
+    assert typo["details"][0]["path"] == "inputs"
 
 
 def test_unknown_model_is_404(api: httpx.Client) -> None:

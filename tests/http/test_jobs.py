@@ -214,7 +214,10 @@ def test_health_and_docs(server: GenqServer) -> None:
     """/healthz answers 200 and /docs serves the OpenAPI page for every native route."""
     assert httpx.get(f"{server.url}/healthz").json()["status"] == "ok"
     assert "swagger" in httpx.get(f"{server.url}/docs").text.lower()
-    paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
+    schema = httpx.get(f"{server.url}/openapi.json").json()
+    assert set(schema["components"]["securitySchemes"]) == {"bearer", "apiKey"}
+    paths = schema["paths"]
+    assert paths["/v1/jobs"]["post"]["security"] == [{"bearer": []}, {"apiKey": []}]
     for path in (
         "/v1/jobs",
         "/v1/jobs/{job_id}",
