@@ -270,12 +270,8 @@ class SQLiteStore(JobStore):
             credits = conn.execute(
                 "SELECT credits FROM accounts WHERE id = ?", (new.account_id,)
             ).fetchone()[0]
-            if credits is not None and new.cost_estimate > credits:
-                raise InsufficientCredits(
-                    f"the estimated cost {new.cost_estimate:g} exceeds the remaining "
-                    f"balance {credits:g}",
-                    details={"estimate": new.cost_estimate, "balance": credits},
-                )
+            if credits is not None:
+                self._check_credits(conn, new, credits)
             row = conn.execute(
                 "INSERT INTO jobs (id, account_id, model, input, status, priority, metadata,"
                 " cost_estimate, created_at, expires_at, idempotency_key, fingerprint)"
@@ -297,6 +293,28 @@ class SQLiteStore(JobStore):
             job = self._job(row)
             self._status_event(conn, job, new.created_at)
         return Submitted(job, created=True)
+
+    @staticmethod
+    def _check_credits(conn: sqlite3.Connection, new: NewJob, credits: float) -> None:
+        # Jobs still queued or running hold their estimate, so that a burst of submits
+        # cannot promise more than the balance.
+        held = conn.execute(
+            "SELECT COALESCE(SUM(cost_estimate), 0) FROM jobs"
+            " WHERE account_id = ? AND status IN ('queued', 'running')",
+            (new.account_id,),
+        ).fetchone()[0]
+        available = credits - held
+        if new.cost_estimate > available + 1e-12:
+            raise InsufficientCredits(
+                f"the estimated cost {new.cost_estimate:g} exceeds the available balance "
+                f"{available:g} (balance {credits:g}, held by unfinished jobs {held:g})",
+                details={
+                    "estimate": new.cost_estimate,
+                    "balance": credits,
+                    "held": held,
+                    "available": available,
+                },
+            )
 
     def get_job(self, account_id: str, job_id: str, now: float) -> Job | None:
         row = self._read(

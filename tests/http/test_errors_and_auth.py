@@ -177,3 +177,19 @@ def test_first_start_key_is_private_and_stored_hashed(server: GenqServer) -> Non
         path = server.data_dir / name
         if path.exists():
             assert server.key.encode() not in path.read_bytes()
+
+
+def test_unfinished_jobs_hold_their_estimate(make_server) -> None:
+    """Queued jobs hold their estimate: a burst of submits cannot exceed the balance."""
+    server: GenqServer = make_server(workers=0)
+    key = server.new_key("bursty", "--credits", "0.00025")
+    with server.client(key) as api:
+        body = {"model": "noop", "input": {}}
+        assert api.post("/v1/jobs", json=body).status_code == 202
+        assert api.post("/v1/jobs", json=body).status_code == 202
+        error = error_of(api.post("/v1/jobs", json=body), 402)
+        assert error["details"]["held"] == pytest.approx(0.0002)
+        # Canceling a queued job releases what it held.
+        first = api.get("/v1/jobs").json()["data"][0]
+        api.post(f"/v1/jobs/{first['id']}/cancel")
+        assert api.post("/v1/jobs", json=body).status_code == 202
