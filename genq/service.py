@@ -9,6 +9,7 @@ import asyncio
 import base64
 import hashlib
 import logging
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -31,6 +32,8 @@ log = logging.getLogger("genq.service")
 T = TypeVar("T")
 
 MAX_WAIT_SECONDS = 60.0
+#: Ids and positions that SQLite's 64-bit integers can hold, in ASCII digits only.
+DECIMAL_ID = re.compile(r"[0-9]{1,18}")
 MAX_PAGE = 100
 
 
@@ -50,7 +53,7 @@ def encode_cursor(seq: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not text.startswith("s"):
+        if not DECIMAL_ID.fullmatch(text[1:]) or not text.startswith("s"):
             raise ValueError(cursor)
         return int(text[1:])
     except (ValueError, UnicodeDecodeError):
@@ -120,7 +123,11 @@ class JobService:
             created_at=now,
             expires_at=now + self.settings.retention_seconds,
             idempotency_key=idempotency_key,
-            fingerprint=fingerprint(model, input, priority, metadata) if idempotency_key else None,
+            fingerprint=(
+                fingerprint(model, input, priority, metadata)
+                if idempotency_key is not None
+                else None
+            ),
         )
         submitted = await self._db(self.store.submit, new)
         if submitted.created:
@@ -224,7 +231,8 @@ class JobService:
                 if events:
                     continue
                 job = await self._db(self.store.get_job, account_id, job_id, time.time())
-                if job is None:  # deleted or expired while followed
+                # Gone (deleted, retired), or resumed after its terminal event: nothing follows.
+                if job is None or job.terminal:
                     return
                 await subscription.wait(self.settings.poll_interval_seconds)
 
@@ -278,7 +286,10 @@ class JobService:
             self.notifier.publish(job_topic(job_id))
         if released.requeued:
             self.notifier.publish("queued", "")
-        for job in await self._db(self.store.expire, now):
+        retired = await self._db(self.store.expire, now)
+        for job_id in retired.stopping:
+            self.notifier.publish("cancel", job_id)
+        for job in retired.removed:
             await self._db(self.storage.delete_job, job.id)
             self.notifier.publish(job_topic(job.id))
-            log.info("expired job %s", job.id)
+            log.info("retention ended for job %s", job.id)

@@ -12,10 +12,10 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from genq.errors import BadRequest, ValidationFailed
+from genq.errors import BadRequest, NotFound, ValidationFailed
 from genq.http.render import render_event, render_job
 from genq.jobs import ApiKey, EventType, Job
-from genq.service import MAX_PAGE, MAX_WAIT_SECONDS, JobService
+from genq.service import DECIMAL_ID, MAX_PAGE, MAX_WAIT_SECONDS, JobService
 
 router = APIRouter(prefix="/v1")
 
@@ -46,10 +46,14 @@ class SubmitRequest(BaseModel):
 
 
 def raw_api_key(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if header:
-        scheme, _, rest = header.strip().partition(" ")
-        return rest.strip() if scheme.lower() == "bearer" and rest else header.strip()
+    """``Authorization: Bearer KEY`` or ``Authorization: KEY``, else ``x-api-key: KEY``."""
+    header = (request.headers.get("authorization") or "").strip()
+    scheme, _, rest = header.partition(" ")
+    if scheme.lower() == "bearer" and rest.strip():
+        return rest.strip()
+    if header and not rest:
+        return header
+    # Another scheme (Basic, ...) is not ours: a proxy may have added it.
     return request.headers.get("x-api-key")
 
 
@@ -131,6 +135,7 @@ async def submit_job(
     ``Prefer: wait=N`` the answer waits for the job like ``GET ?wait=N``."""
     wait = preferred_wait(prefer)
     body = parse_submit(await request.body())
+    idempotency_key = (idempotency_key or "").strip() or None
     job, created = await caller.svc.submit(
         caller.account_id,
         body.model,
@@ -223,7 +228,7 @@ async def job_events(
     ``Last-Event-ID``; the stream ends after the terminal status event."""
     after = 0
     if last_event_id:
-        if not last_event_id.isdigit():
+        if not DECIMAL_ID.fullmatch(last_event_id):
             raise ValidationFailed(
                 "Last-Event-ID must be an event id",
                 details=[{"path": "Last-Event-ID", "message": "not an integer"}],
@@ -236,7 +241,10 @@ async def job_events(
         async for event in events:
             data = render_event(event)
             if event.type is EventType.OUTPUT:
-                job = await svc.get(caller.account_id, job_id)
+                try:
+                    job = await svc.get(caller.account_id, job_id)
+                except NotFound:  # deleted while followed: its files are gone too
+                    return
                 data["url"] = svc.link(job, data.pop("key"), url)
             yield ServerSentEvent(
                 data=orjson.dumps(data).decode(), event=event.type.value, id=str(event.id)

@@ -87,7 +87,10 @@ class DemoVideo(Model):
     }
 
     def usage(self, input: dict[str, Any]) -> Usage:
-        return Usage(outputs=1, media_seconds=float(input.get("duration") or 2))
+        params = fill_defaults(self.input_schema, input)
+        # The video lasts a whole number of frames, as predict() renders it.
+        frames = max(1, round(params["duration"] * params["fps"]))
+        return Usage(outputs=1, media_seconds=frames / params["fps"])
 
     def setup(self) -> None:
         import av  # noqa: F401 - fail at worker start, not in the first job, if PyAV is broken

@@ -35,6 +35,17 @@ def load_entrypoint(entrypoint: str) -> type[Model]:
     return cls
 
 
+def strict_integers(validator_cls: Any) -> Any:
+    """JSON Schema counts 2.0 as an integer; models index and loop with these values, so
+    genq takes only real integers (a float in an integer field is a 422, not a failed job)."""
+
+    def is_integer(checker: Any, instance: Any) -> bool:
+        return isinstance(instance, int) and not isinstance(instance, bool)
+
+    type_checker = validator_cls.TYPE_CHECKER.redefine("integer", is_integer)
+    return jsonschema.validators.extend(validator_cls, type_checker=type_checker)
+
+
 @dataclass
 class RegisteredModel:
     name: str
@@ -117,7 +128,7 @@ class ModelRegistry:
                 price = Price(**entry["price"])
             except TypeError as exc:
                 raise ConfigError(f"[models.{name}].price: {exc}") from exc
-        validator_cls = jsonschema.validators.validator_for(cls.input_schema)
+        validator_cls = strict_integers(jsonschema.validators.validator_for(cls.input_schema))
         validator_cls.check_schema(cls.input_schema)
         return RegisteredModel(
             name=name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import shutil
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -37,8 +38,18 @@ class LocalStorage(FileStorage):
         shutil.rmtree(self._path(job_id), ignore_errors=True)
 
     def delete_keys(self, keys: list[str]) -> None:
+        root = self.root.resolve()
         for key in keys:
-            self._path(key).unlink(missing_ok=True)
+            path = self._path(key)
+            path.unlink(missing_ok=True)
+            # Drop the folders the files leave empty (a deleted job's would never be swept).
+            for folder in path.parents:
+                if folder == root or not folder.is_relative_to(root):
+                    break
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
 
     def sign(self, key: str, expires: int) -> str:
         message = f"{key}\n{expires}".encode()
@@ -51,7 +62,7 @@ class LocalStorage(FileStorage):
 
     def verify(self, key: str, expires: str | None, signature: str | None) -> float:
         """Raise ``Forbidden`` unless the link's signature is right; return its expiry time."""
-        if not expires or not signature or not expires.isdigit():
+        if not expires or not signature or not re.fullmatch(r"[0-9]{1,12}", expires):
             raise Forbidden("this file link is not signed", code="invalid_signature")
         if not hmac.compare_digest(self.sign(key, int(expires)), signature):
             raise Forbidden("this file link's signature does not match", code="invalid_signature")

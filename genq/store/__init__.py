@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from genq.errors import ConfigError
-from genq.store.base import JobStore, NewJob, Released, Submitted
+from genq.store.base import JobStore, NewJob, Released, Retired, Submitted
 
-__all__ = ["JobStore", "NewJob", "Released", "Submitted", "open_store"]
+__all__ = ["JobStore", "NewJob", "Released", "Retired", "Submitted", "open_store"]
 
 
 def open_store(url: str) -> JobStore:

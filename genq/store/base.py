@@ -39,6 +39,15 @@ class Submitted:
 
 
 @dataclass(frozen=True)
+class Retired:
+    """What a retention sweep did: jobs removed (their files must go too), and running jobs
+    newly asked to stop (their workers must be told)."""
+
+    removed: tuple[Job, ...]
+    stopping: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Released:
     """Jobs taken back from a lost worker: requeued, or failed after too many attempts."""
 
@@ -175,8 +184,8 @@ class JobStore(abc.ABC):
         """End a running job as canceled after its worker was killed for not stopping."""
 
     @abc.abstractmethod
-    def expire(self, now: float) -> list[Job]:
-        """Remove jobs whose retention has ended; returns them so their files can go too."""
+    def expire(self, now: float) -> Retired:
+        """Remove jobs whose retention has ended; ask running ones to stop first."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections."""

@@ -32,7 +32,7 @@ from genq.jobs import (
     Output,
     Progress,
 )
-from genq.store.base import JobStore, NewJob, Released, Submitted
+from genq.store.base import JobStore, NewJob, Released, Retired, Submitted
 
 SCHEMA_VERSION = 1
 #: How long a call waits for the write lock before it fails.
@@ -493,14 +493,26 @@ class SQLiteStore(JobStore):
         cost_actual: float | None = None,
         inference_time: float | None = None,
     ) -> Job | None:
-        if canceled:
-            status = JobStatus.CANCELED
-        elif error is not None:
-            status = JobStatus.FAILED
-        else:
-            status = JobStatus.SUCCEEDED
-        charge = cost_actual if status is JobStatus.SUCCEEDED else 0.0
         with self._write() as conn:
+            current = conn.execute(
+                f"SELECT cancel_requested, cost_estimate FROM jobs WHERE {self._FENCE}",
+                self._fence(claim),
+            ).fetchone()
+            if current is None:
+                return None
+            if canceled or (error is None and current["cancel_requested"]):
+                # A cancel that came after the model's last look still wins: the caller was
+                # told the job would stop, and a canceled job is never charged.
+                status, outputs = JobStatus.CANCELED, ()
+            elif error is not None:
+                status = JobStatus.FAILED
+            else:
+                status = JobStatus.SUCCEEDED
+            # The estimate the job held is the most it can cost.
+            charge = 0.0
+            if status is JobStatus.SUCCEEDED:
+                charge = min(cost_actual or 0.0, current["cost_estimate"])
+            done = status is JobStatus.SUCCEEDED
             row = conn.execute(
                 "UPDATE jobs SET status = ?, outputs = ?, error_code = ?, error_message = ?,"
                 " cost_actual = ?, inference_time = ?, finished_at = ?, lease_expires_at = NULL,"
@@ -515,13 +527,11 @@ class SQLiteStore(JobStore):
                     charge,
                     inference_time,
                     now,
-                    status is JobStatus.SUCCEEDED,
-                    status is JobStatus.SUCCEEDED,
+                    done,
+                    done,
                     *self._fence(claim),
                 ),
             ).fetchone()
-            if row is None:
-                return None
             job = self._job(row)
             if charge:
                 conn.execute(
@@ -591,13 +601,14 @@ class SQLiteStore(JobStore):
             self._status_event(conn, job, now)
         return job
 
-    def expire(self, now: float) -> list[Job]:
+    def expire(self, now: float) -> Retired:
         with self._write() as conn:
             # A running job is asked to stop first; it is removed once it is terminal.
-            conn.execute(
-                "UPDATE jobs SET cancel_requested = 1 WHERE expires_at <= ? AND status = 'running'",
+            stopping = conn.execute(
+                "UPDATE jobs SET cancel_requested = 1 WHERE expires_at <= ? AND status = 'running'"
+                " AND cancel_requested = 0 RETURNING id",
                 (now,),
-            )
+            ).fetchall()
             rows = conn.execute(
                 "DELETE FROM jobs WHERE expires_at <= ? AND status != 'running' RETURNING *", (now,)
             ).fetchall()
@@ -607,4 +618,4 @@ class SQLiteStore(JobStore):
                 conn.execute(
                     f"DELETE FROM events WHERE job_id IN ({','.join('?' * len(chunk))})", chunk
                 )
-        return [self._job(r) for r in rows]
+        return Retired(tuple(self._job(r) for r in rows), tuple(r["id"] for r in stopping))

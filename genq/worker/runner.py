@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from genq.jobs import Claim, EventType, JobError, Output, Progress
+from genq.jobs import Claim, EventType, Job, JobError, JobStatus, Output, Progress
 from genq.models.base import InputError, RunContext, Stopped
 from genq.models.registry import ModelRegistry, RegisteredModel
 from genq.settings import Settings
@@ -268,16 +268,21 @@ class Worker:
         if canceled or error is not None:
             self._finish(ctx, error=error, canceled=canceled, inference_time=elapsed)
             return
+        outputs: list[Output] = []
         try:
-            outputs = [self._store_output(ctx, i, pending) for i, pending in enumerate(ctx.outputs)]
+            for index, pending in enumerate(ctx.outputs):
+                outputs.append(self._store_output(ctx, index, pending))
         except Exception as exc:
             log.exception("storing outputs of %s failed", claim.job.id)
+            self.storage.delete_keys([o.key for o in outputs])
             self._finish(ctx, error=JobError("storage_error", str(exc)), inference_time=elapsed)
             return
         media_seconds = sum(o.duration or 0.0 for o in outputs)
         cost = registered.price.cost(len(outputs), media_seconds)
-        if self._finish(ctx, outputs=outputs, cost_actual=cost, inference_time=elapsed) is None:
-            # The lease was lost (deleted, or taken back): these files belong to no job.
+        job = self._finish(ctx, outputs=outputs, cost_actual=cost, inference_time=elapsed)
+        if job is None or job.status is not JobStatus.SUCCEEDED:
+            # The lease was lost (deleted, taken back) or a late cancel won: these files
+            # belong to no job.
             self.storage.delete_keys([o.key for o in outputs])
 
     def _ensure_setup(self, registered: RegisteredModel) -> None:
@@ -304,7 +309,7 @@ class Worker:
             duration=pending.duration,
         )
 
-    def _finish(self, ctx: JobContext, **kwargs: Any) -> Any:
+    def _finish(self, ctx: JobContext, **kwargs: Any) -> Job | None:
         return self.store.finish(ctx.claim, time.time(), **kwargs)
 
 

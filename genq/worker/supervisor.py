@@ -163,7 +163,10 @@ class Supervisor:
         self._loop.call_later(self.settings.cancel_grace_seconds, self._enforce_cancel, job_id)
 
     def _enforce_cancel(self, job_id: str) -> None:
-        for handle in self.workers:
+        for handle in list(self.workers):
+            # Read what the worker said last, so that a job it already left is not killed in
+            # its place.
+            self._drain(handle)
             if handle.job_id == job_id and handle.process.is_alive():
                 log.warning(
                     "worker %s did not stop job %s within %.1f s: killing it",

@@ -193,3 +193,47 @@ def test_unfinished_jobs_hold_their_estimate(make_server) -> None:
         first = api.get("/v1/jobs").json()["data"][0]
         api.post(f"/v1/jobs/{first['id']}/cancel")
         assert api.post("/v1/jobs", json=body).status_code == 202
+
+
+def test_odd_ids_and_cursors_are_4xx_not_500(api: httpx.Client) -> None:
+    """Oversized or non-ASCII cursors and Last-Event-IDs, and odd link parameters, are 4xx."""
+    import base64
+
+    huge = base64.urlsafe_b64encode(b"s" + b"9" * 24).decode().rstrip("=")
+    assert error_of(api.get("/v1/jobs", params={"cursor": huge}), 422)["code"] == (
+        "validation_error"
+    )
+    job = api.post("/v1/jobs", json={"model": "noop", "input": {"output_text": "z"}}).json()
+    wait_for(api, job["id"])
+    for value in ("9" * 23, "-1", "1.5"):
+        response = api.get(f"/v1/jobs/{job['id']}/events", headers={"Last-Event-ID": value})
+        assert error_of(response, 422)["code"] == "validation_error"
+    superscript = api.get(f"/v1/jobs/{job['id']}/events", headers=[(b"Last-Event-ID", b"\xb2")])
+    assert error_of(superscript, 422)["code"] == "validation_error"
+    url = api.get(f"/v1/jobs/{job['id']}").json()["outputs"][0]["url"]
+    base = url.split("?")[0]
+    for query in ("expires=%C2%B2&signature=ab", f"expires={'9' * 5000}&signature=ab"):
+        assert error_of(httpx.get(f"{base}?{query}"), 403)["code"] == "invalid_signature"
+
+
+def test_float_for_an_integer_field_is_422(api: httpx.Client) -> None:
+    """2.0 is not an integer to genq: the submit answers 422 rather than the job failing."""
+    response = api.post("/v1/jobs", json={"model": "noop", "input": {"steps": 2.0}})
+    assert error_of(response, 422)["details"][0]["path"] == "input/steps"
+
+
+def test_blank_idempotency_key_is_no_key(api: httpx.Client) -> None:
+    """An empty Idempotency-Key header does not tie unrelated submits to one job."""
+    headers = [(b"Idempotency-Key", b"")]
+    first = api.post("/v1/jobs", json={"model": "noop", "input": {}}, headers=headers)
+    second = api.post(
+        "/v1/jobs", json={"model": "noop", "input": {"output_text": "b"}}, headers=headers
+    )
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert first.json()["id"] != second.json()["id"]
+
+
+def test_another_authorization_scheme_falls_back_to_x_api_key(server: GenqServer) -> None:
+    """Authorization: Basic ... (say, from a proxy) does not hide a valid x-api-key."""
+    headers = {"Authorization": "Basic dXNlcjpwYXNz", "x-api-key": server.key}
+    assert httpx.get(f"{server.url}/v1/jobs", headers=headers).status_code == 200

@@ -87,3 +87,16 @@ def test_retention_makes_jobs_and_files_unreachable_and_deletes_bytes(make_serve
         assert httpx.get(url).status_code == 404
         assert api.get("/v1/jobs").json()["data"] == []
         wait_until(lambda: not folder.exists(), timeout=10)
+
+
+def test_retention_stops_a_running_job_even_by_force(make_server) -> None:
+    """A job still running when its retention ends is stopped (killed after the grace period
+    if it ignores the request) and removed, and its worker is free again."""
+    server: GenqServer = make_server(workers=1, retention_seconds=3, cancel_grace_seconds=1)
+    with server.client() as api:
+        job = submit(api, {"sleep_ms": 60_000, "ignore_cancel": True})
+        wait_until(lambda: api.get(f"/v1/jobs/{job['id']}").status_code == 404, timeout=10)
+        wait_until(lambda: not list((server.data_dir / "files").glob(f"{job['id']}*")))
+        quick = submit(api, {"sleep_ms": 1})
+        assert wait_for(api, quick["id"], timeout=15)["status"] == "succeeded"
+        assert len(server.worker_pids()) == 1

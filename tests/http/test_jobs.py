@@ -333,3 +333,12 @@ def test_prefer_wait_answers_the_submit_with_the_finished_job(api: httpx.Client)
         error = api.post("/v1/jobs", json=body, headers={"Prefer": bad})
         assert error.status_code == 422
         assert error.json()["error"]["details"][0]["path"] == "header/Prefer"
+
+
+def test_resuming_after_the_terminal_event_ends_at_once(api: httpx.Client) -> None:
+    """A reconnect whose Last-Event-ID is the terminal event gets an empty, finished stream."""
+    job = submit(api)
+    events = read_events(api, job["id"])
+    started = time.monotonic()
+    assert read_events(api, job["id"], last_event_id=events[-1]["id"]) == []
+    assert time.monotonic() - started < 2

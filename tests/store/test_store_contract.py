@@ -1025,8 +1025,9 @@ def test_expire_removes_jobs_past_retention(store: JobStore, account: Account) -
     assert claim.job.id == done_old.id
     assert store.finish(claim, T0 + 101, outputs=[output(1)]) is not None
 
-    removed = store.expire(T0 + 1000)
-    assert {j.id: j.status for j in removed} == {
+    retired = store.expire(T0 + 1000)
+    assert retired.stopping == ()
+    assert {j.id: j.status for j in retired.removed} == {
         done_old.id: JobStatus.SUCCEEDED,
         queued_old.id: JobStatus.QUEUED,
     }
@@ -1035,17 +1036,20 @@ def test_expire_removes_jobs_past_retention(store: JobStore, account: Account) -
         assert store.events_after(job.id, 0) == []
     assert get(store, fresh, T0 + 1000) == fresh
     assert len(events(store, fresh)) == 1
-    assert store.expire(T0 + 1000) == []
+    assert store.expire(T0 + 1000).removed == ()
 
 
 def test_expire_flags_running_jobs_instead_of_removing_them(
     store: JobStore, account: Account
 ) -> None:
-    """expire keeps a running job past expires_at and only sets its cancel_requested flag."""
+    """expire keeps a running job past expires_at, sets its cancel_requested flag and names it
+    (once) among the jobs to stop."""
     job = submit(store, account, expires_at=T0 + 500)
     claim = claim_one(store, now=T0 + 100)
     assert store.heartbeat([claim], T0 + 400, 1000.0) == set()
-    assert store.expire(T0 + 1000) == []
+    first = store.expire(T0 + 1000)
+    assert (first.removed, first.stopping) == ((), (job.id,))
+    assert store.expire(T0 + 1000).stopping == ()
     flagged = store.get_job_any_account(job.id, T0 + 400)
     assert flagged is not None
     assert flagged.status is JobStatus.RUNNING
@@ -1053,7 +1057,7 @@ def test_expire_flags_running_jobs_instead_of_removing_them(
     assert len(store.events_after(job.id, 0)) >= 2
     assert store.heartbeat([claim], T0 + 1001, 1000.0) == {job.id}
     assert store.finish(claim, T0 + 1002, canceled=True) is not None
-    removed = store.expire(T0 + 1003)
+    removed = store.expire(T0 + 1003).removed
     assert [j.id for j in removed] == [job.id]
     assert removed[0].status is JobStatus.CANCELED
     assert store.events_after(job.id, 0) == []
@@ -1111,3 +1115,41 @@ def test_open_store_rejects_unknown_urls() -> None:
     """open_store raises ConfigError for a URL it does not support."""
     with pytest.raises(ConfigError):
         open_store("mysql://localhost/genq")
+
+
+def test_a_cancel_that_races_the_end_wins(store: JobStore) -> None:
+    """A success reported after cancel was requested ends canceled, without outputs or charge."""
+    payer = store.ensure_account("racer", 10.0, T0)
+    job = store.submit(new_job(payer, cost=2.0)).job
+    claim = claim_one(store)
+    store.request_cancel(payer.id, job.id, T0 + 150)
+    done = store.finish(claim, T0 + 160, outputs=[output(1)], cost_actual=2.0)
+    assert done is not None
+    assert done.status is JobStatus.CANCELED
+    assert done.outputs == ()
+    assert done.cost_actual == 0
+    assert store.get_account(payer.id).credits == 10.0  # type: ignore[union-attr]
+    assert [e.type for e in events(store, job)][-1] is EventType.STATUS
+
+
+def test_the_charge_never_exceeds_the_estimate(store: JobStore) -> None:
+    """An actual cost above the estimate is charged (and recorded) as the estimate."""
+    payer = store.ensure_account("capped", 1.0, T0)
+    store.submit(new_job(payer, cost=0.5))
+    done = store.finish(claim_one(store), T0 + 160, cost_actual=0.8)
+    assert done is not None
+    assert done.cost_actual == 0.5
+    assert store.get_account(payer.id).credits == pytest.approx(0.5)  # type: ignore[union-attr]
+
+
+def test_unfinished_jobs_hold_their_estimate(store: JobStore) -> None:
+    """Queued and running jobs hold their estimate against the balance; ending frees it."""
+    payer = store.ensure_account("holder", 1.0, T0)
+    store.submit(new_job(payer, cost=0.4))
+    store.submit(new_job(payer, cost=0.4))
+    with pytest.raises(InsufficientCredits) as caught:
+        store.submit(new_job(payer, cost=0.4))
+    assert caught.value.details["held"] == pytest.approx(0.8)
+    claim = claim_one(store)
+    assert store.finish(claim, T0 + 150, error=JobError("model_error", "x")) is not None
+    assert store.submit(new_job(payer, cost=0.4)).created is True

@@ -51,6 +51,7 @@ CREATE INDEX jobs_queue ON jobs (model, priority DESC, seq) WHERE status = 'queu
 CREATE INDEX jobs_running ON jobs (lease_expires_at) WHERE status = 'running';
 CREATE INDEX jobs_account ON jobs (account_id, seq DESC);
 CREATE INDEX jobs_expiry ON jobs (expires_at);
+CREATE INDEX jobs_unfinished ON jobs (account_id) WHERE status IN ('queued', 'running');
 
 CREATE TABLE events (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
