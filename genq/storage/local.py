@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import os
 import re
 import shutil
@@ -56,7 +57,8 @@ class LocalStorage(FileStorage):
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
     def link(self, key: str, expires_at: float, base_url: str) -> str:
-        expires = int(expires_at)
+        # Rounded up: a link never expires sooner than asked.
+        expires = math.ceil(expires_at)
         query = urlencode({"expires": expires, "signature": self.sign(key, expires)})
         return f"{base_url.rstrip('/')}/files/{quote(key)}?{query}"
 

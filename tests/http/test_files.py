@@ -68,7 +68,7 @@ def test_expired_links_are_403(make_server) -> None:
     with server.client() as api:
         job, url = finished_output(api)
         assert httpx.get(url).status_code == 200
-        time.sleep(2.1)
+        time.sleep(2.5)
         response = httpx.get(url)
         assert response.status_code == 403
         assert response.json()["error"]["code"] == "link_expired"
