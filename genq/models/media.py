@@ -82,7 +82,7 @@ class Canvas:
         self.warp_y = np.zeros((height, width), dtype=_F)
         self.field = np.zeros((height, width), dtype=_F)
         # Reused scratch space: a fresh temporary per operation costs more in page faults
-        # than the arithmetic itself at these sizes (several times over in some sandboxes).
+        # than the arithmetic itself at these sizes (several times over in some virtual machines).
         self.scratch = np.empty((height, width), dtype=_F)
         self.scratch2 = np.empty((height, width), dtype=_F)
 
