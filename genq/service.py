@@ -53,7 +53,7 @@ def encode_cursor(seq: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not DECIMAL_ID.fullmatch(text[1:]) or not text.startswith("s"):
+        if not text.startswith("s") or not DECIMAL_ID.fullmatch(text[1:]):
             raise ValueError(cursor)
         return int(text[1:])
     except (ValueError, UnicodeDecodeError):

@@ -74,13 +74,14 @@ class SQLiteStore(JobStore):
             # power cut may lose the last commits.
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
-            # From here on, waits for the write lock are ours (see _begin).
+            # From here on, waits for the write lock are ours (see _execute_when_free).
             conn.execute("PRAGMA busy_timeout = 0")
             self._local.conn = conn
         return conn
 
-    def _begin(self, conn: sqlite3.Connection) -> None:
-        """Take the write lock, retrying while another process holds it.
+    @staticmethod
+    def _execute_when_free(conn: sqlite3.Connection, sql: str, args: Sequence[Any] = ()) -> Any:
+        """Run one statement, retrying while another connection holds the database.
 
         SQLite's own busy handler sleeps 1 ms, then 2, then 5... before each retry: far longer
         than the transactions here, and it shows up as idle time between jobs. This one
@@ -90,8 +91,7 @@ class SQLiteStore(JobStore):
         deadline = time.monotonic() + BUSY_TIMEOUT
         while True:
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
+                return conn.execute(sql, args)
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
@@ -101,19 +101,13 @@ class SQLiteStore(JobStore):
     def _read(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
         # In WAL mode readers do not wait for writers; a reader can only meet a busy database
         # while another connection recovers the log after a crash.
-        deadline = time.monotonic() + BUSY_TIMEOUT
-        while True:
-            try:
-                return self._conn.execute(sql, args)
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-            time.sleep(0.001)
+        cursor: sqlite3.Cursor = self._execute_when_free(self._conn, sql, args)
+        return cursor
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn
-        self._begin(conn)
+        self._execute_when_free(conn, "BEGIN IMMEDIATE")
         try:
             yield conn
         except BaseException:
