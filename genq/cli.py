@@ -37,10 +37,10 @@ def load_settings(config: Path | None, **overrides: object) -> Settings:
 
 @app.command()
 def serve(
-    host: str = typer.Option(None, help="Address to listen on [default: 127.0.0.1]."),
-    port: int = typer.Option(None, help="Port to listen on [default: 8000]."),
+    host: str = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port to listen on (default 8000)."),
     data_dir: Path = DataDir,
-    workers: int = typer.Option(None, help="Worker processes to run [default: 2]."),
+    workers: int = typer.Option(None, help="Worker processes to run (default 2)."),
     config: Path = Config,
 ) -> None:
     """Run the API with supervised worker processes."""
@@ -72,7 +72,7 @@ def keys_create(
     account: str = typer.Option(..., help="The account (namespace) the key belongs to."),
     name: str = typer.Option(None, help="A label for the key."),
     credits: float = typer.Option(
-        None, help="Starting balance of a new account [default: no limit]."
+        None, help="Starting balance of a new account (default: no limit)."
     ),
     data_dir: Path = DataDir,
     config: Path = Config,
