@@ -10,6 +10,7 @@ GenqError
 ├── PayloadTooLarge       413 payload_too_large
 ├── ValidationFailed      422 validation_error (details: failing field paths)
 ├── ModelUnavailable      503 model_unavailable
+├── StoreUnavailable      503 store_unavailable (the database cannot be reached; retry)
 └── ConfigError           (start-up only, never reaches HTTP)
 """
 
@@ -79,6 +80,11 @@ class ValidationFailed(GenqError):
 class ModelUnavailable(GenqError):
     status_code = 503
     code = "model_unavailable"
+
+
+class StoreUnavailable(GenqError):
+    status_code = 503
+    code = "store_unavailable"
 
 
 class ConfigError(GenqError):

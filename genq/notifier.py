@@ -2,7 +2,11 @@
 
 Topics: ``job:ID`` (the job changed: new events), ``queued`` (new work, payload: model name)
 and ``cancel`` (payload: job id). The embedded implementation is in-process; worker processes
-reach it through their supervisor's pipes.
+reach it through their supervisor's pipes. With PostgreSQL, the store announces changes with
+LISTEN/NOTIFY to every process (``genq.store.postgres.PostgresNotifier``).
+
+Notifications only make things fast: every waiter also re-reads the store now and then, so a
+lost one costs at most a poll interval.
 """
 
 from __future__ import annotations
@@ -57,6 +61,12 @@ class Notifier(abc.ABC):
     def add_listener(self, topic: str, listener: Listener) -> None:
         """Call ``listener(payload)`` on every publish on ``topic``."""
 
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Start receiving from other processes, where the implementation does."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Stop receiving."""
+
 
 def job_topic(job_id: str) -> str:
     return f"job:{job_id}"
@@ -89,3 +99,9 @@ class LocalNotifier(Notifier):
 
     def add_listener(self, topic: str, listener: Listener) -> None:
         self._listeners[topic].append(listener)
+
+    def wake_all(self) -> None:
+        """Wake every subscriber, as if each of their topics had a publish."""
+        for subscriptions in list(self._subscriptions.values()):
+            for subscription in list(subscriptions):
+                subscription.notify()

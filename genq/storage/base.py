@@ -1,4 +1,7 @@
-"""The result file storage interface. Implementations: local files (embedded)."""
+"""The result file storage interface.
+
+Implementations: local files served by genq (``local``), S3-compatible buckets (``s3``).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +9,25 @@ import abc
 from pathlib import Path
 
 
+def check_job_id(job_id: str) -> str:
+    """``job_id``, unless it would name more than one job's files (the root, a parent)."""
+    if job_id in ("", ".", "..") or "/" in job_id:
+        raise ValueError(f"not a job id: {job_id!r}")
+    return job_id
+
+
 class FileStorage(abc.ABC):
     @abc.abstractmethod
-    def put(self, key: str, source: Path) -> None:
-        """Store the file at ``source`` under ``key`` (``JOB_ID/NAME``)."""
+    def put(self, key: str, source: Path, content_type: str | None = None) -> None:
+        """Store the file at ``source`` under ``key`` (``JOB_ID/ATTEMPT/NAME``).
+
+        Storing a key again replaces its file. ``content_type`` is kept by storages that
+        answer downloads themselves (S3); genq serves local files with the job's record's.
+        """
 
     @abc.abstractmethod
     def delete_job(self, job_id: str) -> None:
-        """Remove every file of a job; removing nothing is not an error."""
+        """Remove every file of a job (every attempt's); removing nothing is not an error."""
 
     @abc.abstractmethod
     def delete_keys(self, keys: list[str]) -> None:
@@ -21,8 +35,14 @@ class FileStorage(abc.ABC):
 
     @abc.abstractmethod
     def link(self, key: str, expires_at: float, base_url: str) -> str:
-        """A URL that fetches the file without credentials until ``expires_at``."""
+        """A URL that fetches the file without credentials until at least ``expires_at``.
+
+        ``base_url`` is genq's own address, for storages whose files genq serves.
+        """
 
     @abc.abstractmethod
     def local_path(self, key: str) -> Path | None:
-        """The file on this machine, for storages that serve through genq; None if missing."""
+        """The file on this machine, for storages that serve through genq.
+
+        None if it is missing, or if the storage's files are not served by genq.
+        """

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from genq.errors import Forbidden
-from genq.storage.base import FileStorage
+from genq.storage.base import FileStorage, check_job_id
 
 
 class LocalStorage(FileStorage):
@@ -27,7 +27,7 @@ class LocalStorage(FileStorage):
             raise Forbidden("invalid file key", code="invalid_signature")
         return path
 
-    def put(self, key: str, source: Path) -> None:
+    def put(self, key: str, source: Path, content_type: str | None = None) -> None:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         # Move into place atomically so that a reader never sees half a file.
@@ -36,7 +36,7 @@ class LocalStorage(FileStorage):
         os.replace(partial, target)
 
     def delete_job(self, job_id: str) -> None:
-        shutil.rmtree(self._path(job_id), ignore_errors=True)
+        shutil.rmtree(self._path(check_job_id(job_id)), ignore_errors=True)
 
     def delete_keys(self, keys: list[str]) -> None:
         root = self.root.resolve()

@@ -1,7 +1,12 @@
 """The job store interface: the one durable source of truth for jobs, events, accounts and keys.
 
-Every method is one short transaction. Implementations: SQLite (embedded). Writes by a worker
-are fenced by its ``Claim``: a worker whose lease was taken away cannot change the job.
+Every method is one short transaction. Implementations: SQLite (embedded) and PostgreSQL
+(scaled out). Writes by a worker are fenced by its ``Claim``: a worker whose lease was taken
+away cannot change the job.
+
+Opening a store checks the database's schema version: an empty database is set up, one with an
+older or newer schema is refused unless the store is opened with ``migrate=True`` (``genq
+migrate``), which brings an older one up to date.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genq.jobs import Account, ApiKey, Claim, Event, EventType, Job, JobError, Output, Progress
+from genq.notifier import LocalNotifier, Notifier
 
 
 @dataclass(frozen=True)
@@ -55,9 +61,15 @@ class Released:
     failed: tuple[str, ...]
 
 
+#: A worker not seen for this long is forgotten (its jobs were taken back long before).
+FORGET_WORKER_SECONDS = 3600.0
+
+
 class JobStore(abc.ABC):
     #: True when calls wait on the network; the async service then runs them in a thread.
     blocking: bool = False
+    #: ``(from, to)`` schema versions when opening the store migrated it.
+    migrated: tuple[int, int] | None = None
 
     # -- accounts and keys -------------------------------------------------------------
     @abc.abstractmethod
@@ -170,14 +182,28 @@ class JobStore(abc.ABC):
     ) -> Job | None:
         """Make the job terminal (and charge a success); None when the lease was lost."""
 
+    # -- workers -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def register_worker(
+        self, worker_id: str, models: Sequence[str], host: str, pid: int, now: float
+    ) -> None:
+        """Record (or refresh) a live worker and the models it serves."""
+
+    @abc.abstractmethod
+    def unregister_worker(self, worker_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def served_models(self, since: float) -> set[str]:
+        """The models served by workers seen at or after ``since``."""
+
     # -- recovery and housekeeping -----------------------------------------------------
     @abc.abstractmethod
     def release_worker(self, worker_id: str, now: float, max_attempts: int) -> Released:
-        """Take back the running jobs of a worker known to be dead."""
+        """Take back the running jobs of a worker known to be dead, and forget the worker."""
 
     @abc.abstractmethod
     def release_lapsed(self, now: float, max_attempts: int) -> Released:
-        """Take back running jobs whose lease has lapsed."""
+        """Take back running jobs whose lease has lapsed; forget long-silent workers."""
 
     @abc.abstractmethod
     def cancel_running(self, job_id: str, now: float) -> Job | None:
@@ -186,6 +212,10 @@ class JobStore(abc.ABC):
     @abc.abstractmethod
     def expire(self, now: float) -> Retired:
         """Remove jobs whose retention has ended; ask running ones to stop first."""
+
+    def make_notifier(self) -> Notifier:
+        """The notifier that carries this store's news: in-process unless overridden."""
+        return LocalNotifier()
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections."""

@@ -13,13 +13,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from genq.errors import ConfigError, Conflict, InsufficientCredits
+from genq.errors import Conflict, InsufficientCredits
 from genq.jobs import (
     Account,
     ApiKey,
@@ -32,9 +31,25 @@ from genq.jobs import (
     Output,
     Progress,
 )
-from genq.store.base import JobStore, NewJob, Released, Retired, Submitted
+from genq.store.base import (
+    FORGET_WORKER_SECONDS,
+    JobStore,
+    NewJob,
+    Released,
+    Retired,
+    Submitted,
+)
+from genq.store.rows import (
+    account_from_row,
+    event_from_row,
+    job_from_row,
+    key_from_row,
+    progress_event_data,
+    status_event_data,
+    worker_lost_message,
+)
+from genq.store.schema import SCHEMA_VERSION, check_version, migrations
 
-SCHEMA_VERSION = 1
 #: How long a call waits for the write lock before it fails.
 BUSY_TIMEOUT = 10.0
 
@@ -43,23 +58,14 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _migrations() -> list[tuple[int, str]]:
-    folder = resources.files("genq.store") / "migrations" / "sqlite"
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
-    return sorted(found)
-
-
 class SQLiteStore(JobStore):
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, migrate: bool = False) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # One connection per thread: sqlite3 connections must not be shared across threads.
         self._local = threading.local()
-        self._migrate()
+        self._migrate(migrate)
 
     # -- plumbing ------------------------------------------------------------------------
     @property
@@ -115,20 +121,21 @@ class SQLiteStore(JobStore):
             raise
         conn.execute("COMMIT")
 
-    def _migrate(self) -> None:
+    def _migrate(self, migrate: bool) -> None:
         with self._write() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
+            # A new, empty database is set up at once; an existing one only by `genq migrate`.
+            if not migrate and version != 0:
+                check_version(version, self.path)
             if version > SCHEMA_VERSION:
-                raise ConfigError(
-                    f"the database {self.path} has schema version {version}, newer than this "
-                    f"genq's {SCHEMA_VERSION}: upgrade genq"
-                )
-            for number, sql in _migrations():
+                check_version(version, self.path)
+            for number, statements in migrations("sqlite"):
                 if number > version:
-                    for statement in sql.split(";\n"):
-                        if statement.strip():
-                            conn.execute(statement)
+                    for statement in statements:
+                        conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {number}")
+            if version < SCHEMA_VERSION:
+                self.migrated = (version, SCHEMA_VERSION)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -139,42 +146,7 @@ class SQLiteStore(JobStore):
     # -- rows ----------------------------------------------------------------------------
     @staticmethod
     def _job(row: sqlite3.Row) -> Job:
-        error = None
-        if row["error_code"] is not None:
-            error = JobError(row["error_code"], row["error_message"] or "")
-        return Job(
-            id=row["id"],
-            account_id=row["account_id"],
-            model=row["model"],
-            input=orjson.loads(row["input"]),
-            status=JobStatus(row["status"]),
-            priority=row["priority"],
-            created_at=row["created_at"],
-            expires_at=row["expires_at"],
-            cost_estimate=row["cost_estimate"],
-            metadata=orjson.loads(row["metadata"]),
-            progress=Progress(row["progress_step"], row["progress_total"], row["progress_message"]),
-            outputs=tuple(Output.from_dict(o) for o in orjson.loads(row["outputs"])),
-            error=error,
-            cost_actual=row["cost_actual"],
-            started_at=row["started_at"],
-            finished_at=row["finished_at"],
-            inference_time=row["inference_time"],
-            attempts=row["attempts"],
-            cancel_requested=bool(row["cancel_requested"]),
-        )
-
-    @staticmethod
-    def _key(row: sqlite3.Row) -> ApiKey:
-        return ApiKey(
-            id=row["id"],
-            account_id=row["account_id"],
-            account_name=row["account_name"],
-            name=row["name"],
-            prefix=row["prefix"],
-            disabled=bool(row["disabled"]),
-            created_at=row["created_at"],
-        )
+        return job_from_row(row, orjson.loads)
 
     @staticmethod
     def _event(conn: sqlite3.Connection, job_id: str, type: str, data: dict, now: float) -> None:
@@ -184,10 +156,7 @@ class SQLiteStore(JobStore):
         )
 
     def _status_event(self, conn: sqlite3.Connection, job: Job, now: float) -> None:
-        data: dict[str, Any] = {"status": job.status.value}
-        if job.error is not None:
-            data["error"] = {"code": job.error.code, "message": job.error.message}
-        self._event(conn, job.id, EventType.STATUS, data, now)
+        self._event(conn, job.id, EventType.STATUS, status_event_data(job), now)
 
     # -- accounts and keys ---------------------------------------------------------------
     def ensure_account(self, name: str, credits: float | None, now: float) -> Account:
@@ -199,15 +168,11 @@ class SQLiteStore(JobStore):
                     "RETURNING *",
                     (f"acct_{uuid.uuid4().hex[:16]}", name, credits, now),
                 ).fetchone()
-        return Account(row["id"], row["name"], row["credits"], row["created_at"])
+        return account_from_row(row)
 
     def get_account(self, account_id: str) -> Account | None:
         row = self._read("SELECT * FROM accounts WHERE id = ?", (account_id,)).fetchone()
-        return (
-            None
-            if row is None
-            else Account(row["id"], row["name"], row["credits"], row["created_at"])
-        )
+        return None if row is None else account_from_row(row)
 
     _KEY_SELECT = (
         "SELECT k.*, a.name AS account_name FROM api_keys k JOIN accounts a ON a.id = k.account_id"
@@ -223,11 +188,11 @@ class SQLiteStore(JobStore):
                 (key_id, account_id, name, key_hash, prefix, now),
             )
             row = conn.execute(f"{self._KEY_SELECT} WHERE k.id = ?", (key_id,)).fetchone()
-        return self._key(row)
+        return key_from_row(row)
 
     def list_keys(self) -> list[ApiKey]:
         rows = self._read(f"{self._KEY_SELECT} ORDER BY k.created_at").fetchall()
-        return [self._key(r) for r in rows]
+        return [key_from_row(r) for r in rows]
 
     def set_key_disabled(self, key_id: str, disabled: bool) -> bool:
         with self._write() as conn:
@@ -243,7 +208,7 @@ class SQLiteStore(JobStore):
 
     def find_key(self, key_hash: str) -> ApiKey | None:
         row = self._read(f"{self._KEY_SELECT} WHERE k.key_hash = ?", (key_hash,)).fetchone()
-        return None if row is None else self._key(row)
+        return None if row is None else key_from_row(row)
 
     # -- the API side --------------------------------------------------------------------
     def submit(self, new: NewJob) -> Submitted:
@@ -385,12 +350,7 @@ class SQLiteStore(JobStore):
             "SELECT * FROM events WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?",
             (job_id, after_id, limit),
         ).fetchall()
-        return [
-            Event(
-                r["id"], r["job_id"], EventType(r["type"]), orjson.loads(r["data"]), r["created_at"]
-            )
-            for r in rows
-        ]
+        return [event_from_row(r, orjson.loads) for r in rows]
 
     def queue_position(self, job: Job) -> int:
         row = self._read(
@@ -459,12 +419,7 @@ class SQLiteStore(JobStore):
             )
             if cur.rowcount == 0:
                 return False
-            data = {
-                "step": progress.step,
-                "total": progress.total,
-                "fraction": progress.fraction,
-                "message": progress.message,
-            }
+            data = progress_event_data(progress)
             self._event(conn, claim.job.id, EventType.PROGRESS, data, now)
         return True
 
@@ -538,6 +493,27 @@ class SQLiteStore(JobStore):
             self._status_event(conn, job, now)
         return job
 
+    # -- workers -------------------------------------------------------------------------
+    def register_worker(
+        self, worker_id: str, models: Sequence[str], host: str, pid: int, now: float
+    ) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO workers (id, models, host, pid, started_at, seen_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at,"
+                " models = excluded.models",
+                (worker_id, _dumps(list(models)), host, pid, now, now),
+            )
+
+    def unregister_worker(self, worker_id: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
+
+    def served_models(self, since: float) -> set[str]:
+        rows = self._read("SELECT models FROM workers WHERE seen_at >= ?", (since,)).fetchall()
+        return {name for row in rows for name in orjson.loads(row[0])}
+
     # -- recovery and housekeeping -------------------------------------------------------
     def _release(
         self, conn: sqlite3.Connection, where: str, args: tuple, now: float, max_attempts: int
@@ -554,7 +530,7 @@ class SQLiteStore(JobStore):
             " finished_at = ?, cost_actual = 0, lease_expires_at = NULL"
             f" WHERE status = 'running' AND attempts >= ? AND {where} RETURNING *",
             (
-                f"the worker running this job was lost {max_attempts} times",
+                worker_lost_message(max_attempts),
                 now,
                 max_attempts,
                 *args,
@@ -576,10 +552,12 @@ class SQLiteStore(JobStore):
 
     def release_worker(self, worker_id: str, now: float, max_attempts: int) -> Released:
         with self._write() as conn:
+            conn.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
             return self._release(conn, "worker_id = ?", (worker_id,), now, max_attempts)
 
     def release_lapsed(self, now: float, max_attempts: int) -> Released:
         with self._write() as conn:
+            conn.execute("DELETE FROM workers WHERE seen_at < ?", (now - FORGET_WORKER_SECONDS,))
             return self._release(conn, "lease_expires_at < ?", (now,), now, max_attempts)
 
     def cancel_running(self, job_id: str, now: float) -> Job | None:

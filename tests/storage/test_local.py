@@ -1,4 +1,7 @@
-"""The local file storage: keys, signed links, deletion."""
+"""What only the local file storage does: signed links, keys kept inside its folder, tidy folders.
+
+The behaviour all storages share is in test_storage_contract.py.
+"""
 
 from __future__ import annotations
 
@@ -70,12 +73,3 @@ def test_delete_keys_removes_files_and_the_folders_they_leave_empty(
     assert not (storage.root / "job_1").exists()
     assert storage.local_path("job_2/1/output-0.png") is not None
     assert storage.root.is_dir()
-
-
-def test_delete_job_removes_everything_of_the_job(storage: LocalStorage, tmp_path: Path) -> None:
-    """delete_job removes every attempt's files; deleting twice is not an error."""
-    put(storage, tmp_path, "job_1/1/output-0.png")
-    put(storage, tmp_path, "job_1/2/output-0.png")
-    storage.delete_job("job_1")
-    storage.delete_job("job_1")
-    assert not (storage.root / "job_1").exists()

@@ -2,16 +2,16 @@
 
 Each factory in ``STORE_FACTORIES`` takes a test's ``tmp_path`` and returns an open store;
 calling it twice with the same directory must open a second handle on the *same* database
-(the reopen and cross-connection tests rely on that). A new implementation (PostgreSQL, say)
-only has to add its factory to the list.
+(the reopen and cross-connection tests rely on that). SQLite gets a file in the directory,
+PostgreSQL a schema of its own on the test server, dropped at the end of the test.
 
 Time is never slept: every call gets an explicit ``now``, counted from ``T0``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -32,7 +32,9 @@ from genq.jobs import (
     Progress,
 )
 from genq.store import JobStore, NewJob, Released, open_store
-from genq.store.sqlite import SCHEMA_VERSION, SQLiteStore
+from genq.store.postgres import PostgresStore
+from genq.store.sqlite import SQLiteStore
+from tests.pg import drop_schema, new_schema, store_url
 
 StoreFactory = Callable[[Path], JobStore]
 
@@ -41,8 +43,18 @@ def sqlite_store(directory: Path) -> JobStore:
     return SQLiteStore(directory / "genq.db")
 
 
+_schemas: dict[Path, str] = {}
+
+
+def postgres_store(directory: Path) -> JobStore:
+    if directory not in _schemas:
+        _schemas[directory] = new_schema(hashlib.sha1(str(directory).encode()).hexdigest()[:6])
+    return PostgresStore(store_url(_schemas[directory]))
+
+
 STORE_FACTORIES = [
     pytest.param(sqlite_store, id="sqlite"),
+    pytest.param(postgres_store, id="postgres"),
 ]
 
 T0 = 1_700_000_000.0
@@ -68,6 +80,9 @@ def open_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable
     yield open_
     for store in reversed(opened):
         store.close()
+    schema = _schemas.pop(tmp_path, None)
+    if schema is not None:
+        drop_schema(schema)
 
 
 @pytest.fixture
@@ -1073,42 +1088,6 @@ def test_reopening_the_same_database_keeps_its_data(open_db: Callable[[], JobSto
     assert second.ensure_account("alice", 99.0, T0 + 1) == account
     assert second.get_job(account.id, job.id, T0 + 1) == job
     assert second.events_after(job.id, 0) == first.events_after(job.id, 0)
-
-
-def test_sqlite_store_opens_the_same_file_twice(tmp_path: Path) -> None:
-    """Opening SQLiteStore again on a migrated file does not migrate it again."""
-    path = tmp_path / "genq.db"
-    first = SQLiteStore(path)
-    first.ensure_account("alice", None, T0)
-    first.close()
-    second = SQLiteStore(path)
-    try:
-        assert second.ensure_account("alice", 5.0, T0).credits is None
-    finally:
-        second.close()
-    third = open_store(f"sqlite:///{path}")
-    try:
-        assert third.ensure_account("alice", 1.0, T0).credits is None
-    finally:
-        third.close()
-    conn = sqlite3.connect(path)
-    try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    finally:
-        conn.close()
-
-
-def test_sqlite_store_refuses_a_newer_schema(tmp_path: Path) -> None:
-    """SQLiteStore raises ConfigError on a database whose user_version is newer than its own."""
-    path = tmp_path / "genq.db"
-    conn = sqlite3.connect(path)
-    try:
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-        conn.commit()
-    finally:
-        conn.close()
-    with pytest.raises(ConfigError):
-        SQLiteStore(path)
 
 
 def test_open_store_rejects_unknown_urls() -> None:

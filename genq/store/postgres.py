@@ -1,0 +1,855 @@
+"""The scaled-out job store: PostgreSQL, shared by any number of API and worker processes.
+
+Claims take rows with ``FOR UPDATE SKIP LOCKED``, so concurrent workers never wait on each
+other. Every change that someone may be waiting for is announced with ``pg_notify`` inside the
+transaction that makes it, so the announcement goes out exactly when the change is visible:
+``PostgresNotifier`` turns those announcements back into the notifier topics.
+
+Plain psycopg rather than an ORM for the same reason as the SQLite store: each call is one
+short, hand-written transaction on the hot path of every job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import orjson
+
+from genq.errors import ConfigError, Conflict, InsufficientCredits, StoreUnavailable
+from genq.jobs import (
+    Account,
+    ApiKey,
+    Claim,
+    Event,
+    EventType,
+    Job,
+    JobError,
+    JobStatus,
+    Output,
+    Progress,
+)
+from genq.notifier import LocalNotifier, job_topic
+from genq.store.base import (
+    FORGET_WORKER_SECONDS,
+    JobStore,
+    NewJob,
+    Released,
+    Retired,
+    Submitted,
+)
+from genq.store.rows import (
+    account_from_row,
+    event_from_row,
+    job_from_row,
+    key_from_row,
+    progress_event_data,
+    status_event_data,
+    worker_lost_message,
+)
+from genq.store.schema import SCHEMA_VERSION, check_version, migrations
+
+try:
+    import psycopg
+    from psycopg.rows import dict_row
+    from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ConfigError(
+        "a postgresql:// database needs the PostgreSQL driver: pip install 'genq[postgres]'"
+    ) from exc
+
+log = logging.getLogger("genq.store.postgres")
+
+T = TypeVar("T")
+Row = dict[str, Any]
+
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")
+CONNECT_TIMEOUT = 5
+#: Channels, after the ``genq_SCHEMA_`` prefix, and the notifier topic each one feeds.
+CHANNELS = ("queued", "cancel", "job")
+
+
+def _identity(value: T) -> T:
+    return value
+
+
+def _dumps(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """Split ``postgresql://...?schema=NAME`` into a libpq URL and the schema (default public)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = "public"
+    rest = []
+    for name, value in query:
+        if name == "schema":
+            schema = value
+        else:
+            rest.append((name, value))
+    if not SCHEMA_NAME.fullmatch(schema):
+        raise ConfigError(
+            f"invalid schema name {schema!r} in the database URL: use lower-case letters, "
+            "digits and _ (at most 40)"
+        )
+    scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
+    conninfo = urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment))
+    return conninfo, schema
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class PostgresStore(JobStore):
+    blocking = True
+
+    def __init__(self, url: str, *, migrate: bool = False) -> None:
+        self.url = url
+        self.conninfo, self.schema = parse_url(url)
+        self.channel_prefix = f"genq_{self.schema}_"
+        # One connection per thread, opened on first use and reopened when it breaks: the
+        # API calls the store from a small, fixed pool of threads and each worker from two,
+        # so a checkout per call (a connection pool) would only add work to every call.
+        self._local = threading.local()
+        self._migrate(migrate)
+
+    # -- plumbing ------------------------------------------------------------------------
+    def connect(self, **kwargs: Any) -> psycopg.Connection[Row]:
+        try:
+            conn = psycopg.connect(
+                self.conninfo,
+                autocommit=True,
+                row_factory=dict_row,
+                connect_timeout=CONNECT_TIMEOUT,
+                application_name=f"genq-{os.getpid()}",
+                **kwargs,
+            )
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(
+                f"cannot connect to the database {redact(self.url)}: {exc}".strip()
+            ) from exc
+        set_json_loads(orjson.loads, conn)
+        set_json_dumps(_dumps, conn)
+        conn.execute(f'SET search_path TO "{self.schema}"')
+        return conn
+
+    @property
+    def _conn(self) -> psycopg.Connection[Row]:
+        conn: psycopg.Connection[Row] | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            if conn is not None:
+                conn.close()
+            conn = self.connect()
+            self._local.conn = conn
+        return conn
+
+    def _run(self, fn: Callable[[psycopg.Connection[Row]], T]) -> T:
+        """Run ``fn`` with this thread's connection, once more on a new one if it broke.
+
+        Every call here is safe to repeat: writes are fenced, keyed or idempotent, and
+        ``submit`` recognises its own job id. After a database restart each thread's old
+        connection fails once; the retry reconnects.
+        """
+        for attempt in (1, 2):
+            conn = self._conn
+            try:
+                return fn(conn)
+            except psycopg.OperationalError as exc:
+                # Deadlocks and serialization failures are OperationalErrors too: retrying
+                # is also their cure.
+                if attempt == 2:
+                    raise StoreUnavailable(f"the database is unavailable: {exc}") from exc
+                log.warning("database call failed, retrying: %s", exc)
+                if conn.broken or conn.closed:
+                    conn.close()
+                    self._local.conn = None
+        raise AssertionError("unreachable")
+
+    def _one(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
+        return self._run(lambda conn: conn.execute(sql, args).fetchone())
+
+    def _all(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
+        return self._run(lambda conn: conn.execute(sql, args).fetchall())
+
+    def channel(self, kind: str) -> str:
+        return self.channel_prefix + kind
+
+    def _notify(self, conn: psycopg.Connection[Row], kind: str, payloads: Sequence[str]) -> None:
+        if payloads:
+            conn.execute(
+                "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS p",
+                (self.channel(kind), list(payloads)),
+            )
+
+    def _migrate(self, migrate: bool) -> None:
+        def run(conn: psycopg.Connection[Row]) -> None:
+            with conn.transaction():
+                # Several processes may start at once: one sets the schema up, the others
+                # wait here and then find it done.
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"genq-migrate:{self.schema}",)
+                )
+                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                conn.execute("CREATE TABLE IF NOT EXISTS genq_schema (version INTEGER NOT NULL)")
+                row = conn.execute("SELECT version FROM genq_schema").fetchone()
+                version = 0 if row is None else row["version"]
+                where = f"{redact(self.url)} (schema {self.schema})"
+                # A new, empty schema is set up at once; an existing one only by `genq migrate`.
+                if (not migrate and version != 0) or version > SCHEMA_VERSION:
+                    check_version(version, where)
+                for number, statements in migrations("postgres"):
+                    if number > version:
+                        for statement in statements:
+                            conn.execute(statement.encode())
+                conn.execute("DELETE FROM genq_schema")
+                conn.execute("INSERT INTO genq_schema VALUES (%s)", (max(version, SCHEMA_VERSION),))
+                if version < SCHEMA_VERSION:
+                    self.migrated = (version, SCHEMA_VERSION)
+
+        try:
+            self._run(run)
+        except (psycopg.Error, StoreUnavailable) as exc:
+            raise ConfigError(f"cannot set up the database {redact(self.url)}: {exc}") from exc
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def make_notifier(self) -> PostgresNotifier:
+        return PostgresNotifier(self)
+
+    # -- rows ----------------------------------------------------------------------------
+    @staticmethod
+    def _job(row: Row) -> Job:
+        return job_from_row(row, _identity)
+
+    def _insert_events(
+        self,
+        conn: psycopg.Connection[Row],
+        events: Sequence[tuple[str, str, dict[str, Any]]],
+        now: float,
+    ) -> None:
+        if events:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO events (job_id, type, data, created_at) VALUES (%s, %s, %s, %s)",
+                    [(job_id, type, Jsonb(data), now) for job_id, type, data in events],
+                )
+
+    def _status_events(
+        self, conn: psycopg.Connection[Row], jobs: Sequence[Job], now: float
+    ) -> None:
+        self._insert_events(
+            conn, [(job.id, EventType.STATUS, status_event_data(job)) for job in jobs], now
+        )
+        self._notify(conn, "job", [job.id for job in jobs])
+
+    # -- accounts and keys ---------------------------------------------------------------
+    def ensure_account(self, name: str, credits: float | None, now: float) -> Account:
+        def run(conn: psycopg.Connection[Row]) -> Row | None:
+            row = conn.execute(
+                "INSERT INTO accounts (id, name, credits, created_at) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (name) DO NOTHING RETURNING *",
+                (f"acct_{uuid.uuid4().hex[:16]}", name, credits, now),
+            ).fetchone()
+            if row is None:
+                row = conn.execute("SELECT * FROM accounts WHERE name = %s", (name,)).fetchone()
+            return row
+
+        row = self._run(run)
+        assert row is not None
+        return account_from_row(row)
+
+    def get_account(self, account_id: str) -> Account | None:
+        row = self._one("SELECT * FROM accounts WHERE id = %s", (account_id,))
+        return None if row is None else account_from_row(row)
+
+    _KEY_SELECT = (
+        "SELECT k.*, a.name AS account_name FROM api_keys k JOIN accounts a ON a.id = k.account_id"
+    )
+
+    def create_key(
+        self, key_id: str, account_id: str, name: str | None, key_hash: str, prefix: str, now: float
+    ) -> ApiKey:
+        row = self._one(
+            "INSERT INTO api_keys (id, account_id, name, key_hash, prefix, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s)"
+            " RETURNING *, (SELECT name FROM accounts WHERE id = account_id) AS account_name",
+            (key_id, account_id, name, key_hash, prefix, now),
+        )
+        assert row is not None
+        return key_from_row(row)
+
+    def list_keys(self) -> list[ApiKey]:
+        return [key_from_row(r) for r in self._all(f"{self._KEY_SELECT} ORDER BY k.created_at")]
+
+    def set_key_disabled(self, key_id: str, disabled: bool) -> bool:
+        row = self._one(
+            "UPDATE api_keys SET disabled = %s WHERE id = %s RETURNING id", (disabled, key_id)
+        )
+        return row is not None
+
+    def delete_key(self, key_id: str) -> bool:
+        return self._one("DELETE FROM api_keys WHERE id = %s RETURNING id", (key_id,)) is not None
+
+    def find_key(self, key_hash: str) -> ApiKey | None:
+        row = self._one(f"{self._KEY_SELECT} WHERE k.key_hash = %s", (key_hash,))
+        return None if row is None else key_from_row(row)
+
+    # -- the API side --------------------------------------------------------------------
+    @property
+    def _insert_job_sql(self) -> str:
+        # One statement inserts the job and its first event and wakes the workers. ON
+        # CONFLICT covers both an idempotency key used concurrently and a retry of this very
+        # insert after a lost connection (same job id).
+        return (
+            "WITH j AS (INSERT INTO jobs (id, account_id, model, input, status, priority,"
+            " metadata, cost_estimate, created_at, expires_at, idempotency_key, fingerprint)"
+            " VALUES (%(id)s, %(account_id)s, %(model)s, %(input)s, 'queued', %(priority)s,"
+            " %(metadata)s, %(cost_estimate)s, %(created_at)s, %(expires_at)s,"
+            " %(idempotency_key)s, %(fingerprint)s) ON CONFLICT DO NOTHING RETURNING *),"
+            " e AS (INSERT INTO events (job_id, type, data, created_at)"
+            " SELECT id, 'status', '{\"status\": \"queued\"}', created_at FROM j)"
+            f" SELECT j.*, pg_notify('{self.channel('queued')}', j.model) FROM j"
+        )
+
+    def submit(self, new: NewJob) -> Submitted:
+        args = {
+            "id": new.id,
+            "account_id": new.account_id,
+            "model": new.model,
+            "input": Jsonb(new.input),
+            "priority": new.priority,
+            "metadata": Jsonb(new.metadata),
+            "cost_estimate": new.cost_estimate,
+            "created_at": new.created_at,
+            "expires_at": new.expires_at,
+            "idempotency_key": new.idempotency_key,
+            "fingerprint": new.fingerprint,
+        }
+
+        def run(conn: psycopg.Connection[Row]) -> Submitted:
+            # The account's balance and an earlier job with the same key, in one read.
+            row = conn.execute(
+                "SELECT a.credits, j.id AS job_id FROM accounts a LEFT JOIN jobs j"
+                " ON j.account_id = a.id AND j.idempotency_key = %s WHERE a.id = %s",
+                (new.idempotency_key, new.account_id),
+            ).fetchone()
+            assert row is not None, f"no account {new.account_id}"
+            if row["job_id"] is not None:
+                return self._replay(conn, new)
+            if row["credits"] is None:
+                inserted = conn.execute(self._insert_job_sql, args).fetchone()
+            else:
+                with conn.transaction():
+                    # Submits of one limited account queue up here, so that their holds
+                    # never add up to more than the balance.
+                    credits = conn.execute(
+                        "SELECT credits FROM accounts WHERE id = %s FOR UPDATE",
+                        (new.account_id,),
+                    ).fetchone()
+                    assert credits is not None
+                    self._check_credits(conn, new, credits["credits"])
+                    inserted = conn.execute(self._insert_job_sql, args).fetchone()
+            if inserted is None:
+                return self._replay(conn, new)
+            return Submitted(self._job(inserted), created=True)
+
+        return self._run(run)
+
+    def _replay(self, conn: psycopg.Connection[Row], new: NewJob) -> Submitted:
+        row = conn.execute("SELECT * FROM jobs WHERE id = %s", (new.id,)).fetchone()
+        if row is not None:
+            # Our own insert, committed before its connection broke.
+            return Submitted(self._job(row), created=True)
+        row = conn.execute(
+            "SELECT * FROM jobs WHERE account_id = %s AND idempotency_key = %s",
+            (new.account_id, new.idempotency_key),
+        ).fetchone()
+        if row is None:
+            # Deleted between the two reads: the key is free again.
+            raise psycopg.errors.SerializationFailure("idempotent job deleted meanwhile")
+        if row["fingerprint"] != new.fingerprint:
+            raise Conflict(
+                "this Idempotency-Key was already used with a different request",
+                code="idempotency_conflict",
+                details={"job_id": row["id"]},
+            )
+        return Submitted(self._job(row), created=False)
+
+    @staticmethod
+    def _check_credits(conn: psycopg.Connection[Row], new: NewJob, credits: float) -> None:
+        # Jobs still queued or running hold their estimate.
+        row = conn.execute(
+            "SELECT COALESCE(SUM(cost_estimate), 0) AS held FROM jobs"
+            " WHERE account_id = %s AND status IN ('queued', 'running')",
+            (new.account_id,),
+        ).fetchone()
+        held = row["held"] if row else 0.0
+        available = credits - held
+        if new.cost_estimate > available + 1e-12:
+            raise InsufficientCredits(
+                f"the estimated cost {new.cost_estimate:g} exceeds the available balance "
+                f"{available:g} (balance {credits:g}, held by unfinished jobs {held:g})",
+                details={
+                    "estimate": new.cost_estimate,
+                    "balance": credits,
+                    "held": held,
+                    "available": available,
+                },
+            )
+
+    def get_job(self, account_id: str, job_id: str, now: float) -> Job | None:
+        row = self._one(
+            "SELECT * FROM jobs WHERE id = %s AND account_id = %s AND expires_at > %s",
+            (job_id, account_id, now),
+        )
+        return None if row is None else self._job(row)
+
+    def get_job_any_account(self, job_id: str, now: float) -> Job | None:
+        row = self._one("SELECT * FROM jobs WHERE id = %s AND expires_at > %s", (job_id, now))
+        return None if row is None else self._job(row)
+
+    def list_jobs(
+        self,
+        account_id: str,
+        now: float,
+        *,
+        limit: int,
+        before_seq: int | None = None,
+        status: str | None = None,
+        model: str | None = None,
+    ) -> list[tuple[int, Job]]:
+        sql = "SELECT * FROM jobs WHERE account_id = %s AND expires_at > %s"
+        args: list[Any] = [account_id, now]
+        if before_seq is not None:
+            sql += " AND seq < %s"
+            args.append(before_seq)
+        if status is not None:
+            sql += " AND status = %s"
+            args.append(status)
+        if model is not None:
+            sql += " AND model = %s"
+            args.append(model)
+        sql += " ORDER BY seq DESC LIMIT %s"
+        args.append(limit)
+        return [(r["seq"], self._job(r)) for r in self._all(sql, args)]
+
+    def request_cancel(self, account_id: str, job_id: str, now: float) -> Job | None:
+        def run(conn: psycopg.Connection[Row]) -> Job | None:
+            with conn.transaction():
+                row = conn.execute(
+                    "SELECT * FROM jobs WHERE id = %s AND account_id = %s AND expires_at > %s"
+                    " FOR UPDATE",
+                    (job_id, account_id, now),
+                ).fetchone()
+                if row is None:
+                    return None
+                if row["status"] == "queued":
+                    row = conn.execute(
+                        "UPDATE jobs SET status = 'canceled', cancel_requested = TRUE,"
+                        " finished_at = %s, cost_actual = 0 WHERE id = %s RETURNING *",
+                        (now, job_id),
+                    ).fetchone()
+                    assert row is not None
+                    self._status_events(conn, [self._job(row)], now)
+                elif row["status"] == "running" and not row["cancel_requested"]:
+                    row = conn.execute(
+                        "UPDATE jobs SET cancel_requested = TRUE WHERE id = %s RETURNING *",
+                        (job_id,),
+                    ).fetchone()
+                    assert row is not None
+                    self._insert_events(
+                        conn, [(job_id, EventType.LOG, {"message": "cancel requested"})], now
+                    )
+                    self._notify(conn, "cancel", [job_id])
+                    self._notify(conn, "job", [job_id])
+                return self._job(row)
+
+        return self._run(run)
+
+    def delete_job(self, account_id: str, job_id: str, now: float) -> Job | None:
+        def run(conn: psycopg.Connection[Row]) -> Job | None:
+            with conn.transaction():
+                row = conn.execute(
+                    "DELETE FROM jobs WHERE id = %s AND account_id = %s AND expires_at > %s"
+                    " RETURNING *",
+                    (job_id, account_id, now),
+                ).fetchone()
+                if row is None:
+                    return None
+                conn.execute("DELETE FROM events WHERE job_id = %s", (job_id,))
+                if row["status"] == "running":
+                    self._notify(conn, "cancel", [job_id])
+                self._notify(conn, "job", [job_id])
+                return self._job(row)
+
+        return self._run(run)
+
+    def events_after(self, job_id: str, after_id: int, limit: int = 500) -> list[Event]:
+        rows = self._all(
+            "SELECT * FROM events WHERE job_id = %s AND id > %s ORDER BY id LIMIT %s",
+            (job_id, after_id, limit),
+        )
+        return [event_from_row(r, _identity) for r in rows]
+
+    def queue_position(self, job: Job) -> int:
+        row = self._one(
+            "SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued' AND model = %s AND"
+            " (priority > %s OR (priority = %s AND seq < (SELECT seq FROM jobs WHERE id = %s)))",
+            (job.model, job.priority, job.priority, job.id),
+        )
+        return int(row["n"]) if row else 0
+
+    # -- the worker side -----------------------------------------------------------------
+    @property
+    def _claim_sql(self) -> str:
+        return (
+            "WITH picked AS (SELECT seq FROM jobs WHERE status = 'queued'"
+            " AND model = ANY(%(models)s) AND expires_at > %(now)s"
+            " ORDER BY priority DESC, seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED),"
+            " c AS (UPDATE jobs SET status = 'running', worker_id = %(worker)s,"
+            " attempts = attempts + 1, started_at = %(now)s, lease_expires_at = %(lease)s"
+            " FROM picked WHERE jobs.seq = picked.seq RETURNING jobs.*),"
+            " e AS (INSERT INTO events (job_id, type, data, created_at)"
+            " SELECT id, 'status', '{\"status\": \"running\"}', %(now)s FROM c)"
+            f" SELECT c.*, pg_notify('{self.channel('job')}', c.id) FROM c"
+            " ORDER BY c.priority DESC, c.seq"
+        )
+
+    def claim(
+        self,
+        worker_id: str,
+        models: Sequence[str],
+        now: float,
+        lease_seconds: float,
+        limit: int = 1,
+    ) -> list[Claim]:
+        if not models:
+            return []
+        args = {
+            "models": list(models),
+            "now": now,
+            "limit": limit,
+            "worker": worker_id,
+            "lease": now + lease_seconds,
+        }
+        rows = self._all(self._claim_sql, args)
+        return [Claim(job, worker_id, job.attempts) for job in map(self._job, rows)]
+
+    _FENCE = "id = %s AND worker_id = %s AND attempts = %s AND status = 'running'"
+
+    @staticmethod
+    def _fence(claim: Claim) -> tuple[str, str, int]:
+        return (claim.job.id, claim.worker_id, claim.attempt)
+
+    def heartbeat(self, claims: Sequence[Claim], now: float, lease_seconds: float) -> set[str]:
+        stop: set[str] = set()
+        for claim in claims:
+            row = self._one(
+                f"UPDATE jobs SET lease_expires_at = %s WHERE {self._FENCE}"
+                " RETURNING cancel_requested",
+                (now + lease_seconds, *self._fence(claim)),
+            )
+            if row is None or row["cancel_requested"]:
+                stop.add(claim.job.id)
+        return stop
+
+    def set_progress(self, claim: Claim, progress: Progress, now: float) -> bool:
+        row = self._one(
+            "WITH u AS (UPDATE jobs SET progress_step = %s, progress_total = %s,"
+            f" progress_message = %s WHERE {self._FENCE} RETURNING id),"
+            " e AS (INSERT INTO events (job_id, type, data, created_at)"
+            " SELECT id, 'progress', %s, %s FROM u)"
+            f" SELECT pg_notify('{self.channel('job')}', id) FROM u",
+            (
+                progress.step,
+                progress.total,
+                progress.message,
+                *self._fence(claim),
+                Jsonb(progress_event_data(progress)),
+                now,
+            ),
+        )
+        return row is not None
+
+    def add_event(self, claim: Claim, type: EventType, data: dict[str, Any], now: float) -> bool:
+        # The row lock orders this event after any other change of the job in flight.
+        row = self._one(
+            f"WITH a AS (SELECT id FROM jobs WHERE {self._FENCE} FOR UPDATE),"
+            " e AS (INSERT INTO events (job_id, type, data, created_at)"
+            " SELECT id, %s, %s, %s FROM a)"
+            f" SELECT pg_notify('{self.channel('job')}', id) FROM a",
+            (*self._fence(claim), type.value, Jsonb(data), now),
+        )
+        return row is not None
+
+    def finish(
+        self,
+        claim: Claim,
+        now: float,
+        *,
+        outputs: Sequence[Output] = (),
+        error: JobError | None = None,
+        canceled: bool = False,
+        cost_actual: float | None = None,
+        inference_time: float | None = None,
+    ) -> Job | None:
+        def run(conn: psycopg.Connection[Row]) -> Job | None:
+            with conn.transaction():
+                current = conn.execute(
+                    f"SELECT cancel_requested, cost_estimate FROM jobs WHERE {self._FENCE}"
+                    " FOR UPDATE",
+                    self._fence(claim),
+                ).fetchone()
+                if current is None:
+                    return None
+                kept = outputs
+                if canceled or (error is None and current["cancel_requested"]):
+                    # A late cancel still wins; a canceled job is never charged.
+                    status, kept = JobStatus.CANCELED, ()
+                elif error is not None:
+                    status = JobStatus.FAILED
+                else:
+                    status = JobStatus.SUCCEEDED
+                done = status is JobStatus.SUCCEEDED
+                charge = min(cost_actual or 0.0, current["cost_estimate"]) if done else 0.0
+                row = conn.execute(
+                    "UPDATE jobs SET status = %s, outputs = %s, error_code = %s,"
+                    " error_message = %s, cost_actual = %s, inference_time = %s,"
+                    " finished_at = %s, lease_expires_at = NULL,"
+                    " progress_step = CASE WHEN %s THEN GREATEST(progress_total, 1)"
+                    " ELSE progress_step END,"
+                    " progress_total = CASE WHEN %s THEN GREATEST(progress_total, 1)"
+                    f" ELSE progress_total END WHERE {self._FENCE} RETURNING *",
+                    (
+                        status.value,
+                        Jsonb([o.to_dict() for o in kept]),
+                        error.code if error else None,
+                        error.message if error else None,
+                        charge,
+                        inference_time,
+                        now,
+                        done,
+                        done,
+                        *self._fence(claim),
+                    ),
+                ).fetchone()
+                assert row is not None
+                job = self._job(row)
+                if charge:
+                    conn.execute(
+                        "UPDATE accounts SET credits = credits - %s"
+                        " WHERE id = %s AND credits IS NOT NULL",
+                        (charge, job.account_id),
+                    )
+                events = [(job.id, EventType.OUTPUT.value, o.to_dict()) for o in kept]
+                events.append((job.id, EventType.STATUS.value, status_event_data(job)))
+                self._insert_events(conn, events, now)
+                self._notify(conn, "job", [job.id])
+                return job
+
+        return self._run(run)
+
+    # -- workers -------------------------------------------------------------------------
+    def register_worker(
+        self, worker_id: str, models: Sequence[str], host: str, pid: int, now: float
+    ) -> None:
+        self._one(
+            "INSERT INTO workers (id, models, host, pid, started_at, seen_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at,"
+            " models = excluded.models RETURNING id",
+            (worker_id, list(models), host, pid, now, now),
+        )
+
+    def unregister_worker(self, worker_id: str) -> None:
+        self._one("DELETE FROM workers WHERE id = %s RETURNING id", (worker_id,))
+
+    def served_models(self, since: float) -> set[str]:
+        rows = self._all(
+            "SELECT DISTINCT unnest(models) AS model FROM workers WHERE seen_at >= %s", (since,)
+        )
+        return {r["model"] for r in rows}
+
+    # -- recovery and housekeeping -------------------------------------------------------
+    def _release(
+        self, conn: psycopg.Connection[Row], where: str, arg: Any, now: float, max_attempts: int
+    ) -> Released:
+        # A job whose cancel was requested is not run again: it ends canceled.
+        canceled = conn.execute(
+            "UPDATE jobs SET status = 'canceled', finished_at = %s, cost_actual = 0,"
+            " lease_expires_at = NULL WHERE status = 'running' AND cancel_requested"
+            f" AND {where} RETURNING *",
+            (now, arg),
+        ).fetchall()
+        failed = conn.execute(
+            "UPDATE jobs SET status = 'failed', error_code = 'worker_lost', error_message = %s,"
+            " finished_at = %s, cost_actual = 0, lease_expires_at = NULL"
+            f" WHERE status = 'running' AND attempts >= %s AND {where} RETURNING *",
+            (worker_lost_message(max_attempts), now, max_attempts, arg),
+        ).fetchall()
+        requeued = conn.execute(
+            "UPDATE jobs SET status = 'queued', worker_id = NULL, lease_expires_at = NULL,"
+            " progress_step = 0, progress_total = 0, progress_message = NULL"
+            f" WHERE status = 'running' AND {where} RETURNING *",
+            (arg,),
+        ).fetchall()
+        jobs = [self._job(r) for r in (*failed, *canceled, *requeued)]
+        self._status_events(conn, jobs, now)
+        self._notify(conn, "queued", sorted({r["model"] for r in requeued}))
+        return Released(
+            requeued=tuple(r["id"] for r in requeued),
+            failed=tuple(r["id"] for r in (*failed, *canceled)),
+        )
+
+    def release_worker(self, worker_id: str, now: float, max_attempts: int) -> Released:
+        def run(conn: psycopg.Connection[Row]) -> Released:
+            with conn.transaction():
+                conn.execute("DELETE FROM workers WHERE id = %s", (worker_id,))
+                return self._release(conn, "worker_id = %s", worker_id, now, max_attempts)
+
+        return self._run(run)
+
+    def release_lapsed(self, now: float, max_attempts: int) -> Released:
+        def run(conn: psycopg.Connection[Row]) -> Released:
+            with conn.transaction():
+                conn.execute(
+                    "DELETE FROM workers WHERE seen_at < %s", (now - FORGET_WORKER_SECONDS,)
+                )
+                # Several API processes sweep: a row taken back by one is skipped by the
+                # others, which re-check the WHERE clause after waiting for its lock.
+                return self._release(conn, "lease_expires_at < %s", now, now, max_attempts)
+
+        return self._run(run)
+
+    def cancel_running(self, job_id: str, now: float) -> Job | None:
+        def run(conn: psycopg.Connection[Row]) -> Job | None:
+            with conn.transaction():
+                row = conn.execute(
+                    "UPDATE jobs SET status = 'canceled', finished_at = %s, cost_actual = 0,"
+                    " lease_expires_at = NULL WHERE id = %s AND status = 'running' RETURNING *",
+                    (now, job_id),
+                ).fetchone()
+                if row is None:
+                    return None
+                job = self._job(row)
+                self._status_events(conn, [job], now)
+                return job
+
+        return self._run(run)
+
+    def expire(self, now: float) -> Retired:
+        def run(conn: psycopg.Connection[Row]) -> Retired:
+            with conn.transaction():
+                stopping = conn.execute(
+                    "UPDATE jobs SET cancel_requested = TRUE WHERE expires_at <= %s"
+                    " AND status = 'running' AND NOT cancel_requested RETURNING id",
+                    (now,),
+                ).fetchall()
+                # Each expired row is returned to exactly one of several concurrent sweepers,
+                # so its files are removed once.
+                rows = conn.execute(
+                    "DELETE FROM jobs WHERE expires_at <= %s AND status != 'running' RETURNING *",
+                    (now,),
+                ).fetchall()
+                ids = [r["id"] for r in rows]
+                if ids:
+                    conn.execute("DELETE FROM events WHERE job_id = ANY(%s)", (ids,))
+                self._notify(conn, "cancel", [r["id"] for r in stopping])
+                self._notify(conn, "job", ids)
+                return Retired(tuple(self._job(r) for r in rows), tuple(r["id"] for r in stopping))
+
+        return self._run(run)
+
+
+class PostgresNotifier(LocalNotifier):
+    """Turns the store's ``pg_notify`` announcements into notifier topics, in this process.
+
+    ``publish`` does nothing here: the store announces every change itself, from inside the
+    transaction that makes it, to every process (a local publish would only wake the same
+    waiters twice). One connection LISTENs; when it breaks, it reconnects and wakes every
+    waiter, since announcements made meanwhile were lost.
+    """
+
+    def __init__(self, store: PostgresStore) -> None:
+        super().__init__()
+        self.store = store
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    def publish(self, topic: str, payload: str = "") -> None:
+        pass
+
+    def deliver(self, topic: str, payload: str = "") -> None:
+        super().publish(topic, payload)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen_forever(), name="genq-listen")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _listen_forever(self) -> None:
+        delay = 0.1
+        first = True
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self.store.conninfo,
+                    autocommit=True,
+                    connect_timeout=CONNECT_TIMEOUT,
+                    application_name=f"genq-{os.getpid()}-listen",
+                )
+            except psycopg.OperationalError as exc:
+                log.warning("cannot connect to listen for changes (retrying): %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            try:
+                async with conn:
+                    topics: dict[str, str] = {}
+                    for name in CHANNELS:
+                        channel = self.store.channel(name)
+                        topics[channel] = name
+                        await conn.execute(f'LISTEN "{channel}"')
+                    self.connected.set()
+                    delay = 0.1
+                    if not first:
+                        log.warning("listening for changes again")
+                        self._wake_everyone()
+                    first = False
+                    async for note in conn.notifies():
+                        kind = topics.get(note.channel)
+                        if kind == "job":
+                            self.deliver(job_topic(note.payload))
+                        elif kind is not None:
+                            self.deliver(kind, note.payload)
+            except psycopg.OperationalError as exc:
+                self.connected.clear()
+                log.warning("lost the database connection that listens for changes: %s", exc)
+                await asyncio.sleep(delay)
+
+    def _wake_everyone(self) -> None:
+        self.wake_all()
+        self.deliver("queued", "")
