@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from genq.errors import ConfigError
+from genq.errors import GenqError
 from genq.settings import Settings
 from genq.store import JobStore, open_store
 
@@ -25,14 +25,37 @@ DataDir = typer.Option(
     None, "--data-dir", envvar="GENQ_DATA_DIR", help="Where genq keeps its data."
 )
 Config = typer.Option(None, "--config", envvar="GENQ_CONFIG", help="A TOML settings file.")
+Db = typer.Option(
+    None,
+    "--db",
+    help="Job database URL: sqlite:///PATH or postgresql://USER@HOST/DB[?schema=NAME] "
+    "(env GENQ_DB; default: SQLite in the data dir).",
+)
+Storage = typer.Option(
+    None,
+    "--storage",
+    help="Result storage URL: file:///PATH or s3://BUCKET/PREFIX "
+    "(env GENQ_STORAGE; default: files in the data dir).",
+)
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
 
 
 def load_settings(config: Path | None, **overrides: object) -> Settings:
     try:
         return Settings.load(config, **overrides)
-    except ConfigError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(2) from None
+    except GenqError as exc:
+        raise fail(exc.message) from None
+
+
+def setup_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("GENQ_LOG_LEVEL", "WARNING"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 @app.command()
@@ -41,30 +64,94 @@ def serve(
     port: int = typer.Option(None, help="Port to listen on (default 8000)."),
     data_dir: Path = DataDir,
     workers: int = typer.Option(None, help="Worker processes to run (default 2)."),
+    no_workers: bool = typer.Option(
+        False, "--no-workers", help="Run the API only; workers run as `genq worker`."
+    ),
+    db: str = Db,
+    storage: str = Storage,
     config: Path = Config,
 ) -> None:
-    """Run the API with supervised worker processes."""
+    """Run the API with supervised worker processes (or, with --no-workers, the API only)."""
     from genq.server import serve as run_server
 
-    logging.basicConfig(
-        level=os.environ.get("GENQ_LOG_LEVEL", "WARNING"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    setup_logging()
+    settings = load_settings(
+        config,
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        workers=workers,
+        db=db,
+        storage=storage,
     )
-    settings = load_settings(config, host=host, port=port, data_dir=data_dir, workers=workers)
     try:
-        run_server(settings)
-    except ConfigError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(2) from None
+        run_server(settings, workers=not no_workers)
+    except GenqError as exc:
+        raise fail(exc.message) from None
 
 
-def open_settings_store(data_dir: Path | None, config: Path | None) -> JobStore:
-    settings = load_settings(config, data_dir=data_dir)
+@app.command()
+def worker(
+    models: list[str] = typer.Option(
+        None,
+        "--models",
+        help="Models this machine serves, comma-separated or repeated (default: every "
+        "configured model).",
+    ),
+    concurrency: int = typer.Option(1, min=1, help="Worker processes to run (default 1)."),
+    burst: bool = typer.Option(False, "--burst", help="Exit once the queue is empty."),
+    db: str = Db,
+    storage: str = Storage,
+    data_dir: Path = DataDir,
+    config: Path = Config,
+) -> None:
+    """Run worker processes only, on this or any machine that reaches the database and the
+    result storage. SIGTERM lets running jobs finish (or hands them back after the cancel
+    grace period)."""
+    import asyncio
+
+    from genq.models.registry import ModelRegistry
+    from genq.server import run_workers
+
+    setup_logging()
+    settings = load_settings(config, data_dir=data_dir, db=db, storage=storage)
+    chosen = [name.strip() for item in models or [] for name in item.split(",") if name.strip()]
+    try:
+        registry = ModelRegistry(settings.models)
+        for name in chosen:
+            registry.get(name).check_available()
+        asyncio.run(
+            run_workers(settings, models=chosen or None, concurrency=concurrency, burst=burst)
+        )
+    except GenqError as exc:
+        raise fail(exc.message) from None
+
+
+@app.command()
+def migrate(db: str = Db, data_dir: Path = DataDir, config: Path = Config) -> None:
+    """Bring the database's schema up to this genq's version (stop every genq process that
+    uses it, and back it up, first)."""
+    from genq.store.schema import SCHEMA_VERSION
+
+    settings = load_settings(config, data_dir=data_dir, db=db)
+    try:
+        store = open_store(settings.db_url, migrate=True)
+    except GenqError as exc:
+        raise fail(exc.message) from None
+    store.close()
+    if store.migrated is None:
+        typer.echo(f"the database is already at version {SCHEMA_VERSION}")
+    else:
+        before, after = store.migrated
+        typer.echo(f"migrated the database from version {before} to {after}")
+
+
+def open_settings_store(data_dir: Path | None, config: Path | None, db: str | None) -> JobStore:
+    settings = load_settings(config, data_dir=data_dir, db=db)
     try:
         return open_store(settings.db_url)
-    except ConfigError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(2) from None
+    except GenqError as exc:
+        raise fail(exc.message) from None
 
 
 @keys_app.command("create")
@@ -74,13 +161,14 @@ def keys_create(
     credits: float = typer.Option(
         None, help="Starting balance of a new account (default: no limit)."
     ),
+    db: str = Db,
     data_dir: Path = DataDir,
     config: Path = Config,
 ) -> None:
     """Create a key (and its account, if new); the key is printed alone on the last line."""
     from genq.keys import create_key
 
-    store = open_settings_store(data_dir, config)
+    store = open_settings_store(data_dir, config, db)
     key, raw = create_key(store, account, name=name, credits=credits)
     account_row = store.get_account(key.account_id)
     balance = (
@@ -95,9 +183,9 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list(data_dir: Path = DataDir, config: Path = Config) -> None:
+def keys_list(db: str = Db, data_dir: Path = DataDir, config: Path = Config) -> None:
     """List keys (never the keys themselves: only their first characters)."""
-    store = open_settings_store(data_dir, config)
+    store = open_settings_store(data_dir, config, db)
     table = Table("id", "account", "name", "prefix", "status", "created")
     for key in store.list_keys():
         created = datetime.fromtimestamp(key.created_at, UTC).strftime("%Y-%m-%d %H:%M")
@@ -106,8 +194,10 @@ def keys_list(data_dir: Path = DataDir, config: Path = Config) -> None:
     Console(width=120).print(table)
 
 
-def _change_key(key_id: str, data_dir: Path | None, config: Path | None, action: str) -> None:
-    store = open_settings_store(data_dir, config)
+def _change_key(
+    key_id: str, data_dir: Path | None, config: Path | None, db: str | None, action: str
+) -> None:
+    store = open_settings_store(data_dir, config, db)
     done = store.delete_key(key_id) if action == "deleted" else store.set_key_disabled(key_id, True)
     if not done:
         typer.echo(f"error: no key {key_id!r}", err=True)
@@ -116,12 +206,14 @@ def _change_key(key_id: str, data_dir: Path | None, config: Path | None, action:
 
 
 @keys_app.command("disable")
-def keys_disable(key_id: str, data_dir: Path = DataDir, config: Path = Config) -> None:
+def keys_disable(
+    key_id: str, db: str = Db, data_dir: Path = DataDir, config: Path = Config
+) -> None:
     """Disable a key: requests with it answer 401."""
-    _change_key(key_id, data_dir, config, "disabled")
+    _change_key(key_id, data_dir, config, db, "disabled")
 
 
 @keys_app.command("delete")
-def keys_delete(key_id: str, data_dir: Path = DataDir, config: Path = Config) -> None:
+def keys_delete(key_id: str, db: str = Db, data_dir: Path = DataDir, config: Path = Config) -> None:
     """Delete a key for good."""
-    _change_key(key_id, data_dir, config, "deleted")
+    _change_key(key_id, data_dir, config, db, "deleted")

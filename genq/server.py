@@ -1,9 +1,13 @@
-"""Putting the parts together: ``genq serve``."""
+"""Putting the parts together: ``genq serve`` (API, with or without workers) and ``genq worker``
+(workers only)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import signal
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -11,7 +15,6 @@ from fastapi import FastAPI
 from genq.http.app import create_app
 from genq.keys import create_key
 from genq.models.registry import ModelRegistry
-from genq.notifier import LocalNotifier
 from genq.service import JobService
 from genq.settings import Settings, write_private
 from genq.storage import open_storage
@@ -26,12 +29,45 @@ DEFAULT_ACCOUNT = "default"
 def build_app(settings: Settings, *, workers: bool = True) -> FastAPI:
     store = open_store(settings.db_url)
     storage = open_storage(settings.storage_url, settings.signing_secret())
-    notifier = LocalNotifier()
+    notifier = store.make_notifier()
     service = JobService(settings, store, storage, ModelRegistry(settings.models), notifier)
     supervisor = None
     if workers and settings.workers > 0:
         supervisor = Supervisor(settings, store, notifier, settings.workers)
     return create_app(service, supervisor)
+
+
+async def run_workers(
+    settings: Settings, *, models: list[str] | None, concurrency: int, burst: bool
+) -> None:
+    """``genq worker``: supervised worker processes and nothing else, until SIGTERM/SIGINT
+    (or, with ``burst``, until the queue is empty)."""
+    store = open_store(settings.db_url)
+    notifier = store.make_notifier()
+    supervisor = Supervisor(settings, store, notifier, concurrency, models=models, burst=burst)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await notifier.start()
+    await supervisor.start()
+    print(
+        f"genq worker: {concurrency} process(es) serving "
+        f"{', '.join(models) if models else 'every configured model'}",
+        flush=True,
+    )
+    try:
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
+        if burst:
+            waits.append(asyncio.ensure_future(supervisor.wait_exited()))
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        # Running jobs get the grace period to finish; those still running are handed back.
+        await supervisor.stop(settings.cancel_grace_seconds)
+    finally:
+        await notifier.close()
+        store.close()
 
 
 def first_start_key(settings: Settings, store: JobStore) -> str | None:
@@ -43,7 +79,7 @@ def first_start_key(settings: Settings, store: JobStore) -> str | None:
     return raw
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, *, workers: bool = True) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.db_url)
     try:
@@ -64,7 +100,7 @@ def serve(settings: Settings) -> None:
         '-d \'{"model": "demo-image", "input": {"prompt": "a lighthouse at dusk"}}\''
     )
     print(f"genq {url} (docs: {url}/docs), data in {settings.data_dir}", flush=True)
-    app = build_app(settings)
+    app = build_app(settings, workers=workers)
     uvicorn.run(
         app,
         host=settings.host,

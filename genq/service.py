@@ -13,6 +13,7 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,6 +36,14 @@ MAX_WAIT_SECONDS = 60.0
 #: Ids and positions that SQLite's 64-bit integers can hold, in ASCII digits only.
 DECIMAL_ID = re.compile(r"[0-9]{1,18}")
 MAX_PAGE = 100
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """Where a queued job stands: jobs of its model ahead of it, and why it may wait long."""
+
+    position: int
+    message: str | None
 
 
 def new_job_id() -> str:
@@ -76,6 +85,8 @@ class JobService:
         self.storage = storage
         self.registry = registry
         self.notifier = notifier
+        self._served: set[str] = set()
+        self._served_at = -1.0
 
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         # SQLite calls take microseconds and are made inline; a store that waits on the
@@ -152,10 +163,27 @@ class JobService:
                 # The periodic re-read covers changes made where no publish reaches us.
                 await subscription.wait(min(left, self.settings.poll_interval_seconds))
 
-    async def queue_position(self, job: Job) -> int | None:
+    async def queue_state(self, job: Job) -> QueueState | None:
         if job.status is not JobStatus.QUEUED:
             return None
-        return await self._db(self.store.queue_position, job)
+        position = await self._db(self.store.queue_position, job)
+        message = None
+        if job.model not in await self.served_models():
+            message = (
+                f"no worker serves model {job.model!r} at the moment: the job stays queued "
+                "until one that does starts"
+            )
+        return QueueState(position, message)
+
+    async def served_models(self) -> set[str]:
+        """Models that live workers serve (re-read at most once a second)."""
+        now = time.monotonic()
+        if now - self._served_at > 1.0:
+            # A worker refreshes its entry every third of a lease.
+            since = time.time() - self.settings.lease_seconds
+            self._served = await self._db(self.store.served_models, since)
+            self._served_at = now
+        return self._served
 
     async def list_jobs(
         self,
@@ -245,11 +273,18 @@ class JobService:
     def output_links(self, job: Job, base_url: str) -> list[str]:
         return [self.link(job, o.key, base_url) for o in job.outputs]
 
-    async def output_file(self, account_id: str, job_id: str, index: int) -> tuple[Path, str]:
+    async def output_file(
+        self, account_id: str, job_id: str, index: int, base_url: str
+    ) -> tuple[Path | str, str]:
+        """One output: its local path, or a link where a storage that genq does not serve
+        keeps it."""
         job = await self.get(account_id, job_id)
         if not 0 <= index < len(job.outputs):
             raise NotFound(f"job {job_id} has no output {index}", code="output_not_found")
-        return self._local_file(job.outputs[index].key), job.outputs[index].content_type
+        output = job.outputs[index]
+        if not self._serves_files:
+            return self.link(job, output.key, base_url), output.content_type
+        return self._local_file(output.key), output.content_type
 
     async def signed_file(
         self, key: str, expires: str | None, signature: str | None
@@ -270,6 +305,12 @@ class JobService:
         if expires_at < now:
             raise Forbidden("this file link has expired", code="link_expired")
         return self._local_file(key), output.content_type
+
+    @property
+    def _serves_files(self) -> bool:
+        from genq.storage.local import LocalStorage
+
+        return isinstance(self.storage, LocalStorage)
 
     def _local_file(self, key: str) -> Path:
         path = self.storage.local_path(key)

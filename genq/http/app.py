@@ -69,6 +69,7 @@ def create_app(service: JobService, supervisor: Supervisor | None = None) -> Fas
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await service.notifier.start()
         if supervisor is not None:
             await supervisor.start()
         sweeper = asyncio.create_task(sweep_forever(service))
@@ -82,6 +83,7 @@ def create_app(service: JobService, supervisor: Supervisor | None = None) -> Fas
             sweeper.cancel()
             if supervisor is not None:
                 await supervisor.stop(settings.cancel_grace_seconds)
+            await service.notifier.close()
             service.store.close()
 
     app = FastAPI(

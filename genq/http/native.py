@@ -8,14 +8,14 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from genq.errors import BadRequest, NotFound, ValidationFailed
 from genq.http.render import render_event, render_job
 from genq.jobs import ApiKey, EventType, Job
-from genq.service import DECIMAL_ID, MAX_PAGE, MAX_WAIT_SECONDS, JobService
+from genq.service import DECIMAL_ID, MAX_PAGE, MAX_WAIT_SECONDS, JobService, QueueState
 
 router = APIRouter(prefix="/v1")
 
@@ -85,10 +85,10 @@ Auth = Annotated[Caller, Depends(authenticated)]
 
 
 def job_response(
-    caller: Caller, job: Job, status_code: int = 200, queue_position: int | None = None
+    caller: Caller, job: Job, status_code: int = 200, queue: QueueState | None = None
 ) -> JSONResponse:
     url = caller.base_url
-    body = render_job(job, url, caller.svc.output_links(job, url), queue_position)
+    body = render_job(job, url, caller.svc.output_links(job, url), queue)
     return JSONResponse(body, status_code=status_code)
 
 
@@ -202,7 +202,7 @@ async def get_job(
         job = await svc.wait(caller.account_id, job_id, wait)
     else:
         job = await svc.get(caller.account_id, job_id)
-    return job_response(caller, job, queue_position=await svc.queue_position(job))
+    return job_response(caller, job, queue=await svc.queue_state(job))
 
 
 @router.post("/jobs/{job_id}/cancel", summary="Cancel a job")
@@ -253,10 +253,22 @@ async def job_events(
     return EventSourceResponse(stream(), ping=15)
 
 
-@router.get("/jobs/{job_id}/outputs/{index}", summary="Download one output of a job")
-async def job_output(caller: Auth, job_id: str = JOB_ID, index: int = Path(ge=0)) -> FileResponse:
-    path, content_type = await caller.svc.output_file(caller.account_id, job_id, index)
-    return FileResponse(path, media_type=content_type)
+@router.get(
+    "/jobs/{job_id}/outputs/{index}",
+    summary="Download one output of a job",
+    response_model=None,
+    responses={307: {"description": "Where the file is (object storage)"}},
+)
+async def job_output(
+    caller: Auth, job_id: str = JOB_ID, index: int = Path(ge=0)
+) -> FileResponse | RedirectResponse:
+    """The file itself, or a redirect to a short-lived link where object storage holds it."""
+    where, content_type = await caller.svc.output_file(
+        caller.account_id, job_id, index, caller.base_url
+    )
+    if isinstance(where, str):
+        return RedirectResponse(where, status_code=307)
+    return FileResponse(where, media_type=content_type)
 
 
 @router.get("/models", summary="List models")

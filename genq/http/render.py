@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from genq.jobs import Event, Job
+from genq.service import QueueState
 
 
 def isotime(timestamp: float | None) -> str | None:
@@ -21,7 +22,7 @@ def job_urls(job_id: str, base_url: str) -> dict[str, str]:
 
 
 def render_job(
-    job: Job, base_url: str, links: list[str], queue_position: int | None = None
+    job: Job, base_url: str, links: list[str], queue: QueueState | None = None
 ) -> dict[str, Any]:
     outputs = []
     for output, url in zip(job.outputs, links, strict=True):
@@ -64,8 +65,9 @@ def render_job(
         "expires_at": isotime(job.expires_at),
         "urls": job_urls(job.id, base_url),
     }
-    if queue_position is not None:
-        body["queue_position"] = queue_position
+    if queue is not None:
+        body["queue_position"] = queue.position
+        body["status_message"] = queue.message
     return body
 
 

@@ -52,9 +52,8 @@ class S3Storage(FileStorage):
         try:
             self._client.head_bucket(Bucket=bucket)
         except (BotoCoreError, ClientError) as exc:
-            raise ConfigError(
-                f"S3 bucket {bucket!r} at {self._client.meta.endpoint_url} is not reachable: {exc}"
-            ) from exc
+            endpoint = self._client.meta.endpoint_url
+            raise ConfigError(f"cannot open S3 bucket {bucket!r} at {endpoint}: {exc}") from exc
 
     def _object_key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key

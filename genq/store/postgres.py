@@ -126,7 +126,11 @@ class PostgresStore(JobStore):
         # API calls the store from a small, fixed pool of threads and each worker from two,
         # so a checkout per call (a connection pool) would only add work to every call.
         self._local = threading.local()
-        self._migrate(migrate)
+        try:
+            self._migrate(migrate)
+        except BaseException:
+            self.close()
+            raise
 
     # -- plumbing ------------------------------------------------------------------------
     def connect(self, **kwargs: Any) -> psycopg.Connection[Row]:

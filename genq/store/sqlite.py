@@ -65,7 +65,11 @@ class SQLiteStore(JobStore):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # One connection per thread: sqlite3 connections must not be shared across threads.
         self._local = threading.local()
-        self._migrate(migrate)
+        try:
+            self._migrate(migrate)
+        except BaseException:
+            self.close()
+            raise
 
     # -- plumbing ------------------------------------------------------------------------
     @property

@@ -14,14 +14,17 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from genq.errors import StoreUnavailable
 from genq.jobs import Claim, EventType, Job, JobError, JobStatus, Output, Progress
 from genq.models.base import InputError, RunContext, Stopped
 from genq.models.registry import ModelRegistry, RegisteredModel
@@ -30,6 +33,8 @@ from genq.storage import FileStorage, open_storage
 from genq.store import JobStore, open_store
 
 log = logging.getLogger("genq.worker")
+
+T = TypeVar("T")
 
 EXTENSIONS = {
     "image/png": "png",
@@ -101,14 +106,25 @@ class JobContext(RunContext):
         if step < total and now - self._last_progress < interval:
             return
         self._last_progress = now
-        if self.worker.store.set_progress(self.claim, Progress(step, total, message), now):
-            self.worker.hub.send("changed", self.job_id)
+        # Progress and log lines are worth a job's failure to nobody: through a database
+        # outage they are dropped, and the job goes on.
+        with self._best_effort():
+            if self.worker.store.set_progress(self.claim, Progress(step, total, message), now):
+                self.worker.hub.send("changed", self.job_id)
 
     def log(self, message: str) -> None:
-        if self.worker.store.add_event(
-            self.claim, EventType.LOG, {"message": message}, time.time()
-        ):
-            self.worker.hub.send("changed", self.job_id)
+        with self._best_effort():
+            if self.worker.store.add_event(
+                self.claim, EventType.LOG, {"message": message}, time.time()
+            ):
+                self.worker.hub.send("changed", self.job_id)
+
+    @contextlib.contextmanager
+    def _best_effort(self) -> Iterator[None]:
+        try:
+            yield
+        except StoreUnavailable as exc:
+            log.warning("job %s: %s", self.job_id, exc.message)
 
     def add_output(
         self,
@@ -181,23 +197,31 @@ class Worker:
                 self._current.stop.set()
 
     def _heartbeat(self) -> None:
-        """Renew the current job's lease every third of it; stop the job if told to."""
+        """Every third of a lease: say this worker is alive, renew the current job's lease,
+        and stop the job if told to."""
         while not self._exited.wait(self.settings.lease_seconds / 3):
             with self._current_lock:
                 ctx = self._current
-            if ctx is None:
-                continue
             try:
+                self._register()
+                if ctx is None:
+                    continue
                 stop = self.store.heartbeat([ctx.claim], time.time(), self.settings.lease_seconds)
-            except Exception:
-                log.exception("heartbeat failed")
+            except Exception as exc:
+                log.warning("heartbeat failed: %s", exc)
                 continue
             if ctx.job_id in stop:
                 ctx.stop.set()
 
+    def _register(self) -> None:
+        self.store.register_worker(
+            self.worker_id, self.models, socket.gethostname(), os.getpid(), time.time()
+        )
+
     # -- the loop ------------------------------------------------------------------------
     def run(self, *, burst: bool = False) -> int:
         """Run jobs until told to stop (or, in burst mode, until the queue is empty)."""
+        self._until_available(self._register)
         heartbeat = threading.Thread(target=self._heartbeat, name="genq-heartbeat", daemon=True)
         heartbeat.start()
         try:
@@ -205,13 +229,33 @@ class Worker:
         finally:
             self._exited.set()
             heartbeat.join()
+            with contextlib.suppress(StoreUnavailable):
+                self.store.unregister_worker(self.worker_id)
+
+    def _until_available(self, call: Callable[[], T]) -> T:
+        """Make a store call, waiting out a database outage (unless told to stop)."""
+        delay = 0.1
+        while True:
+            try:
+                return call()
+            except StoreUnavailable as exc:
+                if self._stopping.is_set():
+                    raise
+                log.warning("%s; retrying in %.1f s", exc.message, delay)
+                self.receive(delay)
+                delay = min(delay * 2, 5.0)
 
     def _loop(self, burst: bool) -> int:
         done = 0
         while not self._stopping.is_set():
-            claims = self.store.claim(
-                self.worker_id, self.models, time.time(), self.settings.lease_seconds
-            )
+            try:
+                claims = self._until_available(
+                    lambda: self.store.claim(
+                        self.worker_id, self.models, time.time(), self.settings.lease_seconds
+                    )
+                )
+            except StoreUnavailable:
+                break
             if not claims:
                 if burst:
                     break
@@ -298,7 +342,7 @@ class Worker:
         base_type = pending.content_type.split(";")[0].strip()
         extension = EXTENSIONS.get(base_type) or pending.path.suffix.lstrip(".") or "bin"
         key = f"{ctx.job_id}/{ctx.claim.attempt}/output-{index}.{extension}"
-        self.storage.put(key, pending.path)
+        self.storage.put(key, pending.path, base_type)
         return Output(
             key=key,
             content_type=pending.content_type,
@@ -310,18 +354,52 @@ class Worker:
         )
 
     def _finish(self, ctx: JobContext, **kwargs: Any) -> Job | None:
-        return self.store.finish(ctx.claim, time.time(), **kwargs)
+        """Record the end; through a database outage, for as long as the lease would last."""
+        deadline = time.monotonic() + self.settings.lease_seconds
+        delay = 0.1
+        retried = False
+        while True:
+            try:
+                job = self.store.finish(ctx.claim, time.time(), **kwargs)
+                break
+            except StoreUnavailable as exc:
+                if time.monotonic() > deadline:
+                    log.error("could not record the end of job %s: %s", ctx.job_id, exc.message)
+                    return None
+                log.warning("%s; retrying in %.1f s", exc.message, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                retried = True
+        if job is None and retried:
+            # An attempt whose answer was lost may have been recorded after all.
+            current = self.store.get_job_any_account(ctx.job_id, time.time())
+            if (
+                current is not None
+                and current.terminal
+                and current.attempts == ctx.claim.attempt
+                and current.outputs == tuple(kwargs.get("outputs", ()))
+            ):
+                return current
+        return job
 
 
-def worker_main(settings_data: dict[str, Any], worker_id: str, conn: Connection) -> None:
+def worker_main(
+    settings_data: dict[str, Any],
+    worker_id: str,
+    conn: Connection,
+    models: list[str] | None = None,
+    burst: bool = False,
+) -> None:
     """Entry point of a supervised worker process."""
-    # The supervisor decides when a worker ends: Ctrl-C in a terminal reaches the whole
-    # process group, and the supervisor then stops its workers in order.
+    # The supervisor decides when a worker ends: Ctrl-C in a terminal (and a service
+    # manager's SIGTERM to the whole group) reaches every process, and the supervisor then
+    # stops its workers in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(
         level=os.environ.get("GENQ_LOG_LEVEL", "WARNING"),
         format=f"%(asctime)s {worker_id} %(levelname)s %(name)s: %(message)s",
     )
     settings = Settings.model_validate(settings_data)
-    worker = Worker(settings, worker_id, conn=conn)
-    worker.run()
+    worker = Worker(settings, worker_id, conn=conn, models=models)
+    worker.run(burst=burst)

@@ -37,11 +37,24 @@ class WorkerHandle:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, store: JobStore, notifier: Notifier, count: int) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        notifier: Notifier,
+        count: int,
+        *,
+        models: list[str] | None = None,
+        burst: bool = False,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.notifier = notifier
         self.count = count
+        #: The models this machine serves; None: every model in the registry.
+        self.models = models
+        #: Workers exit once the queue is empty, and are not replaced.
+        self.burst = burst
         self.workers: list[WorkerHandle] = []
         self._pending_wakes = 0
         self._restart_delay = 0.0
@@ -67,7 +80,7 @@ class Supervisor:
         parent, child = self._mp.Pipe()
         process = self._mp.Process(
             target=worker_main,
-            args=(self._settings_data, worker_id, child),
+            args=(self._settings_data, worker_id, child, self.models, self.burst),
             name=f"genq-worker-{worker_id}",
         )
         process.start()
@@ -93,7 +106,7 @@ class Supervisor:
         )
         for job_id in (*released.requeued, *released.failed):
             self.notifier.publish(job_topic(job_id))
-        if self._stopping:
+        if self._stopping or (self.burst and handle.process.exitcode == 0):
             return
         log.warning(
             "worker %s exited with code %s; %d job(s) requeued, %d ended",
@@ -147,7 +160,9 @@ class Supervisor:
         with contextlib.suppress(OSError):
             handle.conn.send(message)
 
-    def _on_queued(self, _model: str) -> None:
+    def _on_queued(self, model: str) -> None:
+        if model and self.models is not None and model not in self.models:
+            return
         for handle in self.workers:
             if handle.idle:
                 self._send(handle, "wake")
@@ -180,6 +195,10 @@ class Supervisor:
                     os.kill(handle.process.pid or 0, signal.SIGKILL)
 
     # -- shutdown ------------------------------------------------------------------------
+    async def wait_exited(self) -> None:
+        """Until every worker has exited (in burst mode, once the queue is empty)."""
+        await self._all_exited.wait()
+
     async def stop(self, grace: float) -> None:
         """Ask workers to finish their current job and exit; kill those still busy after
         ``grace`` seconds (their jobs go back to the queue)."""
