@@ -1,4 +1,9 @@
-"""Shared fixtures: a real ``genq serve`` process on a free port, with its own data dir."""
+"""Shared fixtures: a real ``genq serve`` process on a free port, with its own data dir.
+
+Every test that uses a server runs once per backend: ``sqlite`` (the embedded default: SQLite
+and local files) and ``postgres`` (PostgreSQL and an S3-compatible bucket, each server with a
+schema and a bucket of its own). ``@pytest.mark.backends("sqlite")`` limits a test to some.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,13 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+
+from tests.pg import drop_schema, new_schema, store_url
+from tests.s3server import S3Server, s3_server
+
+__all__ = ["s3_server"]
+
+BACKENDS = ("sqlite", "postgres")
 
 # Settings that keep tests quick: short polls and sweeps, a short cancel grace period.
 FAST_SETTINGS = {
@@ -42,15 +54,46 @@ def toml_value(value: Any) -> str:
     return repr(value)
 
 
+class Backend:
+    """Where a test server keeps its jobs and files."""
+
+    def __init__(self, name: str, s3: S3Server | None = None) -> None:
+        self.name = name
+        self.s3 = s3
+        self.schemas: list[str] = []
+
+    def settings(self) -> dict[str, Any]:
+        """Settings for one more server: its own schema and bucket (none for sqlite)."""
+        if self.name == "sqlite":
+            return {}
+        assert self.s3 is not None
+        schema = new_schema()
+        self.schemas.append(schema)
+        return {"db": store_url(schema), "storage": f"s3://{self.s3.create_bucket()}/results"}
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ) if self.s3 is None else self.s3.environ()
+
+    def cleanup(self) -> None:
+        for schema in self.schemas:
+            drop_schema(schema)
+        self.schemas.clear()
+
+
 class GenqServer:
     """A ``genq serve`` child process and an HTTP client for it."""
 
-    def __init__(self, data_dir: Path, toml: str = "", **settings: Any) -> None:
+    def __init__(
+        self, data_dir: Path, toml: str = "", backend: Backend | None = None, **settings: Any
+    ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = data_dir.parent / f"{data_dir.name}.toml"
-        merged = {**FAST_SETTINGS, **settings}
+        self.backend = backend or Backend("sqlite")
+        self.env = self.backend.env()
+        merged = {**FAST_SETTINGS, **self.backend.settings(), **settings}
+        self.settings = merged
         flat = "".join(f"{k} = {toml_value(v)}\n" for k, v in merged.items())
         self.config.write_text(flat + toml)
         self.process: subprocess.Popen[bytes] | None = None
@@ -74,7 +117,7 @@ class GenqServer:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "GENQ_LOG_LEVEL": "WARNING"},
+                env={**self.env, "GENQ_LOG_LEVEL": "WARNING"},
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -118,17 +161,40 @@ class GenqServer:
             if "spawn_main" in " ".join(p.cmdline())
         ]
 
+    def stored_files(self, job_id: str) -> list[str]:
+        """The keys of a job's files as they are in the result storage."""
+        storage = self.settings.get("storage")
+        if storage is None:
+            folder = self.data_dir / "files" / job_id
+            return sorted(str(p.relative_to(folder.parent)) for p in folder.rglob("*.*"))
+        assert self.backend.s3 is not None
+        bucket, prefix = storage.removeprefix("s3://").split("/", 1)
+        client = self.backend.s3.client()
+        listed = client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/{job_id}/")
+        return sorted(o["Key"].removeprefix(f"{prefix}/") for o in listed.get("Contents", []))
+
     def client(self, key: str | None = None, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key or self.key}"}
+        kwargs.setdefault("follow_redirects", True)
         return httpx.Client(base_url=self.url, headers=headers, timeout=90, **kwargs)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "genq", *args, "--data-dir", str(self.data_dir)],
+            [
+                sys.executable,
+                "-m",
+                "genq",
+                *args,
+                "--data-dir",
+                str(self.data_dir),
+                "--config",
+                str(self.config),
+            ],
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
+            env=self.env,
         )
 
     def new_key(self, account: str, *extra: str) -> str:
@@ -137,13 +203,55 @@ class GenqServer:
         return result.stdout.strip().splitlines()[-1]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "backends(*names): run this test only on these backends (sqlite, postgres)"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend_name" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("backends")
+        names = marker.args if marker else BACKENDS
+        metafunc.parametrize("backend_name", names, scope="session")
+
+
+@pytest.fixture(scope="session")
+def session_backends(
+    request: pytest.FixtureRequest,
+) -> Iterator[dict[str, Backend]]:
+    backends: dict[str, Backend] = {}
+    yield backends
+    for backend in backends.values():
+        backend.cleanup()
+
+
+@pytest.fixture(scope="session")
+def shared_backend(
+    backend_name: str, session_backends: dict[str, Backend], request: pytest.FixtureRequest
+) -> Backend:
+    if backend_name not in session_backends:
+        s3 = request.getfixturevalue("s3_server") if backend_name == "postgres" else None
+        session_backends[backend_name] = Backend(backend_name, s3)
+    return session_backends[backend_name]
+
+
 @pytest.fixture
-def make_server(tmp_path: Path) -> Iterator[Any]:
+def backend(backend_name: str, request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """The backend for servers made in one test; their schemas are dropped after it."""
+    s3 = request.getfixturevalue("s3_server") if backend_name == "postgres" else None
+    backend = Backend(backend_name, s3)
+    yield backend
+    backend.cleanup()
+
+
+@pytest.fixture
+def make_server(tmp_path: Path, backend: Backend) -> Iterator[Any]:
     """Start servers with given settings; all are stopped at the end of the test."""
     servers: list[GenqServer] = []
 
     def make(name: str = "data", **settings: Any) -> GenqServer:
-        server = GenqServer(tmp_path / name, **settings).start()
+        server = GenqServer(tmp_path / name, backend=backend, **settings).start()
         servers.append(server)
         return server
 
@@ -153,9 +261,12 @@ def make_server(tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GenqServer]:
-    """One server shared by the tests that do not need settings of their own."""
-    server = GenqServer(tmp_path_factory.mktemp("shared") / "data").start()
+def server(
+    tmp_path_factory: pytest.TempPathFactory, shared_backend: Backend
+) -> Iterator[GenqServer]:
+    """One server per backend, shared by the tests that need no settings of their own."""
+    directory = tmp_path_factory.mktemp(f"shared-{shared_backend.name}")
+    server = GenqServer(directory / "data", backend=shared_backend).start()
     yield server
     server.stop()
 

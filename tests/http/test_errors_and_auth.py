@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 import httpx
@@ -173,10 +174,23 @@ def test_first_start_key_is_private_and_stored_hashed(server: GenqServer) -> Non
     key_file = server.data_dir / "api-key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert key_file.read_text().strip() == server.key
-    for name in ("genq.db", "genq.db-wal"):
-        path = server.data_dir / name
-        if path.exists():
-            assert server.key.encode() not in path.read_bytes()
+    if server.backend.name == "sqlite":
+        stored = b"".join(
+            (server.data_dir / name).read_bytes()
+            for name in ("genq.db", "genq.db-wal")
+            if (server.data_dir / name).exists()
+        )
+        assert b"api_keys" in stored
+    else:
+        import psycopg
+
+        with psycopg.connect(server.settings["db"].split("?")[0]) as conn:
+            schema = server.settings["db"].split("schema=")[1]
+            rows = conn.execute(f'SELECT key_hash, prefix FROM "{schema}".api_keys').fetchall()
+        stored = repr(rows).encode()
+        assert len(rows) >= 1
+    assert server.key.encode() not in stored
+    assert hashlib.sha256(server.key.encode()).hexdigest().encode() in stored
 
 
 def test_unfinished_jobs_hold_their_estimate(make_server) -> None:
@@ -196,7 +210,7 @@ def test_unfinished_jobs_hold_their_estimate(make_server) -> None:
 
 
 def test_odd_ids_and_cursors_are_4xx_not_500(api: httpx.Client) -> None:
-    """Oversized or non-ASCII cursors and Last-Event-IDs, and odd link parameters, are 4xx."""
+    """Oversized or non-ASCII cursors and Last-Event-IDs are 4xx."""
     import base64
 
     huge = base64.urlsafe_b64encode(b"s" + b"9" * 24).decode().rstrip("=")
@@ -210,6 +224,13 @@ def test_odd_ids_and_cursors_are_4xx_not_500(api: httpx.Client) -> None:
         assert error_of(response, 422)["code"] == "validation_error"
     superscript = api.get(f"/v1/jobs/{job['id']}/events", headers=[(b"Last-Event-ID", b"\xb2")])
     assert error_of(superscript, 422)["code"] == "validation_error"
+
+
+@pytest.mark.backends("sqlite")
+def test_odd_link_parameters_are_403_not_500(api: httpx.Client) -> None:
+    """A link to a file genq serves, with an expiry that is no number, is refused."""
+    job = api.post("/v1/jobs", json={"model": "noop", "input": {"output_text": "z"}}).json()
+    wait_for(api, job["id"])
     url = api.get(f"/v1/jobs/{job['id']}").json()["outputs"][0]["url"]
     base = url.split("?")[0]
     for query in ("expires=%C2%B2&signature=ab", f"expires={'9' * 5000}&signature=ab"):

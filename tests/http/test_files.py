@@ -6,9 +6,11 @@ import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+import pytest
 
 from tests.conftest import GenqServer, wait_for, wait_until
 from tests.http.test_jobs import submit
+from tests.s3server import presigned_expiry
 
 TEXT = "0123456789" * 100
 
@@ -45,6 +47,7 @@ def test_range_requests(api: httpx.Client) -> None:
     assert response.headers["content-range"] == "bytes 10-19/1000"
 
 
+@pytest.mark.backends("sqlite")
 def test_tampered_links_are_403(api: httpx.Client) -> None:
     """A link with a changed signature, expiry or path, or none, answers 403."""
     _, url = finished_output(api)
@@ -62,6 +65,7 @@ def test_tampered_links_are_403(api: httpx.Client) -> None:
         assert response.json()["error"]["code"] == "invalid_signature"
 
 
+@pytest.mark.backends("sqlite")
 def test_expired_links_are_403(make_server) -> None:
     """A link past its expiry answers 403 link_expired; a fresh read of the job gives a new one."""
     server: GenqServer = make_server(link_ttl_seconds=1)
@@ -76,17 +80,35 @@ def test_expired_links_are_403(make_server) -> None:
         assert httpx.get(fresh).status_code == 200
 
 
+@pytest.mark.backends("postgres")
+def test_object_storage_links_are_presigned_for_the_link_ttl(make_server) -> None:
+    """With S3 storage, output links are the bucket's own presigned URLs, valid for
+    link_ttl_seconds (the test server does not enforce expiry, so the link's own parameters
+    are checked), and the authenticated download redirects to one."""
+    server: GenqServer = make_server(link_ttl_seconds=120)
+    with server.client() as api:
+        before = time.time()
+        job, url = finished_output(api)
+        assert url.startswith(server.backend.s3.endpoint_url)
+        assert "X-Amz-Signature=" in url
+        assert before + 119 <= presigned_expiry(url) <= time.time() + 122
+        assert httpx.get(url).text == TEXT
+        redirect = api.get(f"/v1/jobs/{job['id']}/outputs/0", follow_redirects=False)
+        assert redirect.status_code == 307
+        assert redirect.headers["location"].startswith(server.backend.s3.endpoint_url)
+        assert api.get(f"/v1/jobs/{job['id']}/outputs/0").text == TEXT
+
+
 def test_retention_makes_jobs_and_files_unreachable_and_deletes_bytes(make_server) -> None:
     """After the retention period the job and its links answer 404 and the bytes are gone."""
     server: GenqServer = make_server(retention_seconds=3, link_ttl_seconds=3600)
     with server.client() as api:
         job, url = finished_output(api)
-        folder = server.data_dir / "files" / job["id"]
-        assert folder.is_dir()
+        assert server.stored_files(job["id"]) == [f"{job['id']}/1/output-0.txt"]
         wait_until(lambda: api.get(f"/v1/jobs/{job['id']}").status_code == 404, timeout=10)
-        assert httpx.get(url).status_code == 404
         assert api.get("/v1/jobs").json()["data"] == []
-        wait_until(lambda: not folder.exists(), timeout=10)
+        wait_until(lambda: not server.stored_files(job["id"]), timeout=10)
+        assert httpx.get(url).status_code == 404
 
 
 def test_retention_stops_a_running_job_even_by_force(make_server) -> None:
@@ -96,7 +118,7 @@ def test_retention_stops_a_running_job_even_by_force(make_server) -> None:
     with server.client() as api:
         job = submit(api, {"sleep_ms": 60_000, "ignore_cancel": True})
         wait_until(lambda: api.get(f"/v1/jobs/{job['id']}").status_code == 404, timeout=10)
-        wait_until(lambda: not list((server.data_dir / "files").glob(f"{job['id']}*")))
+        wait_until(lambda: not server.stored_files(job["id"]))
         quick = submit(api, {"sleep_ms": 1})
         assert wait_for(api, quick["id"], timeout=15)["status"] == "succeeded"
         assert len(server.worker_pids()) == 1
