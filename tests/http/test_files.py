@@ -86,16 +86,18 @@ def test_object_storage_links_are_presigned_for_the_link_ttl(make_server) -> Non
     link_ttl_seconds (the test server does not enforce expiry, so the link's own parameters
     are checked), and the authenticated download redirects to one."""
     server: GenqServer = make_server(link_ttl_seconds=120)
+    s3 = server.backend.s3
+    assert s3 is not None
     with server.client() as api:
         before = time.time()
         job, url = finished_output(api)
-        assert url.startswith(server.backend.s3.endpoint_url)
+        assert url.startswith(s3.endpoint_url)
         assert "X-Amz-Signature=" in url
         assert before + 119 <= presigned_expiry(url) <= time.time() + 122
         assert httpx.get(url).text == TEXT
         redirect = api.get(f"/v1/jobs/{job['id']}/outputs/0", follow_redirects=False)
         assert redirect.status_code == 307
-        assert redirect.headers["location"].startswith(server.backend.s3.endpoint_url)
+        assert redirect.headers["location"].startswith(s3.endpoint_url)
         assert api.get(f"/v1/jobs/{job['id']}/outputs/0").text == TEXT
 
 
