@@ -248,6 +248,7 @@ class JobService:
         return self._follow(account_id, job_id, last_event_id)
 
     async def _follow(self, account_id: str, job_id: str, after: int) -> AsyncIterator[Event]:
+        ended = False
         with self.notifier.subscribe(job_topic(job_id)) as subscription:
             while True:
                 events = await self._db(self.store.events_after, job_id, after)
@@ -258,10 +259,16 @@ class JobService:
                         return
                 if events:
                     continue
-                job = await self._db(self.store.get_job, account_id, job_id, time.time())
-                # Gone (deleted, retired), or resumed after its terminal event: nothing follows.
-                if job is None or job.terminal:
+                if ended:
+                    # Resumed after its terminal event: nothing follows.
                     return
+                job = await self._db(self.store.get_job, account_id, job_id, time.time())
+                if job is None:  # deleted or retired
+                    return
+                if job.terminal:
+                    # It ended after the read above: read its last events once more.
+                    ended = True
+                    continue
                 await subscription.wait(self.settings.poll_interval_seconds)
 
     # -- files ---------------------------------------------------------------------------
