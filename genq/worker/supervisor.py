@@ -115,7 +115,9 @@ class Supervisor:
             len(released.requeued),
             len(released.failed),
         )
-        if handle.ready:
+        if handle.ready or handle.process.exitcode == -signal.SIGKILL:
+            # Killed from outside (by an operator, or by us for ignoring a cancel) is no
+            # crash loop: replace it at once.
             self._restart_delay = 0.0
         else:
             self._restart_delay = min(max(2 * self._restart_delay, 0.5), MAX_RESTART_DELAY)
