@@ -126,6 +126,8 @@ class PostgresStore(JobStore):
         # API calls the store from a small, fixed pool of threads and each worker from two,
         # so a checkout per call (a connection pool) would only add work to every call.
         self._local = threading.local()
+        self._opened: list[psycopg.Connection[Row]] = []
+        self._opened_lock = threading.Lock()
         try:
             self._migrate(migrate)
         except BaseException:
@@ -160,6 +162,9 @@ class PostgresStore(JobStore):
                 conn.close()
             conn = self.connect()
             self._local.conn = conn
+            with self._opened_lock:
+                self._opened = [c for c in self._opened if not c.closed]
+                self._opened.append(conn)
         return conn
 
     def _run(self, fn: Callable[[psycopg.Connection[Row]], T]) -> T:
@@ -231,10 +236,12 @@ class PostgresStore(JobStore):
             raise ConfigError(f"cannot set up the database {redact(self.url)}: {exc}") from exc
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        """Close every thread's connection (the threads must be done with the store)."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
             conn.close()
-            self._local.conn = None
+        self._local = threading.local()
 
     def make_notifier(self) -> PostgresNotifier:
         return PostgresNotifier(self)

@@ -290,3 +290,27 @@ def test_cut_database_connections_lose_nothing(topology: Any) -> None:
     runs = collections.Counter(line.split()[0] for line in record)
     for job in jobs.values():
         assert 1 <= runs[job["id"]] <= job["attempts"]
+
+
+def test_one_idempotency_key_across_two_apis_makes_one_job(topology: Any) -> None:
+    """Forty submits with one Idempotency-Key, sent at once to two API processes: one job is
+    created (202), every other answer replays it (200)."""
+    topo: Topology = topology()
+    urls = [topo.start_api(), topo.start_api()]
+    body = {"model": "noop", "input": {"sleep_ms": 1}}
+
+    async def run() -> list[httpx.Response]:
+        headers = {"Authorization": f"Bearer {topo.key}", "Idempotency-Key": "same-key"}
+        clients = [httpx.AsyncClient(base_url=u, headers=headers, timeout=60) for u in urls]
+        try:
+            return await asyncio.gather(
+                *(clients[i % 2].post("/v1/jobs", json=body) for i in range(40))
+            )
+        finally:
+            for client in clients:
+                await client.aclose()
+
+    responses = asyncio.run(run())
+    codes = collections.Counter(r.status_code for r in responses)
+    assert codes == {202: 1, 200: 39}
+    assert len({r.json()["id"] for r in responses}) == 1

@@ -1132,3 +1132,41 @@ def test_unfinished_jobs_hold_their_estimate(store: JobStore) -> None:
     claim = claim_one(store)
     assert store.finish(claim, T0 + 150, error=JobError("model_error", "x")) is not None
     assert store.submit(new_job(payer, cost=0.4)).created is True
+
+
+def test_concurrent_sweepers_retire_each_job_once(open_db: Callable[[], JobStore]) -> None:
+    """Several processes sweeping at once: each expired job is removed (and its files handed
+    back for deletion) by exactly one of them, and lapsed leases are taken back once."""
+    store = open_db()
+    account = store.ensure_account("alice", None, T0)
+    expired = submit_many(store, account, 40, expires_at=T0 + 500)
+    running = submit_many(store, account, 6, expires_at=T0 + 5000, priority=5)
+    for _ in running:
+        claim_one(store, now=T0 + 100)
+    handles = [open_db() for _ in range(4)]
+    removed: list[list[str]] = [[] for _ in handles]
+    requeued: list[list[str]] = [[] for _ in handles]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(handles))
+
+    def sweep(n: int) -> None:
+        try:
+            barrier.wait()
+            released = handles[n].release_lapsed(T0 + 1000, MAX_ATTEMPTS)
+            requeued[n].extend(released.requeued)
+            removed[n].extend(j.id for j in handles[n].expire(T0 + 1000).removed)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sweep, args=(n,)) for n in range(len(handles))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    all_removed = [job_id for ids in removed for job_id in ids]
+    assert sorted(all_removed) == sorted(j.id for j in expired)
+    all_requeued = [job_id for ids in requeued for job_id in ids]
+    assert sorted(all_requeued) == sorted(j.id for j in running)
+    for job in running:
+        assert statuses(store, job) == ["queued", "running", "queued"]
