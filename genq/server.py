@@ -43,14 +43,14 @@ async def run_workers(
     """``genq worker``: supervised worker processes and nothing else, until SIGTERM/SIGINT
     (or, with ``burst``, until the queue is empty)."""
     store = open_store(settings.db_url)
-    notifier = store.make_notifier()
+    notifier = store.make_notifier(follow_jobs=False)
     supervisor = Supervisor(settings, store, notifier, concurrency, models=models, burst=burst)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await notifier.start()
     await supervisor.start()
+    await notifier.start()
     print(
         f"genq worker: {concurrency} process(es) serving "
         f"{', '.join(models) if models else 'every configured model'}",

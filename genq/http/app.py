@@ -69,9 +69,9 @@ def create_app(service: JobService, supervisor: Supervisor | None = None) -> Fas
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await service.notifier.start()
         if supervisor is not None:
             await supervisor.start()
+        await service.notifier.start()
         sweeper = asyncio.create_task(sweep_forever(service))
         # Everything made at start-up lives as long as the server: keep it out of the
         # collector's way, or each full collection walks the whole import graph again.

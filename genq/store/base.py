@@ -213,8 +213,9 @@ class JobStore(abc.ABC):
     def expire(self, now: float) -> Retired:
         """Remove jobs whose retention has ended; ask running ones to stop first."""
 
-    def make_notifier(self) -> Notifier:
-        """The notifier that carries this store's news: in-process unless overridden."""
+    def make_notifier(self, *, follow_jobs: bool = True) -> Notifier:
+        """The notifier that carries this store's news: in-process unless overridden.
+        ``follow_jobs=False``: nobody here waits on jobs' ``job:ID`` topics."""
         return LocalNotifier()
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default

@@ -243,8 +243,8 @@ class PostgresStore(JobStore):
             conn.close()
         self._local = threading.local()
 
-    def make_notifier(self) -> PostgresNotifier:
-        return PostgresNotifier(self)
+    def make_notifier(self, *, follow_jobs: bool = True) -> PostgresNotifier:
+        return PostgresNotifier(self, follow_jobs=follow_jobs)
 
     # -- rows ----------------------------------------------------------------------------
     @staticmethod
@@ -800,9 +800,11 @@ class PostgresNotifier(LocalNotifier):
     waiter, since announcements made meanwhile were lost.
     """
 
-    def __init__(self, store: PostgresStore) -> None:
+    def __init__(self, store: PostgresStore, *, follow_jobs: bool = True) -> None:
         super().__init__()
         self.store = store
+        #: Whether anyone here follows jobs (an API does; a workers-only process does not).
+        self.follow_jobs = follow_jobs
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
 
@@ -813,6 +815,7 @@ class PostgresNotifier(LocalNotifier):
         super().publish(topic, payload)
 
     async def start(self) -> None:
+        """Start listening; add the listeners (``queued``, ``cancel``) before this."""
         self._task = asyncio.create_task(self._listen_forever(), name="genq-listen")
 
     async def close(self) -> None:
@@ -840,7 +843,13 @@ class PostgresNotifier(LocalNotifier):
             try:
                 async with conn:
                     topics: dict[str, str] = {}
-                    for name in CHANNELS:
+                    # Only what someone here waits for: every announcement heard costs CPU.
+                    wanted = [
+                        name
+                        for name in CHANNELS
+                        if (name == "job" and self.follow_jobs) or self._listeners.get(name)
+                    ]
+                    for name in wanted:
                         channel = self.store.channel(name)
                         topics[channel] = name
                         await conn.execute(f'LISTEN "{channel}"')
