@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import re
 import secrets
 import signal
@@ -48,8 +49,9 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -68,7 +70,7 @@ NOOP = {"model": "noop", "input": {}}
 #: How long a job may stay unfinished before the bench counts it as stuck.
 JOB_DEADLINE_SECONDS = 30.0
 READY_SECONDS = 60.0
-STOP_SECONDS = 15.0
+STOP_SECONDS = 20.0
 LOG_FINDING = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|Traceback")
 CLIENT_PORT = re.compile(r"\((\d+)\)")
 
@@ -143,27 +145,46 @@ class GenqProcess:
 
 
 def stop_all(processes: Iterable[GenqProcess]) -> list[str]:
-    """SIGTERM each process, then SIGKILL what is left of its tree after ``STOP_SECONDS``;
-    says what did not stop cleanly."""
+    """SIGTERM each process and wait for its tree; after ``STOP_SECONDS``, SIGKILL what is
+    left of its process group. Says what did not stop cleanly."""
     processes = list(processes)
-    trees: list[psutil.Process] = []
+    running = [p for p in processes if p.popen.poll() is None]
+    children: list[psutil.Process] = []
     for process in processes:
-        trees += process.tree()
         process.stopping = True
-        if process.popen.poll() is None:
-            process.popen.terminate()
-    _, alive = psutil.wait_procs(trees, timeout=STOP_SECONDS)
+    for process in running:
+        children += process.tree()[1:]
+        process.popen.terminate()
+    deadline = time.monotonic() + STOP_SECONDS
+    for process in running:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.popen.wait(max(deadline - time.monotonic(), 0))
+    psutil.wait_procs(children, timeout=max(deadline - time.monotonic(), 0))
     notes = []
-    for proc in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            notes.append(f"pid {proc.pid} ({proc.name()}) ignored SIGTERM for {STOP_SECONDS:g} s")
-            proc.kill()
-    psutil.wait_procs(alive, timeout=5)
     for process in processes:
+        for proc in process_group(process.popen.pid):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                notes.append(
+                    f"{process.name}: pid {proc.pid} ({' '.join(proc.cmdline())[:60]}) still"
+                    f" running {STOP_SECONDS:g} s after SIGTERM: killed"
+                )
+                proc.kill()
+    for process in running:
         code = process.popen.wait()
         if code not in (0, -signal.SIGTERM):
             notes.append(f"{process.name} exited with code {code} when stopped")
     return notes
+
+
+def process_group(pgid: int) -> list[psutil.Process]:
+    """The processes of a group. Each genq process leads its own (``start_new_session``), so
+    this finds its children even when their parent died first."""
+    found = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError):
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+    return found
 
 
 def free_port() -> int:
@@ -385,6 +406,16 @@ def postgres_processes() -> dict[ProcKey, tuple[float, int | None]]:
     return found
 
 
+def serving(snapshot: Snapshot, ports: frozenset[int], genq: bool) -> dict[ProcKey, float]:
+    """CPU seconds of the postgres processes that serve genq (the server's own processes and
+    the backends of genq's connections), or of those that serve other clients."""
+    return {
+        key: cpu
+        for key, (cpu, port) in snapshot.postgres.items()
+        if (port is None or port in ports) == genq
+    }
+
+
 def delta(before: Mapping[ProcKey, float], after: Mapping[ProcKey, float]) -> float:
     """CPU used between two snapshots by the processes alive at the second one (those that
     ended in between are lost)."""
@@ -421,20 +452,10 @@ class Meter:
     @staticmethod
     def usage(before: Snapshot, after: Snapshot) -> Usage:
         ports = before.genq_ports | after.genq_ports
-
-        def postgres(ours: bool) -> float:
-            def pick(snap: Snapshot) -> dict[ProcKey, float]:
-                return {
-                    key: cpu
-                    for key, (cpu, port) in snap.postgres.items()
-                    if (port is None or port in ports) == ours
-                }
-
-            return delta(pick(before), pick(after))
-
         api = delta(before.genq["api"], after.genq["api"])
         workers = delta(before.genq["workers"], after.genq["workers"])
-        pg, pg_others = postgres(True), postgres(False)
+        pg = delta(serving(before, ports, True), serving(after, ports, True))
+        pg_others = delta(serving(before, ports, False), serving(after, ports, False))
         load = after.load - before.load
         other = after.machine_busy - before.machine_busy - api - workers - pg - pg_others - load
         return Usage(api, workers, pg, pg_others, bool(after.postgres), load, max(other, 0.0))
@@ -518,18 +539,22 @@ async def run_phase(
     prefer_wait: bool = False,
     cross: bool = False,
     meter: Meter | None = None,
+    check: Callable[[], None] | None = None,
 ) -> Phase:
     """Run jobs back to back on ``clients`` clients; count those that end in the window after
     the warm-up. Client i uses API i (round-robin); with ``cross``, each job is submitted to
-    the next API in turn and waited on at the one after it."""
+    the next API in turn and waited on at the one after it. ``check`` raises to stop early."""
     phase = Phase()
     start = time.monotonic()
     t0, t1 = start + warmup, start + warmup + seconds
     snapshots: list[Snapshot] = []
 
-    async def sample() -> None:
+    async def watch() -> None:
         for at in (t0, t1):
-            await asyncio.sleep(max(at - time.monotonic(), 0))
+            while (left := at - time.monotonic()) > 0:
+                await asyncio.sleep(min(left, 0.5))
+                if check is not None:
+                    check()
             if meter is not None:
                 snapshots.append(meter.snapshot())
 
@@ -552,7 +577,13 @@ async def run_phase(
                 phase.jobs += 1
                 phase.latencies.append(time.perf_counter() - began)
 
-    await asyncio.gather(sample(), *(client(i) for i in range(clients)))
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(watch())
+            for index in range(clients):
+                group.create_task(client(index))
+    except* DeploymentError as failed:
+        raise failed.exceptions[0] from None
     phase.seconds = seconds
     if len(snapshots) == 2:
         phase.usage = Meter.usage(*snapshots)
@@ -560,7 +591,11 @@ async def run_phase(
 
 
 async def drive(
-    urls: list[str], key: str, args: argparse.Namespace, meter: Meter | None
+    urls: list[str],
+    key: str,
+    args: argparse.Namespace,
+    meter: Meter | None = None,
+    check: Callable[[], None] | None = None,
 ) -> tuple[Phase, Phase]:
     """The throughput phase (``--clients`` clients, CPU measured) and the latency phase (one
     client)."""
@@ -583,8 +618,9 @@ async def drive(
             args.seconds,
             prefer_wait=args.prefer_wait,
             meter=meter,
+            check=check,
         )
-        latency = await run_phase(apis, 1, args.warmup, args.seconds, cross=True)
+        latency = await run_phase(apis, 1, args.warmup, args.seconds, cross=True, check=check)
     return throughput, latency
 
 
@@ -598,7 +634,7 @@ def table_row(result: Result) -> list[str]:
     where = (
         [topology.store, "—" if topology.embedded else str(topology.apis), str(topology.workers)]
         if topology
-        else ["external", "?", "?"]
+        else ["external", "—", "—"]
     )
     if result.failure:
         return [*where, *["—"] * 10, "FAILED"]
@@ -675,36 +711,16 @@ def print_targets(results: list[Result]) -> None:
         )
 
 
-def print_notes(results: list[Result], args: argparse.Namespace, apart: bool) -> None:
-    submit = (
-        "one request per job (Prefer: wait)"
-        if args.prefer_wait
-        else "submit, then GET ?wait=30 (two requests per job)"
-    )
-    print(f"\nThroughput phase: {args.clients} clients, {submit}; latency phase: one client.")
-    if apart:
-        print("CPU per job is not measured from here: see `bench/scale.py serve` on the server.")
-    else:
-        cores = psutil.cpu_count()
-        print(
-            f"This machine has {cores} cores, shared by genq, PostgreSQL and the load generator"
-            " (`client`): jobs/s is bounded by the machine, so judge by CPU per job."
-        )
-        print(
-            "PG is approximate: postgres server processes (postmaster, background processes,"
-            " backends of this run's genq processes) present at the window's start or end."
-        )
-        others = [r.throughput for r in results if r.throughput.usage]
-        foreign = sum(p.usage.postgres_others for p in others if p.usage)
-        if foreign > 0.01:
-            print(
-                f"Backends of other PostgreSQL clients used {foreign:.2f} CPU s during the"
-                " windows; they are left out of PG."
-            )
-        print(
-            "`other cores`: CPU used by everything else on this machine during the window"
-            " (noise: another program's load slows every figure)."
-        )
+def print_notes(results: list[Result], args: argparse.Namespace, notes: list[str]) -> None:
+    submit = "one request (Prefer: wait)" if args.prefer_wait else "submit, then GET ?wait=30"
+    notes = [
+        f"Throughput: {args.clients} clients, each job {submit}. Latency: one client, submit"
+        " then GET ?wait=30; with several APIs it waits on another API than it submitted to.",
+        *notes,
+    ]
+    print()
+    for note in notes:
+        print(textwrap.fill(note, width=100, subsequent_indent="  "))
     for result in results:
         lines = result.findings + result.throughput.errors[:3] + result.latency.errors[:3]
         if result.failure:
@@ -715,10 +731,41 @@ def print_notes(results: list[Result], args: argparse.Namespace, apart: bool) ->
                 print(f"  {line}")
 
 
-def failed(result: Result) -> bool:
-    errors = result.throughput.errors or result.latency.errors
-    scaled = result.topology is None or not result.topology.embedded
-    return bool(result.failure or errors or (scaled and result.misses()))
+def cpu_notes(results: list[Result], db: str) -> list[str]:
+    """What the CPU columns mean, and what may have disturbed them."""
+    notes = [
+        f"This machine's {psutil.cpu_count()} cores are shared by genq, PostgreSQL and the"
+        " load generator (`client`, this process): jobs/s is bounded by the machine, so judge"
+        " by CPU per job. genq = API + workers (every genq process and its children).",
+        "PG is approximate: CPU of the postgres server processes (postmaster, background"
+        " processes, and backends of this run's genq processes) present at the window's start"
+        " or end.",
+        "`other cores`: CPU used by everything else on this machine during the window; when it"
+        " is high, another program's load disturbed the figures.",
+    ]
+    foreign = sum(r.throughput.usage.postgres_others for r in results if r.throughput.usage)
+    if foreign > 0.01:
+        notes.append(
+            f"Backends of other PostgreSQL clients used {foreign:.2f} CPU s during the windows,"
+            " left out of PG."
+        )
+    with contextlib.suppress(psycopg.Error), psycopg.connect(admin_url(db)) as conn:
+        row = conn.execute("SHOW autovacuum").fetchone()
+        if row and row[0] == "off":
+            notes.append(
+                "autovacuum is off on this PostgreSQL server: the fresh schemas are never"
+                " vacuumed or analyzed during the run, so plans made on empty tables stay and"
+                " dead rows pile up."
+            )
+    return notes
+
+
+def exit_code(results: list[Result], strict: bool) -> int:
+    """1 when a topology failed or a job went wrong; with ``strict``, also when a target is
+    missed."""
+    broken = any(r.failure or r.throughput.errors or r.latency.errors for r in results)
+    missed = any(r.misses() for r in results if not (r.topology and r.topology.embedded))
+    return 1 if broken or (strict and missed) else 0
 
 
 # -- commands --------------------------------------------------------------------------------
@@ -727,7 +774,9 @@ def measure_topology(topology: Topology, args: argparse.Namespace, workdir: Path
     try:
         with deployment:
             meter = Meter(deployment.processes)
-            throughput, latency = asyncio.run(drive(deployment.urls, deployment.key, args, meter))
+            throughput, latency = asyncio.run(
+                drive(deployment.urls, deployment.key, args, meter, deployment.check)
+            )
             deployment.check()
     except DeploymentError as exc:
         return Result(topology, Phase(), Phase(), deployment.findings(), failure=str(exc))
@@ -754,7 +803,7 @@ def bench(args: argparse.Namespace) -> int:
             result = measure_topology(topology, args, root / f"{index}-{topology.slug}")
             results.append(result)
             if result.failure:
-                print(f"{topology}: FAILED\n{result.failure}", flush=True)
+                print(f"{topology}: FAILED: {result.failure.splitlines()[0]}", flush=True)
             else:
                 print(
                     f"{topology}: {result.throughput.rate:.0f} jobs/s,"
@@ -764,20 +813,19 @@ def bench(args: argparse.Namespace) -> int:
     print()
     print_table([*HEADER, *(table_row(r) for r in results)])
     print_targets(results)
-    print_notes(results, args, apart=False)
-    missed = any(failed(r) for r in results)
-    return 1 if missed and args.strict else 0
+    print_notes(results, args, cpu_notes(results, args.db))
+    return exit_code(results, args.strict)
 
 
 def bench_apart(args: argparse.Namespace) -> int:
     if not args.key:
         sys.exit("--api-url needs --key")
     print(f"genq scale-out bench against {', '.join(args.api_url)}\n")
-    throughput, latency = asyncio.run(drive(args.api_url, args.key, args, None))
+    throughput, latency = asyncio.run(drive(args.api_url, args.key, args))
     result = Result(None, throughput, latency)
     print_table([*HEADER, table_row(result)])
-    print_notes([result], args, apart=True)
-    return 1 if failed(result) and args.strict else 0
+    print_notes([result], args, ["CPU per job is measured by `bench/scale.py serve`."])
+    return exit_code([result], args.strict)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -785,36 +833,52 @@ def serve(args: argparse.Namespace) -> int:
         sys.exit("serve starts one topology: give one --apis and one --workers value")
     topology = Topology(args.apis[0], args.workers[0])
     with contextlib.ExitStack() as stack:
-        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="genq-scale-")))
-        deployment = stack.enter_context(
-            Deployment(topology, args.db, workdir / "serve", host=args.host, port=args.port)
-        )
-        print(f"{topology}: schema {deployment.schema}, logs in {workdir / 'serve'}")
-        print("API URLs:", " ".join(deployment.urls))
-        print(f"key: {deployment.key}")
-        urls = " ".join(f"--api-url {url}" for url in deployment.urls)
-        print(f"load it: python bench/scale.py {urls} --key {deployment.key}")
-        print("Ctrl-C to stop.\n", flush=True)
-        meter = Meter(deployment.processes)
-        before = meter.snapshot()
-        with contextlib.suppress(KeyboardInterrupt):
-            while True:
-                time.sleep(args.seconds)
-                deployment.check()
-                after = meter.snapshot()
-                jobs = deployment.finished_jobs(before.wall, after.wall)
-                if jobs:
-                    usage = Meter.usage(before, after)
-                    pg = f"{1000 * usage.postgres / jobs:.2f}" if usage.postgres_seen else "—"
-                    print(
-                        f"{jobs / (after.wall - before.wall):7.0f} jobs/s   genq"
-                        f" {1000 * usage.genq / jobs:.2f} ms CPU/job (API"
-                        f" {1000 * usage.api / jobs:.2f} + workers"
-                        f" {1000 * usage.workers / jobs:.2f})   PG {pg} ms/job",
-                        flush=True,
-                    )
-                before = after
+        if args.log_dir:
+            workdir = Path(args.log_dir) / "serve"
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="genq-scale-"))
+            workdir = Path(tmp) / "serve"
+        deployment = Deployment(topology, args.db, workdir, host=args.host, port=args.port)
+        try:
+            stack.enter_context(deployment)
+            report_while_serving(deployment, args)
+        except DeploymentError as exc:
+            print(f"{topology}: FAILED: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            pass
     return 0
+
+
+def report_while_serving(deployment: Deployment, args: argparse.Namespace) -> None:
+    """Print the deployment's URLs and key, then every ``--seconds`` the jobs that ended and
+    the CPU they took, until interrupted."""
+    urls = deployment.urls
+    if args.host == "0.0.0.0":
+        urls = [url.replace("127.0.0.1", socket.gethostname()) for url in urls]
+    print(f"{deployment.topology}: schema {deployment.schema}, logs in {deployment.workdir}")
+    print("API URLs:", " ".join(urls))
+    print(f"key: {deployment.key}")
+    options = " ".join(f"--api-url {url}" for url in urls)
+    print(f"load it: python bench/scale.py {options} --key {deployment.key}")
+    print("Ctrl-C to stop.\n", flush=True)
+    meter = Meter(deployment.processes)
+    before = meter.snapshot()
+    while True:
+        time.sleep(args.seconds)
+        deployment.check()
+        after = meter.snapshot()
+        jobs = deployment.finished_jobs(before.wall, after.wall)
+        if jobs:
+            usage = Meter.usage(before, after)
+            pg = f"{1000 * usage.postgres / jobs:.2f}" if usage.postgres_seen else "—"
+            print(
+                f"{jobs / (after.wall - before.wall):7.0f} jobs/s   genq"
+                f" {1000 * usage.genq / jobs:.2f} ms CPU/job (API {1000 * usage.api / jobs:.2f}"
+                f" + workers {1000 * usage.workers / jobs:.2f})   PG {pg} ms/job",
+                flush=True,
+            )
+        before = after
 
 
 def int_list(text: str) -> list[int]:
