@@ -54,6 +54,11 @@ CREATE INDEX jobs_account ON jobs (account_id, seq DESC);
 CREATE INDEX jobs_expiry ON jobs (expires_at);
 CREATE INDEX jobs_unfinished ON jobs (account_id) WHERE status IN ('queued', 'running');
 
+-- A queue table: every job's row is rewritten a few times and then deleted, which leaves dead
+-- index entries that claims must step over until VACUUM clears them. Vacuum and analyze it
+-- after a small share of changes rather than PostgreSQL's default 20 %.
+ALTER TABLE jobs SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_analyze_scale_factor = 0.02);
+
 CREATE TABLE events (
     id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     job_id      TEXT NOT NULL,
@@ -63,3 +68,5 @@ CREATE TABLE events (
 );
 
 CREATE INDEX events_job ON events (job_id, id);
+
+ALTER TABLE events SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.05);
