@@ -26,6 +26,7 @@ from genq.models.registry import ModelRegistry
 from genq.notifier import Notifier, job_topic
 from genq.settings import Settings
 from genq.storage import FileStorage
+from genq.storage.local import LocalStorage
 from genq.store import JobStore, NewJob
 
 log = logging.getLogger("genq.service")
@@ -87,6 +88,8 @@ class JobService:
         self.notifier = notifier
         self._served: set[str] = set()
         self._served_at = -1.0
+        #: Local files are served by genq itself; other storages hand out their own links.
+        self._serves_files = isinstance(storage, LocalStorage)
 
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         # SQLite calls take microseconds and are made inline; a store that waits on the
@@ -297,8 +300,6 @@ class JobService:
         self, key: str, expires: str | None, signature: str | None
     ) -> tuple[Path, str]:
         """The file behind a signed link: 403 when tampered or expired, 404 when gone."""
-        from genq.storage.local import LocalStorage
-
         if not isinstance(self.storage, LocalStorage):
             raise NotFound("files are not served by genq with this storage")
         now = time.time()
@@ -312,12 +313,6 @@ class JobService:
         if expires_at < now:
             raise Forbidden("this file link has expired", code="link_expired")
         return self._local_file(key), output.content_type
-
-    @property
-    def _serves_files(self) -> bool:
-        from genq.storage.local import LocalStorage
-
-        return isinstance(self.storage, LocalStorage)
 
     def _local_file(self, key: str) -> Path:
         path = self.storage.local_path(key)

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
-from genq.errors import ConfigError, Conflict, InsufficientCredits, StoreUnavailable
+from genq.errors import ConfigError, Conflict, StoreUnavailable
 from genq.jobs import (
     Account,
     ApiKey,
@@ -48,9 +48,12 @@ from genq.store.base import (
 )
 from genq.store.rows import (
     account_from_row,
+    check_credits,
     event_from_row,
+    finish_outcome,
     job_from_row,
     key_from_row,
+    list_jobs_query,
     progress_event_data,
     status_event_data,
     worker_lost_message,
@@ -122,6 +125,9 @@ class PostgresStore(JobStore):
         self.url = url
         self.conninfo, self.schema = parse_url(url)
         self.channel_prefix = f"genq_{self.schema}_"
+        # The hot statements name this schema's channels: made once, not on every call.
+        self._insert_job_sql = self._make_insert_job_sql()
+        self._claim_sql = self._make_claim_sql()
         # One connection per thread, opened on first use and reopened when it breaks: the
         # API calls the store from a small, fixed pool of threads and each worker from two,
         # so a checkout per call (a connection pool) would only add work to every call.
@@ -325,8 +331,7 @@ class PostgresStore(JobStore):
         return None if row is None else key_from_row(row)
 
     # -- the API side --------------------------------------------------------------------
-    @property
-    def _insert_job_sql(self) -> str:
+    def _make_insert_job_sql(self) -> str:
         # One statement inserts the job and its first event and wakes the workers. ON
         # CONFLICT covers both an idempotency key used concurrently and a retry of this very
         # insert after a lost connection (same job id).
@@ -407,25 +412,12 @@ class PostgresStore(JobStore):
 
     @staticmethod
     def _check_credits(conn: psycopg.Connection[Row], new: NewJob, credits: float) -> None:
-        # Jobs still queued or running hold their estimate.
         row = conn.execute(
             "SELECT COALESCE(SUM(cost_estimate), 0) AS held FROM jobs"
             " WHERE account_id = %s AND status IN ('queued', 'running')",
             (new.account_id,),
         ).fetchone()
-        held = row["held"] if row else 0.0
-        available = credits - held
-        if new.cost_estimate > available + 1e-12:
-            raise InsufficientCredits(
-                f"the estimated cost {new.cost_estimate:g} exceeds the available balance "
-                f"{available:g} (balance {credits:g}, held by unfinished jobs {held:g})",
-                details={
-                    "estimate": new.cost_estimate,
-                    "balance": credits,
-                    "held": held,
-                    "available": available,
-                },
-            )
+        check_credits(new, credits, row["held"] if row else 0.0)
 
     def get_job(self, account_id: str, job_id: str, now: float) -> Job | None:
         row = self._one(
@@ -448,19 +440,9 @@ class PostgresStore(JobStore):
         status: str | None = None,
         model: str | None = None,
     ) -> list[tuple[int, Job]]:
-        sql = "SELECT * FROM jobs WHERE account_id = %s AND expires_at > %s"
-        args: list[Any] = [account_id, now]
-        if before_seq is not None:
-            sql += " AND seq < %s"
-            args.append(before_seq)
-        if status is not None:
-            sql += " AND status = %s"
-            args.append(status)
-        if model is not None:
-            sql += " AND model = %s"
-            args.append(model)
-        sql += " ORDER BY seq DESC LIMIT %s"
-        args.append(limit)
+        sql, args = list_jobs_query(
+            "%s", account_id, now, limit=limit, before_seq=before_seq, status=status, model=model
+        )
         return [(r["seq"], self._job(r)) for r in self._all(sql, args)]
 
     def request_cancel(self, account_id: str, job_id: str, now: float) -> Job | None:
@@ -530,8 +512,7 @@ class PostgresStore(JobStore):
         return int(row["n"]) if row else 0
 
     # -- the worker side -----------------------------------------------------------------
-    @property
-    def _claim_sql(self) -> str:
+    def _make_claim_sql(self) -> str:
         return (
             "WITH picked AS (SELECT seq FROM jobs WHERE status = 'queued'"
             " AND model = ANY(%(models)s) AND expires_at > %(now)s"
@@ -632,16 +613,15 @@ class PostgresStore(JobStore):
                 ).fetchone()
                 if current is None:
                     return None
-                kept = outputs
-                if canceled or (error is None and current["cancel_requested"]):
-                    # A late cancel still wins; a canceled job is never charged.
-                    status, kept = JobStatus.CANCELED, ()
-                elif error is not None:
-                    status = JobStatus.FAILED
-                else:
-                    status = JobStatus.SUCCEEDED
+                status, kept, charge = finish_outcome(
+                    outputs=outputs,
+                    error=error,
+                    canceled=canceled,
+                    cancel_requested=current["cancel_requested"],
+                    cost_actual=cost_actual,
+                    cost_estimate=current["cost_estimate"],
+                )
                 done = status is JobStatus.SUCCEEDED
-                charge = min(cost_actual or 0.0, current["cost_estimate"]) if done else 0.0
                 row = conn.execute(
                     "UPDATE jobs SET status = %s, outputs = %s, error_code = %s,"
                     " error_message = %s, cost_actual = %s, inference_time = %s,"

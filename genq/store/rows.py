@@ -1,11 +1,14 @@
-"""Rows to values, shared by the store implementations (their columns have the same names)."""
+"""What the store implementations share: rows to values (their columns have the same names)
+and the rules both apply around their own SQL."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from genq.errors import InsufficientCredits
 from genq.jobs import Account, ApiKey, Event, EventType, Job, JobError, JobStatus, Output, Progress
+from genq.store.base import NewJob
 
 
 class Row(Protocol):
@@ -85,3 +88,62 @@ def progress_event_data(progress: Progress) -> dict[str, Any]:
 
 def worker_lost_message(max_attempts: int) -> str:
     return f"the worker running this job was lost {max_attempts} times"
+
+
+def list_jobs_query(
+    mark: str,
+    account_id: str,
+    now: float,
+    *,
+    limit: int,
+    before_seq: int | None,
+    status: str | None,
+    model: str | None,
+) -> tuple[str, list[Any]]:
+    """The SQL and arguments of ``JobStore.list_jobs``, with ``mark`` as the placeholder."""
+    sql = f"SELECT * FROM jobs WHERE account_id = {mark} AND expires_at > {mark}"
+    args: list[Any] = [account_id, now]
+    for column, value in (("seq <", before_seq), ("status =", status), ("model =", model)):
+        if value is not None:
+            sql += f" AND {column} {mark}"
+            args.append(value)
+    sql += f" ORDER BY seq DESC LIMIT {mark}"
+    args.append(limit)
+    return sql, args
+
+
+def check_credits(new: NewJob, credits: float, held: float) -> None:
+    """Refuse a job whose estimate exceeds the balance less what unfinished jobs hold (they
+    hold their estimates, so that a burst of submits cannot promise more than the balance)."""
+    available = credits - held
+    if new.cost_estimate > available + 1e-12:
+        raise InsufficientCredits(
+            f"the estimated cost {new.cost_estimate:g} exceeds the available balance "
+            f"{available:g} (balance {credits:g}, held by unfinished jobs {held:g})",
+            details={
+                "estimate": new.cost_estimate,
+                "balance": credits,
+                "held": held,
+                "available": available,
+            },
+        )
+
+
+def finish_outcome(
+    *,
+    outputs: Sequence[Output],
+    error: JobError | None,
+    canceled: bool,
+    cancel_requested: bool,
+    cost_actual: float | None,
+    cost_estimate: float,
+) -> tuple[JobStatus, Sequence[Output], float]:
+    """How a job ends: its status, the outputs it keeps and what it is charged."""
+    if canceled or (error is None and cancel_requested):
+        # A cancel that came after the model's last look still wins: the caller was told the
+        # job would stop, and a canceled job is never charged.
+        return JobStatus.CANCELED, (), 0.0
+    if error is not None:
+        return JobStatus.FAILED, outputs, 0.0
+    # The estimate the job held is the most it can cost.
+    return JobStatus.SUCCEEDED, outputs, min(cost_actual or 0.0, cost_estimate)

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from genq.errors import Conflict, InsufficientCredits
+from genq.errors import Conflict
 from genq.jobs import (
     Account,
     ApiKey,
@@ -41,9 +41,12 @@ from genq.store.base import (
 )
 from genq.store.rows import (
     account_from_row,
+    check_credits,
     event_from_row,
+    finish_outcome,
     job_from_row,
     key_from_row,
+    list_jobs_query,
     progress_event_data,
     status_event_data,
     worker_lost_message,
@@ -259,25 +262,12 @@ class SQLiteStore(JobStore):
 
     @staticmethod
     def _check_credits(conn: sqlite3.Connection, new: NewJob, credits: float) -> None:
-        # Jobs still queued or running hold their estimate, so that a burst of submits
-        # cannot promise more than the balance.
         held = conn.execute(
             "SELECT COALESCE(SUM(cost_estimate), 0) FROM jobs"
             " WHERE account_id = ? AND status IN ('queued', 'running')",
             (new.account_id,),
         ).fetchone()[0]
-        available = credits - held
-        if new.cost_estimate > available + 1e-12:
-            raise InsufficientCredits(
-                f"the estimated cost {new.cost_estimate:g} exceeds the available balance "
-                f"{available:g} (balance {credits:g}, held by unfinished jobs {held:g})",
-                details={
-                    "estimate": new.cost_estimate,
-                    "balance": credits,
-                    "held": held,
-                    "available": available,
-                },
-            )
+        check_credits(new, credits, held)
 
     def get_job(self, account_id: str, job_id: str, now: float) -> Job | None:
         row = self._read(
@@ -302,19 +292,9 @@ class SQLiteStore(JobStore):
         status: str | None = None,
         model: str | None = None,
     ) -> list[tuple[int, Job]]:
-        sql = "SELECT * FROM jobs WHERE account_id = ? AND expires_at > ?"
-        args: list[Any] = [account_id, now]
-        if before_seq is not None:
-            sql += " AND seq < ?"
-            args.append(before_seq)
-        if status is not None:
-            sql += " AND status = ?"
-            args.append(status)
-        if model is not None:
-            sql += " AND model = ?"
-            args.append(model)
-        sql += " ORDER BY seq DESC LIMIT ?"
-        args.append(limit)
+        sql, args = list_jobs_query(
+            "?", account_id, now, limit=limit, before_seq=before_seq, status=status, model=model
+        )
         return [(r["seq"], self._job(r)) for r in self._read(sql, args).fetchall()]
 
     def request_cancel(self, account_id: str, job_id: str, now: float) -> Job | None:
@@ -453,18 +433,14 @@ class SQLiteStore(JobStore):
             ).fetchone()
             if current is None:
                 return None
-            if canceled or (error is None and current["cancel_requested"]):
-                # A cancel that came after the model's last look still wins: the caller was
-                # told the job would stop, and a canceled job is never charged.
-                status, outputs = JobStatus.CANCELED, ()
-            elif error is not None:
-                status = JobStatus.FAILED
-            else:
-                status = JobStatus.SUCCEEDED
-            # The estimate the job held is the most it can cost.
-            charge = 0.0
-            if status is JobStatus.SUCCEEDED:
-                charge = min(cost_actual or 0.0, current["cost_estimate"])
+            status, outputs, charge = finish_outcome(
+                outputs=outputs,
+                error=error,
+                canceled=canceled,
+                cancel_requested=bool(current["cancel_requested"]),
+                cost_actual=cost_actual,
+                cost_estimate=current["cost_estimate"],
+            )
             done = status is JobStatus.SUCCEEDED
             row = conn.execute(
                 "UPDATE jobs SET status = ?, outputs = ?, error_code = ?, error_message = ?,"
