@@ -98,7 +98,7 @@ def worker(
         help="Models this machine serves, comma-separated or repeated (default: every "
         "configured model).",
     ),
-    concurrency: int = typer.Option(1, min=1, help="Worker processes to run (default 1)."),
+    concurrency: int = typer.Option(1, min=1, help="Worker processes to run."),
     burst: bool = typer.Option(False, "--burst", help="Exit once the queue is empty."),
     db: str = Db,
     storage: str = Storage,
