@@ -20,6 +20,8 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+models_app = typer.Typer(help="Work with models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 DataDir = typer.Option(
     None, "--data-dir", envvar="GENQ_DATA_DIR", help="Where genq keeps its data."
@@ -217,3 +219,25 @@ def keys_disable(
 def keys_delete(key_id: str, db: str = Db, data_dir: Path = DataDir, config: Path = Config) -> None:
     """Delete a key for good."""
     _change_key(key_id, data_dir, config, db, "deleted")
+
+
+@models_app.command("make-tiny")
+def models_make_tiny(
+    directory: Path = typer.Argument(..., help="Where to write one folder per pipeline."),
+    kinds: list[str] = typer.Option(
+        None, "--kind", help="Pipelines to build (repeatable; default: every small one)."
+    ),
+    seed: int = typer.Option(0, help="Seed of the random weights."),
+) -> None:
+    """Build tiny pipelines with random weights, saved as real checkpoints are: for trying
+    the runtimes and for tests, on any machine, with no download. Their output is noise."""
+    from genq.runtimes import tiny
+
+    try:
+        built = tiny.make_tiny(directory, kinds or None, seed=seed)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    table = Table("kind", "tasks", "folder")
+    for kind, folder in built.items():
+        table.add_row(kind, ", ".join(tiny.KINDS[kind].tasks), str(folder))
+    Console().print(table)

@@ -42,6 +42,8 @@ class EventType(enum.StrEnum):
     PROGRESS = "progress"
     LOG = "log"
     OUTPUT = "output"
+    #: A piece of generated text, as a text model writes it (``{"delta": "..."}``).
+    TEXT = "text"
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ class Job:
     inference_time: float | None = None
     attempts: int = 0
     cancel_requested: bool = False
+    #: Jobs of one model with the same key may run together in one model call.
+    batch_key: str | None = None
 
     @property
     def terminal(self) -> bool:

@@ -142,6 +142,7 @@ class JobService:
                 if idempotency_key is not None
                 else None
             ),
+            batch_key=registered.batch_key(validated),
         )
         submitted = await self._db(self.store.submit, new)
         if submitted.created:

@@ -15,6 +15,7 @@ from pydantic_settings import (
 )
 
 from genq.errors import ConfigError
+from genq.models.base import DEFAULT_REFERENCE_MAX_BYTES
 
 
 class Settings(BaseSettings):
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
     progress_interval_seconds: float = Field(default=0.1, ge=0)
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
     poll_interval_seconds: float = Field(default=2.0, gt=0)
+    reference_max_bytes: int = Field(default=DEFAULT_REFERENCE_MAX_BYTES, gt=0)
+    reference_allow_private: bool = False
+    model_memory_gb: float | None = Field(default=None, gt=0)
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @classmethod

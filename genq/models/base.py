@@ -22,16 +22,25 @@ A model is a class::
 
 Class attributes are read by the API process without calling ``setup``, so a model module
 must import heavy libraries (torch, av, ...) inside ``setup`` or ``predict``, not at the top.
+A model may set them per instance instead, in ``__init__``, from its ``Options`` (the keys of
+its ``[models.NAME]`` table): that is how one runtime class serves many configured models.
+
+A model that can run several jobs in one call returns a ``batch_key`` for each input (equal
+keys: the jobs may share a call) and implements ``predict_batch``; the worker then hands it up
+to ``max_batch`` (from the config) jobs at once.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
 import copy
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
 
 
 def fill_defaults(schema: dict[str, Any], input: dict[str, Any]) -> dict[str, Any]:
@@ -45,6 +54,10 @@ def fill_defaults(schema: dict[str, Any], input: dict[str, Any]) -> dict[str, An
         if key not in filled and "default" in spec:
             filled[key] = copy.deepcopy(spec["default"])
     return filled
+
+
+#: Largest reference file (image, audio) a job may name, unless the operator sets another.
+DEFAULT_REFERENCE_MAX_BYTES = 20 * 1024 * 1024
 
 
 class InputError(Exception):
@@ -83,6 +96,13 @@ class Usage:
     media_seconds: float = 0.0
 
 
+class ModelOptions(BaseModel):
+    """A model's own settings: the keys of its ``[models.NAME]`` table that are not common to
+    every model. A model with settings declares a subclass as its ``Options``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class RunContext(abc.ABC):
     """What a running model may do with its job."""
 
@@ -100,6 +120,17 @@ class RunContext(abc.ABC):
     @abc.abstractmethod
     def log(self, message: str) -> None:
         """Add a line to the job's event stream."""
+
+    def text(self, delta: str) -> None:  # noqa: B027 - optional, dropped by default
+        """Stream a piece of generated text (a token or a few) to the job's event stream."""
+
+    def fetch_image(self, ref: str) -> Any:
+        """A reference image given by URL or ``data:`` URI, as a PIL image, fetched within the
+        operator's limits (size, type, no private addresses unless allowed); refusals raise
+        ``InputError``."""
+        from genq.models.fetch import fetch_image
+
+        return fetch_image(ref, max_bytes=DEFAULT_REFERENCE_MAX_BYTES)
 
     @property
     @abc.abstractmethod
@@ -135,13 +166,57 @@ class Model(abc.ABC):
     requires: ClassVar[tuple[str, ...]] = ()
     #: The pip extra that provides ``requires``, named in the error when one is missing.
     extra: ClassVar[str | None] = None
+    #: The model's own config keys; none by default.
+    Options: ClassVar[type[ModelOptions]] = ModelOptions
+
+    def __init__(self, options: ModelOptions | None = None) -> None:
+        self.options = options if options is not None else self.Options()
+
+    def declare(self, **attributes: Any) -> None:
+        """Give this instance its own values of the class attributes above (``description``,
+        ``modality``, ``input_schema``, ``price``, ``requires``): a runtime class that serves
+        many configured models calls it from ``__init__``."""
+        unknown = set(attributes) - {"description", "modality", "input_schema", "price", "requires"}
+        if unknown:
+            raise TypeError(f"not a model attribute: {', '.join(sorted(unknown))}")
+        vars(self).update(attributes)
 
     def setup(self) -> None:  # noqa: B027 - optional hook, empty by default
-        """Load weights and warm up; called once per worker process before the first job."""
+        """Load weights and warm up; called in a worker process before its first job (and
+        again after ``teardown``)."""
+
+    def teardown(self) -> None:  # noqa: B027 - optional hook, empty by default
+        """Release what ``setup`` loaded; the worker calls it to make room for another model."""
+
+    def memory_bytes(self) -> int:
+        """Memory the loaded model holds (before ``setup``: an estimate); 0 when unknown. The
+        worker keeps the models it has loaded within its memory budget."""
+        return 0
 
     @abc.abstractmethod
     def predict(self, input: dict[str, Any], ctx: RunContext) -> None:
         """Run one job: report progress, check for stop, add outputs."""
+
+    def batch_key(self, input: dict[str, Any]) -> str | None:
+        """Jobs whose inputs have the same key may run in one ``predict_batch`` call; None
+        (the default) runs this job alone. Computed when the job is submitted."""
+        return None
+
+    def predict_batch(self, inputs: list[dict[str, Any]], ctxs: list[RunContext]) -> None:
+        """Run jobs with equal batch keys in one call; each has its own context for progress,
+        stop and outputs. A job whose ``stop_requested`` has turned true is ended as canceled
+        by the worker there and then; the call may go on for the others (whatever is added to
+        the stopped job's context is dropped) and should raise ``Stopped`` once all of them
+        were asked to stop. Any other exception fails every job of the call.
+
+        This default runs the jobs one after another."""
+        for input, ctx in zip(inputs, ctxs, strict=True):
+            if ctx.stop_requested:
+                continue
+            with contextlib.suppress(Stopped):
+                self.predict(input, ctx)
+        if all(ctx.stop_requested for ctx in ctxs):
+            raise Stopped()
 
     def usage(self, input: dict[str, Any]) -> Usage:
         """The expected usage of a job, for its cost estimate."""
@@ -149,6 +224,5 @@ class Model(abc.ABC):
         duration = input.get("duration") or 0.0
         return Usage(outputs=int(count), media_seconds=float(duration))
 
-    @classmethod
-    def missing_requirements(cls) -> list[str]:
-        return [name for name in cls.requires if importlib.util.find_spec(name) is None]
+    def missing_requirements(self) -> list[str]:
+        return [name for name in self.requires if importlib.util.find_spec(name) is None]

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from genq.models.base import InputError, Model, Price, RunContext, Usage, fill_defaults
+from genq.models.encode import AUDIO_FORMATS, write_audio
 
 # From espeak-ng/speak_lib.h.
 _AUDIO_OUTPUT_SYNCHRONOUS = 2  # samples go to the callback before espeak_Synth returns
@@ -41,12 +42,6 @@ VOICES = {
     "fr": "fr",
     "it": "it",
     "pt-br": "pt-br",
-}
-
-_FORMATS = {
-    "wav": ("WAV", "PCM_16", "audio/wav", ".wav"),
-    "mp3": ("MP3", "MPEG_LAYER_III", "audio/mpeg", ".mp3"),
-    "flac": ("FLAC", "PCM_16", "audio/flac", ".flac"),
 }
 
 # A sentence ends at . ! ? or a line break; synthesising one at a time lets a job report
@@ -202,7 +197,7 @@ class DemoSpeech(Model):
                 "type": "string",
                 "title": "Format",
                 "description": "Audio file format.",
-                "enum": list(_FORMATS),
+                "enum": list(AUDIO_FORMATS),
                 "default": "wav",
                 "x-playground": {"widget": "select", "advanced": True},
             },
@@ -218,13 +213,10 @@ class DemoSpeech(Model):
         engine()
 
     def predict(self, input: dict[str, Any], ctx: RunContext) -> None:
-        import soundfile
-
         params = fill_defaults(self.input_schema, input)
         sentences = split_sentences(params["text"])
         if not sentences:
             raise InputError("the text has nothing to say")
-        sf_format, subtype, content_type, suffix = _FORMATS[params["format"]]
         speech = engine()
         pieces: list[bytes] = []
         with speech.lock:
@@ -237,7 +229,7 @@ class DemoSpeech(Model):
         samples = np.frombuffer(b"".join(pieces), dtype=np.int16)
         if samples.size == 0:
             raise InputError("the text has nothing to say")
-        path = ctx.work_dir / f"speech{suffix}"
-        soundfile.write(path, samples, speech.sample_rate, format=sf_format, subtype=subtype)
+        path = ctx.work_dir / "speech"
+        written = write_audio(samples, speech.sample_rate, path, params["format"])
         ctx.progress(len(sentences) + 1, len(sentences) + 1)
-        ctx.add_output(path, content_type, duration=samples.size / speech.sample_rate)
+        ctx.add_output(written.path, written.content_type, duration=written.duration)

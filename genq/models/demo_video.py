@@ -1,17 +1,18 @@
 """``demo-video``: a procedural animation encoded as H.264 MP4, standing in for a text-to-video
 model. The prompt and seed pick the picture (see ``media.Painter``); time moves its waves.
 
-PyAV is imported inside ``predict``: the API process reads this class without the demo extra.
+PyAV is imported only while a video is encoded (in ``encode.VideoWriter``): the API process
+reads this class without the demo extra.
 """
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Any, ClassVar
 
 import numpy as np
 
 from genq.models.base import Model, Price, RunContext, Usage, fill_defaults
+from genq.models.encode import VideoWriter
 from genq.models.media import (
     ASPECT_RATIOS,
     SEED_MAX,
@@ -96,8 +97,6 @@ class DemoVideo(Model):
         import av  # noqa: F401 - fail at worker start, not in the first job, if PyAV is broken
 
     def predict(self, input: dict[str, Any], ctx: RunContext) -> None:
-        import av
-
         params = fill_defaults(self.input_schema, input)
         prompt: str = params["prompt"]
         fps: int = params["fps"]
@@ -110,22 +109,16 @@ class DemoVideo(Model):
         rng = np.random.default_rng(stable_seed("demo-video", prompt, seed))
         painter = Painter(rng, LAYERS, detail=DETAIL)
 
-        path = ctx.work_dir / "video.mp4"
-        # faststart moves the index to the front so that browsers can play while downloading.
-        with av.open(str(path), mode="w", options={"movflags": "+faststart"}) as container:
-            stream = container.add_stream("libx264", rate=fps)
-            stream.width = width
-            stream.height = height
-            stream.pix_fmt = "yuv420p"
-            stream.codec_context.time_base = Fraction(1, fps)
-            stream.options = {"crf": "23", "preset": "veryfast"}
+        with VideoWriter(ctx.work_dir / "video.mp4", fps) as video:
             for index in range(frames):
                 ctx.check_stop()
-                rgb = painter.render(width, height, time=index / fps)
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                frame.pts = index
-                frame.time_base = Fraction(1, fps)
-                container.mux(stream.encode(frame))
+                video.write(painter.render(width, height, time=index / fps))
                 ctx.progress(index + 1, frames)
-            container.mux(stream.encode(None))
-        ctx.add_output(path, "video/mp4", width=width, height=height, duration=frames / fps)
+        written = video.finish()
+        ctx.add_output(
+            written.path,
+            written.content_type,
+            width=written.width,
+            height=written.height,
+            duration=written.duration,
+        )

@@ -1,5 +1,6 @@
 """The model registry: built-in models plus entries from the ``[models.NAME]`` tables of the
-TOML config, each a ``Model`` class found by its ``module:Class`` entry point."""
+TOML config. Each entry names a ``Model`` class, by its ``module:Class`` entry point or by a
+runtime (``runtime = "diffusers"``); the table's other keys are that class's ``Options``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
+import pydantic
 
 from genq.errors import ConfigError, ModelUnavailable, NotFound, ValidationFailed
 from genq.models.base import Model, Price, fill_defaults
@@ -19,17 +21,42 @@ BUILTIN_MODELS = {
     "demo-speech": "genq.models.demo_speech:DemoSpeech",
 }
 
-_ENTRY_KEYS = {"entrypoint", "description", "price", "enabled"}
+RUNTIMES = {
+    "diffusers": "genq.runtimes.diffusion:DiffusersModel",
+    "transformers": "genq.runtimes.textgen:TextGenerationModel",
+    "python": "genq.runtimes.plugin:PythonModel",
+}
+
+#: Keys every ``[models.NAME]`` table may have; the others belong to the model's ``Options``.
+_ENTRY_KEYS = {
+    "entrypoint",
+    "runtime",
+    "description",
+    "price",
+    "enabled",
+    "max_batch",
+    "batch_wait_ms",
+}
+
+DEFAULT_BATCH_WAIT_MS = 5.0
+
+
+def load_object(target: str) -> Any:
+    """The object ``module:name`` (or ``module:Class.attribute``) names."""
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"{target!r} must look like 'module:name'")
+    try:
+        found: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot load model entry point {target!r}: {exc}") from exc
+    return found
 
 
 def load_entrypoint(entrypoint: str) -> type[Model]:
-    module_name, _, attr = entrypoint.partition(":")
-    if not attr:
-        raise ConfigError(f"model entry point {entrypoint!r} must look like 'module:Class'")
-    try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"cannot load model entry point {entrypoint!r}: {exc}") from exc
+    cls = load_object(entrypoint)
     if not (isinstance(cls, type) and issubclass(cls, Model)):
         raise ConfigError(f"{entrypoint!r} is not a genq.models.Model subclass")
     return cls
@@ -53,6 +80,10 @@ class RegisteredModel:
     description: str
     price: Price
     validator: jsonschema.protocols.Validator
+    #: Most jobs one model call takes; 1: no batching.
+    max_batch: int = 1
+    #: How long a worker waits for companions of a job it claimed, in seconds.
+    batch_wait: float = DEFAULT_BATCH_WAIT_MS / 1000
 
     @property
     def missing(self) -> list[str]:
@@ -66,6 +97,7 @@ class RegisteredModel:
             "modality": self.model.modality,
             "input_schema": self.model.input_schema,
             "price": self.price.to_dict(),
+            "max_batch": self.max_batch,
             "available": not missing,
             **({"unavailable_reason": self._unavailable_reason(missing)} if missing else {}),
         }
@@ -96,9 +128,28 @@ class RegisteredModel:
             raise ValidationFailed(f"invalid input: {summary}", details=details)
         return fill_defaults(self.model.input_schema, input)
 
+    def batch_key(self, input: dict[str, Any]) -> str | None:
+        """The key under which the job may share a model call; None: it runs alone."""
+        return self.model.batch_key(input) if self.max_batch > 1 else None
+
     def estimate(self, input: dict[str, Any]) -> float:
         usage = self.model.usage(input)
         return self.price.cost(usage.outputs, usage.media_seconds)
+
+
+def _entrypoint(where: str, entry: dict[str, Any]) -> str:
+    runtime = entry.get("runtime")
+    if runtime is None:
+        if "entrypoint" not in entry:
+            raise ConfigError(
+                f"{where} needs a runtime ({', '.join(RUNTIMES)}) or an entrypoint = 'module:Class'"
+            )
+        return str(entry["entrypoint"])
+    if "entrypoint" in entry:
+        raise ConfigError(f"{where} has both a runtime and an entrypoint: keep one")
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"{where}.runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
+    return RUNTIMES[runtime]
 
 
 class ModelRegistry:
@@ -107,35 +158,51 @@ class ModelRegistry:
             name: {"entrypoint": ep} for name, ep in BUILTIN_MODELS.items()
         }
         for name, table in (config or {}).items():
-            unknown = set(table) - _ENTRY_KEYS
-            if unknown:
-                raise ConfigError(f"[models.{name}]: unknown keys {sorted(unknown)}")
             entries.setdefault(name, {}).update(table)
         self._models: dict[str, RegisteredModel] = {}
         for name, entry in entries.items():
             if not entry.get("enabled", True):
                 continue
-            if "entrypoint" not in entry:
-                raise ConfigError(f"[models.{name}] needs an entrypoint = 'module:Class'")
             self._models[name] = self._register(name, entry)
 
     @staticmethod
     def _register(name: str, entry: dict[str, Any]) -> RegisteredModel:
-        cls = load_entrypoint(entry["entrypoint"])
-        price = cls.price
+        where = f"[models.{name}]"
+        cls = load_entrypoint(_entrypoint(where, entry))
+        own = {key: value for key, value in entry.items() if key not in _ENTRY_KEYS}
+        try:
+            model = cls(cls.Options(**own))
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'table'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(f"{where}: {problems}") from None
+        price = model.price
         if "price" in entry:
             try:
                 price = Price(**entry["price"])
             except TypeError as exc:
-                raise ConfigError(f"[models.{name}].price: {exc}") from exc
-        validator_cls = strict_integers(jsonschema.validators.validator_for(cls.input_schema))
-        validator_cls.check_schema(cls.input_schema)
+                raise ConfigError(f"{where}.price: {exc}") from exc
+        max_batch = entry.get("max_batch", 1)
+        batch_wait_ms = entry.get("batch_wait_ms", DEFAULT_BATCH_WAIT_MS)
+        if not isinstance(max_batch, int) or isinstance(max_batch, bool) or max_batch < 1:
+            raise ConfigError(f"{where}.max_batch must be a whole number of at least 1")
+        if not isinstance(batch_wait_ms, int | float) or not 0 <= batch_wait_ms <= 10_000:
+            raise ConfigError(f"{where}.batch_wait_ms must be a number of ms from 0 to 10000")
+        schema = model.input_schema
+        validator_cls = strict_integers(jsonschema.validators.validator_for(schema))
+        try:
+            validator_cls.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise ConfigError(f"{where}: the input schema is not valid: {exc.message}") from None
         return RegisteredModel(
             name=name,
-            model=cls(),
-            description=entry.get("description", cls.description),
+            model=model,
+            description=entry.get("description", model.description),
             price=price,
-            validator=validator_cls(cls.input_schema),
+            validator=validator_cls(schema),
+            max_batch=max_batch,
+            batch_wait=batch_wait_ms / 1000,
         )
 
     def names(self) -> list[str]:

@@ -35,6 +35,8 @@ class NewJob:
     expires_at: float
     idempotency_key: str | None = None
     fingerprint: str | None = None
+    #: Jobs of one model with the same key may run in one model call (see ``Model.batch_key``).
+    batch_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,8 +155,12 @@ class JobStore(abc.ABC):
         now: float,
         lease_seconds: float,
         limit: int = 1,
+        batch_key: str | None = None,
     ) -> list[Claim]:
-        """Atomically take up to ``limit`` queued jobs: highest priority first, then oldest."""
+        """Atomically take up to ``limit`` queued jobs: highest priority first, then oldest.
+
+        With ``batch_key``, only jobs of ``models[0]`` that carry that key: the companions of a
+        job already claimed, to run in the same model call."""
 
     @abc.abstractmethod
     def heartbeat(self, claims: Sequence[Claim], now: float, lease_seconds: float) -> set[str]:

@@ -128,6 +128,7 @@ class PostgresStore(JobStore):
         # The hot statements name this schema's channels: made once, not on every call.
         self._insert_job_sql = self._make_insert_job_sql()
         self._claim_sql = self._make_claim_sql()
+        self._batch_claim_sql = self._make_claim_sql(batch=True)
         # One connection per thread, opened on first use and reopened when it breaks: the
         # API calls the store from a small, fixed pool of threads and each worker from two,
         # so a checkout per call (a connection pool) would only add work to every call.
@@ -337,10 +338,12 @@ class PostgresStore(JobStore):
         # insert after a lost connection (same job id).
         return (
             "WITH j AS (INSERT INTO jobs (id, account_id, model, input, status, priority,"
-            " metadata, cost_estimate, created_at, expires_at, idempotency_key, fingerprint)"
+            " metadata, cost_estimate, created_at, expires_at, idempotency_key, fingerprint,"
+            " batch_key)"
             " VALUES (%(id)s, %(account_id)s, %(model)s, %(input)s, 'queued', %(priority)s,"
             " %(metadata)s, %(cost_estimate)s, %(created_at)s, %(expires_at)s,"
-            " %(idempotency_key)s, %(fingerprint)s) ON CONFLICT DO NOTHING RETURNING *),"
+            " %(idempotency_key)s, %(fingerprint)s, %(batch_key)s)"
+            " ON CONFLICT DO NOTHING RETURNING *),"
             " e AS (INSERT INTO events (job_id, type, data, created_at)"
             " SELECT id, 'status', '{\"status\": \"queued\"}', created_at FROM j)"
             f" SELECT j.*, pg_notify('{self.channel('queued')}', j.model) FROM j"
@@ -359,6 +362,7 @@ class PostgresStore(JobStore):
             "expires_at": new.expires_at,
             "idempotency_key": new.idempotency_key,
             "fingerprint": new.fingerprint,
+            "batch_key": new.batch_key,
         }
 
         def run(conn: psycopg.Connection[Row]) -> Submitted:
@@ -512,10 +516,14 @@ class PostgresStore(JobStore):
         return int(row["n"]) if row else 0
 
     # -- the worker side -----------------------------------------------------------------
-    def _make_claim_sql(self) -> str:
+    def _make_claim_sql(self, batch: bool = False) -> str:
+        if batch:
+            which = "model = %(model)s AND batch_key = %(batch_key)s"
+        else:
+            which = "model = ANY(%(models)s)"
         return (
             "WITH picked AS (SELECT seq FROM jobs WHERE status = 'queued'"
-            " AND model = ANY(%(models)s) AND expires_at > %(now)s"
+            f" AND {which} AND expires_at > %(now)s"
             " ORDER BY priority DESC, seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED),"
             " c AS (UPDATE jobs SET status = 'running', worker_id = %(worker)s,"
             " attempts = attempts + 1, started_at = %(now)s, lease_expires_at = %(lease)s"
@@ -533,17 +541,21 @@ class PostgresStore(JobStore):
         now: float,
         lease_seconds: float,
         limit: int = 1,
+        batch_key: str | None = None,
     ) -> list[Claim]:
         if not models:
             return []
         args = {
             "models": list(models),
+            "model": models[0],
+            "batch_key": batch_key,
             "now": now,
             "limit": limit,
             "worker": worker_id,
             "lease": now + lease_seconds,
         }
-        rows = self._all(self._claim_sql, args)
+        sql = self._claim_sql if batch_key is None else self._batch_claim_sql
+        rows = self._all(sql, args)
         return [Claim(job, worker_id, job.attempts) for job in map(self._job, rows)]
 
     _FENCE = "id = %s AND worker_id = %s AND attempts = %s AND status = 'running'"

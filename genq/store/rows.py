@@ -45,6 +45,7 @@ def job_from_row(row: Row, decode: Decode) -> Job:
         inference_time=row["inference_time"],
         attempts=row["attempts"],
         cancel_requested=bool(row["cancel_requested"]),
+        batch_key=row["batch_key"],
     )
 
 

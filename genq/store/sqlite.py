@@ -240,8 +240,8 @@ class SQLiteStore(JobStore):
                 self._check_credits(conn, new, credits)
             row = conn.execute(
                 "INSERT INTO jobs (id, account_id, model, input, status, priority, metadata,"
-                " cost_estimate, created_at, expires_at, idempotency_key, fingerprint)"
-                " VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                " cost_estimate, created_at, expires_at, idempotency_key, fingerprint, batch_key)"
+                " VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
                 (
                     new.id,
                     new.account_id,
@@ -254,6 +254,7 @@ class SQLiteStore(JobStore):
                     new.expires_at,
                     new.idempotency_key,
                     new.fingerprint,
+                    new.batch_key,
                 ),
             ).fetchone()
             job = self._job(row)
@@ -352,13 +353,18 @@ class SQLiteStore(JobStore):
         now: float,
         lease_seconds: float,
         limit: int = 1,
+        batch_key: str | None = None,
     ) -> list[Claim]:
         if not models:
             return []
-        marks = ",".join("?" * len(models))
+        if batch_key is None:
+            marks = ",".join("?" * len(models))
+            where, params = f"model IN ({marks})", tuple(models)
+        else:
+            where, params = "model = ? AND batch_key = ?", (models[0], batch_key)
         # Most claims of an idle worker find nothing: look without taking the write lock.
         queued = self._read(
-            f"SELECT 1 FROM jobs WHERE status = 'queued' AND model IN ({marks}) LIMIT 1", models
+            f"SELECT 1 FROM jobs WHERE status = 'queued' AND {where} LIMIT 1", params
         )
         if queued.fetchone() is None:
             return []
@@ -367,9 +373,9 @@ class SQLiteStore(JobStore):
                 "UPDATE jobs SET status = 'running', worker_id = ?, attempts = attempts + 1,"
                 " started_at = ?, lease_expires_at = ?"
                 " WHERE seq IN (SELECT seq FROM jobs WHERE status = 'queued'"
-                f" AND model IN ({marks}) AND expires_at > ? ORDER BY priority DESC, seq LIMIT ?)"
+                f" AND {where} AND expires_at > ? ORDER BY priority DESC, seq LIMIT ?)"
                 " RETURNING *",
-                (worker_id, now, now + lease_seconds, *models, now, limit),
+                (worker_id, now, now + lease_seconds, *params, now, limit),
             ).fetchall()
             jobs = sorted((self._job(r) for r in rows), key=lambda j: (-j.priority, j.created_at))
             for job in jobs:

@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -26,11 +27,13 @@ from typing import Any, TypeVar
 
 from genq.errors import StoreUnavailable
 from genq.jobs import Claim, EventType, Job, JobError, JobStatus, Output, Progress
+from genq.models import fetch
 from genq.models.base import InputError, RunContext, Stopped
 from genq.models.registry import ModelRegistry, RegisteredModel
 from genq.settings import Settings
 from genq.storage import FileStorage, open_storage
 from genq.store import JobStore, open_store
+from genq.worker.loaded import GIB, LoadedModels
 
 log = logging.getLogger("genq.worker")
 
@@ -74,13 +77,19 @@ class Hub:
 
 
 class JobContext(RunContext):
-    def __init__(self, worker: Worker, claim: Claim) -> None:
+    def __init__(self, worker: Worker, claim: Claim, *, batched: bool = False) -> None:
         self.worker = worker
         self.claim = claim
         self.job_id = claim.job.id
         self.outputs: list[PendingOutput] = []
         self.stop = threading.Event()
+        #: One of several jobs in one model call: a stop ends this job alone, at once.
+        self.batched = batched
+        #: The job's end is recorded; what the model still does for it is dropped.
+        self.ended = False
         self._last_progress = 0.0
+        self._text: list[str] = []
+        self._last_text = 0.0
         self._work_dir: Path | None = None
 
     @property
@@ -98,9 +107,14 @@ class JobContext(RunContext):
     def stop_requested(self) -> bool:
         if not self.stop.is_set():
             self.worker.receive(0)
+        if self.stop.is_set() and self.batched and not self.ended:
+            # The model goes on for the other jobs of its call; this one ends now.
+            self.worker.end_early(self, canceled=True)
         return self.stop.is_set()
 
     def progress(self, step: int, total: int, message: str | None = None) -> None:
+        if self.ended:
+            return
         now = time.time()
         interval = self.worker.settings.progress_interval_seconds
         if step < total and now - self._last_progress < interval:
@@ -112,7 +126,36 @@ class JobContext(RunContext):
             if self.worker.store.set_progress(self.claim, Progress(step, total, message), now):
                 self.worker.hub.send("changed", self.job_id)
 
+    def text(self, delta: str) -> None:
+        if self.ended or not delta:
+            return
+        self._text.append(delta)
+        # Tokens come faster than anyone reads them: one event per progress interval.
+        if time.time() - self._last_text >= self.worker.settings.progress_interval_seconds:
+            self.flush_text()
+
+    def flush_text(self) -> None:
+        if not self._text:
+            return
+        now = time.time()
+        delta = "".join(self._text)
+        self._text.clear()
+        self._last_text = now
+        with self._best_effort():
+            if self.worker.store.add_event(self.claim, EventType.TEXT, {"delta": delta}, now):
+                self.worker.hub.send("changed", self.job_id)
+
+    def fetch_image(self, ref: str) -> Any:
+        settings = self.worker.settings
+        return fetch.fetch_image(
+            ref,
+            max_bytes=settings.reference_max_bytes,
+            allow_private=settings.reference_allow_private,
+        )
+
     def log(self, message: str) -> None:
+        if self.ended:
+            return
         with self._best_effort():
             if self.worker.store.add_event(
                 self.claim, EventType.LOG, {"message": message}, time.time()
@@ -137,6 +180,8 @@ class JobContext(RunContext):
     ) -> None:
         if not Path(path).is_file():
             raise ValueError(f"output {path} is not a file")
+        if self.ended:
+            return
         self.outputs.append(PendingOutput(Path(path), content_type, width, height, duration))
 
 
@@ -160,10 +205,14 @@ class Worker:
         self.registry = registry or ModelRegistry(settings.models)
         wanted = models or self.registry.names()
         self.models = [name for name in wanted if not self.registry.get(name).missing]
-        self._ready: set[str] = set()
+        budget = settings.model_memory_gb
+        self.loaded = LoadedModels(int(budget * GIB) if budget is not None else None)
+        #: Model name -> a lower batch limit after repeated out-of-memory errors.
+        self._batch_limits: dict[str, int] = {}
+        self._oom_streak: dict[str, int] = {}
         self._stopping = threading.Event()
         self._exited = threading.Event()
-        self._current: JobContext | None = None
+        self._current: list[JobContext] = []
         self._current_lock = threading.Lock()
 
     # -- messages from the supervisor ----------------------------------------------------
@@ -193,25 +242,29 @@ class Worker:
 
     def _stop_job(self, job_id: str) -> None:
         with self._current_lock:
-            if self._current is not None and self._current.job_id == job_id:
-                self._current.stop.set()
+            for ctx in self._current:
+                if ctx.job_id == job_id:
+                    ctx.stop.set()
 
     def _heartbeat(self) -> None:
         """Every third of a lease: say this worker is alive, renew the current job's lease,
         and stop the job if told to."""
         while not self._exited.wait(self.settings.lease_seconds / 3):
             with self._current_lock:
-                ctx = self._current
+                ctxs = [ctx for ctx in self._current if not ctx.ended]
             try:
                 self._register()
-                if ctx is None:
+                if not ctxs:
                     continue
-                stop = self.store.heartbeat([ctx.claim], time.time(), self.settings.lease_seconds)
+                stop = self.store.heartbeat(
+                    [ctx.claim for ctx in ctxs], time.time(), self.settings.lease_seconds
+                )
             except Exception as exc:
                 log.warning("heartbeat failed: %s", exc)
                 continue
-            if ctx.job_id in stop:
-                ctx.stop.set()
+            for ctx in ctxs:
+                if ctx.job_id in stop:
+                    ctx.stop.set()
 
     def _register(self) -> None:
         self.store.register_worker(
@@ -229,6 +282,7 @@ class Worker:
         finally:
             self._exited.set()
             heartbeat.join()
+            self.loaded.close()
             with contextlib.suppress(StoreUnavailable):
                 self.store.unregister_worker(self.worker_id)
 
@@ -263,55 +317,148 @@ class Worker:
                 self.receive(self.settings.poll_interval_seconds)
                 continue
             for claim in claims:
-                self.run_job(claim)
-                done += 1
+                batch = self._fill_batch(claim)
+                self.run_batch(batch)
+                done += len(batch)
         return done
 
+    def batch_limit(self, registered: RegisteredModel) -> int:
+        return min(registered.max_batch, self._batch_limits.get(registered.name, 1 << 30))
+
+    def _fill_batch(self, first: Claim) -> list[Claim]:
+        """``first`` and the queued jobs that may share its model call, waiting up to the
+        model's batch wait for companions (never longer, so a lone job is barely delayed)."""
+        key = first.job.batch_key
+        if key is None:
+            return [first]
+        registered = self.registry.get(first.job.model)
+        limit = self.batch_limit(registered)
+        batch = [first]
+        deadline = time.monotonic() + registered.batch_wait
+        while len(batch) < limit:
+            try:
+                batch += self.store.claim(
+                    self.worker_id,
+                    [registered.name],
+                    time.time(),
+                    self.settings.lease_seconds,
+                    limit=limit - len(batch),
+                    batch_key=key,
+                )
+            except StoreUnavailable:
+                break
+            left = deadline - time.monotonic()
+            if len(batch) >= limit or left <= 0:
+                break
+            # A wake from the supervisor (a job was queued) ends the wait early.
+            self.receive(min(left, 0.002))
+        return batch
+
     def run_job(self, claim: Claim) -> None:
-        job = claim.job
-        self.hub.send("busy", job.id)
-        ctx = JobContext(self, claim)
-        if job.cancel_requested:
-            ctx.stop.set()
+        self.run_batch([claim])
+
+    def run_batch(self, claims: list[Claim]) -> None:
+        """Run jobs of one model in one model call (a single job: a plain ``predict``)."""
+        ctxs = [JobContext(self, claim, batched=len(claims) > 1) for claim in claims]
+        for ctx in ctxs:
+            self.hub.send("busy", ctx.job_id)
+            if ctx.claim.job.cancel_requested:
+                ctx.stop.set()
+        if len(ctxs) > 1:
+            for ctx in ctxs:
+                ctx.log(f"runs in a batch of {len(ctxs)} jobs")
         with self._current_lock:
-            self._current = ctx
+            self._current = ctxs
         try:
-            self._execute(ctx)
+            self._execute(ctxs)
         finally:
             with self._current_lock:
-                self._current = None
-            ctx.cleanup()
-            self.hub.send("done", job.id)
+                self._current = []
+            for ctx in ctxs:
+                ctx.cleanup()
+                if not ctx.ended:
+                    self.hub.send("done", ctx.job_id)
 
-    def _execute(self, ctx: JobContext) -> None:
-        claim = ctx.claim
-        registered = self.registry.get(claim.job.model)
+    def end_early(self, ctx: JobContext, *, canceled: bool) -> None:
+        """Record the end of one job of a model call that goes on for the others."""
+        ctx.ended = True
+        ctx.flush_text()
+        self._finish(ctx, canceled=canceled)
+        self.hub.send("done", ctx.job_id)
+
+    def _execute(self, ctxs: list[JobContext]) -> None:
+        registered = self.registry.get(ctxs[0].claim.job.model)
         try:
-            self._ensure_setup(registered)
+            self.loaded.use(registered)
         except Exception as exc:
             log.exception("model %s failed to load", registered.name)
-            self._finish(ctx, error=JobError("model_load_failed", f"{type(exc).__name__}: {exc}"))
+            load_failed = JobError("model_load_failed", f"{type(exc).__name__}: {exc}")
+            for ctx in ctxs:
+                self._finish(ctx, error=load_failed)
             return
         started = time.perf_counter()
         error: JobError | None = None
-        canceled = False
+        stopped = False
         try:
-            ctx.check_stop()
-            registered.model.predict(dict(claim.job.input), ctx)
-            ctx.check_stop()
+            self._predict(registered, ctxs)
         except Stopped:
-            canceled = True
+            stopped = True
         except InputError as exc:
             error = JobError("invalid_input", str(exc))
-        except MemoryError:
-            error = JobError("out_of_memory", "the model ran out of memory")
         except Exception as exc:
-            log.info("job %s failed: %r", claim.job.id, exc)
-            error = JobError("model_error", str(exc) or type(exc).__name__)
+            error = self._model_error(registered, ctxs, exc)
+        else:
+            self._oom_streak.pop(registered.name, None)
         elapsed = time.perf_counter() - started
-        if canceled or error is not None:
-            self._finish(ctx, error=error, canceled=canceled, inference_time=elapsed)
+        for ctx in ctxs:
+            if ctx.ended:
+                continue
+            ctx.flush_text()
+            if stopped and ctx.stop.is_set():
+                self._finish(ctx, canceled=True, inference_time=elapsed)
+            elif stopped:
+                # Only a batched model call can stop with some of its jobs still wanted.
+                lost = JobError("model_error", "the model stopped before finishing the job")
+                self._finish(ctx, error=lost, inference_time=elapsed)
+            elif error is not None:
+                self._finish(ctx, error=error, inference_time=elapsed)
+            else:
+                self._succeed(registered, ctx, elapsed)
+
+    def _predict(self, registered: RegisteredModel, ctxs: list[JobContext]) -> None:
+        if len(ctxs) == 1:
+            ctx = ctxs[0]
+            ctx.check_stop()
+            registered.model.predict(dict(ctx.claim.job.input), ctx)
+            ctx.check_stop()
             return
+        inputs = [dict(ctx.claim.job.input) for ctx in ctxs]
+        contexts: list[RunContext] = list(ctxs)
+        registered.model.predict_batch(inputs, contexts)
+
+    def _model_error(
+        self, registered: RegisteredModel, ctxs: list[JobContext], exc: Exception
+    ) -> JobError:
+        if not is_out_of_memory(exc):
+            log.info("job(s) %s failed: %r", ", ".join(c.job_id for c in ctxs), exc)
+            return JobError("model_error", str(exc) or type(exc).__name__)
+        free_accelerator_cache()
+        streak = self._oom_streak.get(registered.name, 0) + 1
+        self._oom_streak[registered.name] = streak
+        limit = self.batch_limit(registered)
+        if streak >= 2 and limit > 1:
+            # Twice in a row: this model's batches are too big for the memory left.
+            self._batch_limits[registered.name] = limit // 2
+            self._oom_streak[registered.name] = 0
+            log.warning(
+                "model %s ran out of memory twice: batches of at most %d from now on",
+                registered.name,
+                limit // 2,
+            )
+        return JobError("out_of_memory", f"the model ran out of memory: {exc}")
+
+    def _succeed(self, registered: RegisteredModel, ctx: JobContext, elapsed: float) -> None:
+        claim = ctx.claim
         outputs: list[Output] = []
         try:
             for index, pending in enumerate(ctx.outputs):
@@ -328,11 +475,6 @@ class Worker:
             # The lease was lost (deleted, taken back) or a late cancel won: these files
             # belong to no job.
             self.storage.delete_keys([o.key for o in outputs])
-
-    def _ensure_setup(self, registered: RegisteredModel) -> None:
-        if registered.name not in self._ready:
-            registered.model.setup()
-            self._ready.add(registered.name)
 
     def _store_output(self, ctx: JobContext, index: int, pending: PendingOutput) -> Output:
         digest = hashlib.sha256()
@@ -383,14 +525,34 @@ class Worker:
         return job
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Host or accelerator memory ran out (torch's CUDA error without importing torch)."""
+    return (
+        isinstance(exc, MemoryError)
+        or type(exc).__name__ == "OutOfMemoryError"
+        or "out of memory" in str(exc).lower()
+    )
+
+
+def free_accelerator_cache() -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def worker_main(
     settings_data: dict[str, Any],
     worker_id: str,
     conn: Connection,
     models: list[str] | None = None,
     burst: bool = False,
+    threads: int | None = None,
 ) -> None:
-    """Entry point of a supervised worker process."""
+    """Entry point of a supervised worker process; ``threads``: its share of the CPU cores
+    for math libraries, unless the environment already says."""
+    if threads is not None:
+        for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(variable, str(threads))
     # The supervisor decides when a worker ends: Ctrl-C in a terminal (and a service
     # manager's SIGTERM to the whole group) reaches every process, and the supervisor then
     # stops its workers in order.

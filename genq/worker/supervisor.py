@@ -11,7 +11,7 @@ import os
 import signal
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
@@ -33,7 +33,8 @@ class WorkerHandle:
     #: Set by its first message: a worker that dies before it is ready is crash-looping.
     ready: bool = False
     idle: bool = False
-    job_id: str | None = None
+    #: The jobs it runs now (several when they share one model call).
+    job_ids: set[str] = field(default_factory=set)
 
 
 class Supervisor:
@@ -62,6 +63,9 @@ class Supervisor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._mp = multiprocessing.get_context("spawn")
         self._settings_data = settings.model_dump(mode="json")
+        # Each worker's share of the CPU cores for torch and other OpenMP users: by default
+        # every process would start a thread per core, and the workers would fight over them.
+        self._threads = max(1, (os.cpu_count() or 1) // max(1, count))
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -80,7 +84,7 @@ class Supervisor:
         parent, child = self._mp.Pipe()
         process = self._mp.Process(
             target=worker_main,
-            args=(self._settings_data, worker_id, child, self.models, self.burst),
+            args=(self._settings_data, worker_id, child, self.models, self.burst, self._threads),
             name=f"genq-worker-{worker_id}",
         )
         process.start()
@@ -142,18 +146,18 @@ class Supervisor:
         kind = message[0]
         if kind == "idle":
             handle.idle = True
-            handle.job_id = None
+            handle.job_ids.clear()
             if self._pending_wakes:
                 self._pending_wakes = 0
                 self._send(handle, "wake")
         elif kind == "busy":
             handle.idle = False
-            handle.job_id = message[1]
+            handle.job_ids.add(message[1])
             self.notifier.publish(job_topic(message[1]))
         elif kind == "changed":
             self.notifier.publish(job_topic(message[1]))
         elif kind == "done":
-            handle.job_id = None
+            handle.job_ids.discard(message[1])
             self.notifier.publish(job_topic(message[1]))
 
     def _send(self, handle: WorkerHandle, *message: str) -> None:
@@ -184,7 +188,7 @@ class Supervisor:
             # Read what the worker said last, so that a job it already left is not killed in
             # its place.
             self._drain(handle)
-            if handle.job_id == job_id and handle.process.is_alive():
+            if job_id in handle.job_ids and handle.process.is_alive():
                 log.warning(
                     "worker %s did not stop job %s within %.1f s: killing it",
                     handle.worker_id,

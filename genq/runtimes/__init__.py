@@ -1,0 +1,1 @@
+"""Model runtimes: diffusers, transformers and Python plug-ins."""

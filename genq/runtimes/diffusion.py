@@ -1,0 +1,486 @@
+"""The diffusers runtime: any ``DiffusionPipeline`` from a local folder or a hub id, for text-to-
+image, image-to-image, inpainting, text-to-video, image-to-video and text-to-audio.
+
+One class serves every configured pipeline; its ``[models.NAME]`` table says where the weights
+are and which task the model does (see ``DiffusersOptions``). The pipeline's call signature
+decides which job inputs reach it, so the same code drives Stable Diffusion, Flux, LTX-Video,
+Wan, Stable Audio or AudioLDM.
+
+Jobs with the same settings (size, steps, guidance, frames, ...) run as one batch in one
+pipeline call, each with its own seed: sample ``i`` draws its starting noise from its own
+generator, so it comes out as it would alone.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from genq.models.base import Model, RunContext, Stopped, Usage, fill_defaults
+from genq.models.media import (
+    ASPECT_RATIOS,
+    SEED_MAX,
+    default_seed,
+    ratio_value,
+    size_for_ratio,
+)
+from genq.runtimes.device import (
+    TorchOptions,
+    folder_weight_bytes,
+    module_bytes,
+    pick_device,
+    pick_dtype,
+)
+
+Task = Literal[
+    "text-to-image",
+    "image-to-image",
+    "inpainting",
+    "text-to-video",
+    "image-to-video",
+    "text-to-audio",
+]
+
+MODALITY = {
+    "text-to-image": "image",
+    "image-to-image": "image",
+    "inpainting": "image",
+    "text-to-video": "video",
+    "image-to-video": "video",
+    "text-to-audio": "audio",
+}
+#: Inputs that name a reference image, per task.
+REFERENCES: dict[str, tuple[str, ...]] = {
+    "image-to-image": ("image",),
+    "inpainting": ("image", "mask_image"),
+    "image-to-video": ("image",),
+}
+#: Inputs that differ between jobs of one batch; every other input must match.
+PER_JOB = frozenset({"prompt", "negative_prompt", "seed", "output_format"})
+
+IMAGE_FORMATS = ("png", "jpeg", "webp")
+AUDIO_FORMATS = ("wav", "flac", "mp3")
+
+
+class DiffusersOptions(TorchOptions):
+    task: Task
+    #: A diffusers pipeline class to load with instead of the one the folder names.
+    pipeline: str | None = None
+    default_steps: int = Field(default=25, ge=1)
+    max_steps: int = Field(default=150, ge=1)
+    #: None: the pipeline's own default.
+    default_guidance: float | None = None
+    #: Longer side of images and video frames when the job gives no size (None: the pipeline's
+    #: default size).
+    default_side: int | None = Field(default=None, ge=8)
+    max_side: int = Field(default=2048, ge=8)
+    #: Width and height must be multiples of this (8 for Stable Diffusion, 16 for Flux, 32
+    #: for LTX-Video).
+    size_multiple: int = Field(default=8, ge=1)
+    max_images: int = Field(default=4, ge=1)
+    default_frames: int = Field(default=25, ge=1)
+    max_frames: int = Field(default=257, ge=1)
+    default_fps: float = Field(default=24.0, gt=0)
+    default_audio_seconds: float = Field(default=5.0, gt=0)
+    max_audio_seconds: float = Field(default=47.0, gt=0)
+    #: Audio sample rate when the pipeline does not tell (most do).
+    sample_rate: int | None = Field(default=None, gt=0)
+
+
+class DiffusersModel(Model):
+    description = "A diffusers pipeline."
+    requires = ("torch", "diffusers", "transformers")
+    extra = "diffusers"
+    Options: ClassVar[type[DiffusersOptions]] = DiffusersOptions
+    options: DiffusersOptions
+
+    def __init__(self, options: DiffusersOptions | None = None) -> None:
+        if options is None:
+            raise TypeError("a diffusers model needs its options (source and task)")
+        super().__init__(options)
+        self.task = options.task
+        self.declare(
+            modality=MODALITY[self.task],
+            description=f"{self.task} with the diffusers pipeline at {options.source}",
+            input_schema=input_schema(options),
+        )
+        self.pipe: Any = None
+        self._call_params: frozenset[str] = frozenset()
+        #: Seconds spent inside pipeline calls, for measuring how busy the device is.
+        self.busy_seconds = 0.0
+
+    # -- loading -------------------------------------------------------------------------
+    def setup(self) -> None:
+        import diffusers
+
+        o = self.options
+        self.device = pick_device(o.device)
+        self.dtype = pick_dtype(o.dtype, self.device)
+        kwargs: dict[str, Any] = {"torch_dtype": self.dtype}
+        for key in ("revision", "variant", "cache_dir"):
+            if getattr(o, key) is not None:
+                kwargs[key] = getattr(o, key)
+        if o.pipeline is not None:
+            cls = getattr(diffusers, o.pipeline, None)
+            if cls is None:
+                raise ValueError(f"diffusers has no pipeline class {o.pipeline!r}")
+            pipe = cls.from_pretrained(o.source, **kwargs)
+        else:
+            pipe = for_task(diffusers.DiffusionPipeline.from_pretrained(o.source, **kwargs), o.task)
+        pipe.to(self.device)
+        pipe.set_progress_bar_config(disable=True)
+        self._call_params = frozenset(inspect.signature(pipe.__call__).parameters)
+        missing = [name for name in REFERENCES.get(o.task, ()) if name not in self._call_params]
+        if missing:
+            raise ValueError(
+                f"{type(pipe).__name__} takes no {', '.join(missing)}: it cannot do {o.task}"
+            )
+        self.pipe = pipe
+
+    def teardown(self) -> None:
+        self.pipe = None
+
+    def memory_bytes(self) -> int:
+        if self.pipe is None:
+            return folder_weight_bytes(self.options.source)
+        return module_bytes(list(self.pipe.components.values()))
+
+    # -- jobs ----------------------------------------------------------------------------
+    def usage(self, input: dict[str, Any]) -> Usage:
+        params = fill_defaults(self.input_schema, input)
+        if self.modality == "audio":
+            return Usage(outputs=1, media_seconds=float(params["duration"]))
+        if self.modality == "video":
+            return Usage(outputs=1, media_seconds=params["num_frames"] / params["fps"])
+        return Usage(outputs=int(params.get("num_images", 1)))
+
+    def batch_key(self, input: dict[str, Any]) -> str | None:
+        if self.task in REFERENCES:
+            # Reference images are fetched per job and may differ in size: run alone.
+            return None
+        shared = {
+            k: v for k, v in fill_defaults(self.input_schema, input).items() if k not in PER_JOB
+        }
+        return json.dumps(shared, sort_keys=True, separators=(",", ":"))
+
+    def predict(self, input: dict[str, Any], ctx: RunContext) -> None:
+        self.predict_batch([input], [ctx])
+
+    def predict_batch(self, inputs: list[dict[str, Any]], ctxs: list[RunContext]) -> None:
+        jobs = [
+            Job(fill_defaults(self.input_schema, i), ctx)
+            for i, ctx in zip(inputs, ctxs, strict=True)
+        ]
+        for job in jobs:
+            if job.params.get("seed") is None:
+                job.params["seed"] = default_seed(job.params["prompt"])
+                job.ctx.log(f"seed {job.params['seed']} (from the prompt)")
+        result = self._call(jobs)
+        for index, job in enumerate(jobs):
+            if not job.ctx.stop_requested:
+                self._write(job, result, index)
+
+    def _call(self, jobs: list[Job]) -> Any:
+        import torch
+
+        params = jobs[0].params
+        count = params.get("num_images", 1)
+        args: dict[str, Any] = {
+            "prompt": [job.params["prompt"] for job in jobs],
+            "num_inference_steps": params["steps"],
+            # Output i of job j starts from the noise of seed_j + i, as it would alone.
+            "generator": [
+                torch.Generator("cpu").manual_seed(job.params["seed"] + i)
+                for job in jobs
+                for i in range(count)
+            ],
+        }
+        negatives = [job.params.get("negative_prompt") for job in jobs]
+        if any(negatives):
+            args["negative_prompt"] = [n or "" for n in negatives]
+        if params.get("guidance") is not None:
+            args["guidance_scale"] = params["guidance"]
+        if self.modality == "image":
+            args["num_images_per_prompt"] = count
+        if self.modality in ("image", "video"):
+            args.update(self._size(params))
+        if self.modality == "video":
+            args["num_frames"] = params["num_frames"]
+            args["frame_rate"] = params["fps"]
+            args["output_type"] = "np"
+        if self.modality == "audio":
+            args["audio_length_in_s"] = params["duration"]
+            args["audio_end_in_s"] = params["duration"]
+        if "strength" in params:
+            args["strength"] = params["strength"]
+        for name in REFERENCES.get(self.task, ()):
+            args[name] = [job.ctx.fetch_image(job.params[name]) for job in jobs]
+            if len(jobs) == 1:
+                args[name] = args[name][0]
+        args.update(self._progress_hook(jobs, params["steps"]))
+        call = {k: v for k, v in args.items() if k in self._call_params}
+        started = time.perf_counter()
+        try:
+            with torch.inference_mode():
+                return self.pipe(**call)
+        finally:
+            self.busy_seconds += time.perf_counter() - started
+
+    def _size(self, params: dict[str, Any]) -> dict[str, int]:
+        width: int | None = params.get("width")
+        height: int | None = params.get("height")
+        ratio = ratio_value(params.get("aspect_ratio") or "1:1")
+        if width is not None and height is not None:
+            return {"width": width, "height": height}
+        multiple = self.options.size_multiple
+        if width is not None:
+            return {"width": width, "height": _multiple(width / ratio, multiple)}
+        if height is not None:
+            return {"width": _multiple(height * ratio, multiple), "height": height}
+        side = self.options.default_side
+        if side is None and params.get("aspect_ratio") is None:
+            return {}  # the pipeline's own default size
+        width, height = size_for_ratio(
+            params.get("aspect_ratio") or "1:1", side or self._native_side(), multiple=multiple
+        )
+        return {"width": width, "height": height}
+
+    def _native_side(self) -> int:
+        """The longer side the pipeline makes by default (UNet/transformer sample size times
+        the VAE's scale)."""
+        denoiser = getattr(self.pipe, "unet", None) or getattr(self.pipe, "transformer", None)
+        sample = getattr(getattr(denoiser, "config", None), "sample_size", None)
+        scale = getattr(self.pipe, "vae_scale_factor", None) or 8
+        if isinstance(sample, int | float):
+            return int(sample * scale)
+        return 512
+
+    def _progress_hook(self, jobs: list[Job], steps: int) -> dict[str, Any]:
+        """Progress for every job at every step, and the stop check: a canceled job leaves
+        the batch at once; when none is left, the call ends before decoding anything."""
+
+        def on_step(step: int) -> None:
+            total = max(getattr(self.pipe, "num_timesteps", 0) or steps, step + 1)
+            live = [job for job in jobs if not job.ctx.stop_requested]
+            if not live:
+                raise Stopped()
+            for job in live:
+                job.ctx.progress(step + 1, total)
+
+        if "callback_on_step_end" in self._call_params:
+
+            def on_step_end(pipe: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> Any:
+                on_step(step)
+                return kwargs
+
+            return {"callback_on_step_end": on_step_end}
+        if "callback" in self._call_params:
+            # Older pipelines (AudioLDM) call back with (step, timestep, latents).
+            return {"callback": lambda step, *_: on_step(step), "callback_steps": 1}
+        return {}
+
+    # -- outputs -------------------------------------------------------------------------
+    def _write(self, job: Job, result: Any, index: int) -> None:
+        from genq.models import encode
+
+        params, ctx = job.params, job.ctx
+        if self.modality == "image":
+            count = params.get("num_images", 1)
+            for i, image in enumerate(result.images[index * count : (index + 1) * count]):
+                written = encode.save_image(
+                    image, ctx.work_dir / f"image-{i}", params["output_format"]
+                )
+                ctx.add_output(
+                    written.path, written.content_type, width=written.width, height=written.height
+                )
+        elif self.modality == "video":
+            written = encode.write_video(
+                result.frames[index], params["fps"], ctx.work_dir / "video.mp4"
+            )
+            ctx.add_output(
+                written.path,
+                written.content_type,
+                width=written.width,
+                height=written.height,
+                duration=written.duration,
+            )
+        else:
+            audio = _to_numpy(result.audios[index])
+            fmt = params["output_format"]
+            written = encode.write_audio(
+                audio, self._sample_rate(), ctx.work_dir / f"audio.{fmt}", fmt
+            )
+            ctx.add_output(written.path, written.content_type, duration=written.duration)
+
+    def _sample_rate(self) -> int:
+        if self.options.sample_rate is not None:
+            return self.options.sample_rate
+        for owner, attr in (("vae", "sampling_rate"), ("vocoder", "config.sampling_rate")):
+            value: Any = getattr(self.pipe, owner, None)
+            for part in attr.split("."):
+                value = getattr(value, part, None)
+            if isinstance(value, int):
+                return value
+        raise ValueError("the pipeline does not tell its sample rate: set sample_rate")
+
+
+@dataclass
+class Job:
+    params: dict[str, Any]
+    ctx: RunContext
+
+
+def for_task(pipe: Any, task: str) -> Any:
+    """The pipeline that does ``task`` with the components of ``pipe`` (loaded once)."""
+    import diffusers
+
+    if task == "image-to-image":
+        return diffusers.AutoPipelineForImage2Image.from_pipe(pipe)
+    if task == "inpainting":
+        return diffusers.AutoPipelineForInpainting.from_pipe(pipe)
+    name = type(pipe).__name__
+    if task == "image-to-video" and "ImageToVideo" not in name:
+        # LTXPipeline -> LTXImageToVideoPipeline, WanPipeline -> WanImageToVideoPipeline, ...
+        variant = getattr(diffusers, name.replace("Pipeline", "ImageToVideoPipeline"), None)
+        if variant is None:
+            raise ValueError(f"no image-to-video pipeline goes with {name}: set pipeline")
+        return variant.from_pipe(pipe)
+    return pipe
+
+
+def _to_numpy(value: Any) -> Any:
+    if hasattr(value, "detach"):
+        return value.detach().float().cpu().numpy()
+    return value
+
+
+def _multiple(value: float, multiple: int) -> int:
+    return max(multiple, round(value / multiple) * multiple)
+
+
+# -- the input schema ------------------------------------------------------------------------
+def input_schema(o: DiffusersOptions) -> dict[str, Any]:
+    modality = MODALITY[o.task]
+    props: dict[str, Any] = {
+        "prompt": {
+            "type": "string",
+            "title": "Prompt",
+            "description": "What to generate.",
+            "minLength": 1,
+            "maxLength": 10000,
+            "x-playground": {"widget": "textarea", "rows": 3},
+        },
+        "negative_prompt": {
+            "type": "string",
+            "title": "Negative prompt",
+            "description": "What to keep out of the result.",
+            "maxLength": 10000,
+            "x-playground": {"widget": "textarea", "rows": 2, "advanced": True},
+        },
+        "seed": {
+            "type": "integer",
+            "title": "Seed",
+            "description": "Same input and seed give the same result; without it the seed "
+            "comes from the prompt.",
+            "minimum": 0,
+            "maximum": SEED_MAX,
+        },
+        "steps": {
+            "type": "integer",
+            "title": "Steps",
+            "description": "Denoising steps: more is slower and usually finer.",
+            "default": o.default_steps,
+            "minimum": 1,
+            "maximum": o.max_steps,
+        },
+        "guidance": {
+            "type": "number",
+            "title": "Guidance",
+            "description": "How closely to follow the prompt (classifier-free guidance scale).",
+            "minimum": 0,
+            "maximum": 50,
+            **({"default": o.default_guidance} if o.default_guidance is not None else {}),
+        },
+    }
+    for name in REFERENCES.get(o.task, ()):
+        props[name] = {
+            "type": "string",
+            "title": "Mask" if name == "mask_image" else "Image",
+            "description": (
+                "White where to paint, black where to keep: an https URL or a data: URI."
+                if name == "mask_image"
+                else "The reference image: an https URL or a data: URI."
+            ),
+            "minLength": 1,
+        }
+    if o.task in ("image-to-image", "inpainting"):
+        props["strength"] = {
+            "type": "number",
+            "title": "Strength",
+            "description": "How much to change the image: 0 keeps it, 1 redraws it.",
+            "default": 0.8 if o.task == "image-to-image" else 1.0,
+            "minimum": 0,
+            "maximum": 1,
+        }
+    if modality in ("image", "video"):
+        side = {
+            "type": "integer",
+            "minimum": o.size_multiple,
+            "maximum": o.max_side,
+            "multipleOf": o.size_multiple,
+        }
+        props["width"] = {**side, "title": "Width", "description": "Width in pixels."}
+        props["height"] = {**side, "title": "Height", "description": "Height in pixels."}
+        props["aspect_ratio"] = {
+            "type": "string",
+            "title": "Aspect ratio",
+            "description": "Shape of the result when width or height is missing.",
+            "enum": list(ASPECT_RATIOS),
+        }
+    if modality == "image":
+        props["num_images"] = {
+            "type": "integer",
+            "title": "Images",
+            "description": "How many images; image i uses seed + i.",
+            "default": 1,
+            "minimum": 1,
+            "maximum": o.max_images,
+        }
+        props["output_format"] = {"type": "string", "enum": list(IMAGE_FORMATS), "default": "png"}
+    elif modality == "video":
+        props["num_frames"] = {
+            "type": "integer",
+            "title": "Frames",
+            "description": "Length of the clip in frames.",
+            "default": o.default_frames,
+            "minimum": 1,
+            "maximum": o.max_frames,
+        }
+        props["fps"] = {
+            "type": "number",
+            "title": "Frames per second",
+            "default": o.default_fps,
+            "exclusiveMinimum": 0,
+            "maximum": 120,
+        }
+    else:
+        props["duration"] = {
+            "type": "number",
+            "title": "Duration (s)",
+            "description": "Length of the audio in seconds.",
+            "default": o.default_audio_seconds,
+            "exclusiveMinimum": 0,
+            "maximum": o.max_audio_seconds,
+        }
+        props["output_format"] = {"type": "string", "enum": list(AUDIO_FORMATS), "default": "wav"}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["prompt", *REFERENCES.get(o.task, ())],
+        "properties": props,
+    }

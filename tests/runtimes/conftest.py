@@ -1,0 +1,21 @@
+"""Tiny random-weight pipelines, built once per test run and loaded by genq through the same
+``from_pretrained`` path real checkpoints take."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("diffusers")
+    from genq.runtimes.tiny import make_tiny
+
+    # Nothing may come from a model hub: every load must find its files in the folder.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    directory = tmp_path_factory.mktemp("tiny-models")
+    make_tiny(directory)
+    return directory

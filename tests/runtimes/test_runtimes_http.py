@@ -1,0 +1,332 @@
+"""The diffusers, transformers and Python runtimes end to end: configured in the TOML file,
+served by ``genq serve`` with real worker processes, driven through the job API."""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import GenqServer, wait_for, wait_until
+from tests.http.test_jobs import read_events
+
+pytest.importorskip("diffusers")
+
+CONFIG = """
+[models.sd]
+runtime = "diffusers"
+source = "{tiny}/sd"
+task = "text-to-image"
+default_steps = 3
+max_steps = 900
+max_batch = 4
+batch_wait_ms = 300
+
+[models.sd-solo]
+runtime = "diffusers"
+source = "{tiny}/sd"
+task = "text-to-image"
+default_steps = 3
+max_steps = 900
+
+[models.sd-img2img]
+runtime = "diffusers"
+source = "{tiny}/sd"
+task = "image-to-image"
+default_steps = 4
+
+[models.sd-inpaint]
+runtime = "diffusers"
+source = "{tiny}/sd"
+task = "inpainting"
+default_steps = 3
+
+[models.ltx]
+runtime = "diffusers"
+source = "{tiny}/ltx"
+task = "text-to-video"
+size_multiple = 32
+default_side = 64
+default_steps = 2
+default_frames = 9
+default_fps = 8
+
+[models.ltx-i2v]
+runtime = "diffusers"
+source = "{tiny}/ltx"
+task = "image-to-video"
+size_multiple = 32
+default_side = 64
+default_steps = 2
+default_frames = 9
+default_fps = 8
+
+[models.audio]
+runtime = "diffusers"
+source = "{tiny}/audio"
+task = "text-to-audio"
+default_steps = 2
+default_audio_seconds = 0.5
+max_audio_seconds = 1
+
+[models.gpt2]
+runtime = "transformers"
+source = "{tiny}/gpt2"
+default_max_tokens = 16
+default_temperature = 0
+
+[models.missing]
+runtime = "diffusers"
+source = "{tiny}/no-such-folder"
+task = "text-to-image"
+"""
+
+
+@pytest.fixture(scope="module")
+def runtime_server(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path):
+    directory = tmp_path_factory.mktemp("runtimes")
+    server = GenqServer(directory / "data", toml=CONFIG.format(tiny=tiny_models), workers=1).start(
+        timeout=60
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def api(runtime_server: GenqServer):
+    with runtime_server.client() as client:
+        yield client
+
+
+def submit(api: httpx.Client, model: str, **input: Any) -> str:
+    response = api.post("/v1/jobs", json={"model": model, "input": input})
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def finished(api: httpx.Client, job_id: str) -> dict[str, Any]:
+    job = wait_for(api, job_id, timeout=120)
+    assert job["status"] == "succeeded", job
+    return job
+
+
+def download(api: httpx.Client, job_id: str, index: int = 0) -> httpx.Response:
+    response = api.get(f"/v1/jobs/{job_id}/outputs/{index}")
+    assert response.status_code == 200
+    return response
+
+
+def data_uri(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def pixels(response: httpx.Response) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"), dtype=np.int16)
+
+
+def progress_steps(api: httpx.Client, job_id: str) -> list[tuple[int, int]]:
+    return [
+        (e["data"]["step"], e["data"]["total"])
+        for e in read_events(api, job_id)
+        if e["event"] == "progress"
+    ]
+
+
+# -- images ------------------------------------------------------------------------------
+def test_text_to_image_writes_the_requested_images(api: httpx.Client) -> None:
+    job_id = submit(api, "sd-solo", prompt="a red fox", width=64, height=48, num_images=2, seed=7)
+    job = finished(api, job_id)
+    assert [o["content_type"] for o in job["outputs"]] == ["image/png", "image/png"]
+    assert {(o["width"], o["height"]) for o in job["outputs"]} == {(64, 48)}
+    first, second = pixels(download(api, job_id, 0)), pixels(download(api, job_id, 1))
+    assert first.shape == (48, 64, 3)
+    assert np.abs(first - second).max() > 0, "image i uses seed + i: the two must differ"
+
+
+def test_the_same_seed_gives_the_same_image_and_formats_are_honoured(api: httpx.Client) -> None:
+    a = submit(api, "sd-solo", prompt="a boat", width=32, height=32, seed=3)
+    again = submit(api, "sd-solo", prompt="a boat", width=32, height=32, seed=3)
+    other = submit(api, "sd-solo", prompt="a boat", width=32, height=32, seed=4)
+    webp = submit(api, "sd-solo", prompt="a boat", width=32, height=32, output_format="webp")
+    for job_id in (a, again, other):
+        finished(api, job_id)
+    assert np.array_equal(pixels(download(api, a)), pixels(download(api, again)))
+    assert not np.array_equal(pixels(download(api, a)), pixels(download(api, other)))
+    assert finished(api, webp)["outputs"][0]["content_type"] == "image/webp"
+    assert Image.open(io.BytesIO(download(api, webp).content)).format == "WEBP"
+
+
+def test_every_step_reports_progress(api: httpx.Client) -> None:
+    job_id = submit(api, "sd-solo", prompt="steps", width=32, height=32, steps=5)
+    finished(api, job_id)
+    assert progress_steps(api, job_id) == [(step, 5) for step in range(1, 6)]
+
+
+def test_image_to_image_and_inpainting_take_reference_images(api: httpx.Client) -> None:
+    source = Image.new("RGB", (64, 64), (200, 30, 30))
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (16, 16, 48, 48))
+    i2i = submit(api, "sd-img2img", prompt="a cat", image=data_uri(source), strength=0.5)
+    inpaint = submit(
+        api, "sd-inpaint", prompt="a hat", image=data_uri(source), mask_image=data_uri(mask)
+    )
+    for job_id in (i2i, inpaint):
+        job = finished(api, job_id)
+        assert job["outputs"][0]["content_type"] == "image/png"
+        assert pixels(download(api, job_id)).shape[2] == 3
+    # strength 0.5 of 4 steps: the pipeline runs 2 denoising steps.
+    assert progress_steps(api, i2i)[-1] == (2, 2)
+
+
+def test_reference_images_on_private_addresses_are_refused(
+    api: httpx.Client, runtime_server: GenqServer
+) -> None:
+    """The operator has not allowed private addresses: a loopback URL fails the job."""
+    url = f"{runtime_server.url}/healthz"
+    job = wait_for(api, submit(api, "sd-img2img", prompt="x", image=url), timeout=60)
+    assert job["status"] == "failed"
+    assert job["error"]["code"] == "invalid_input"
+    assert "private" in job["error"]["message"] or "loopback" in job["error"]["message"]
+
+
+# -- video and audio ---------------------------------------------------------------------
+def decode_video(data: bytes) -> tuple[int, float, tuple[int, int], str]:
+    import av
+
+    with av.open(io.BytesIO(data), mode="r") as container:
+        stream = container.streams.video[0]
+        frames = len(list(container.decode(stream)))
+        return (
+            frames,
+            float(stream.average_rate or 0),
+            (stream.width, stream.height),
+            stream.codec_context.name,
+        )
+
+
+def test_text_to_video_and_image_to_video_write_h264(api: httpx.Client) -> None:
+    t2v = submit(api, "ltx", prompt="waves", width=64, height=64, seed=1)
+    i2v = submit(api, "ltx-i2v", prompt="waves", image=data_uri(Image.new("RGB", (64, 64), "navy")))
+    for job_id in (t2v, i2v):
+        output = finished(api, job_id)["outputs"][0]
+        assert output["content_type"] == "video/mp4"
+        frames, fps, size, codec = decode_video(download(api, job_id).content)
+        assert (frames, fps, codec) == (9, 8.0, "h264")
+        assert size == (output["width"], output["height"])
+        assert output["duration"] == pytest.approx(9 / 8)
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "mp3"])
+def test_text_to_audio_writes_each_format(api: httpx.Client, fmt: str) -> None:
+    import soundfile
+
+    job_id = submit(api, "audio", prompt="rain", duration=0.5, output_format=fmt, seed=2)
+    output = finished(api, job_id)["outputs"][0]
+    assert (
+        output["content_type"]
+        == {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg"}[fmt]
+    )
+    info = soundfile.info(io.BytesIO(download(api, job_id).content))
+    assert info.duration == pytest.approx(0.5, abs=0.06)
+    assert output["duration"] == pytest.approx(0.5, abs=0.06)
+
+
+# -- text --------------------------------------------------------------------------------
+def test_text_generation_streams_tokens_as_events(api: httpx.Client) -> None:
+    job_id = submit(api, "gpt2", prompt="Once upon a time", max_tokens=12)
+    job = finished(api, job_id)
+    assert job["outputs"][0]["content_type"].startswith("text/plain")
+    text = download(api, job_id).text
+    deltas = [e["data"]["delta"] for e in read_events(api, job_id) if e["event"] == "text"]
+    assert deltas, "generated text must reach the event stream"
+    assert "".join(deltas) == text
+    assert progress_steps(api, job_id)[-1][1] == 12
+
+
+def test_text_generation_takes_chat_messages(api: httpx.Client) -> None:
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    job_id = submit(api, "gpt2", messages=messages, max_tokens=4)
+    finished(api, job_id)
+    assert api.post("/v1/jobs", json={"model": "gpt2", "input": {}}).status_code == 422
+
+
+# -- cancel, batching, load failure -------------------------------------------------------
+def wait_for_progress(api: httpx.Client, job_id: str, step: int) -> None:
+    def reached() -> bool:
+        job = api.get(f"/v1/jobs/{job_id}").json()
+        assert job["status"] in ("queued", "running"), f"job {job_id} ended: {job['status']}"
+        return bool(job["progress"]["step"] >= step)
+
+    wait_until(reached, timeout=60)
+
+
+def test_cancel_stops_a_running_pipeline_at_a_step_boundary(api: httpx.Client) -> None:
+    job_id = submit(api, "sd-solo", prompt="long", width=32, height=32, steps=900)
+    wait_for_progress(api, job_id, 3)
+    asked = time.monotonic()
+    assert api.post(f"/v1/jobs/{job_id}/cancel").status_code == 200
+    job = wait_for(api, job_id)
+    assert job["status"] == "canceled"
+    assert job["outputs"] == []
+    assert time.monotonic() - asked < 1.5, "the stop must come at the next step, not the end"
+    assert progress_steps(api, job_id)[-1][0] < 900
+
+
+def test_jobs_with_matching_settings_run_as_one_batch_with_their_own_seeds(
+    api: httpx.Client,
+) -> None:
+    """Four jobs run in one pipeline call; each output equals the same job run alone."""
+    seeds = [11, 12, 13, 14]
+    batched = [submit(api, "sd", prompt=f"picture {s}", width=32, height=32, seed=s) for s in seeds]
+    alone = [
+        submit(api, "sd-solo", prompt=f"picture {s}", width=32, height=32, seed=s) for s in seeds
+    ]
+    for together, solo in zip(batched, alone, strict=True):
+        finished(api, together)
+        finished(api, solo)
+        logs = [e["data"]["message"] for e in read_events(api, together) if e["event"] == "log"]
+        assert "runs in a batch of 4 jobs" in logs
+        difference = np.abs(pixels(download(api, together)) - pixels(download(api, solo))).max()
+        assert difference <= 2, f"batched output differs from the solo run by {difference}"
+
+
+def test_a_canceled_job_leaves_its_batch_and_the_others_finish(api: httpx.Client) -> None:
+    jobs = [
+        submit(api, "sd", prompt=f"slow {i}", width=32, height=32, steps=300, seed=i)
+        for i in range(3)
+    ]
+    wait_for_progress(api, jobs[1], 3)
+    api.post(f"/v1/jobs/{jobs[1]}/cancel")
+    canceled = wait_for(api, jobs[1])
+    assert canceled["status"] == "canceled"
+    # It ended at once, while the others still had steps to go.
+    others = [api.get(f"/v1/jobs/{j}").json() for j in (jobs[0], jobs[2])]
+    assert all(o["status"] == "running" for o in others), others
+    for job_id in (jobs[0], jobs[2]):
+        assert len(finished(api, job_id)["outputs"]) == 1
+
+
+def test_jobs_with_different_settings_do_not_share_a_call(api: httpx.Client) -> None:
+    a = submit(api, "sd", prompt="a", width=32, height=32, seed=1)
+    b = submit(api, "sd", prompt="b", width=48, height=32, seed=1)
+    for job_id, width in ((a, 32), (b, 48)):
+        assert finished(api, job_id)["outputs"][0]["width"] == width
+        logs = [e["data"]["message"] for e in read_events(api, job_id) if e["event"] == "log"]
+        assert not any("batch" in line for line in logs)
+
+
+def test_a_pipeline_that_fails_to_load_fails_its_jobs_clearly(api: httpx.Client) -> None:
+    job = wait_for(api, submit(api, "missing", prompt="x"), timeout=60)
+    assert job["status"] == "failed"
+    assert job["error"]["code"] == "model_load_failed"
+    assert "no-such-folder" in job["error"]["message"]
+    assert finished(api, submit(api, "sd-solo", prompt="still fine", width=32, height=32))
