@@ -6,6 +6,9 @@ import os
 import time
 from typing import Any, ClassVar
 
+from PIL import Image
+from pydantic import BaseModel, Field
+
 from genq.models.base import Model, Price, RunContext
 
 
@@ -70,3 +73,74 @@ class Recorder(Model):
             os.write(fd, f"{ctx.job_id} {input['tag']}\n".encode())
         finally:
             os.close(fd)
+
+
+# -- plain functions and classes, served through runtime = "python" ------------------------
+class Swatch(BaseModel):
+    """The input of ``swatch``: its JSON Schema becomes the model's input schema."""
+
+    color: str = Field(pattern="^#[0-9a-f]{6}$")
+    size: int = Field(default=8, ge=1, le=64)
+
+
+def swatch(input: Swatch, ctx: RunContext) -> Image.Image:
+    """A square of one colour."""
+    ctx.progress(1, 1)
+    return Image.new("RGB", (input.size, input.size), input.color)
+
+
+class Shouter:
+    """Upper-cases its text; loads its 'weights' (a suffix) in setup."""
+
+    input_schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "required": ["text"],
+        "properties": {"text": {"type": "string"}},
+    }
+
+    def __init__(self, suffix: str = "!") -> None:
+        self.suffix = suffix
+        self.loaded = False
+
+    def setup(self) -> None:
+        self.loaded = True
+
+    def predict(self, input: dict[str, Any]) -> list[str]:
+        assert self.loaded
+        return [input["text"].upper() + self.suffix, input["text"]]
+
+
+class Hungry(Model):
+    """Runs out of memory in batches of more than two jobs; counts its load and unload."""
+
+    name = "hungry"
+    input_schema: ClassVar[dict[str, Any]] = {"type": "object"}
+    setups = 0
+    teardowns = 0
+
+    def setup(self) -> None:
+        type(self).setups += 1
+
+    def teardown(self) -> None:
+        type(self).teardowns += 1
+
+    def memory_bytes(self) -> int:
+        return 600
+
+    def batch_key(self, input: dict[str, Any]) -> str | None:
+        return "all"
+
+    def predict(self, input: dict[str, Any], ctx: RunContext) -> None:
+        self.predict_batch([input], [ctx])
+
+    def predict_batch(self, inputs: list[dict[str, Any]], ctxs: list[RunContext]) -> None:
+        if len(inputs) > 2:
+            raise MemoryError()
+        for ctx in ctxs:
+            path = ctx.work_dir / "out.txt"
+            path.write_text(str(len(inputs)))
+            ctx.add_output(path, "text/plain")
+
+
+class Sated(Hungry):
+    """Another model of the same size, to make the worker choose which to keep loaded."""

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import pytest
+
+from genq.errors import ConfigError
+from genq.models.registry import ModelRegistry
 
 from tests.conftest import GenqServer, wait_for
 from tests.http.test_jobs import read_events
@@ -83,3 +88,60 @@ def test_a_bad_config_stops_the_server_with_a_clear_message(tmp_path) -> None:
         server.start(timeout=20)
     log = server.log.read_text()
     assert "cannot load model entry point 'nowhere:Nothing'" in log
+
+
+PYTHON_PLUGINS = """
+[models.swatch]
+runtime = "python"
+callable = "tests.plugins:swatch"
+modality = "image"
+
+[models.shout]
+runtime = "python"
+callable = "tests.plugins:Shouter"
+settings = { suffix = "!!" }
+"""
+
+
+def test_plain_functions_and_classes_serve_as_models(tmp_path) -> None:
+    """runtime = "python": a function with a Pydantic input, and a class with setup/predict
+    and constructor settings from the config; what they return becomes the outputs."""
+    server = GenqServer(tmp_path / "data", toml=PYTHON_PLUGINS).start()
+    try:
+        with server.client() as api:
+            schema = api.get("/v1/models/swatch").json()["input_schema"]
+            assert schema["properties"]["size"]["maximum"] == 64
+            bad = api.post("/v1/jobs", json={"model": "swatch", "input": {"color": "red"}})
+            assert bad.status_code == 422
+            job = api.post(
+                "/v1/jobs", json={"model": "swatch", "input": {"color": "#ff0000", "size": 4}}
+            ).json()
+            done = wait_for(api, job["id"])
+            assert done["outputs"][0]["content_type"] == "image/png"
+            assert (done["outputs"][0]["width"], done["outputs"][0]["height"]) == (4, 4)
+            job = api.post("/v1/jobs", json={"model": "shout", "input": {"text": "hi"}}).json()
+            done = wait_for(api, job["id"])
+            assert done["status"] == "succeeded", done
+            texts = [api.get(f"/v1/jobs/{job['id']}/outputs/{i}").text for i in (0, 1)]
+            assert texts == ["HI!!", "hi"]
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('runtime = "tensorflow"', "runtime 'tensorflow' is not one of diffusers"),
+        ('runtime = "python"\nentrypoint = "tests.plugins:Echo"', "both a runtime and an"),
+        ('runtime = "diffusers"\nsource = "/models/x"\ntask = "painting"', "task: Input should be"),
+        ('runtime = "diffusers"\nsource = "/x"\ntask = "text-to-image"\nsteps = 3', "steps: Extra"),
+        ('runtime = "python"\ncallable = "tests.plugins:nothing"', "cannot load model entry"),
+        ('entrypoint = "tests.plugins:Echo"\nmax_batch = 0', "max_batch must be"),
+    ],
+)
+def test_bad_model_tables_are_refused_with_the_reason(table: str, message: str) -> None:
+    """The registry reads the config as genq serve does (see the test above for the exit)."""
+    with pytest.raises(ConfigError) as caught:
+        ModelRegistry(tomllib.loads(f"[models.x]\n{table}\n")["models"])
+    assert message in caught.value.message
+    assert caught.value.message.startswith("[models.x]") or "entry point" in caught.value.message
