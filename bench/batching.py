@@ -107,12 +107,14 @@ def run(args: argparse.Namespace, source: Path, max_batch: int, root: Path) -> R
     for claim in store.claim(worker.worker_id, ["sd"], time.time(), 60, limit=args.warmup):
         worker.run_job(claim)
     pipeline.busy_seconds = 0.0
-    started = time.perf_counter()
     worker.run(burst=True)
-    wall = time.perf_counter() - started
     busy = pipeline.busy_seconds
     done = [store.get_job_any_account(job_id, time.time()) for job_id in ids[args.warmup :]]
     assert all(job is not None and job.status == "succeeded" for job in done), "a job failed"
+    # The worker's first claim to its last finish (not its own start and exit).
+    wall = max(job.finished_at or 0 for job in done if job) - min(
+        job.started_at or 0 for job in done if job
+    )
     runs = [job.finished_at - job.started_at for job in done if job and job.finished_at]
     totals = [job.finished_at - job.created_at for job in done if job and job.finished_at]
     store.close()

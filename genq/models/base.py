@@ -36,6 +36,7 @@ import abc
 import contextlib
 import copy
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -123,6 +124,12 @@ class RunContext(abc.ABC):
 
     def text(self, delta: str) -> None:  # noqa: B027 - optional, dropped by default
         """Stream a piece of generated text (a token or a few) to the job's event stream."""
+
+    def defer(self, work: Callable[[], None]) -> None:
+        """Run ``work`` after the model call, on another thread, before the job's outputs are
+        stored: encoding and writing files there lets the worker start its next model call
+        at once. ``work`` may call ``add_output``; if it raises, the job fails."""
+        work()
 
     def fetch_image(self, ref: str) -> Any:
         """A reference image given by URL or ``data:`` URI, as a PIL image, fetched within the

@@ -13,6 +13,7 @@ generator, so it comes out as it would alone.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import time
@@ -121,7 +122,7 @@ class DiffusersModel(Model):
         o = self.options
         self.device = pick_device(o.device)
         self.dtype = pick_dtype(o.dtype, self.device)
-        kwargs: dict[str, Any] = {"torch_dtype": self.dtype}
+        kwargs: dict[str, Any] = {"dtype": self.dtype}
         for key in ("revision", "variant", "cache_dir"):
             if getattr(o, key) is not None:
                 kwargs[key] = getattr(o, key)
@@ -183,7 +184,7 @@ class DiffusersModel(Model):
         result = self._call(jobs)
         for index, job in enumerate(jobs):
             if not job.ctx.stop_requested:
-                self._write(job, result, index)
+                job.ctx.defer(functools.partial(self._write, job, result, index))
 
     def _call(self, jobs: list[Job]) -> Any:
         import torch

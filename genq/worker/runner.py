@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -90,6 +91,9 @@ class JobContext(RunContext):
         self._last_progress = 0.0
         self._text: list[str] = []
         self._last_text = 0.0
+        self._deferred: list[Callable[[], None]] = []
+        self._progress: list[Progress] = []
+        self._progress_lock = threading.Lock()
         self._work_dir: Path | None = None
 
     @property
@@ -120,11 +124,22 @@ class JobContext(RunContext):
         if step < total and now - self._last_progress < interval:
             return
         self._last_progress = now
-        # Progress and log lines are worth a job's failure to nobody: through a database
-        # outage they are dropped, and the job goes on.
-        with self._best_effort():
-            if self.worker.store.set_progress(self.claim, Progress(step, total, message), now):
-                self.worker.hub.send("changed", self.job_id)
+        # Written by the reporter thread: the model's thread goes straight on to its next
+        # step instead of waiting for the database.
+        with self._progress_lock:
+            self._progress.append(Progress(step, total, message))
+        self.worker.report(self.write_progress)
+
+    def write_progress(self) -> None:
+        """Store the progress reported since the last write, in order."""
+        with self._progress_lock:
+            for progress in self._progress:
+                # Progress and log lines are worth a job's failure to nobody: through a
+                # database outage they are dropped, and the job goes on.
+                with self._best_effort():
+                    if self.worker.store.set_progress(self.claim, progress, time.time()):
+                        self.worker.hub.send("changed", self.job_id)
+            self._progress.clear()
 
     def text(self, delta: str) -> None:
         if self.ended or not delta:
@@ -144,6 +159,14 @@ class JobContext(RunContext):
         with self._best_effort():
             if self.worker.store.add_event(self.claim, EventType.TEXT, {"delta": delta}, now):
                 self.worker.hub.send("changed", self.job_id)
+
+    def defer(self, work: Callable[[], None]) -> None:
+        self._deferred.append(work)
+
+    def run_deferred(self) -> None:
+        for work in self._deferred:
+            work()
+        self._deferred.clear()
 
     def fetch_image(self, ref: str) -> Any:
         settings = self.worker.settings
@@ -212,8 +235,15 @@ class Worker:
         self._oom_streak: dict[str, int] = {}
         self._stopping = threading.Event()
         self._exited = threading.Event()
+        #: Jobs in hand: the model call's, and the previous call's while they are finished.
         self._current: list[JobContext] = []
         self._current_lock = threading.Lock()
+        self._receive_lock = threading.Lock()
+        # Storing a call's outputs and recording its jobs' ends happens on this thread while
+        # the next call runs, so that the device does not wait for disks and databases.
+        self._finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genq-finish")
+        self._reporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genq-progress")
+        self._finishing: Future[None] | None = None
 
     # -- messages from the supervisor ----------------------------------------------------
     def receive(self, timeout: float) -> None:
@@ -226,6 +256,14 @@ class Worker:
         if conn is None:
             self._stopping.wait(timeout)
             return
+        if not self._receive_lock.acquire(blocking=False):
+            return  # another thread is reading the pipe
+        try:
+            self._receive(conn, timeout)
+        finally:
+            self._receive_lock.release()
+
+    def _receive(self, conn: Connection, timeout: float) -> None:
         try:
             ready = conn.poll(timeout)
             while ready:
@@ -280,6 +318,7 @@ class Worker:
         try:
             return self._loop(burst)
         finally:
+            self.drain()
             self._exited.set()
             heartbeat.join()
             self.loaded.close()
@@ -356,28 +395,58 @@ class Worker:
 
     def run_job(self, claim: Claim) -> None:
         self.run_batch([claim])
+        self.drain()
+
+    def report(self, write: Callable[[], None]) -> None:
+        self._reporter.submit(write)
+
+    def drain(self) -> None:
+        """Wait until the jobs of the last model call are finished."""
+        if self._finishing is not None:
+            self._finishing.result()
+            self._finishing = None
 
     def run_batch(self, claims: list[Claim]) -> None:
-        """Run jobs of one model in one model call (a single job: a plain ``predict``)."""
+        """Run jobs of one model in one model call (a single job: a plain ``predict``). The
+        jobs that succeed are finished on the finisher thread, after the previous call's."""
         ctxs = [JobContext(self, claim, batched=len(claims) > 1) for claim in claims]
         for ctx in ctxs:
             self.hub.send("busy", ctx.job_id)
             if ctx.claim.job.cancel_requested:
                 ctx.stop.set()
-        if len(ctxs) > 1:
-            for ctx in ctxs:
-                ctx.log(f"runs in a batch of {len(ctxs)} jobs")
         with self._current_lock:
-            self._current = ctxs
+            self._current.extend(ctxs)
+        succeeded: list[JobContext] = []
         try:
-            self._execute(ctxs)
+            registered, succeeded, elapsed = self._execute(ctxs)
         finally:
-            with self._current_lock:
-                self._current = []
+            self._release([ctx for ctx in ctxs if ctx not in succeeded])
+        if succeeded:
+            self.drain()
+            self._finishing = self._finisher.submit(
+                self._complete, registered, succeeded, elapsed, len(ctxs)
+            )
+
+    def _complete(
+        self, registered: RegisteredModel, ctxs: list[JobContext], elapsed: float, size: int
+    ) -> None:
+        try:
             for ctx in ctxs:
-                ctx.cleanup()
-                if not ctx.ended:
-                    self.hub.send("done", ctx.job_id)
+                if size > 1:
+                    ctx.log(f"ran in a batch of {size} jobs")
+                self._succeed(registered, ctx, elapsed)
+        except Exception:
+            log.exception("finishing jobs %s failed", ", ".join(c.job_id for c in ctxs))
+        finally:
+            self._release(ctxs)
+
+    def _release(self, ctxs: list[JobContext]) -> None:
+        with self._current_lock:
+            self._current = [ctx for ctx in self._current if ctx not in ctxs]
+        for ctx in ctxs:
+            ctx.cleanup()
+            if not ctx.ended:
+                self.hub.send("done", ctx.job_id)
 
     def end_early(self, ctx: JobContext, *, canceled: bool) -> None:
         """Record the end of one job of a model call that goes on for the others."""
@@ -386,7 +455,10 @@ class Worker:
         self._finish(ctx, canceled=canceled)
         self.hub.send("done", ctx.job_id)
 
-    def _execute(self, ctxs: list[JobContext]) -> None:
+    def _execute(self, ctxs: list[JobContext]) -> tuple[RegisteredModel, list[JobContext], float]:
+        """Run the model call; record the ends of jobs that did not succeed. Returns the
+        model, the jobs that succeeded (their outputs still to be stored) and the call's
+        duration."""
         registered = self.registry.get(ctxs[0].claim.job.model)
         try:
             self.loaded.use(registered)
@@ -395,7 +467,7 @@ class Worker:
             load_failed = JobError("model_load_failed", f"{type(exc).__name__}: {exc}")
             for ctx in ctxs:
                 self._finish(ctx, error=load_failed)
-            return
+            return registered, [], 0.0
         started = time.perf_counter()
         error: JobError | None = None
         stopped = False
@@ -410,6 +482,7 @@ class Worker:
         else:
             self._oom_streak.pop(registered.name, None)
         elapsed = time.perf_counter() - started
+        succeeded = []
         for ctx in ctxs:
             if ctx.ended:
                 continue
@@ -423,7 +496,8 @@ class Worker:
             elif error is not None:
                 self._finish(ctx, error=error, inference_time=elapsed)
             else:
-                self._succeed(registered, ctx, elapsed)
+                succeeded.append(ctx)
+        return registered, succeeded, elapsed
 
     def _predict(self, registered: RegisteredModel, ctxs: list[JobContext]) -> None:
         if len(ctxs) == 1:
@@ -459,6 +533,13 @@ class Worker:
 
     def _succeed(self, registered: RegisteredModel, ctx: JobContext, elapsed: float) -> None:
         claim = ctx.claim
+        try:
+            ctx.run_deferred()
+        except Exception as exc:
+            log.info("job %s failed after its model call: %r", claim.job.id, exc)
+            error = JobError("model_error", str(exc) or type(exc).__name__)
+            self._finish(ctx, error=error, inference_time=elapsed)
+            return
         outputs: list[Output] = []
         try:
             for index, pending in enumerate(ctx.outputs):
@@ -497,6 +578,7 @@ class Worker:
 
     def _finish(self, ctx: JobContext, **kwargs: Any) -> Job | None:
         """Record the end; through a database outage, for as long as the lease would last."""
+        ctx.write_progress()  # what the reporter has not written yet comes before the end
         deadline = time.monotonic() + self.settings.lease_seconds
         delay = 0.1
         retried = False

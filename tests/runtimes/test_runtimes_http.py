@@ -294,7 +294,7 @@ def test_jobs_with_matching_settings_run_as_one_batch_with_their_own_seeds(
         finished(api, together)
         finished(api, solo)
         logs = [e["data"]["message"] for e in read_events(api, together) if e["event"] == "log"]
-        assert "runs in a batch of 4 jobs" in logs
+        assert "ran in a batch of 4 jobs" in logs
         difference = np.abs(pixels(download(api, together)) - pixels(download(api, solo))).max()
         assert difference <= 2, f"batched output differs from the solo run by {difference}"
 
