@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -115,8 +114,8 @@ def run(args: argparse.Namespace, source: Path, max_batch: int, root: Path) -> R
     wall = max(job.finished_at or 0 for job in done if job) - min(
         job.started_at or 0 for job in done if job
     )
-    runs = [job.finished_at - job.started_at for job in done if job and job.finished_at]
-    totals = [job.finished_at - job.created_at for job in done if job and job.finished_at]
+    runs = [(job.finished_at or 0) - (job.started_at or 0) for job in done if job]
+    totals = [(job.finished_at or 0) - job.created_at for job in done if job]
     store.close()
     return Result(
         max_batch,

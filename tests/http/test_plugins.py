@@ -8,7 +8,6 @@ import pytest
 
 from genq.errors import ConfigError
 from genq.models.registry import ModelRegistry
-
 from tests.conftest import GenqServer, wait_for
 from tests.http.test_jobs import read_events
 

@@ -23,7 +23,7 @@ from genq.worker.loaded import LoadedModels
 from genq.worker.runner import Worker
 from tests.plugins import Hungry, Sated
 
-MODELS = {
+MODELS: dict[str, dict[str, Any]] = {
     "hungry": {"entrypoint": "tests.plugins:Hungry", "max_batch": 4, "batch_wait_ms": 0},
     "sated": {"entrypoint": "tests.plugins:Sated"},
 }
