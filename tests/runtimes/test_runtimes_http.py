@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,13 @@ source = "{tiny}/gpt2"
 default_max_tokens = 16
 default_temperature = 0
 
+[models.sd-hub]
+runtime = "diffusers"
+source = "genq-test/tiny-sd"
+cache_dir = "{cache}"
+task = "text-to-image"
+default_steps = 3
+
 [models.missing]
 runtime = "diffusers"
 source = "{tiny}/no-such-folder"
@@ -89,12 +97,23 @@ task = "text-to-image"
 """
 
 
+def hub_cache(directory: Path, repo: str, folder: Path) -> Path:
+    """A hub cache holding ``folder`` as the ``main`` revision of ``repo``, laid out as the
+    hub client writes it, so that a hub id loads from it with ``HF_HUB_OFFLINE=1``."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo_dir = directory / f"models--{repo.replace('/', '--')}"
+    shutil.copytree(folder, repo_dir / "snapshots" / commit)
+    (repo_dir / "refs").mkdir()
+    (repo_dir / "refs" / "main").write_text(commit)
+    return directory
+
+
 @pytest.fixture(scope="module")
 def runtime_server(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path):
     directory = tmp_path_factory.mktemp("runtimes")
-    server = GenqServer(directory / "data", toml=CONFIG.format(tiny=tiny_models), workers=1).start(
-        timeout=60
-    )
+    cache = hub_cache(directory / "hub", "genq-test/tiny-sd", tiny_models / "sd")
+    toml = CONFIG.format(tiny=tiny_models, cache=cache)
+    server = GenqServer(directory / "data", toml=toml, workers=1).start(timeout=60)
     yield server
     server.stop()
 
@@ -163,6 +182,15 @@ def test_the_same_seed_gives_the_same_image_and_formats_are_honoured(api: httpx.
     assert not np.array_equal(pixels(download(api, a)), pixels(download(api, other)))
     assert finished(api, webp)["outputs"][0]["content_type"] == "image/webp"
     assert Image.open(io.BytesIO(download(api, webp).content)).format == "WEBP"
+
+
+def test_a_hub_id_loads_from_the_hub_cache_offline(api: httpx.Client) -> None:
+    """The same table with a hub id instead of a folder: found in the cache, no network."""
+    local = submit(api, "sd-solo", prompt="hub", width=32, height=32, seed=5)
+    hub = submit(api, "sd-hub", prompt="hub", width=32, height=32, seed=5)
+    finished(api, local)
+    finished(api, hub)
+    assert np.array_equal(pixels(download(api, local)), pixels(download(api, hub)))
 
 
 def test_every_step_reports_progress(api: httpx.Client) -> None:
