@@ -69,11 +69,6 @@ class LoadedModels:
     def _held(self) -> int:
         return sum(m.model.memory_bytes() for m in self._loaded.values())
 
-    def evict(self, name: str) -> None:
-        victim = self._loaded.pop(name, None)
-        if victim is not None:
-            self._unload(victim)
-
     def close(self) -> None:
         while self._loaded:
             self._unload(self._loaded.popitem()[1])
@@ -85,6 +80,11 @@ class LoadedModels:
         except Exception:
             log.exception("unloading model %s failed", victim.name)
         gc.collect()
-        torch = sys.modules.get("torch")
-        if torch is not None and torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        free_accelerator_cache()
+
+
+def free_accelerator_cache() -> None:
+    """Give cached GPU memory back (without importing torch where no model did)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()

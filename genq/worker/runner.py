@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -34,7 +33,7 @@ from genq.models.registry import ModelRegistry, RegisteredModel
 from genq.settings import Settings
 from genq.storage import FileStorage, open_storage
 from genq.store import JobStore, open_store
-from genq.worker.loaded import GIB, LoadedModels
+from genq.worker.loaded import GIB, LoadedModels, free_accelerator_cache
 
 log = logging.getLogger("genq.worker")
 
@@ -614,12 +613,6 @@ def is_out_of_memory(exc: BaseException) -> bool:
         or type(exc).__name__ == "OutOfMemoryError"
         or "out of memory" in str(exc).lower()
     )
-
-
-def free_accelerator_cache() -> None:
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def worker_main(
