@@ -229,8 +229,9 @@ def models_make_tiny(
     ),
     seed: int = typer.Option(0, help="Seed of the random weights."),
 ) -> None:
-    """Build tiny pipelines with random weights, saved as real checkpoints are: for trying
-    the runtimes and for tests, on any machine, with no download. Their output is noise."""
+    """Build tiny random-weight pipelines to try the runtimes with, without a download.
+
+    They are saved as real checkpoints are, one folder per kind; their output is noise."""
     from genq.runtimes import tiny
 
     try:
