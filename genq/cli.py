@@ -119,7 +119,9 @@ def worker(
     settings = load_settings(config, data_dir=data_dir, db=db, storage=storage)
     chosen = [name.strip() for item in models or [] for name in item.split(",") if name.strip()]
     try:
-        registry = ModelRegistry(settings.models)
+        registry = ModelRegistry(settings.models, settings.aliases)
+        # An alias stands for its model: workers claim jobs by the model's own name.
+        chosen = [registry.get(name).name for name in chosen]
         for name in chosen:
             registry.get(name).check_available()
         asyncio.run(

@@ -70,6 +70,8 @@ class Output:
     width: int | None = None
     height: int | None = None
     duration: float | None = None
+    #: Storage key of a JPEG of a video's first frame.
+    thumbnail: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -83,6 +85,18 @@ class Output:
 class JobError:
     code: str
     message: str
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a job came from, for a job submitted through a vendor dialect or by an alias."""
+
+    #: The surface that created it: ``native`` or a dialect's name (``segmind``, ...).
+    api: str
+    #: The model name the caller used: an alias, or the model's own name.
+    model: str
+    #: What the dialect keeps to answer in its own terms (the request as it normalized it).
+    request: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -108,6 +122,7 @@ class Job:
     cancel_requested: bool = False
     #: Jobs of one model with the same key may run together in one model call.
     batch_key: str | None = None
+    origin: Origin | None = None
 
     @property
     def terminal(self) -> bool:

@@ -30,7 +30,9 @@ def build_app(settings: Settings, *, workers: bool = True) -> FastAPI:
     store = open_store(settings.db_url)
     storage = open_storage(settings.storage_url, settings.signing_secret())
     notifier = store.make_notifier()
-    service = JobService(settings, store, storage, ModelRegistry(settings.models), notifier)
+    service = JobService(
+        settings, store, storage, ModelRegistry(settings.models, settings.aliases), notifier
+    )
     supervisor = None
     if workers and settings.workers > 0:
         supervisor = Supervisor(settings, store, notifier, settings.workers)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import logging
 import re
@@ -20,14 +21,14 @@ from typing import Any, TypeVar
 import orjson
 
 from genq.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
-from genq.jobs import ApiKey, Event, EventType, Job, JobStatus
+from genq.jobs import ApiKey, Event, EventType, Job, JobStatus, Origin
 from genq.keys import hash_key
 from genq.models.registry import ModelRegistry
 from genq.notifier import Notifier, job_topic
 from genq.settings import Settings
 from genq.storage import FileStorage
 from genq.storage.local import LocalStorage
-from genq.store import JobStore, NewJob
+from genq.store import JobFilter, JobStore, NewJob
 
 log = logging.getLogger("genq.service")
 
@@ -45,6 +46,14 @@ class QueueState:
 
     position: int
     message: str | None
+
+
+@dataclass(frozen=True)
+class OutputLinks:
+    """Download links of one output: the file and, for a video, its first-frame thumbnail."""
+
+    url: str
+    thumbnail: str | None = None
 
 
 def new_job_id() -> str:
@@ -119,35 +128,67 @@ class JobService:
         priority: int = 0,
         metadata: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        api: str = "native",
+        request: dict[str, Any] | None = None,
+        retention_seconds: float | None = None,
     ) -> tuple[Job, bool]:
-        """Validate and enqueue a job; returns it and whether it was created (not replayed)."""
-        registered = self.registry.get(model)
+        """Validate and enqueue a job; returns it and whether it was created (not replayed).
+
+        ``model`` may be an alias. A vendor dialect names itself as ``api`` and hands over
+        ``request``, its normalized form of the call, which the job keeps (and which an
+        idempotent replay must match), and may give its jobs their own retention period.
+        """
+        registered, alias = self.registry.resolve(model)
+        if alias is not None:
+            input = {**alias.input, **input} if isinstance(input, dict) else input
         validated = registered.validate(input)
         registered.check_available()
         metadata = metadata or {}
+        origin = None
+        if api != "native" or alias is not None:
+            origin = Origin(api, model, request or {})
         now = time.time()
+        fingerprinted = input if request is None else {"api": api, "request": request}
         new = NewJob(
             id=new_job_id(),
             account_id=account_id,
-            model=model,
+            model=registered.name,
             input=validated,
             priority=priority,
             metadata=metadata,
             cost_estimate=registered.estimate(validated),
             created_at=now,
-            expires_at=now + self.settings.retention_seconds,
+            expires_at=now + (retention_seconds or self.settings.retention_seconds),
             idempotency_key=idempotency_key,
             fingerprint=(
-                fingerprint(model, input, priority, metadata)
+                fingerprint(model, fingerprinted, priority, metadata)
                 if idempotency_key is not None
                 else None
             ),
             batch_key=registered.batch_key(validated),
+            origin=origin,
         )
         submitted = await self._db(self.store.submit, new)
         if submitted.created:
-            self.notifier.publish("queued", model)
+            self.notifier.publish("queued", registered.name)
         return submitted.job, submitted.created
+
+    async def submit_group(
+        self, account_id: str, model: str, inputs: list[dict[str, Any]], **options: Any
+    ) -> list[Job]:
+        """Submit several jobs, all or none: when one is refused (credits, input), those
+        already queued are deleted and the refusal is raised."""
+        jobs: list[Job] = []
+        try:
+            for input in inputs:
+                job, _ = await self.submit(account_id, model, input, **options)
+                jobs.append(job)
+        except Exception:
+            for job in jobs:
+                with contextlib.suppress(NotFound):
+                    await self.delete(account_id, job.id)
+            raise
+        return jobs
 
     async def get(self, account_id: str, job_id: str) -> Job:
         job = await self._db(self.store.get_job, account_id, job_id, time.time())
@@ -155,9 +196,11 @@ class JobService:
             raise NotFound(f"no job {job_id!r}", code="job_not_found")
         return job
 
-    async def wait(self, account_id: str, job_id: str, timeout: float) -> Job:
-        """The job once terminal, or as it is after ``timeout`` seconds."""
-        deadline = time.monotonic() + min(timeout, MAX_WAIT_SECONDS)
+    async def wait(
+        self, account_id: str, job_id: str, timeout: float, *, longest: float = MAX_WAIT_SECONDS
+    ) -> Job:
+        """The job once terminal, or as it is after ``timeout`` (at most ``longest``) seconds."""
+        deadline = time.monotonic() + min(timeout, longest)
         with self.notifier.subscribe(job_topic(job_id)) as subscription:
             while True:
                 job = await self.get(account_id, job_id)
@@ -205,17 +248,34 @@ class JobService:
             )
         limit = max(1, min(limit, MAX_PAGE))
         before = decode_cursor(cursor) if cursor else None
+        where = JobFilter(statuses=(status,) if status else (), model=model)
         rows = await self._db(
             self.store.list_jobs,
             account_id,
             time.time(),
             limit=limit + 1,
             before_seq=before,
-            status=status,
-            model=model,
+            where=where,
         )
         next_cursor = encode_cursor(rows[limit - 1][0]) if len(rows) > limit else None
         return [job for _, job in rows[:limit]], next_cursor
+
+    async def page_jobs(
+        self, account_id: str, where: JobFilter, *, page: int = 1, page_size: int = 20
+    ) -> tuple[list[Job], int]:
+        """One numbered page of the jobs a filter selects, newest first, and their total."""
+        page_size = max(1, min(page_size, MAX_PAGE))
+        now = time.time()
+        rows = await self._db(
+            self.store.list_jobs,
+            account_id,
+            now,
+            limit=page_size,
+            offset=(max(page, 1) - 1) * page_size,
+            where=where,
+        )
+        total = await self._db(self.store.count_jobs, account_id, now, where)
+        return [job for _, job in rows], total
 
     async def cancel(self, account_id: str, job_id: str) -> Job:
         """Cancel a job: at once when queued, at its next step (or by force) when running."""
@@ -251,6 +311,15 @@ class JobService:
         await self.get(account_id, job_id)
         return self._follow(account_id, job_id, last_event_id)
 
+    async def text_so_far(self, job_id: str) -> str:
+        """The text a text model has streamed for the job so far (its ``text`` events)."""
+        pieces: list[str] = []
+        after = 0
+        while events := await self._db(self.store.events_after, job_id, after):
+            after = events[-1].id
+            pieces.extend(e.data.get("delta", "") for e in events if e.type is EventType.TEXT)
+        return "".join(pieces)
+
     async def _follow(self, account_id: str, job_id: str, after: int) -> AsyncIterator[Event]:
         ended = False
         with self.notifier.subscribe(job_topic(job_id)) as subscription:
@@ -281,8 +350,14 @@ class JobService:
         expires_at = min(time.time() + self.settings.link_ttl_seconds, job.expires_at)
         return self.storage.link(key, expires_at, base_url)
 
-    def output_links(self, job: Job, base_url: str) -> list[str]:
-        return [self.link(job, o.key, base_url) for o in job.outputs]
+    def output_links(self, job: Job, base_url: str) -> list[OutputLinks]:
+        return [
+            OutputLinks(
+                self.link(job, o.key, base_url),
+                None if o.thumbnail is None else self.link(job, o.thumbnail, base_url),
+            )
+            for o in job.outputs
+        ]
 
     async def output_file(
         self, account_id: str, job_id: str, index: int, base_url: str
@@ -307,13 +382,17 @@ class JobService:
         expires_at = self.storage.verify(key, expires, signature)
         job_id = key.split("/", 1)[0]
         job = await self._db(self.store.get_job_any_account, job_id, now)
-        output = next((o for o in job.outputs if o.key == key), None) if job else None
+        files = {}
+        for o in job.outputs if job else ():
+            files[o.key] = o.content_type
+            if o.thumbnail is not None:
+                files[o.thumbnail] = "image/jpeg"
         # A deleted or retired job's links answer 404 whatever their own expiry says.
-        if output is None:
+        if key not in files:
             raise NotFound("this file no longer exists", code="file_not_found")
         if expires_at < now:
             raise Forbidden("this file link has expired", code="link_expired")
-        return self._local_file(key), output.content_type
+        return self._local_file(key), files[key]
 
     def _local_file(self, key: str) -> Path:
         path = self.storage.local_path(key)

@@ -6,7 +6,7 @@ import secrets
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -18,10 +18,37 @@ from genq.errors import ConfigError
 from genq.models.base import DEFAULT_REFERENCE_MAX_BYTES
 
 
+class DialectSettings(BaseModel):
+    """One vendor dialect: on or off, and how long its jobs live (None: ``retention_seconds``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    retention_seconds: float | None = Field(default=None, gt=0)
+
+
+class OxenSettings(DialectSettings):
+    #: Longest a synchronous ``/api/ai/images|videos/generate`` request waits for its result.
+    sync_timeout_seconds: float = Field(default=600.0, gt=0)
+
+
+class Dialects(BaseModel):
+    """The vendor API dialects (``[dialects.NAME]`` tables); all on by default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    netmind: DialectSettings = DialectSettings()
+    netmind_legacy: DialectSettings = DialectSettings()
+    mindvideo: DialectSettings = DialectSettings()
+    # Their documents promise these lifetimes: 24 hours for Oxen, 1 hour for Segmind.
+    oxen: OxenSettings = OxenSettings(retention_seconds=24 * 3600)
+    segmind: DialectSettings = DialectSettings(retention_seconds=3600)
+
+
 class Settings(BaseSettings):
     """Every knob genq has. Each field is documented in the README's settings table."""
 
-    model_config = SettingsConfigDict(env_prefix="GENQ_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="GENQ_", env_nested_delimiter="__", extra="forbid")
 
     # Set by ``load`` so that the TOML source knows which file to read.
     _toml_file: ClassVar[Path | None] = None
@@ -47,6 +74,8 @@ class Settings(BaseSettings):
     reference_allow_private: bool = False
     model_memory_gb: float | None = Field(default=None, gt=0)
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    aliases: dict[str, str | dict[str, Any]] = Field(default_factory=dict)
+    dialects: Dialects = Field(default_factory=Dialects)
 
     @classmethod
     def settings_customise_sources(

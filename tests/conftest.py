@@ -250,8 +250,8 @@ def make_server(tmp_path: Path, backend: Backend) -> Iterator[Any]:
     """Start servers with given settings; all are stopped at the end of the test."""
     servers: list[GenqServer] = []
 
-    def make(name: str = "data", **settings: Any) -> GenqServer:
-        server = GenqServer(tmp_path / name, backend=backend, **settings).start()
+    def make(name: str = "data", toml: str = "", **settings: Any) -> GenqServer:
+        server = GenqServer(tmp_path / name, toml, backend=backend, **settings).start()
         servers.append(server)
         return server
 

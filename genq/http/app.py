@@ -19,7 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from genq import __version__
 from genq.errors import GenqError, PayloadTooLarge
 from genq.http import native
-from genq.http.native import JSONResponse
+from genq.http.dialects import include_dialects
+from genq.http.responses import JSONResponse
 from genq.service import JobService
 from genq.worker.supervisor import Supervisor
 
@@ -94,6 +95,7 @@ def create_app(service: JobService, supervisor: Supervisor | None = None) -> Fas
     )
     app.state.service = service
     app.include_router(native.router)
+    include_dialects(app, settings)
     document_auth(app)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from genq.errors import BadRequest, NotFound, ValidationFailed
+from genq.http.auth import Auth, Caller
 from genq.http.render import render_event, render_job
-from genq.jobs import ApiKey, EventType, Job
-from genq.service import DECIMAL_ID, MAX_PAGE, MAX_WAIT_SECONDS, JobService, QueueState
+from genq.http.responses import JSONResponse
+from genq.jobs import EventType, Job
+from genq.service import DECIMAL_ID, MAX_PAGE, MAX_WAIT_SECONDS, QueueState
 
 router = APIRouter(prefix="/v1")
 
 JOB_ID = Path(description="The job's id, as returned by POST /v1/jobs.", max_length=100)
-
-
-class JSONResponse(Response):
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
 
 
 class SubmitRequest(BaseModel):
@@ -43,45 +37,6 @@ class SubmitRequest(BaseModel):
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="Yours to keep with the job; returned unchanged."
     )
-
-
-def raw_api_key(request: Request) -> str | None:
-    """``Authorization: Bearer KEY`` or ``Authorization: KEY``, else ``x-api-key: KEY``."""
-    header = (request.headers.get("authorization") or "").strip()
-    scheme, _, rest = header.partition(" ")
-    if scheme.lower() == "bearer" and rest.strip():
-        return rest.strip()
-    if header and not rest:
-        return header
-    # Another scheme (Basic, ...) is not ours: a proxy may have added it.
-    return request.headers.get("x-api-key")
-
-
-@dataclass(frozen=True)
-class Caller:
-    """An authenticated request: the service, the caller's key and where links point."""
-
-    svc: JobService
-    key: ApiKey
-    request: Request
-
-    @property
-    def account_id(self) -> str:
-        return self.key.account_id
-
-    @property
-    def base_url(self) -> str:
-        return self.svc.settings.public_url or str(self.request.base_url)
-
-
-async def authenticated(request: Request) -> Caller:
-    # One async dependency per route: FastAPI runs plain-def dependencies in a thread pool,
-    # and each extra dependency costs a measurable share of a request.
-    svc: JobService = request.app.state.service
-    return Caller(svc, await svc.authenticate(raw_api_key(request)), request)
-
-
-Auth = Annotated[Caller, Depends(authenticated)]
 
 
 def job_response(
@@ -273,10 +228,13 @@ async def job_output(
 
 @router.get("/models", summary="List models")
 async def list_models(caller: Auth) -> Response:
-    models = [m.describe() for m in caller.svc.registry]
+    registry = caller.svc.registry
+    models = [{**m.describe(), "aliases": registry.aliases_of(m.name)} for m in registry]
     return JSONResponse({"object": "list", "data": models})
 
 
-@router.get("/models/{name:path}", summary="Describe a model")
+@router.get("/models/{name:path}", summary="Describe a model (by its name or an alias)")
 async def get_model(caller: Auth, name: str) -> Response:
-    return JSONResponse(caller.svc.registry.get(name).describe())
+    registry = caller.svc.registry
+    model = registry.get(name)
+    return JSONResponse({**model.describe(), "aliases": registry.aliases_of(model.name)})

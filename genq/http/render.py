@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from genq.jobs import Event, Job
-from genq.service import QueueState
+from genq.service import OutputLinks, QueueState
 
 
 def isotime(timestamp: float | None) -> str | None:
@@ -22,12 +22,12 @@ def job_urls(job_id: str, base_url: str) -> dict[str, str]:
 
 
 def render_job(
-    job: Job, base_url: str, links: list[str], queue: QueueState | None = None
+    job: Job, base_url: str, links: list[OutputLinks], queue: QueueState | None = None
 ) -> dict[str, Any]:
     outputs = []
-    for output, url in zip(job.outputs, links, strict=True):
+    for output, urls in zip(job.outputs, links, strict=True):
         item: dict[str, Any] = {
-            "url": url,
+            "url": urls.url,
             "content_type": output.content_type,
             "size": output.size,
             "sha256": output.sha256,
@@ -36,6 +36,8 @@ def render_job(
             value = getattr(output, name)
             if value is not None:
                 item[name] = value
+        if urls.thumbnail is not None:
+            item["thumbnail_url"] = urls.thumbnail
         outputs.append(item)
     body: dict[str, Any] = {
         "id": job.id,
@@ -62,6 +64,9 @@ def render_job(
         "metrics": {"queue_time": job.queue_time, "inference_time": job.inference_time},
         "attempts": job.attempts,
         "metadata": job.metadata,
+        "origin": None
+        if job.origin is None
+        else {"api": job.origin.api, "model": job.origin.model},
         "expires_at": isotime(job.expires_at),
         "urls": job_urls(job.id, base_url),
     }

@@ -39,6 +39,7 @@ __all__ = [
     "VideoWriter",
     "Written",
     "save_image",
+    "video_thumbnail",
     "write_audio",
     "write_video",
 ]
@@ -266,6 +267,19 @@ class VideoWriter:
         if self._output is not None:
             container, self._output = self._output[0], None
             container.close()
+
+
+def video_thumbnail(video: str | Path, target: str | Path, longer_side: int = 512) -> Path:
+    """Save the first frame of ``video`` as a JPEG at most ``longer_side`` pixels long."""
+    import av
+
+    with av.open(str(video)) as container:
+        frame = next(container.decode(video=0), None)
+        if frame is None:
+            raise ValueError(f"{video} has no video frame")
+        picture = frame.to_image()
+    picture.thumbnail((longer_side, longer_side))
+    return save_image(picture, target, "jpeg").path
 
 
 def write_video(

@@ -11,7 +11,8 @@ from typing import Any
 import jsonschema
 import pydantic
 
-from genq.errors import ConfigError, ModelUnavailable, NotFound, ValidationFailed
+from genq.errors import ConfigError, ModelUnavailable, NotFound
+from genq.models.aliases import Alias, check_input, parse_aliases, strict_validator
 from genq.models.base import Model, Price, fill_defaults
 
 BUILTIN_MODELS = {
@@ -62,17 +63,6 @@ def load_entrypoint(entrypoint: str) -> type[Model]:
     return cls
 
 
-def strict_integers(validator_cls: Any) -> Any:
-    """JSON Schema counts 2.0 as an integer; models index and loop with these values, so
-    genq takes only real integers (a float in an integer field is a 422, not a failed job)."""
-
-    def is_integer(checker: Any, instance: Any) -> bool:
-        return isinstance(instance, int) and not isinstance(instance, bool)
-
-    type_checker = validator_cls.TYPE_CHECKER.redefine("integer", is_integer)
-    return jsonschema.validators.extend(validator_cls, type_checker=type_checker)
-
-
 @dataclass
 class RegisteredModel:
     name: str
@@ -115,17 +105,7 @@ class RegisteredModel:
 
     def validate(self, input: Any) -> dict[str, Any]:
         """Check ``input`` against the schema; return a copy with top-level defaults filled."""
-        errors = sorted(self.validator.iter_errors(input), key=lambda e: list(e.absolute_path))
-        if errors:
-            details = [
-                {
-                    "path": "/".join(str(p) for p in ("input", *e.absolute_path)),
-                    "message": e.message,
-                }
-                for e in errors
-            ]
-            summary = "; ".join(f"{d['path']}: {d['message']}" for d in details[:5])
-            raise ValidationFailed(f"invalid input: {summary}", details=details)
+        check_input(self.validator, input)
         return fill_defaults(self.model.input_schema, input)
 
     def batch_key(self, input: dict[str, Any]) -> str | None:
@@ -153,7 +133,11 @@ def _entrypoint(where: str, entry: dict[str, Any]) -> str:
 
 
 class ModelRegistry:
-    def __init__(self, config: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        config: dict[str, dict[str, Any]] | None = None,
+        aliases: dict[str, str | dict[str, Any]] | None = None,
+    ) -> None:
         entries: dict[str, dict[str, Any]] = {
             name: {"entrypoint": ep} for name, ep in BUILTIN_MODELS.items()
         }
@@ -164,6 +148,7 @@ class ModelRegistry:
             if not entry.get("enabled", True):
                 continue
             self._models[name] = self._register(name, entry)
+        self.aliases = parse_aliases(aliases, set(self._models))
 
     @staticmethod
     def _register(name: str, entry: dict[str, Any]) -> RegisteredModel:
@@ -189,18 +174,12 @@ class ModelRegistry:
             raise ConfigError(f"{where}.max_batch must be a whole number of at least 1")
         if not isinstance(batch_wait_ms, int | float) or not 0 <= batch_wait_ms <= 10_000:
             raise ConfigError(f"{where}.batch_wait_ms must be a number of ms from 0 to 10000")
-        schema = model.input_schema
-        validator_cls = strict_integers(jsonschema.validators.validator_for(schema))
-        try:
-            validator_cls.check_schema(schema)
-        except jsonschema.SchemaError as exc:
-            raise ConfigError(f"{where}: the input schema is not valid: {exc.message}") from None
         return RegisteredModel(
             name=name,
             model=model,
             description=entry.get("description", model.description),
             price=price,
-            validator=validator_cls(schema),
+            validator=strict_validator(model.input_schema, where),
             max_batch=max_batch,
             batch_wait=batch_wait_ms / 1000,
         )
@@ -209,10 +188,21 @@ class ModelRegistry:
         return list(self._models)
 
     def get(self, name: str) -> RegisteredModel:
-        try:
-            return self._models[name]
-        except KeyError:
-            raise NotFound(f"no model named {name!r}", code="model_not_found") from None
+        """The model called ``name``, or the one the alias ``name`` names."""
+        return self.resolve(name)[0]
+
+    def resolve(self, name: str) -> tuple[RegisteredModel, Alias | None]:
+        """The model ``name`` names, and the alias it went through (None: its own name)."""
+        model = self._models.get(name)
+        if model is not None:
+            return model, None
+        alias = self.aliases.get(name)
+        if alias is None:
+            raise NotFound(f"no model named {name!r}", code="model_not_found")
+        return self._models[alias.model], alias
+
+    def aliases_of(self, name: str) -> list[str]:
+        return [alias.name for alias in self.aliases.values() if alias.model == name]
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._models.values())

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from genq.errors import ConfigError
-from genq.store.base import JobStore, NewJob, Released, Retired, Submitted
+from genq.store.base import JobFilter, JobStore, NewJob, Released, Retired, Submitted
 
 __all__ = [
+    "JobFilter",
     "JobStore",
     "NewJob",
     "Released",

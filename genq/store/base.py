@@ -16,7 +16,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from genq.jobs import Account, ApiKey, Claim, Event, EventType, Job, JobError, Output, Progress
+from genq.jobs import (
+    Account,
+    ApiKey,
+    Claim,
+    Event,
+    EventType,
+    Job,
+    JobError,
+    Origin,
+    Output,
+    Progress,
+)
 from genq.notifier import LocalNotifier, Notifier
 
 
@@ -37,6 +48,17 @@ class NewJob:
     fingerprint: str | None = None
     #: Jobs of one model with the same key may run in one model call (see ``Model.batch_key``).
     batch_key: str | None = None
+    origin: Origin | None = None
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """Which of an account's jobs a listing takes; None or empty: any."""
+
+    statuses: tuple[str, ...] = ()
+    model: str | None = None
+    origin_api: str | None = None
+    origin_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,10 +148,14 @@ class JobStore(abc.ABC):
         *,
         limit: int,
         before_seq: int | None = None,
-        status: str | None = None,
-        model: str | None = None,
+        offset: int = 0,
+        where: JobFilter = JobFilter(),
     ) -> list[tuple[int, Job]]:
         """Newest first, with each job's ``seq`` for the keyset cursor."""
+
+    @abc.abstractmethod
+    def count_jobs(self, account_id: str, now: float, where: JobFilter = JobFilter()) -> int:
+        """How many of the account's live jobs ``list_jobs`` can list with this filter."""
 
     @abc.abstractmethod
     def request_cancel(self, account_id: str, job_id: str, now: float) -> Job | None:

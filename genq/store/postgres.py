@@ -40,6 +40,7 @@ from genq.jobs import (
 from genq.notifier import LocalNotifier, job_topic
 from genq.store.base import (
     FORGET_WORKER_SECONDS,
+    JobFilter,
     JobStore,
     NewJob,
     Released,
@@ -49,11 +50,13 @@ from genq.store.base import (
 from genq.store.rows import (
     account_from_row,
     check_credits,
+    count_jobs_query,
     event_from_row,
     finish_outcome,
     job_from_row,
     key_from_row,
     list_jobs_query,
+    origin_columns,
     progress_event_data,
     status_event_data,
     worker_lost_message,
@@ -339,10 +342,11 @@ class PostgresStore(JobStore):
         return (
             "WITH j AS (INSERT INTO jobs (id, account_id, model, input, status, priority,"
             " metadata, cost_estimate, created_at, expires_at, idempotency_key, fingerprint,"
-            " batch_key)"
+            " batch_key, origin_api, origin_model, origin_request)"
             " VALUES (%(id)s, %(account_id)s, %(model)s, %(input)s, 'queued', %(priority)s,"
             " %(metadata)s, %(cost_estimate)s, %(created_at)s, %(expires_at)s,"
-            " %(idempotency_key)s, %(fingerprint)s, %(batch_key)s)"
+            " %(idempotency_key)s, %(fingerprint)s, %(batch_key)s, %(origin_api)s,"
+            " %(origin_model)s, %(origin_request)s)"
             " ON CONFLICT DO NOTHING RETURNING *),"
             " e AS (INSERT INTO events (job_id, type, data, created_at)"
             " SELECT id, 'status', '{\"status\": \"queued\"}', created_at FROM j)"
@@ -364,6 +368,9 @@ class PostgresStore(JobStore):
             "fingerprint": new.fingerprint,
             "batch_key": new.batch_key,
         }
+        args["origin_api"], args["origin_model"], args["origin_request"] = origin_columns(
+            new, Jsonb
+        )
 
         def run(conn: psycopg.Connection[Row]) -> Submitted:
             # The account's balance and an earlier job with the same key, in one read.
@@ -441,13 +448,18 @@ class PostgresStore(JobStore):
         *,
         limit: int,
         before_seq: int | None = None,
-        status: str | None = None,
-        model: str | None = None,
+        offset: int = 0,
+        where: JobFilter = JobFilter(),
     ) -> list[tuple[int, Job]]:
         sql, args = list_jobs_query(
-            "%s", account_id, now, limit=limit, before_seq=before_seq, status=status, model=model
+            "%s", account_id, now, limit=limit, before_seq=before_seq, offset=offset, where=where
         )
         return [(r["seq"], self._job(r)) for r in self._all(sql, args)]
+
+    def count_jobs(self, account_id: str, now: float, where: JobFilter = JobFilter()) -> int:
+        sql, args = count_jobs_query("%s", account_id, now, where)
+        row = self._one(sql, args)
+        return int(row["n"]) if row is not None else 0
 
     def request_cancel(self, account_id: str, job_id: str, now: float) -> Job | None:
         def run(conn: psycopg.Connection[Row]) -> Job | None:

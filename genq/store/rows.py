@@ -7,8 +7,19 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from genq.errors import InsufficientCredits
-from genq.jobs import Account, ApiKey, Event, EventType, Job, JobError, JobStatus, Output, Progress
-from genq.store.base import NewJob
+from genq.jobs import (
+    Account,
+    ApiKey,
+    Event,
+    EventType,
+    Job,
+    JobError,
+    JobStatus,
+    Origin,
+    Output,
+    Progress,
+)
+from genq.store.base import JobFilter, NewJob
 
 
 class Row(Protocol):
@@ -46,6 +57,9 @@ def job_from_row(row: Row, decode: Decode) -> Job:
         attempts=row["attempts"],
         cancel_requested=bool(row["cancel_requested"]),
         batch_key=row["batch_key"],
+        origin=None
+        if row["origin_api"] is None
+        else Origin(row["origin_api"], row["origin_model"], decode(row["origin_request"])),
     )
 
 
@@ -87,8 +101,32 @@ def progress_event_data(progress: Progress) -> dict[str, Any]:
     }
 
 
+def origin_columns(new: NewJob, encode: Callable[[Any], Any]) -> tuple[Any, Any, Any]:
+    """The ``origin_api``, ``origin_model`` and ``origin_request`` values of a new job."""
+    if new.origin is None:
+        return None, None, encode({})
+    return new.origin.api, new.origin.model, encode(new.origin.request)
+
+
 def worker_lost_message(max_attempts: int) -> str:
     return f"the worker running this job was lost {max_attempts} times"
+
+
+def _filter_sql(mark: str, account_id: str, now: float, where: JobFilter) -> tuple[str, list[Any]]:
+    sql = f" FROM jobs WHERE account_id = {mark} AND expires_at > {mark}"
+    args: list[Any] = [account_id, now]
+    for column, value in (
+        ("model", where.model),
+        ("origin_api", where.origin_api),
+        ("origin_model", where.origin_model),
+    ):
+        if value is not None:
+            sql += f" AND {column} = {mark}"
+            args.append(value)
+    if where.statuses:
+        sql += f" AND status IN ({', '.join([mark] * len(where.statuses))})"
+        args.extend(where.statuses)
+    return sql, args
 
 
 def list_jobs_query(
@@ -98,19 +136,26 @@ def list_jobs_query(
     *,
     limit: int,
     before_seq: int | None,
-    status: str | None,
-    model: str | None,
+    offset: int,
+    where: JobFilter,
 ) -> tuple[str, list[Any]]:
     """The SQL and arguments of ``JobStore.list_jobs``, with ``mark`` as the placeholder."""
-    sql = f"SELECT * FROM jobs WHERE account_id = {mark} AND expires_at > {mark}"
-    args: list[Any] = [account_id, now]
-    for column, value in (("seq <", before_seq), ("status =", status), ("model =", model)):
-        if value is not None:
-            sql += f" AND {column} {mark}"
-            args.append(value)
-    sql += f" ORDER BY seq DESC LIMIT {mark}"
-    args.append(limit)
+    body, args = _filter_sql(mark, account_id, now, where)
+    sql = "SELECT *" + body
+    if before_seq is not None:
+        sql += f" AND seq < {mark}"
+        args.append(before_seq)
+    sql += f" ORDER BY seq DESC LIMIT {mark} OFFSET {mark}"
+    args.extend((limit, offset))
     return sql, args
+
+
+def count_jobs_query(
+    mark: str, account_id: str, now: float, where: JobFilter
+) -> tuple[str, list[Any]]:
+    """The SQL and arguments of ``JobStore.count_jobs``."""
+    body, args = _filter_sql(mark, account_id, now, where)
+    return "SELECT COUNT(*) AS n" + body, args
 
 
 def check_credits(new: NewJob, credits: float, held: float) -> None:

@@ -33,6 +33,7 @@ from genq.jobs import (
 )
 from genq.store.base import (
     FORGET_WORKER_SECONDS,
+    JobFilter,
     JobStore,
     NewJob,
     Released,
@@ -42,11 +43,13 @@ from genq.store.base import (
 from genq.store.rows import (
     account_from_row,
     check_credits,
+    count_jobs_query,
     event_from_row,
     finish_outcome,
     job_from_row,
     key_from_row,
     list_jobs_query,
+    origin_columns,
     progress_event_data,
     status_event_data,
     worker_lost_message,
@@ -240,8 +243,9 @@ class SQLiteStore(JobStore):
                 self._check_credits(conn, new, credits)
             row = conn.execute(
                 "INSERT INTO jobs (id, account_id, model, input, status, priority, metadata,"
-                " cost_estimate, created_at, expires_at, idempotency_key, fingerprint, batch_key)"
-                " VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                " cost_estimate, created_at, expires_at, idempotency_key, fingerprint, batch_key,"
+                " origin_api, origin_model, origin_request)"
+                " VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
                 (
                     new.id,
                     new.account_id,
@@ -255,6 +259,7 @@ class SQLiteStore(JobStore):
                     new.idempotency_key,
                     new.fingerprint,
                     new.batch_key,
+                    *origin_columns(new, _dumps),
                 ),
             ).fetchone()
             job = self._job(row)
@@ -290,13 +295,17 @@ class SQLiteStore(JobStore):
         *,
         limit: int,
         before_seq: int | None = None,
-        status: str | None = None,
-        model: str | None = None,
+        offset: int = 0,
+        where: JobFilter = JobFilter(),
     ) -> list[tuple[int, Job]]:
         sql, args = list_jobs_query(
-            "?", account_id, now, limit=limit, before_seq=before_seq, status=status, model=model
+            "?", account_id, now, limit=limit, before_seq=before_seq, offset=offset, where=where
         )
         return [(r["seq"], self._job(r)) for r in self._read(sql, args).fetchall()]
+
+    def count_jobs(self, account_id: str, now: float, where: JobFilter = JobFilter()) -> int:
+        sql, args = count_jobs_query("?", account_id, now, where)
+        return int(self._read(sql, args).fetchone()["n"])
 
     def request_cancel(self, account_id: str, job_id: str, now: float) -> Job | None:
         with self._write() as conn:

@@ -29,6 +29,7 @@ from genq.errors import StoreUnavailable
 from genq.jobs import Claim, EventType, Job, JobError, JobStatus, Output, Progress
 from genq.models import fetch
 from genq.models.base import InputError, RunContext, Stopped
+from genq.models.encode import video_thumbnail
 from genq.models.registry import ModelRegistry, RegisteredModel
 from genq.settings import Settings
 from genq.storage import FileStorage, open_storage
@@ -224,7 +225,7 @@ class Worker:
         self.hub = Hub(conn)
         self.store = store or open_store(settings.db_url)
         self.storage = storage or open_storage(settings.storage_url, settings.signing_secret())
-        self.registry = registry or ModelRegistry(settings.models)
+        self.registry = registry or ModelRegistry(settings.models, settings.aliases)
         wanted = models or self.registry.names()
         self.models = [name for name in wanted if not self.registry.get(name).missing]
         budget = settings.model_memory_gb
@@ -545,7 +546,7 @@ class Worker:
                 outputs.append(self._store_output(ctx, index, pending))
         except Exception as exc:
             log.exception("storing outputs of %s failed", claim.job.id)
-            self.storage.delete_keys([o.key for o in outputs])
+            self.storage.delete_keys(stored_keys(outputs))
             self._finish(ctx, error=JobError("storage_error", str(exc)), inference_time=elapsed)
             return
         media_seconds = sum(o.duration or 0.0 for o in outputs)
@@ -554,7 +555,7 @@ class Worker:
         if job is None or job.status is not JobStatus.SUCCEEDED:
             # The lease was lost (deleted, taken back) or a late cancel won: these files
             # belong to no job.
-            self.storage.delete_keys([o.key for o in outputs])
+            self.storage.delete_keys(stored_keys(outputs))
 
     def _store_output(self, ctx: JobContext, index: int, pending: PendingOutput) -> Output:
         digest = hashlib.sha256()
@@ -565,6 +566,9 @@ class Worker:
         extension = EXTENSIONS.get(base_type) or pending.path.suffix.lstrip(".") or "bin"
         key = f"{ctx.job_id}/{ctx.claim.attempt}/output-{index}.{extension}"
         self.storage.put(key, pending.path, base_type)
+        thumbnail = None
+        if base_type.startswith("video/"):
+            thumbnail = self._store_thumbnail(ctx, pending.path, f"{key}.thumbnail.jpg")
         return Output(
             key=key,
             content_type=pending.content_type,
@@ -573,7 +577,19 @@ class Worker:
             width=pending.width,
             height=pending.height,
             duration=pending.duration,
+            thumbnail=thumbnail,
         )
+
+    def _store_thumbnail(self, ctx: JobContext, video: Path, key: str) -> str | None:
+        """A JPEG of the video's first frame, stored beside it; None if it cannot be made
+        (the video itself is still a result)."""
+        try:
+            path = video_thumbnail(video, ctx.work_dir / f"{video.name}.thumbnail")
+        except Exception as exc:
+            log.warning("no thumbnail for %s of job %s: %r", video.name, ctx.job_id, exc)
+            return None
+        self.storage.put(key, path, "image/jpeg")
+        return key
 
     def _finish(self, ctx: JobContext, **kwargs: Any) -> Job | None:
         """Record the end; through a database outage, for as long as the lease would last."""
@@ -604,6 +620,11 @@ class Worker:
             ):
                 return current
         return job
+
+
+def stored_keys(outputs: list[Output]) -> list[str]:
+    """Every file the outputs keep in the storage: each output and its thumbnail."""
+    return [key for o in outputs for key in (o.key, o.thumbnail) if key is not None]
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,11 @@ from genq.jobs import (
     Job,
     JobError,
     JobStatus,
+    Origin,
     Output,
     Progress,
 )
-from genq.store import JobStore, NewJob, Released, open_store
+from genq.store import JobFilter, JobStore, NewJob, Released, open_store
 from genq.store.postgres import PostgresStore
 from genq.store.sqlite import SQLiteStore
 from tests.pg import drop_schema, new_schema, store_url
@@ -448,17 +450,60 @@ def test_list_jobs_filters_by_status_and_model(store: JobStore, account: Account
     claim_one(store, models=["a"])  # a1 runs
     store.request_cancel(account.id, b2.id, T0 + 100)  # b2 canceled
 
-    def ids(**filters: Any) -> list[str]:
-        return [j.id for _, j in store.list_jobs(account.id, T0 + 100, limit=10, **filters)]
+    def ids(*statuses: str, model: str | None = None) -> list[str]:
+        where = JobFilter(statuses=statuses, model=model)
+        listed = [j.id for _, j in store.list_jobs(account.id, T0 + 100, limit=10, where=where)]
+        assert store.count_jobs(account.id, T0 + 100, where) == len(listed)
+        return listed
 
     assert ids(model="a") == [a2.id, a1.id]
     assert ids(model="b") == [b2.id, b1.id]
-    assert ids(status="queued") == [b1.id, a2.id]
-    assert ids(status="running") == [a1.id]
-    assert ids(status="canceled") == [b2.id]
-    assert ids(status="queued", model="b") == [b1.id]
-    assert ids(status="running", model="b") == []
+    assert ids("queued") == [b1.id, a2.id]
+    assert ids("running") == [a1.id]
+    assert ids("canceled") == [b2.id]
+    assert ids("queued", "running") == [b1.id, a2.id, a1.id]
+    assert ids("queued", model="b") == [b1.id]
+    assert ids("running", model="b") == []
     assert ids(model="c") == []
+
+
+def test_jobs_keep_their_origin_and_list_by_it(store: JobStore, account: Account) -> None:
+    """A job's origin (API, model name used, request) is kept, and listings filter on it."""
+    native = submit(store, account)
+    first = store.submit(
+        replace(
+            new_job(account, created_at=T0 + 1),
+            origin=Origin("segmind", "seedream-4.5", {"prompt": "a rose", "seed": 3}),
+        )
+    ).job
+    second = store.submit(
+        replace(new_job(account, created_at=T0 + 2), origin=Origin("segmind", "other"))
+    ).job
+    assert native.origin is None
+    assert first.origin == Origin("segmind", "seedream-4.5", {"prompt": "a rose", "seed": 3})
+    fetched = store.get_job(account.id, first.id, T0 + 10)
+    assert fetched is not None
+    assert fetched.origin == first.origin
+
+    def ids(where: JobFilter) -> list[str]:
+        return [j.id for _, j in store.list_jobs(account.id, T0 + 10, limit=10, where=where)]
+
+    assert ids(JobFilter(origin_api="segmind")) == [second.id, first.id]
+    assert ids(JobFilter(origin_api="segmind", origin_model="seedream-4.5")) == [first.id]
+    assert ids(JobFilter(origin_api="oxen")) == []
+    assert store.count_jobs(account.id, T0 + 10, JobFilter(origin_api="segmind")) == 2
+
+
+def test_list_jobs_pages_by_offset(store: JobStore, account: Account) -> None:
+    """list_jobs with an offset skips that many of the newest jobs; count_jobs counts all."""
+    jobs = submit_many(store, account, 5)
+    newest_first = [j.id for j in reversed(jobs)]
+    pages = [
+        [j.id for _, j in store.list_jobs(account.id, T0 + 10, limit=2, offset=offset)]
+        for offset in (0, 2, 4, 6)
+    ]
+    assert pages == [newest_first[:2], newest_first[2:4], newest_first[4:], []]
+    assert store.count_jobs(account.id, T0 + 10) == 5
 
 
 def test_list_jobs_excludes_expired_and_other_accounts(

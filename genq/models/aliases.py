@@ -1,0 +1,171 @@
+"""Model aliases: other names for a registered model, such as the slugs vendor APIs use
+(``Qwen/Qwen-Image``, ``seedream-4.5``). An alias may add default inputs and may carry the
+vendor's own input schema, which the vendor dialect checks a request against before it
+translates the request into the model's inputs.
+
+Aliases come from the ``[aliases]`` table of the config, over the defaults below, which map
+every slug named in the vendors' documents to a demo model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+
+from genq.errors import ConfigError, ValidationFailed
+
+#: The input schema MindVideo documents for ``qwen-image-2-0-pro``.
+QWEN_IMAGE_2_PRO_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["prompt"],
+    "additionalProperties": False,
+    "properties": {
+        "prompt": {
+            "type": "string",
+            "title": "Prompt",
+            "description": "Text prompt for image generation.",
+            "minLength": 1,
+            "maxLength": 800,
+            "x-playground": {"widget": "textarea", "rows": 6},
+        },
+        "negative_prompt": {
+            "type": "string",
+            "title": "Negative prompt",
+            "description": "What should not appear in the image.",
+            "maxLength": 500,
+        },
+        "size": {
+            "type": "string",
+            "title": "Aspect ratio",
+            "enum": ["1:1", "4:3", "3:4", "16:9", "9:16", "3:2", "2:3"],
+            "default": "1:1",
+        },
+        "resolution": {
+            "type": "string",
+            "title": "Resolution",
+            "enum": ["1K", "2K"],
+            "default": "1K",
+        },
+        "n": {"type": "integer", "title": "Images", "minimum": 1, "maximum": 6, "default": 1},
+        "image_urls": {
+            "type": "array",
+            "title": "Reference images",
+            "description": "Public URLs of reference images (no base64 data).",
+            "items": {"type": "string", "format": "uri"},
+            "minItems": 1,
+            "x-playground": {
+                "widget": "file-upload",
+                "accept": "image/*",
+                "multiple": True,
+                "uploadKind": "image",
+                "advanced": True,
+            },
+        },
+    },
+}
+
+#: Every model slug the vendor documents name, mapped to the demo model closest to it. The
+#: NetMind legacy job API names no model: its job types are the aliases.
+DEFAULT_ALIASES: dict[str, dict[str, Any]] = {
+    "Qwen/Qwen-Image": {"model": "demo-image"},
+    "hkchengrex/MMAudio": {"model": "demo-audio"},
+    "text2video": {"model": "demo-video"},
+    "text2image": {"model": "demo-image"},
+    "qwen-image-2-0-pro": {"model": "demo-image", "input_schema": QWEN_IMAGE_2_PRO_SCHEMA},
+    "kling-video-o3-pro-reference-to-video": {"model": "demo-video"},
+    "seedream-4.5": {"model": "demo-image"},
+}
+
+_ALIAS_KEYS = {"model", "input", "input_schema"}
+
+
+def strict_validator(schema: dict[str, Any], where: str) -> jsonschema.protocols.Validator:
+    """A validator for ``schema`` that takes only real integers as integers: JSON Schema
+    counts 2.0 as one, but models index and loop with these values."""
+    base = jsonschema.validators.validator_for(schema)
+
+    def is_integer(checker: Any, instance: Any) -> bool:
+        return isinstance(instance, int) and not isinstance(instance, bool)
+
+    cls = jsonschema.validators.extend(
+        base, type_checker=base.TYPE_CHECKER.redefine("integer", is_integer)
+    )
+    try:
+        cls.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise ConfigError(f"{where}: the input schema is not valid: {exc.message}") from None
+    return cls(schema)
+
+
+def check_input(validator: jsonschema.protocols.Validator, input: Any, root: str = "input") -> None:
+    """Raise ``ValidationFailed`` naming every field of ``input`` that breaks the schema."""
+    errors = sorted(validator.iter_errors(input), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return
+    details = [
+        {"path": "/".join(str(p) for p in (root, *e.absolute_path)), "message": e.message}
+        for e in errors
+    ]
+    summary = "; ".join(f"{d['path']}: {d['message']}" for d in details[:5])
+    raise ValidationFailed(f"invalid input: {summary}", details=details)
+
+
+@dataclass(frozen=True)
+class Alias:
+    name: str
+    #: The registered model it names.
+    model: str
+    #: Inputs the alias gives the model unless the request sets them.
+    input: dict[str, Any] = field(default_factory=dict)
+    #: The vendor's schema for this slug, checked before translation; None: none.
+    input_schema: dict[str, Any] | None = None
+    validator: jsonschema.protocols.Validator | None = None
+
+    def check(self, fields: Any, root: str = "input") -> None:
+        """Check a request's fields against the vendor schema, when the alias has one."""
+        if self.validator is not None:
+            check_input(self.validator, fields, root)
+
+
+def parse_aliases(
+    config: dict[str, str | dict[str, Any]] | None, models: set[str]
+) -> dict[str, Alias]:
+    """The default aliases whose model is registered, with the config's own over them.
+
+    A configured alias must name a registered model; a default one whose model is missing
+    (disabled in the config) is left out.
+    """
+    aliases: dict[str, Alias] = {}
+    for name, entry in DEFAULT_ALIASES.items():
+        if entry["model"] in models and name not in models:
+            aliases[name] = _alias(name, entry, f"default alias {name!r}")
+    for name, raw in (config or {}).items():
+        where = f"[aliases.{name!r}]"
+        entry = {"model": raw} if isinstance(raw, str) else dict(raw)
+        unknown = set(entry) - _ALIAS_KEYS
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+        if entry.get("model") not in models:
+            raise ConfigError(f"{where}: model {entry.get('model')!r} is not a registered model")
+        if name in models:
+            raise ConfigError(f"{where}: {name!r} is already a model's own name")
+        aliases[name] = _alias(name, entry, where)
+    return aliases
+
+
+def _alias(name: str, entry: dict[str, Any], where: str) -> Alias:
+    schema = entry.get("input_schema")
+    if schema is not None and not isinstance(schema, dict):
+        raise ConfigError(f"{where}.input_schema must be a table (a JSON Schema object)")
+    given = entry.get("input", {})
+    if not isinstance(given, dict):
+        raise ConfigError(f"{where}.input must be a table of input values")
+    return Alias(
+        name=name,
+        model=str(entry["model"]),
+        input=given,
+        input_schema=schema,
+        validator=None if schema is None else strict_validator(schema, where),
+    )
