@@ -38,6 +38,8 @@ MAX_WAIT_SECONDS = 60.0
 #: Ids and positions that SQLite's 64-bit integers can hold, in ASCII digits only.
 DECIMAL_ID = re.compile(r"[0-9]{1,18}")
 MAX_PAGE = 100
+#: Most text a dialect puts in a response body in place of a link.
+MAX_TEXT_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -319,6 +321,14 @@ class JobService:
             after = events[-1].id
             pieces.extend(e.data.get("delta", "") for e in events if e.type is EventType.TEXT)
         return "".join(pieces)
+
+    async def output_text(self, job: Job, limit: int = MAX_TEXT_BYTES) -> str | None:
+        """The content of the job's first text output (up to ``limit`` bytes); None without one."""
+        for output in job.outputs:
+            if output.content_type.startswith("text/"):
+                data = await self._db(self.storage.read, output.key, limit)
+                return None if data is None else data.decode("utf-8", errors="replace")
+        return None
 
     async def _follow(self, account_id: str, job_id: str, after: int) -> AsyncIterator[Event]:
         ended = False

@@ -92,7 +92,7 @@ _CHARACTERS: tuple[tuple[frozenset[str], _Character], ...] = (
             tone_level=_Range(0.0, 0.05),
             drop_rate=_Range(20, 60),
             drop_decay=_Range(0.004, 0.012),
-            drop_level=_Range(0.6, 1.2),
+            drop_level=_Range(1.5, 3.0),
         ),
     ),
     (
@@ -166,7 +166,7 @@ _CHARACTERS: tuple[tuple[frozenset[str], _Character], ...] = (
 _INTERVALS = np.array([1, 9 / 8, 5 / 4, 3 / 2, 5 / 3, 2, 9 / 4, 5 / 2, 3])
 
 
-def character_of(prompt: str) -> _Character:
+def _character_of(prompt: str) -> _Character:
     """The ranges to pick from: those of the first kind of sound the prompt names."""
     words = set(prompt.lower().replace(",", " ").replace(".", " ").split())
     for names, character in _CHARACTERS:
@@ -315,7 +315,7 @@ class Soundscape:
         return out[:count]
 
 
-def finish(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+def _finish(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """Fade in and out, bring to a steady level and limit softly, so nothing clips."""
     fade = min(int(_FADE_SECONDS * sample_rate), samples.size // 4)
     if fade:
@@ -403,7 +403,7 @@ class DemoAudio(Model):
         total = max(1, round(float(params["duration"]) * rate))
 
         rng = np.random.default_rng(stable_seed("demo-audio", prompt, seed))
-        scape = Soundscape(rng, character_of(prompt), rate, total)
+        scape = Soundscape(rng, _character_of(prompt), rate, total)
         blocks = math.ceil(total / scape.block)
         samples = np.empty(total, dtype=np.float32)
         for index in range(blocks):
@@ -413,7 +413,7 @@ class DemoAudio(Model):
             ctx.progress(index + 1, blocks + 1)
         ctx.check_stop()
         written = write_audio(
-            finish(samples, rate), rate, ctx.work_dir / "audio", params["output_format"]
+            _finish(samples, rate), rate, ctx.work_dir / "audio", params["output_format"]
         )
         ctx.progress(blocks + 1, blocks + 1)
         ctx.add_output(written.path, written.content_type, duration=written.duration)

@@ -87,7 +87,7 @@ class DemoImage(Model):
                 "description": "How many images; image i uses seed + i.",
                 "default": 1,
                 "minimum": 1,
-                "maximum": 4,
+                "maximum": 8,
                 "x-playground": {"widget": "slider", "step": 1},
             },
             "seed": {

@@ -20,6 +20,8 @@ BUILTIN_MODELS = {
     "demo-image": "genq.models.demo_image:DemoImage",
     "demo-video": "genq.models.demo_video:DemoVideo",
     "demo-speech": "genq.models.demo_speech:DemoSpeech",
+    "demo-audio": "genq.models.demo_audio:DemoAudio",
+    "demo-text": "genq.models.demo_text:DemoText",
 }
 
 RUNTIMES = {

@@ -26,6 +26,10 @@ class FileStorage(abc.ABC):
         """
 
     @abc.abstractmethod
+    def read(self, key: str, limit: int) -> bytes | None:
+        """The file's first ``limit`` bytes; None if it is missing."""
+
+    @abc.abstractmethod
     def delete_job(self, job_id: str) -> None:
         """Remove every file of a job (every attempt's); removing nothing is not an error."""
 

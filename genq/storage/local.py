@@ -35,6 +35,13 @@ class LocalStorage(FileStorage):
         shutil.copyfile(source, partial)
         os.replace(partial, target)
 
+    def read(self, key: str, limit: int) -> bytes | None:
+        try:
+            with self._path(key).open("rb") as f:
+                return f.read(limit)
+        except FileNotFoundError:
+            return None
+
     def delete_job(self, job_id: str) -> None:
         shutil.rmtree(self._path(check_job_id(job_id)), ignore_errors=True)
 

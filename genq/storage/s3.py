@@ -67,6 +67,16 @@ class S3Storage(FileStorage):
             ExtraArgs={"ContentType": content_type} if content_type else None,
         )
 
+    def read(self, key: str, limit: int) -> bytes | None:
+        try:
+            answer = self._client.get_object(
+                Bucket=self.bucket, Key=self._object_key(key), Range=f"bytes=0-{limit - 1}"
+            )
+        except self._client.exceptions.NoSuchKey:
+            return None
+        data: bytes = answer["Body"].read()
+        return data
+
     def delete_job(self, job_id: str) -> None:
         folder = self._object_key(f"{check_job_id(job_id)}/")
         self._delete_objects(list(self._list(folder)))

@@ -33,6 +33,7 @@ class RecordingContext(RunContext):
         self.stop_after = stop_after
         self.steps: list[tuple[int, int]] = []
         self.logs: list[str] = []
+        self.texts: list[str] = []
         self.outputs: list[dict[str, Any]] = []
 
     @property
@@ -44,6 +45,9 @@ class RecordingContext(RunContext):
 
     def log(self, message: str) -> None:
         self.logs.append(message)
+
+    def text(self, delta: str) -> None:
+        self.texts.append(delta)
 
     @property
     def stop_requested(self) -> bool:
@@ -110,9 +114,10 @@ def test_input_schema_is_valid_and_defaults_validate(model_cls: type[Model]) -> 
 
 
 def test_heavy_libraries_are_not_imported_with_the_model_modules() -> None:
-    """Importing the demo modules (as the API process does) loads neither PyAV nor eSpeak."""
+    """Importing the demo modules (as the API process does) loads no optional media library."""
     code = (
         "import sys, genq.models.demo_image, genq.models.demo_video, genq.models.demo_speech\n"
+        "import genq.models.demo_text, genq.models.demo_audio\n"
         "print(sorted({'av', 'soundfile', 'espeakng_loader'} & set(sys.modules)))"
     )
     result = subprocess.run(

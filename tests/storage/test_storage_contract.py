@@ -126,6 +126,15 @@ def test_put_then_fetch_through_the_link(backend: Backend) -> None:
     assert backend.keys(storage) == {"job_1/1/output-0.png", "job_1/1/output-1.txt"}
 
 
+def test_read_returns_the_first_bytes_or_none(backend: Backend) -> None:
+    """read gives a stored file's bytes up to the limit, and None for a missing key."""
+    storage = backend.open()
+    backend.put(storage, "job_1/1/output-0.txt", b"hello world", "text/plain")
+    assert storage.read("job_1/1/output-0.txt", 100) == b"hello world"
+    assert storage.read("job_1/1/output-0.txt", 5) == b"hello"
+    assert storage.read("job_1/1/missing.txt", 100) is None
+
+
 def test_delete_keys_removes_only_those(backend: Backend) -> None:
     """delete_keys removes the keys named, skips missing ones, and leaves the rest."""
     storage = backend.open()
