@@ -28,8 +28,15 @@ class DialectSettings(BaseModel):
 
 
 class OxenSettings(DialectSettings):
+    # Oxen's document promises that generations expire after 24 hours.
+    retention_seconds: float | None = Field(default=24 * 3600, gt=0)
     #: Longest a synchronous ``/api/ai/images|videos/generate`` request waits for its result.
     sync_timeout_seconds: float = Field(default=600.0, gt=0)
+
+
+class SegmindSettings(DialectSettings):
+    # Segmind's document keeps results for one hour after submission.
+    retention_seconds: float | None = Field(default=3600, gt=0)
 
 
 class Dialects(BaseModel):
@@ -40,9 +47,8 @@ class Dialects(BaseModel):
     netmind: DialectSettings = DialectSettings()
     netmind_legacy: DialectSettings = DialectSettings()
     mindvideo: DialectSettings = DialectSettings()
-    # Their documents promise these lifetimes: 24 hours for Oxen, 1 hour for Segmind.
-    oxen: OxenSettings = OxenSettings(retention_seconds=24 * 3600)
-    segmind: DialectSettings = DialectSettings(retention_seconds=3600)
+    oxen: OxenSettings = OxenSettings()
+    segmind: SegmindSettings = SegmindSettings()
 
 
 class Settings(BaseSettings):

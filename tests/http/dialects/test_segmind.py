@@ -127,7 +127,7 @@ def test_video_result_shape(server: GenqServer) -> None:
     assert video["file_name"].endswith(".mp4")
     data = httpx.get(video["url"]).content
     assert video["file_size"] == len(data)
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         stream = container.streams.video[0]
         frame = next(container.decode(video=0))
         assert stream.codec_context.name == "h264"

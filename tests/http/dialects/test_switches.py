@@ -1,0 +1,85 @@
+"""Across dialects: each can be switched off, aliases reach the native API too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from genq.http.dialects import DIALECTS
+from genq.settings import Settings
+from tests.conftest import GenqServer, wait_for
+
+pytestmark = pytest.mark.backends("sqlite")
+
+#: A create route of each dialect: with the dialect on, a broken body answers 400.
+CREATE_ROUTES = {
+    "netmind": "/v1/generation",
+    "netmind_legacy": "/v1/netmind-video-job",
+    "mindvideo": "/api/v1/tasks",
+    "oxen": "/api/ai/queue",
+    "segmind": "/v2/seedream-4.5",
+}
+
+
+def post_broken_body(server: GenqServer, path: str) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}{path}",
+        headers={"Authorization": f"Bearer {server.key}", "Content-Type": "application/json"},
+        content=b"{",
+    )
+
+
+def test_every_dialect_is_on_by_default(server: GenqServer) -> None:
+    """With no configuration every dialect's routes answer (here: 400 for a broken body)."""
+    assert set(CREATE_ROUTES) == set(DIALECTS)
+    for path in CREATE_ROUTES.values():
+        assert post_broken_body(server, path).status_code == 400, path
+
+
+def test_dialects_switched_off_have_no_routes(make_server: Any) -> None:
+    """A dialect with enabled = false has no routes at all, while the others and the native
+    API keep working."""
+    off = ("netmind", "oxen", "segmind")
+    toml = "".join(f"[dialects.{name}]\nenabled = false\n" for name in off)
+    server = make_server(toml=toml)
+    for name, path in CREATE_ROUTES.items():
+        expected = 404 if name in off else 400
+        assert post_broken_body(server, path).status_code == expected, name
+    with server.client() as api:
+        job = api.post("/v1/jobs", json={"model": "noop", "input": {}})
+        assert job.status_code == 202
+
+
+def test_dialect_settings_come_from_the_environment_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GENQ_DIALECTS__NAME__KEY sets a dialect's settings; Oxen and Segmind keep their own
+    documented retention (24 h and 1 h) unless set."""
+    monkeypatch.setenv("GENQ_DIALECTS__SEGMIND__ENABLED", "false")
+    monkeypatch.setenv("GENQ_DIALECTS__MINDVIDEO__RETENTION_SECONDS", "60")
+    settings = Settings.load()
+    assert settings.dialects.segmind.enabled is False
+    assert settings.dialects.segmind.retention_seconds == 3600
+    assert settings.dialects.mindvideo.retention_seconds == 60
+    assert settings.dialects.oxen.retention_seconds == 24 * 3600
+    assert settings.dialects.netmind.retention_seconds is None
+
+
+def test_native_submit_by_alias_keeps_the_alias(api: httpx.Client) -> None:
+    """The native API takes an alias as the model: the job runs the aliased model and shows
+    the name used as its origin."""
+    submitted = api.post("/v1/jobs", json={"model": "seedream-4.5", "input": {"prompt": "x"}})
+    assert submitted.status_code == 202, submitted.text
+    job = wait_for(api, submitted.json()["id"])
+    assert job["model"] == "demo-image"
+    assert job["origin"] == {"api": "native", "model": "seedream-4.5"}
+    assert job["status"] == "succeeded"
+
+
+def test_models_list_their_aliases(api: httpx.Client) -> None:
+    """GET /v1/models shows each model's aliases, and an alias describes its model."""
+    models = {m["name"]: m for m in api.get("/v1/models").json()["data"]}
+    assert "Qwen/Qwen-Image" in models["demo-image"]["aliases"]
+    assert "hkchengrex/MMAudio" in models["demo-audio"]["aliases"]
+    described = api.get("/v1/models/Qwen/Qwen-Image").json()
+    assert described["name"] == "demo-image"
