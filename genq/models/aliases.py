@@ -9,6 +9,7 @@ every slug named in the vendors' documents to a demo model.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,12 +105,33 @@ def check_input(validator: jsonschema.protocols.Validator, input: Any, root: str
     errors = sorted(validator.iter_errors(input), key=lambda e: list(e.absolute_path))
     if not errors:
         return
-    details = [
-        {"path": "/".join(str(p) for p in (root, *e.absolute_path)), "message": e.message}
-        for e in errors
-    ]
+    details = [detail for e in errors for detail in _details(e, root)]
     summary = "; ".join(f"{d['path']}: {d['message']}" for d in details[:5])
     raise ValidationFailed(f"invalid input: {summary}", details=details)
+
+
+def _details(error: jsonschema.ValidationError, root: str) -> list[dict[str, str]]:
+    """The failing fields of one error: a missing or unexpected property is named by its own
+    path (``input/prompt``), not by the object's that lacks or has it."""
+    path = "/".join(str(p) for p in (root, *error.absolute_path))
+    instance = error.instance
+    if error.validator == "required" and isinstance(instance, dict):
+        missing = [name for name in error.validator_value if name not in instance]
+        return [{"path": f"{path}/{name}", "message": "is required"} for name in missing]
+    if error.validator == "additionalProperties" and isinstance(instance, dict):
+        known = error.schema.get("properties", {})
+        patterns = error.schema.get("patternProperties", {})
+        extra = [
+            name
+            for name in instance
+            if name not in known and not any(re.search(p, name) for p in patterns)
+        ]
+        if extra:
+            return [
+                {"path": f"{path}/{name}", "message": "is not an input of this model"}
+                for name in extra
+            ]
+    return [{"path": path, "message": error.message}]
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ def test_schema_violation_is_422_with_field_paths(api: httpx.Client) -> None:
     error = error_of(api.post("/v1/jobs", json=body), 422)
     assert error["code"] == "validation_error"
     paths = {d["path"] for d in error["details"]}
-    assert {"input/sleep_ms", "input/steps", "input"} <= paths
+    assert {"input/sleep_ms", "input/steps", "input/colour"} <= paths
 
 
 def test_request_shape_violation_is_422(api: httpx.Client) -> None:

@@ -94,4 +94,4 @@ def test_vendor_schema_checks_fields_and_names_them() -> None:
     with pytest.raises(ValidationFailed) as caught:
         alias.check(bad)
     paths = {d["path"] for d in caught.value.details}
-    assert paths == {"input", "input/prompt", "input/size", "input/n", "input/resolution"}
+    assert paths == {"input/colour", "input/prompt", "input/size", "input/n", "input/resolution"}

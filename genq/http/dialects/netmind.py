@@ -1,0 +1,161 @@
+"""NetMind's asynchronous inference API: ``/v1/generation``.
+
+One generic job API for any model: ``{"model": SLUG, "config": {...}}`` creates a generation,
+which is polled until ``completed`` or ``failed``; its files are listed in ``result.data``.
+The model's slug is an alias (``Qwen/Qwen-Image``, ``hkchengrex/MMAudio``) or a local model's
+own name; config fields the model does not have are ignored, as the vendor ignores fields a
+model does not use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from fastapi import Query, Request, Response
+
+from genq.errors import GenqError, NotFound, ValidationFailed
+from genq.http.auth import Auth, Caller
+from genq.http.dialects.base import (
+    dialect_router,
+    json_body,
+    json_object,
+    modality,
+    submit_translated,
+    updated_at,
+    utc_text,
+)
+from genq.http.responses import JSONResponse
+from genq.jobs import Job, JobStatus, Output
+from genq.service import MAX_PAGE
+from genq.store import JobFilter
+
+API = "netmind"
+
+STATUSES = {
+    JobStatus.QUEUED: "pending",
+    JobStatus.RUNNING: "processing",
+    JobStatus.SUCCEEDED: "completed",
+    JobStatus.FAILED: "failed",
+    JobStatus.CANCELED: "failed",
+    JobStatus.EXPIRED: "failed",
+}
+
+#: Why a job that ended without running to completion has no files.
+ENDINGS = {
+    JobStatus.CANCELED: ("canceled", "the generation was canceled"),
+    JobStatus.EXPIRED: ("expired", "the generation expired before it finished"),
+}
+
+FILE_TYPES = ("image", "video", "audio", "text")
+
+
+def render_error(exc: GenqError) -> Response:
+    """NetMind's API answers errors as ``{"detail": ...}``; the code is added so that a
+    client can tell errors apart without parsing the message."""
+    body: dict[str, Any] = {"detail": exc.message, "code": exc.code}
+    if exc.details is not None:
+        body["errors"] = exc.details
+    return JSONResponse(body, status_code=exc.status_code)
+
+
+router = dialect_router(render_error, tag="NetMind")
+
+
+def file_id(output: Output) -> str:
+    """A stable id for one output file: its storage key names it uniquely."""
+    return "file-" + hashlib.sha256(output.key.encode()).hexdigest()[:24]
+
+
+def file_type(caller: Caller, job: Job, output: Output) -> str:
+    kind = output.content_type.split("/", 1)[0]
+    return kind if kind in FILE_TYPES else modality(caller, job)
+
+
+def result(caller: Caller, job: Job) -> dict[str, Any]:
+    if job.status is JobStatus.SUCCEEDED:
+        links = caller.svc.output_links(job, caller.base_url)
+        data = [
+            {
+                "url": link.url,
+                "file_id": file_id(output),
+                "file_name": output.key.rsplit("/", 1)[-1],
+                "file_type": file_type(caller, job, output),
+            }
+            for output, link in zip(job.outputs, links, strict=True)
+        ]
+        return {"data": data}
+    if job.error is not None:
+        return {"error": {"code": job.error.code, "message": job.error.message}}
+    if job.status in ENDINGS:
+        code, message = ENDINGS[job.status]
+        return {"error": {"code": code, "message": message}}
+    return {}
+
+
+def render(caller: Caller, job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "user_id": job.account_id,
+        "status": STATUSES[job.status],
+        "created_at": utc_text(job.created_at),
+        "updated_at": utc_text(updated_at(job)),
+        "deleted_at": None,
+        "is_deleted": False,
+        "result": result(caller, job),
+    }
+
+
+async def own_job(caller: Caller, generation_id: str) -> Job:
+    """The caller's job, if it was made through this API: others are not generations."""
+    job = await caller.svc.get(caller.account_id, generation_id)
+    if job.origin is None or job.origin.api != API:
+        raise NotFound(f"no generation {generation_id!r}", code="generation_not_found")
+    return job
+
+
+def parse_create(body: Any) -> tuple[str, dict[str, Any]]:
+    """The model slug and config of a create request, or a 422 naming what is wrong."""
+    body = json_object(body, "body")
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise ValidationFailed(
+            "invalid request: model is required (a model name such as Qwen/Qwen-Image)",
+            details=[{"path": "model", "message": "required: a non-empty string"}],
+        )
+    config = json_object(body.get("config", {}), "config")
+    return model.strip(), config
+
+
+@router.post("/v1/generation", summary="NetMind: create a generation")
+async def create_generation(request: Request, caller: Auth) -> Response:
+    model, config = parse_create(await json_body(request))
+    job, _ = await submit_translated(
+        caller, API, model, config, request={"model": model, "config": config}
+    )
+    return JSONResponse(render(caller, job))
+
+
+@router.get("/v1/generation", summary="NetMind: list generations, newest first")
+async def list_generations(
+    caller: Auth,
+    page: int = Query(1, ge=1),
+    page_size: int = Query(MAX_PAGE, ge=1, le=MAX_PAGE),
+) -> Response:
+    jobs, _ = await caller.svc.page_jobs(
+        caller.account_id, JobFilter(origin_api=API), page=page, page_size=page_size
+    )
+    return JSONResponse({"generation_list": [render(caller, job) for job in jobs]})
+
+
+@router.get("/v1/generation/{generation_id}", summary="NetMind: get a generation")
+async def get_generation(caller: Auth, generation_id: str) -> Response:
+    return JSONResponse(render(caller, await own_job(caller, generation_id)))
+
+
+@router.delete("/v1/generation/{generation_id}", summary="NetMind: delete a generation")
+async def delete_generation(caller: Auth, generation_id: str) -> Response:
+    """Deletes the job and its files, stopping it first if it runs."""
+    job = await own_job(caller, generation_id)
+    await caller.svc.delete(caller.account_id, job.id)
+    return JSONResponse({"message": "Generation deleted"})
