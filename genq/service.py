@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import logging
 import re
@@ -174,23 +173,6 @@ class JobService:
         if submitted.created:
             self.notifier.publish("queued", registered.name)
         return submitted.job, submitted.created
-
-    async def submit_group(
-        self, account_id: str, model: str, inputs: list[dict[str, Any]], **options: Any
-    ) -> list[Job]:
-        """Submit several jobs, all or none: when one is refused (credits, input), those
-        already queued are deleted and the refusal is raised."""
-        jobs: list[Job] = []
-        try:
-            for input in inputs:
-                job, _ = await self.submit(account_id, model, input, **options)
-                jobs.append(job)
-        except Exception:
-            for job in jobs:
-                with contextlib.suppress(NotFound):
-                    await self.delete(account_id, job.id)
-            raise
-        return jobs
 
     async def get(self, account_id: str, job_id: str) -> Job:
         job = await self._db(self.store.get_job, account_id, job_id, time.time())

@@ -117,8 +117,8 @@ async def task_output(caller: Caller, job: Job) -> dict[str, Any]:
     if made in OUTPUT_KEYS:
         output[OUTPUT_KEYS[made]] = []
     if made == "text":
-        # A model that streams no text (it writes files only) has none to show here.
-        output["text"] = await svc.text_so_far(job.id) or None
+        # Its text file holds the whole text; a model may also have only streamed it.
+        output["text"] = await svc.output_text(job) or await svc.text_so_far(job.id) or None
     for item, links in zip(job.outputs, svc.output_links(job, caller.base_url), strict=True):
         entry: dict[str, Any] = {"url": links.url, "content_type": item.content_type}
         for name in ("width", "height", "duration"):
