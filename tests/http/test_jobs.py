@@ -211,7 +211,7 @@ def test_models_are_listed_and_described(api: httpx.Client) -> None:
 
 
 def test_health_and_docs(server: GenqServer) -> None:
-    """/healthz answers 200 and /docs serves the OpenAPI page for every native route."""
+    """/healthz answers 200 and /docs serves the OpenAPI page for every native and dialect route."""
     assert httpx.get(f"{server.url}/healthz").json()["status"] == "ok"
     assert "swagger" in httpx.get(f"{server.url}/docs").text.lower()
     schema = httpx.get(f"{server.url}/openapi.json").json()
@@ -227,6 +227,16 @@ def test_health_and_docs(server: GenqServer) -> None:
         "/v1/models/{name}",
     ):
         assert path in paths
+    # The vendor dialects are documented beside the native routes, with the same keys.
+    for path, method in (
+        ("/v2/{model}", "post"),
+        ("/api/v1/tasks", "post"),
+        ("/api/ai/queue", "post"),
+        ("/v1/generation", "post"),
+        ("/v1/netmind-image-job", "post"),
+    ):
+        assert paths[path][method]["security"] == [{"bearer": []}, {"apiKey": []}]
+    assert "security" not in paths["/healthz"]["get"]
 
 
 def test_concurrent_submits_with_one_key_make_one_job(server: GenqServer) -> None:
