@@ -1,27 +1,23 @@
-"""The ``genq`` command line."""
+"""The server-side commands: ``serve``, ``worker``, ``migrate``, ``keys`` and
+``models make-tiny``. They need the server's dependencies (``pip install 'genq[server]'``),
+imported only when a command runs, so that the client commands work without them."""
 
 from __future__ import annotations
 
-import logging
-import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from genq.cli.app import app, fail, keys_app, models_app, setup_logging
 from genq.errors import GenqError
-from genq.settings import Settings
-from genq.store import JobStore, open_store
 
-app = typer.Typer(
-    help="genq: asynchronous inference for generative media models.", no_args_is_help=True
-)
-keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
-models_app = typer.Typer(help="Work with models.", no_args_is_help=True)
-app.add_typer(models_app, name="models")
+if TYPE_CHECKING:
+    from genq.settings import Settings
+    from genq.store import JobStore
 
 DataDir = typer.Option(
     None, "--data-dir", envvar="GENQ_DATA_DIR", help="Where genq keeps its data."
@@ -40,24 +36,18 @@ Storage = typer.Option(
     "(env GENQ_STORAGE; default: files in the data dir).",
 )
 
-
-def fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
+SERVER_EXTRA = "this command runs the genq server: pip install 'genq[server]'"
 
 
 def load_settings(config: Path | None, **overrides: object) -> Settings:
     try:
+        from genq.settings import Settings
+    except ImportError as exc:
+        raise fail(f"{SERVER_EXTRA} ({exc})") from None
+    try:
         return Settings.load(config, **overrides)
     except GenqError as exc:
         raise fail(exc.message) from None
-
-
-def setup_logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("GENQ_LOG_LEVEL", "WARNING"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
 
 
 @app.command()
@@ -135,6 +125,7 @@ def worker(
 def migrate(db: str = Db, data_dir: Path = DataDir, config: Path = Config) -> None:
     """Bring the database's schema up to this genq's version (stop every genq process that
     uses it, and back it up, first)."""
+    from genq.store import open_store
     from genq.store.schema import SCHEMA_VERSION
 
     settings = load_settings(config, data_dir=data_dir, db=db)
@@ -151,6 +142,8 @@ def migrate(db: str = Db, data_dir: Path = DataDir, config: Path = Config) -> No
 
 
 def open_settings_store(data_dir: Path | None, config: Path | None, db: str | None) -> JobStore:
+    from genq.store import open_store
+
     settings = load_settings(config, data_dir=data_dir, db=db)
     try:
         return open_store(settings.db_url)
