@@ -64,8 +64,6 @@ def serve(
     config: Path = Config,
 ) -> None:
     """Run the API with supervised worker processes (or, with --no-workers, the API only)."""
-    from genq.server import serve as run_server
-
     setup_logging()
     settings = load_settings(
         config,
@@ -76,6 +74,8 @@ def serve(
         db=db,
         storage=storage,
     )
+    from genq.server import serve as run_server
+
     try:
         run_server(settings, workers=not no_workers)
     except GenqError as exc:
@@ -102,11 +102,11 @@ def worker(
     grace period)."""
     import asyncio
 
+    setup_logging()
+    settings = load_settings(config, data_dir=data_dir, db=db, storage=storage)
     from genq.models.registry import ModelRegistry
     from genq.server import run_workers
 
-    setup_logging()
-    settings = load_settings(config, data_dir=data_dir, db=db, storage=storage)
     chosen = [name.strip() for item in models or [] for name in item.split(",") if name.strip()]
     try:
         registry = ModelRegistry(settings.models, settings.aliases)

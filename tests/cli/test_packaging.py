@@ -1,0 +1,71 @@
+"""The client is the base install: the command line works without the server's packages,
+and the server commands say which extra they need."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+#: Runs the command line with the server's packages made unimportable (pydantic stays: the
+#: command-line library itself needs it).
+WITHOUT_SERVER = """
+import sys
+
+BLOCKED = {
+    "fastapi", "pydantic_settings", "numpy", "uvicorn", "jsonschema", "PIL", "orjson",
+    "sse_starlette",
+}
+
+
+class Blocker:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"No module named {name!r}")
+        return None
+
+
+sys.meta_path.insert(0, Blocker())
+sys.argv = ["genq", *sys.argv[1:]]
+from genq.cli import app
+
+app()
+"""
+
+
+def genq_without_server(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT_SERVER, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_help_works_without_the_server_packages() -> None:
+    """`genq --help` lists the commands when only the client's packages are installed."""
+    result = genq_without_server("--help")
+    assert result.returncode == 0, result.stderr
+    assert "serve" in result.stdout
+
+
+def test_server_commands_name_the_extra_they_need(tmp_path: Path) -> None:
+    """`genq serve` without the server's packages exits with a message naming the extra."""
+    result = genq_without_server("serve", "--data-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "pip install 'genq[server]'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_every_extra_that_runs_models_includes_the_server() -> None:
+    """The extras that run models (and the database and storage backends) pull in the server,
+    so `pip install 'genq[demo]'` is enough to run `genq serve`."""
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    extras = project["project"]["optional-dependencies"]
+    base = " ".join(project["project"]["dependencies"])
+    assert "fastapi" not in base
+    assert "fastapi" in " ".join(extras["server"])
+    for name in ("demo", "diffusers", "transformers", "postgres", "s3"):
+        assert "genq[server]" in extras[name], name
