@@ -1,3 +1,74 @@
-"""genq: asynchronous inference for generative media models."""
+"""genq: asynchronous inference for generative media models.
+
+This package is also the client of a genq server (``genq.Client``, ``genq.AsyncClient``);
+the server lives in its submodules and needs the ``server`` extra.
+"""
 
 __version__ = "0.1.0"
+
+from genq.client import (
+    APIError,
+    AsyncClient,
+    AsyncJobHandle,
+    AuthenticationError,
+    ChecksumMismatch,
+    Client,
+    Conflict,
+    Event,
+    GenqError,
+    InsufficientCredits,
+    Job,
+    JobCanceled,
+    JobError,
+    JobErrorInfo,
+    JobExpired,
+    JobFailed,
+    JobHandle,
+    JobStatus,
+    ModelInfo,
+    NotFound,
+    Origin,
+    Output,
+    PermissionDenied,
+    Progress,
+    ProtocolError,
+    RateLimited,
+    ServerError,
+    Timeout,
+    TransportError,
+    ValidationError,
+)
+
+__all__ = [
+    "APIError",
+    "AsyncClient",
+    "AsyncJobHandle",
+    "AuthenticationError",
+    "ChecksumMismatch",
+    "Client",
+    "Conflict",
+    "Event",
+    "GenqError",
+    "InsufficientCredits",
+    "Job",
+    "JobCanceled",
+    "JobError",
+    "JobErrorInfo",
+    "JobExpired",
+    "JobFailed",
+    "JobHandle",
+    "JobStatus",
+    "ModelInfo",
+    "NotFound",
+    "Origin",
+    "Output",
+    "PermissionDenied",
+    "Progress",
+    "ProtocolError",
+    "RateLimited",
+    "ServerError",
+    "Timeout",
+    "TransportError",
+    "ValidationError",
+    "__version__",
+]

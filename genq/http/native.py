@@ -201,6 +201,8 @@ async def job_events(
                 except NotFound:  # deleted while followed: its files are gone too
                     return
                 data["url"] = svc.link(job, data.pop("key"), url)
+                if thumbnail := data.pop("thumbnail", None):
+                    data["thumbnail_url"] = svc.link(job, thumbnail, url)
             yield ServerSentEvent(
                 data=orjson.dumps(data).decode(), event=event.type.value, id=str(event.id)
             )

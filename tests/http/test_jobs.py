@@ -280,6 +280,24 @@ def test_idempotency_replays_and_conflicts(api: httpx.Client) -> None:
     assert other.json()["error"]["code"] == "idempotency_conflict"
 
 
+def test_video_outputs_have_a_first_frame_thumbnail(api: httpx.Client) -> None:
+    """A video output has a thumbnail link, in the job and in its output event, that fetches
+    a JPEG of the video's first frame."""
+    import io
+
+    from PIL import Image
+
+    job = submit(api, {"prompt": "tide", "duration": 1, "aspect_ratio": "16:9"}, model="demo-video")
+    done = wait_for(api, job["id"])
+    [output] = done["outputs"]
+    [event] = [e for e in read_events(api, job["id"]) if e["event"] == "output"]
+    assert "thumbnail" not in event["data"]
+    for url in (output["thumbnail_url"], event["data"]["thumbnail_url"]):
+        thumbnail = Image.open(io.BytesIO(httpx.get(url).content))
+        assert thumbnail.format == "JPEG"
+        assert (thumbnail.width, thumbnail.height) == (output["width"], output["height"])
+
+
 def read_events(api: httpx.Client, job_id: str, last_event_id: str | None = None) -> list[dict]:
     import json
 

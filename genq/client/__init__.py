@@ -1,0 +1,82 @@
+"""The genq client: ``Client`` and ``AsyncClient`` for a genq server's native API.
+
+It needs only httpx and httpx-sse, not the server's packages::
+
+    import genq
+
+    with genq.Client() as client:
+        job = client.run("demo-image", {"prompt": "a lighthouse at dusk"})
+        client.download(job, "out")
+"""
+
+from genq.client._async import AsyncClient, AsyncJobHandle
+from genq.client._errors import (
+    APIError,
+    AuthenticationError,
+    ChecksumMismatch,
+    Conflict,
+    GenqError,
+    InsufficientCredits,
+    JobCanceled,
+    JobError,
+    JobExpired,
+    JobFailed,
+    NotFound,
+    PermissionDenied,
+    ProtocolError,
+    RateLimited,
+    ServerError,
+    Timeout,
+    TransportError,
+    ValidationError,
+)
+from genq.client._sync import Client, JobHandle
+from genq.client._types import (
+    Event,
+    Job,
+    JobErrorInfo,
+    JobStatus,
+    ModelInfo,
+    Origin,
+    Output,
+    Progress,
+)
+
+__all__ = [
+    "APIError",
+    "AsyncClient",
+    "AsyncJobHandle",
+    "AuthenticationError",
+    "ChecksumMismatch",
+    "Client",
+    "Conflict",
+    "Event",
+    "GenqError",
+    "InsufficientCredits",
+    "Job",
+    "JobCanceled",
+    "JobError",
+    "JobErrorInfo",
+    "JobExpired",
+    "JobFailed",
+    "JobHandle",
+    "JobStatus",
+    "ModelInfo",
+    "NotFound",
+    "Origin",
+    "Output",
+    "PermissionDenied",
+    "Progress",
+    "ProtocolError",
+    "RateLimited",
+    "ServerError",
+    "Timeout",
+    "TransportError",
+    "ValidationError",
+]
+
+# The names belong to this package: reprs and tracebacks show genq.client.Job, not the
+# private module that defines it.
+for _name in __all__:
+    globals()[_name].__module__ = __name__
+del _name
