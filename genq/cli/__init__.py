@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genq.cli import admin
+from genq.cli import admin, client
 from genq.cli.app import app
 
-__all__ = ["admin", "app"]
+__all__ = ["admin", "app", "client"]

@@ -1,0 +1,474 @@
+"""The client commands (``genq run``, ``genq jobs ...``, ``genq models list|show``) against a
+real ``genq serve``: in-process with typer's runner, and as a child process where a real
+process matters (Ctrl-C, the base install alone)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+from typer.testing import CliRunner, Result
+
+from genq.cli import app
+from genq.cli.client import parse_input
+from tests.cli.test_packaging import WITHOUT_SERVER
+from tests.conftest import GenqServer, wait_for, wait_until
+
+pytestmark = pytest.mark.backends("sqlite")
+
+
+def genq(server: GenqServer, *args: str, input: str | None = None, **env: str) -> Result:
+    """``genq ARGS --url URL --key KEY``, in-process; stderr is not a terminal unless ``env``
+    says so (``TTY_COMPATIBLE=1``)."""
+    environ = {"TTY_COMPATIBLE": "0", "GENQ_URL": None, "GENQ_API_KEY": None, **env}
+    return CliRunner(env=environ).invoke(
+        app, [*args, "--url", server.url, "--key", server.key], input=input
+    )
+
+
+def succeeded(result: Result) -> Result:
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result
+
+
+def submit(api: httpx.Client, model: str, **input: Any) -> str:
+    response = api.post("/v1/jobs", json={"model": model, "input": input})
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def status(api: httpx.Client, job_id: str) -> str:
+    return str(api.get(f"/v1/jobs/{job_id}").json()["status"])
+
+
+def stop(api: httpx.Client, job_id: str) -> None:
+    """Cancel a long job and wait for its end, so that its worker is free for the next test."""
+    api.post(f"/v1/jobs/{job_id}/cancel")
+    wait_for(api, job_id)
+
+
+# -- genq run ------------------------------------------------------------------------------
+def test_run_with_input_pairs_saves_the_images(server: GenqServer, tmp_path: Path) -> None:
+    """`genq run demo-image --input ...` saves each image in -o DIR and prints its path."""
+    result = succeeded(
+        genq(
+            server,
+            "run",
+            "demo-image",
+            "--input",
+            "prompt=a lighthouse at dusk",
+            "--input",
+            "num_images=2",
+            "-i",
+            "width=96",
+            "-i",
+            "height=64",
+            "-o",
+            str(tmp_path),
+        )
+    )
+    paths = [Path(line) for line in result.stdout.splitlines()]
+    assert len(paths) == 2
+    for path in paths:
+        assert path.parent == tmp_path
+        with Image.open(path) as image:
+            assert image.format == "PNG"
+            assert image.size == (96, 64)
+    assert "submitted job_" in result.stderr
+
+
+def test_run_reads_the_input_from_a_json_file(server: GenqServer, tmp_path: Path) -> None:
+    """`--json FILE` gives the whole input and `--input` pairs override its fields."""
+    file = tmp_path / "input.json"
+    file.write_text(json.dumps({"prompt": "rain", "width": 80, "height": 80, "num_images": 3}))
+    out = tmp_path / "out"
+    result = succeeded(
+        genq(
+            server,
+            "run",
+            "demo-image",
+            "--json",
+            str(file),
+            "--input",
+            "output_format=jpeg",
+            "--input",
+            "num_images=1",
+            "-o",
+            str(out),
+        )
+    )
+    [path] = [Path(line) for line in result.stdout.splitlines()]
+    assert path.suffix == ".jpg"
+    with Image.open(path) as image:
+        assert image.format == "JPEG"
+        assert image.size == (80, 80)
+
+
+def test_run_reads_the_input_from_stdin(server: GenqServer, tmp_path: Path) -> None:
+    """`--json -` reads the input object from stdin."""
+    result = succeeded(
+        genq(
+            server, "run", "noop", "--json", "-", "-o", str(tmp_path), input='{"output_text": "hi"}'
+        )
+    )
+    [path] = [Path(line) for line in result.stdout.splitlines()]
+    assert path.read_text() == "hi"
+
+
+def test_input_values_are_json_when_they_parse() -> None:
+    """`--input` values that parse as JSON become numbers, booleans, lists, null; others
+    stay text, and only the first `=` splits."""
+    pairs = ["n=3", "x=0.5", "on=true", "xs=[1, 2]", "none=null", "seed=007", "p=a cat", "q=a=b"]
+    assert parse_input(pairs, None) == {
+        "n": 3,
+        "x": 0.5,
+        "on": True,
+        "xs": [1, 2],
+        "none": None,
+        "seed": "007",
+        "p": "a cat",
+        "q": "a=b",
+    }
+
+
+def test_a_malformed_input_is_a_usage_error(server: GenqServer, tmp_path: Path) -> None:
+    """An `--input` without `=`, or a `--json` file that is not an object, exits 2 naming it."""
+    result = genq(server, "run", "noop", "--input", "steps")
+    assert result.exit_code == 2
+    assert "--input takes KEY=VALUE, not 'steps'" in result.stderr
+    file = tmp_path / "list.json"
+    file.write_text("[1, 2]")
+    result = genq(server, "run", "noop", "--json", str(file))
+    assert result.exit_code == 2
+    assert "must be a JSON object" in result.stderr
+
+
+def test_run_shows_the_progress(server: GenqServer) -> None:
+    """Off a terminal, `genq run` writes a line per status and the job's step / total."""
+    result = succeeded(
+        genq(server, "run", "noop", "--input", "steps=6", "--input", "sleep_ms=6000")
+    )
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("submitted job_")
+    # A progress line comes at most every 2 s: at least one falls within the job's 6 s.
+    assert any(" running  " in line and "/6  " in line for line in lines), result.stderr
+    assert any(" succeeded  6/6  " in line for line in lines), result.stderr
+    assert result.stdout == ""
+
+
+def test_run_draws_a_progress_bar_on_a_terminal(server: GenqServer) -> None:
+    """On a terminal, `genq run` draws a live progress bar with the step / total."""
+    result = succeeded(
+        genq(server, "run", "noop", "-i", "steps=4", "-i", "sleep_ms=2000", TTY_COMPATIBLE="1")
+    )
+    assert "\x1b[" in result.stderr
+    assert "4/4" in result.stderr
+    assert "succeeded" in result.stderr
+
+
+def test_run_prints_json_for_scripts(server: GenqServer, tmp_path: Path) -> None:
+    """`--print-json` prints the finished job's JSON with the saved files under "files"."""
+    result = succeeded(
+        genq(server, "run", "noop", "-i", "output_text=hello", "-o", str(tmp_path), "--print-json")
+    )
+    job = json.loads(result.stdout)
+    assert job["status"] == "succeeded"
+    assert job["model"] == "noop"
+    [path] = job["files"]
+    assert Path(path).read_text() == "hello"
+    assert result.stderr == ""
+
+
+def test_a_failing_job_exits_1_with_its_error(server: GenqServer) -> None:
+    """`genq run` of a job that fails exits 1 and prints the job's error."""
+    result = genq(server, "run", "noop", "--input", "fail=the model broke")
+    assert result.exit_code == 1
+    assert "failed: the model broke (model_error)" in result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+
+
+# -- Ctrl-C --------------------------------------------------------------------------------
+def interrupt_run(server: GenqServer, api: httpx.Client, answer: str | None) -> tuple[str, str]:
+    """Start `genq run` of a long job as a process, send it SIGINT once the job runs, answer
+    the prompt (None: close stdin); return the job's id and the process's stderr."""
+    before = {job["id"] for job in api.get("/v1/jobs", params={"limit": 100}).json()["data"]}
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "genq", "run", "noop"),
+            *("--input", "sleep_ms=30000", "--input", "steps=300"),
+            *("--url", server.url, "--key", server.key),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A test run started in the background has SIGINT ignored, which children inherit.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        running: list[str] = []
+
+        def started() -> bool:
+            page = api.get("/v1/jobs", params={"status": "running", "model": "noop"}).json()
+            running[:] = [job["id"] for job in page["data"] if job["id"] not in before]
+            return bool(running)
+
+        wait_until(started, timeout=60, interval=0.2)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(answer or "", timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    return running[0], stderr
+
+
+def test_ctrl_c_then_c_cancels_the_job(server: GenqServer, api: httpx.Client) -> None:
+    """Ctrl-C during `genq run`, answered with "c", cancels the job and prints its id."""
+    job_id, stderr = interrupt_run(server, api, "c\n")
+    assert f"{job_id}: cancel" in stderr
+    assert wait_for(api, job_id)["status"] == "canceled"
+
+
+@pytest.mark.parametrize("answer", [None, "l\n"], ids=["eof", "leave"])
+def test_ctrl_c_otherwise_leaves_the_job_running(
+    server: GenqServer, api: httpx.Client, answer: str | None
+) -> None:
+    """Ctrl-C during `genq run`, answered with anything but "c" (or not at all), leaves the
+    job running and prints how to follow it."""
+    job_id, stderr = interrupt_run(server, api, answer)
+    try:
+        assert f"genq jobs watch {job_id}" in stderr
+        assert status(api, job_id) == "running"
+    finally:
+        stop(api, job_id)
+
+
+# -- genq jobs -----------------------------------------------------------------------------
+def test_jobs_list(server: GenqServer, api: httpx.Client) -> None:
+    """`genq jobs list` shows the newest jobs in a table; filters and --json work."""
+    failed = submit(api, "noop", fail="no")
+    done = submit(api, "noop", output_text="x")
+    wait_for(api, failed)
+    wait_for(api, done)
+    table = succeeded(genq(server, "jobs", "list", "--limit", "2")).stdout
+    assert done in table
+    assert failed in table
+    assert "succeeded" in table
+    assert "failed" in table
+    listed = json.loads(
+        succeeded(genq(server, "jobs", "list", "--status", "failed", "--json")).stdout
+    )
+    assert failed in [job["id"] for job in listed]
+    assert {job["status"] for job in listed} == {"failed"}
+    listed = json.loads(succeeded(genq(server, "jobs", "list", "--limit", "1", "--json")).stdout)
+    assert [job["id"] for job in listed] == [done]
+    listed = json.loads(
+        succeeded(genq(server, "jobs", "list", "--model", "demo-video", "--json")).stdout
+    )
+    assert all(job["model"] == "demo-video" for job in listed)
+
+
+def test_jobs_show(server: GenqServer, api: httpx.Client) -> None:
+    """`genq jobs show` lists a job's fields and outputs; --json prints the server's JSON."""
+    job_id = submit(api, "demo-image", prompt="fog", width=96, height=64)
+    wait_for(api, job_id)
+    text = succeeded(genq(server, "jobs", "show", job_id)).stdout
+    for expected in (job_id, "demo-image", "succeeded", "8/8", '"prompt": "fog"', "image/png"):
+        assert expected in text
+    assert "96x64" in text
+    job = json.loads(succeeded(genq(server, "jobs", "show", job_id, "--json")).stdout)
+    assert job.keys() == api.get(f"/v1/jobs/{job_id}").json().keys()
+    assert (job["id"], job["status"], job["input"]["prompt"]) == (job_id, "succeeded", "fog")
+
+
+def test_jobs_show_of_a_failed_job_shows_its_error(server: GenqServer, api: httpx.Client) -> None:
+    """`genq jobs show` of a failed job shows its error message and code."""
+    job_id = submit(api, "noop", fail="bad luck")
+    wait_for(api, job_id)
+    assert "bad luck (model_error)" in succeeded(genq(server, "jobs", "show", job_id)).stdout
+
+
+def test_jobs_watch_follows_a_job_to_its_end(server: GenqServer, api: httpx.Client) -> None:
+    """`genq jobs watch` shows the progress until the job ends, then the job."""
+    job_id = submit(api, "noop", steps=4, sleep_ms=2000)
+    result = succeeded(genq(server, "jobs", "watch", job_id))
+    assert f"{job_id}  succeeded  4/4" in result.stderr
+    assert "succeeded" in result.stdout
+    assert job_id in result.stdout
+
+
+def test_jobs_watch_exits_1_for_a_failed_job(server: GenqServer, api: httpx.Client) -> None:
+    """`genq jobs watch --json` prints the job and exits 1 when it failed."""
+    job_id = submit(api, "noop", sleep_ms=500, fail="nope")
+    result = genq(server, "jobs", "watch", job_id, "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["status"] == "failed"
+    assert "nope (model_error)" in result.stderr
+
+
+def test_jobs_cancel(server: GenqServer, api: httpx.Client) -> None:
+    """`genq jobs cancel` stops a running job; --json prints the job."""
+    job_id = submit(api, "noop", sleep_ms=30000, steps=300)
+    wait_until(lambda: status(api, job_id) == "running", timeout=60)
+    result = succeeded(genq(server, "jobs", "cancel", job_id))
+    assert result.stdout.startswith(f"{job_id}: ")
+    assert wait_for(api, job_id)["status"] == "canceled"
+    second = submit(api, "noop", sleep_ms=30000, steps=300)
+    job = json.loads(succeeded(genq(server, "jobs", "cancel", second, "--json")).stdout)
+    assert job["id"] == second
+    assert job["status"] == "canceled" or job["cancel_requested"]
+    assert wait_for(api, second)["status"] == "canceled"
+
+
+def test_jobs_delete(server: GenqServer, api: httpx.Client) -> None:
+    """`genq jobs delete` deletes the job: then it answers 404."""
+    first = submit(api, "noop")
+    second = submit(api, "noop")
+    assert succeeded(genq(server, "jobs", "delete", first)).stdout == f"deleted {first}\n"
+    deleted = json.loads(succeeded(genq(server, "jobs", "delete", second, "--json")).stdout)
+    assert deleted == {"id": second, "deleted": True}
+    for job_id in (first, second):
+        assert api.get(f"/v1/jobs/{job_id}").status_code == 404
+
+
+def test_jobs_download(server: GenqServer, api: httpx.Client, tmp_path: Path) -> None:
+    """`genq jobs download` saves a finished job's outputs and prints their paths."""
+    job_id = submit(api, "demo-image", prompt="dunes", width=64, height=64, num_images=2)
+    wait_for(api, job_id)
+    result = succeeded(genq(server, "jobs", "download", job_id, "-o", str(tmp_path / "a")))
+    paths = [Path(line) for line in result.stdout.splitlines()]
+    assert [p.name for p in paths] == [f"{job_id}-0.png", f"{job_id}-1.png"]
+    for path in paths:
+        with Image.open(path) as image:
+            assert image.size == (64, 64)
+    job = json.loads(
+        succeeded(
+            genq(server, "jobs", "download", job_id, "-o", str(tmp_path / "b"), "--json")
+        ).stdout
+    )
+    assert [Path(p).read_bytes() for p in job["files"]] == [p.read_bytes() for p in paths]
+
+
+def test_jobs_download_of_an_unfinished_job_fails(server: GenqServer, api: httpx.Client) -> None:
+    """`genq jobs download` of a job that has not finished exits 1 and says so."""
+    job_id = submit(api, "noop", sleep_ms=30000, steps=300)
+    try:
+        result = genq(server, "jobs", "download", job_id)
+        assert result.exit_code == 1
+        assert f"{job_id} is " in result.stderr
+        assert "genq jobs watch" in result.stderr
+    finally:
+        stop(api, job_id)
+
+
+# -- genq models ---------------------------------------------------------------------------
+def test_models_list(server: GenqServer) -> None:
+    """`genq models list` shows every model with its price; --json prints the server's list."""
+    table = succeeded(genq(server, "models", "list")).stdout
+    for expected in ("demo-image", "noop", "0.0001 per job", "Qwen/Qwen-Image"):
+        assert expected in table
+    models = json.loads(succeeded(genq(server, "models", "list", "--json")).stdout)
+    assert {"demo-image", "noop"} <= {model["name"] for model in models}
+
+
+def test_models_show_tabulates_the_input_schema(server: GenqServer) -> None:
+    """`genq models show` names each field of the input schema with its type, default and
+    limits; an alias works too, and --json prints the server's JSON."""
+    text = succeeded(genq(server, "models", "show", "text2image")).stdout
+    assert "demo-image" in text
+    for field in ("prompt", "aspect_ratio", "width", "num_images", "seed", "output_format"):
+        assert field in text
+    for expected in ("field", "required", "limits / choices", "1 to 8", "png, jpeg, webp"):
+        assert expected in text
+    model = json.loads(succeeded(genq(server, "models", "show", "noop", "--json")).stdout)
+    assert set(model["input_schema"]["properties"]) >= {"sleep_ms", "steps", "fail"}
+
+
+# -- errors and configuration --------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("run", "no-such-model"), "model_not_found"),
+        (("run", "demo-image", "--input", "width=5"), "validation_error"),
+        (("models", "show", "no-such-model"), "model_not_found"),
+        (("jobs", "show", "job_nope"), "job_not_found"),
+        (("jobs", "watch", "job_nope"), "job_not_found"),
+        (("jobs", "cancel", "job_nope"), "job_not_found"),
+        (("jobs", "download", "job_nope"), "job_not_found"),
+    ],
+)
+def test_api_errors_exit_1_without_a_traceback(
+    server: GenqServer, args: tuple[str, ...], code: str
+) -> None:
+    """An error answer prints `error: MESSAGE (CODE)` on stderr and exits 1."""
+    result = genq(server, *args)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ")
+    assert result.stderr.rstrip().endswith(f"({code})")
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_url_and_key_come_from_the_environment(server: GenqServer) -> None:
+    """Without --url and --key, GENQ_URL and GENQ_API_KEY name the server and the key."""
+    env = {"GENQ_URL": server.url, "GENQ_API_KEY": server.key, "TTY_COMPATIBLE": "0"}
+    result = CliRunner(env=env).invoke(app, ["models", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "noop" in [model["name"] for model in json.loads(result.stdout)]
+
+
+def test_a_wrong_key_is_an_api_error(server: GenqServer) -> None:
+    """A key the server does not know exits 1 with the server's `unauthorized`."""
+    result = CliRunner().invoke(app, ["models", "list", "--url", server.url, "--key", "nope"])
+    assert result.exit_code == 1
+    assert result.stderr.rstrip().endswith("(unauthorized)")
+
+
+def test_a_missing_key_says_where_it_looked(server: GenqServer, tmp_path: Path) -> None:
+    """Without any key, the command exits 1 and names GENQ_API_KEY and the key file."""
+    env = {"GENQ_API_KEY": None, "GENQ_DATA_DIR": str(tmp_path), "GENQ_URL": server.url}
+    result = CliRunner(env=env).invoke(app, ["jobs", "list"])
+    assert result.exit_code == 1
+    assert "GENQ_API_KEY" in result.stderr
+    assert str(tmp_path / "api-key") in result.stderr
+    assert "(missing_api_key)" in result.stderr
+
+
+def test_client_commands_work_without_the_server_packages(
+    server: GenqServer, tmp_path: Path
+) -> None:
+    """`genq run` and `genq models list` work with the server's packages unimportable."""
+    env = {**os.environ, "GENQ_URL": server.url, "GENQ_API_KEY": server.key}
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_SERVER, "run", "noop", "-i", "output_text=ok"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    [path] = result.stdout.splitlines()
+    assert (tmp_path / path).read_text() == "ok"
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_SERVER, "models", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "demo-image" in result.stdout
