@@ -226,7 +226,7 @@ def job_state(job: Job) -> str:
         return queued_text(job.queue_position, job.status_message)
     text = job.status.value
     # The client's Job does not carry this flag: it is read from the server's JSON.
-    if job.raw.get("cancel_requested") and not job.status.terminal:
+    if job.cancel_requested and not job.status.terminal:
         text += " (cancel requested)"
     return text
 

@@ -110,6 +110,8 @@ class Job:
     id: str
     model: str
     status: JobStatus
+    #: A cancel was asked for; a running job stops at its next step.
+    cancel_requested: bool
     progress: Progress
     outputs: tuple[Output, ...]
     error: JobErrorInfo | None
@@ -149,6 +151,7 @@ class Job:
                 finished_at=timestamp(data.get("finished_at")),
                 expires_at=timestamp(data.get("expires_at")),
                 queue_position=data.get("queue_position"),
+                cancel_requested=bool(data.get("cancel_requested")),
                 status_message=data.get("status_message"),
                 priority=int(data.get("priority") or 0),
                 metadata=dict(data.get("metadata") or {}),
