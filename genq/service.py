@@ -157,7 +157,7 @@ class JobService:
             input=validated,
             priority=priority,
             metadata=metadata,
-            cost_estimate=registered.estimate(validated),
+            cost_estimate=registered.estimate(validated, alias.price if alias else None),
             created_at=now,
             expires_at=now + (retention_seconds or self.settings.retention_seconds),
             idempotency_key=idempotency_key,

@@ -1,7 +1,7 @@
 """Model aliases: other names for a registered model, such as the slugs vendor APIs use
-(``Qwen/Qwen-Image``, ``seedream-4.5``). An alias may add default inputs and may carry the
-vendor's own input schema, which the vendor dialect checks a request against before it
-translates the request into the model's inputs.
+(``Qwen/Qwen-Image``, ``seedream-4.5``). An alias may add default inputs, may have its own
+price, and may carry the vendor's own input schema, which the vendor dialect checks a request
+against before it translates the request into the model's inputs.
 
 Aliases come from the ``[aliases]`` table of the config, over the defaults below, which map
 every slug named in the vendors' documents to a demo model.
@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 
 from genq.errors import ConfigError, ValidationFailed
+from genq.models.base import Price
 
 #: The input schema MindVideo documents for ``qwen-image-2-0-pro``.
 QWEN_IMAGE_2_PRO_SCHEMA: dict[str, Any] = {
@@ -79,7 +80,7 @@ DEFAULT_ALIASES: dict[str, dict[str, Any]] = {
     "seedream-4.5": {"model": "demo-image"},
 }
 
-_ALIAS_KEYS = {"model", "input", "input_schema"}
+_ALIAS_KEYS = {"model", "input", "input_schema", "price"}
 
 
 def strict_validator(schema: dict[str, Any], where: str) -> jsonschema.protocols.Validator:
@@ -144,6 +145,8 @@ class Alias:
     #: The vendor's schema for this slug, checked before translation; None: none.
     input_schema: dict[str, Any] | None = None
     validator: jsonschema.protocols.Validator | None = None
+    #: What a job costs through this alias; None: the model's own price.
+    price: Price | None = None
 
     def check(self, fields: Any, root: str = "input") -> None:
         """Check a request's fields against the vendor schema, when the alias has one."""
@@ -184,10 +187,17 @@ def _alias(name: str, entry: dict[str, Any], where: str) -> Alias:
     given = entry.get("input", {})
     if not isinstance(given, dict):
         raise ConfigError(f"{where}.input must be a table of input values")
+    price = None
+    if "price" in entry:
+        try:
+            price = Price(**entry["price"])
+        except TypeError as exc:
+            raise ConfigError(f"{where}.price: {exc}") from exc
     return Alias(
         name=name,
         model=str(entry["model"]),
         input=given,
         input_schema=schema,
         validator=None if schema is None else strict_validator(schema, where),
+        price=price,
     )

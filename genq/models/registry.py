@@ -114,9 +114,9 @@ class RegisteredModel:
         """The key under which the job may share a model call; None: it runs alone."""
         return self.model.batch_key(input) if self.max_batch > 1 else None
 
-    def estimate(self, input: dict[str, Any]) -> float:
+    def estimate(self, input: dict[str, Any], price: Price | None = None) -> float:
         usage = self.model.usage(input)
-        return self.price.cost(usage.outputs, usage.media_seconds)
+        return (price or self.price).cost(usage.outputs, usage.media_seconds)
 
 
 def _entrypoint(where: str, entry: dict[str, Any]) -> str:
@@ -202,6 +202,14 @@ class ModelRegistry:
         if alias is None:
             raise NotFound(f"no model named {name!r}", code="model_not_found")
         return self._models[alias.model], alias
+
+    def price_for(self, model: str, requested: str | None) -> Price:
+        """What a job of ``model`` costs when its caller named it ``requested``: the alias's
+        price, when that alias (still) names this model and has one, else the model's."""
+        alias = self.aliases.get(requested) if requested else None
+        if alias is not None and alias.model == model and alias.price is not None:
+            return alias.price
+        return self.get(model).price
 
     def aliases_of(self, name: str) -> list[str]:
         return [alias.name for alias in self.aliases.values() if alias.model == name]

@@ -550,7 +550,9 @@ class Worker:
             self._finish(ctx, error=JobError("storage_error", str(exc)), inference_time=elapsed)
             return
         media_seconds = sum(o.duration or 0.0 for o in outputs)
-        cost = registered.price.cost(len(outputs), media_seconds)
+        origin = claim.job.origin
+        price = self.registry.price_for(registered.name, origin.model if origin else None)
+        cost = price.cost(len(outputs), media_seconds)
         job = self._finish(ctx, outputs=outputs, cost_actual=cost, inference_time=elapsed)
         if job is None or job.status is not JobStatus.SUCCEEDED:
             # The lease was lost (deleted, taken back) or a late cancel won: these files

@@ -75,6 +75,7 @@ def test_disabling_a_model_drops_its_default_aliases() -> None:
         ({"x": {"model": "demo-image", "colour": "red"}}, "unknown keys colour"),
         ({"x": {"model": "demo-image", "input": 3}}, "input must be a table"),
         ({"x": {"model": "demo-image", "input_schema": {"type": "nope"}}}, "not valid"),
+        ({"x": {"model": "demo-image", "price": {"per_image": 1}}}, "price"),
     ],
 )
 def test_bad_alias_tables_stop_start_up(aliases: dict, message: str) -> None:
@@ -95,3 +96,20 @@ def test_vendor_schema_checks_fields_and_names_them() -> None:
         alias.check(bad)
     paths = {d["path"] for d in caught.value.details}
     assert paths == {"input/colour", "input/prompt", "input/size", "input/n", "input/resolution"}
+
+
+def test_an_alias_may_have_its_own_price() -> None:
+    """A priced alias sets the cost of jobs submitted by it; the model keeps its own price
+    for jobs that name it, and for an alias that has none."""
+    registry = ModelRegistry(
+        aliases={
+            "pricey": {"model": "demo-image", "price": {"per_output": 0.5}},
+            "plain": "demo-image",
+        }
+    )
+    model = registry.get("demo-image")
+    assert registry.price_for("demo-image", "pricey").cost(2, 0) == 1.0
+    assert registry.price_for("demo-image", "plain") == model.price
+    assert registry.price_for("demo-image", None) == model.price
+    # An alias that names another model (changed in the config since) does not apply.
+    assert registry.price_for("demo-video", "pricey") == registry.get("demo-video").price

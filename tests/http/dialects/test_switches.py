@@ -76,6 +76,29 @@ def test_native_submit_by_alias_keeps_the_alias(api: httpx.Client) -> None:
     assert job["status"] == "succeeded"
 
 
+def test_a_priced_alias_sets_estimate_and_charge(make_server: Any) -> None:
+    """Jobs submitted by a priced alias, natively or through a dialect, are estimated and
+    charged at the alias's price; the model's own name keeps the model's price."""
+    server = make_server(
+        toml='[aliases.pricey]\nmodel = "demo-image"\nprice = { per_output = 0.5 }\n'
+    )
+    with server.client() as api:
+        aliased = api.post(
+            "/v1/jobs", json={"model": "pricey", "input": {"prompt": "x", "num_images": 2}}
+        ).json()
+        own = api.post("/v1/jobs", json={"model": "demo-image", "input": {"prompt": "x"}}).json()
+        assert aliased["cost"]["estimate"] == 1.0
+        assert own["cost"]["estimate"] == 0.002
+        assert wait_for(api, aliased["id"])["cost"]["actual"] == 1.0
+        assert wait_for(api, own["id"])["cost"]["actual"] == 0.002
+    task = httpx.post(
+        f"{server.url}/api/v1/tasks",
+        headers={"Authorization": f"Bearer {server.key}"},
+        json={"model": "pricey", "input": {"prompt": "x"}},
+    ).json()
+    assert task["cost_estimate"] == 0.5
+
+
 def test_models_list_their_aliases(api: httpx.Client) -> None:
     """GET /v1/models shows each model's aliases, and an alias describes its model."""
     models = {m["name"]: m for m in api.get("/v1/models").json()["data"]}
