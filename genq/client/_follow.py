@@ -87,7 +87,12 @@ class Follow:
         self._fresh = False
         timeout = with_read(self.http_timeout, idle)
         url = f"{job_path(self.job_id)}/events"
-        return Call("GET", url, lambda response: None, headers=headers, timeout=timeout)
+        # The server's keep-alive pings would hold a quiet stream open past the deadline:
+        # it is asked to end the stream then.
+        params = None if left is None else {"timeout": round(max(left, 0.1), 3)}
+        return Call(
+            "GET", url, lambda response: None, params=params, headers=headers, timeout=timeout
+        )
 
     def refused(self, response: httpx.Response) -> None:
         """Raise for an error answer to the stream request (its body read)."""

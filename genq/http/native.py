@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Header, Path, Query, Request, Response
@@ -19,6 +21,10 @@ from genq.jobs import EventType, Job
 from genq.service import DECIMAL_ID, MAX_PAGE, MAX_WAIT_SECONDS, QueueState
 
 router = APIRouter(prefix="/v1")
+
+T = TypeVar("T")
+#: Longest a client may ask an event stream to last.
+MAX_STREAM_SECONDS = 24 * 3600
 
 JOB_ID = Path(description="The job's id, as returned by POST /v1/jobs.", max_length=100)
 
@@ -178,9 +184,18 @@ async def job_events(
     caller: Auth,
     job_id: str = JOB_ID,
     last_event_id: Annotated[str | None, Header()] = None,
+    timeout: float | None = Query(
+        None,
+        gt=0,
+        le=MAX_STREAM_SECONDS,
+        description="End the stream after this many seconds, finished or not (resume with "
+        "Last-Event-ID).",
+    ),
 ) -> EventSourceResponse:
     """One event per status change, progress update, log line and output; resumable with
-    ``Last-Event-ID``; the stream ends after the terminal status event."""
+    ``Last-Event-ID``; the stream ends after the terminal status event, or after
+    ``timeout`` seconds: a client with a deadline gets its answer on time, which the
+    keep-alive pings would otherwise put off."""
     after = 0
     if last_event_id:
         if not DECIMAL_ID.fullmatch(last_event_id):
@@ -193,7 +208,7 @@ async def job_events(
     events = await svc.events(caller.account_id, job_id, after)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
-        async for event in events:
+        async for event in within(events, timeout):
             data = render_event(event)
             if event.type is EventType.OUTPUT:
                 try:
@@ -208,6 +223,20 @@ async def job_events(
             )
 
     return EventSourceResponse(stream(), ping=15)
+
+
+async def within(events: AsyncIterator[T], seconds: float | None) -> AsyncIterator[T]:
+    """``events`` until they end or ``seconds`` pass."""
+    if seconds is None:
+        async for event in events:
+            yield event
+        return
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            yield await asyncio.wait_for(anext(events), left)
+        except (StopAsyncIteration, TimeoutError):
+            return
 
 
 @router.get(

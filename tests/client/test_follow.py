@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -122,3 +123,30 @@ def test_a_stream_that_answers_a_non_stream_falls_back_to_polling(server: GenqSe
 
     with genq.Client(server.url, server.key, transport=NotAStream()) as client:
         assert client.run("noop", timeout=60).status is genq.JobStatus.SUCCEEDED
+
+
+def test_a_quiet_queued_job_still_times_out_on_time(make_server: Any) -> None:
+    """A wait on a job that no worker takes raises Timeout at its deadline, though the
+    server's keep-alive pings keep the quiet event stream open."""
+    server = make_server(workers=0)
+    with genq.Client(server.url, server.key) as client:
+        started = time.monotonic()
+        with pytest.raises(genq.Timeout) as caught:
+            client.run("noop", {}, timeout=3)
+        # The pings come every 15 s: a deadline they put off would show as 15 s or more.
+        assert time.monotonic() - started < 12
+        assert caught.value.job_id.startswith("job_")
+
+
+def test_the_event_stream_ends_when_asked(api: httpx.Client) -> None:
+    """GET /v1/jobs/{id}/events?timeout=N ends the stream after N seconds, job finished or
+    not; a bad timeout is a 422."""
+    job = api.post("/v1/jobs", json={"model": "noop", "input": {"sleep_ms": 30_000}}).json()
+    started = time.monotonic()
+    with api.stream("GET", f"/v1/jobs/{job['id']}/events", params={"timeout": 1}) as response:
+        assert response.status_code == 200
+        body = response.read().decode()
+    assert time.monotonic() - started < 10
+    assert "event: status" in body
+    assert api.get(f"/v1/jobs/{job['id']}/events", params={"timeout": 0}).status_code == 422
+    api.post(f"/v1/jobs/{job['id']}/cancel")
