@@ -1,6 +1,6 @@
 """The job service: the one place that turns requests into store, storage and notifier calls.
 
-HTTP surfaces (the native API and, later, each vendor dialect) call only this.
+HTTP surfaces (the native API and each vendor dialect) call only this.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ MAX_WAIT_SECONDS = 60.0
 #: Ids and positions that SQLite's 64-bit integers can hold, in ASCII digits only.
 DECIMAL_ID = re.compile(r"[0-9]{1,18}")
 MAX_PAGE = 100
+#: Highest page number of a numbered listing (its offset must fit a 64-bit integer).
+MAX_PAGE_NUMBER = 1_000_000
 #: Most text a dialect puts in a response body in place of a link.
 MAX_TEXT_BYTES = 1 << 20
 
@@ -139,6 +141,62 @@ class JobService:
         ``request``, its normalized form of the call, which the job keeps (and which an
         idempotent replay must match), and may give its jobs their own retention period.
         """
+        new = self._new_job(
+            account_id,
+            model,
+            input,
+            priority=priority,
+            metadata=metadata or {},
+            idempotency_key=idempotency_key,
+            api=api,
+            request=request,
+            retention_seconds=retention_seconds,
+        )
+        submitted = await self._db(self.store.submit, new)
+        if submitted.created:
+            self.notifier.publish("queued", new.model)
+        return submitted.job, submitted.created
+
+    async def submit_group(
+        self,
+        account_id: str,
+        model: str,
+        parts: list[tuple[Any, dict[str, Any]]],
+        *,
+        api: str,
+        retention_seconds: float | None = None,
+    ) -> list[Job]:
+        """Validate and enqueue several jobs of one model, each an ``(input, request)`` pair,
+        all or none: one refused input or a balance too small for all of them queues none."""
+        news = [
+            self._new_job(
+                account_id,
+                model,
+                input,
+                api=api,
+                request=request,
+                retention_seconds=retention_seconds,
+            )
+            for input, request in parts
+        ]
+        jobs = await self._db(self.store.submit_many, news)
+        if jobs:
+            self.notifier.publish("queued", jobs[0].model)
+        return jobs
+
+    def _new_job(
+        self,
+        account_id: str,
+        model: str,
+        input: Any,
+        *,
+        priority: int = 0,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        api: str,
+        request: dict[str, Any] | None,
+        retention_seconds: float | None,
+    ) -> NewJob:
         registered, alias = self.registry.resolve(model)
         if alias is not None:
             input = {**alias.input, **input} if isinstance(input, dict) else input
@@ -150,7 +208,7 @@ class JobService:
             origin = Origin(api, model, request or {})
         now = time.time()
         fingerprinted = input if request is None else {"api": api, "request": request}
-        new = NewJob(
+        return NewJob(
             id=new_job_id(),
             account_id=account_id,
             model=registered.name,
@@ -169,10 +227,6 @@ class JobService:
             batch_key=registered.batch_key(validated),
             origin=origin,
         )
-        submitted = await self._db(self.store.submit, new)
-        if submitted.created:
-            self.notifier.publish("queued", registered.name)
-        return submitted.job, submitted.created
 
     async def get(self, account_id: str, job_id: str) -> Job:
         job = await self._db(self.store.get_job, account_id, job_id, time.time())
@@ -180,11 +234,9 @@ class JobService:
             raise NotFound(f"no job {job_id!r}", code="job_not_found")
         return job
 
-    async def wait(
-        self, account_id: str, job_id: str, timeout: float, *, longest: float = MAX_WAIT_SECONDS
-    ) -> Job:
-        """The job once terminal, or as it is after ``timeout`` (at most ``longest``) seconds."""
-        deadline = time.monotonic() + min(timeout, longest)
+    async def wait(self, account_id: str, job_id: str, timeout: float) -> Job:
+        """The job once terminal, or as it is after ``timeout`` seconds (at most a minute)."""
+        deadline = time.monotonic() + min(timeout, MAX_WAIT_SECONDS)
         with self.notifier.subscribe(job_topic(job_id)) as subscription:
             while True:
                 job = await self.get(account_id, job_id)

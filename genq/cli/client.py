@@ -225,7 +225,6 @@ def job_state(job: Job) -> str:
     if job.status is JobStatus.QUEUED:
         return queued_text(job.queue_position, job.status_message)
     text = job.status.value
-    # The client's Job does not carry this flag: it is read from the server's JSON.
     if job.cancel_requested and not job.status.terminal:
         text += " (cancel requested)"
     return text

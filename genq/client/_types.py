@@ -23,7 +23,7 @@ class JobStatus(enum.StrEnum):
     FAILED = "failed"
     #: Stopped at the caller's request.
     CANCELED = "canceled"
-    #: Its start deadline passed.
+    #: Its retention period ended before it could finish.
     EXPIRED = "expired"
 
     @property

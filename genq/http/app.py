@@ -20,7 +20,7 @@ from genq import __version__
 from genq.errors import GenqError, PayloadTooLarge
 from genq.http import native
 from genq.http.dialects import include_dialects
-from genq.http.responses import JSONResponse
+from genq.http.responses import JSONResponse, request_invalid
 from genq.service import JobService
 from genq.worker.supervisor import Supervisor
 
@@ -148,13 +148,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {"path": "/".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
-        ]
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             return error_response(400, "invalid_json", "the body is not valid JSON")
-        summary = "; ".join(f"{d['path']}: {d['message']}" for d in details)
-        return error_response(422, "validation_error", f"invalid request: {summary}", details)
+        failed = request_invalid(exc.errors())
+        return error_response(422, failed.code, failed.message, failed.details)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:

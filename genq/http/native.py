@@ -16,7 +16,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from genq.errors import BadRequest, NotFound, ValidationFailed
 from genq.http.auth import Auth, Caller
 from genq.http.render import render_event, render_job
-from genq.http.responses import JSONResponse
+from genq.http.responses import JSONResponse, request_invalid
 from genq.jobs import EventType, Job
 from genq.service import DECIMAL_ID, MAX_PAGE, MAX_WAIT_SECONDS, QueueState
 
@@ -61,13 +61,7 @@ def parse_submit(raw: bytes) -> SubmitRequest:
     try:
         return SubmitRequest.model_validate(data)
     except ValidationError as exc:
-        details = [
-            {"path": "/".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
-        ]
-        raise ValidationFailed(
-            "invalid request: " + "; ".join(f"{d['path']}: {d['message']}" for d in details),
-            details=details,
-        ) from None
+        raise request_invalid(exc.errors()) from None
 
 
 @router.post(

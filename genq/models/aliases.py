@@ -114,11 +114,11 @@ def check_input(validator: jsonschema.protocols.Validator, input: Any, root: str
 def _details(error: jsonschema.ValidationError, root: str) -> list[dict[str, str]]:
     """The failing fields of one error: a missing or unexpected property is named by its own
     path (``input/prompt``), not by the object's that lacks or has it."""
-    path = "/".join(str(p) for p in (root, *error.absolute_path))
+    path = "/".join(str(p) for p in (root, *error.absolute_path) if p != "")
     instance = error.instance
     if error.validator == "required" and isinstance(instance, dict):
         missing = [name for name in error.validator_value if name not in instance]
-        return [{"path": f"{path}/{name}", "message": "is required"} for name in missing]
+        return [{"path": _join(path, name), "message": "is required"} for name in missing]
     if error.validator == "additionalProperties" and isinstance(instance, dict):
         known = error.schema.get("properties", {})
         patterns = error.schema.get("patternProperties", {})
@@ -129,10 +129,14 @@ def _details(error: jsonschema.ValidationError, root: str) -> list[dict[str, str
         ]
         if extra:
             return [
-                {"path": f"{path}/{name}", "message": "is not an input of this model"}
+                {"path": _join(path, name), "message": "is not an input of this model"}
                 for name in extra
             ]
     return [{"path": path, "message": error.message}]
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}/{name}" if path else name
 
 
 @dataclass(frozen=True)

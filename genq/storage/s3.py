@@ -74,6 +74,11 @@ class S3Storage(FileStorage):
             )
         except self._client.exceptions.NoSuchKey:
             return None
+        except self._client.exceptions.ClientError as exc:
+            # A range that starts past the end: the object is empty.
+            if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                return b""
+            raise
         data: bytes = answer["Body"].read()
         return data
 

@@ -133,6 +133,11 @@ class JobStore(abc.ABC):
         """
 
     @abc.abstractmethod
+    def submit_many(self, news: Sequence[NewJob]) -> list[Job]:
+        """Insert queued jobs (without idempotency keys) in one transaction, all or none:
+        ``InsufficientCredits`` when together they exceed the account's balance."""
+
+    @abc.abstractmethod
     def get_job(self, account_id: str, job_id: str, now: float) -> Job | None:
         """The job, unless it belongs to someone else or its retention has ended."""
 

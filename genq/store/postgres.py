@@ -121,6 +121,26 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def insert_args(new: NewJob) -> dict[str, Any]:
+    """The parameters of the job insert statement."""
+    args: dict[str, Any] = {
+        "id": new.id,
+        "account_id": new.account_id,
+        "model": new.model,
+        "input": Jsonb(new.input),
+        "priority": new.priority,
+        "metadata": Jsonb(new.metadata),
+        "cost_estimate": new.cost_estimate,
+        "created_at": new.created_at,
+        "expires_at": new.expires_at,
+        "idempotency_key": new.idempotency_key,
+        "fingerprint": new.fingerprint,
+        "batch_key": new.batch_key,
+    }
+    args["origin_api"], args["origin_model"], args["origin_request"] = origin_columns(new, Jsonb)
+    return args
+
+
 class PostgresStore(JobStore):
     blocking = True
 
@@ -354,23 +374,7 @@ class PostgresStore(JobStore):
         )
 
     def submit(self, new: NewJob) -> Submitted:
-        args = {
-            "id": new.id,
-            "account_id": new.account_id,
-            "model": new.model,
-            "input": Jsonb(new.input),
-            "priority": new.priority,
-            "metadata": Jsonb(new.metadata),
-            "cost_estimate": new.cost_estimate,
-            "created_at": new.created_at,
-            "expires_at": new.expires_at,
-            "idempotency_key": new.idempotency_key,
-            "fingerprint": new.fingerprint,
-            "batch_key": new.batch_key,
-        }
-        args["origin_api"], args["origin_model"], args["origin_request"] = origin_columns(
-            new, Jsonb
-        )
+        args = insert_args(new)
 
         def run(conn: psycopg.Connection[Row]) -> Submitted:
             # The account's balance and an earlier job with the same key, in one read.
@@ -400,6 +404,30 @@ class PostgresStore(JobStore):
             return Submitted(self._job(inserted), created=True)
 
         return self._run(run)
+
+    def submit_many(self, news: Sequence[NewJob]) -> list[Job]:
+        def run(conn: psycopg.Connection[Row]) -> list[Job]:
+            jobs = []
+            with conn.transaction():
+                # The submits of one account queue up here, as in ``submit``.
+                credits = conn.execute(
+                    "SELECT credits FROM accounts WHERE id = %s FOR UPDATE",
+                    (news[0].account_id,),
+                ).fetchone()
+                assert credits is not None, f"no account {news[0].account_id}"
+                for new in news:
+                    if credits["credits"] is not None:
+                        self._check_credits(conn, new, credits["credits"])
+                    row = conn.execute(self._insert_job_sql, insert_args(new)).fetchone()
+                    if row is None:
+                        # Inserted by an attempt whose commit went through but whose answer
+                        # was lost: the retry finds the jobs by their ids.
+                        row = conn.execute("SELECT * FROM jobs WHERE id = %s", (new.id,)).fetchone()
+                    assert row is not None
+                    jobs.append(self._job(row))
+            return jobs
+
+        return self._run(run) if news else []
 
     def _replay(self, conn: psycopg.Connection[Row], new: NewJob) -> Submitted:
         row = conn.execute("SELECT * FROM jobs WHERE id = %s", (new.id,)).fetchone()

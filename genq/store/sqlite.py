@@ -236,35 +236,45 @@ class SQLiteStore(JobStore):
                             details={"job_id": row["id"]},
                         )
                     return Submitted(self._job(row), created=False)
-            credits = conn.execute(
-                "SELECT credits FROM accounts WHERE id = ?", (new.account_id,)
-            ).fetchone()[0]
-            if credits is not None:
-                self._check_credits(conn, new, credits)
-            row = conn.execute(
-                "INSERT INTO jobs (id, account_id, model, input, status, priority, metadata,"
-                " cost_estimate, created_at, expires_at, idempotency_key, fingerprint, batch_key,"
-                " origin_api, origin_model, origin_request)"
-                " VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
-                (
-                    new.id,
-                    new.account_id,
-                    new.model,
-                    _dumps(new.input),
-                    new.priority,
-                    _dumps(new.metadata),
-                    new.cost_estimate,
-                    new.created_at,
-                    new.expires_at,
-                    new.idempotency_key,
-                    new.fingerprint,
-                    new.batch_key,
-                    *origin_columns(new, _dumps),
-                ),
-            ).fetchone()
-            job = self._job(row)
-            self._status_event(conn, job, new.created_at)
+            job = self._insert(conn, new)
         return Submitted(job, created=True)
+
+    def submit_many(self, news: Sequence[NewJob]) -> list[Job]:
+        with self._write() as conn:
+            return [self._insert(conn, new) for new in news]
+
+    def _insert(self, conn: sqlite3.Connection, new: NewJob) -> Job:
+        """Insert a queued job and its first event, within the account's balance (the jobs
+        inserted before it in the same transaction already hold their estimates)."""
+        credits = conn.execute(
+            "SELECT credits FROM accounts WHERE id = ?", (new.account_id,)
+        ).fetchone()[0]
+        if credits is not None:
+            self._check_credits(conn, new, credits)
+        row = conn.execute(
+            "INSERT INTO jobs (id, account_id, model, input, status, priority, metadata,"
+            " cost_estimate, created_at, expires_at, idempotency_key, fingerprint, batch_key,"
+            " origin_api, origin_model, origin_request)"
+            " VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+            (
+                new.id,
+                new.account_id,
+                new.model,
+                _dumps(new.input),
+                new.priority,
+                _dumps(new.metadata),
+                new.cost_estimate,
+                new.created_at,
+                new.expires_at,
+                new.idempotency_key,
+                new.fingerprint,
+                new.batch_key,
+                *origin_columns(new, _dumps),
+            ),
+        ).fetchone()
+        job = self._job(row)
+        self._status_event(conn, job, new.created_at)
+        return job
 
     @staticmethod
     def _check_credits(conn: sqlite3.Connection, new: NewJob, credits: float) -> None:

@@ -587,10 +587,10 @@ class Worker:
         (the video itself is still a result)."""
         try:
             path = video_thumbnail(video, ctx.work_dir / f"{video.name}.thumbnail")
+            self.storage.put(key, path, "image/jpeg")
         except Exception as exc:
             log.warning("no thumbnail for %s of job %s: %r", video.name, ctx.job_id, exc)
             return None
-        self.storage.put(key, path, "image/jpeg")
         return key
 
     def _finish(self, ctx: JobContext, **kwargs: Any) -> Job | None:

@@ -467,6 +467,26 @@ def test_list_jobs_filters_by_status_and_model(store: JobStore, account: Account
     assert ids(model="c") == []
 
 
+def test_submit_many_is_all_or_none_within_the_balance(store: JobStore) -> None:
+    """submit_many queues every job (each with its first event) when together they fit the
+    balance, and none when they do not."""
+    payer = store.ensure_account("group", 5.0, T0)
+    refused = [new_job(payer, cost=2.0, created_at=T0 + i) for i in range(3)]
+    with pytest.raises(InsufficientCredits):
+        store.submit_many(refused)
+    assert store.list_jobs(payer.id, T0 + 10, limit=10) == []
+    assert [store.get_job(payer.id, n.id, T0 + 10) for n in refused] == [None] * 3
+    accepted = [new_job(payer, cost=2.0, created_at=T0 + i) for i in range(2)]
+    jobs = store.submit_many(accepted)
+    assert [j.id for j in jobs] == [n.id for n in accepted]
+    assert all(j.status is JobStatus.QUEUED for j in jobs)
+    assert [e.data for e in store.events_after(jobs[1].id, 0)] == [{"status": "queued"}]
+    # What they hold now leaves 1.0 of the balance.
+    with pytest.raises(InsufficientCredits):
+        store.submit(new_job(payer, cost=1.5))
+    assert store.submit_many([]) == []
+
+
 def test_jobs_keep_their_origin_and_list_by_it(store: JobStore, account: Account) -> None:
     """A job's origin (API, model name used, request) is kept, and listings filter on it."""
     native = submit(store, account)

@@ -16,9 +16,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
-from genq.errors import BadRequest, GenqError, ValidationFailed
+from genq.errors import BadRequest, GenqError, NotFound, ValidationFailed
 from genq.http.auth import Caller
 from genq.http.dialects.inputs import model_input
+from genq.http.responses import request_invalid
 from genq.jobs import Job
 from genq.models.base import fill_defaults
 from genq.settings import DialectSettings
@@ -40,19 +41,11 @@ def dialect_router(render_error: ErrorRenderer, tag: str) -> APIRouter:
                 except GenqError as exc:
                     return render_error(exc)
                 except RequestValidationError as exc:
-                    return render_error(from_request_validation(exc))
+                    return render_error(request_invalid(exc.errors()))
 
             return route
 
     return APIRouter(route_class=DialectRoute, tags=[tag])
-
-
-def from_request_validation(exc: RequestValidationError) -> GenqError:
-    details = [
-        {"path": "/".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
-    ]
-    summary = "; ".join(f"{d['path']}: {d['message']}" for d in details)
-    return ValidationFailed(f"invalid request: {summary}", details=details)
 
 
 async def json_body(request: Request) -> Any:
@@ -79,6 +72,18 @@ def dialect_settings(caller: Caller, name: str) -> DialectSettings:
     return settings
 
 
+def translate(
+    caller: Caller, model: str, fields: dict[str, Any], *, strict: bool = False, root: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model's input for a vendor request's fields, and the fields with the defaults of
+    the alias's vendor schema (checked first, when the alias has one)."""
+    target, alias = caller.svc.registry.resolve(model)
+    if alias is not None and alias.input_schema is not None:
+        alias.check(fields, root)
+        fields = fill_defaults(alias.input_schema, fields)
+    return model_input(fields, target, strict=strict, root=root), fields
+
+
 async def submit_translated(
     caller: Caller,
     api: str,
@@ -89,18 +94,16 @@ async def submit_translated(
     strict: bool = False,
     idempotency_key: str | None = None,
     settings_name: str | None = None,
+    root: str = "input",
 ) -> tuple[Job, bool]:
     """Submit a vendor request for ``model`` (an alias or a model's own name) as a job.
 
     The alias's vendor schema, if any, checks ``fields`` first (and fills its defaults);
     then the fields are translated into the model's inputs (see ``inputs.model_input``). The
     job keeps ``request`` (by default the fields) to answer later in the dialect's terms.
+    ``root`` is where the fields sit in the vendor's request, for the paths errors name.
     """
-    target, alias = caller.svc.registry.resolve(model)
-    if alias is not None and alias.input_schema is not None:
-        alias.check(fields)
-        fields = fill_defaults(alias.input_schema, fields)
-    input = model_input(fields, target, alias, strict=strict)
+    input, fields = translate(caller, model, fields, strict=strict, root=root)
     settings = dialect_settings(caller, settings_name or api)
     return await caller.svc.submit(
         caller.account_id,
@@ -111,6 +114,37 @@ async def submit_translated(
         request=fields if request is None else request,
         retention_seconds=settings.retention_seconds,
     )
+
+
+async def submit_translated_group(
+    caller: Caller,
+    api: str,
+    model: str,
+    parts: list[tuple[dict[str, Any], dict[str, Any]]],
+    *,
+    root: str = "input",
+) -> list[Job]:
+    """Submit several vendor requests for ``model``, each a ``(fields, request)`` pair, as
+    ``submit_translated`` does one, all or none."""
+    translated = [
+        (translate(caller, model, fields, root=root)[0], request) for fields, request in parts
+    ]
+    return await caller.svc.submit_group(
+        caller.account_id,
+        model,
+        translated,
+        api=api,
+        retention_seconds=dialect_settings(caller, api).retention_seconds,
+    )
+
+
+async def own_job(caller: Caller, job_id: str, *apis: str) -> Job:
+    """The caller's job, if it was submitted through one of ``apis``: a dialect reads and
+    changes only its own jobs (all of them are in the native API); others are not found."""
+    job = await caller.svc.get(caller.account_id, job_id)
+    if job.origin is None or job.origin.api not in apis:
+        raise NotFound(f"no job {job_id!r}", code="job_not_found")
+    return job
 
 
 def modality(caller: Caller, job: Job) -> str:
@@ -134,12 +168,12 @@ def updated_at(job: Job) -> float:
     return job.finished_at or job.started_at or job.created_at
 
 
-def utc_text(timestamp: float | None, sep: str = " ", fraction: bool = False) -> str | None:
+def utc_text(timestamp: float | None, sep: str = " ") -> str | None:
     """``2025-09-18 09:14:20``-style UTC time (``sep="T"`` for ISO 8601 without a zone)."""
     if timestamp is None:
         return None
     moment = datetime.fromtimestamp(timestamp, UTC).replace(tzinfo=None)
-    return moment.isoformat(sep=sep, timespec="microseconds" if fraction else "seconds")
+    return moment.isoformat(sep=sep, timespec="seconds")
 
 
 def absolute(caller: Caller, path: str) -> str:

@@ -15,7 +15,6 @@ import re
 from typing import Any
 
 from genq.errors import ValidationFailed
-from genq.models.aliases import Alias
 from genq.models.registry import RegisteredModel
 
 #: fal-style named sizes (NetMind passes them through), as width x height.
@@ -43,78 +42,95 @@ _PIXELS = re.compile(r"^\s*(\d+)\s*[x*\u00d7]\s*(\d+)\s*$")
 _LINES = re.compile(r"^\s*(\d+)\s*p?\s*$", re.IGNORECASE)
 
 
-def invalid(path: str, message: str) -> ValidationFailed:
+def invalid(where: str, message: str) -> ValidationFailed:
     return ValidationFailed(
-        f"invalid input: {path}: {message}", details=[{"path": path, "message": message}]
+        f"invalid input: {where}: {message}", details=[{"path": where, "message": message}]
     )
 
 
 def model_input(
-    fields: dict[str, Any],
-    target: RegisteredModel,
-    alias: Alias | None = None,
-    *,
-    strict: bool = False,
-    root: str = "input",
+    fields: dict[str, Any], target: RegisteredModel, *, strict: bool = False, root: str = "input"
 ) -> dict[str, Any]:
-    """The target model's input for a vendor request's ``fields``."""
+    """The target model's input for a vendor request's ``fields`` (found under ``root`` in
+    the request, for error paths)."""
     props: dict[str, Any] = target.model.input_schema.get("properties", {})
+    # Vendors send null for "not set".
+    fields = {name: value for name, value in fields.items() if value is not None}
     out: dict[str, Any] = {}
     used: set[str] = set()
+    #: Fields read, but with no place in this model's input.
+    lost: list[str] = []
 
     def take(names: tuple[str, ...]) -> tuple[str, Any] | None:
         for name in names:
-            if fields.get(name) is not None:
+            if name in fields:
                 used.add(name)
                 return name, fields[name]
         return None
 
-    def put(names: tuple[str, ...], value: Any) -> None:
+    def put(names: tuple[str, ...], value: Any, source: str) -> None:
         for name in names:
             if name in props:
                 out[name] = value
                 return
+        lost.append(source)
 
     for name in ("prompt", "negative_prompt"):
-        if name in fields:
-            used.add(name)
-            put((name,), fields[name])
-    if "seed" in fields:
-        used.add("seed")
-        if fields["seed"] not in RANDOM_SEEDS:
-            put(("seed",), fields["seed"])
+        if found := take((name,)):
+            put((name,), found[1], name)
+    if (found := take(("seed",))) and found[1] not in RANDOM_SEEDS:
+        put(("seed",), found[1], "seed")
     if found := take(COUNT_FIELDS):
-        put(("num_images", "num_outputs", "n"), found[1])
+        put(("num_images", "num_outputs", "n"), found[1], found[0])
     if found := take(STEP_FIELDS):
-        put(("steps", "num_inference_steps"), found[1])
+        put(("steps", "num_inference_steps"), found[1], found[0])
     if found := take(GUIDANCE_FIELDS):
-        put(("guidance", "guidance_scale"), found[1])
+        put(("guidance", "guidance_scale"), found[1], found[0])
     if found := take(IMAGE_FIELDS):
         name, value = found
         if isinstance(value, list):
             value = value[0] if value else None
         if value is not None:
-            put(("image", "image_url"), value)
-    if "output_format" in fields:
-        used.add("output_format")
-        wanted = str(fields["output_format"]).lower()
+            put(("image", "image_url"), value, name)
+    if found := take(("output_format",)):
+        wanted = str(found[1]).lower()
         wanted = "jpeg" if wanted == "jpg" else wanted
-        # A format the model cannot write falls back to its default.
         if wanted in props.get("output_format", {}).get("enum", ()):
             out["output_format"] = wanted
-    used.update(name for name in SHAPE_FIELDS if name in fields)
-    out.update(_shape(fields, props, root))
-    if "duration" in fields:
-        used.add("duration")
-        out.update(_duration(fields["duration"], props, root))
+        else:
+            lost.append("output_format")
+    shape_fields = [name for name in SHAPE_FIELDS if name in fields]
+    if shape_fields:
+        used.update(shape_fields)
+        shape = _shape(fields, props, root)
+        if not shape:
+            lost.extend(shape_fields)
+        out.update(shape)
+    if found := take(("duration",)):
+        duration = _duration(found[1], props, root)
+        if not duration:
+            lost.append("duration")
+        out.update(duration)
     for name, value in fields.items():
         if name in used:
             continue
         if name in props:
             out[name] = value
-        elif strict:
-            raise invalid(f"{root}/{name}", f"{target.name} has no input {name!r}")
-    return {**(alias.input if alias else {}), **out}
+        else:
+            lost.append(name)
+    if strict and lost:
+        raise ValidationFailed(
+            f"invalid input: {target.name} has no input for {', '.join(lost)}",
+            details=[
+                {"path": path(root, name), "message": f"{target.name} has no input for it"}
+                for name in lost
+            ],
+        )
+    return out
+
+
+def path(root: str, name: str) -> str:
+    return f"{root}/{name}" if root else name
 
 
 def _shape(fields: dict[str, Any], props: dict[str, Any], root: str) -> dict[str, Any]:
@@ -124,7 +140,7 @@ def _shape(fields: dict[str, Any], props: dict[str, Any], root: str) -> dict[str
     longer: int | None = None
     shorter: int | None = None
     size = fields.get("image_size", fields.get("size"))
-    where = f"{root}/{'image_size' if 'image_size' in fields else 'size'}"
+    where = path(root, "image_size" if "image_size" in fields else "size")
     if isinstance(size, dict):
         try:
             pixels = (int(size["width"]), int(size["height"]))
@@ -141,19 +157,23 @@ def _shape(fields: dict[str, Any], props: dict[str, Any], root: str) -> dict[str
             raise invalid(
                 where, f"{size!r} is not a size: use W:H, WxH or {', '.join(NAMED_SIZES)}"
             )
+    if pixels is not None and min(pixels) <= 0:
+        raise invalid(where, "the width and height must be positive")
     if isinstance(fields.get("aspect_ratio"), str):
-        ratio = _ratio(fields["aspect_ratio"], f"{root}/aspect_ratio")
+        ratio = _ratio(fields["aspect_ratio"], path(root, "aspect_ratio"))
     resolution = fields.get("resolution")
     if resolution is not None:
         text = str(resolution).strip().upper()
         if text in K_RESOLUTIONS:
             longer = K_RESOLUTIONS[text]
-        elif match := _LINES.match(text):
+        elif (match := _LINES.match(text)) and int(match[1]) > 0:
             shorter = int(match[1])
         else:
-            raise invalid(f"{root}/resolution", f"{resolution!r} is not a resolution")
+            raise invalid(path(root, "resolution"), f"{resolution!r} is not a resolution")
     width, height = fields.get("width"), fields.get("height")
     if isinstance(width, int) and isinstance(height, int):
+        if width <= 0 or height <= 0:
+            raise invalid(path(root, "width" if width <= 0 else "height"), "must be positive")
         pixels = (width, height)
     if pixels is not None:
         ratio = pixels[0] / pixels[1]
@@ -218,7 +238,9 @@ def _duration(value: Any, props: dict[str, Any], root: str) -> dict[str, Any]:
     try:
         seconds = float(str(value).strip().removesuffix("s"))
     except ValueError:
-        raise invalid(f"{root}/duration", f"{value!r} is not a number of seconds") from None
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise invalid(path(root, "duration"), f"{value!r} is not a number of seconds")
     if "duration" in props:
         return {"duration": int(seconds) if seconds.is_integer() else seconds}
     if "num_frames" in props:

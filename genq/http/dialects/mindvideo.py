@@ -24,6 +24,7 @@ from genq.http.dialects.base import (
     json_body,
     json_object,
     modality,
+    own_job,
     requested_model,
     submit_translated,
     updated_at,
@@ -155,7 +156,7 @@ def parse_task(body: Any) -> tuple[str, dict[str, Any]]:
             "invalid request: model: a model slug is required",
             details=[{"path": "model", "message": "a non-empty string is required"}],
         )
-    return model, json_object(body.get("input", {}), "input")
+    return model.strip(), json_object(body.get("input", {}), "input")
 
 
 @router.post("/api/v1/tasks", summary="Create a task (MindVideo)")
@@ -186,7 +187,7 @@ async def create_task(
 @router.get("/api/v1/tasks/{task_id}", summary="Get a task (MindVideo)")
 async def get_task(caller: Auth, task_id: str = TASK_ID) -> Response:
     with task_errors(task_id):
-        job = await caller.svc.get(caller.account_id, task_id)
+        job = await own_job(caller, task_id, API)
     return JSONResponse(await task_body(caller, job))
 
 
@@ -195,6 +196,7 @@ async def cancel_task(caller: Auth, task_id: str = TASK_ID) -> Response:
     """Idempotent: a queued task is cancelled at once, a processing one at its next step; a
     succeeded or failed task answers 409."""
     with task_errors(task_id):
+        await own_job(caller, task_id, API)
         job = await caller.svc.cancel(caller.account_id, task_id)
         if not job.terminal:
             # A running model stops at its next step, usually within moments: answer with
@@ -220,6 +222,7 @@ async def task_events(
             )
         after = int(last_event_id)
     with task_errors(task_id):
+        await own_job(caller, task_id, API)
         events = await caller.svc.events(caller.account_id, task_id, after)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:

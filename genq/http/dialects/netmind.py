@@ -21,13 +21,14 @@ from genq.http.dialects.base import (
     json_body,
     json_object,
     modality,
+    own_job,
     submit_translated,
     updated_at,
     utc_text,
 )
 from genq.http.responses import JSONResponse
 from genq.jobs import Job, JobStatus, Output
-from genq.service import MAX_PAGE
+from genq.service import MAX_PAGE, MAX_PAGE_NUMBER
 from genq.store import JobFilter
 
 API = "netmind"
@@ -106,12 +107,11 @@ def render(caller: Caller, job: Job) -> dict[str, Any]:
     }
 
 
-async def own_job(caller: Caller, generation_id: str) -> Job:
-    """The caller's job, if it was made through this API: others are not generations."""
-    job = await caller.svc.get(caller.account_id, generation_id)
-    if job.origin is None or job.origin.api != API:
-        raise NotFound(f"no generation {generation_id!r}", code="generation_not_found")
-    return job
+async def generation(caller: Caller, generation_id: str) -> Job:
+    try:
+        return await own_job(caller, generation_id, API)
+    except NotFound:
+        raise NotFound(f"no generation {generation_id!r}", code="generation_not_found") from None
 
 
 def parse_create(body: Any) -> tuple[str, dict[str, Any]]:
@@ -131,7 +131,7 @@ def parse_create(body: Any) -> tuple[str, dict[str, Any]]:
 async def create_generation(request: Request, caller: Auth) -> Response:
     model, config = parse_create(await json_body(request))
     job, _ = await submit_translated(
-        caller, API, model, config, request={"model": model, "config": config}
+        caller, API, model, config, request={"model": model, "config": config}, root="config"
     )
     return JSONResponse(render(caller, job))
 
@@ -139,7 +139,7 @@ async def create_generation(request: Request, caller: Auth) -> Response:
 @router.get("/v1/generation", summary="NetMind: list generations, newest first")
 async def list_generations(
     caller: Auth,
-    page: int = Query(1, ge=1),
+    page: int = Query(1, ge=1, le=MAX_PAGE_NUMBER),
     page_size: int = Query(MAX_PAGE, ge=1, le=MAX_PAGE),
 ) -> Response:
     jobs, _ = await caller.svc.page_jobs(
@@ -150,12 +150,12 @@ async def list_generations(
 
 @router.get("/v1/generation/{generation_id}", summary="NetMind: get a generation")
 async def get_generation(caller: Auth, generation_id: str) -> Response:
-    return JSONResponse(render(caller, await own_job(caller, generation_id)))
+    return JSONResponse(render(caller, await generation(caller, generation_id)))
 
 
 @router.delete("/v1/generation/{generation_id}", summary="NetMind: delete a generation")
 async def delete_generation(caller: Auth, generation_id: str) -> Response:
     """Deletes the job and its files, stopping it first if it runs."""
-    job = await own_job(caller, generation_id)
+    job = await generation(caller, generation_id)
     await caller.svc.delete(caller.account_id, job.id)
     return JSONResponse({"message": "Generation deleted"})

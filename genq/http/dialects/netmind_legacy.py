@@ -22,6 +22,7 @@ from genq.http.dialects.base import (
     json_body,
     json_object,
     origin_request,
+    own_job,
     submit_translated,
     updated_at,
     utc_text,
@@ -29,7 +30,7 @@ from genq.http.dialects.base import (
 from genq.http.dialects.netmind import render_error
 from genq.http.responses import JSONResponse
 from genq.jobs import Job, JobStatus, Output
-from genq.service import MAX_PAGE
+from genq.service import MAX_PAGE, MAX_PAGE_NUMBER
 from genq.store import JobFilter
 
 SETTINGS_NAME = "netmind_legacy"
@@ -192,12 +193,11 @@ def text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-async def own_job(caller: Caller, endpoint: Endpoint, job_id: str) -> Job:
-    """The caller's job, if it was made through this endpoint."""
-    job = await caller.svc.get(caller.account_id, job_id)
-    if job.origin is None or job.origin.api != endpoint.api:
-        raise NotFound(f"no job {job_id!r} on {endpoint.path}", code="job_not_found")
-    return job
+async def endpoint_job(caller: Caller, endpoint: Endpoint, job_id: str) -> Job:
+    try:
+        return await own_job(caller, job_id, endpoint.api)
+    except NotFound:
+        raise NotFound(f"no job {job_id!r} on {endpoint.path}", code="job_not_found") from None
 
 
 def add_routes(endpoint: Endpoint, kind: str) -> None:
@@ -213,13 +213,14 @@ def add_routes(endpoint: Endpoint, kind: str) -> None:
             model_fields(normalized["config"]),
             request=normalized,
             settings_name=SETTINGS_NAME,
+            root="config",
         )
         return JSONResponse(render(caller, endpoint, job))
 
     @router.get(endpoint.path, summary=f"NetMind legacy: list {kind} jobs, newest first")
     async def list_jobs(
         caller: Auth,
-        page: int = Query(1, ge=1),
+        page: int = Query(1, ge=1, le=MAX_PAGE_NUMBER),
         page_size: int = Query(10, ge=1, le=MAX_PAGE),
     ) -> Response:
         jobs, total = await caller.svc.page_jobs(
@@ -230,12 +231,12 @@ def add_routes(endpoint: Endpoint, kind: str) -> None:
 
     @router.get(f"{endpoint.path}/{{job_id}}", summary=f"NetMind legacy: get a {kind} job")
     async def get_job(caller: Auth, job_id: str) -> Response:
-        return JSONResponse(render(caller, endpoint, await own_job(caller, endpoint, job_id)))
+        return JSONResponse(render(caller, endpoint, await endpoint_job(caller, endpoint, job_id)))
 
     @router.delete(f"{endpoint.path}/{{job_id}}", summary=f"NetMind legacy: delete a {kind} job")
     async def delete_job(caller: Auth, job_id: str) -> Response:
         """Deletes the job and its files, stopping it first if it runs."""
-        job = await own_job(caller, endpoint, job_id)
+        job = await endpoint_job(caller, endpoint, job_id)
         await caller.svc.delete(caller.account_id, job.id)
         return JSONResponse({})
 

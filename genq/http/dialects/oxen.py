@@ -24,8 +24,10 @@ from genq.http.dialects.base import (
     json_body,
     json_object,
     origin_request,
+    own_job,
     requested_model,
     submit_translated,
+    submit_translated_group,
 )
 from genq.http.responses import JSONResponse
 from genq.jobs import Job, JobStatus
@@ -115,22 +117,10 @@ def model_fields(request: dict[str, Any]) -> dict[str, Any]:
 async def submit_generations(
     caller: Caller, model: str, params: dict[str, Any], count: int
 ) -> list[Job]:
-    """Queue ``count`` generations, all or none: when one is refused (credits, input), those
-    already queued are deleted and the refusal is raised."""
-    jobs: list[Job] = []
-    try:
-        for index in range(count):
-            request = generation_request(params, index)
-            job, _ = await submit_translated(
-                caller, API, model, model_fields(request), request=request
-            )
-            jobs.append(job)
-    except Exception:
-        for job in jobs:
-            with contextlib.suppress(NotFound):
-                await caller.svc.delete(caller.account_id, job.id)
-        raise
-    return jobs
+    """Queue ``count`` generations, all or none (credits are checked for all of them)."""
+    requests = [generation_request(params, index) for index in range(count)]
+    parts = [(model_fields(request), request) for request in requests]
+    return await submit_translated_group(caller, API, model, parts, root="")
 
 
 def status_word(job: Job) -> str:
@@ -202,7 +192,7 @@ async def cancel_generation(caller: Auth, namespace: str, generation_id: str) ->
     check_namespace(caller, namespace)
     svc = caller.svc
     try:
-        job = await svc.get(caller.account_id, generation_id)
+        job = await own_job(caller, generation_id, API)
         if job.terminal or job.cancel_requested:
             raise generation_gone()
         # Finished between the read and the cancel: Conflict, answered as done.
@@ -226,7 +216,9 @@ async def generate(request: Request, caller: Caller, kind: str) -> Response:
     body = json_object(await json_body(request), "body")
     model = media_model(caller, body.get("model"), (kind,))
     params = {k: v for k, v in body.items() if k != "model"}
-    job, _ = await submit_translated(caller, API, model, model_fields(params), request=params)
+    job, _ = await submit_translated(
+        caller, API, model, model_fields(params), request=params, root=""
+    )
     finished = await wait_for_result(request, caller, job)
     if finished is None:
         return JSONResponse({"error": "the client closed the request"}, status_code=CLIENT_GONE)
@@ -242,9 +234,7 @@ async def wait_for_result(request: Request, caller: Caller, job: Job) -> Job | N
         left = deadline - time.monotonic()
         if left <= 0:
             break
-        job = await caller.svc.wait(
-            caller.account_id, job.id, min(left, SYNC_CHECK_SECONDS), longest=longest
-        )
+        job = await caller.svc.wait(caller.account_id, job.id, min(left, SYNC_CHECK_SECONDS))
         if not job.terminal and await request.is_disconnected():
             with contextlib.suppress(NotFound, Conflict):
                 await caller.svc.cancel(caller.account_id, job.id)

@@ -20,7 +20,7 @@ from genq.http.dialects.base import (
     json_body,
     json_object,
     modality,
-    origin_request,
+    own_job,
     submit_translated,
 )
 from genq.http.responses import JSONResponse
@@ -64,7 +64,7 @@ async def submit(request: Request, caller: Auth, model: str) -> Response:
         isinstance(fields.get("prompt"), str) and fields["prompt"]
     ):
         raise ValidationFailed(PROMPT_MESSAGE)
-    job, _ = await submit_translated(caller, API, model, fields)
+    job, _ = await submit_translated(caller, API, model, fields, root="")
     return JSONResponse(
         {
             "request_id": job.id,
@@ -106,7 +106,7 @@ async def legacy_poll(caller: Auth, request_id: str = REQUEST_ID) -> Response:
 
 async def find(caller: Caller, request_id: str) -> Job:
     try:
-        return await caller.svc.get(caller.account_id, request_id)
+        return await own_job(caller, request_id, API)
     except NotFound:
         raise NotFound(f"Request {request_id} not found") from None
 
@@ -161,8 +161,8 @@ async def result_body(caller: Caller, job: Job) -> dict[str, Any]:
             "file_size": first["size"],
         }
     body["output"] = files[0]["url"] if files else None
-    request = origin_request(job)
-    seed = request.get("seed", job.input.get("seed"))
+    # The seed the model was given; a request's -1 ("random") is not one.
+    seed = job.input.get("seed")
     if seed is not None:
         body["seed"] = str(seed)
     if "prompt" in job.input:

@@ -23,8 +23,7 @@ REGISTRY = ModelRegistry(
 
 
 def translate(model: str, fields: dict, **options: object) -> dict:
-    target, alias = REGISTRY.resolve(model)
-    return model_input(fields, target, alias, **options)  # type: ignore[arg-type]
+    return model_input(fields, REGISTRY.get(model), **options)  # type: ignore[arg-type]
 
 
 def test_netmind_example_config_maps_onto_demo_image() -> None:
@@ -107,13 +106,32 @@ def test_random_seed_words_are_dropped() -> None:
     assert translate("demo-image", {"prompt": "x", "seed": 7})["seed"] == 7
 
 
-def test_strict_translation_names_an_unknown_field() -> None:
-    """With strict=True a field the model does not have is refused, naming it."""
+def test_strict_translation_names_every_field_it_cannot_place() -> None:
+    """With strict=True a field the model has no place for is refused, naming it: unknown
+    ones, and known vendor fields the model lacks (guidance, duration on an image model)."""
+    fields = {"prompt": "x", "style": "anime", "guidance_scale": 3, "duration": 5}
     with pytest.raises(ValidationFailed) as caught:
-        translate("demo-image", {"prompt": "x", "style": "anime"}, strict=True)
-    assert caught.value.details == [
-        {"path": "input/style", "message": "demo-image has no input 'style'"}
-    ]
+        translate("demo-image", fields, strict=True)
+    paths = [d["path"] for d in caught.value.details]
+    assert sorted(paths) == ["input/duration", "input/guidance_scale", "input/style"]
+    # Without strict they are left out.
+    assert translate("demo-image", fields) == {"prompt": "x"}
+
+
+def test_null_fields_are_unset_ones() -> None:
+    """A field sent as null is treated as not sent, whatever its name."""
+    fields = {"prompt": "x", "num_images": None, "n": None, "style": None, "seed": None}
+    assert translate("demo-image", fields, strict=True) == {"prompt": "x"}
+
+
+def test_error_paths_start_where_the_fields_sit() -> None:
+    """Errors name fields under the root they have in the vendor's request ("" for the top)."""
+    with pytest.raises(ValidationFailed) as caught:
+        translate("demo-image", {"prompt": "x", "size": "huge"}, root="config")
+    assert caught.value.details[0]["path"] == "config/size"
+    with pytest.raises(ValidationFailed) as caught:
+        translate("demo-image", {"prompt": "x", "size": "huge"}, root="")
+    assert caught.value.details[0]["path"] == "size"
 
 
 @pytest.mark.parametrize(
@@ -124,23 +142,18 @@ def test_strict_translation_names_an_unknown_field() -> None:
         ({"prompt": "x", "resolution": "8 bits"}, "input/resolution"),
         ({"prompt": "x", "duration": "long"}, "input/duration"),
         ({"prompt": "x", "image_size": {"w": 1}}, "input/image_size"),
+        ({"prompt": "x", "size": "1024x0"}, "input/size"),
+        ({"prompt": "x", "width": 512, "height": 0}, "input/height"),
+        ({"prompt": "x", "width": -5, "height": 5}, "input/width"),
+        ({"prompt": "x", "resolution": "0p"}, "input/resolution"),
+        ({"prompt": "x", "duration": "nan"}, "input/duration"),
+        ({"prompt": "x", "duration": "inf"}, "input/duration"),
+        ({"prompt": "x", "duration": 0}, "input/duration"),
     ],
 )
 def test_unreadable_values_name_their_field(fields: dict, path: str) -> None:
-    """A shape, resolution or duration that cannot be read is a 422 naming the field."""
+    """A shape, resolution or duration that cannot be read, or is not positive and finite, is
+    a 422 naming the field."""
     with pytest.raises(ValidationFailed) as caught:
         translate("demo-video" if "duration" in fields else "demo-image", fields)
     assert caught.value.details[0]["path"] == path
-
-
-def test_alias_inputs_are_defaults_under_the_request() -> None:
-    """An alias's own inputs apply unless the request sets them."""
-    registry = ModelRegistry(
-        aliases={"fast-image": {"model": "demo-image", "input": {"steps": 2, "seed": 1}}}
-    )
-    target, alias = registry.resolve("fast-image")
-    assert model_input({"prompt": "x", "seed": 5}, target, alias) == {
-        "prompt": "x",
-        "steps": 2,
-        "seed": 5,
-    }

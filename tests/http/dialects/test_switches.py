@@ -76,16 +76,20 @@ def test_native_submit_by_alias_keeps_the_alias(api: httpx.Client) -> None:
     assert job["status"] == "succeeded"
 
 
-def test_a_priced_alias_sets_estimate_and_charge(make_server: Any) -> None:
+def test_a_priced_alias_sets_estimate_charge_and_default_inputs(make_server: Any) -> None:
     """Jobs submitted by a priced alias, natively or through a dialect, are estimated and
-    charged at the alias's price; the model's own name keeps the model's price."""
+    charged at the alias's price and get its inputs unless they set them; the model's own
+    name keeps the model's price."""
     server = make_server(
         toml='[aliases.pricey]\nmodel = "demo-image"\nprice = { per_output = 0.5 }\n'
+        "input = { steps = 2, seed = 7 }\n"
     )
     with server.client() as api:
         aliased = api.post(
-            "/v1/jobs", json={"model": "pricey", "input": {"prompt": "x", "num_images": 2}}
+            "/v1/jobs",
+            json={"model": "pricey", "input": {"prompt": "x", "num_images": 2, "seed": 9}},
         ).json()
+        assert (aliased["input"]["steps"], aliased["input"]["seed"]) == (2, 9)
         own = api.post("/v1/jobs", json={"model": "demo-image", "input": {"prompt": "x"}}).json()
         assert aliased["cost"]["estimate"] == 1.0
         assert own["cost"]["estimate"] == 0.002
@@ -106,3 +110,34 @@ def test_models_list_their_aliases(api: httpx.Client) -> None:
     assert "hkchengrex/MMAudio" in models["demo-audio"]["aliases"]
     described = api.get("/v1/models/Qwen/Qwen-Image").json()
     assert described["name"] == "demo-image"
+
+
+def test_each_dialect_reads_and_changes_only_its_own_jobs(server: GenqServer) -> None:
+    """A job made through one dialect (or natively) is not found through another, which
+    can neither read nor cancel it; the native API sees them all."""
+    auth = {"Authorization": f"Bearer {server.key}"}
+    queued = httpx.post(
+        f"{server.url}/api/ai/queue",
+        headers=auth,
+        json={"model": "demo-image", "prompt": "x"},
+    )
+    assert queued.status_code == 200, queued.text
+    oxen_id = queued.json()["generations"][0]["generation_id"]
+    for method, path in (
+        ("GET", f"/v2/requests/{oxen_id}"),
+        ("GET", f"/v1/requests/{oxen_id}"),
+        ("GET", f"/api/v1/tasks/{oxen_id}"),
+        ("POST", f"/api/v1/tasks/{oxen_id}/cancel"),
+        ("GET", f"/v1/generation/{oxen_id}"),
+        ("DELETE", f"/v1/netmind-image-job/{oxen_id}"),
+    ):
+        response = httpx.request(method, f"{server.url}{path}", headers=auth)
+        assert response.status_code == 404, (method, path, response.text)
+    segmind = httpx.post(f"{server.url}/v2/demo-image", headers=auth, json={"prompt": "x"})
+    segmind_id = segmind.json()["request_id"]
+    # The server's first key belongs to the account "default": its Oxen namespace.
+    refused = httpx.delete(f"{server.url}/api/media/generations/default/{segmind_id}", headers=auth)
+    assert refused.status_code == 404
+    with server.client() as native:
+        for job_id in (oxen_id, segmind_id):
+            assert native.get(f"/v1/jobs/{job_id}").status_code == 200
