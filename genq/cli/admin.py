@@ -233,6 +233,10 @@ def models_make_tiny(
         built = tiny.make_tiny(directory, kinds or None, seed=seed)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    except ImportError as exc:
+        raise fail(
+            f"building pipelines needs the model runtimes: pip install 'genq[diffusers]' ({exc})"
+        ) from None
     table = Table("kind", "tasks", "folder")
     for kind, folder in built.items():
         table.add_row(kind, ", ".join(tiny.KINDS[kind].tasks), str(folder))

@@ -22,7 +22,7 @@ BLOCKED = {
 class Blocker:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in BLOCKED:
-            raise ImportError(f"No module named {name!r}")
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return None
 
 
@@ -56,6 +56,14 @@ def test_server_commands_name_the_extra_they_need(tmp_path: Path) -> None:
     result = genq_without_server("serve", "--data-dir", str(tmp_path))
     assert result.returncode == 2
     assert "pip install 'genq[server]'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_make_tiny_names_the_extra_it_needs(tmp_path: Path) -> None:
+    """`genq models make-tiny` without the server's packages names the extra to install."""
+    result = genq_without_server("models", "make-tiny", str(tmp_path))
+    assert result.returncode == 2
+    assert "pip install 'genq[diffusers]'" in result.stderr
     assert "Traceback" not in result.stderr
 
 
