@@ -146,7 +146,7 @@ class JobService:
             model,
             input,
             priority=priority,
-            metadata=metadata or {},
+            metadata=metadata,
             idempotency_key=idempotency_key,
             api=api,
             request=request,

@@ -551,13 +551,7 @@ def run(
         except KeyboardInterrupt:
             raise offer_cancel(handle) from None
         files = client.download(job, output_dir) if job.status is JobStatus.SUCCEEDED else []
-    if print_job:
-        print_json({**job.raw, "files": [str(path) for path in files]})
-    else:
-        for path in files:
-            typer.echo(str(path))
-        if job.status is JobStatus.SUCCEEDED and not files:
-            typer.echo(f"{job.id} succeeded (no output files)", err=True)
+    print_files(job, files, print_job)
     finish(job)
 
 
@@ -670,13 +664,18 @@ def jobs_download(
             raise fail(f"{job.id} is {job.status.value}: wait for it with genq jobs watch", 1)
         finish(job)
         files = client.download(job, output_dir)
+    print_files(job, files, as_json)
+
+
+def print_files(job: Job, files: list[Path], as_json: bool) -> None:
+    """The saved files' paths, or the job's JSON with a ``files`` list of them."""
     if as_json:
         print_json({**job.raw, "files": [str(path) for path in files]})
         return
     for path in files:
         typer.echo(str(path))
-    if not files:
-        typer.echo(f"{job.id} has no output files", err=True)
+    if job.status is JobStatus.SUCCEEDED and not files:
+        typer.echo(f"{job.id} succeeded with no output files", err=True)
 
 
 @models_app.command("list")

@@ -190,14 +190,7 @@ async def job_events(
     ``Last-Event-ID``; the stream ends after the terminal status event, or after
     ``timeout`` seconds: a client with a deadline gets its answer on time, which the
     keep-alive pings would otherwise put off."""
-    after = 0
-    if last_event_id:
-        if not DECIMAL_ID.fullmatch(last_event_id):
-            raise ValidationFailed(
-                "Last-Event-ID must be an event id",
-                details=[{"path": "Last-Event-ID", "message": "not an integer"}],
-            )
-        after = int(last_event_id)
+    after = event_after(last_event_id)
     svc, url = caller.svc, caller.base_url
     events = await svc.events(caller.account_id, job_id, after)
 
@@ -217,6 +210,18 @@ async def job_events(
             )
 
     return EventSourceResponse(stream(), ping=15)
+
+
+def event_after(last_event_id: str | None) -> int:
+    """The event id a stream resumes after, from its ``Last-Event-ID`` header (0: none)."""
+    if not last_event_id:
+        return 0
+    if not DECIMAL_ID.fullmatch(last_event_id):
+        raise ValidationFailed(
+            "Last-Event-ID must be an event id",
+            details=[{"path": "Last-Event-ID", "message": "not an integer"}],
+        )
+    return int(last_event_id)
 
 
 async def within(events: AsyncIterator[T], seconds: float | None) -> AsyncIterator[T]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from genq.jobs import Event, Job
+from genq.jobs import Event, Job, Output
 from genq.service import OutputLinks, QueueState
 
 
@@ -21,24 +21,26 @@ def job_urls(job_id: str, base_url: str) -> dict[str, str]:
     return {"self": root, "events": f"{root}/events", "cancel": f"{root}/cancel"}
 
 
+def media_entry(output: Output, links: OutputLinks) -> dict[str, Any]:
+    """What every surface says of an output file: its link and type, its width, height and
+    duration where they apply, and a video's thumbnail link."""
+    entry: dict[str, Any] = {"url": links.url, "content_type": output.content_type}
+    for name in ("width", "height", "duration"):
+        value = getattr(output, name)
+        if value is not None:
+            entry[name] = value
+    if links.thumbnail is not None:
+        entry["thumbnail_url"] = links.thumbnail
+    return entry
+
+
 def render_job(
     job: Job, base_url: str, links: list[OutputLinks], queue: QueueState | None = None
 ) -> dict[str, Any]:
-    outputs = []
-    for output, urls in zip(job.outputs, links, strict=True):
-        item: dict[str, Any] = {
-            "url": urls.url,
-            "content_type": output.content_type,
-            "size": output.size,
-            "sha256": output.sha256,
-        }
-        for name in ("width", "height", "duration"):
-            value = getattr(output, name)
-            if value is not None:
-                item[name] = value
-        if urls.thumbnail is not None:
-            item["thumbnail_url"] = urls.thumbnail
-        outputs.append(item)
+    outputs = [
+        {**media_entry(output, urls), "size": output.size, "sha256": output.sha256}
+        for output, urls in zip(job.outputs, links, strict=True)
+    ]
     body: dict[str, Any] = {
         "id": job.id,
         "object": "job",

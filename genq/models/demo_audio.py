@@ -21,7 +21,7 @@ import numpy as np
 
 from genq.models.base import Model, Price, RunContext, Usage, fill_defaults
 from genq.models.encode import AUDIO_FORMATS, write_audio
-from genq.models.media import SEED_MAX, default_seed, stable_seed
+from genq.models.media import chosen_seed, seed_property, stable_seed
 
 SAMPLE_RATES = (16000, 22050, 44100)
 MAX_DURATION = 300
@@ -361,15 +361,7 @@ class DemoAudio(Model):
                 "maximum": MAX_DURATION,
                 "x-playground": {"widget": "slider", "step": 1},
             },
-            "seed": {
-                "type": "integer",
-                "title": "Seed",
-                "description": "Same prompt and seed give the same sound; without it the seed "
-                "comes from the prompt.",
-                "minimum": 0,
-                "maximum": SEED_MAX,
-                "x-playground": {"widget": "number"},
-            },
+            "seed": seed_property("sound"),
             "sample_rate": {
                 "type": "integer",
                 "title": "Sample rate (Hz)",
@@ -395,10 +387,7 @@ class DemoAudio(Model):
     def predict(self, input: dict[str, Any], ctx: RunContext) -> None:
         params = fill_defaults(self.input_schema, input)
         prompt: str = params["prompt"]
-        seed = params.get("seed")
-        if seed is None:
-            seed = default_seed(prompt)
-            ctx.log(f"seed {seed} (from the prompt)")
+        seed = chosen_seed(params, ctx.log)
         rate: int = params["sample_rate"]
         total = max(1, round(float(params["duration"]) * rate))
 

@@ -14,11 +14,11 @@ from PIL import Image
 from genq.models.base import Model, Price, RunContext, Usage, fill_defaults
 from genq.models.media import (
     ASPECT_RATIOS,
-    SEED_MAX,
     Canvas,
     Painter,
-    default_seed,
+    chosen_seed,
     resolve_size,
+    seed_property,
     stable_seed,
 )
 
@@ -90,15 +90,7 @@ class DemoImage(Model):
                 "maximum": 8,
                 "x-playground": {"widget": "slider", "step": 1},
             },
-            "seed": {
-                "type": "integer",
-                "title": "Seed",
-                "description": "Same prompt and seed give the same image; without it the seed "
-                "comes from the prompt.",
-                "minimum": 0,
-                "maximum": SEED_MAX,
-                "x-playground": {"widget": "number"},
-            },
+            "seed": seed_property("image"),
             "steps": {
                 "type": "integer",
                 "title": "Steps",
@@ -133,10 +125,7 @@ class DemoImage(Model):
             lower=MIN_SIDE,
             upper=MAX_SIDE,
         )
-        seed = params.get("seed")
-        if seed is None:
-            seed = default_seed(prompt)
-            ctx.log(f"seed {seed} (from the prompt)")
+        seed = chosen_seed(params, ctx.log)
         count: int = params["num_images"]
         steps: int = params["steps"]
         pil_format, content_type, suffix = _FORMATS[params["output_format"]]

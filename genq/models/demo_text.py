@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from genq.models.base import Model, Price, RunContext, Usage, fill_defaults
-from genq.models.media import SEED_MAX, default_seed, stable_seed
+from genq.models.media import chosen_seed, seed_property, stable_seed
 
 CORPUS = """
 A picture begins as noise. The model looks at the noise and asks what the prompt would look
@@ -167,15 +167,7 @@ class DemoText(Model):
                 "maximum": 2,
                 "x-playground": {"widget": "slider", "step": 0.05},
             },
-            "seed": {
-                "type": "integer",
-                "title": "Seed",
-                "description": "Same prompt and seed give the same text; without it the seed "
-                "comes from the prompt.",
-                "minimum": 0,
-                "maximum": SEED_MAX,
-                "x-playground": {"widget": "number"},
-            },
+            "seed": seed_property("text"),
             "token_delay_ms": {
                 "type": "integer",
                 "title": "Delay per token (ms)",
@@ -194,10 +186,7 @@ class DemoText(Model):
     def predict(self, input: dict[str, Any], ctx: RunContext) -> None:
         params = fill_defaults(self.input_schema, input)
         prompt: str = params["prompt"]
-        seed = params.get("seed")
-        if seed is None:
-            seed = default_seed(prompt)
-            ctx.log(f"seed {seed} (from the prompt)")
+        seed = chosen_seed(params, ctx.log)
         count: int = params["max_tokens"]
         temperature = float(params["temperature"])
         delay = params["token_delay_ms"] / 1000

@@ -15,9 +15,9 @@ from genq.models.base import Model, Price, RunContext, Usage, fill_defaults
 from genq.models.encode import VideoWriter
 from genq.models.media import (
     ASPECT_RATIOS,
-    SEED_MAX,
     Painter,
-    default_seed,
+    chosen_seed,
+    seed_property,
     size_for_ratio,
     stable_seed,
 )
@@ -75,15 +75,7 @@ class DemoVideo(Model):
                 "default": "16:9",
                 "x-playground": {"widget": "select"},
             },
-            "seed": {
-                "type": "integer",
-                "title": "Seed",
-                "description": "Same prompt and seed give the same animation; without it the "
-                "seed comes from the prompt.",
-                "minimum": 0,
-                "maximum": SEED_MAX,
-                "x-playground": {"widget": "number"},
-            },
+            "seed": seed_property("animation"),
         },
     }
 
@@ -102,10 +94,7 @@ class DemoVideo(Model):
         fps: int = params["fps"]
         frames = max(1, round(params["duration"] * fps))
         width, height = size_for_ratio(params["aspect_ratio"], LONGER_SIDE, multiple=2)
-        seed = params.get("seed")
-        if seed is None:
-            seed = default_seed(prompt)
-            ctx.log(f"seed {seed} (from the prompt)")
+        seed = chosen_seed(params, ctx.log)
         rng = np.random.default_rng(stable_seed("demo-video", prompt, seed))
         painter = Painter(rng, LAYERS, detail=DETAIL)
 

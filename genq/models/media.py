@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,28 @@ def stable_seed(*parts: object) -> int:
 def default_seed(prompt: str) -> int:
     """The seed used when the input has none: fixed per prompt, within the schema's range."""
     return stable_seed("seed", prompt) % (SEED_MAX + 1)
+
+
+def seed_property(result: str) -> dict[str, Any]:
+    """The ``seed`` input of a demo model whose output is called ``result``."""
+    return {
+        "type": "integer",
+        "title": "Seed",
+        "description": f"Same prompt and seed give the same {result}; without it the seed "
+        "comes from the prompt.",
+        "minimum": 0,
+        "maximum": SEED_MAX,
+        "x-playground": {"widget": "number"},
+    }
+
+
+def chosen_seed(params: dict[str, Any], log: Callable[[str], None]) -> int:
+    """The input's seed, or the prompt's own (logged, so that the run can be repeated)."""
+    seed: int | None = params.get("seed")
+    if seed is None:
+        seed = default_seed(params["prompt"])
+        log(f"seed {seed} (from the prompt)")
+    return seed
 
 
 class Canvas:

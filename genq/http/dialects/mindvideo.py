@@ -29,10 +29,10 @@ from genq.http.dialects.base import (
     submit_translated,
     updated_at,
 )
-from genq.http.render import isotime
+from genq.http.native import event_after
+from genq.http.render import isotime, media_entry
 from genq.http.responses import JSONResponse
 from genq.jobs import EventType, Job, JobStatus
-from genq.service import DECIMAL_ID
 
 API = "mindvideo"
 
@@ -121,14 +121,8 @@ async def task_output(caller: Caller, job: Job) -> dict[str, Any]:
         # Its text file holds the whole text; a model may also have only streamed it.
         output["text"] = await svc.output_text(job) or await svc.text_so_far(job.id) or None
     for item, links in zip(job.outputs, svc.output_links(job, caller.base_url), strict=True):
-        entry: dict[str, Any] = {"url": links.url, "content_type": item.content_type}
-        for name in ("width", "height", "duration"):
-            if getattr(item, name) is not None:
-                entry[name] = getattr(item, name)
-        if links.thumbnail is not None:
-            entry["thumbnail_url"] = links.thumbnail
         kind = item.content_type.split("/", 1)[0]
-        output.setdefault(OUTPUT_KEYS.get(kind, "files"), []).append(entry)
+        output.setdefault(OUTPUT_KEYS.get(kind, "files"), []).append(media_entry(item, links))
     return output
 
 
@@ -213,14 +207,7 @@ async def task_events(
 ) -> EventSourceResponse:
     """A ``status`` event with the task's body at each status change, ending after the last;
     resumable with ``Last-Event-ID``."""
-    after = 0
-    if last_event_id:
-        if not DECIMAL_ID.fullmatch(last_event_id):
-            raise ValidationFailed(
-                "Last-Event-ID must be an event id",
-                details=[{"path": "Last-Event-ID", "message": "not an integer"}],
-            )
-        after = int(last_event_id)
+    after = event_after(last_event_id)
     with task_errors(task_id):
         await own_job(caller, task_id, API)
         events = await caller.svc.events(caller.account_id, task_id, after)

@@ -29,6 +29,7 @@ from genq.http.dialects.base import (
     submit_translated,
     submit_translated_group,
 )
+from genq.http.render import media_entry
 from genq.http.responses import JSONResponse
 from genq.jobs import Job, JobStatus
 from genq.service import MAX_PAGE
@@ -265,15 +266,5 @@ def sync_answer(caller: Caller, job: Job, kind: str) -> Response:
 
 
 def media_files(caller: Caller, job: Job) -> list[dict[str, Any]]:
-    files = []
     links = caller.svc.output_links(job, caller.base_url)
-    for output, link in zip(job.outputs, links, strict=True):
-        item: dict[str, Any] = {"url": link.url, "content_type": output.content_type}
-        for name in ("width", "height", "duration"):
-            value = getattr(output, name)
-            if value is not None:
-                item[name] = value
-        if link.thumbnail is not None:
-            item["thumbnail_url"] = link.thumbnail
-        files.append(item)
-    return files
+    return [media_entry(output, link) for output, link in zip(job.outputs, links, strict=True)]
