@@ -10,7 +10,9 @@ and only PNG, JPEG, WebP and GIF pass, recognised by their bytes, never by what 
 says they are.
 
 Every refusal raises ``InputError`` (the job fails with ``invalid_input``) with a message that
-names the reference and the reason.
+names the reference and the reason. A refused address is not named: that would let anyone who
+can submit a job look up internal host names through genq. The operator's log has it, as a
+warning.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import binascii
 import functools
 import io
 import ipaddress
+import logging
 import socket
 import ssl
 import time
@@ -32,6 +35,8 @@ from PIL import Image, ImageOps
 from genq.models.base import InputError
 
 __all__ = ["MAX_REDIRECTS", "Fetched", "address_kind", "fetch_bytes", "fetch_image"]
+
+log = logging.getLogger("genq.fetch")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -60,7 +65,12 @@ class Fetched:
 
 
 def fetch_image(
-    ref: str, *, max_bytes: int, allow_private: bool = False, timeout: float = 20.0
+    ref: str,
+    *,
+    max_bytes: int,
+    allow_private: bool = False,
+    timeout: float = 20.0,
+    job_id: str | None = None,
 ) -> Image.Image:
     """The image at ``ref`` (URL or ``data:`` URI), decoded, upright (EXIF orientation
     applied) and in RGB or RGBA; the first frame of an animation.
@@ -68,7 +78,9 @@ def fetch_image(
     Refuses, with ``InputError``, what ``fetch_bytes`` refuses and images that do not decode
     or have more pixels than Pillow's ``Image.MAX_IMAGE_PIXELS``.
     """
-    fetched = fetch_bytes(ref, max_bytes=max_bytes, allow_private=allow_private, timeout=timeout)
+    fetched = fetch_bytes(
+        ref, max_bytes=max_bytes, allow_private=allow_private, timeout=timeout, job_id=job_id
+    )
     try:
         return _decode_image(fetched.data)
     except _Refusal as refusal:
@@ -76,14 +88,19 @@ def fetch_image(
 
 
 def fetch_bytes(
-    ref: str, *, max_bytes: int, allow_private: bool = False, timeout: float = 20.0
+    ref: str,
+    *,
+    max_bytes: int,
+    allow_private: bool = False,
+    timeout: float = 20.0,
+    job_id: str | None = None,
 ) -> Fetched:
     """The bytes of the PNG, JPEG, WebP or GIF image at ``ref``.
 
     ``ref`` is an ``http://`` or ``https://`` URL (at most ``MAX_REDIRECTS`` redirects) or a
     ``data:`` URI. At most ``max_bytes`` are read; ``timeout`` bounds the whole fetch (roughly:
     a read already waiting may take up to twice as long). Hosts that resolve to non-public
-    addresses are refused unless ``allow_private``.
+    addresses are refused unless ``allow_private``; the warning logged then names ``job_id``.
     """
     ref = ref.strip()
     try:
@@ -96,6 +113,14 @@ def fetch_bytes(
             raise _Refusal(_not_an_image(declared))
     except _Refusal as refusal:
         via = f" (redirected to {_shown(refusal.via)})" if refusal.via else ""
+        if refusal.private:
+            log.warning(
+                "job %s: refused the reference %s%s: %s",
+                job_id or "-",
+                _shown(ref),
+                via,
+                refusal.private,
+            )
         raise InputError(f"cannot fetch {_shown(ref)}{via}: {refusal}") from refusal.__cause__
     return Fetched(data, content_type)
 
@@ -197,8 +222,10 @@ def _checked_addresses(host: str, port: int, allow_private: bool) -> list[IPAddr
             if kind != "public":
                 article = "an" if kind[0] in "aeiou" else "a"
                 raise _Refusal(
-                    f"resolves to {article} {kind} address {_address_text(address)}; "
-                    "the operator has not allowed private addresses"
+                    f"the host {host} resolves to a non-public address; "
+                    "the operator has not allowed private addresses",
+                    private=f"{host} resolves to {article} {kind} address "
+                    f"{_address_text(address)} (reference_allow_private is off)",
                 )
     return addresses
 
@@ -216,10 +243,12 @@ def _address_text(address: IPAddress) -> str:
 class _Refusal(Exception):
     """Why a reference is refused; ``fetch_bytes`` turns it into ``InputError``."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, private: str | None = None) -> None:
         super().__init__(reason)
         #: The redirect hop it happened at, when not the reference itself.
         self.via: str | None = None
+        #: What only the operator may read (the refused address), for the log.
+        self.private = private
 
 
 @dataclass(frozen=True)

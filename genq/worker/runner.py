@@ -174,6 +174,7 @@ class JobContext(RunContext):
             ref,
             max_bytes=settings.reference_max_bytes,
             allow_private=settings.reference_allow_private,
+            job_id=self.job_id,
         )
 
     def log(self, message: str) -> None:
