@@ -13,6 +13,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -87,11 +88,16 @@ def create_app(service: JobService, supervisor: Supervisor | None = None) -> Fas
             await service.notifier.close()
             service.store.close()
 
-    app = FastAPI(
+    # The docs pages (/docs, /redoc) load their scripts, styles and icon from genq itself,
+    # not from a CDN: they work on a machine without internet access.
+    app = FastAPIOffline(
         title="genq",
         version=__version__,
         description="Asynchronous inference for generative media models.",
         lifespan=lifespan,
+        static_url="/docs/assets",
+        # Swagger UI would otherwise send the document to an online validator.
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.service = service
     app.include_router(native.router)
