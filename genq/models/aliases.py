@@ -16,7 +16,8 @@ from typing import Any
 import jsonschema
 
 from genq.errors import ConfigError, ValidationFailed
-from genq.models.base import Price
+from genq.models.base import IMAGE_REFERENCE, InputError, Price
+from genq.models.fetch import check_reference
 
 #: The input schema MindVideo documents for ``qwen-image-2-0-pro``.
 QWEN_IMAGE_2_PRO_SCHEMA: dict[str, Any] = {
@@ -98,7 +99,19 @@ def strict_validator(schema: dict[str, Any], where: str) -> jsonschema.protocols
         cls.check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise ConfigError(f"{where}: the input schema is not valid: {exc.message}") from None
-    return cls(schema)
+    return cls(schema, format_checker=_FORMATS)
+
+
+def _is_image_reference(value: object) -> bool:
+    if isinstance(value, str):  # other types are the "type" keyword's to refuse
+        check_reference(value)
+    return True
+
+
+# Only genq's own formats are checked: others ("uri", "email", ...) stay annotations, as the
+# schemas that use them were written for.
+_FORMATS = jsonschema.FormatChecker(formats=())
+_FORMATS.checks(IMAGE_REFERENCE, raises=InputError)(_is_image_reference)
 
 
 def check_input(validator: jsonschema.protocols.Validator, input: Any, root: str = "input") -> None:
@@ -132,6 +145,9 @@ def _details(error: jsonschema.ValidationError, root: str) -> list[dict[str, str
                 {"path": _join(path, name), "message": "is not an input of this model"}
                 for name in extra
             ]
+    if error.validator == "format" and error.cause is not None:
+        # The reason, not jsonschema's "'<the whole value>' is not a '<format>'".
+        return [{"path": path, "message": str(error.cause)}]
     return [{"path": path, "message": error.message}]
 
 

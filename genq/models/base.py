@@ -60,6 +60,12 @@ def fill_defaults(schema: dict[str, Any], input: dict[str, Any]) -> dict[str, An
 #: Largest reference file (image, audio) a job may name, unless the operator sets another.
 DEFAULT_REFERENCE_MAX_BYTES = 20 * 1024 * 1024
 
+#: The JSON Schema ``format`` of a string input that names a reference image (fetched with
+#: ``RunContext.fetch_image``): an ``http://`` or ``https://`` URL or a ``data:`` URI holding
+#: a PNG, JPEG, WebP or GIF image. Such inputs are checked when the job is submitted (scheme,
+#: form, data), so a job is not queued only to fail in the worker.
+IMAGE_REFERENCE = "image-reference"
+
 
 class InputError(Exception):
     """Raised by a model for input the schema allowed but the model cannot use (job fails

@@ -1,5 +1,9 @@
 """Fetching reference inputs (the image of an image-to-image, inpainting or image-to-video job)
-named by an ``http(s)://`` URL or given inline as a ``data:`` URI.
+named by an ``http://`` or ``https://`` URL or given inline as a ``data:`` URI.
+
+What can be checked without the network (the scheme, the URL's form, a ``data:`` URI's
+contents) is checked when the job is submitted too (``check_reference``), so that such a job
+is refused at once, naming the field.
 
 A job's URL is chosen by whoever submits the job, so the worker must not become a way into the
 operator's network: unless the operator allows private addresses, a host that resolves to a
@@ -34,7 +38,14 @@ from PIL import Image, ImageOps
 
 from genq.models.base import InputError
 
-__all__ = ["MAX_REDIRECTS", "Fetched", "address_kind", "fetch_bytes", "fetch_image"]
+__all__ = [
+    "MAX_REDIRECTS",
+    "Fetched",
+    "address_kind",
+    "check_reference",
+    "fetch_bytes",
+    "fetch_image",
+]
 
 log = logging.getLogger("genq.fetch")
 
@@ -104,7 +115,7 @@ def fetch_bytes(
     """
     ref = ref.strip()
     try:
-        if ref[:5].lower() == "data:":
+        if _is_data_uri(ref):
             data, declared = _decode_data_uri(ref, max_bytes)
         else:
             data, declared = _download(ref, max_bytes, allow_private, timeout)
@@ -123,6 +134,28 @@ def fetch_bytes(
             )
         raise InputError(f"cannot fetch {_shown(ref)}{via}: {refusal}") from refusal.__cause__
     return Fetched(data, content_type)
+
+
+def check_reference(ref: str) -> None:
+    """Refuse, with ``InputError`` giving the bare reason, a reference no fetch could use
+    whatever the network answers: a scheme other than ``http``, ``https`` and ``data``, a
+    malformed URL, a URL with credentials, a ``data:`` URI that is malformed or holds no PNG,
+    JPEG, WebP or GIF image.
+
+    Nothing is looked up or downloaded: the registry runs it on every reference input when a
+    job is submitted. Which addresses a host name has is left to the fetch, in the worker.
+    """
+    ref = ref.strip()
+    try:
+        if _is_data_uri(ref):
+            # The request body limit bounds it already; the worker applies its own.
+            data, declared = _decode_data_uri(ref, max_bytes=len(ref))
+            if _sniff(data) is None:
+                raise _Refusal(_not_an_image(declared))
+        else:
+            _host_and_port(_parse_url(ref))
+    except _Refusal as refusal:
+        raise InputError(str(refusal)) from refusal.__cause__
 
 
 def address_kind(address: IPAddress) -> str:
@@ -264,10 +297,7 @@ def _download(
 ) -> tuple[bytes, str | None]:
     """The body of the URL ``ref`` and its declared content type, following redirects."""
     limits = _Limits(max_bytes, allow_private, timeout, time.monotonic() + timeout)
-    try:
-        url = httpx.URL(ref)
-    except httpx.InvalidURL as exc:
-        raise _Refusal(f"not a valid URL ({exc})") from exc
+    url = _parse_url(ref)
     # Redirects are followed here rather than by httpx, so that every hop is checked.
     for hop in range(MAX_REDIRECTS + 1):
         try:
@@ -308,6 +338,13 @@ def _get(url: httpx.URL, limits: _Limits) -> tuple[bytes, str | None] | httpx.UR
             raise _Refusal(f"no answer within {limits.timeout:g} s") from exc
         except httpx.HTTPError as exc:
             raise _Refusal(f"the transfer failed ({exc})") from exc
+
+
+def _parse_url(ref: str) -> httpx.URL:
+    try:
+        return httpx.URL(ref)
+    except httpx.InvalidURL as exc:
+        raise _Refusal(f"not a valid URL ({exc})") from exc
 
 
 def _host_and_port(url: httpx.URL) -> tuple[str, int]:
@@ -388,6 +425,10 @@ def _tls_context() -> ssl.SSLContext:
 
 
 # --- data: URIs ------------------------------------------------------------------------------
+
+
+def _is_data_uri(ref: str) -> bool:
+    return ref[:5].lower() == "data:"
 
 
 def _decode_data_uri(ref: str, max_bytes: int) -> tuple[bytes, str | None]:

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from genq.models.base import Model, RunContext, Stopped, Usage, fill_defaults
+from genq.models.base import IMAGE_REFERENCE, Model, RunContext, Stopped, Usage, fill_defaults
 from genq.models.media import (
     ASPECT_RATIOS,
     SEED_MAX,
@@ -411,12 +411,14 @@ def input_schema(o: DiffusersOptions) -> dict[str, Any]:
     for name in REFERENCES.get(o.task, ()):
         props[name] = {
             "type": "string",
+            "format": IMAGE_REFERENCE,
             "title": "Mask" if name == "mask_image" else "Image",
             "description": (
-                "White where to paint, black where to keep: an https URL or a data: URI."
+                "White where to paint, black where to keep"
                 if name == "mask_image"
-                else "The reference image: an https URL or a data: URI."
-            ),
+                else "The reference image"
+            )
+            + ": an http(s) URL or a data: URI of a PNG, JPEG, WebP or GIF image.",
             "minLength": 1,
         }
     if o.task in ("image-to-image", "inpainting"):

@@ -26,7 +26,14 @@ from PIL import Image
 
 from genq.models import fetch
 from genq.models.base import InputError
-from genq.models.fetch import MAX_REDIRECTS, Fetched, address_kind, fetch_bytes, fetch_image
+from genq.models.fetch import (
+    MAX_REDIRECTS,
+    Fetched,
+    address_kind,
+    check_reference,
+    fetch_bytes,
+    fetch_image,
+)
 
 LIMIT = 64 * 1024
 LOOPBACK = ipaddress.ip_address("127.0.0.1")
@@ -532,6 +539,45 @@ def test_references_that_are_not_http_urls_are_refused(dns: FakeDNS, ref: str, r
     with pytest.raises(InputError) as refused:
         fetch_bytes(ref, max_bytes=LIMIT)
     assert str(refused.value).startswith(f"cannot fetch {ref}: {reason}")
+    assert dns.lookups == []
+
+
+@pytest.mark.parametrize(
+    ("ref", "reason"),
+    [
+        ("hello", "only http://, https:// and data: references are accepted"),
+        ("file:///etc/passwd", "only http://, https:// and data: references are accepted"),
+        ("HTTPS://user:secret@example.com/cat.png", "URLs with credentials are not accepted"),
+        ("https://[::1/cat.png", "not a valid URL"),
+        ("https:///cat.png", "the URL has no host"),
+        ("data:image/png;base64,iVBOR!!w0KGgo", "its base64 data is not valid"),
+        ("data:image/png;base64", "a data: URI needs a comma before its data"),
+        ("data:text/plain,hello", "not an image (text/plain)"),
+    ],
+)
+def test_check_reference_refuses_what_no_fetch_could_use(
+    dns: FakeDNS, ref: str, reason: str
+) -> None:
+    """The check made at submit refuses bad schemes, URLs and data: URIs with the bare reason
+    (the caller names the field), without a lookup."""
+    with pytest.raises(InputError) as refused:
+        check_reference(ref)
+    assert str(refused.value).startswith(reason)
+    assert dns.lookups == []
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "https://intranet.test/cat.png",
+        " http://127.0.0.1:9/cat.png ",
+        "DATA:image/png;base64," + base64.b64encode(PNG).decode(),
+    ],
+)
+def test_check_reference_leaves_addresses_to_the_fetch(dns: FakeDNS, ref: str) -> None:
+    """http(s) URLs pass whatever their host (no lookup: addresses are the worker's to check),
+    and so do data: URIs that hold an image."""
+    check_reference(ref)
     assert dns.lookups == []
 
 
