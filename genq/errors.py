@@ -18,17 +18,38 @@ from __future__ import annotations
 
 from typing import Any
 
+#: Longest error message, and longest string in its details: a message may quote the value
+#: it refuses, and no value may make an answer (or a log line) grow with it.
+MAX_MESSAGE_CHARS = 1000
+#: Most failing fields one error lists.
+MAX_ERROR_DETAILS = 50
+
+
+def shorten(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _bounded(details: Any) -> Any:
+    if isinstance(details, list):
+        return [_bounded(d) for d in details[:MAX_ERROR_DETAILS]]
+    if isinstance(details, dict):
+        return {k: _bounded(v) for k, v in details.items()}
+    if isinstance(details, str):
+        return shorten(details, MAX_MESSAGE_CHARS // 4)
+    return details
+
 
 class GenqError(Exception):
     status_code = 500
     code = "internal_error"
 
     def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+        message = shorten(message)
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
-        self.details = details
+        self.details = _bounded(details)
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "message": self.message}

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from genq import limits
 from genq.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from genq.jobs import ApiKey, Event, EventType, Job, JobStatus, Origin
 from genq.keys import hash_key
@@ -37,6 +38,8 @@ MAX_WAIT_SECONDS = 60.0
 #: Ids and positions that SQLite's 64-bit integers can hold, in ASCII digits only.
 DECIMAL_ID = re.compile(r"[0-9]{1,18}")
 MAX_PAGE = 100
+#: Jobs a listing reads from the store at a time.
+LIST_CHUNK = 25
 #: Highest page number of a numbered listing (its offset must fit a 64-bit integer).
 MAX_PAGE_NUMBER = 1_000_000
 #: Most text a dialect puts in a response body in place of a link.
@@ -66,6 +69,21 @@ def new_job_id() -> str:
 def fingerprint(model: str, input: Any, priority: int, metadata: Any) -> str:
     body = {"model": model, "input": input, "priority": priority, "metadata": metadata}
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def listed_size(job: Job) -> int:
+    """About how many bytes a job takes in a listing: its input, metadata and vendor request
+    (what may be large), and a fixed share for the rest."""
+    request = job.origin.request if job.origin is not None else None
+    return len(orjson.dumps([job.input, job.metadata, request])) + 1024
+
+
+def known_id(job_id: str) -> str:
+    """``job_id``, or 404 for one that no job can have: ids never hold a NUL, and PostgreSQL
+    could not even look one up."""
+    if "\x00" in job_id:
+        raise NotFound(f"no job {job_id!r}", code="job_not_found")
+    return job_id
 
 
 def encode_cursor(seq: int) -> str:
@@ -200,6 +218,7 @@ class JobService:
         registered, alias = self.registry.resolve(model)
         if alias is not None:
             input = {**alias.input, **input} if isinstance(input, dict) else input
+        self._check_request(input, metadata, idempotency_key, request)
         validated = registered.validate(input)
         registered.check_available()
         metadata = metadata or {}
@@ -228,8 +247,31 @@ class JobService:
             origin=origin,
         )
 
+    def _check_request(
+        self,
+        input: Any,
+        metadata: dict[str, Any] | None,
+        idempotency_key: str | None,
+        request: dict[str, Any] | None,
+    ) -> None:
+        """The caps every submit meets, whatever surface it came through (``genq.limits``)."""
+        settings = self.settings
+        limits.check_json(input, settings.max_json_depth, "input")
+        limits.check_text(input, settings.max_text_chars)
+        if request is not None:  # a vendor request, which the job keeps
+            limits.check_json(request, settings.max_json_depth, "request")
+            limits.check_text(request, settings.max_text_chars, "request")
+        if metadata is not None:
+            limits.check_metadata(
+                metadata,
+                max_bytes=settings.max_metadata_bytes,
+                max_keys=settings.max_metadata_keys,
+                max_depth=settings.max_metadata_depth,
+            )
+        limits.check_header(idempotency_key, "Idempotency-Key")
+
     async def get(self, account_id: str, job_id: str) -> Job:
-        job = await self._db(self.store.get_job, account_id, job_id, time.time())
+        job = await self._db(self.store.get_job, account_id, known_id(job_id), time.time())
         if job is None:
             raise NotFound(f"no job {job_id!r}", code="job_not_found")
         return job
@@ -285,16 +327,9 @@ class JobService:
         limit = max(1, min(limit, MAX_PAGE))
         before = decode_cursor(cursor) if cursor else None
         where = JobFilter(statuses=(status,) if status else (), model=model)
-        rows = await self._db(
-            self.store.list_jobs,
-            account_id,
-            time.time(),
-            limit=limit + 1,
-            before_seq=before,
-            where=where,
-        )
-        next_cursor = encode_cursor(rows[limit - 1][0]) if len(rows) > limit else None
-        return [job for _, job in rows[:limit]], next_cursor
+        rows, more = await self._read_page(account_id, time.time(), where, limit, before=before)
+        next_cursor = encode_cursor(rows[-1][0]) if more else None
+        return [job for _, job in rows], next_cursor
 
     async def page_jobs(
         self, account_id: str, where: JobFilter, *, page: int = 1, page_size: int = 20
@@ -302,20 +337,54 @@ class JobService:
         """One numbered page of the jobs a filter selects, newest first, and their total."""
         page_size = max(1, min(page_size, MAX_PAGE))
         now = time.time()
-        rows = await self._db(
-            self.store.list_jobs,
-            account_id,
-            now,
-            limit=page_size,
-            offset=(max(page, 1) - 1) * page_size,
-            where=where,
-        )
+        offset = (max(page, 1) - 1) * page_size
+        rows, _ = await self._read_page(account_id, now, where, page_size, offset=offset)
         total = await self._db(self.store.count_jobs, account_id, now, where)
         return [job for _, job in rows], total
 
+    async def _read_page(
+        self,
+        account_id: str,
+        now: float,
+        where: JobFilter,
+        limit: int,
+        *,
+        before: int | None = None,
+        offset: int = 0,
+    ) -> tuple[list[tuple[int, Job]], bool]:
+        """Up to ``limit`` jobs, newest first, and whether more follow. A page also ends once
+        it holds ``max_list_bytes`` of input and metadata (at least one job), so that no
+        listing makes an answer, or this process, hold more than that; it is read in chunks
+        for the same reason."""
+        if where.model is not None:
+            limits.check_header(where.model, "model")
+        budget = self.settings.max_list_bytes
+        page: list[tuple[int, Job]] = []
+        size = 0
+        while len(page) < limit:
+            chunk = min(LIST_CHUNK, limit - len(page))
+            rows = await self._db(
+                self.store.list_jobs,
+                account_id,
+                now,
+                limit=chunk + 1,
+                before_seq=before,
+                offset=offset if before is None else 0,
+                where=where,
+            )
+            for seq, job in rows[:chunk]:
+                size += listed_size(job)
+                if page and size > budget:
+                    return page, True
+                page.append((seq, job))
+            if len(rows) <= chunk:
+                return page, False
+            before = page[-1][0]
+        return page, True
+
     async def cancel(self, account_id: str, job_id: str) -> Job:
         """Cancel a job: at once when queued, at its next step (or by force) when running."""
-        job = await self._db(self.store.request_cancel, account_id, job_id, time.time())
+        job = await self._db(self.store.request_cancel, account_id, known_id(job_id), time.time())
         if job is None:
             raise NotFound(f"no job {job_id!r}", code="job_not_found")
         if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.EXPIRED):
@@ -331,7 +400,7 @@ class JobService:
 
     async def delete(self, account_id: str, job_id: str) -> Job:
         """Delete a job and its files, stopping it first if it runs."""
-        job = await self._db(self.store.delete_job, account_id, job_id, time.time())
+        job = await self._db(self.store.delete_job, account_id, known_id(job_id), time.time())
         if job is None:
             raise NotFound(f"no job {job_id!r}", code="job_not_found")
         if job.status is JobStatus.RUNNING:

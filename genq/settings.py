@@ -14,6 +14,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from genq import limits
 from genq.errors import ConfigError
 from genq.models.base import DEFAULT_REFERENCE_MAX_BYTES
 
@@ -73,6 +74,12 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=30.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    max_json_depth: int = Field(default=limits.DEFAULT_JSON_DEPTH, ge=2, le=200)
+    max_metadata_bytes: int = Field(default=limits.DEFAULT_METADATA_BYTES, ge=2)
+    max_metadata_keys: int = Field(default=limits.DEFAULT_METADATA_KEYS, ge=0)
+    max_metadata_depth: int = Field(default=limits.DEFAULT_METADATA_DEPTH, ge=1, le=200)
+    max_text_chars: int = Field(default=limits.DEFAULT_TEXT_CHARS, gt=0)
+    max_list_bytes: int = Field(default=limits.DEFAULT_LIST_BYTES, gt=0)
     progress_interval_seconds: float = Field(default=0.1, ge=0)
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
     poll_interval_seconds: float = Field(default=2.0, gt=0)

@@ -36,7 +36,9 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
 
 
 class BodyLimit:
-    """Answer 413 for bodies over the limit, whether announced by Content-Length or not."""
+    """Refuse bodies over the limit, whether announced by Content-Length or not: reading one
+    raises ``PayloadTooLarge`` (413), which the route answers in its own API's error shape.
+    An announced one is refused before a byte of it is read."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -46,17 +48,15 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        seen = 0
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                response = error_response(
-                    413, "payload_too_large", f"the body exceeds {self.limit} bytes"
-                )
-                await response(scope, receive, send)
-                return
-        seen = 0
+                seen = int(value)
 
         async def limited() -> Message:
             nonlocal seen
+            if seen > self.limit:
+                raise PayloadTooLarge(f"the body exceeds {self.limit} bytes")
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:

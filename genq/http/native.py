@@ -13,11 +13,12 @@ from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from genq.errors import BadRequest, NotFound, ValidationFailed
+from genq.errors import NotFound, ValidationFailed
 from genq.http.auth import Auth, Caller
 from genq.http.render import render_event, render_job
 from genq.http.responses import JSONResponse, request_invalid
 from genq.jobs import EventType, Job
+from genq.limits import parse_json
 from genq.service import DECIMAL_ID, MAX_PAGE, MAX_WAIT_SECONDS, QueueState
 
 router = APIRouter(prefix="/v1")
@@ -53,11 +54,8 @@ def job_response(
     return JSONResponse(body, status_code=status_code)
 
 
-def parse_submit(raw: bytes) -> SubmitRequest:
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}", code="invalid_json") from None
+def parse_submit(raw: bytes, max_depth: int) -> SubmitRequest:
+    data = parse_json(raw, max_depth)
     try:
         return SubmitRequest.model_validate(data)
     except ValidationError as exc:
@@ -89,7 +87,7 @@ async def submit_job(
     ``Idempotency-Key`` with the same body returns the original job (200). With
     ``Prefer: wait=N`` the answer waits for the job like ``GET ?wait=N``."""
     wait = preferred_wait(prefer)
-    body = parse_submit(await request.body())
+    body = parse_submit(await request.body(), caller.svc.settings.max_json_depth)
     idempotency_key = (idempotency_key or "").strip() or None
     job, created = await caller.svc.submit(
         caller.account_id,

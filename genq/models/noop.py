@@ -46,7 +46,7 @@ class Noop(Model):
                 "type": "string",
                 "title": "Output text",
                 "description": "If set, the job outputs a text file with this content.",
-                "maxLength": 1_000_000,
+                "maxLength": 65_536,
                 "x-playground": {"widget": "textarea", "rows": 3},
             },
             "ignore_cancel": {

@@ -1,0 +1,102 @@
+"""The caps on what one request may ask genq to parse, store and echo back.
+
+Every surface (the native API and each vendor dialect) goes through these checks, so a body
+that genq could not store, or that would make it hold or send an unbounded amount, is refused
+with a 4xx before anything is written. The numbers are settings (``max_json_depth``,
+``max_metadata_bytes``, ``max_metadata_keys``, ``max_metadata_depth``, ``max_text_chars``,
+``max_list_bytes``); the README's limits section lists each one.
+
+- JSON bodies: nested at most ``max_json_depth`` levels, and no string or key holding a NUL
+  character (PostgreSQL cannot store one in JSON, so neither store takes it). Lone surrogates
+  and non-finite numbers are already refused by the parser.
+- ``metadata``: at most ``max_metadata_bytes`` as JSON, ``max_metadata_keys`` keys at its top,
+  ``max_metadata_depth`` levels.
+- A job's input: no string longer than ``max_text_chars`` characters, but for ``data:`` URIs,
+  which are references with caps of their own (``reference_max_bytes``, the body limit).
+- Error messages: at most ``MAX_MESSAGE_CHARS`` characters and ``MAX_ERROR_DETAILS`` failing
+  fields, however long the value they quote (applied by ``genq.errors.GenqError``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from genq.errors import BadRequest, ValidationFailed
+
+DEFAULT_JSON_DEPTH = 32
+DEFAULT_METADATA_BYTES = 16 * 1024
+DEFAULT_METADATA_KEYS = 64
+DEFAULT_METADATA_DEPTH = 5
+DEFAULT_TEXT_CHARS = 100_000
+DEFAULT_LIST_BYTES = 8 * 1024 * 1024
+
+
+def refuse(path: str, message: str) -> ValidationFailed:
+    detail = {"path": path, "message": message}
+    return ValidationFailed(f"invalid request: {path}: {message}", details=[detail])
+
+
+def check_json(value: Any, max_depth: int, root: str = "body") -> None:
+    """Refuse a parsed JSON body nested deeper than ``max_depth`` or holding a NUL character.
+
+    Iterative, so that no body can exhaust the interpreter's stack.
+    """
+    stack: list[tuple[Any, str, int]] = [(value, root, 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise refuse(path, "must not contain NUL characters")
+        elif isinstance(item, dict | list):
+            if depth >= max_depth:
+                raise refuse(path, f"is nested deeper than {max_depth} levels")
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    if "\x00" in key:
+                        raise refuse(path, "has a key with a NUL character")
+                    stack.append((child, f"{path}/{key}", depth + 1))
+            else:
+                stack.extend((child, f"{path}/{i}", depth + 1) for i, child in enumerate(item))
+
+
+def parse_json(raw: bytes, max_depth: int) -> Any:
+    """The body as JSON, checked by ``check_json``; 400 ``invalid_json`` when it does not parse."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}", code="invalid_json") from None
+    check_json(value, max_depth)
+    return value
+
+
+def check_metadata(metadata: Any, *, max_bytes: int, max_keys: int, max_depth: int) -> None:
+    if not isinstance(metadata, dict):
+        raise refuse("metadata", "must be a JSON object")
+    if len(metadata) > max_keys:
+        raise refuse("metadata", f"has {len(metadata)} keys, more than {max_keys}")
+    check_json(metadata, max_depth, "metadata")
+    size = len(orjson.dumps(metadata))
+    if size > max_bytes:
+        raise refuse("metadata", f"is {size} bytes as JSON, more than {max_bytes}")
+
+
+def check_text(value: Any, max_chars: int, root: str = "input") -> None:
+    """Refuse a string longer than ``max_chars`` anywhere in ``value`` (``data:`` URIs aside)."""
+    stack: list[tuple[Any, str]] = [(value, root)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if len(item) > max_chars and not item.startswith("data:"):
+                raise refuse(path, f"is {len(item)} characters long, more than {max_chars}")
+        elif isinstance(item, dict):
+            stack.extend((child, f"{path}/{key}") for key, child in item.items())
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}/{i}") for i, child in enumerate(item))
+
+
+def check_header(value: str | None, name: str) -> None:
+    """Refuse a header value with a NUL character (no store can keep it)."""
+    if value is not None and "\x00" in value:
+        raise refuse(f"header/{name}", "must not contain NUL characters")

@@ -1,0 +1,247 @@
+"""The same hostile bodies against every route that takes one, native and each vendor dialect,
+on SQLite and PostgreSQL: every answer is a 4xx in that route's own error shape, small, on a
+connection that stays up, and nothing is stored."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import GenqServer
+
+Shape = Callable[[Any], bool]
+
+
+def native_shape(body: Any) -> bool:
+    return isinstance(body["error"]["code"], str) and isinstance(body["error"]["message"], str)
+
+
+def netmind_shape(body: Any) -> bool:
+    return isinstance(body["detail"], str) and isinstance(body["code"], str)
+
+
+def mindvideo_shape(body: Any) -> bool:
+    return native_shape(body) and body["request_id"].startswith("req_")
+
+
+def message_shape(body: Any) -> bool:
+    return isinstance(body["error"], str)
+
+
+@dataclass(frozen=True)
+class Route:
+    """A route that takes a JSON body: where a hostile value goes in a free-text field, where
+    in a field the route only keeps (metadata, extra vendor fields), and its error shape."""
+
+    path: str
+    text: str
+    extra: str
+    shape: Shape
+
+
+ROUTES = {
+    "native": Route(
+        "/v1/jobs",
+        '{"model": "demo-image", "input": {"prompt": VALUE}}',
+        '{"model": "noop", "input": {}, "metadata": {"a": VALUE}}',
+        native_shape,
+    ),
+    "netmind": Route(
+        "/v1/generation",
+        '{"model": "Qwen/Qwen-Image", "config": {"prompt": VALUE}}',
+        '{"model": "Qwen/Qwen-Image", "config": {"prompt": "x", "extra": VALUE}}',
+        netmind_shape,
+    ),
+    "netmind_legacy": Route(
+        "/v1/netmind-image-job",
+        '{"job_type": "text2image", "config": {"prompt": VALUE}}',
+        '{"job_type": "text2image", "config": {"prompt": "x"}, "extra": VALUE}',
+        netmind_shape,
+    ),
+    "mindvideo": Route(
+        "/api/v1/tasks",
+        '{"model": "seedream-4.5", "input": {"prompt": VALUE}}',
+        '{"model": "seedream-4.5", "input": {"prompt": "x", "size": VALUE}}',
+        mindvideo_shape,
+    ),
+    "oxen": Route(
+        "/api/ai/queue",
+        '{"model": "demo-image", "prompt": VALUE, "num_generations": 1}',
+        '{"model": "demo-image", "prompt": "x", "extra": VALUE}',
+        message_shape,
+    ),
+    "oxen_sync": Route(
+        "/api/ai/images/generate",
+        '{"model": "demo-image", "prompt": VALUE}',
+        '{"model": "demo-image", "prompt": "x", "extra": VALUE}',
+        message_shape,
+    ),
+    "segmind": Route(
+        "/v2/demo-image",
+        '{"prompt": VALUE}',
+        '{"prompt": "x", "extra": VALUE}',
+        message_shape,
+    ),
+}
+
+
+def nested(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+# JSON text, so that values no encoder would write (lone surrogates, 1e400) go as they are.
+VALUES = {
+    **{f"nested-{n}": nested(n) for n in (100, 254, 255, 1000, 1024, 10_000)},
+    "nested-objects-300": '{"a": ' * 300 + "1" + "}" * 300,
+    "nul": '"a\\u0000b"',
+    "nul-key": '{"a\\u0000": 1}',
+    "lone-surrogate": '"\\ud800"',
+    "low-surrogate": '"x\\udc00y"',
+    "infinite": "1e400",
+    "minus-infinite": "-1e400",
+    "huge-integer": "123456789012345678901234567890",
+    "oversized-text": '"' + "a" * 1_000_000 + '"',
+    "many-keys": "{" + ", ".join(f'"k{i}": {i}' for i in range(5000)) + "}",
+}
+
+#: Values a field that is only kept (metadata, a vendor field genq does not use) may hold.
+STORABLE = {"huge-integer", "many-keys"}
+
+#: The most an error answer may take, whatever it refuses.
+MAX_ERROR_BYTES = 8192
+
+
+@pytest.fixture(scope="module")
+def hostile_key(server: GenqServer) -> str:
+    """A key of an account of its own, whose job list must stay empty."""
+    return server.new_key(f"hostile-{server.backend.name}")
+
+
+@pytest.fixture(scope="module")
+def http(server: GenqServer, hostile_key: str) -> Iterator[httpx.Client]:
+    # One connection for every request: a dropped connection would show as a new one.
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    headers = {"Authorization": f"Bearer {hostile_key}", "Content-Type": "application/json"}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=60, limits=limits) as client:
+        yield client
+    with httpx.Client(base_url=server.url, headers=headers) as client:
+        assert client.get("/v1/jobs").json()["data"] == []
+
+
+def check_refused(response: httpx.Response, route: Route) -> None:
+    assert 400 <= response.status_code < 500, (response.status_code, response.text[:500])
+    assert len(response.content) <= MAX_ERROR_BYTES, len(response.content)
+    assert response.headers["content-type"].startswith("application/json")
+    assert route.shape(response.json()), response.text
+
+
+@pytest.mark.parametrize("slot", ["text", "extra"])
+@pytest.mark.parametrize("value", list(VALUES))
+@pytest.mark.parametrize("route", list(ROUTES))
+def test_hostile_body_is_refused_in_the_routes_shape(
+    http: httpx.Client, route: str, value: str, slot: str
+) -> None:
+    """A hostile value in a free-text or a kept field answers a small 4xx in the route's own
+    error shape, and the connection stays up."""
+    spec = ROUTES[route]
+    template = spec.text if slot == "text" else spec.extra
+    response = http.post(spec.path, content=template.replace("VALUE", VALUES[value]).encode())
+    if slot == "extra" and value in STORABLE:
+        # Kept as given, or refused: either way an answer, never a 500.
+        assert response.status_code < 500, response.text[:500]
+        if response.is_success:
+            for job in http.get("/v1/jobs").json()["data"]:
+                http.delete(f"/v1/jobs/{job['id']}")
+            return
+    check_refused(response, spec)
+    assert response.headers.get("connection") != "close"
+
+
+@pytest.mark.parametrize("announced", [True, False], ids=["content-length", "chunked"])
+@pytest.mark.parametrize("route", list(ROUTES))
+def test_body_over_the_limit_is_refused_in_the_routes_shape(
+    http: httpx.Client, route: str, announced: bool
+) -> None:
+    """A body over max_body_bytes answers 413 in the route's own shape, announced or not."""
+    spec = ROUTES[route]
+    body = spec.text.replace("VALUE", '"' + "a" * (10 * 1024 * 1024 + 10) + '"').encode()
+    content: Any = (
+        body if announced else iter([body[i : i + 65536] for i in range(0, len(body), 65536)])
+    )
+    response = http.post(spec.path, content=content)
+    assert response.status_code == 413
+    check_refused(response, spec)
+
+
+def test_metadata_caps(http: httpx.Client) -> None:
+    """Metadata over its size, key count or depth caps is a 422 naming metadata."""
+    cases = {
+        "size": {"a": "x" * 20_000},
+        "keys": {f"k{i}": i for i in range(65)},
+        "depth": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}},
+    }
+    for name, metadata in cases.items():
+        response = http.post("/v1/jobs", json={"model": "noop", "metadata": metadata})
+        assert response.status_code == 422, name
+        assert response.json()["error"]["details"][0]["path"].startswith("metadata"), name
+    ok = http.post("/v1/jobs", json={"model": "noop", "metadata": {"a": {"b": {"c": 1}}}})
+    assert ok.status_code == 202
+    assert http.delete(f"/v1/jobs/{ok.json()['id']}").status_code == 200
+
+
+ID_ROUTES = {
+    "native-get": ("GET", "/v1/jobs/ID", native_shape),
+    "native-cancel": ("POST", "/v1/jobs/ID/cancel", native_shape),
+    "native-delete": ("DELETE", "/v1/jobs/ID", native_shape),
+    "native-events": ("GET", "/v1/jobs/ID/events", native_shape),
+    "native-output": ("GET", "/v1/jobs/ID/outputs/0", native_shape),
+    "netmind-get": ("GET", "/v1/generation/ID", netmind_shape),
+    "netmind-delete": ("DELETE", "/v1/generation/ID", netmind_shape),
+    "legacy-get": ("GET", "/v1/netmind-image-job/ID", netmind_shape),
+    "legacy-delete": ("DELETE", "/v1/netmind-video-job/ID", netmind_shape),
+    "mindvideo-get": ("GET", "/api/v1/tasks/ID", mindvideo_shape),
+    "mindvideo-cancel": ("POST", "/api/v1/tasks/ID/cancel", mindvideo_shape),
+    "mindvideo-events": ("GET", "/api/v1/tasks/ID/events", mindvideo_shape),
+    "oxen-delete": ("DELETE", "/api/media/generations/ns/ID", message_shape),
+    "segmind-status": ("GET", "/v2/requests/ID/status", message_shape),
+    "segmind-get": ("GET", "/v2/requests/ID", message_shape),
+    "segmind-v1": ("GET", "/v1/requests/ID", message_shape),
+}
+
+
+@pytest.mark.parametrize("job_id", ["job%00x", "%00", "x" * 4000, "%F0%28%8C%BC"])
+@pytest.mark.parametrize("route", list(ID_ROUTES))
+def test_hostile_ids_are_not_found_in_the_routes_shape(
+    http: httpx.Client, route: str, job_id: str
+) -> None:
+    """A job id with a NUL, invalid UTF-8 or thousands of characters is a 4xx in the route's
+    own shape, on every route that takes one."""
+    method, path, shape = ID_ROUTES[route]
+    response = http.request(method, path.replace("ID", job_id))
+    assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
+    assert len(response.content) <= MAX_ERROR_BYTES
+    assert shape(response.json()), response.text
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/v1/jobs?model=a%00b",
+        "/v1/jobs?status=%00",
+        "/v1/jobs?cursor=%00",
+        "/v1/jobs?limit=1e400",
+        "/v1/jobs/job_x?wait=1e400",
+        "/v1/generation?page=99999999999999999999999",
+        "/v1/netmind-image-job?page=1&page_size=-1",
+        "/api/media/generations/status/ns/a%00b",
+    ],
+)
+def test_hostile_query_parameters(http: httpx.Client, query: str) -> None:
+    """Hostile query and path parameters on listing routes answer a 4xx, never a 500."""
+    response = http.get(query)
+    assert 400 <= response.status_code < 500 or response.status_code == 200, response.text
+    assert response.status_code != 500
