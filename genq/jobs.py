@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
+
+from genq.limits import stored_text
 
 
 class JobStatus(enum.StrEnum):
@@ -85,6 +88,10 @@ class Output:
 class JobError:
     code: str
     message: str
+
+    def __post_init__(self) -> None:
+        # Messages often quote what failed: whatever a model raises must stay storable.
+        object.__setattr__(self, "message", stored_text(self.message))
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ with a 4xx before anything is written. The numbers are settings (``max_json_dept
   ``max_metadata_depth`` levels.
 - A job's input: no string longer than ``max_text_chars`` characters, but for ``data:`` URIs,
   which are references with caps of their own (``reference_max_bytes``, the body limit).
+- What models write (error, log and progress messages, streamed text): NUL characters become
+  U+FFFD and a message is cut at ``MAX_STORED_MESSAGE_CHARS`` (``stored_text``).
 - Error messages: at most ``MAX_MESSAGE_CHARS`` characters and ``MAX_ERROR_DETAILS`` failing
   fields, however long the value they quote (applied by ``genq.errors.GenqError``).
 """
@@ -31,6 +33,7 @@ DEFAULT_METADATA_KEYS = 64
 DEFAULT_METADATA_DEPTH = 5
 DEFAULT_TEXT_CHARS = 100_000
 DEFAULT_LIST_BYTES = 8 * 1024 * 1024
+MAX_STORED_MESSAGE_CHARS = 4000
 
 
 def refuse(path: str, message: str) -> ValidationFailed:
@@ -100,3 +103,12 @@ def check_header(value: str | None, name: str) -> None:
     """Refuse a header value with a NUL character (no store can keep it)."""
     if value is not None and "\x00" in value:
         raise refuse(f"header/{name}", "must not contain NUL characters")
+
+
+def stored_text(text: str, limit: int | None = MAX_STORED_MESSAGE_CHARS) -> str:
+    """Text a model produced, made storable: no NUL (which PostgreSQL cannot keep), and at most
+    ``limit`` characters (None: any length)."""
+    text = text.replace("\x00", "\ufffd")
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text

@@ -30,6 +30,21 @@ class Echo(Model):
         ctx.add_output(path, "text/plain")
 
 
+class Loud(Model):
+    """Writes NUL characters and a megabyte of text into everything a model may write."""
+
+    name = "loud"
+    modality = "text"
+    input_schema: ClassVar[dict[str, Any]] = {"type": "object", "properties": {}}
+
+    def predict(self, input: dict[str, Any], ctx: RunContext) -> None:
+        noise = "\x00" + "x" * 1_000_000
+        ctx.log("log" + noise)
+        ctx.progress(1, 2, "progress" + noise)
+        ctx.text("text\x00")
+        raise RuntimeError("error" + noise)
+
+
 class Broken(Echo):
     name = "broken"
 

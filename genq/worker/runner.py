@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from genq.errors import StoreUnavailable
 from genq.jobs import Claim, EventType, Job, JobError, JobStatus, Output, Progress
+from genq.limits import stored_text
 from genq.models import fetch
 from genq.models.base import InputError, RunContext, Stopped
 from genq.models.encode import video_thumbnail
@@ -124,6 +125,8 @@ class JobContext(RunContext):
         if step < total and now - self._last_progress < interval:
             return
         self._last_progress = now
+        if message is not None:
+            message = stored_text(message)
         # Written by the reporter thread: the model's thread goes straight on to its next
         # step instead of waiting for the database.
         with self._progress_lock:
@@ -153,7 +156,7 @@ class JobContext(RunContext):
         if not self._text:
             return
         now = time.time()
-        delta = "".join(self._text)
+        delta = stored_text("".join(self._text), limit=None)
         self._text.clear()
         self._last_text = now
         with self._best_effort():
@@ -182,7 +185,7 @@ class JobContext(RunContext):
             return
         with self._best_effort():
             if self.worker.store.add_event(
-                self.claim, EventType.LOG, {"message": message}, time.time()
+                self.claim, EventType.LOG, {"message": stored_text(message)}, time.time()
             ):
                 self.worker.hub.send("changed", self.job_id)
 

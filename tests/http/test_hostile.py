@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import GenqServer
+from tests.conftest import GenqServer, wait_for
 
 Shape = Callable[[Any], bool]
 
@@ -245,3 +245,22 @@ def test_hostile_query_parameters(http: httpx.Client, query: str) -> None:
     response = http.get(query)
     assert 400 <= response.status_code < 500 or response.status_code == 200, response.text
     assert response.status_code != 500
+
+
+@pytest.mark.slow
+def test_what_a_model_writes_is_kept_storable(make_server: Any) -> None:
+    """NUL characters and megabytes in a model's error, log, progress and text are stored
+    bounded and without the NUL, on both stores, and the job fails cleanly."""
+    server = make_server(toml='[models.loud]\nentrypoint = "tests.plugins:Loud"\n', workers=1)
+    with server.client() as api:
+        job = api.post("/v1/jobs", json={"model": "loud"}).json()
+        done = wait_for(api, job["id"])
+        assert done["status"] == "failed"
+        assert done["error"]["code"] == "model_error"
+        message = done["error"]["message"]
+        assert "\x00" not in message
+        assert message.startswith("RuntimeError: error\ufffdxxx") or "error\ufffdxxx" in message
+        assert len(message) <= 4000
+        events = api.get(f"/v1/jobs/{job['id']}/events").text
+    assert "log\\ufffdxxx" in events or "log\ufffdxxx" in events
+    assert len(events) < 50_000
