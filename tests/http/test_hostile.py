@@ -264,3 +264,27 @@ def test_what_a_model_writes_is_kept_storable(make_server: Any) -> None:
         events = api.get(f"/v1/jobs/{job['id']}/events").text
     assert "log\\ufffdxxx" in events or "log\ufffdxxx" in events
     assert len(events) < 50_000
+
+
+def test_listing_pages_are_bounded_in_bytes(make_server: Any) -> None:
+    """A listing stops a page once it holds max_list_bytes, and next_cursor reaches the rest."""
+    server = make_server(max_list_bytes=40_000, workers=0)
+    with server.client() as api:
+        made = [
+            api.post("/v1/jobs", json={"model": "noop", "metadata": {"n": i, "pad": "x" * 12_000}})
+            for i in range(7)
+        ]
+        assert all(r.status_code == 202 for r in made)
+        seen: list[int] = []
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+            page = api.get("/v1/jobs", params=params)
+            assert len(page.content) < 60_000
+            body = page.json()
+            assert 1 <= len(body["data"]) < 7
+            seen += [job["metadata"]["n"] for job in body["data"]]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == list(range(6, -1, -1))
