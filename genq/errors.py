@@ -8,6 +8,7 @@ GenqError
 ├── NotFound              404 not_found / job_not_found / model_not_found
 ├── Conflict              409 idempotency_conflict / job_not_cancelable
 ├── PayloadTooLarge       413 payload_too_large
+├── RangeNotSatisfiable   416 range_not_satisfiable (a file download's Range starts past its end)
 ├── ValidationFailed      422 validation_error (details: failing field paths)
 ├── ModelUnavailable      503 model_unavailable
 ├── StoreUnavailable      503 store_unavailable (the database cannot be reached; retry)
@@ -91,6 +92,11 @@ class Conflict(GenqError):
 class PayloadTooLarge(GenqError):
     status_code = 413
     code = "payload_too_large"
+
+
+class RangeNotSatisfiable(GenqError):
+    status_code = 416
+    code = "range_not_satisfiable"
 
 
 class ValidationFailed(GenqError):

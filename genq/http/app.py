@@ -12,7 +12,6 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import FileResponse
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,7 +20,7 @@ from genq import __version__
 from genq.errors import GenqError, PayloadTooLarge
 from genq.http import native
 from genq.http.dialects import include_dialects
-from genq.http.responses import JSONResponse, request_invalid
+from genq.http.responses import FileDownload, JSONResponse, request_invalid
 from genq.service import JobService
 from genq.worker.supervisor import Supervisor
 
@@ -112,13 +111,14 @@ def create_app(service: JobService, supervisor: Supervisor | None = None) -> Fas
         return JSONResponse({"status": "ok", "version": __version__, "workers": workers})
 
     @app.get("/files/{key:path}", summary="Download a result file through a signed link")
+    @app.head("/files/{key:path}", summary="A signed link's headers (size, type), no body")
     async def signed_file(
         key: str,
         expires: str | None = Query(None),
         signature: str | None = Query(None),
-    ) -> FileResponse:
+    ) -> FileDownload:
         path, content_type = await service.signed_file(key, expires, signature)
-        return FileResponse(path, media_type=content_type)
+        return FileDownload(path, media_type=content_type)
 
     return app
 

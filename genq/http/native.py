@@ -9,14 +9,14 @@ from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Header, Path, Query, Request, Response
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from genq.errors import NotFound, ValidationFailed
 from genq.http.auth import Auth, Caller
 from genq.http.render import render_event, render_job
-from genq.http.responses import JSONResponse, request_invalid
+from genq.http.responses import FileDownload, JSONResponse, request_invalid
 from genq.jobs import EventType, Job
 from genq.limits import parse_json
 from genq.service import DECIMAL_ID, MAX_PAGE, MAX_WAIT_SECONDS, QueueState
@@ -242,16 +242,22 @@ async def within(events: AsyncIterator[T], seconds: float | None) -> AsyncIterat
     response_model=None,
     responses={307: {"description": "Where the file is (object storage)"}},
 )
+@router.head(
+    "/jobs/{job_id}/outputs/{index}",
+    summary="One output's headers (size, type), no body",
+    response_model=None,
+    responses={307: {"description": "Where the file is (object storage)"}},
+)
 async def job_output(
     caller: Auth, job_id: str = JOB_ID, index: int = Path(ge=0)
-) -> FileResponse | RedirectResponse:
+) -> FileDownload | RedirectResponse:
     """The file itself, or a redirect to a short-lived link where object storage holds it."""
     where, content_type = await caller.svc.output_file(
         caller.account_id, job_id, index, caller.base_url
     )
     if isinstance(where, str):
         return RedirectResponse(where, status_code=307)
-    return FileResponse(where, media_type=content_type)
+    return FileDownload(where, media_type=content_type)
 
 
 @router.get("/models", summary="List models")

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
+import anyio
 import orjson
 from fastapi import Response
+from fastapi.responses import FileResponse
+from starlette.datastructures import Headers
+from starlette.types import Receive, Scope, Send
 
-from genq.errors import ValidationFailed
+from genq.errors import GenqError, NotFound, RangeNotSatisfiable, ValidationFailed
+
+#: A Range header with more parts than this is ignored, as RFC 9110 section 14.2 allows for
+#: many small ranges (a sign of a broken client or of a denial-of-service attempt).
+MAX_RANGES = 100
+_RANGE_SPEC = re.compile(r"(\d*)-(\d*)", re.ASCII)
 
 
 class JSONResponse(Response):
@@ -24,3 +35,70 @@ def request_invalid(errors: Sequence[Any]) -> ValidationFailed:
     details = [{"path": "/".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in errors]
     summary = "; ".join(f"{d['path']}: {d['message']}" for d in details)
     return ValidationFailed(f"invalid request: {summary}", details=details)
+
+
+def byte_ranges(header: str, size: int) -> list[tuple[int, int]] | None:
+    """The ranges (first and last byte, both included) of a ``Range`` header that a file of
+    ``size`` bytes can serve, clipped to it; ``[]`` when none can (416). None when the header
+    is to be ignored and the whole file served (RFC 9110 section 14.2): another unit than
+    bytes, a syntax error, a last byte before the first, too many ranges, an empty file."""
+    unit, equals, specs = header.partition("=")
+    if not equals or unit.strip().lower() != "bytes" or size == 0:
+        return None
+    # A list may have empty elements, which a recipient skips (RFC 9110 section 5.6.1).
+    parts = [part.strip() for part in specs.split(",") if part.strip()]
+    if not parts or len(parts) > MAX_RANGES:
+        return None
+    ranges = []
+    for part in parts:
+        match = _RANGE_SPEC.fullmatch(part)
+        if match is None or match.group(1) == match.group(2) == "":
+            return None
+        first, last = match.group(1), match.group(2)
+        if first == "":  # the last N bytes
+            if int(last) > 0:
+                ranges.append((max(size - int(last), 0), size - 1))
+        elif last != "" and int(last) < int(first):
+            return None
+        elif int(first) < size:
+            ranges.append((int(first), min(int(last), size - 1) if last else size - 1))
+    return ranges
+
+
+class FileDownload(FileResponse):
+    """A file, whole or in the byte ranges asked for, with HEAD answered by its headers.
+
+    Range handling follows RFC 9110: an invalid ``Range`` is ignored (the whole file, 200),
+    one of which no range can be served is a 416 in genq's error shape, and ranges past the
+    end are clipped. Only ranges in that plain form reach Starlette's own range handling."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            stat = await anyio.to_thread.run_sync(os.stat, self.path)
+        except FileNotFoundError:  # removed (deleted, retired) since the route found it
+            gone = NotFound("this file no longer exists", code="file_not_found")
+            await error_answer(gone)(scope, receive, send)
+            return
+        if self.stat_result is None:
+            self.stat_result = stat
+            self.set_stat_headers(stat)
+        header = Headers(scope=scope).get("range")
+        if header is not None:
+            ranges = byte_ranges(header, stat.st_size)
+            if ranges == []:
+                refused = RangeNotSatisfiable(
+                    f"no part of the range {header[:100]!r} is in this {stat.st_size}-byte file"
+                )
+                answer = error_answer(refused, {"Content-Range": f"bytes */{stat.st_size}"})
+                await answer(scope, receive, send)
+                return
+            kept = [(k, v) for k, v in scope["headers"] if k != b"range"]
+            if ranges is not None:
+                plain = ",".join(f"{first}-{last}" for first, last in ranges)
+                kept.append((b"range", f"bytes={plain}".encode()))
+            scope = {**scope, "headers": kept}
+        await super().__call__(scope, receive, send)
+
+
+def error_answer(exc: GenqError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=headers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
@@ -124,3 +125,83 @@ def test_retention_stops_a_running_job_even_by_force(make_server) -> None:
         quick = submit(api, {"sleep_ms": 1})
         assert wait_for(api, quick["id"], timeout=15)["status"] == "succeeded"
         assert len(server.worker_pids()) == 1
+
+
+def download_routes(api: httpx.Client) -> list[tuple[Any, str]]:
+    """A finished output's two download routes, each with what may call it: the signed link
+    (``httpx.request``, no key) and the authenticated ``/v1/jobs/{id}/outputs/0``."""
+    job, url = finished_output(api)
+    return [(httpx.request, url), (api.request, f"/v1/jobs/{job['id']}/outputs/0")]
+
+
+@pytest.mark.backends("sqlite")
+def test_head_on_file_links_answers_the_headers_without_a_body(api: httpx.Client) -> None:
+    """HEAD on both download routes answers 200 with the file's length, type and
+    Accept-Ranges, and no body; with a Range, 206 with that part's length."""
+    for request, url in download_routes(api):
+        response = request("HEAD", url)
+        assert response.status_code == 200, url
+        assert response.headers["content-length"] == "1000"
+        assert response.headers["content-type"].startswith("text/plain")
+        assert response.headers["accept-ranges"] == "bytes"
+        assert response.content == b""
+        part = request("HEAD", url, headers={"Range": "bytes=10-19"})
+        assert part.status_code == 206, url
+        assert part.headers["content-length"] == "10"
+        assert part.headers["content-range"] == "bytes 10-19/1000"
+        assert part.content == b""
+
+
+@pytest.mark.backends("sqlite")
+@pytest.mark.parametrize(
+    "header",
+    [
+        "bytes=abc",
+        "bytes=5-1",
+        "bytes=",
+        "bytes=-",
+        "bytes=1-2-3",
+        "items=0-5",
+        "0-5",
+        "bytes=1e3-",
+    ],
+)
+def test_a_malformed_range_is_ignored(api: httpx.Client, header: str) -> None:
+    """A syntactically invalid Range header is ignored, as RFC 9110 section 14.2 allows: the
+    whole file is served with 200 (it used to be a plain-text 400)."""
+    for request, url in download_routes(api):
+        response = request("GET", url, headers={"Range": header})
+        assert response.status_code == 200, (url, response.text)
+        assert response.content == TEXT.encode()
+        assert "content-range" not in response.headers
+
+
+@pytest.mark.backends("sqlite")
+def test_an_unsatisfiable_range_is_416_in_genqs_error_shape(api: httpx.Client) -> None:
+    """A range that starts past the end of the file answers 416 with the file's length in
+    Content-Range and genq's JSON error body (it used to be an empty plain-text answer)."""
+    for request, url in download_routes(api):
+        response = request("GET", url, headers={"Range": "bytes=1000-2000"})
+        assert response.status_code == 416, url
+        assert response.headers["content-range"] == "bytes */1000"
+        assert response.headers["content-type"] == "application/json"
+        assert response.json()["error"]["code"] == "range_not_satisfiable"
+
+
+@pytest.mark.backends("sqlite")
+def test_suffix_open_and_several_ranges(api: httpx.Client) -> None:
+    """The last N bytes, an open-ended range, one running past the end (clipped) and
+    several ranges (multipart) are each served as RFC 9110 says."""
+    for request, url in download_routes(api):
+        suffix = request("GET", url, headers={"Range": "bytes=-10"})
+        assert suffix.status_code == 206
+        assert suffix.content == TEXT[-10:].encode()
+        assert suffix.headers["content-range"] == "bytes 990-999/1000"
+        tail = request("GET", url, headers={"Range": "bytes=995-"})
+        assert tail.content == TEXT[995:].encode()
+        clipped = request("GET", url, headers={"Range": "bytes=990-5000"})
+        assert clipped.headers["content-range"] == "bytes 990-999/1000"
+        several = request("GET", url, headers={"Range": "bytes=0-1, 5-6"})
+        assert several.status_code == 206
+        assert several.headers["content-type"].startswith("multipart/byteranges")
+        assert b"Content-Range: bytes 5-6/1000" in several.content
