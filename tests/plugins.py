@@ -45,6 +45,16 @@ class Loud(Model):
         raise RuntimeError("error" + noise)
 
 
+class Faulty(Echo):
+    """A model whose own code fails where genq calls it at submit time (pricing)."""
+
+    name = "faulty"
+    modality = "image"
+
+    def usage(self, input: dict[str, Any]) -> Any:
+        raise ZeroDivisionError("a bug in the model's usage()")
+
+
 class Broken(Echo):
     name = "broken"
 

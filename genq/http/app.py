@@ -65,6 +65,38 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
+class Unexpected:
+    """Answer a defect with a 500 in genq's error shape and keep the connection.
+
+    Starlette's handler for ``Exception`` runs in its outermost middleware, which re-raises
+    after answering, and the server then drops the keep-alive connection: this one sits
+    inside it and ends the exception here, logged once with its traceback.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if started:  # too late for an answer of our own
+                raise
+            response = error_response(500, "internal_error", "internal server error")
+            await response(scope, receive, send)
+
+
 def create_app(service: JobService, supervisor: Supervisor | None = None) -> FastAPI:
     settings = service.settings
 
@@ -104,6 +136,7 @@ def create_app(service: JobService, supervisor: Supervisor | None = None) -> Fas
     document_auth(app)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(Unexpected)
 
     @app.get("/healthz", summary="Liveness and readiness")
     async def healthz() -> JSONResponse:
@@ -164,11 +197,6 @@ def install_error_handlers(app: FastAPI) -> None:
         codes = {404: "not_found", 405: "method_not_allowed"}
         code = codes.get(exc.status_code, f"http_{exc.status_code}")
         return error_response(exc.status_code, code, str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "internal server error")
 
 
 async def sweep_forever(service: JobService) -> None:

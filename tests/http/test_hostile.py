@@ -288,3 +288,26 @@ def test_listing_pages_are_bounded_in_bytes(make_server: Any) -> None:
             if cursor is None:
                 break
         assert seen == list(range(6, -1, -1))
+
+
+UNEXPECTED = {
+    "native": ("/v1/jobs", {"model": "faulty", "input": {"prompt": "x"}}, native_shape),
+    "netmind": ("/v1/generation", {"model": "faulty", "config": {"prompt": "x"}}, netmind_shape),
+    "mindvideo": ("/api/v1/tasks", {"model": "faulty", "input": {"prompt": "x"}}, mindvideo_shape),
+    "oxen": ("/api/ai/queue", {"model": "faulty", "prompt": "x"}, message_shape),
+    "segmind": ("/v2/faulty", {"prompt": "x"}, message_shape),
+}
+
+
+@pytest.mark.backends("sqlite")
+def test_unexpected_errors_answer_in_the_routes_shape(make_server: Any) -> None:
+    """A defect (here a plug-in's usage() that raises) is a 500 in the route's own error
+    shape, logged once with its traceback, never a dropped connection."""
+    server = make_server(toml='[models.faulty]\nentrypoint = "tests.plugins:Faulty"\n', workers=0)
+    with server.client() as api:
+        for name, (path, body, shape) in UNEXPECTED.items():
+            response = api.post(path, json=body)
+            assert response.status_code == 500, (name, response.text)
+            assert shape(response.json()), (name, response.text)
+            assert "ZeroDivisionError" not in response.text
+    assert server.log.read_text().count("ZeroDivisionError: a bug") == len(UNEXPECTED)
