@@ -9,6 +9,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -291,6 +293,37 @@ def test_jobs_show(server: GenqServer, api: httpx.Client) -> None:
     job = json.loads(succeeded(genq(server, "jobs", "show", job_id, "--json")).stdout)
     assert job.keys() == api.get(f"/v1/jobs/{job_id}").json().keys()
     assert (job["id"], job["status"], job["input"]["prompt"]) == (job_id, "succeeded", "fog")
+
+
+def test_jobs_show_and_run_show_the_place_in_the_queue(make_server: Any) -> None:
+    """While the only worker is busy, `genq jobs show` of a queued job says how many jobs run
+    before it, and `genq run` shows its job's place in the queue as it waits."""
+    server: GenqServer = make_server(workers=1)
+    with server.client() as api:
+        blocker = submit(api, "noop", sleep_ms=60_000)
+        wait_until(lambda: status(api, blocker) == "running")
+        ahead = [submit(api, "noop", sleep_ms=10) for _ in range(2)]
+        assert "queued (next)" in succeeded(genq(server, "jobs", "show", ahead[0])).stdout
+        assert "queued (1 ahead)" in succeeded(genq(server, "jobs", "show", ahead[1])).stdout
+
+        def release() -> None:
+            # Once `genq run` has queued its job, leave it time to read its place (every
+            # 0.5 s), then free the worker.
+            def queued() -> int:
+                return len(api.get("/v1/jobs", params={"status": "queued"}).json()["data"])
+
+            wait_until(lambda: queued() == 3, timeout=60)
+            time.sleep(2)
+            api.post(f"/v1/jobs/{blocker}/cancel")
+
+        releaser = threading.Thread(target=release)
+        releaser.start()
+        try:
+            result = succeeded(genq(server, "run", "noop", "-i", "sleep_ms=10"))
+        finally:
+            releaser.join()
+    assert "queued (2 ahead)" in result.stderr, result.stderr
+    assert " succeeded" in result.stderr
 
 
 def test_jobs_show_of_a_failed_job_shows_its_error(server: GenqServer, api: httpx.Client) -> None:

@@ -153,6 +153,24 @@ def test_cancel_and_delete_through_the_handle(server: GenqServer) -> None:
             client.jobs.delete(handle.id)
 
 
+def test_a_queued_job_carries_its_place_in_the_queue(make_server: Any) -> None:
+    """A queued job read through the client has its queue_position and the server's
+    status_message; a job out of the queue has neither."""
+    server: GenqServer = make_server(workers=0)
+    with client_for(server) as client:
+        first = client.submit("noop")
+        second = client.submit("noop")
+        assert client.get(first.id).queue_position == 0
+        job = second.status()
+        assert job.queue_position == 1
+        assert job.status_message is not None
+        assert "no worker serves model 'noop'" in job.status_message
+        canceled = first.cancel()
+        assert canceled.status is genq.JobStatus.CANCELED
+        assert (canceled.queue_position, client.get(first.id).queue_position) == (None, None)
+        assert second.status().queue_position == 0
+
+
 def test_jobs_list_pages_through_next_cursor(server: GenqServer) -> None:
     """jobs.list() walks every page, newest first, and stops after limit jobs."""
     key = server.new_key(f"lister-{uuid.uuid4().hex[:6]}")
