@@ -116,12 +116,13 @@ class Job:
     priority: int
     created_at: float
     expires_at: float
-    cost_estimate: float
+    #: Credits, exact (see ``genq.credits``).
+    cost_estimate: Decimal
     metadata: dict[str, Any] = field(default_factory=dict)
     progress: Progress = Progress()
     outputs: tuple[Output, ...] = ()
     error: JobError | None = None
-    cost_actual: float | None = None
+    cost_actual: Decimal | None = None
     started_at: float | None = None
     finished_at: float | None = None
     inference_time: float | None = None
@@ -166,7 +167,8 @@ class Claim:
 class Account:
     id: str
     name: str
-    credits: float | None
+    #: The balance in credits, exact; None: no limit.
+    credits: Decimal | None
     created_at: float
 
 

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 import time
 import uuid
+from decimal import Decimal
 
 from genq.jobs import ApiKey
 from genq.store import JobStore
@@ -19,7 +20,7 @@ def hash_key(raw: str) -> str:
 
 
 def create_key(
-    store: JobStore, account: str, *, name: str | None = None, credits: float | None = None
+    store: JobStore, account: str, *, name: str | None = None, credits: Decimal | None = None
 ) -> tuple[ApiKey, str]:
     """Make a key for ``account`` (created if new); returns the stored key and the plain one."""
     now = time.time()

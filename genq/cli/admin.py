@@ -5,6 +5,7 @@ imported only when a command runs, so that the client commands work without them
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -151,30 +152,49 @@ def open_settings_store(data_dir: Path | None, config: Path | None, db: str | No
         raise fail(exc.message) from None
 
 
+def parse_balance(text: str) -> Decimal:
+    """A balance given on the command line, read exactly: a number of credits, not negative,
+    with at most six decimals (a micro-credit)."""
+    from genq.credits import parse_credits, to_micros
+
+    try:
+        amount = parse_credits(text)
+        to_micros(amount)
+    except ValueError as exc:
+        raise fail(f"--credits: {exc}") from None
+    if amount < 0:
+        raise fail(f"--credits: a balance cannot be negative, got {text}")
+    return amount
+
+
 @keys_app.command("create")
 def keys_create(
     account: str = typer.Option(..., help="The account (namespace) the key belongs to."),
     name: str = typer.Option(None, help="A label for the key."),
-    credits: float = typer.Option(
-        None, help="Starting balance of a new account (default: no limit)."
+    credits: str = typer.Option(
+        None,
+        help="Starting balance of a new account, in credits to the micro-credit (0.000001); "
+        "default: no limit.",
     ),
     db: str = Db,
     data_dir: Path = DataDir,
     config: Path = Config,
 ) -> None:
     """Create a key (and its account, if new); the key is printed alone on the last line."""
+    from genq.credits import credits_text
     from genq.keys import create_key
 
+    balance = None if credits is None else parse_balance(credits)
     store = open_settings_store(data_dir, config, db)
-    key, raw = create_key(store, account, name=name, credits=credits)
+    key, raw = create_key(store, account, name=name, credits=balance)
     account_row = store.get_account(key.account_id)
-    balance = (
+    shown = (
         "no limit"
         if account_row is None or account_row.credits is None
-        else f"{account_row.credits:g}"
+        else credits_text(account_row.credits)
     )
     typer.echo(
-        f"Created key {key.id} for account {account!r} (credits: {balance}). It is shown once:"
+        f"Created key {key.id} for account {account!r} (credits: {shown}). It is shown once:"
     )
     typer.echo(raw)
 

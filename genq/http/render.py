@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from genq.credits import credits_json
 from genq.jobs import Event, Job, Output
 from genq.service import OutputLinks, QueueState
 
@@ -59,7 +60,10 @@ def render_job(
         "error": None
         if job.error is None
         else {"code": job.error.code, "message": job.error.message},
-        "cost": {"estimate": job.cost_estimate, "actual": job.cost_actual},
+        "cost": {
+            "estimate": credits_json(job.cost_estimate),
+            "actual": credits_json(job.cost_actual),
+        },
         "created_at": isotime(job.created_at),
         "started_at": isotime(job.started_at),
         "finished_at": isotime(job.finished_at),

@@ -211,7 +211,7 @@ def _alias(name: str, entry: dict[str, Any], where: str) -> Alias:
     if "price" in entry:
         try:
             price = Price(**entry["price"])
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where}.price: {exc}") from exc
     return Alias(
         name=name,

@@ -38,10 +38,13 @@ import copy
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
+
+from genq.credits import EXACT, Amount, credits_json, parse_credits, round_credits
 
 
 def fill_defaults(schema: dict[str, Any], input: dict[str, Any]) -> dict[str, Any]:
@@ -76,22 +79,43 @@ class Stopped(Exception):
     """Raised by ``RunContext.check_stop`` when the job was asked to stop."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Price:
-    """Cost of a job: a flat part, a part per output file and a part per second of media."""
+    """Cost of a job in credits: a flat part, a part per output file and a part per second of
+    media. Each part is held exactly: given as a float (as TOML writes it), it is read by its
+    decimal text, so ``per_job=0.0001`` is 0.0001 credits."""
 
-    per_job: float = 0.0
-    per_output: float = 0.0
-    per_second: float = 0.0
+    per_job: Decimal
+    per_output: Decimal
+    per_second: Decimal
 
-    def cost(self, outputs: int, media_seconds: float) -> float:
-        return round(self.per_job + self.per_output * outputs + self.per_second * media_seconds, 6)
+    def __init__(self, per_job: Amount = 0, per_output: Amount = 0, per_second: Amount = 0) -> None:
+        for name, value in (
+            ("per_job", per_job),
+            ("per_output", per_output),
+            ("per_second", per_second),
+        ):
+            try:
+                amount = parse_credits(value)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+            if amount < 0:
+                raise ValueError(f"{name}: a price cannot be negative, got {value!r}")
+            object.__setattr__(self, name, amount)
+
+    def cost(self, outputs: int, media_seconds: float) -> Decimal:
+        """``per_job + per_output * outputs + per_second * media_seconds``, computed exactly
+        and rounded half up to the micro-credit."""
+        seconds = parse_credits(media_seconds)
+        with localcontext(EXACT):
+            exact = self.per_job + self.per_output * outputs + self.per_second * seconds
+        return round_credits(exact)
 
     def to_dict(self) -> dict[str, float]:
         return {
-            "per_job": self.per_job,
-            "per_output": self.per_output,
-            "per_second": self.per_second,
+            "per_job": credits_json(self.per_job),
+            "per_output": credits_json(self.per_output),
+            "per_second": credits_json(self.per_second),
         }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import jsonschema
@@ -114,7 +115,7 @@ class RegisteredModel:
         """The key under which the job may share a model call; None: it runs alone."""
         return self.model.batch_key(input) if self.max_batch > 1 else None
 
-    def estimate(self, input: dict[str, Any], price: Price | None = None) -> float:
+    def estimate(self, input: dict[str, Any], price: Price | None = None) -> Decimal:
         usage = self.model.usage(input)
         return (price or self.price).cost(usage.outputs, usage.media_seconds)
 
@@ -168,7 +169,7 @@ class ModelRegistry:
         if "price" in entry:
             try:
                 price = Price(**entry["price"])
-            except TypeError as exc:
+            except (TypeError, ValueError) as exc:
                 raise ConfigError(f"{where}.price: {exc}") from exc
         max_batch = entry.get("max_batch", 1)
         batch_wait_ms = entry.get("batch_wait_ms", DEFAULT_BATCH_WAIT_MS)

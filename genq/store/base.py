@@ -14,6 +14,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from genq.jobs import (
@@ -41,7 +42,7 @@ class NewJob:
     input: dict[str, Any]
     priority: int
     metadata: dict[str, Any]
-    cost_estimate: float
+    cost_estimate: Decimal
     created_at: float
     expires_at: float
     idempotency_key: str | None = None
@@ -97,7 +98,7 @@ class JobStore(abc.ABC):
 
     # -- accounts and keys -------------------------------------------------------------
     @abc.abstractmethod
-    def ensure_account(self, name: str, credits: float | None, now: float) -> Account:
+    def ensure_account(self, name: str, credits: Decimal | None, now: float) -> Account:
         """Return the account called ``name``, creating it (with ``credits``) if new."""
 
     @abc.abstractmethod
@@ -214,7 +215,7 @@ class JobStore(abc.ABC):
         outputs: Sequence[Output] = (),
         error: JobError | None = None,
         canceled: bool = False,
-        cost_actual: float | None = None,
+        cost_actual: Decimal | None = None,
         inference_time: float | None = None,
     ) -> Job | None:
         """Make the job terminal (and charge a success); None when the lease was lost."""

@@ -19,11 +19,13 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
+from genq.credits import from_micros, to_micros
 from genq.errors import ConfigError, Conflict, StoreUnavailable
 from genq.jobs import (
     Account,
@@ -49,6 +51,7 @@ from genq.store.base import (
 )
 from genq.store.rows import (
     account_from_row,
+    balance_micros,
     check_credits,
     count_jobs_query,
     event_from_row,
@@ -130,7 +133,7 @@ def insert_args(new: NewJob) -> dict[str, Any]:
         "input": Jsonb(new.input),
         "priority": new.priority,
         "metadata": Jsonb(new.metadata),
-        "cost_estimate": new.cost_estimate,
+        "cost_estimate_micros": to_micros(new.cost_estimate),
         "created_at": new.created_at,
         "expires_at": new.expires_at,
         "idempotency_key": new.idempotency_key,
@@ -303,12 +306,12 @@ class PostgresStore(JobStore):
         self._notify(conn, "job", [job.id for job in jobs])
 
     # -- accounts and keys ---------------------------------------------------------------
-    def ensure_account(self, name: str, credits: float | None, now: float) -> Account:
+    def ensure_account(self, name: str, credits: Decimal | None, now: float) -> Account:
         def run(conn: psycopg.Connection[Row]) -> Row | None:
             row = conn.execute(
-                "INSERT INTO accounts (id, name, credits, created_at) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (name) DO NOTHING RETURNING *",
-                (f"acct_{uuid.uuid4().hex[:16]}", name, credits, now),
+                "INSERT INTO accounts (id, name, credits_micros, created_at)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO NOTHING RETURNING *",
+                (f"acct_{uuid.uuid4().hex[:16]}", name, balance_micros(credits), now),
             ).fetchone()
             if row is None:
                 row = conn.execute("SELECT * FROM accounts WHERE name = %s", (name,)).fetchone()
@@ -361,10 +364,11 @@ class PostgresStore(JobStore):
         # insert after a lost connection (same job id).
         return (
             "WITH j AS (INSERT INTO jobs (id, account_id, model, input, status, priority,"
-            " metadata, cost_estimate, created_at, expires_at, idempotency_key, fingerprint,"
+            " metadata, cost_estimate_micros, created_at, expires_at, idempotency_key,"
+            " fingerprint,"
             " batch_key, origin_api, origin_model, origin_request)"
             " VALUES (%(id)s, %(account_id)s, %(model)s, %(input)s, 'queued', %(priority)s,"
-            " %(metadata)s, %(cost_estimate)s, %(created_at)s, %(expires_at)s,"
+            " %(metadata)s, %(cost_estimate_micros)s, %(created_at)s, %(expires_at)s,"
             " %(idempotency_key)s, %(fingerprint)s, %(batch_key)s, %(origin_api)s,"
             " %(origin_model)s, %(origin_request)s)"
             " ON CONFLICT DO NOTHING RETURNING *),"
@@ -379,25 +383,25 @@ class PostgresStore(JobStore):
         def run(conn: psycopg.Connection[Row]) -> Submitted:
             # The account's balance and an earlier job with the same key, in one read.
             row = conn.execute(
-                "SELECT a.credits, j.id AS job_id FROM accounts a LEFT JOIN jobs j"
+                "SELECT a.credits_micros, j.id AS job_id FROM accounts a LEFT JOIN jobs j"
                 " ON j.account_id = a.id AND j.idempotency_key = %s WHERE a.id = %s",
                 (new.idempotency_key, new.account_id),
             ).fetchone()
             assert row is not None, f"no account {new.account_id}"
             if row["job_id"] is not None:
                 return self._replay(conn, new)
-            if row["credits"] is None:
+            if row["credits_micros"] is None:
                 inserted = conn.execute(self._insert_job_sql, args).fetchone()
             else:
                 with conn.transaction():
                     # Submits of one limited account queue up here, so that their holds
                     # never add up to more than the balance.
                     credits = conn.execute(
-                        "SELECT credits FROM accounts WHERE id = %s FOR UPDATE",
+                        "SELECT credits_micros FROM accounts WHERE id = %s FOR UPDATE",
                         (new.account_id,),
                     ).fetchone()
                     assert credits is not None
-                    self._check_credits(conn, new, credits["credits"])
+                    self._check_credits(conn, new, credits["credits_micros"])
                     inserted = conn.execute(self._insert_job_sql, args).fetchone()
             if inserted is None:
                 return self._replay(conn, new)
@@ -411,13 +415,13 @@ class PostgresStore(JobStore):
             with conn.transaction():
                 # The submits of one account queue up here, as in ``submit``.
                 credits = conn.execute(
-                    "SELECT credits FROM accounts WHERE id = %s FOR UPDATE",
+                    "SELECT credits_micros FROM accounts WHERE id = %s FOR UPDATE",
                     (news[0].account_id,),
                 ).fetchone()
                 assert credits is not None, f"no account {news[0].account_id}"
                 for new in news:
-                    if credits["credits"] is not None:
-                        self._check_credits(conn, new, credits["credits"])
+                    if credits["credits_micros"] is not None:
+                        self._check_credits(conn, new, credits["credits_micros"])
                     row = conn.execute(self._insert_job_sql, insert_args(new)).fetchone()
                     if row is None:
                         # Inserted by an attempt whose commit went through but whose answer
@@ -450,13 +454,14 @@ class PostgresStore(JobStore):
         return Submitted(self._job(row), created=False)
 
     @staticmethod
-    def _check_credits(conn: psycopg.Connection[Row], new: NewJob, credits: float) -> None:
+    def _check_credits(conn: psycopg.Connection[Row], new: NewJob, credits: int) -> None:
         row = conn.execute(
-            "SELECT COALESCE(SUM(cost_estimate), 0) AS held FROM jobs"
+            "SELECT COALESCE(SUM(cost_estimate_micros), 0) AS held FROM jobs"
             " WHERE account_id = %s AND status IN ('queued', 'running')",
             (new.account_id,),
         ).fetchone()
-        check_credits(new, credits, row["held"] if row else 0.0)
+        # SUM of a BIGINT is a NUMERIC: a Decimal holding a whole number.
+        check_credits(new, credits, int(row["held"]) if row else 0)
 
     def get_job(self, account_id: str, job_id: str, now: float) -> Job | None:
         row = self._one(
@@ -502,7 +507,7 @@ class PostgresStore(JobStore):
                 if row["status"] == "queued":
                     row = conn.execute(
                         "UPDATE jobs SET status = 'canceled', cancel_requested = TRUE,"
-                        " finished_at = %s, cost_actual = 0 WHERE id = %s RETURNING *",
+                        " finished_at = %s, cost_actual_micros = 0 WHERE id = %s RETURNING *",
                         (now, job_id),
                     ).fetchone()
                     assert row is not None
@@ -653,13 +658,13 @@ class PostgresStore(JobStore):
         outputs: Sequence[Output] = (),
         error: JobError | None = None,
         canceled: bool = False,
-        cost_actual: float | None = None,
+        cost_actual: Decimal | None = None,
         inference_time: float | None = None,
     ) -> Job | None:
         def run(conn: psycopg.Connection[Row]) -> Job | None:
             with conn.transaction():
                 current = conn.execute(
-                    f"SELECT cancel_requested, cost_estimate FROM jobs WHERE {self._FENCE}"
+                    f"SELECT cancel_requested, cost_estimate_micros FROM jobs WHERE {self._FENCE}"
                     " FOR UPDATE",
                     self._fence(claim),
                 ).fetchone()
@@ -671,12 +676,12 @@ class PostgresStore(JobStore):
                     canceled=canceled,
                     cancel_requested=current["cancel_requested"],
                     cost_actual=cost_actual,
-                    cost_estimate=current["cost_estimate"],
+                    cost_estimate=from_micros(current["cost_estimate_micros"]),
                 )
                 done = status is JobStatus.SUCCEEDED
                 row = conn.execute(
                     "UPDATE jobs SET status = %s, outputs = %s, error_code = %s,"
-                    " error_message = %s, cost_actual = %s, inference_time = %s,"
+                    " error_message = %s, cost_actual_micros = %s, inference_time = %s,"
                     " finished_at = %s, lease_expires_at = NULL,"
                     " progress_step = CASE WHEN %s THEN GREATEST(progress_total, 1)"
                     " ELSE progress_step END,"
@@ -687,7 +692,7 @@ class PostgresStore(JobStore):
                         Jsonb([o.to_dict() for o in kept]),
                         error.code if error else None,
                         error.message if error else None,
-                        charge,
+                        to_micros(charge),
                         inference_time,
                         now,
                         done,
@@ -699,9 +704,9 @@ class PostgresStore(JobStore):
                 job = self._job(row)
                 if charge:
                     conn.execute(
-                        "UPDATE accounts SET credits = credits - %s"
-                        " WHERE id = %s AND credits IS NOT NULL",
-                        (charge, job.account_id),
+                        "UPDATE accounts SET credits_micros = credits_micros - %s"
+                        " WHERE id = %s AND credits_micros IS NOT NULL",
+                        (to_micros(charge), job.account_id),
                     )
                 events = [(job.id, EventType.OUTPUT.value, o.to_dict()) for o in kept]
                 events.append((job.id, EventType.STATUS.value, status_event_data(job)))
@@ -738,14 +743,14 @@ class PostgresStore(JobStore):
     ) -> Released:
         # A job whose cancel was requested is not run again: it ends canceled.
         canceled = conn.execute(
-            "UPDATE jobs SET status = 'canceled', finished_at = %s, cost_actual = 0,"
+            "UPDATE jobs SET status = 'canceled', finished_at = %s, cost_actual_micros = 0,"
             " lease_expires_at = NULL WHERE status = 'running' AND cancel_requested"
             f" AND {where} RETURNING *",
             (now, arg),
         ).fetchall()
         failed = conn.execute(
             "UPDATE jobs SET status = 'failed', error_code = 'worker_lost', error_message = %s,"
-            " finished_at = %s, cost_actual = 0, lease_expires_at = NULL"
+            " finished_at = %s, cost_actual_micros = 0, lease_expires_at = NULL"
             f" WHERE status = 'running' AND attempts >= %s AND {where} RETURNING *",
             (worker_lost_message(max_attempts), now, max_attempts, arg),
         ).fetchall()
@@ -787,7 +792,7 @@ class PostgresStore(JobStore):
         def run(conn: psycopg.Connection[Row]) -> Job | None:
             with conn.transaction():
                 row = conn.execute(
-                    "UPDATE jobs SET status = 'canceled', finished_at = %s, cost_actual = 0,"
+                    "UPDATE jobs SET status = 'canceled', finished_at = %s, cost_actual_micros = 0,"
                     " lease_expires_at = NULL WHERE id = %s AND status = 'running' RETURNING *",
                     (now, job_id),
                 ).fetchone()

@@ -1,11 +1,16 @@
 """What the store implementations share: rows to values (their columns have the same names)
-and the rules both apply around their own SQL."""
+and the rules both apply around their own SQL.
+
+Money columns (``credits_micros``, ``cost_estimate_micros``, ``cost_actual_micros``) hold whole
+micro-credits; the values here hold exact ``Decimal`` credits (see ``genq.credits``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any, Protocol
 
+from genq.credits import credits_json, credits_text, from_micros, to_micros
 from genq.errors import InsufficientCredits
 from genq.jobs import (
     Account,
@@ -45,12 +50,12 @@ def job_from_row(row: Row, decode: Decode) -> Job:
         priority=row["priority"],
         created_at=row["created_at"],
         expires_at=row["expires_at"],
-        cost_estimate=row["cost_estimate"],
+        cost_estimate=from_micros(row["cost_estimate_micros"]),
         metadata=decode(row["metadata"]),
         progress=Progress(row["progress_step"], row["progress_total"], row["progress_message"]),
         outputs=tuple(Output.from_dict(o) for o in decode(row["outputs"])),
         error=error,
-        cost_actual=row["cost_actual"],
+        cost_actual=_amount(row["cost_actual_micros"]),
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         inference_time=row["inference_time"],
@@ -76,7 +81,16 @@ def key_from_row(row: Row) -> ApiKey:
 
 
 def account_from_row(row: Row) -> Account:
-    return Account(row["id"], row["name"], row["credits"], row["created_at"])
+    return Account(row["id"], row["name"], _amount(row["credits_micros"]), row["created_at"])
+
+
+def balance_micros(credits: Decimal | None) -> int | None:
+    """The ``credits_micros`` column of a balance (None: no limit)."""
+    return None if credits is None else to_micros(credits)
+
+
+def _amount(micros: int | None) -> Decimal | None:
+    return None if micros is None else from_micros(micros)
 
 
 def event_from_row(row: Row, decode: Decode) -> Event:
@@ -158,19 +172,22 @@ def count_jobs_query(
     return "SELECT COUNT(*) AS n" + body, args
 
 
-def check_credits(new: NewJob, credits: float, held: float) -> None:
+def check_credits(new: NewJob, credits_micros: int, held_micros: int) -> None:
     """Refuse a job whose estimate exceeds the balance less what unfinished jobs hold (they
-    hold their estimates, so that a burst of submits cannot promise more than the balance)."""
+    hold their estimates, so that a burst of submits cannot promise more than the balance).
+    Takes the store's whole micro-credits: the comparison is exact."""
+    credits, held = from_micros(credits_micros), from_micros(held_micros)
     available = credits - held
-    if new.cost_estimate > available + 1e-12:
+    if new.cost_estimate > available:
         raise InsufficientCredits(
-            f"the estimated cost {new.cost_estimate:g} exceeds the available balance "
-            f"{available:g} (balance {credits:g}, held by unfinished jobs {held:g})",
+            f"the estimated cost {credits_text(new.cost_estimate)} exceeds the available "
+            f"balance {credits_text(available)} (balance {credits_text(credits)}, held by "
+            f"unfinished jobs {credits_text(held)})",
             details={
-                "estimate": new.cost_estimate,
-                "balance": credits,
-                "held": held,
-                "available": available,
+                "estimate": credits_json(new.cost_estimate),
+                "balance": credits_json(credits),
+                "held": credits_json(held),
+                "available": credits_json(available),
             },
         )
 
@@ -181,15 +198,15 @@ def finish_outcome(
     error: JobError | None,
     canceled: bool,
     cancel_requested: bool,
-    cost_actual: float | None,
-    cost_estimate: float,
-) -> tuple[JobStatus, Sequence[Output], float]:
+    cost_actual: Decimal | None,
+    cost_estimate: Decimal,
+) -> tuple[JobStatus, Sequence[Output], Decimal]:
     """How a job ends: its status, the outputs it keeps and what it is charged."""
     if canceled or (error is None and cancel_requested):
         # A cancel that came after the model's last look still wins: the caller was told the
         # job would stop, and a canceled job is never charged.
-        return JobStatus.CANCELED, (), 0.0
+        return JobStatus.CANCELED, (), Decimal(0)
     if error is not None:
-        return JobStatus.FAILED, outputs, 0.0
+        return JobStatus.FAILED, outputs, Decimal(0)
     # The estimate the job held is the most it can cost.
-    return JobStatus.SUCCEEDED, outputs, min(cost_actual or 0.0, cost_estimate)
+    return JobStatus.SUCCEEDED, outputs, min(cost_actual or Decimal(0), cost_estimate)

@@ -13,11 +13,13 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from genq.credits import from_micros, to_micros
 from genq.errors import Conflict
 from genq.jobs import (
     Account,
@@ -42,6 +44,7 @@ from genq.store.base import (
 )
 from genq.store.rows import (
     account_from_row,
+    balance_micros,
     check_credits,
     count_jobs_query,
     event_from_row,
@@ -169,14 +172,14 @@ class SQLiteStore(JobStore):
         self._event(conn, job.id, EventType.STATUS, status_event_data(job), now)
 
     # -- accounts and keys ---------------------------------------------------------------
-    def ensure_account(self, name: str, credits: float | None, now: float) -> Account:
+    def ensure_account(self, name: str, credits: Decimal | None, now: float) -> Account:
         with self._write() as conn:
             row = conn.execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
             if row is None:
                 row = conn.execute(
-                    "INSERT INTO accounts (id, name, credits, created_at) VALUES (?, ?, ?, ?) "
-                    "RETURNING *",
-                    (f"acct_{uuid.uuid4().hex[:16]}", name, credits, now),
+                    "INSERT INTO accounts (id, name, credits_micros, created_at)"
+                    " VALUES (?, ?, ?, ?) RETURNING *",
+                    (f"acct_{uuid.uuid4().hex[:16]}", name, balance_micros(credits), now),
                 ).fetchone()
         return account_from_row(row)
 
@@ -247,13 +250,14 @@ class SQLiteStore(JobStore):
         """Insert a queued job and its first event, within the account's balance (the jobs
         inserted before it in the same transaction already hold their estimates)."""
         credits = conn.execute(
-            "SELECT credits FROM accounts WHERE id = ?", (new.account_id,)
+            "SELECT credits_micros FROM accounts WHERE id = ?", (new.account_id,)
         ).fetchone()[0]
         if credits is not None:
             self._check_credits(conn, new, credits)
         row = conn.execute(
             "INSERT INTO jobs (id, account_id, model, input, status, priority, metadata,"
-            " cost_estimate, created_at, expires_at, idempotency_key, fingerprint, batch_key,"
+            " cost_estimate_micros, created_at, expires_at, idempotency_key, fingerprint,"
+            " batch_key,"
             " origin_api, origin_model, origin_request)"
             " VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
             (
@@ -263,7 +267,7 @@ class SQLiteStore(JobStore):
                 _dumps(new.input),
                 new.priority,
                 _dumps(new.metadata),
-                new.cost_estimate,
+                to_micros(new.cost_estimate),
                 new.created_at,
                 new.expires_at,
                 new.idempotency_key,
@@ -277,9 +281,9 @@ class SQLiteStore(JobStore):
         return job
 
     @staticmethod
-    def _check_credits(conn: sqlite3.Connection, new: NewJob, credits: float) -> None:
+    def _check_credits(conn: sqlite3.Connection, new: NewJob, credits: int) -> None:
         held = conn.execute(
-            "SELECT COALESCE(SUM(cost_estimate), 0) FROM jobs"
+            "SELECT COALESCE(SUM(cost_estimate_micros), 0) FROM jobs"
             " WHERE account_id = ? AND status IN ('queued', 'running')",
             (new.account_id,),
         ).fetchone()[0]
@@ -328,7 +332,7 @@ class SQLiteStore(JobStore):
             if row["status"] == "queued":
                 row = conn.execute(
                     "UPDATE jobs SET status = 'canceled', cancel_requested = 1, finished_at = ?,"
-                    " cost_actual = 0 WHERE id = ? RETURNING *",
+                    " cost_actual_micros = 0 WHERE id = ? RETURNING *",
                     (now, job_id),
                 ).fetchone()
                 self._status_event(conn, self._job(row), now)
@@ -448,12 +452,12 @@ class SQLiteStore(JobStore):
         outputs: Sequence[Output] = (),
         error: JobError | None = None,
         canceled: bool = False,
-        cost_actual: float | None = None,
+        cost_actual: Decimal | None = None,
         inference_time: float | None = None,
     ) -> Job | None:
         with self._write() as conn:
             current = conn.execute(
-                f"SELECT cancel_requested, cost_estimate FROM jobs WHERE {self._FENCE}",
+                f"SELECT cancel_requested, cost_estimate_micros FROM jobs WHERE {self._FENCE}",
                 self._fence(claim),
             ).fetchone()
             if current is None:
@@ -464,12 +468,13 @@ class SQLiteStore(JobStore):
                 canceled=canceled,
                 cancel_requested=bool(current["cancel_requested"]),
                 cost_actual=cost_actual,
-                cost_estimate=current["cost_estimate"],
+                cost_estimate=from_micros(current["cost_estimate_micros"]),
             )
             done = status is JobStatus.SUCCEEDED
             row = conn.execute(
                 "UPDATE jobs SET status = ?, outputs = ?, error_code = ?, error_message = ?,"
-                " cost_actual = ?, inference_time = ?, finished_at = ?, lease_expires_at = NULL,"
+                " cost_actual_micros = ?, inference_time = ?, finished_at = ?,"
+                " lease_expires_at = NULL,"
                 " progress_step = CASE WHEN ? THEN MAX(progress_total, 1) ELSE progress_step END,"
                 " progress_total = CASE WHEN ? THEN MAX(progress_total, 1) ELSE progress_total END"
                 f" WHERE {self._FENCE} RETURNING *",
@@ -478,7 +483,7 @@ class SQLiteStore(JobStore):
                     _dumps([o.to_dict() for o in outputs]),
                     error.code if error else None,
                     error.message if error else None,
-                    charge,
+                    to_micros(charge),
                     inference_time,
                     now,
                     done,
@@ -489,9 +494,9 @@ class SQLiteStore(JobStore):
             job = self._job(row)
             if charge:
                 conn.execute(
-                    "UPDATE accounts SET credits = credits - ?"
-                    " WHERE id = ? AND credits IS NOT NULL",
-                    (charge, job.account_id),
+                    "UPDATE accounts SET credits_micros = credits_micros - ?"
+                    " WHERE id = ? AND credits_micros IS NOT NULL",
+                    (to_micros(charge), job.account_id),
                 )
             for output in outputs:
                 self._event(conn, job.id, EventType.OUTPUT, output.to_dict(), now)
@@ -525,14 +530,14 @@ class SQLiteStore(JobStore):
     ) -> Released:
         # A job whose cancel was requested is not run again: it ends canceled.
         canceled = conn.execute(
-            "UPDATE jobs SET status = 'canceled', finished_at = ?, cost_actual = 0,"
+            "UPDATE jobs SET status = 'canceled', finished_at = ?, cost_actual_micros = 0,"
             " lease_expires_at = NULL WHERE status = 'running' AND cancel_requested = 1"
             f" AND {where} RETURNING *",
             (now, *args),
         ).fetchall()
         failed = conn.execute(
             "UPDATE jobs SET status = 'failed', error_code = 'worker_lost', error_message = ?,"
-            " finished_at = ?, cost_actual = 0, lease_expires_at = NULL"
+            " finished_at = ?, cost_actual_micros = 0, lease_expires_at = NULL"
             f" WHERE status = 'running' AND attempts >= ? AND {where} RETURNING *",
             (
                 worker_lost_message(max_attempts),
@@ -568,7 +573,7 @@ class SQLiteStore(JobStore):
     def cancel_running(self, job_id: str, now: float) -> Job | None:
         with self._write() as conn:
             row = conn.execute(
-                "UPDATE jobs SET status = 'canceled', finished_at = ?, cost_actual = 0,"
+                "UPDATE jobs SET status = 'canceled', finished_at = ?, cost_actual_micros = 0,"
                 " lease_expires_at = NULL WHERE id = ? AND status = 'running' RETURNING *",
                 (now, job_id),
             ).fetchone()

@@ -112,6 +112,24 @@ def test_keys_cli_create_list_disable_delete(server: GenqServer) -> None:
     assert "no key" in missing.stderr
 
 
+def test_keys_cli_takes_credits_exactly(server: GenqServer) -> None:
+    """`genq keys create --credits` keeps the balance as written, to the micro-credit, and
+    refuses finer, negative or non-numeric balances without creating anything."""
+    account = f"exact-{uuid.uuid4().hex[:6]}"
+    created = server.cli("keys", "create", "--account", account, "--credits", "0.000001")
+    assert created.returncode == 0, created.stderr
+    assert "(credits: 0.000001)" in created.stdout
+    for bad, message in [
+        ("0.0000001", "whole number of micro-credits"),
+        ("-1", "cannot be negative"),
+        ("ten", "expected a number"),
+    ]:
+        refused = server.cli("keys", "create", "--account", f"{account}-x", "--credits", bad)
+        assert refused.returncode == 2
+        assert message in refused.stderr
+    assert f"{account}-x" not in server.cli("keys", "list").stdout
+
+
 def test_keys_of_one_account_share_its_jobs(server: GenqServer) -> None:
     """Two keys of the same account see the same jobs."""
     account = f"team-{uuid.uuid4().hex[:6]}"
@@ -147,7 +165,8 @@ def test_another_accounts_job_is_404_on_every_route(server: GenqServer) -> None:
 
 
 def test_credits_are_checked_and_charged_once(server: GenqServer) -> None:
-    """An account with credits is charged the actual cost once; past its balance: 402."""
+    """An account with credits is charged the actual cost once; past its balance: 402, with
+    the balance left shown exactly."""
     key = server.new_key(f"paying-{uuid.uuid4().hex[:6]}", "--credits", "0.00025")
     idem = {"Idempotency-Key": uuid.uuid4().hex}
     with server.client(key) as api:
@@ -164,7 +183,8 @@ def test_credits_are_checked_and_charged_once(server: GenqServer) -> None:
         refused = api.post("/v1/jobs", json=body)
         error = error_of(refused, 402)
         assert error["code"] == "insufficient_credits"
-        assert error["details"]["balance"] == pytest.approx(0.00005)
+        assert error["details"]["balance"] == 0.00005  # not 5.000000000000001e-05
+        assert "available balance 0.00005 " in error["message"]
 
 
 def test_first_start_key_is_private_and_stored_hashed(server: GenqServer) -> None:
@@ -202,7 +222,7 @@ def test_unfinished_jobs_hold_their_estimate(make_server) -> None:
         assert api.post("/v1/jobs", json=body).status_code == 202
         assert api.post("/v1/jobs", json=body).status_code == 202
         error = error_of(api.post("/v1/jobs", json=body), 402)
-        assert error["details"]["held"] == pytest.approx(0.0002)
+        assert error["details"]["held"] == 0.0002
         # Canceling a queued job releases what it held.
         first = api.get("/v1/jobs").json()["data"][0]
         api.post(f"/v1/jobs/{first['id']}/cancel")

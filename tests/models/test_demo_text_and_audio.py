@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +206,7 @@ def test_text_usage_and_price() -> None:
     model = DemoText()
     usage = model.usage({"prompt": "x", "max_tokens": 500})
     assert (usage.outputs, usage.media_seconds) == (1, 0.0)
-    assert model.price.cost(usage.outputs, usage.media_seconds) == pytest.approx(0.0005)
+    assert model.price.cost(usage.outputs, usage.media_seconds) == Decimal("0.0005")
 
 
 # --- demo-audio ------------------------------------------------------------------------------
@@ -324,4 +325,4 @@ def test_audio_usage_is_priced_by_duration() -> None:
     usage = model.usage({"prompt": "x", "duration": 12.5})
     assert (usage.outputs, usage.media_seconds) == (1, 12.5)
     assert model.usage({"prompt": "x"}).media_seconds == 8
-    assert model.price.cost(usage.outputs, usage.media_seconds) == pytest.approx(0.0125)
+    assert model.price.cost(usage.outputs, usage.media_seconds) == Decimal("0.0125")

@@ -7,17 +7,19 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from genq.errors import ConfigError
-from genq.store import open_store
+from genq.errors import ConfigError, InsufficientCredits
+from genq.store import NewJob, open_store
 from genq.store.schema import SCHEMA_VERSION, migrations
 from tests.pg import POSTGRES_URL, drop_schema, new_schema, store_url
 
 T0 = 1_700_000_000.0
+DAY = 86_400.0
 
 
 class SQLiteDatabase:
@@ -34,6 +36,15 @@ class SQLiteDatabase:
                     for statement in statements:
                         conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version}")
+            conn.commit()
+        finally:
+            conn.close()
+
+    def execute(self, sql: str, args: tuple[object, ...] = ()) -> None:
+        """Run one statement (``?`` placeholders) outside genq, as an older genq would have."""
+        conn = sqlite3.connect(self.path)
+        try:
+            conn.execute(sql, args)
             conn.commit()
         finally:
             conn.close()
@@ -66,6 +77,11 @@ class PostgresDatabase:
             conn.execute("CREATE TABLE genq_schema (version INTEGER NOT NULL)")
             conn.execute("INSERT INTO genq_schema VALUES (%s)", (version,))
 
+    def execute(self, sql: str, args: tuple[object, ...] = ()) -> None:
+        """Run one statement (``?`` placeholders) outside genq, as an older genq would have."""
+        with self._connect() as conn:
+            conn.execute(sql.replace("?", "%s").encode(), args)
+
     def version(self) -> int:
         with self._connect() as conn:
             row = conn.execute("SELECT version FROM genq_schema").fetchone()
@@ -90,12 +106,12 @@ def test_an_empty_database_is_set_up_at_the_current_version(database: Database) 
     """Opening an empty database creates the schema; opening it again changes nothing."""
     store = open_store(database.url)
     assert store.migrated == (0, SCHEMA_VERSION)
-    store.ensure_account("alice", 2.0, T0)
+    store.ensure_account("alice", Decimal(2), T0)
     store.close()
     again = open_store(database.url)
     try:
         assert again.migrated is None
-        assert again.ensure_account("alice", 9.0, T0).credits == 2.0
+        assert again.ensure_account("alice", Decimal(9), T0).credits == 2.0
     finally:
         again.close()
     assert database.version() == SCHEMA_VERSION
@@ -153,3 +169,64 @@ def test_genq_migrate_command(database: Database, tmp_path: Path) -> None:
     assert second.returncode == 0, second.stderr
     assert f"already at version {SCHEMA_VERSION}" in second.stdout
     assert database.version() == SCHEMA_VERSION
+
+
+def next_job(job_id: str, estimate: Decimal) -> NewJob:
+    return NewJob(
+        id=job_id,
+        account_id="acct_rich",
+        model="noop",
+        input={},
+        priority=0,
+        metadata={},
+        cost_estimate=estimate,
+        created_at=T0,
+        expires_at=T0 + 100,
+    )
+
+
+def test_version_4_float_money_becomes_exact(database: Database) -> None:
+    """Migrating a version-4 database turns its floating-point balances and costs into exact
+    amounts, each rounded to the nearest micro-credit (the float dust of a spent balance
+    becomes 0)."""
+    database.make_at(4)
+    spent = 0.001
+    for _ in range(10):
+        spent -= 0.0001  # as version 4 charged: it leaves -1.9e-19
+    accounts = {"spent": spent, "rich": 0.1 + 0.2, "unlimited": None}
+    for name, credits in accounts.items():
+        database.execute(
+            "INSERT INTO accounts (id, name, credits, created_at) VALUES (?, ?, ?, ?)",
+            (f"acct_{name}", name, credits, T0),
+        )
+    jobs = [
+        ("done", "succeeded", 0.0001, 0.00010000000000000002),
+        ("queued", "queued", 0.0125, None),
+    ]
+    for job in jobs:
+        database.execute(
+            "INSERT INTO jobs (id, account_id, model, input, status, cost_estimate, cost_actual,"
+            " created_at, expires_at) VALUES (?, 'acct_rich', 'noop', '{}', ?, ?, ?, ?, ?)",
+            (*job, T0, T0 + DAY),
+        )
+    store = open_store(database.url, migrate=True)
+    try:
+        assert store.migrated == (4, SCHEMA_VERSION)
+        balances = {name: store.get_account(f"acct_{name}") for name in accounts}
+        assert {name: a.credits for name, a in balances.items() if a} == {
+            "spent": Decimal(0),
+            "rich": Decimal("0.3"),
+            "unlimited": None,
+        }
+        done = store.get_job("acct_rich", "done", T0)
+        queued = store.get_job("acct_rich", "queued", T0)
+        assert done is not None
+        assert queued is not None
+        assert (done.cost_estimate, done.cost_actual) == (Decimal("0.0001"), Decimal("0.0001"))
+        assert (queued.cost_estimate, queued.cost_actual) == (Decimal("0.0125"), None)
+        # The queued job holds exactly its estimate: 0.2875 of the 0.3 is left, not a bit more.
+        assert store.submit(next_job("fits", Decimal("0.2875"))).created
+        with pytest.raises(InsufficientCredits):
+            store.submit(next_job("over", Decimal("0.000001")))
+    finally:
+        store.close()

@@ -15,6 +15,7 @@ import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,7 @@ def new_job(
     priority: int = 0,
     created_at: float = T0,
     expires_at: float | None = None,
-    cost: float = 0.0,
+    cost: float | Decimal = 0,
     key: str | None = None,
     fingerprint: str | None = None,
     input: dict[str, Any] | None = None,
@@ -122,7 +123,7 @@ def new_job(
         input={"prompt": "a cat"} if input is None else input,
         priority=priority,
         metadata={} if metadata is None else metadata,
-        cost_estimate=cost,
+        cost_estimate=Decimal(str(cost)),
         created_at=created_at,
         expires_at=created_at + DAY if expires_at is None else expires_at,
         idempotency_key=key,
@@ -177,8 +178,8 @@ def output(n: int) -> Output:
 # -- accounts and keys ------------------------------------------------------------------------
 def test_ensure_account_is_idempotent_by_name_and_keeps_first_credits(store: JobStore) -> None:
     """ensure_account returns the same account for the same name and keeps its first credits."""
-    first = store.ensure_account("alice", 10.0, T0)
-    again = store.ensure_account("alice", 999.0, T0 + 50)
+    first = store.ensure_account("alice", Decimal(10), T0)
+    again = store.ensure_account("alice", Decimal(999), T0 + 50)
     assert again == first
     assert again.name == "alice"
     assert again.credits == 10.0
@@ -322,9 +323,9 @@ def test_submit_idempotent_replay_returns_original_job(store: JobStore, account:
 
 def test_submit_replay_is_not_refused_for_credits(store: JobStore) -> None:
     """An idempotent replay returns the original job even once the credits are spent."""
-    payer = store.ensure_account("payer", 10.0, T0)
+    payer = store.ensure_account("payer", Decimal(10), T0)
     first = store.submit(new_job(payer, key="k1", fingerprint="fp1", cost=10.0))
-    assert store.finish(claim_one(store), T0 + 150, cost_actual=10.0) is not None
+    assert store.finish(claim_one(store), T0 + 150, cost_actual=Decimal(10)) is not None
     replay = store.submit(new_job(payer, key="k1", fingerprint="fp1", cost=10.0))
     assert replay.created is False
     assert replay.job.id == first.job.id
@@ -358,7 +359,7 @@ def test_same_idempotency_key_in_two_accounts_creates_two_jobs(
 
 def test_submit_estimate_above_credits_raises(store: JobStore) -> None:
     """An estimate above the account's credits raises InsufficientCredits and creates nothing."""
-    poor = store.ensure_account("poor", 5.0, T0)
+    poor = store.ensure_account("poor", Decimal(5), T0)
     with pytest.raises(InsufficientCredits) as caught:
         store.submit(new_job(poor, cost=5.5))
     assert caught.value.code == "insufficient_credits"
@@ -372,7 +373,7 @@ def test_account_without_credits_has_no_limit(store: JobStore) -> None:
     rich = store.ensure_account("rich", None, T0)
     job = submit(store, rich, cost=1e12)
     claim = claim_one(store)
-    done = store.finish(claim, T0 + 200, cost_actual=1e12)
+    done = store.finish(claim, T0 + 200, cost_actual=Decimal("1e12"))
     assert done is not None
     assert done.status is JobStatus.SUCCEEDED
     assert job.cost_estimate == 1e12
@@ -470,7 +471,7 @@ def test_list_jobs_filters_by_status_and_model(store: JobStore, account: Account
 def test_submit_many_is_all_or_none_within_the_balance(store: JobStore) -> None:
     """submit_many queues every job (each with its first event) when together they fit the
     balance, and none when they do not."""
-    payer = store.ensure_account("group", 5.0, T0)
+    payer = store.ensure_account("group", Decimal(5), T0)
     refused = [new_job(payer, cost=2.0, created_at=T0 + i) for i in range(3)]
     with pytest.raises(InsufficientCredits):
         store.submit_many(refused)
@@ -717,7 +718,7 @@ def test_heartbeat_reports_a_stale_claim_of_the_same_worker(
 # -- fencing ----------------------------------------------------------------------------------
 def test_stale_claim_cannot_change_the_job(store: JobStore) -> None:
     """After a requeue and a reclaim, the first claim's writes are refused and change nothing."""
-    credited = store.ensure_account("credited", 100.0, T0)
+    credited = store.ensure_account("credited", Decimal(100), T0)
     job = submit(store, credited, cost=10.0)
     first = claim_one(store, worker="w1", now=T0 + 100)
     assert store.set_progress(first, Progress(1, 4, "warming up"), T0 + 101) is True
@@ -736,7 +737,7 @@ def test_stale_claim_cannot_change_the_job(store: JobStore) -> None:
 
     assert store.set_progress(first, Progress(3, 4, "stale"), T0 + 202) is False
     assert store.add_event(first, EventType.LOG, {"message": "stale"}, T0 + 203) is False
-    assert store.finish(first, T0 + 204, outputs=[output(1)], cost_actual=10.0) is None
+    assert store.finish(first, T0 + 204, outputs=[output(1)], cost_actual=Decimal(10)) is None
     assert store.finish(first, T0 + 205, error=JobError("boom", "stale")) is None
     assert store.finish(first, T0 + 206, canceled=True) is None
 
@@ -746,7 +747,7 @@ def test_stale_claim_cannot_change_the_job(store: JobStore) -> None:
 
     assert store.set_progress(second, Progress(2, 4), T0 + 207) is True
     assert store.add_event(second, EventType.LOG, {"message": "live"}, T0 + 208) is True
-    done = store.finish(second, T0 + 209, outputs=[output(2)], cost_actual=10.0)
+    done = store.finish(second, T0 + 209, outputs=[output(2)], cost_actual=Decimal(10))
     assert done is not None
     assert done.status is JobStatus.SUCCEEDED
     assert done.outputs == (output(2),)
@@ -758,13 +759,17 @@ def test_stale_claim_cannot_change_the_job(store: JobStore) -> None:
 # -- finish -----------------------------------------------------------------------------------
 def test_finish_success_records_outputs_and_charges_once(store: JobStore) -> None:
     """A successful finish stores outputs, emits output then status events and charges once."""
-    payer = store.ensure_account("payer", 100.0, T0)
+    payer = store.ensure_account("payer", Decimal(100), T0)
     job = submit(store, payer, cost=10.0)
     claim = claim_one(store, now=T0 + 100)
     store.set_progress(claim, Progress(2, 4), T0 + 101)
     last_id = events(store, job)[-1].id
     done = store.finish(
-        claim, T0 + 150, outputs=[output(1), output(2)], cost_actual=7.5, inference_time=42.0
+        claim,
+        T0 + 150,
+        outputs=[output(1), output(2)],
+        cost_actual=Decimal("7.5"),
+        inference_time=42.0,
     )
     assert done is not None
     assert done.status is JobStatus.SUCCEEDED
@@ -786,7 +791,7 @@ def test_finish_success_records_outputs_and_charges_once(store: JobStore) -> Non
     assert charged is not None
     assert charged.credits == 92.5
 
-    assert store.finish(claim, T0 + 160, outputs=[output(3)], cost_actual=7.5) is None
+    assert store.finish(claim, T0 + 160, outputs=[output(3)], cost_actual=Decimal("7.5")) is None
     again = store.get_account(payer.id)
     assert again is not None
     assert again.credits == 92.5
@@ -796,11 +801,11 @@ def test_finish_success_records_outputs_and_charges_once(store: JobStore) -> Non
 
 def test_finish_failed_records_error_and_charges_nothing(store: JobStore) -> None:
     """A failed finish records the error code and message and charges nothing."""
-    payer = store.ensure_account("payer", 100.0, T0)
+    payer = store.ensure_account("payer", Decimal(100), T0)
     job = submit(store, payer, cost=10.0)
     claim = claim_one(store, now=T0 + 100)
     done = store.finish(
-        claim, T0 + 150, error=JobError("model_error", "out of memory"), cost_actual=10.0
+        claim, T0 + 150, error=JobError("model_error", "out of memory"), cost_actual=Decimal(10)
     )
     assert done is not None
     assert done.status is JobStatus.FAILED
@@ -817,10 +822,10 @@ def test_finish_failed_records_error_and_charges_nothing(store: JobStore) -> Non
 
 def test_finish_canceled_ends_canceled(store: JobStore) -> None:
     """finish with canceled=True ends the job canceled and charges nothing."""
-    payer = store.ensure_account("payer", 100.0, T0)
+    payer = store.ensure_account("payer", Decimal(100), T0)
     job = submit(store, payer, cost=10.0)
     claim = claim_one(store, now=T0 + 100)
-    done = store.finish(claim, T0 + 150, canceled=True, cost_actual=10.0)
+    done = store.finish(claim, T0 + 150, canceled=True, cost_actual=Decimal(10))
     assert done is not None
     assert done.status is JobStatus.CANCELED
     assert done.finished_at == T0 + 150
@@ -858,7 +863,7 @@ def test_release_worker_requeues_its_running_jobs(store: JobStore, account: Acco
 
 def test_release_at_max_attempts_fails_with_worker_lost(store: JobStore) -> None:
     """A job lost max_attempts times fails with error code worker_lost and is not charged."""
-    payer = store.ensure_account("payer", 100.0, T0)
+    payer = store.ensure_account("payer", Decimal(100), T0)
     job = submit(store, payer, cost=10.0)
     claim_one(store, worker="w1", now=T0 + 100)
     assert store.release_worker("w1", T0 + 101, 2).requeued == (job.id,)
@@ -1147,10 +1152,10 @@ def test_expire_flags_running_jobs_instead_of_removing_them(
 def test_reopening_the_same_database_keeps_its_data(open_db: Callable[[], JobStore]) -> None:
     """A second handle on the same database opens cleanly and sees the first one's data."""
     first = open_db()
-    account = first.ensure_account("alice", 3.0, T0)
+    account = first.ensure_account("alice", Decimal(3), T0)
     job = submit(first, account)
     second = open_db()
-    assert second.ensure_account("alice", 99.0, T0 + 1) == account
+    assert second.ensure_account("alice", Decimal(99), T0 + 1) == account
     assert second.get_job(account.id, job.id, T0 + 1) == job
     assert second.events_after(job.id, 0) == first.events_after(job.id, 0)
 
@@ -1163,11 +1168,11 @@ def test_open_store_rejects_unknown_urls() -> None:
 
 def test_a_cancel_that_races_the_end_wins(store: JobStore) -> None:
     """A success reported after cancel was requested ends canceled, without outputs or charge."""
-    payer = store.ensure_account("racer", 10.0, T0)
+    payer = store.ensure_account("racer", Decimal(10), T0)
     job = store.submit(new_job(payer, cost=2.0)).job
     claim = claim_one(store)
     store.request_cancel(payer.id, job.id, T0 + 150)
-    done = store.finish(claim, T0 + 160, outputs=[output(1)], cost_actual=2.0)
+    done = store.finish(claim, T0 + 160, outputs=[output(1)], cost_actual=Decimal(2))
     assert done is not None
     assert done.status is JobStatus.CANCELED
     assert done.outputs == ()
@@ -1178,25 +1183,45 @@ def test_a_cancel_that_races_the_end_wins(store: JobStore) -> None:
 
 def test_the_charge_never_exceeds_the_estimate(store: JobStore) -> None:
     """An actual cost above the estimate is charged (and recorded) as the estimate."""
-    payer = store.ensure_account("capped", 1.0, T0)
+    payer = store.ensure_account("capped", Decimal(1), T0)
     store.submit(new_job(payer, cost=0.5))
-    done = store.finish(claim_one(store), T0 + 160, cost_actual=0.8)
+    done = store.finish(claim_one(store), T0 + 160, cost_actual=Decimal("0.8"))
     assert done is not None
     assert done.cost_actual == 0.5
-    assert store.get_account(payer.id).credits == pytest.approx(0.5)  # type: ignore[union-attr]
+    assert store.get_account(payer.id).credits == Decimal("0.5")  # type: ignore[union-attr]
 
 
 def test_unfinished_jobs_hold_their_estimate(store: JobStore) -> None:
     """Queued and running jobs hold their estimate against the balance; ending frees it."""
-    payer = store.ensure_account("holder", 1.0, T0)
+    payer = store.ensure_account("holder", Decimal(1), T0)
     store.submit(new_job(payer, cost=0.4))
     store.submit(new_job(payer, cost=0.4))
     with pytest.raises(InsufficientCredits) as caught:
         store.submit(new_job(payer, cost=0.4))
-    assert caught.value.details["held"] == pytest.approx(0.8)
+    assert caught.value.details["held"] == 0.8
     claim = claim_one(store)
     assert store.finish(claim, T0 + 150, error=JobError("model_error", "x")) is not None
     assert store.submit(new_job(payer, cost=0.4)).created is True
+
+
+def test_small_charges_add_up_exactly(store: JobStore) -> None:
+    """An account with 0.001 credits that ran ten 0.0001 jobs has exactly 0 left, and an
+    eleventh job is refused (402)."""
+    payer = store.ensure_account("exact", Decimal("0.001"), T0)
+    for i in range(10):
+        submit(store, payer, cost=Decimal("0.0001"), created_at=T0 + i)
+        claim = claim_one(store, now=T0 + 100 + i)
+        done = store.finish(claim, T0 + 101 + i, cost_actual=Decimal("0.0001"))
+        assert done is not None
+        assert done.cost_actual == Decimal("0.0001")
+    account = store.get_account(payer.id)
+    assert account is not None
+    assert account.credits == Decimal(0)
+    with pytest.raises(InsufficientCredits) as refused:
+        store.submit(new_job(payer, cost=Decimal("0.0001"), created_at=T0 + 20))
+    assert refused.value.status_code == 402
+    assert refused.value.details == {"estimate": 0.0001, "balance": 0, "held": 0, "available": 0}
+    assert "estimated cost 0.0001 exceeds the available balance 0 " in refused.value.message
 
 
 def test_concurrent_sweepers_retire_each_job_once(open_db: Callable[[], JobStore]) -> None:

@@ -17,6 +17,7 @@ import orjson
 from fastapi import Header, Path, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from genq.credits import credits_json
 from genq.errors import Conflict, GenqError, NotFound, ValidationFailed
 from genq.http.auth import Auth, Caller
 from genq.http.dialects.base import (
@@ -100,8 +101,8 @@ async def task_body(
         "task_id": job.id,
         "model": requested_model(job),
         "status": STATUSES[status],
-        "cost_estimate": job.cost_estimate,
-        "cost_actual": job.cost_actual if ended else None,
+        "cost_estimate": credits_json(job.cost_estimate),
+        "cost_actual": credits_json(job.cost_actual) if ended else None,
         "output": await task_output(caller, job) if status is JobStatus.SUCCEEDED else None,
         "error": task_error(job) if ended else None,
         "created_at": isotime(job.created_at),
