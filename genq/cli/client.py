@@ -44,6 +44,7 @@ from genq.client import (
     Output,
 )
 from genq.client import Progress as JobProgress
+from genq.credits import credits_text, parse_credits
 
 jobs_app = typer.Typer(help="Follow and manage jobs on a genq server.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
@@ -244,12 +245,18 @@ def progress_text(progress: JobProgress) -> str:
     return text
 
 
+def amount_text(value: float) -> str:
+    """An amount of credits from the API as the decimal its JSON number reads (``0.00001``,
+    not ``1e-05``; every digit, not six)."""
+    return credits_text(parse_credits(value))
+
+
 def cost_text(job: Job) -> str:
     parts = []
     if job.cost_estimate is not None:
-        parts.append(f"estimate {job.cost_estimate:g}")
+        parts.append(f"estimate {amount_text(job.cost_estimate)}")
     if job.cost_actual is not None:
-        parts.append(f"actual {job.cost_actual:g}")
+        parts.append(f"actual {amount_text(job.cost_actual)}")
     return ", ".join(parts)
 
 
@@ -319,7 +326,7 @@ def job_view(job: Job) -> RenderableType:
 def price_text(price: dict[str, Any]) -> str:
     """A model's price in words: ``0.001 per job + 0.01 per output``."""
     units = {"per_job": "per job", "per_output": "per output", "per_second": "per second"}
-    parts = [f"{value:g} {units.get(key, key)}" for key, value in price.items() if value]
+    parts = [f"{amount_text(value)} {units.get(key, key)}" for key, value in price.items() if value]
     return " + ".join(parts) or "free"
 
 

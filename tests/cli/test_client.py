@@ -20,7 +20,7 @@ from PIL import Image
 from typer.testing import CliRunner, Result
 
 from genq.cli import app
-from genq.cli.client import parse_input
+from genq.cli.client import amount_text, parse_input, price_text
 from tests.cli.test_packaging import WITHOUT_SERVER
 from tests.conftest import GenqServer, wait_for, wait_until
 
@@ -414,6 +414,15 @@ def test_models_list(server: GenqServer) -> None:
         assert expected in table
     models = json.loads(succeeded(genq(server, "models", "list", "--json")).stdout)
     assert {"demo-image", "noop"} <= {model["name"] for model in models}
+
+
+def test_amounts_print_as_their_exact_decimal() -> None:
+    """Costs and prices print as the decimal their JSON number reads: every digit, no
+    exponent."""
+    assert amount_text(1e-05) == "0.00001"
+    assert amount_text(1.234567) == "1.234567"
+    price = {"per_job": 0.0001, "per_output": 0.0, "per_second": 1e-07}
+    assert price_text(price) == "0.0001 per job + 0.0000001 per second"
 
 
 def test_models_show_tabulates_the_input_schema(server: GenqServer) -> None:
