@@ -16,7 +16,7 @@ from pydantic_settings import (
 
 from genq import limits
 from genq.errors import ConfigError
-from genq.models.base import DEFAULT_REFERENCE_MAX_BYTES
+from genq.models.base import DEFAULT_REFERENCE_MAX_BYTES, DEFAULT_REFERENCE_MAX_PIXELS
 
 
 class DialectSettings(BaseModel):
@@ -84,6 +84,7 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
     poll_interval_seconds: float = Field(default=2.0, gt=0)
     reference_max_bytes: int = Field(default=DEFAULT_REFERENCE_MAX_BYTES, gt=0)
+    reference_max_pixels: int = Field(default=DEFAULT_REFERENCE_MAX_PIXELS, gt=0)
     reference_allow_private: bool = False
     model_memory_gb: float | None = Field(default=None, gt=0)
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)

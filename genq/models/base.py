@@ -62,6 +62,10 @@ def fill_defaults(schema: dict[str, Any], input: dict[str, Any]) -> dict[str, An
 
 #: Largest reference file (image, audio) a job may name, unless the operator sets another.
 DEFAULT_REFERENCE_MAX_BYTES = 20 * 1024 * 1024
+#: Most pixels a reference image may have, unless the operator sets another number: 24 MP
+#: camera photos pass; decoded as RGBA it takes at most 100 MB, for a moment, before it is
+#: resized to the job's size. Checked from the image's header, before it is decoded.
+DEFAULT_REFERENCE_MAX_PIXELS = 25_000_000
 
 #: The JSON Schema ``format`` of a string input that names a reference image (fetched with
 #: ``RunContext.fetch_image``): an ``http://`` or ``https://`` URL or a ``data:`` URI holding
@@ -161,13 +165,28 @@ class RunContext(abc.ABC):
         at once. ``work`` may call ``add_output``; if it raises, the job fails."""
         work()
 
-    def fetch_image(self, ref: str) -> Any:
-        """A reference image given by URL or ``data:`` URI, as a PIL image, fetched within the
-        operator's limits (size, type, no private addresses unless allowed); refusals raise
-        ``InputError``."""
+    def fetch_image(
+        self,
+        ref: str,
+        *,
+        size: tuple[int, int] | Callable[[int, int], tuple[int, int]] | None = None,
+    ) -> Any:
+        """A reference image given by URL or ``data:`` URI, as an upright RGB or RGBA PIL
+        image, fetched within the operator's limits (bytes, pixels, type, no private
+        addresses unless allowed); refusals raise ``InputError``.
+
+        ``size`` resizes it to exactly that (width, height); it may be a function that gives
+        them from the image's own width and height, called before the image is decoded. A
+        model should pass the size it will work at: a reference then never takes more memory
+        than the model's own largest job, and a large JPEG is decoded at a reduced scale."""
         from genq.models.fetch import fetch_image
 
-        return fetch_image(ref, max_bytes=DEFAULT_REFERENCE_MAX_BYTES)
+        return fetch_image(
+            ref,
+            max_bytes=DEFAULT_REFERENCE_MAX_BYTES,
+            max_pixels=DEFAULT_REFERENCE_MAX_PIXELS,
+            size=size,
+        )
 
     @property
     @abc.abstractmethod

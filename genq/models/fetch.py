@@ -13,6 +13,11 @@ a second DNS answer (rebinding) cannot swap in another one. Sizes are limited wh
 and only PNG, JPEG, WebP and GIF pass, recognised by their bytes, never by what the server
 says they are.
 
+An image is judged by its header before it is decoded: one with more pixels than allowed is
+refused, since a few kilobytes of PNG can hold a flat 9400x9400 picture that takes 265 MB as
+RGB. One that is to be resized is shrunk before anything else is done to it (a JPEG is even
+decoded at a reduced scale), so it never exists at full size more than once.
+
 Every refusal raises ``InputError`` (the job fails with ``invalid_input``) with a message that
 names the reference and the reason. A refused address is not named: that would let anyone who
 can submit a job look up internal host names through genq. The operator's log has it, as a
@@ -30,13 +35,14 @@ import logging
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
 import httpx
-from PIL import Image, ImageOps
+from PIL import Image
 
-from genq.models.base import InputError
+from genq.models.base import DEFAULT_REFERENCE_MAX_PIXELS, InputError
 
 __all__ = [
     "MAX_REDIRECTS",
@@ -51,6 +57,9 @@ log = logging.getLogger("genq.fetch")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: What an image is resized to: a width and height, or a function of the image's own (upright)
+#: width and height that gives them.
+Resize = tuple[int, int] | Callable[[int, int], tuple[int, int]]
 
 MAX_REDIRECTS = 5
 
@@ -79,21 +88,25 @@ def fetch_image(
     ref: str,
     *,
     max_bytes: int,
+    max_pixels: int = DEFAULT_REFERENCE_MAX_PIXELS,
+    size: Resize | None = None,
     allow_private: bool = False,
     timeout: float = 20.0,
     job_id: str | None = None,
 ) -> Image.Image:
     """The image at ``ref`` (URL or ``data:`` URI), decoded, upright (EXIF orientation
-    applied) and in RGB or RGBA; the first frame of an animation.
+    applied) and in RGB or RGBA; the first frame of an animation. With ``size``, resized to
+    exactly that size (a function of the image's size is called before the image is decoded).
 
-    Refuses, with ``InputError``, what ``fetch_bytes`` refuses and images that do not decode
-    or have more pixels than Pillow's ``Image.MAX_IMAGE_PIXELS``.
+    Refuses, with ``InputError``, what ``fetch_bytes`` refuses, images that do not decode and,
+    from their header, before decoding, images with more than ``max_pixels`` pixels (or more
+    than Pillow's ``Image.MAX_IMAGE_PIXELS``).
     """
     fetched = fetch_bytes(
         ref, max_bytes=max_bytes, allow_private=allow_private, timeout=timeout, job_id=job_id
     )
     try:
-        return _decode_image(fetched.data)
+        return _decode_image(fetched.data, max_pixels, size)
     except _Refusal as refusal:
         raise InputError(f"cannot use {_shown(ref)}: {refusal}") from refusal.__cause__
 
@@ -487,22 +500,48 @@ def _not_an_image(declared: str | None) -> str:
     return f"not an image ({kind})"
 
 
-def _decode_image(data: bytes) -> Image.Image:
+# EXIF orientation -> the turn that makes the picture upright, as ImageOps.exif_transpose has it.
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_SIDEWAYS = frozenset({5, 6, 7, 8})
+_ORIENTATION_TAG = 0x0112
+
+
+def _decode_image(data: bytes, max_pixels: int, size: Resize | None) -> Image.Image:
     try:
         with Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS) as image:
-            pixels = image.width * image.height
-            # Pillow only warns between MAX_IMAGE_PIXELS and twice that; the warning is an
-            # error where warnings are errors, and a refusal here everywhere else.
-            if Image.MAX_IMAGE_PIXELS is not None and pixels > Image.MAX_IMAGE_PIXELS:
+            # The header is all that has been read: refuse before the pixels take memory.
+            limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
+            if image.width * image.height > limit:
                 raise _Refusal(
-                    f"{image.width}x{image.height} is more than the "
-                    f"{Image.MAX_IMAGE_PIXELS} pixels allowed"
+                    f"{image.width}x{image.height} is more than the {limit} pixels allowed"
                 )
-            image.load()
             # Photos are often stored sideways with an EXIF tag saying how to turn them,
             # which browsers obey; a model should see what the user saw.
-            upright = ImageOps.exif_transpose(image) or image  # None only when in place
-            return upright.convert("RGBA" if upright.has_transparency_data else "RGB")
+            orientation = image.getexif().get(_ORIENTATION_TAG, 1)
+            sideways = orientation in _SIDEWAYS
+            stored: tuple[int, int] | None = None
+            if size is not None:
+                upright = (image.height, image.width) if sideways else image.size
+                width, height = size(*upright) if callable(size) else size
+                stored = (height, width) if sideways else (width, height)
+                # A JPEG decodes at 1/2, 1/4 or 1/8 scale where that is still as large.
+                image.draft(None, stored)
+            image.load()
+            mode = "RGBA" if image.has_transparency_data else "RGB"
+            picture: Image.Image = image if image.mode == mode else image.convert(mode)
+            if stored is not None and picture.size != stored:
+                picture = picture.resize(stored, Image.Resampling.LANCZOS, reducing_gap=3.0)
+            if orientation in _UPRIGHT:
+                picture = picture.transpose(_UPRIGHT[orientation])
+            return picture
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _Refusal(f"too many pixels ({exc})") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:

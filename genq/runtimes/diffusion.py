@@ -9,6 +9,14 @@ Wan, Stable Audio or AudioLDM.
 Jobs with the same settings (size, steps, guidance, frames, ...) run as one batch in one
 pipeline call, each with its own seed: sample ``i`` draws its starting noise from its own
 generator, so it comes out as it would alone.
+
+Reference images (the image of image-to-image and image-to-video, inpainting's image and
+mask) are resized to the job's size before the pipeline sees them, so that no reference makes
+a job bigger than the largest one the model allows (``max_side``). What the job leaves open,
+the reference decides: without width, height or aspect ratio the result has the reference's
+shape, its longer side ``default_side`` or else the reference's own, at most ``max_side``.
+References with more than ``reference_max_pixels`` pixels are refused before they are
+decoded (see ``genq.models.fetch``).
 """
 
 from __future__ import annotations
@@ -17,19 +25,14 @@ import functools
 import inspect
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from genq.models.base import IMAGE_REFERENCE, Model, RunContext, Stopped, Usage, fill_defaults
-from genq.models.media import (
-    ASPECT_RATIOS,
-    SEED_MAX,
-    default_seed,
-    ratio_value,
-    size_for_ratio,
-)
+from genq.models.media import ASPECT_RATIOS, SEED_MAX, default_seed, ratio_value
 from genq.runtimes.device import (
     TorchOptions,
     folder_weight_bytes,
@@ -208,7 +211,9 @@ class DiffusersModel(Model):
             args["guidance_scale"] = params["guidance"]
         if self.modality == "image":
             args["num_images_per_prompt"] = count
-        if self.modality in ("image", "video"):
+        if self.task in REFERENCES:
+            args.update(self._references(jobs))
+        elif self.modality in ("image", "video"):
             args.update(self._size(params))
         if self.modality == "video":
             args["num_frames"] = params["num_frames"]
@@ -219,10 +224,6 @@ class DiffusersModel(Model):
             args["audio_end_in_s"] = params["duration"]
         if "strength" in params:
             args["strength"] = params["strength"]
-        for name in REFERENCES.get(self.task, ()):
-            args[name] = [job.ctx.fetch_image(job.params[name]) for job in jobs]
-            if len(jobs) == 1:
-                args[name] = args[name][0]
         args.update(self._progress_hook(jobs, params["steps"]))
         call = {k: v for k, v in args.items() if k in self._call_params}
         started = time.perf_counter()
@@ -232,24 +233,69 @@ class DiffusersModel(Model):
         finally:
             self.busy_seconds += time.perf_counter() - started
 
-    def _size(self, params: dict[str, Any]) -> dict[str, int]:
+    def _references(self, jobs: list[Job]) -> dict[str, Any]:
+        """The reference images of ``jobs``, fetched at the size of the first job (which its
+        first reference decides where the input leaves it open), and that size."""
+        size: tuple[int, int] | None = None
+        args: dict[str, Any] = {}
+        for name in REFERENCES[self.task]:
+            images = []
+            for job in jobs:
+                image = job.ctx.fetch_image(
+                    job.params[name], size=size or self._size_for_reference(jobs[0].params)
+                )
+                size = image.size
+                images.append(image)
+            args[name] = images if len(jobs) > 1 else images[0]
+        assert size is not None
+        return {**args, "width": size[0], "height": size[1]}
+
+    def _size_for_reference(self, params: dict[str, Any]) -> Callable[[int, int], tuple[int, int]]:
+        def size(width: int, height: int) -> tuple[int, int]:
+            chosen = self._size(params, reference=(width, height))
+            return chosen["width"], chosen["height"]
+
+        return size
+
+    def _size(
+        self, params: dict[str, Any], reference: tuple[int, int] | None = None
+    ) -> dict[str, int]:
+        """Width and height of the result: the job's; a missing one from the aspect ratio (or
+        the reference's shape); with neither, the longer side is ``default_side`` or the
+        reference's, else the pipeline's native side when there is an aspect ratio, else the
+        pipeline's own default size (``{}``). Sides the job does not give are multiples of
+        ``size_multiple``, at most ``max_side``."""
         width: int | None = params.get("width")
         height: int | None = params.get("height")
-        ratio = ratio_value(params.get("aspect_ratio") or "1:1")
         if width is not None and height is not None:
             return {"width": width, "height": height}
-        multiple = self.options.size_multiple
+        aspect = params.get("aspect_ratio")
+        if aspect is not None:
+            ratio = ratio_value(aspect)
+        elif reference is not None:
+            ratio = reference[0] / reference[1]
+        else:
+            ratio = 1.0
         if width is not None:
-            return {"width": width, "height": _multiple(width / ratio, multiple)}
+            return {"width": width, "height": self._side(width / ratio)}
         if height is not None:
-            return {"width": _multiple(height * ratio, multiple), "height": height}
-        side = self.options.default_side
-        if side is None and params.get("aspect_ratio") is None:
-            return {}  # the pipeline's own default size
-        width, height = size_for_ratio(
-            params.get("aspect_ratio") or "1:1", side or self._native_side(), multiple=multiple
-        )
-        return {"width": width, "height": height}
+            return {"width": self._side(height * ratio), "height": height}
+        longer = self.options.default_side or (max(reference) if reference else None)
+        if longer is None:
+            if aspect is None:
+                return {}  # the pipeline's own default size
+            longer = self._native_side()
+        longer = min(longer, self.options.max_side)
+        if ratio >= 1:
+            return {"width": self._side(longer), "height": self._side(longer / ratio)}
+        return {"width": self._side(longer * ratio), "height": self._side(longer)}
+
+    def _side(self, value: float) -> int:
+        """``value`` rounded to the nearest multiple of ``size_multiple``: at least one, at
+        most ``max_side``."""
+        multiple = self.options.size_multiple
+        most = max(multiple, self.options.max_side // multiple * multiple)
+        return min(most, max(multiple, round(value / multiple) * multiple))
 
     def _native_side(self) -> int:
         """The longer side the pipeline makes by default (UNet/transformer sample size times
@@ -358,10 +404,6 @@ def _to_numpy(value: Any) -> Any:
     if hasattr(value, "detach"):
         return value.detach().float().cpu().numpy()
     return value
-
-
-def _multiple(value: float, multiple: int) -> int:
-    return max(multiple, round(value / multiple) * multiple)
 
 
 # -- the input schema ------------------------------------------------------------------------

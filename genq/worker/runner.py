@@ -171,11 +171,13 @@ class JobContext(RunContext):
             work()
         self._deferred.clear()
 
-    def fetch_image(self, ref: str) -> Any:
+    def fetch_image(self, ref: str, *, size: fetch.Resize | None = None) -> Any:
         settings = self.worker.settings
         return fetch.fetch_image(
             ref,
             max_bytes=settings.reference_max_bytes,
+            max_pixels=settings.reference_max_pixels,
+            size=size,
             allow_private=settings.reference_allow_private,
             job_id=self.job_id,
         )

@@ -17,6 +17,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -417,10 +418,20 @@ def test_slow_server_times_out(server: LocalServer) -> None:
 # --- https -----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def tls(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """A server context with a certificate for images.test, and a client context that trusts
-    its CA."""
+@dataclass(frozen=True)
+class Certificates:
+    """A certificate for some names, signed by a CA made for the occasion."""
+
+    #: Serves the certificate.
+    server: ssl.SSLContext
+    #: Trusts the CA.
+    client: ssl.SSLContext
+    #: The CA certificate, for processes that read trusted CAs from a file (SSL_CERT_FILE).
+    ca_file: Path
+
+
+def make_certificates(directory: Path, *names: str) -> Certificates:
+    """A CA and a certificate for ``names`` (host names or IP addresses) under ``directory``."""
     pytest.importorskip("cryptography")
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -443,6 +454,12 @@ def tls(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
             builder = builder.add_extension(extension, critical=critical)
         return builder.sign(signer, hashes.SHA256())
 
+    def alternative_name(name: str) -> Any:
+        try:
+            return x509.IPAddress(ipaddress.ip_address(name))
+        except ValueError:
+            return x509.DNSName(name)
+
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = certificate(
         "genq test CA",
@@ -456,17 +473,18 @@ def tls(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     )
     key = ec.generate_private_key(ec.SECP256R1())
     leaf = certificate(
-        "images.test",
+        names[0],
         key,
         "genq test CA",
         ca_key,
         [
-            (x509.SubjectAlternativeName([x509.DNSName("images.test")]), False),
+            (x509.SubjectAlternativeName([alternative_name(n) for n in names]), False),
             (x509.BasicConstraints(ca=False, path_length=None), True),
             (x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False),
         ],
     )
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    ca_file = directory / "ca.pem"
     cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(
         key.private_bytes(
@@ -475,12 +493,19 @@ def tls(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
             serialization.NoEncryption(),
         )
     )
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(cert_file, key_file)
-    client_context = ssl.create_default_context(
-        cadata=ca.public_bytes(serialization.Encoding.PEM).decode()
-    )
-    return server_context, client_context
+    client_context = ssl.create_default_context(cafile=ca_file)
+    return Certificates(server_context, client_context, ca_file)
+
+
+@pytest.fixture
+def tls(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate for images.test, and a client context that trusts
+    its CA."""
+    made = make_certificates(tmp_path, "images.test")
+    return made.server, made.client
 
 
 @pytest.fixture
@@ -653,6 +678,61 @@ def test_pixel_limit_holds_where_pillow_only_warns(monkeypatch: pytest.MonkeyPat
         pytest.raises(InputError, match="12x12 is more than the 100 pixels allowed"),
     ):
         fetch_image(ref, max_bytes=LIMIT)
+
+
+def test_too_many_pixels_are_refused_from_the_header() -> None:
+    """An image over max_pixels is refused by the size its header gives: a PNG cut off right
+    after its header, which no decoder could read, is refused for its pixels, not for that."""
+    # The signature, IHDR and the next chunk's length and type.
+    header = encoded(Image.new("1", (9400, 9400), 1))[:41]
+    with pytest.raises(InputError, match="9400x9400 is more than the 25000000 pixels allowed"):
+        fetch_image(data_uri(header), max_bytes=LIMIT)
+    ref = data_uri(encoded(Image.new("RGB", (100, 100))))
+    with pytest.raises(InputError, match="100x100 is more than the 9999 pixels allowed"):
+        fetch_image(ref, max_bytes=LIMIT, max_pixels=9999)
+    assert fetch_image(ref, max_bytes=LIMIT, max_pixels=10_000).size == (100, 100)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "GIF"])
+def test_images_are_resized_to_the_size_asked_for(fmt: str) -> None:
+    """With a size, the image comes back at exactly that size, in RGB."""
+    ref = data_uri(encoded(Image.new("RGB", (1200, 900), (10, 120, 240)), fmt))
+    image = fetch_image(ref, max_bytes=LIMIT, size=(64, 40))
+    assert (image.mode, image.size) == ("RGB", (64, 40))
+    assert image.getpixel((32, 20)) == pytest.approx((10, 120, 240), abs=12)
+
+
+def test_a_size_function_sees_the_upright_size() -> None:
+    """A size function gets the picture's upright size, and its answer is the upright one."""
+    photo = Image.new("RGB", (400, 200))
+    exif = photo.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    seen: list[tuple[int, int]] = []
+
+    def half(width: int, height: int) -> tuple[int, int]:
+        seen.append((width, height))
+        return width // 2, height // 2
+
+    image = fetch_image(data_uri(encoded(photo, "JPEG", exif=exif)), max_bytes=LIMIT, size=half)
+    assert seen == [(200, 400)]
+    assert image.size == (100, 200)
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A JPEG shrunk to a fraction of its size is decoded at 1/8 scale, not at full size."""
+    from PIL import JpegImagePlugin
+
+    drafts: list[Any] = []
+    draft = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self: Any, mode: str | None, size: tuple[int, int] | None) -> Any:
+        drafts.append(result := draft(self, mode, size))
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    ref = data_uri(encoded(Image.new("RGB", (1600, 1200), "olive"), "JPEG"))
+    assert fetch_image(ref, max_bytes=LIMIT, size=(100, 75)).size == (100, 75)
+    assert [d[1] for d in drafts] == [(0, 0, 200, 150)]
 
 
 @pytest.mark.parametrize(
