@@ -143,8 +143,8 @@ def create_app(service: JobService, supervisor: Supervisor | None = None) -> Fas
         workers = None if supervisor is None else len(supervisor.workers)
         return JSONResponse({"status": "ok", "version": __version__, "workers": workers})
 
-    @app.get("/files/{key:path}", summary="Download a result file through a signed link")
-    @app.head("/files/{key:path}", summary="A signed link's headers (size, type), no body")
+    @app.get("/files/{key:rest}", summary="Download a result file through a signed link")
+    @app.head("/files/{key:rest}", summary="A signed link's headers (size, type), no body")
     async def signed_file(
         key: str,
         expires: str | None = Query(None),

@@ -267,7 +267,7 @@ async def list_models(caller: Auth) -> Response:
     return JSONResponse({"object": "list", "data": models})
 
 
-@router.get("/models/{name:path}", summary="Describe a model (by its name or an alias)")
+@router.get("/models/{name:rest}", summary="Describe a model (by its name or an alias)")
 async def get_model(caller: Auth, name: str) -> Response:
     registry = caller.svc.registry
     model = registry.get(name)

@@ -173,7 +173,7 @@ def status_item(job: Job) -> dict[str, Any]:
 
 
 @router.get(
-    "/api/media/generations/status/{namespace}/{model_name:path}",
+    "/api/media/generations/status/{namespace}/{model_name:rest}",
     summary="List the generations of a model still in progress",
 )
 async def generation_status(caller: Auth, namespace: str, model_name: str) -> Response:

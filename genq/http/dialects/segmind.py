@@ -56,7 +56,7 @@ def failed_body(message: str, status_code: int = 422) -> JSONResponse:
 router = dialect_router(render_error, "Segmind")
 
 
-@router.post("/v2/{model:path}", summary="Segmind: submit an async request")
+@router.post("/v2/{model:rest}", summary="Segmind: submit an async request")
 async def submit(request: Request, caller: Auth, model: str) -> Response:
     fields = json_object(await json_body(request), "body")
     target, _ = caller.svc.registry.resolve(model)
