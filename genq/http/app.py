@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
@@ -20,6 +20,7 @@ from genq import __version__
 from genq.errors import GenqError, PayloadTooLarge
 from genq.http import native
 from genq.http.dialects import include_dialects
+from genq.http.openapi import FILE_ANSWERS, native_errors
 from genq.http.responses import FileDownload, JSONResponse, request_invalid
 from genq.service import JobService
 from genq.worker.supervisor import Supervisor
@@ -143,8 +144,20 @@ def create_app(service: JobService, supervisor: Supervisor | None = None) -> Fas
         workers = None if supervisor is None else len(supervisor.workers)
         return JSONResponse({"status": "ok", "version": __version__, "workers": workers})
 
-    @app.get("/files/{key:rest}", summary="Download a result file through a signed link")
-    @app.head("/files/{key:rest}", summary="A signed link's headers (size, type), no body")
+    file_answers = {**FILE_ANSWERS, **native_errors(403, 404, 416, 503)}
+
+    @app.get(
+        "/files/{key:rest}",
+        summary="Download a result file through a signed link",
+        response_class=Response,
+        responses=file_answers,
+    )
+    @app.head(
+        "/files/{key:rest}",
+        summary="A signed link's headers (size, type), no body",
+        response_class=Response,
+        responses=file_answers,
+    )
     async def signed_file(
         key: str,
         expires: str | None = Query(None),
@@ -158,7 +171,8 @@ def create_app(service: JobService, supervisor: Supervisor | None = None) -> Fas
 
 def document_auth(app: FastAPI) -> None:
     """Declare the API key schemes in the OpenAPI document (checked by ``authenticated``, not
-    by per-request security dependencies, which cost time on every call)."""
+    by per-request security dependencies, which cost time on every call); say that every JSON
+    answer is an object, and drop FastAPI's own validation error, which genq never answers."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -174,10 +188,40 @@ def document_auth(app: FastAPI) -> None:
                 if not path.startswith(("/healthz", "/files/")):
                     for operation in operations.values():
                         operation["security"] = [{"bearer": []}, {"apiKey": []}]
+            answers_are_objects(schema)
+            drop_fastapi_validation_errors(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def answers_are_objects(schema: dict[str, Any]) -> None:
+    """Say of each JSON answer the routes leave undescribed that it is an object: every answer
+    of every surface is one."""
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            for answer in operation["responses"].values():
+                body = answer.get("content", {}).get("application/json")
+                if body is not None and not body.get("schema"):
+                    body["schema"] = {"type": "object"}
+
+
+def drop_fastapi_validation_errors(schema: dict[str, Any]) -> None:
+    """Take out the 422 FastAPI documents on its own (its ``HTTPValidationError``) for each
+    route with parameters: genq never answers in that shape. A route that can refuse its
+    parameters declares the 422 in its surface's own shape, which FastAPI then leaves alone."""
+    fastapi_422 = "#/components/schemas/HTTPValidationError"
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            refused = operation["responses"].get("422", {})
+            if refused.get("content", {}).get("application/json", {}).get("schema") == {
+                "$ref": fastapi_422
+            }:
+                del operation["responses"]["422"]
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -15,6 +15,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from genq.errors import NotFound, ValidationFailed
 from genq.http.auth import Auth, Caller
+from genq.http.openapi import CALLER, EVENT_STREAM, FILE_ANSWERS, SUBMIT, native_errors
 from genq.http.render import render_event, render_job
 from genq.http.responses import FileDownload, JSONResponse, request_invalid
 from genq.jobs import EventType, Job
@@ -26,6 +27,9 @@ router = APIRouter(prefix="/v1")
 T = TypeVar("T")
 #: Longest a client may ask an event stream to last.
 MAX_STREAM_SECONDS = 24 * 3600
+
+#: An output is served by genq itself, or, from object storage, through a redirect.
+OUTPUT_ANSWERS = {**FILE_ANSWERS, 307: {"description": "Where the file is (object storage)."}}
 
 JOB_ID = Path(description="The job's id, as returned by POST /v1/jobs.", max_length=100)
 
@@ -72,7 +76,13 @@ def parse_submit(raw: bytes, max_depth: int) -> SubmitRequest:
             "content": {"application/json": {"schema": SubmitRequest.model_json_schema()}},
         }
     },
-    responses={200: {"description": "An idempotent replay: the original job."}},
+    responses={
+        200: {
+            "description": "An idempotent replay: the original job.",
+            "content": {"application/json": {}},
+        },
+        **native_errors(*CALLER, *SUBMIT, 409),
+    },
 )
 async def submit_job(
     request: Request,
@@ -123,7 +133,7 @@ def preferred_wait(prefer: str | None) -> float:
     return 0.0
 
 
-@router.get("/jobs", summary="List jobs, newest first")
+@router.get("/jobs", summary="List jobs, newest first", responses=native_errors(*CALLER, 422))
 async def list_jobs(
     caller: Auth,
     status: str | None = Query(None, description="Only jobs with this status."),
@@ -139,7 +149,7 @@ async def list_jobs(
     return JSONResponse({"object": "list", "data": data, "next_cursor": next_cursor})
 
 
-@router.get("/jobs/{job_id}", summary="Get a job")
+@router.get("/jobs/{job_id}", summary="Get a job", responses=native_errors(*CALLER, 404, 422))
 async def get_job(
     caller: Auth,
     job_id: str = JOB_ID,
@@ -158,20 +168,33 @@ async def get_job(
     return job_response(caller, job, queue=await svc.queue_state(job))
 
 
-@router.post("/jobs/{job_id}/cancel", summary="Cancel a job")
+@router.post(
+    "/jobs/{job_id}/cancel",
+    summary="Cancel a job",
+    responses=native_errors(*CALLER, 404, 409, 422),
+)
 async def cancel_job(caller: Auth, job_id: str = JOB_ID) -> Response:
     """Idempotent. A queued job is canceled at once; a running one is asked to stop and, past
     the grace period, stopped by force. A succeeded or failed job answers 409."""
     return job_response(caller, await caller.svc.cancel(caller.account_id, job_id))
 
 
-@router.delete("/jobs/{job_id}", summary="Delete a job and its files")
+@router.delete(
+    "/jobs/{job_id}",
+    summary="Delete a job and its files",
+    responses=native_errors(*CALLER, 404, 422),
+)
 async def delete_job(caller: Auth, job_id: str = JOB_ID) -> Response:
     job = await caller.svc.delete(caller.account_id, job_id)
     return JSONResponse({"id": job.id, "object": "job", "deleted": True})
 
 
-@router.get("/jobs/{job_id}/events", summary="Follow a job's events (server-sent events)")
+@router.get(
+    "/jobs/{job_id}/events",
+    summary="Follow a job's events (server-sent events)",
+    response_class=Response,
+    responses={**EVENT_STREAM, **native_errors(*CALLER, 404, 422)},
+)
 async def job_events(
     caller: Auth,
     job_id: str = JOB_ID,
@@ -239,14 +262,16 @@ async def within(events: AsyncIterator[T], seconds: float | None) -> AsyncIterat
 @router.get(
     "/jobs/{job_id}/outputs/{index}",
     summary="Download one output of a job",
+    response_class=Response,
     response_model=None,
-    responses={307: {"description": "Where the file is (object storage)"}},
+    responses={**OUTPUT_ANSWERS, **native_errors(*CALLER, 404, 416, 422)},
 )
 @router.head(
     "/jobs/{job_id}/outputs/{index}",
     summary="One output's headers (size, type), no body",
+    response_class=Response,
     response_model=None,
-    responses={307: {"description": "Where the file is (object storage)"}},
+    responses={**OUTPUT_ANSWERS, **native_errors(*CALLER, 404, 416, 422)},
 )
 async def job_output(
     caller: Auth, job_id: str = JOB_ID, index: int = Path(ge=0)
@@ -260,14 +285,18 @@ async def job_output(
     return FileDownload(where, media_type=content_type)
 
 
-@router.get("/models", summary="List models")
+@router.get("/models", summary="List models", responses=native_errors(*CALLER))
 async def list_models(caller: Auth) -> Response:
     registry = caller.svc.registry
     models = [{**m.describe(), "aliases": registry.aliases_of(m.name)} for m in registry]
     return JSONResponse({"object": "list", "data": models})
 
 
-@router.get("/models/{name:rest}", summary="Describe a model (by its name or an alias)")
+@router.get(
+    "/models/{name:rest}",
+    summary="Describe a model (by its name or an alias)",
+    responses=native_errors(*CALLER, 404),
+)
 async def get_model(caller: Auth, name: str) -> Response:
     registry = caller.svc.registry
     model = registry.get(name)

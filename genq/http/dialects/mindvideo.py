@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Header, Path, Request, Response
+from pydantic import BaseModel, ConfigDict
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from genq.credits import credits_json
@@ -31,6 +32,14 @@ from genq.http.dialects.base import (
     updated_at,
 )
 from genq.http.native import event_after
+from genq.http.openapi import (
+    CALLER,
+    EVENT_STREAM,
+    SUBMIT,
+    ErrorDetail,
+    error_responses,
+    json_request,
+)
 from genq.http.render import isotime, media_entry
 from genq.http.responses import JSONResponse
 from genq.jobs import EventType, Job, JobStatus
@@ -61,7 +70,30 @@ def render_error(exc: GenqError) -> Response:
     return JSONResponse(body, status_code=exc.status_code)
 
 
+class MindVideoError(BaseModel):
+    """MindVideo's error shape, as ``render_error`` answers it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: ErrorDetail
+    request_id: str
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return error_responses(MindVideoError, *statuses)
+
+
 router = dialect_router(render_error, "MindVideo dialect")
+
+CREATE_REQUEST = {
+    "type": "object",
+    "required": ["model"],
+    "additionalProperties": False,
+    "properties": {
+        "model": {"type": "string", "description": "A model slug or a local model's name."},
+        "input": {"type": "object", "description": "The model's input."},
+    },
+}
 
 
 def request_id(task_id: str) -> str:
@@ -154,7 +186,12 @@ def parse_task(body: Any) -> tuple[str, dict[str, Any]]:
     return model.strip(), json_object(body.get("input", {}), "input")
 
 
-@router.post("/api/v1/tasks", summary="Create a task (MindVideo)")
+@router.post(
+    "/api/v1/tasks",
+    summary="Create a task (MindVideo)",
+    responses=errors(*CALLER, *SUBMIT, 409),
+    openapi_extra=json_request(CREATE_REQUEST),
+)
 async def create_task(
     request: Request,
     caller: Auth,
@@ -179,14 +216,20 @@ async def create_task(
     return JSONResponse(await task_body(caller, job), headers=headers)
 
 
-@router.get("/api/v1/tasks/{task_id}", summary="Get a task (MindVideo)")
+@router.get(
+    "/api/v1/tasks/{task_id}", summary="Get a task (MindVideo)", responses=errors(*CALLER, 404, 422)
+)
 async def get_task(caller: Auth, task_id: str = TASK_ID) -> Response:
     with task_errors(task_id):
         job = await own_job(caller, task_id, API)
     return JSONResponse(await task_body(caller, job))
 
 
-@router.post("/api/v1/tasks/{task_id}/cancel", summary="Cancel a task (MindVideo)")
+@router.post(
+    "/api/v1/tasks/{task_id}/cancel",
+    summary="Cancel a task (MindVideo)",
+    responses=errors(*CALLER, 404, 409, 422),
+)
 async def cancel_task(caller: Auth, task_id: str = TASK_ID) -> Response:
     """Idempotent: a queued task is cancelled at once, a processing one at its next step; a
     succeeded or failed task answers 409."""
@@ -200,7 +243,12 @@ async def cancel_task(caller: Auth, task_id: str = TASK_ID) -> Response:
     return JSONResponse(await task_body(caller, job))
 
 
-@router.get("/api/v1/tasks/{task_id}/events", summary="Follow a task's status (MindVideo)")
+@router.get(
+    "/api/v1/tasks/{task_id}/events",
+    summary="Follow a task's status (MindVideo)",
+    response_class=Response,
+    responses={**EVENT_STREAM, **errors(*CALLER, 404, 422)},
+)
 async def task_events(
     caller: Auth,
     task_id: str = TASK_ID,

@@ -13,6 +13,7 @@ import hashlib
 from typing import Any
 
 from fastapi import Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from genq.errors import GenqError, NotFound, ValidationFailed
 from genq.http.auth import Auth, Caller
@@ -26,6 +27,7 @@ from genq.http.dialects.base import (
     updated_at,
     utc_text,
 )
+from genq.http.openapi import CALLER, SUBMIT, error_responses, json_request
 from genq.http.responses import JSONResponse
 from genq.jobs import Job, JobStatus, Output
 from genq.service import MAX_PAGE, MAX_PAGE_NUMBER
@@ -60,7 +62,31 @@ def render_error(exc: GenqError) -> Response:
     return JSONResponse(body, status_code=exc.status_code)
 
 
+class NetMindError(BaseModel):
+    """NetMind's error shape, as ``render_error`` answers it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    detail: str
+    code: str = Field(description="genq's machine-readable code: generation_not_found, ...")
+    errors: Any = Field(default=None, description="validation_error: each failing field.")
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Error answers in NetMind's shape (shared by the legacy job API)."""
+    return error_responses(NetMindError, *statuses)
+
+
 router = dialect_router(render_error, tag="NetMind")
+
+CREATE_REQUEST = {
+    "type": "object",
+    "required": ["model"],
+    "properties": {
+        "model": {"type": "string", "description": "A model slug or a local model's name."},
+        "config": {"type": "object", "description": "The model's parameters."},
+    },
+}
 
 
 def file_id(output: Output) -> str:
@@ -127,7 +153,12 @@ def parse_create(body: Any) -> tuple[str, dict[str, Any]]:
     return model.strip(), config
 
 
-@router.post("/v1/generation", summary="NetMind: create a generation")
+@router.post(
+    "/v1/generation",
+    summary="NetMind: create a generation",
+    responses=errors(*CALLER, *SUBMIT),
+    openapi_extra=json_request(CREATE_REQUEST),
+)
 async def create_generation(request: Request, caller: Auth) -> Response:
     model, config = parse_create(await json_body(request))
     job, _ = await submit_translated(
@@ -136,7 +167,11 @@ async def create_generation(request: Request, caller: Auth) -> Response:
     return JSONResponse(render(caller, job))
 
 
-@router.get("/v1/generation", summary="NetMind: list generations, newest first")
+@router.get(
+    "/v1/generation",
+    summary="NetMind: list generations, newest first",
+    responses=errors(*CALLER, 422),
+)
 async def list_generations(
     caller: Auth,
     page: int = Query(1, ge=1, le=MAX_PAGE_NUMBER),
@@ -148,12 +183,20 @@ async def list_generations(
     return JSONResponse({"generation_list": [render(caller, job) for job in jobs]})
 
 
-@router.get("/v1/generation/{generation_id}", summary="NetMind: get a generation")
+@router.get(
+    "/v1/generation/{generation_id}",
+    summary="NetMind: get a generation",
+    responses=errors(*CALLER, 404),
+)
 async def get_generation(caller: Auth, generation_id: str) -> Response:
     return JSONResponse(render(caller, await generation(caller, generation_id)))
 
 
-@router.delete("/v1/generation/{generation_id}", summary="NetMind: delete a generation")
+@router.delete(
+    "/v1/generation/{generation_id}",
+    summary="NetMind: delete a generation",
+    responses=errors(*CALLER, 404),
+)
 async def delete_generation(caller: Auth, generation_id: str) -> Response:
     """Deletes the job and its files, stopping it first if it runs."""
     job = await generation(caller, generation_id)

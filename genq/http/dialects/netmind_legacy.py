@@ -27,7 +27,8 @@ from genq.http.dialects.base import (
     updated_at,
     utc_text,
 )
-from genq.http.dialects.netmind import render_error
+from genq.http.dialects.netmind import errors, render_error
+from genq.http.openapi import CALLER, SUBMIT, json_request
 from genq.http.responses import JSONResponse
 from genq.jobs import Job, JobStatus, Output
 from genq.service import MAX_PAGE, MAX_PAGE_NUMBER
@@ -200,10 +201,38 @@ async def endpoint_job(caller: Caller, endpoint: Endpoint, job_id: str) -> Job:
         raise NotFound(f"no job {job_id!r} on {endpoint.path}", code="job_not_found") from None
 
 
+def create_request(endpoint: Endpoint) -> dict[str, Any]:
+    """The JSON schema of an endpoint's create request, for the OpenAPI document."""
+    config = {
+        "type": "object",
+        "required": ["prompt"],
+        "properties": {
+            "prompt": {"type": "string", "minLength": 1},
+            "negative_prompt": {"type": ["string", "null"]},
+            "settings": {"type": ["object", "null"]},
+        },
+    }
+    return {
+        "type": "object",
+        "required": ["job_type", "config"],
+        "properties": {
+            "job_type": {"type": "string", "enum": [endpoint.job_type]},
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "config": config,
+        },
+    }
+
+
 def add_routes(endpoint: Endpoint, kind: str) -> None:
     """Create, list, get and delete on one endpoint."""
 
-    @router.post(endpoint.path, summary=f"NetMind legacy: create a {kind} job")
+    @router.post(
+        endpoint.path,
+        summary=f"NetMind legacy: create a {kind} job",
+        responses=errors(*CALLER, *SUBMIT),
+        openapi_extra=json_request(create_request(endpoint)),
+    )
     async def create_job(request: Request, caller: Auth) -> Response:
         normalized = normalized_request(endpoint, await json_body(request))
         job, _ = await submit_translated(
@@ -217,7 +246,11 @@ def add_routes(endpoint: Endpoint, kind: str) -> None:
         )
         return JSONResponse(render(caller, endpoint, job))
 
-    @router.get(endpoint.path, summary=f"NetMind legacy: list {kind} jobs, newest first")
+    @router.get(
+        endpoint.path,
+        summary=f"NetMind legacy: list {kind} jobs, newest first",
+        responses=errors(*CALLER, 422),
+    )
     async def list_jobs(
         caller: Auth,
         page: int = Query(1, ge=1, le=MAX_PAGE_NUMBER),
@@ -229,11 +262,19 @@ def add_routes(endpoint: Endpoint, kind: str) -> None:
         job_list = [render(caller, endpoint, job) for job in jobs]
         return JSONResponse({"total_count": total, "job_list": job_list})
 
-    @router.get(f"{endpoint.path}/{{job_id}}", summary=f"NetMind legacy: get a {kind} job")
+    @router.get(
+        f"{endpoint.path}/{{job_id}}",
+        summary=f"NetMind legacy: get a {kind} job",
+        responses=errors(*CALLER, 404),
+    )
     async def get_job(caller: Auth, job_id: str) -> Response:
         return JSONResponse(render(caller, endpoint, await endpoint_job(caller, endpoint, job_id)))
 
-    @router.delete(f"{endpoint.path}/{{job_id}}", summary=f"NetMind legacy: delete a {kind} job")
+    @router.delete(
+        f"{endpoint.path}/{{job_id}}",
+        summary=f"NetMind legacy: delete a {kind} job",
+        responses=errors(*CALLER, 404),
+    )
     async def delete_job(caller: Auth, job_id: str) -> Response:
         """Deletes the job and its files, stopping it first if it runs."""
         job = await endpoint_job(caller, endpoint, job_id)

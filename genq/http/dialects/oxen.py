@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from fastapi import Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from genq.errors import BadRequest, Conflict, GenqError, NotFound
 from genq.http.auth import Auth, Caller
@@ -29,6 +30,7 @@ from genq.http.dialects.base import (
     submit_translated,
     submit_translated_group,
 )
+from genq.http.openapi import CALLER, SUBMIT, error_responses, json_request
 from genq.http.render import media_entry
 from genq.http.responses import JSONResponse
 from genq.jobs import Job, JobStatus
@@ -54,7 +56,51 @@ def render_error(exc: GenqError) -> Response:
     return JSONResponse({"error": exc.message}, status_code=exc.status_code)
 
 
+class OxenError(BaseModel):
+    """Oxen's error shape: ``render_error``'s, and a synchronous generation's that ended
+    without files (which names the generation)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: str
+    generation_id: str | None = Field(default=None, description="A generation that ended.")
+    model: str | None = None
+    status: str | None = Field(default=None, description="How it ended: failed, cancelled...")
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return error_responses(OxenError, *statuses)
+
+
+#: How a synchronous generate ends without files, besides the errors of a submit.
+SYNC_ENDINGS: dict[int | str, dict[str, Any]] = {
+    400: {"model": OxenError, "description": "Not JSON, or the model refused the input."},
+    409: {"model": OxenError, "description": "The generation was cancelled or expired."},
+    500: {"model": OxenError, "description": "The generation failed (the model's error)."},
+    504: {
+        "model": OxenError,
+        "description": "Not finished within sync_timeout_seconds; it goes on.",
+    },
+}
+
 router = dialect_router(render_error, "Oxen.ai")
+
+#: A request's fields besides these are the model's parameters.
+QUEUE_REQUEST = {
+    "type": "object",
+    "required": ["model"],
+    "properties": {
+        "model": {"type": "string", "description": "An image or video model (or alias)."},
+        "num_generations": {"type": "integer", "minimum": 1, "maximum": MAX_GENERATIONS},
+        "target_namespace": {"type": "string", "description": "The caller's account name."},
+        "prompt": {"type": "string"},
+    },
+}
+GENERATE_REQUEST = {
+    "type": "object",
+    "required": ["model"],
+    "properties": {"model": {"type": "string"}, "prompt": {"type": "string"}},
+}
 
 
 def generation_gone() -> NotFound:
@@ -128,7 +174,12 @@ def status_word(job: Job) -> str:
     return STATUS_WORDS.get(job.status, job.status.value)
 
 
-@router.post("/api/ai/queue", summary="Queue 1-4 generations of an image or video model")
+@router.post(
+    "/api/ai/queue",
+    summary="Queue 1-4 generations of an image or video model",
+    responses=errors(*CALLER, *SUBMIT),
+    openapi_extra=json_request(QUEUE_REQUEST),
+)
 async def enqueue(request: Request, caller: Auth) -> Response:
     body = json_object(await json_body(request), "body")
     model = media_model(caller, body.get("model"), MEDIA)
@@ -175,6 +226,7 @@ def status_item(job: Job) -> dict[str, Any]:
 @router.get(
     "/api/media/generations/status/{namespace}/{model_name:rest}",
     summary="List the generations of a model still in progress",
+    responses=errors(*CALLER, 400, 404),
 )
 async def generation_status(caller: Auth, namespace: str, model_name: str) -> Response:
     """A generation is listed while queued or running and leaves the list once done: poll
@@ -188,6 +240,7 @@ async def generation_status(caller: Auth, namespace: str, model_name: str) -> Re
 @router.delete(
     "/api/media/generations/{namespace}/{generation_id}",
     summary="Cancel a queued or running generation",
+    responses=errors(*CALLER, 404),
 )
 async def cancel_generation(caller: Auth, namespace: str, generation_id: str) -> Response:
     check_namespace(caller, namespace)
@@ -203,12 +256,22 @@ async def cancel_generation(caller: Auth, namespace: str, generation_id: str) ->
     return JSONResponse({"generation_id": job.id, "status": "cancelled"})
 
 
-@router.post("/api/ai/images/generate", summary="Generate images and wait for them")
+@router.post(
+    "/api/ai/images/generate",
+    summary="Generate images and wait for them",
+    responses={**errors(*CALLER, *SUBMIT), **SYNC_ENDINGS},
+    openapi_extra=json_request(GENERATE_REQUEST),
+)
 async def generate_images(request: Request, caller: Auth) -> Response:
     return await generate(request, caller, "image")
 
 
-@router.post("/api/ai/videos/generate", summary="Generate a video and wait for it")
+@router.post(
+    "/api/ai/videos/generate",
+    summary="Generate a video and wait for it",
+    responses={**errors(*CALLER, *SUBMIT), **SYNC_ENDINGS},
+    openapi_extra=json_request(GENERATE_REQUEST),
+)
 async def generate_videos(request: Request, caller: Auth) -> Response:
     return await generate(request, caller, "video")
 

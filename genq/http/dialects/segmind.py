@@ -8,9 +8,10 @@ FAILED body on the V2 endpoints; a request past its result expiry (1 hour by def
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Path, Request, Response
+from pydantic import BaseModel, ConfigDict
 
 from genq.errors import GenqError, NotFound, ValidationFailed
 from genq.http.auth import Auth, Caller
@@ -23,6 +24,7 @@ from genq.http.dialects.base import (
     own_job,
     submit_translated,
 )
+from genq.http.openapi import CALLER, error_responses, json_request
 from genq.http.responses import JSONResponse
 from genq.jobs import Job, JobStatus
 
@@ -53,10 +55,44 @@ def failed_body(message: str, status_code: int = 422) -> JSONResponse:
     return JSONResponse({"status": "FAILED", "error": message, "metrics": {}}, status_code)
 
 
+class SegmindError(BaseModel):
+    """Segmind's error shape, as ``render_error`` answers all but invalid requests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: str
+
+
+class SegmindFailed(BaseModel):
+    """A FAILED request (``failed_body``): an invalid one, or one whose job failed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["FAILED"]
+    error: str
+    metrics: dict[str, Any]
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Error answers in Segmind's shapes: a 422 is a FAILED body."""
+    answers = error_responses(SegmindError, *(s for s in statuses if s != 422))
+    if 422 in statuses:
+        answers[422] = {
+            "model": SegmindFailed,
+            "description": "FAILED: the request is invalid, or its job failed.",
+        }
+    return answers
+
+
 router = dialect_router(render_error, "Segmind")
 
 
-@router.post("/v2/{model:rest}", summary="Segmind: submit an async request")
+@router.post(
+    "/v2/{model:rest}",
+    summary="Segmind: submit an async request",
+    responses=errors(*CALLER, 400, 402, 404, 413, 422),
+    openapi_extra=json_request({"type": "object", "properties": {"prompt": {"type": "string"}}}),
+)
 async def submit(request: Request, caller: Auth, model: str) -> Response:
     fields = json_object(await json_body(request), "body")
     target, _ = caller.svc.registry.resolve(model)
@@ -76,7 +112,11 @@ async def submit(request: Request, caller: Auth, model: str) -> Response:
     )
 
 
-@router.get("/v2/requests/{request_id}/status", summary="Segmind: lightweight status")
+@router.get(
+    "/v2/requests/{request_id}/status",
+    summary="Segmind: lightweight status",
+    responses=errors(*CALLER, 404, 422),
+)
 async def status(caller: Auth, request_id: str = REQUEST_ID) -> Response:
     job = await find(caller, request_id)
     word = STATUS_WORDS[job.status]
@@ -87,7 +127,11 @@ async def status(caller: Auth, request_id: str = REQUEST_ID) -> Response:
     return JSONResponse(pending_body(caller, job))
 
 
-@router.get("/v2/requests/{request_id}", summary="Segmind: full result")
+@router.get(
+    "/v2/requests/{request_id}",
+    summary="Segmind: full result",
+    responses=errors(*CALLER, 404, 422),
+)
 async def result(caller: Auth, request_id: str = REQUEST_ID) -> Response:
     job = await find(caller, request_id)
     if STATUS_WORDS[job.status] == "FAILED":
@@ -95,7 +139,11 @@ async def result(caller: Auth, request_id: str = REQUEST_ID) -> Response:
     return JSONResponse(await result_body(caller, job))
 
 
-@router.get("/v1/requests/{request_id}", summary="Segmind: legacy poll (status and output)")
+@router.get(
+    "/v1/requests/{request_id}",
+    summary="Segmind: legacy poll (status and output)",
+    responses=errors(*CALLER, 404, 422),
+)
 async def legacy_poll(caller: Auth, request_id: str = REQUEST_ID) -> Response:
     job = await find(caller, request_id)
     if STATUS_WORDS[job.status] == "FAILED":
