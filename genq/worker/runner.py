@@ -35,6 +35,7 @@ from genq.models.registry import ModelRegistry, RegisteredModel
 from genq.settings import Settings
 from genq.storage import FileStorage, open_storage
 from genq.store import JobStore, open_store
+from genq.worker.lifeline import supervisor_alive, watch_supervisor
 from genq.worker.loaded import GIB, LoadedModels, free_accelerator_cache
 
 log = logging.getLogger("genq.worker")
@@ -73,7 +74,7 @@ class Hub:
     def send(self, *message: str) -> None:
         if self.conn is None:
             return
-        # If the supervisor is gone, the worker notices at its next receive and exits.
+        # If the supervisor is gone, the lifeline thread ends this process (see lifeline.py).
         with self._lock, contextlib.suppress(OSError):
             self.conn.send(message)
 
@@ -245,6 +246,7 @@ class Worker:
         self._current: list[JobContext] = []
         self._current_lock = threading.Lock()
         self._receive_lock = threading.Lock()
+        self._claim_lock = threading.Lock()
         # Storing a call's outputs and recording its jobs' ends happens on this thread while
         # the next call runs, so that the device does not wait for disks and databases.
         self._finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genq-finish")
@@ -281,8 +283,33 @@ class Worker:
                 # "wake" needs nothing more: the caller claims next.
                 ready = conn.poll(0)
         except (EOFError, OSError):
-            # The supervisor died: stop claiming and let the current job finish.
+            # The supervisor died: claim nothing more. The lifeline thread hands the jobs in
+            # hand back and ends the process.
             self._stopping.set()
+
+    def abandon(self) -> None:
+        """The supervisor is gone: put the jobs in hand back in the queue now, rather than
+        when their leases lapse (a job out of attempts fails, one whose cancel was asked for
+        ends canceled). The caller then ends the process."""
+        self._stopping.set()
+        # The models are not asked to stop: a job stopped that way would be recorded as
+        # canceled before the release could take it back.
+        with self._claim_lock, self._current_lock:
+            ctxs = list(self._current)
+        try:
+            released = self.store.release_worker(
+                self.worker_id, time.time(), self.settings.max_attempts
+            )
+        except Exception as exc:
+            log.warning("could not hand back jobs %s: %r", [c.job_id for c in ctxs], exc)
+        else:
+            log.warning(
+                "%d job(s) handed back to the queue, %d ended",
+                len(released.requeued),
+                len(released.failed),
+            )
+        for ctx in ctxs:
+            ctx.cleanup()
 
     def _stop_job(self, job_id: str) -> None:
         with self._current_lock:
@@ -348,15 +375,11 @@ class Worker:
         done = 0
         while not self._stopping.is_set():
             try:
-                claims = self._until_available(
-                    lambda: self.store.claim(
-                        self.worker_id, self.models, time.time(), self.settings.lease_seconds
-                    )
-                )
+                claims = self._until_available(lambda: self._claim(self.models))
             except StoreUnavailable:
                 break
             if not claims:
-                if burst:
+                if burst or self._stopping.is_set():
                     break
                 self.hub.send("idle")
                 self.receive(self.settings.poll_interval_seconds)
@@ -366,6 +389,28 @@ class Worker:
                 self.run_batch(batch)
                 done += len(batch)
         return done
+
+    def _claim(
+        self, models: list[str], *, limit: int = 1, batch_key: str | None = None
+    ) -> list[Claim]:
+        """Claim queued jobs, unless this worker is stopping or its supervisor is gone.
+
+        Without the check, a worker that has not yet noticed its supervisor's death would
+        claim the job another orphan just handed back, spending an attempt of it for
+        nothing; ``abandon`` waits for a claim under way, and hands back what it took."""
+        with self._claim_lock:
+            if self.hub.conn is not None and not supervisor_alive():
+                self._stopping.set()
+            if self._stopping.is_set():
+                return []
+            return self.store.claim(
+                self.worker_id,
+                models,
+                time.time(),
+                self.settings.lease_seconds,
+                limit=limit,
+                batch_key=batch_key,
+            )
 
     def batch_limit(self, registered: RegisteredModel) -> int:
         return min(registered.max_batch, self._batch_limits.get(registered.name, 1 << 30))
@@ -382,14 +427,7 @@ class Worker:
         deadline = time.monotonic() + registered.batch_wait
         while len(batch) < limit:
             try:
-                batch += self.store.claim(
-                    self.worker_id,
-                    [registered.name],
-                    time.time(),
-                    self.settings.lease_seconds,
-                    limit=limit - len(batch),
-                    batch_key=key,
-                )
+                batch += self._claim([registered.name], limit=limit - len(batch), batch_key=key)
             except StoreUnavailable:
                 break
             left = deadline - time.monotonic()
@@ -668,4 +706,20 @@ def worker_main(
     )
     settings = Settings.model_validate(settings_data)
     worker = Worker(settings, worker_id, conn=conn, models=models)
+    watch_supervisor(lambda: _orphaned(worker))
     worker.run(burst=burst)
+
+
+#: How long an orphaned worker may take to hand its jobs back before it exits regardless.
+ABANDON_SECONDS = 10.0
+
+
+def _orphaned(worker: Worker) -> None:
+    """End a worker whose supervisor died: nobody would hear of its jobs, and a restarted
+    server's workers would compete with it for the accelerator."""
+    # A database out of reach must not keep the process alive.
+    backstop = threading.Timer(ABANDON_SECONDS, os._exit, (1,))
+    backstop.daemon = True
+    backstop.start()
+    worker.abandon()
+    os._exit(1)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
 import threading
 import time
+from pathlib import Path
 
+import psutil
 import pytest
 
-from tests.conftest import GenqServer, wait_for
+from tests.conftest import GenqServer, wait_for, wait_until
 from tests.http.test_jobs import submit
+from tests.s3server import S3Server
+from tests.topology import Topology
 
 pytestmark = pytest.mark.slow
 
@@ -96,3 +101,67 @@ def test_sigterm_lets_running_jobs_finish_and_keeps_queued_ones(make_server) -> 
         assert first["attempts"] == 1  # finished during shutdown, not run again
         for job in queued:
             assert wait_for(api, job["id"])["status"] == "succeeded"
+
+
+def gone(process: psutil.Process) -> bool:
+    """Exited (a zombie nobody has reaped yet counts as exited)."""
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def assert_workers_exit(workers: list[psutil.Process], within: float) -> None:
+    """Every one of ``workers`` exits within ``within`` seconds (those left are killed)."""
+    try:
+        wait_until(lambda: all(gone(p) for p in workers), timeout=within)
+    finally:
+        for process in workers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+
+
+def test_workers_of_a_killed_server_exit_at_once_and_hand_their_job_back(make_server) -> None:
+    """SIGKILL of genq serve alone: its workers exit within seconds, long before their job
+    would end, and a restart runs the job again at once (not after its lease lapses)."""
+    server: GenqServer = make_server(workers=2, lease_seconds=120)
+    with server.client() as api:
+        job = submit(api, {"sleep_ms": 15_000, "steps": 150, "output_text": "again"})
+        wait_until(lambda: api.get(f"/v1/jobs/{job['id']}").json()["status"] == "running")
+    assert server.process is not None
+    workers = [psutil.Process(pid) for pid in server.worker_pids()]
+    assert len(workers) == 2
+    server.process.kill()
+    server.process.wait()
+    server.process = None
+    assert_workers_exit(workers, within=5)
+    server.start()
+    with server.client() as api:
+        assert api.get(f"/v1/jobs/{job['id']}").json()["status"] in ("queued", "running")
+        finished = wait_for(api, job["id"], timeout=60)
+    assert finished["status"] == "succeeded"
+    assert finished["attempts"] == 2
+    assert finished["outputs"][0]["size"] == len("again")
+
+
+def test_workers_of_a_killed_genq_worker_exit_at_once(tmp_path: Path, s3_server: S3Server) -> None:
+    """SIGKILL of a `genq worker` supervisor alone: its worker processes exit within seconds,
+    and the job they held is run again by the next `genq worker`."""
+    topo = Topology(tmp_path, s3_server, lease_seconds=120)
+    try:
+        url = topo.start_api()
+        supervisor = topo.start_worker("--concurrency", "2")
+        with topo.client(url) as api:
+            job = submit(api, {"sleep_ms": 15_000, "steps": 150, "output_text": "again"})
+            wait_until(lambda: api.get(f"/v1/jobs/{job['id']}").json()["status"] == "running")
+            workers = [p for p in topo.worker_children() if "spawn_main" in " ".join(p.cmdline())]
+            assert len(workers) == 2
+            supervisor.kill()
+            supervisor.wait()
+            assert_workers_exit(workers, within=5)
+            topo.start_worker()
+            finished = wait_for(api, job["id"], timeout=60)
+        assert finished["status"] == "succeeded"
+        assert finished["attempts"] == 2
+    finally:
+        topo.close()
