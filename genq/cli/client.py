@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import typer
 from rich.console import Console, Group, RenderableType
 from rich.progress import (
@@ -42,6 +45,7 @@ from genq.client import (
     JobStatus,
     ModelInfo,
     Output,
+    TransportError,
 )
 from genq.client import Progress as JobProgress
 from genq.credits import credits_text, parse_credits
@@ -58,6 +62,14 @@ Key = typer.Option(
     envvar="GENQ_API_KEY",
     help="An API key (default: the key file `genq serve` writes, GENQ_DATA_DIR/api-key or "
     "~/.genq/api-key).",
+)
+MaxRetries = typer.Option(
+    None,
+    "--max-retries",
+    envvar="GENQ_MAX_RETRIES",
+    min=0,
+    help="Retries of a request that could not get through or was answered 429, 502, 503 or "
+    "504, before giving up (default 5, about 12 s with the server down).",
 )
 AsJson = typer.Option(False, "--json", help="Print the server's JSON, for scripts.")
 OutputDir = typer.Option(
@@ -88,12 +100,88 @@ def reported_errors() -> Iterator[None]:
         raise fail(str(exc), 1) from None
 
 
+class WatchedTransport(httpx.HTTPTransport):
+    """httpx's own transport, calling ``on_refused`` each time a connection cannot be made
+    (the client then retries)."""
+
+    def __init__(self, on_refused: Callable[[httpx.ConnectError], None]) -> None:
+        super().__init__()
+        self.on_refused = on_refused
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return super().handle_request(request)
+        except httpx.ConnectError as exc:
+            self.on_refused(exc)
+            raise
+
+
+def reason(error: httpx.ConnectError) -> str:
+    """``Connection refused``: the error's words, without ``[Errno 111]``."""
+    return re.sub(r"^\[Errno -?\d+\] ", "", str(error)) or type(error).__name__
+
+
 @contextmanager
-def connect(url: str | None, key: str | None) -> Iterator[Client]:
+def connect(url: str | None, key: str | None, max_retries: int | None) -> Iterator[Client]:
     """A client of the server at ``url`` (or GENQ_URL, or the local default), its errors
-    reported as the command's."""
-    with reported_errors(), Client(url, key) as client:
-        yield client
+    reported as the command's. A server that cannot be reached is one line, ``error: cannot
+    reach genq at URL``, once the retries are spent; on a terminal a note says so at the
+    first refusal too, rather than leaving the user to wait for the retries in silence."""
+    noted = not Console(stderr=True).is_terminal
+
+    def on_refused(error: httpx.ConnectError) -> None:
+        nonlocal noted
+        retries = client.retry.max_retries
+        if noted or not retries:
+            return
+        noted = True
+        typer.echo(
+            f"cannot reach genq at {client.base_url}: {reason(error)}; retrying "
+            f"(--max-retries {retries}; Ctrl-C to stop)",
+            err=True,
+        )
+
+    with (
+        reported_errors(),
+        Client(url, key, max_retries=max_retries, transport=WatchedTransport(on_refused)) as client,
+    ):
+        try:
+            yield client
+        except TransportError as exc:
+            if not isinstance(exc.__cause__, httpx.ConnectError):
+                raise
+            attempts = client.retry.max_retries + 1
+            raise fail(
+                f"cannot reach genq at {client.base_url}: {reason(exc.__cause__)} "
+                f"({attempts} attempt{'s' if attempts > 1 else ''})",
+                1,
+            ) from None
+
+
+def writable_folder(path: Path) -> Path:
+    """``path``, made with its missing parents if need be (as the download would); exits 1
+    with one line when it cannot be made or written to. Checked before a job is submitted or
+    fetched, so that its outputs are not lost at the end."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise fail(f"cannot write to {path}: {exc.strerror or exc}", 1) from None
+    return path
+
+
+def save_outputs(client: Client, job: Job, folder: Path) -> list[Path]:
+    """Download the job's outputs into ``folder``; a file that cannot be written (a full
+    disk) exits 1 with one line saying how to fetch them again."""
+    try:
+        return client.download(job, folder)
+    except OSError as exc:
+        raise fail(
+            f"cannot save the outputs of {job.id} in {folder}: {exc.strerror or exc}; "
+            f"fetch them with: genq jobs download {job.id} -o FOLDER",
+            1,
+        ) from None
 
 
 def print_json(data: Any) -> None:
@@ -541,13 +629,15 @@ def run(
     ),
     url: str = Url,
     key: str = Key,
+    max_retries: int | None = MaxRetries,
 ) -> None:
     """Run a model: submit a job, show its progress, save its outputs and print their paths.
 
     A job that fails exits 1 with its error. Ctrl-C asks whether to cancel the job or leave it
     running (exit 130)."""
     data = parse_input(inputs or [], input_file)
-    with connect(url, key) as client:
+    writable_folder(output_dir)
+    with connect(url, key, max_retries) as client:
         handle = client.submit(model, data)
         try:
             job = handle.job or handle.status()
@@ -557,7 +647,7 @@ def run(
                 job = follow(handle, view)
         except KeyboardInterrupt:
             raise offer_cancel(handle) from None
-        files = client.download(job, output_dir) if job.status is JobStatus.SUCCEEDED else []
+        files = save_outputs(client, job, output_dir) if job.status is JobStatus.SUCCEEDED else []
     print_files(job, files, print_job)
     finish(job)
 
@@ -570,9 +660,10 @@ def jobs_list(
     as_json: bool = AsJson,
     url: str = Url,
     key: str = Key,
+    max_retries: int | None = MaxRetries,
 ) -> None:
     """List your jobs, newest first."""
-    with connect(url, key) as client:
+    with connect(url, key, max_retries) as client:
         jobs = list(client.jobs.list(status=status, model=model, limit=limit))
     if as_json:
         print_json([job.raw for job in jobs])
@@ -588,9 +679,10 @@ def jobs_show(
     as_json: bool = AsJson,
     url: str = Url,
     key: str = Key,
+    max_retries: int | None = MaxRetries,
 ) -> None:
     """Show a job: status, progress, error, cost, times, input and outputs."""
-    with connect(url, key) as client:
+    with connect(url, key, max_retries) as client:
         job = client.get(job_id)
     show_job(job, as_json)
 
@@ -608,10 +700,11 @@ def jobs_watch(
     as_json: bool = AsJson,
     url: str = Url,
     key: str = Key,
+    max_retries: int | None = MaxRetries,
 ) -> None:
     """Follow a job with a progress bar until it ends, then show it. Exits 1 unless it
     succeeded; Ctrl-C stops watching and leaves the job running."""
-    with connect(url, key) as client:
+    with connect(url, key, max_retries) as client:
         handle = client.job(job_id)
         job = handle.status()
         try:
@@ -630,9 +723,10 @@ def jobs_cancel(
     as_json: bool = AsJson,
     url: str = Url,
     key: str = Key,
+    max_retries: int | None = MaxRetries,
 ) -> None:
     """Cancel a job: a queued one at once, a running one at its next step."""
-    with connect(url, key) as client:
+    with connect(url, key, max_retries) as client:
         job = client.jobs.cancel(job_id)
     if as_json:
         print_json(job.raw)
@@ -646,9 +740,10 @@ def jobs_delete(
     as_json: bool = AsJson,
     url: str = Url,
     key: str = Key,
+    max_retries: int | None = MaxRetries,
 ) -> None:
     """Delete a job and its files (stopping it first if it runs)."""
-    with connect(url, key) as client:
+    with connect(url, key, max_retries) as client:
         client.jobs.delete(job_id)
     if as_json:
         print_json({"id": job_id, "deleted": True})
@@ -663,14 +758,15 @@ def jobs_download(
     as_json: bool = AsJson,
     url: str = Url,
     key: str = Key,
+    max_retries: int | None = MaxRetries,
 ) -> None:
     """Save a succeeded job's outputs (their checksums verified) and print their paths."""
-    with connect(url, key) as client:
+    with connect(url, key, max_retries) as client:
         job = client.get(job_id)
         if not job.status.terminal:
             raise fail(f"{job.id} is {job.status.value}: wait for it with genq jobs watch", 1)
         finish(job)
-        files = client.download(job, output_dir)
+        files = save_outputs(client, job, writable_folder(output_dir))
     print_files(job, files, as_json)
 
 
@@ -686,9 +782,11 @@ def print_files(job: Job, files: list[Path], as_json: bool) -> None:
 
 
 @models_app.command("list")
-def models_list(as_json: bool = AsJson, url: str = Url, key: str = Key) -> None:
+def models_list(
+    as_json: bool = AsJson, url: str = Url, key: str = Key, max_retries: int | None = MaxRetries
+) -> None:
     """List the models the server offers."""
-    with connect(url, key) as client:
+    with connect(url, key, max_retries) as client:
         models = client.models.list()
     if as_json:
         print_json([model.raw for model in models])
@@ -702,9 +800,10 @@ def models_show(
     as_json: bool = AsJson,
     url: str = Url,
     key: str = Key,
+    max_retries: int | None = MaxRetries,
 ) -> None:
     """Show a model: description, price, aliases and a table of its input fields."""
-    with connect(url, key) as client:
+    with connect(url, key, max_retries) as client:
         model = client.models.get(name)
     if as_json:
         print_json(model.raw)

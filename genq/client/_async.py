@@ -16,7 +16,7 @@ from httpx_sse import EventSource, SSEError
 
 from genq.client import _base
 from genq.client._base import BaseClient, Call, Pages
-from genq.client._config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from genq.client._config import DEFAULT_TIMEOUT
 from genq.client._download import FileSink, output_path
 from genq.client._follow import Follow, StreamRefused
 from genq.client._types import Event, Job, JobStatus, ModelInfo, Output, Progress
@@ -39,7 +39,7 @@ class AsyncClient(BaseClient):
         api_key: str | None = None,
         *,
         timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_retries: int | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         super().__init__(base_url, api_key, timeout=timeout, max_retries=max_retries)

@@ -53,12 +53,12 @@ class BaseClient:
         api_key: str | None,
         *,
         timeout: float | httpx.Timeout | None,
-        max_retries: int,
+        max_retries: int | None,
     ) -> None:
         self.base_url = _config.base_url(base_url)
         self.api_key = _config.api_key(api_key)
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-        self.retry = RetryPolicy(max_retries=max_retries)
+        self.retry = RetryPolicy(max_retries=_config.max_retries(max_retries))
 
     def _http_options(self) -> dict[str, Any]:
         """Arguments of the underlying ``httpx.Client`` or ``httpx.AsyncClient``."""

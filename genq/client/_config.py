@@ -1,4 +1,4 @@
-"""Where the client finds its server and its API key."""
+"""Where the client finds its server and its API key, and how often it retries."""
 
 from __future__ import annotations
 
@@ -19,6 +19,22 @@ DEFAULT_MAX_RETRIES = 5
 def base_url(given: str | None) -> str:
     """The argument, else ``GENQ_URL``, else the address ``genq serve`` listens on."""
     return (given or os.environ.get("GENQ_URL") or DEFAULT_URL).rstrip("/")
+
+
+def max_retries(given: int | None) -> int:
+    """The argument, else ``GENQ_MAX_RETRIES``, else 5."""
+    if given is not None:
+        return given
+    value = os.environ.get("GENQ_MAX_RETRIES", "").strip()
+    if not value:
+        return DEFAULT_MAX_RETRIES
+    try:
+        retries = int(value)
+    except ValueError:
+        retries = -1
+    if retries < 0:
+        raise ValueError(f"GENQ_MAX_RETRIES must be a whole number ≥ 0, not {value!r}")
+    return retries
 
 
 def key_file() -> Path:

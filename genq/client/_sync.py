@@ -15,7 +15,7 @@ from httpx_sse import EventSource, SSEError
 
 from genq.client import _base
 from genq.client._base import BaseClient, Call, Pages
-from genq.client._config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from genq.client._config import DEFAULT_TIMEOUT
 from genq.client._download import FileSink, output_path
 from genq.client._follow import Follow, StreamRefused
 from genq.client._types import Event, Job, JobStatus, ModelInfo, Output, Progress
@@ -32,8 +32,8 @@ class Client(BaseClient):
     ``base_url`` defaults to ``GENQ_URL``, then ``http://127.0.0.1:8000``; ``api_key`` to
     ``GENQ_API_KEY``, then the key file ``genq serve`` writes (``$GENQ_DATA_DIR/api-key`` or
     ``~/.genq/api-key``). ``timeout`` bounds each HTTP request (not a wait for a job);
-    transient failures are retried up to ``max_retries`` times. ``transport`` replaces
-    httpx's own (to wrap or mock it).
+    transient failures are retried up to ``max_retries`` times (default: ``GENQ_MAX_RETRIES``,
+    then 5). ``transport`` replaces httpx's own (to wrap or mock it).
     """
 
     def __init__(
@@ -42,7 +42,7 @@ class Client(BaseClient):
         api_key: str | None = None,
         *,
         timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_retries: int | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(base_url, api_key, timeout=timeout, max_retries=max_retries)

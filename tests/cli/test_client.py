@@ -22,7 +22,7 @@ from typer.testing import CliRunner, Result
 from genq.cli import app
 from genq.cli.client import amount_text, parse_input, price_text
 from tests.cli.test_packaging import WITHOUT_SERVER
-from tests.conftest import GenqServer, wait_for, wait_until
+from tests.conftest import GenqServer, free_port, wait_for, wait_until
 
 pytestmark = pytest.mark.backends("sqlite")
 
@@ -406,6 +406,34 @@ def test_jobs_download_of_an_unfinished_job_fails(server: GenqServer, api: httpx
         stop(api, job_id)
 
 
+def test_an_output_folder_that_cannot_be_made_fails_before_submitting(
+    server: GenqServer, api: httpx.Client, tmp_path: Path
+) -> None:
+    """`genq run -o DIR` and `genq jobs download -o DIR` with a DIR that cannot be made exit 1
+    with one `error:` line, and `run` submits nothing."""
+    (tmp_path / "a-file").write_text("")
+    blocked = tmp_path / "a-file" / "outputs"
+    before = len(api.get("/v1/jobs", params={"limit": 100}).json()["data"])
+    result = genq(server, "run", "noop", "-i", "output_text=x", "-o", str(blocked))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"error: cannot write to {blocked}: Not a directory"]
+    assert len(api.get("/v1/jobs", params={"limit": 100}).json()["data"]) == before
+    job_id = submit(api, "noop", output_text="x")
+    wait_for(api, job_id)
+    result = genq(server, "jobs", "download", job_id, "-o", str(blocked))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"error: cannot write to {blocked}: Not a directory"]
+
+
+def test_a_missing_output_folder_is_made(server: GenqServer, tmp_path: Path) -> None:
+    """`genq run -o DIR` makes DIR and its missing parents, and saves the outputs there."""
+    folder = tmp_path / "new" / "nested"
+    result = succeeded(genq(server, "run", "noop", "-i", "output_text=made", "-o", str(folder)))
+    [path] = [Path(line) for line in result.stdout.splitlines()]
+    assert path.parent == folder
+    assert path.read_text() == "made"
+
+
 # -- genq models ---------------------------------------------------------------------------
 def test_models_list(server: GenqServer) -> None:
     """`genq models list` shows every model with its price; --json prints the server's list."""
@@ -460,6 +488,38 @@ def test_api_errors_exit_1_without_a_traceback(
     assert result.stderr.startswith("error: ")
     assert result.stderr.rstrip().endswith(f"({code})")
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def unreachable(*args: str, **env: str) -> Result:
+    """``genq ARGS`` against a port nobody listens on."""
+    environ = {"TTY_COMPATIBLE": "0", "GENQ_API_KEY": "gq_any", "GENQ_MAX_RETRIES": None, **env}
+    return CliRunner(env=environ).invoke(app, [*args, "--url", f"http://127.0.0.1:{free_port()}"])
+
+
+def test_an_unreachable_server_is_one_line_after_the_retries_asked_for() -> None:
+    """With the server down, `--max-retries 1` gives up after one retry with one line naming
+    the URL, and says nothing earlier when stderr is not a terminal."""
+    started = time.monotonic()
+    result = unreachable("jobs", "list", "--max-retries", "1")
+    assert time.monotonic() - started < 5
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: cannot reach genq at http://127.0.0.1:")
+    assert line.endswith(": Connection refused (2 attempts)")
+
+
+def test_genq_max_retries_sets_the_retries_and_a_terminal_hears_at_once() -> None:
+    """GENQ_MAX_RETRIES=0 fails at the first refused connection; on a terminal, a note says
+    at the first refusal that genq cannot be reached and is being retried."""
+    result = unreachable("models", "list", GENQ_MAX_RETRIES="0")
+    assert result.exit_code == 1
+    assert result.stderr.rstrip().endswith(": Connection refused (1 attempt)")
+    result = unreachable("models", "list", "--max-retries", "1", TTY_COMPATIBLE="1")
+    assert result.exit_code == 1
+    note, error = result.stderr.splitlines()
+    assert note.startswith("cannot reach genq at http://127.0.0.1:")
+    assert note.endswith("retrying (--max-retries 1; Ctrl-C to stop)")
+    assert error.startswith("error: cannot reach genq at ")
 
 
 def test_url_and_key_come_from_the_environment(server: GenqServer) -> None:

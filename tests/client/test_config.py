@@ -66,3 +66,25 @@ def test_arguments_win_over_the_environment(
     assert (from_env.base_url, from_env.api_key) == ("http://genq.example:9000", "from-env")
     given = genq.Client("http://other:1", "given")
     assert (given.base_url, given.api_key) == ("http://other:1", "given")
+
+
+def test_max_retries_come_from_the_argument_then_the_environment(
+    no_settings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """max_retries defaults to GENQ_MAX_RETRIES, then 5; the argument wins over both."""
+    monkeypatch.delenv("GENQ_MAX_RETRIES", raising=False)
+    assert genq.Client(api_key="k").retry.max_retries == 5
+    monkeypatch.setenv("GENQ_MAX_RETRIES", "1")
+    assert genq.Client(api_key="k").retry.max_retries == 1
+    assert genq.AsyncClient(api_key="k").retry.max_retries == 1
+    assert genq.Client(api_key="k", max_retries=0).retry.max_retries == 0
+
+
+@pytest.mark.parametrize("value", ["many", "-1", "2.5"])
+def test_a_malformed_genq_max_retries_is_refused(
+    no_settings: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """A GENQ_MAX_RETRIES that is not a whole number ≥ 0 raises ValueError naming it."""
+    monkeypatch.setenv("GENQ_MAX_RETRIES", value)
+    with pytest.raises(ValueError, match=f"GENQ_MAX_RETRIES must be .*{value}"):
+        genq.Client(api_key="k")
