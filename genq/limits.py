@@ -11,21 +11,24 @@ with a 4xx before anything is written. The numbers are settings (``max_json_dept
   and non-finite numbers are already refused by the parser.
 - ``metadata``: at most ``max_metadata_bytes`` as JSON, ``max_metadata_keys`` keys at its top,
   ``max_metadata_depth`` levels.
-- A job's input: no string longer than ``max_text_chars`` characters, but for ``data:`` URIs,
-  which are references with caps of their own (``reference_max_bytes``, the body limit).
-- What models write (error, log and progress messages, streamed text): NUL characters become
-  U+FFFD and a message is cut at ``MAX_STORED_MESSAGE_CHARS`` (``stored_text``).
+- A job's input and a vendor's kept request: no string longer than ``max_text_chars``
+  characters, but for base64 ``data:`` URIs, which are references with caps of their own
+  (``reference_max_bytes``, the body limit); no key longer than ``MAX_KEY_CHARS``.
+- What models write (error, log and progress messages, streamed text): NUL characters and
+  lone surrogates become U+FFFD, and a message is cut at ``MAX_STORED_MESSAGE_CHARS``
+  (``stored_text``).
 - Error messages: at most ``MAX_MESSAGE_CHARS`` characters and ``MAX_ERROR_DETAILS`` failing
   fields, however long the value they quote (applied by ``genq.errors.GenqError``).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
 
-from genq.errors import BadRequest, ValidationFailed
+from genq.errors import BadRequest, ValidationFailed, shorten
 
 DEFAULT_JSON_DEPTH = 32
 DEFAULT_METADATA_BYTES = 16 * 1024
@@ -34,6 +37,11 @@ DEFAULT_METADATA_DEPTH = 5
 DEFAULT_TEXT_CHARS = 100_000
 DEFAULT_LIST_BYTES = 8 * 1024 * 1024
 MAX_STORED_MESSAGE_CHARS = 4000
+#: Longest key of a JSON object anywhere in a body.
+MAX_KEY_CHARS = 1000
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+#: A ``data:`` URI of base64 bytes: a reference, whose size has caps of its own.
+_DATA_URI = re.compile(r"data:[\w.+-]+/[\w.+-]+(;[\w.+-]+=[\w.+-]+)*;base64,[A-Za-z0-9+/=\s]*")
 
 
 def refuse(path: str, message: str) -> ValidationFailed:
@@ -59,6 +67,8 @@ def check_json(value: Any, max_depth: int, root: str = "body") -> None:
                 for key, child in item.items():
                     if "\x00" in key:
                         raise refuse(path, "has a key with a NUL character")
+                    if len(key) > MAX_KEY_CHARS:
+                        raise refuse(path, f"has a key longer than {MAX_KEY_CHARS} characters")
                     stack.append((child, f"{path}/{key}", depth + 1))
             else:
                 stack.extend((child, f"{path}/{i}", depth + 1) for i, child in enumerate(item))
@@ -91,7 +101,7 @@ def check_text(value: Any, max_chars: int, root: str = "input") -> None:
     while stack:
         item, path = stack.pop()
         if isinstance(item, str):
-            if len(item) > max_chars and not item.startswith("data:"):
+            if len(item) > max_chars and not _DATA_URI.fullmatch(item):
                 raise refuse(path, f"is {len(item)} characters long, more than {max_chars}")
         elif isinstance(item, dict):
             stack.extend((child, f"{path}/{key}") for key, child in item.items())
@@ -99,16 +109,15 @@ def check_text(value: Any, max_chars: int, root: str = "input") -> None:
             stack.extend((child, f"{path}/{i}") for i, child in enumerate(item))
 
 
-def check_header(value: str | None, name: str) -> None:
-    """Refuse a header value with a NUL character (no store can keep it)."""
+def check_param(value: str | None, path: str) -> None:
+    """Refuse a header or query parameter with a NUL character (no store can look one up)."""
     if value is not None and "\x00" in value:
-        raise refuse(f"header/{name}", "must not contain NUL characters")
+        raise refuse(path, "must not contain NUL characters")
 
 
 def stored_text(text: str, limit: int | None = MAX_STORED_MESSAGE_CHARS) -> str:
-    """Text a model produced, made storable: no NUL (which PostgreSQL cannot keep), and at most
-    ``limit`` characters (None: any length)."""
-    text = text.replace("\x00", "\ufffd")
-    if limit is not None and len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text
+    """Text a model produced, made storable: no NUL (which PostgreSQL cannot keep) and no lone
+    surrogate (which no store, nor JSON, can: Python makes them from undecodable file names),
+    each made U+FFFD, and at most ``limit`` characters (None: any length)."""
+    text = _UNSTORABLE.sub("\ufffd", text)
+    return text if limit is None else shorten(text, limit)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import orjson
 
 from genq import limits
+from genq.credits import to_micros
 from genq.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from genq.jobs import ApiKey, Event, EventType, Job, JobStatus, Origin
 from genq.keys import hash_key
@@ -225,6 +226,15 @@ class JobService:
         origin = None
         if api != "native" or alias is not None:
             origin = Origin(api, model, request or {})
+        estimate = registered.estimate(validated, alias.price if alias else None)
+        try:
+            to_micros(estimate)
+        except ValueError:
+            raise ValidationFailed(
+                f"invalid input: the job would cost {estimate:.6g} credits, more than any "
+                "balance can hold",
+                details=[{"path": "input", "message": "asks for too much work"}],
+            ) from None
         now = time.time()
         fingerprinted = input if request is None else {"api": api, "request": request}
         return NewJob(
@@ -234,7 +244,7 @@ class JobService:
             input=validated,
             priority=priority,
             metadata=metadata,
-            cost_estimate=registered.estimate(validated, alias.price if alias else None),
+            cost_estimate=estimate,
             created_at=now,
             expires_at=now + (retention_seconds or self.settings.retention_seconds),
             idempotency_key=idempotency_key,
@@ -268,7 +278,7 @@ class JobService:
                 max_keys=settings.max_metadata_keys,
                 max_depth=settings.max_metadata_depth,
             )
-        limits.check_header(idempotency_key, "Idempotency-Key")
+        limits.check_param(idempotency_key, "header/Idempotency-Key")
 
     async def get(self, account_id: str, job_id: str) -> Job:
         job = await self._db(self.store.get_job, account_id, known_id(job_id), time.time())
@@ -327,7 +337,14 @@ class JobService:
         limit = max(1, min(limit, MAX_PAGE))
         before = decode_cursor(cursor) if cursor else None
         where = JobFilter(statuses=(status,) if status else (), model=model)
-        rows, more = await self._read_page(account_id, time.time(), where, limit, before=before)
+        rows, more = await self._read_page(
+            account_id,
+            time.time(),
+            where,
+            limit,
+            before=before,
+            budget=self.settings.max_list_bytes,
+        )
         next_cursor = encode_cursor(rows[-1][0]) if more else None
         return [job for _, job in rows], next_cursor
 
@@ -338,7 +355,10 @@ class JobService:
         page_size = max(1, min(page_size, MAX_PAGE))
         now = time.time()
         offset = (max(page, 1) - 1) * page_size
-        rows, _ = await self._read_page(account_id, now, where, page_size, offset=offset)
+        # A numbered page is always whole: ending one early would shift every later page.
+        rows, _ = await self._read_page(
+            account_id, now, where, page_size, offset=offset, budget=None
+        )
         total = await self._db(self.store.count_jobs, account_id, now, where)
         return [job for _, job in rows], total
 
@@ -351,14 +371,13 @@ class JobService:
         *,
         before: int | None = None,
         offset: int = 0,
+        budget: int | None,
     ) -> tuple[list[tuple[int, Job]], bool]:
         """Up to ``limit`` jobs, newest first, and whether more follow. A page also ends once
-        it holds ``max_list_bytes`` of input and metadata (at least one job), so that no
-        listing makes an answer, or this process, hold more than that; it is read in chunks
-        for the same reason."""
-        if where.model is not None:
-            limits.check_header(where.model, "model")
-        budget = self.settings.max_list_bytes
+        it holds ``budget`` bytes of input and metadata (None: never), with at least one job,
+        so that no listing makes an answer, or this process, hold more than that; it is read
+        in chunks for the same reason."""
+        limits.check_param(where.model, "model")
         page: list[tuple[int, Job]] = []
         size = 0
         while len(page) < limit:
@@ -374,7 +393,7 @@ class JobService:
             )
             for seq, job in rows[:chunk]:
                 size += listed_size(job)
-                if page and size > budget:
+                if page and budget is not None and size > budget:
                     return page, True
                 page.append((seq, job))
             if len(rows) <= chunk:

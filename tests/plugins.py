@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from PIL import Image
 from pydantic import BaseModel, Field
 
-from genq.models.base import Model, Price, RunContext
+from genq.models.base import Model, Price, RunContext, Usage
 
 
 class Echo(Model):
@@ -38,10 +38,11 @@ class Loud(Model):
     input_schema: ClassVar[dict[str, Any]] = {"type": "object", "properties": {}}
 
     def predict(self, input: dict[str, Any], ctx: RunContext) -> None:
-        noise = "\x00" + "x" * 1_000_000
+        # A lone surrogate, as str() of an undecodable file name holds one.
+        noise = "\x00\udcff" + "x" * 1_000_000
         ctx.log("log" + noise)
         ctx.progress(1, 2, "progress" + noise)
-        ctx.text("text\x00")
+        ctx.text("text\x00\udcff")
         raise RuntimeError("error" + noise)
 
 
@@ -53,6 +54,21 @@ class Faulty(Echo):
 
     def usage(self, input: dict[str, Any]) -> Any:
         raise ZeroDivisionError("a bug in the model's usage()")
+
+
+class Costly(Echo):
+    """Priced by a duration its input may set to any number."""
+
+    name = "costly"
+    modality = "image"
+    price = Price(per_second=1)
+    input_schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {"duration": {"type": "number", "minimum": 0}},
+    }
+
+    def usage(self, input: dict[str, Any]) -> Usage:
+        return Usage(outputs=1, media_seconds=input.get("duration", 1))
 
 
 class Broken(Echo):

@@ -106,6 +106,8 @@ VALUES = {
     "huge-integer": "123456789012345678901234567890",
     "oversized-text": '"' + "a" * 1_000_000 + '"',
     "many-keys": "{" + ", ".join(f'"k{i}": {i}' for i in range(5000)) + "}",
+    "oversized-data-prefixed": '"data:' + "a" * 1_000_000 + '"',
+    "oversized-key": '{"' + "k" * 2_000_000 + '": 1}',
 }
 
 #: Values a field that is only kept (metadata, a vendor field genq does not use) may hold.
@@ -241,10 +243,9 @@ def test_hostile_ids_are_not_found_in_the_routes_shape(
     ],
 )
 def test_hostile_query_parameters(http: httpx.Client, query: str) -> None:
-    """Hostile query and path parameters on listing routes answer a 4xx, never a 500."""
+    """Hostile query and path parameters on listing routes answer a 4xx."""
     response = http.get(query)
-    assert 400 <= response.status_code < 500 or response.status_code == 200, response.text
-    assert response.status_code != 500
+    assert 400 <= response.status_code < 500, response.text
 
 
 @pytest.mark.slow
@@ -259,10 +260,11 @@ def test_what_a_model_writes_is_kept_storable(make_server: Any) -> None:
         assert done["error"]["code"] == "model_error"
         message = done["error"]["message"]
         assert "\x00" not in message
-        assert message.startswith("RuntimeError: error\ufffdxxx") or "error\ufffdxxx" in message
+        assert "error\ufffd\ufffdxxx" in message
         assert len(message) <= 4000
         events = api.get(f"/v1/jobs/{job['id']}/events").text
-    assert "log\\ufffdxxx" in events or "log\ufffdxxx" in events
+    assert "log\ufffd\ufffdxxx" in events
+    assert "text\ufffd\ufffd" in events
     assert len(events) < 50_000
 
 
@@ -310,4 +312,44 @@ def test_unexpected_errors_answer_in_the_routes_shape(make_server: Any) -> None:
             assert response.status_code == 500, (name, response.text)
             assert shape(response.json()), (name, response.text)
             assert "ZeroDivisionError" not in response.text
+            assert response.headers.get("connection") != "close"
     assert server.log.read_text().count("ZeroDivisionError: a bug") == len(UNEXPECTED)
+
+
+def test_numbered_pages_stay_whole(make_server: Any) -> None:
+    """Numbered listings (NetMind's) never end a page early, whatever max_list_bytes says:
+    every job is on exactly one page."""
+    server = make_server(max_list_bytes=40_000, workers=0)
+    headers = {"Authorization": server.key}
+    body = {"model": "Qwen/Qwen-Image", "config": {"prompt": "p" * 1900, "pad": "x" * 12_000}}
+    made = [
+        httpx.post(f"{server.url}/v1/generation", headers=headers, json=body).json()["id"]
+        for _ in range(7)
+    ]
+    seen: list[str] = []
+    for page in (1, 2, 3):
+        listed = httpx.get(
+            f"{server.url}/v1/generation",
+            headers=headers,
+            params={"page": page, "page_size": 3},
+        ).json()
+        seen += [item["id"] for item in listed["generation_list"]]
+    assert sorted(seen) == sorted(made)
+
+
+def test_an_estimate_no_balance_can_hold_is_refused(make_server: Any) -> None:
+    """Input that prices a job beyond any balance is a 422, not a 500."""
+    server = make_server(toml='[models.costly]\nentrypoint = "tests.plugins:Costly"\n', workers=0)
+    with server.client() as api:
+        for duration in (1e20, 1e300):
+            refused = api.post(
+                "/v1/jobs", json={"model": "costly", "input": {"duration": duration}}
+            )
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["error"]["details"][0]["path"] == "input"
+        oxen = api.post("/api/ai/queue", json={"model": "costly", "prompt": "x", "duration": 1e20})
+        assert oxen.status_code == 422, oxen.text
+        assert (
+            api.post("/v1/jobs", json={"model": "costly", "input": {"duration": 2}}).status_code
+            == 202
+        )
