@@ -257,10 +257,18 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
 def _checked_addresses(host: str, port: int, allow_private: bool) -> list[IPAddress]:
     try:
         addresses = _resolve(host, port)
-    except OSError as exc:
-        raise _Refusal(f"the host name {host} does not resolve ({exc})") from exc
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a label IDNA cannot encode
+        addresses, failure = [], str(exc)
+    else:
+        failure = "no address"
     if not addresses:
-        raise _Refusal(f"the host name {host} does not resolve")
+        if not allow_private:
+            # Told apart from a private address, this would say which internal names exist.
+            raise _Refusal(
+                f"the host {host} does not resolve to a public address",
+                private=f"{host} does not resolve ({failure})",
+            )
+        raise _Refusal(f"the host name {host} does not resolve ({failure})")
     if not allow_private:
         # Every address, not just the first: which one a connection uses is not ours to pick.
         for address in addresses:
@@ -268,8 +276,7 @@ def _checked_addresses(host: str, port: int, allow_private: bool) -> list[IPAddr
             if kind != "public":
                 article = "an" if kind[0] in "aeiou" else "a"
                 raise _Refusal(
-                    f"the host {host} resolves to a non-public address; "
-                    "the operator has not allowed private addresses",
+                    f"the host {host} does not resolve to a public address",
                     private=f"{host} resolves to {article} {kind} address "
                     f"{_address_text(address)} (reference_allow_private is off)",
                 )
@@ -369,7 +376,13 @@ def _host_and_port(url: httpx.URL) -> tuple[str, int]:
     host = url.raw_host.decode("ascii")
     if not host:
         raise _Refusal("the URL has no host")
-    return host, url.port or (443 if url.scheme == "https" else 80)
+    labels = host.removesuffix(".").split(".")
+    if ":" not in host and not all(0 < len(label) < 64 for label in labels):
+        raise _Refusal("the URL's host name is malformed")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    if not 0 < port < 65536:
+        raise _Refusal("the URL's port is out of range")
+    return host, port
 
 
 def _connect(

@@ -208,8 +208,7 @@ def test_loopback_url_is_refused_by_default(server: LocalServer) -> None:
     with pytest.raises(InputError) as refused:
         fetch_image(url, max_bytes=LIMIT)
     assert str(refused.value) == (
-        f"cannot fetch {url}: the host 127.0.0.1 resolves to a non-public address; "
-        "the operator has not allowed private addresses"
+        f"cannot fetch {url}: the host 127.0.0.1 does not resolve to a public address"
     )
     assert server.requests == []
 
@@ -236,7 +235,7 @@ def test_other_spellings_of_this_host_are_refused(host: str, named: str) -> None
     """Host names and IP spellings that reach this machine are refused too."""
     with pytest.raises(InputError) as refused:
         fetch_bytes(f"http://{host}:9/x.png", max_bytes=LIMIT)
-    assert f"the host {named} resolves to a non-public address;" in str(refused.value)
+    assert f"the host {named} does not resolve to a public address" in str(refused.value)
 
 
 PRIVATE_ANSWERS = [
@@ -264,8 +263,8 @@ def test_host_name_resolving_to_a_private_address_is_refused(
     with pytest.raises(InputError) as refused:
         fetch_bytes("https://intranet.test/cat.png", max_bytes=LIMIT)
     assert str(refused.value) == (
-        "cannot fetch https://intranet.test/cat.png: the host intranet.test resolves to a "
-        "non-public address; the operator has not allowed private addresses"
+        "cannot fetch https://intranet.test/cat.png: the host intranet.test does not "
+        "resolve to a public address"
     )
 
 
@@ -307,9 +306,34 @@ def test_connection_goes_to_the_checked_address(
 
 
 def test_unresolvable_host_is_refused(dns: FakeDNS) -> None:
-    """A host name without addresses is refused with its name."""
-    with pytest.raises(InputError, match=r"the host name nowhere\.test does not resolve"):
-        fetch_bytes("http://nowhere.test/a.png", max_bytes=LIMIT)
+    """A host name without addresses is refused with its name and, where private addresses
+    are allowed, the resolver's reason."""
+    with pytest.raises(InputError, match=r"the host name nowhere\.test does not resolve \("):
+        fetch_bytes("http://nowhere.test/a.png", max_bytes=LIMIT, allow_private=True)
+
+
+def test_unresolvable_and_private_hosts_read_alike(dns: FakeDNS) -> None:
+    """Without private addresses, a name that does not resolve and one that resolves to a
+    private address get the same words: a refusal tells nothing of which internal names
+    exist."""
+    dns.add("inside.test", ["10.1.2.3"])
+    messages = []
+    for host in ("nowhere.test", "inside.test"):
+        with pytest.raises(InputError) as refused:
+            fetch_bytes(f"http://{host}/a.png", max_bytes=LIMIT)
+        messages.append(str(refused.value).replace(host, "HOST"))
+    assert messages[0] == messages[1]
+
+
+@pytest.mark.parametrize(
+    "url", ["http://a..b/x.png", "http://" + "a" * 64 + ".test/x.png", "http://a.test:99999/"]
+)
+def test_malformed_hosts_and_ports_are_refused_at_submit(url: str) -> None:
+    """A host name IDNA cannot encode or a port out of range is refused before any lookup."""
+    with pytest.raises(InputError, match=r"malformed|out of range"):
+        check_reference(url)
+    with pytest.raises(InputError):
+        fetch_bytes(url, max_bytes=LIMIT)
 
 
 # --- redirects -------------------------------------------------------------------------------
@@ -326,8 +350,7 @@ def test_redirect_to_a_private_address_is_refused(
         fetch_bytes(url, max_bytes=LIMIT)
     assert str(refused.value) == (
         f"cannot fetch {url} (redirected to http://metadata.test/latest/): the host "
-        "metadata.test resolves to a non-public address; the operator has not allowed "
-        "private addresses"
+        "metadata.test does not resolve to a public address"
     )
     assert [path for path, _ in server.requests] == ["/cat.png"]
 
