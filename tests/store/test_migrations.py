@@ -193,7 +193,13 @@ def test_version_4_float_money_becomes_exact(database: Database) -> None:
     spent = 0.001
     for _ in range(10):
         spent -= 0.0001  # as version 4 charged: it leaves -1.9e-19
-    accounts = {"spent": spent, "rich": 0.1 + 0.2, "unlimited": None}
+    accounts = {
+        "spent": spent,
+        "rich": 0.1 + 0.2,
+        "unlimited": None,
+        "huge": 1e15,
+        "infinite": float("inf"),
+    }
     for name, credits in accounts.items():
         database.execute(
             "INSERT INTO accounts (id, name, credits, created_at) VALUES (?, ?, ?, ?)",
@@ -217,6 +223,9 @@ def test_version_4_float_money_becomes_exact(database: Database) -> None:
             "spent": Decimal(0),
             "rich": Decimal("0.3"),
             "unlimited": None,
+            # Beyond what an integer column holds: the most it can, on both engines.
+            "huge": Decimal("9223372036854.775807"),
+            "infinite": Decimal("9223372036854.775807"),
         }
         done = store.get_job("acct_rich", "done", T0)
         queued = store.get_job("acct_rich", "queued", T0)
