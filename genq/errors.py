@@ -103,6 +103,12 @@ class ValidationFailed(GenqError):
     status_code = 422
     code = "validation_error"
 
+    @classmethod
+    def at(cls, path: str, message: str) -> ValidationFailed:
+        """The error for one failing field, named by its path (``input/width``)."""
+        detail = {"path": path, "message": message}
+        return cls(f"invalid request: {path}: {message}", details=[detail])
+
 
 class ModelUnavailable(GenqError):
     status_code = 503

@@ -39,14 +39,10 @@ DEFAULT_LIST_BYTES = 8 * 1024 * 1024
 MAX_STORED_MESSAGE_CHARS = 4000
 #: Longest key of a JSON object anywhere in a body.
 MAX_KEY_CHARS = 1000
+refuse = ValidationFailed.at
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 #: A ``data:`` URI of base64 bytes: a reference, whose size has caps of its own.
 _DATA_URI = re.compile(r"data:[\w.+-]+/[\w.+-]+(;[\w.+-]+=[\w.+-]+)*;base64,[A-Za-z0-9+/=\s]*")
-
-
-def refuse(path: str, message: str) -> ValidationFailed:
-    detail = {"path": path, "message": message}
-    return ValidationFailed(f"invalid request: {path}: {message}", details=[detail])
 
 
 def check_json(value: Any, max_depth: int, root: str = "body") -> None:

@@ -110,24 +110,18 @@ IMAGE = Endpoint("/v1/netmind-image-job", "text2image", image_config, thumbnails
 router = dialect_router(render_error, tag="NetMind legacy jobs")
 
 
-def invalid(path: str, message: str) -> ValidationFailed:
-    return ValidationFailed(
-        f"invalid request: {path}: {message}", details=[{"path": path, "message": message}]
-    )
-
-
 def normalized_request(endpoint: Endpoint, body: Any) -> dict[str, Any]:
     """The request with the vendor's defaults filled in, or a 422 naming what is wrong."""
     body = json_object(body, "body")
     if body.get("job_type") != endpoint.job_type:
-        raise invalid(
+        raise ValidationFailed.at(
             "job_type",
             f"must be {endpoint.job_type!r} on {endpoint.path}, not {body.get('job_type')!r}",
         )
     config = json_object(body.get("config"), "config")
     prompt = config.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
-        raise invalid("config/prompt", "required: a non-empty string")
+        raise ValidationFailed.at("config/prompt", "required: a non-empty string")
     return {**body, "config": endpoint.normalize(config)}
 
 
