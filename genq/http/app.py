@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genq import __version__
@@ -90,6 +91,9 @@ class Unexpected:
 
         try:
             await self.app(scope, receive, sending)
+        except ClientDisconnect:
+            # The client hung up before its body was read: nobody to answer, nothing wrong.
+            log.info("client went away during %s %s", scope["method"], scope["path"])
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             if started:  # too late for an answer of our own
