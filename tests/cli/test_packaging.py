@@ -3,6 +3,7 @@ and the server commands say which extra they need."""
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 import tomllib
@@ -77,3 +78,20 @@ def test_every_extra_that_runs_models_includes_the_server() -> None:
     assert "fastapi" in " ".join(extras["server"])
     for name in ("demo", "diffusers", "transformers", "postgres", "s3"):
         assert "genq[server]" in extras[name], name
+
+
+#: SHA-256 of https://www.apache.org/licenses/LICENSE-2.0.txt, the complete licence text.
+APACHE_2_SHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
+
+
+def test_the_licence_files_are_complete_and_packaged() -> None:
+    """LICENSE is the complete Apache License 2.0 text, and pyproject.toml declares that
+    licence and lists LICENSE and the third-party list as the files to package with it."""
+    root = Path(__file__).parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "Apache-2.0"
+    assert project["license-files"] == ["LICENSE", "THIRD-PARTY-LICENSES.md"]
+    assert hashlib.sha256((root / "LICENSE").read_bytes()).hexdigest() == APACHE_2_SHA256
+    third_party = (root / "THIRD-PARTY-LICENSES.md").read_text()
+    for named in ("PyAV", "espeakng-loader", "GPL-3.0-or-later"):
+        assert named in third_party
