@@ -38,7 +38,11 @@ class SubmitRequest(BaseModel):
     # A misspelt field ("inputs") is an error, not a job run with an empty input.
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(description="Name of the model to run (see GET /v1/models).", max_length=200)
+    model: str = Field(
+        description="Name of the model to run (see GET /v1/models).",
+        max_length=200,
+        examples=["noop"],
+    )
     input: dict[str, Any] = Field(
         default_factory=dict, description="The model's input; checked against its input_schema."
     )

@@ -90,7 +90,11 @@ CREATE_REQUEST = {
     "required": ["model"],
     "additionalProperties": False,
     "properties": {
-        "model": {"type": "string", "description": "A model slug or a local model's name."},
+        "model": {
+            "type": "string",
+            "description": "A model slug or a local model's name.",
+            "examples": ["qwen-image-2-0-pro"],
+        },
         "input": {"type": "object", "description": "The model's input."},
     },
 }

@@ -83,7 +83,11 @@ CREATE_REQUEST = {
     "type": "object",
     "required": ["model"],
     "properties": {
-        "model": {"type": "string", "description": "A model slug or a local model's name."},
+        "model": {
+            "type": "string",
+            "description": "A model slug or a local model's name.",
+            "examples": ["Qwen/Qwen-Image"],
+        },
         "config": {"type": "object", "description": "The model's parameters."},
     },
 }

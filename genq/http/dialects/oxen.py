@@ -90,12 +90,17 @@ QUEUE_REQUEST = {
     "type": "object",
     "required": ["model"],
     "properties": {
-        "model": {"type": "string", "description": "An image or video model (or alias)."},
+        "model": {
+            "type": "string",
+            "description": "An image or video model (or alias).",
+            "examples": ["seedream-4.5"],
+        },
         "num_generations": {"type": "integer", "minimum": 1, "maximum": MAX_GENERATIONS},
         "target_namespace": {"type": "string", "description": "The caller's account name."},
         "prompt": {"type": "string"},
     },
 }
+#: No example model here: a generated request naming a real one would wait for its result.
 GENERATE_REQUEST = {
     "type": "object",
     "required": ["model"],

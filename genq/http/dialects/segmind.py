@@ -93,7 +93,9 @@ router = dialect_router(render_error, "Segmind")
     responses=errors(*CALLER, 400, 402, 404, 413, 422),
     openapi_extra=json_request({"type": "object", "properties": {"prompt": {"type": "string"}}}),
 )
-async def submit(request: Request, caller: Auth, model: str) -> Response:
+async def submit(
+    request: Request, caller: Auth, model: str = Path(examples=["seedream-4.5"])
+) -> Response:
     fields = json_object(await json_body(request), "body")
     target, _ = caller.svc.registry.resolve(model)
     if "prompt" in target.model.input_schema.get("required", ()) and not (
