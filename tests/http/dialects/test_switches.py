@@ -9,7 +9,7 @@ import pytest
 
 from genq.http.dialects import DIALECTS
 from genq.settings import Settings
-from tests.conftest import GenqServer, wait_for
+from tests.conftest import GenqServer, wait_for, wait_until
 
 pytestmark = pytest.mark.backends("sqlite")
 
@@ -114,7 +114,8 @@ def test_models_list_their_aliases(api: httpx.Client) -> None:
 
 def test_each_dialect_reads_and_changes_only_its_own_jobs(server: GenqServer) -> None:
     """A job made through one dialect (or natively) is not found through another, which
-    can neither read nor cancel it; the native API sees them all."""
+    can neither read, cancel nor delete it: the job runs on untouched. The native API sees
+    them all."""
     auth = {"Authorization": f"Bearer {server.key}"}
     queued = httpx.post(
         f"{server.url}/api/ai/queue",
@@ -123,21 +124,34 @@ def test_each_dialect_reads_and_changes_only_its_own_jobs(server: GenqServer) ->
     )
     assert queued.status_code == 200, queued.text
     oxen_id = queued.json()["generations"][0]["generation_id"]
-    for method, path in (
-        ("GET", f"/v2/requests/{oxen_id}"),
-        ("GET", f"/v1/requests/{oxen_id}"),
-        ("GET", f"/api/v1/tasks/{oxen_id}"),
-        ("POST", f"/api/v1/tasks/{oxen_id}/cancel"),
-        ("GET", f"/v1/generation/{oxen_id}"),
-        ("DELETE", f"/v1/netmind-image-job/{oxen_id}"),
-    ):
-        response = httpx.request(method, f"{server.url}{path}", headers=auth)
-        assert response.status_code == 404, (method, path, response.text)
-    segmind = httpx.post(f"{server.url}/v2/demo-image", headers=auth, json={"prompt": "x"})
-    segmind_id = segmind.json()["request_id"]
+    # A Segmind request that runs for a minute: a cancel or delete that went through shows.
+    running = httpx.post(f"{server.url}/v2/noop", headers=auth, json={"sleep_ms": 60_000})
+    segmind_id = running.json()["request_id"]
+    with server.client() as native:
+        wait_until(lambda: native.get(f"/v1/jobs/{segmind_id}").json()["status"] == "running")
+    for job_id in (oxen_id, segmind_id):
+        for method, path in (
+            ("GET", f"/api/v1/tasks/{job_id}"),
+            ("POST", f"/api/v1/tasks/{job_id}/cancel"),
+            ("GET", f"/v1/generation/{job_id}"),
+            ("DELETE", f"/v1/generation/{job_id}"),
+            ("GET", f"/v1/netmind-image-job/{job_id}"),
+            ("DELETE", f"/v1/netmind-image-job/{job_id}"),
+            ("DELETE", f"/v1/netmind-video-job/{job_id}"),
+        ):
+            response = httpx.request(method, f"{server.url}{path}", headers=auth)
+            assert response.status_code == 404, (method, path, response.text)
+    for path in (f"/v2/requests/{oxen_id}", f"/v1/requests/{oxen_id}"):
+        assert httpx.get(f"{server.url}{path}", headers=auth).status_code == 404, path
     # The server's first key belongs to the account "default": its Oxen namespace.
     refused = httpx.delete(f"{server.url}/api/media/generations/default/{segmind_id}", headers=auth)
     assert refused.status_code == 404
     with server.client() as native:
-        for job_id in (oxen_id, segmind_id):
-            assert native.get(f"/v1/jobs/{job_id}").status_code == 200
+        oxen_job, segmind_job = (native.get(f"/v1/jobs/{i}") for i in (oxen_id, segmind_id))
+        assert (oxen_job.status_code, segmind_job.status_code) == (200, 200), "a job was deleted"
+        assert oxen_job.json()["cancel_requested"] is False
+        assert oxen_job.json()["status"] != "canceled"
+        assert segmind_job.json()["status"] == "running"
+        assert segmind_job.json()["cancel_requested"] is False
+        assert native.post(f"/v1/jobs/{segmind_id}/cancel").status_code == 200
+        assert wait_for(native, segmind_id)["status"] == "canceled"
