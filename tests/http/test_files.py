@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -102,29 +103,68 @@ def test_object_storage_links_are_presigned_for_the_link_ttl(make_server) -> Non
         assert api.get(f"/v1/jobs/{job['id']}/outputs/0").text == TEXT
 
 
-def test_retention_makes_jobs_and_files_unreachable_and_deletes_bytes(make_server) -> None:
-    """After the retention period the job and its links answer 404 and the bytes are gone."""
-    server: GenqServer = make_server(retention_seconds=3, link_ttl_seconds=3600)
+@pytest.mark.slow
+def test_retention_removes_finished_and_running_jobs_and_their_files(make_server) -> None:
+    """After the retention period a finished job and its links answer 404 and its bytes are
+    gone; a job still running then is stopped (killed after the grace period, as it ignores
+    the request) and removed too, and its worker is free again."""
+    # Long enough for the job to finish and its file to be seen on a busy machine.
+    server: GenqServer = make_server(
+        workers=2, retention_seconds=6, link_ttl_seconds=3600, cancel_grace_seconds=1
+    )
+    workers = set(server.worker_pids())
     with server.client() as api:
+        running = submit(api, {"sleep_ms": 60_000, "ignore_cancel": True, "output_text": "x"})
         job, url = finished_output(api)
         assert server.stored_files(job["id"]) == [f"{job['id']}/1/output-0.txt"]
-        wait_until(lambda: api.get(f"/v1/jobs/{job['id']}").status_code == 404, timeout=10)
+        for job_id in (job["id"], running["id"]):
+            wait_until(lambda i=job_id: api.get(f"/v1/jobs/{i}").status_code == 404, timeout=30)
         assert api.get("/v1/jobs").json()["data"] == []
         wait_until(lambda: not server.stored_files(job["id"]), timeout=10)
         assert httpx.get(url).status_code == 404
+        assert server.stored_files(running["id"]) == []
+
+        def replaced() -> bool:
+            now = set(server.worker_pids())
+            return len(now) == 2 and len(now - workers) == 1
+
+        # The job's worker was killed (a 404 alone only says the job expired).
+        wait_until(replaced, timeout=30)
+        quick = [submit(api, {"sleep_ms": 300}) for _ in range(2)]
+        for done in quick:
+            assert wait_for(api, done["id"], timeout=30)["status"] == "succeeded"
 
 
-def test_retention_stops_a_running_job_even_by_force(make_server) -> None:
-    """A job still running when its retention ends is stopped (killed after the grace period
-    if it ignores the request) and removed, and its worker is free again."""
-    server: GenqServer = make_server(workers=1, retention_seconds=3, cancel_grace_seconds=1)
+def break_storage(server: GenqServer) -> None:
+    """Make every later store of a file fail: the local folder becomes a plain file, or the
+    bucket is removed."""
+    storage = server.settings.get("storage")
+    if storage is None:
+        folder = server.data_dir / "files"
+        shutil.rmtree(folder)
+        folder.write_text("not a folder")
+        return
+    assert server.backend.s3 is not None
+    bucket = storage.removeprefix("s3://").split("/", 1)[0]
+    client = server.backend.s3.client()
+    for stored in client.list_objects_v2(Bucket=bucket).get("Contents", []):
+        client.delete_object(Bucket=bucket, Key=stored["Key"])
+    client.delete_bucket(Bucket=bucket)
+
+
+def test_an_output_that_cannot_be_stored_fails_the_job_with_storage_error(make_server) -> None:
+    """A job whose output the storage refuses fails with error code storage_error, keeps no
+    outputs and is not charged."""
+    server: GenqServer = make_server(workers=1)
     with server.client() as api:
-        job = submit(api, {"sleep_ms": 60_000, "ignore_cancel": True})
-        wait_until(lambda: api.get(f"/v1/jobs/{job['id']}").status_code == 404, timeout=10)
-        wait_until(lambda: not server.stored_files(job["id"]))
-        quick = submit(api, {"sleep_ms": 1})
-        assert wait_for(api, quick["id"], timeout=15)["status"] == "succeeded"
-        assert len(server.worker_pids()) == 1
+        # A first job: the worker has opened its storage before it breaks.
+        assert wait_for(api, submit(api, {"output_text": "kept"})["id"])["status"] == "succeeded"
+        break_storage(server)
+        job = wait_for(api, submit(api, {"output_text": "nowhere to go"})["id"])
+    assert job["status"] == "failed"
+    assert job["error"]["code"] == "storage_error"
+    assert job["outputs"] == []
+    assert job["cost"]["actual"] == 0
 
 
 def download_routes(api: httpx.Client) -> list[tuple[Any, str]]:
