@@ -55,9 +55,10 @@ def test_wait_holds_until_the_job_is_terminal(api: httpx.Client) -> None:
     """?wait=N answers as soon as the job ends, not after N seconds."""
     job = submit(api, {"sleep_ms": 300})
     started = time.monotonic()
-    done = api.get(f"/v1/jobs/{job['id']}", params={"wait": 20}).json()
+    done = api.get(f"/v1/jobs/{job['id']}", params={"wait": 30}).json()
     assert done["status"] == "succeeded"
-    assert time.monotonic() - started < 5
+    # Well before the 30 s: however busy the machine, the job itself takes 0.3 s.
+    assert time.monotonic() - started < 20
 
 
 def test_wait_answers_with_the_job_as_it_is_after_the_timeout(api: httpx.Client) -> None:
