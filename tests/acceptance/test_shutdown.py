@@ -30,6 +30,8 @@ def job(api: httpx.Client, job_id: str) -> dict[str, Any]:
     return dict(api.get(f"/v1/jobs/{job_id}").json())
 
 
+# The supervisor and its store calls are those of genq worker, tested below on PostgreSQL.
+@pytest.mark.backends("sqlite")
 def test_sigterm_of_genq_serve_hands_back_a_job_that_outlasts_the_grace(
     make_server: Any,
 ) -> None:
