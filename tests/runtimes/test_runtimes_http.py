@@ -224,7 +224,7 @@ def test_reference_images_on_private_addresses_are_refused(
     job = wait_for(api, submit(api, "sd-img2img", prompt="x", image=url), timeout=60)
     assert job["status"] == "failed"
     assert job["error"]["code"] == "invalid_input"
-    assert "private" in job["error"]["message"] or "loopback" in job["error"]["message"]
+    assert "does not resolve to a public address" in job["error"]["message"]
 
 
 # -- video and audio ---------------------------------------------------------------------
