@@ -169,6 +169,7 @@ class PostgresStore(JobStore):
 
     # -- plumbing ------------------------------------------------------------------------
     def connect(self, **kwargs: Any) -> psycopg.Connection[Row]:
+        conn: psycopg.Connection[Row] | None = None
         try:
             conn = psycopg.connect(
                 self.conninfo,
@@ -178,13 +179,16 @@ class PostgresStore(JobStore):
                 application_name=f"genq-{os.getpid()}",
                 **kwargs,
             )
+            set_json_loads(orjson.loads, conn)
+            set_json_dumps(_dumps, conn)
+            # The session may be cut between connecting and this: the same outage.
+            conn.execute(f'SET search_path TO "{self.schema}"')
         except psycopg.OperationalError as exc:
+            if conn is not None:
+                conn.close()
             raise StoreUnavailable(
                 f"cannot connect to the database {redact(self.url)}: {exc}".strip()
             ) from exc
-        set_json_loads(orjson.loads, conn)
-        set_json_dumps(_dumps, conn)
-        conn.execute(f'SET search_path TO "{self.schema}"')
         return conn
 
     @property
@@ -208,7 +212,13 @@ class PostgresStore(JobStore):
         connection fails once; the retry reconnects.
         """
         for attempt in (1, 2):
-            conn = self._conn
+            try:
+                conn = self._conn
+            except StoreUnavailable:
+                if attempt == 2:
+                    raise
+                log.warning("cannot connect to the database, retrying")
+                continue
             try:
                 return fn(conn)
             except psycopg.OperationalError as exc:
