@@ -1,4 +1,7 @@
-"""A real S3-compatible server for tests: moto's standalone server in a child process.
+"""An S3 server for tests: moto's standalone server in a child process, spoken to over HTTP
+with boto3 as a real bucket would be. It is an emulator, not an S3-compatible server: it does
+not enforce a presigned link's expiry, so tests read the expiry from the link itself
+(``presigned_expiry``).
 
 Use the session-wide fixture with ``from tests.s3server import s3_server  # noqa: F401``.
 boto3 finds the server through its standard environment variables:
