@@ -8,8 +8,6 @@ followed on the other, so every wake-up crosses a process boundary through the d
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +16,6 @@ import pytest
 from tests.acceptance.test_scale_out import cut_connections
 from tests.conftest import wait_until
 from tests.http.test_jobs import read_events, submit
-from tests.s3server import S3Server
 from tests.topology import Topology
 
 pytestmark = pytest.mark.slow
@@ -27,20 +24,6 @@ pytestmark = pytest.mark.slow
 POLL = 30
 #: A ?wait shorter than the poll: it answers with a finished job only if it was woken.
 WAIT = 20
-
-
-@pytest.fixture
-def topology(tmp_path: Path, s3_server: S3Server) -> Iterator[Any]:
-    made: list[Topology] = []
-
-    def make(**settings: Any) -> Topology:
-        topology = Topology(tmp_path, s3_server, **settings)
-        made.append(topology)
-        return topology
-
-    yield make
-    for topology in made:
-        topology.close()
 
 
 def waited(api: httpx.Client, job_id: str) -> dict[str, Any]:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +16,6 @@ import pytest
 
 from tests.conftest import GenqServer, wait_for, wait_until
 from tests.http.test_jobs import submit, timestamp
-from tests.s3server import S3Server
 from tests.topology import Topology
 
 pytestmark = pytest.mark.slow
@@ -56,20 +53,6 @@ def test_sigterm_of_genq_serve_hands_back_a_job_that_outlasts_the_grace(
             # Not run while the server was shutting down.
             assert timestamp(kept["started_at"]) > restarted_at
             assert api.get(f"/v1/jobs/{job_id}/outputs/0").text == str(i)
-
-
-@pytest.fixture
-def topology(tmp_path: Path, s3_server: S3Server) -> Iterator[Any]:
-    made: list[Topology] = []
-
-    def make(**settings: Any) -> Topology:
-        topology = Topology(tmp_path, s3_server, **settings)
-        made.append(topology)
-        return topology
-
-    yield make
-    for topology in made:
-        topology.close()
 
 
 def test_sigterm_of_genq_worker_hands_back_a_job_and_claims_no_more(topology: Any) -> None:
