@@ -19,7 +19,9 @@ from genq.errors import GenqError, NotFound, RangeNotSatisfiable, ValidationFail
 #: A Range header with more parts than this is ignored, as RFC 9110 section 14.2 allows for
 #: many small ranges (a sign of a broken client or of a denial-of-service attempt).
 MAX_RANGES = 100
-_RANGE_SPEC = re.compile(r"(\d*)-(\d*)", re.ASCII)
+# Positions of up to 18 digits: a longer one is past any file, and Python refuses to read
+# numbers of thousands of digits; such a header is ignored like any other invalid one.
+_RANGE_SPEC = re.compile(r"(\d{0,18})-(\d{0,18})", re.ASCII)
 
 
 class JSONResponse(Response):
@@ -82,7 +84,16 @@ class FileDownload(FileResponse):
         if self.stat_result is None:
             self.stat_result = stat
             self.set_stat_headers(stat)
-        header = Headers(scope=scope).get("range")
+        request_headers = Headers(scope=scope)
+        header = request_headers.get("range")
+        if_range = request_headers.get("if-range")
+        if if_range is not None and if_range not in (
+            self.headers.get("etag"),
+            self.headers.get("last-modified"),
+        ):
+            # A stale validator: the whole file, whatever the range (RFC 9110 13.1.5).
+            scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k != b"range"]}
+            header = None
         if header is not None:
             ranges = byte_ranges(header, stat.st_size)
             if ranges == []:
