@@ -22,7 +22,7 @@ import orjson
 from genq import limits
 from genq.credits import to_micros
 from genq.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
-from genq.jobs import ApiKey, Event, EventType, Job, JobStatus, Origin
+from genq.jobs import ApiKey, Event, EventType, Job, JobStatus, Origin, Output
 from genq.keys import hash_key
 from genq.models.registry import ModelRegistry
 from genq.notifier import Notifier, job_topic
@@ -493,16 +493,16 @@ class JobService:
 
     async def output_file(
         self, account_id: str, job_id: str, index: int, base_url: str
-    ) -> tuple[Path | str, str]:
-        """One output: its local path, or a link where a storage that genq does not serve
-        keeps it."""
+    ) -> tuple[Path | str, Output]:
+        """One output and where it is: its local path, or a link where a storage that genq
+        does not serve keeps it."""
         job = await self.get(account_id, job_id)
         if not 0 <= index < len(job.outputs):
             raise NotFound(f"job {job_id} has no output {index}", code="output_not_found")
         output = job.outputs[index]
         if not self._serves_files:
-            return self.link(job, output.key, base_url), output.content_type
-        return self._local_file(output.key), output.content_type
+            return self.link(job, output.key, base_url), output
+        return self._local_file(output.key), output
 
     async def signed_file(
         self, key: str, expires: str | None, signature: str | None

@@ -278,15 +278,19 @@ async def within(events: AsyncIterator[T], seconds: float | None) -> AsyncIterat
     responses={**OUTPUT_ANSWERS, **native_errors(*CALLER, 404, 416, 422)},
 )
 async def job_output(
-    caller: Auth, job_id: str = JOB_ID, index: int = Path(ge=0)
-) -> FileDownload | RedirectResponse:
+    request: Request, caller: Auth, job_id: str = JOB_ID, index: int = Path(ge=0)
+) -> Response:
     """The file itself, or a redirect to a short-lived link where object storage holds it."""
-    where, content_type = await caller.svc.output_file(
+    where, output = await caller.svc.output_file(
         caller.account_id, job_id, index, caller.base_url
     )
     if isinstance(where, str):
+        if request.method == "HEAD":
+            # A presigned link is signed for GET alone: HEAD is answered from the record.
+            headers = {"Content-Length": str(output.size), "Accept-Ranges": "bytes"}
+            return Response(media_type=output.content_type, headers=headers)
         return RedirectResponse(where, status_code=307)
-    return FileDownload(where, media_type=content_type)
+    return FileDownload(where, media_type=output.content_type)
 
 
 @router.get("/models", summary="List models", responses=native_errors(*CALLER))
