@@ -95,9 +95,9 @@ class Unexpected:
             # The client hung up before its body was read: nobody to answer, nothing wrong.
             log.info("client went away during %s %s", scope["method"], scope["path"])
         except Exception:
-            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            if started:  # too late for an answer of our own
+            if started:  # too late for an answer of our own: the server logs and drops it
                 raise
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             response = error_response(500, "internal_error", "internal server error")
             await response(scope, receive, send)
 
