@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from genq.client import (
     TransportError,
 )
 from genq.client import Progress as JobProgress
+from genq.client._retry import RetryPolicy
 from genq.credits import credits_text, parse_credits
 
 jobs_app = typer.Typer(help="Follow and manage jobs on a genq server.", no_args_is_help=True)
@@ -100,20 +102,26 @@ def reported_errors() -> Iterator[None]:
         raise fail(str(exc), 1) from None
 
 
-class WatchedTransport(httpx.HTTPTransport):
-    """httpx's own transport, calling ``on_refused`` each time a connection cannot be made
-    (the client then retries)."""
+@dataclass(frozen=True)
+class NotedRetry(RetryPolicy):
+    """The client's retry policy, also telling ``on_refused`` of each connection to
+    ``host`` that could not be made. (A policy, not a transport: a transport given to httpx
+    turns off its proxy settings from the environment.)"""
 
-    def __init__(self, on_refused: Callable[[httpx.ConnectError], None]) -> None:
-        super().__init__()
-        self.on_refused = on_refused
+    host: str = ""
+    on_refused: Callable[[httpx.ConnectError], None] = lambda error: None
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        try:
-            return super().handle_request(request)
-        except httpx.ConnectError as exc:
-            self.on_refused(exc)
-            raise
+    def after_error(self, attempt: int, error: httpx.RequestError) -> float:
+        if isinstance(error, httpx.ConnectError) and refused_host(error) == self.host:
+            self.on_refused(error)
+        return super().after_error(attempt, error)
+
+
+def refused_host(error: httpx.RequestError) -> str | None:
+    try:
+        return error.request.url.host
+    except RuntimeError:  # raised before httpx attached the request
+        return None
 
 
 def reason(error: httpx.ConnectError) -> str:
@@ -141,14 +149,16 @@ def connect(url: str | None, key: str | None, max_retries: int | None) -> Iterat
             err=True,
         )
 
-    with (
-        reported_errors(),
-        Client(url, key, max_retries=max_retries, transport=WatchedTransport(on_refused)) as client,
-    ):
+    with reported_errors(), Client(url, key, max_retries=max_retries) as client:
+        host = httpx.URL(client.base_url).host
+        client.retry = NotedRetry(client.retry.max_retries, host=host, on_refused=on_refused)
         try:
             yield client
         except TransportError as exc:
-            if not isinstance(exc.__cause__, httpx.ConnectError):
+            # Another host (an object store's link) speaks for itself.
+            if not isinstance(exc.__cause__, httpx.ConnectError) or (
+                refused_host(exc.__cause__) != host
+            ):
                 raise
             attempts = client.retry.max_retries + 1
             raise fail(

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -506,6 +507,37 @@ def test_an_unreachable_server_is_one_line_after_the_retries_asked_for() -> None
     [line] = result.stderr.splitlines()
     assert line.startswith("error: cannot reach genq at http://127.0.0.1:")
     assert line.endswith(": Connection refused (2 attempts)")
+
+
+def test_commands_go_through_the_environments_proxy() -> None:
+    """HTTP_PROXY is honoured, as by any httpx client: the command reaches genq through it."""
+    seen: list[str] = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            body = b'{"object": "list", "data": []}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        env = {"HTTP_PROXY": f"http://127.0.0.1:{proxy.server_address[1]}", "NO_PROXY": None}
+        result = CliRunner(env=env).invoke(
+            app, ["models", "list", "--json", "--url", "http://genq.test", "--key", "k"]
+        )
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert result.exit_code == 0, result.output
+    assert seen == ["http://genq.test/v1/models"]
 
 
 def test_genq_max_retries_sets_the_retries_and_a_terminal_hears_at_once() -> None:
