@@ -39,6 +39,8 @@ from genq.worker.lifeline import supervisor_alive, watch_supervisor
 from genq.worker.loaded import GIB, LoadedModels, free_accelerator_cache
 
 log = logging.getLogger("genq.worker")
+#: Longest a worker whose supervisor died waits for outputs being stored before it leaves.
+ABANDON_FINISH_SECONDS = 5.0
 
 T = TypeVar("T")
 
@@ -292,6 +294,12 @@ class Worker:
         when their leases lapse (a job out of attempts fails, one whose cancel was asked for
         ends canceled). The caller then ends the process."""
         self._stopping.set()
+        finishing = self._finishing
+        if finishing is not None:
+            # Outputs already made are worth keeping: storing them needs no supervisor, so
+            # let it end (within a bound) rather than run those jobs again.
+            with contextlib.suppress(Exception):
+                finishing.result(timeout=ABANDON_FINISH_SECONDS)
         # The models are not asked to stop: a job stopped that way would be recorded as
         # canceled before the release could take it back.
         with self._claim_lock, self._current_lock:
