@@ -281,9 +281,7 @@ async def job_output(
     request: Request, caller: Auth, job_id: str = JOB_ID, index: int = Path(ge=0)
 ) -> Response:
     """The file itself, or a redirect to a short-lived link where object storage holds it."""
-    where, output = await caller.svc.output_file(
-        caller.account_id, job_id, index, caller.base_url
-    )
+    where, output = await caller.svc.output_file(caller.account_id, job_id, index, caller.base_url)
     if isinstance(where, str):
         if request.method == "HEAD":
             # A presigned link is signed for GET alone: HEAD is answered from the record.
