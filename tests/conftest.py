@@ -155,11 +155,13 @@ class GenqServer:
 
     def worker_pids(self) -> list[int]:
         assert self.process is not None
-        return [
-            p.pid
-            for p in psutil.Process(self.process.pid).children()
-            if "spawn_main" in " ".join(p.cmdline())
-        ]
+        pids = []
+        for child in psutil.Process(self.process.pid).children():
+            # A worker just killed may not be reaped yet: a zombie has no command line.
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if "spawn_main" in " ".join(child.cmdline()):
+                    pids.append(child.pid)
+        return pids
 
     def stored_files(self, job_id: str) -> list[str]:
         """The keys of a job's files as they are in the result storage."""
