@@ -30,11 +30,11 @@ from pathlib import Path
 from genq.models.registry import ModelRegistry
 from genq.notifier import LocalNotifier
 from genq.runtimes.diffusion import DiffusersModel
-from genq.runtimes.tiny import make_tiny
 from genq.service import JobService
 from genq.settings import Settings
 from genq.storage import open_storage
 from genq.store import open_store
+from genq.testing.tiny import make_tiny
 from genq.worker.runner import Worker
 
 TARGET_BUSY = 0.97

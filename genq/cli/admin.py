@@ -247,7 +247,7 @@ def models_make_tiny(
     """Build tiny random-weight pipelines to try the runtimes with, without a download.
 
     They are saved as real checkpoints are, one folder per kind; their output is noise."""
-    from genq.runtimes import tiny
+    from genq.testing import tiny
 
     try:
         built = tiny.make_tiny(directory, kinds or None, seed=seed)

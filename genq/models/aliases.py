@@ -16,8 +16,8 @@ from typing import Any
 import jsonschema
 
 from genq.errors import ConfigError, ValidationFailed
+from genq.media.fetch import check_reference
 from genq.models.base import IMAGE_REFERENCE, InputError, Price
-from genq.models.fetch import check_reference
 
 #: The input schema MindVideo documents for ``qwen-image-2-0-pro``.
 QWEN_IMAGE_2_PRO_SCHEMA: dict[str, Any] = {

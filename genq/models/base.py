@@ -179,7 +179,7 @@ class RunContext(abc.ABC):
         them from the image's own width and height, called before the image is decoded. A
         model should pass the size it will work at: a reference then never takes more memory
         than the model's own largest job, and a large JPEG is decoded at a reduced scale."""
-        from genq.models.fetch import fetch_image
+        from genq.media.fetch import fetch_image
 
         return fetch_image(
             ref,

@@ -17,12 +17,12 @@ from genq.models.aliases import Alias, check_input, parse_aliases, strict_valida
 from genq.models.base import Model, Price, fill_defaults
 
 BUILTIN_MODELS = {
-    "noop": "genq.models.noop:Noop",
-    "demo-image": "genq.models.demo_image:DemoImage",
-    "demo-video": "genq.models.demo_video:DemoVideo",
-    "demo-speech": "genq.models.demo_speech:DemoSpeech",
-    "demo-audio": "genq.models.demo_audio:DemoAudio",
-    "demo-text": "genq.models.demo_text:DemoText",
+    "noop": "genq.demos.noop:Noop",
+    "demo-image": "genq.demos.image:DemoImage",
+    "demo-video": "genq.demos.video:DemoVideo",
+    "demo-speech": "genq.demos.speech:DemoSpeech",
+    "demo-audio": "genq.demos.audio:DemoAudio",
+    "demo-text": "genq.demos.text:DemoText",
 }
 
 RUNTIMES = {

@@ -16,7 +16,7 @@ a job bigger than the largest one the model allows (``max_side``). What the job 
 the reference decides: without width, height or aspect ratio the result has the reference's
 shape, its longer side ``default_side`` or else the reference's own, at most ``max_side``.
 References with more than ``reference_max_pixels`` pixels are refused before they are
-decoded (see ``genq.models.fetch``).
+decoded (see ``genq.media.fetch``).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from genq.demos.procedural import ASPECT_RATIOS, SEED_MAX, default_seed, ratio_value
 from genq.models.base import IMAGE_REFERENCE, Model, RunContext, Stopped, Usage, fill_defaults
-from genq.models.media import ASPECT_RATIOS, SEED_MAX, default_seed, ratio_value
 from genq.runtimes.device import (
     TorchOptions,
     folder_weight_bytes,
@@ -333,7 +333,7 @@ class DiffusersModel(Model):
 
     # -- outputs -------------------------------------------------------------------------
     def _write(self, job: Job, result: Any, index: int) -> None:
-        from genq.models import encode
+        from genq.media import encode
 
         params, ctx = job.params, job.ctx
         if self.modality == "image":

@@ -28,9 +28,9 @@ from typing import Any, TypeVar
 from genq.errors import StoreUnavailable
 from genq.jobs import Claim, EventType, Job, JobError, JobStatus, Output, Progress
 from genq.limits import stored_text
-from genq.models import fetch
+from genq.media import fetch
+from genq.media.encode import video_thumbnail
 from genq.models.base import InputError, RunContext, Stopped
-from genq.models.encode import video_thumbnail
 from genq.models.registry import ModelRegistry, RegisteredModel
 from genq.settings import Settings
 from genq.storage import FileStorage, open_storage

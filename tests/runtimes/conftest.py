@@ -12,7 +12,7 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("diffusers")
-    from genq.runtimes.tiny import make_tiny
+    from genq.testing.tiny import make_tiny
 
     # Nothing may come from a model hub: every load must find its files in the folder.
     os.environ["HF_HUB_OFFLINE"] = "1"

@@ -19,9 +19,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from genq.demos.procedural import chosen_seed, seed_property, stable_seed
+from genq.media.encode import AUDIO_FORMATS, write_audio
 from genq.models.base import Model, Price, RunContext, Usage, fill_defaults
-from genq.models.encode import AUDIO_FORMATS, write_audio
-from genq.models.media import chosen_seed, seed_property, stable_seed
 
 SAMPLE_RATES = (16000, 22050, 44100)
 MAX_DURATION = 300

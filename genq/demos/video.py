@@ -11,9 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from genq.models.base import Model, Price, RunContext, Usage, fill_defaults
-from genq.models.encode import VideoWriter
-from genq.models.media import (
+from genq.demos.procedural import (
     ASPECT_RATIOS,
     Painter,
     chosen_seed,
@@ -21,6 +19,8 @@ from genq.models.media import (
     size_for_ratio,
     stable_seed,
 )
+from genq.media.encode import VideoWriter
+from genq.models.base import Model, Price, RunContext, Usage, fill_defaults
 
 #: Longer side of the frames: small, so that a clip encodes in about real time on one core.
 LONGER_SIDE = 320

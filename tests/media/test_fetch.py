@@ -25,9 +25,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from genq.models import fetch
-from genq.models.base import InputError
-from genq.models.fetch import (
+from genq.media import fetch
+from genq.media.fetch import (
     MAX_REDIRECTS,
     Fetched,
     address_kind,
@@ -35,6 +34,7 @@ from genq.models.fetch import (
     fetch_bytes,
     fetch_image,
 )
+from genq.models.base import InputError
 
 LIMIT = 64 * 1024
 LOOPBACK = ipaddress.ip_address("127.0.0.1")

@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from genq.demos.procedural import chosen_seed, seed_property, stable_seed
 from genq.models.base import Model, Price, RunContext, Usage, fill_defaults
-from genq.models.media import chosen_seed, seed_property, stable_seed
 
 CORPUS = """
 A picture begins as noise. The model looks at the noise and asks what the prompt would look

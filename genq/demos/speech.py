@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from genq.media.encode import AUDIO_FORMATS, write_audio
 from genq.models.base import InputError, Model, Price, RunContext, Usage, fill_defaults
-from genq.models.encode import AUDIO_FORMATS, write_audio
 
 # From espeak-ng/speak_lib.h.
 _AUDIO_OUTPUT_SYNCHRONOUS = 2  # samples go to the callback before espeak_Synth returns

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from genq.runtimes import tiny
+from genq.testing import tiny
 
 STEPS = 2
 TASKS = {
@@ -103,9 +103,7 @@ def test_unknown_kind_names_the_known_ones(tmp_path: Path) -> None:
 
 
 def test_import_does_not_import_torch() -> None:
-    code = (
-        "import sys, genq.runtimes.tiny; print(sorted({'torch', 'diffusers'} & set(sys.modules)))"
-    )
+    code = "import sys, genq.testing.tiny; print(sorted({'torch', 'diffusers'} & set(sys.modules)))"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )

@@ -13,11 +13,11 @@ import jsonschema
 import numpy as np
 import pytest
 
+from genq.demos.audio import DemoAudio
+from genq.demos.text import CORPUS, DemoText
+from genq.media.encode import AUDIO_FORMATS
 from genq.models.base import Model, Stopped
-from genq.models.demo_audio import DemoAudio
-from genq.models.demo_text import CORPUS, DemoText
-from genq.models.encode import AUDIO_FORMATS
-from tests.models.test_demo_models import RecordingContext, run
+from tests.demos.test_demo_models import RecordingContext, run
 
 CONTENT_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg"}
 

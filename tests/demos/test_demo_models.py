@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from genq.demos.image import DemoImage
+from genq.demos.speech import VOICES, DemoSpeech
+from genq.demos.video import DemoVideo
 from genq.models.base import Model, RunContext, Stopped
-from genq.models.demo_image import DemoImage
-from genq.models.demo_speech import VOICES, DemoSpeech
-from genq.models.demo_video import DemoVideo
 
 # Twenty words: at 175 words per minute about seven seconds of speech.
 SENTENCE = (
@@ -116,8 +116,8 @@ def test_input_schema_is_valid_and_defaults_validate(model_cls: type[Model]) -> 
 def test_heavy_libraries_are_not_imported_with_the_model_modules() -> None:
     """Importing the demo modules (as the API process does) loads no optional media library."""
     code = (
-        "import sys, genq.models.demo_image, genq.models.demo_video, genq.models.demo_speech\n"
-        "import genq.models.demo_text, genq.models.demo_audio\n"
+        "import sys, genq.demos.image, genq.demos.video, genq.demos.speech\n"
+        "import genq.demos.text, genq.demos.audio\n"
         "print(sorted({'av', 'soundfile', 'espeakng_loader'} & set(sys.modules)))"
     )
     result = subprocess.run(

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genq.models.encode import (
+from genq.media.encode import (
     VideoWriter,
     Written,
     save_image,
@@ -41,7 +41,7 @@ def tone(seconds: float, rate: int, channels: int = 1) -> np.ndarray:
 
 def test_writers_do_not_import_pyav_or_soundfile() -> None:
     """Importing the module (as the API process does) loads neither PyAV nor soundfile."""
-    code = "import sys, genq.models.encode\nprint(sorted({'av', 'soundfile'} & set(sys.modules)))"
+    code = "import sys, genq.media.encode\nprint(sorted({'av', 'soundfile'} & set(sys.modules)))"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )

@@ -11,8 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from genq.models.base import Model, Price, RunContext, Usage, fill_defaults
-from genq.models.media import (
+from genq.demos.procedural import (
     ASPECT_RATIOS,
     Canvas,
     Painter,
@@ -21,6 +20,7 @@ from genq.models.media import (
     seed_property,
     stable_seed,
 )
+from genq.models.base import Model, Price, RunContext, Usage, fill_defaults
 
 MIN_SIDE = 64
 MAX_SIDE = 2048
