@@ -24,12 +24,15 @@ from genq.credits import to_micros
 from genq.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from genq.jobs import ApiKey, Event, EventType, Job, JobStatus, Origin, Output
 from genq.keys import hash_key
-from genq.models.registry import ModelRegistry
+from genq.models.aliases import Alias
+from genq.models.registry import ModelRegistry, RegisteredModel
 from genq.notifier import Notifier, job_topic
 from genq.settings import Settings
 from genq.storage import FileStorage
 from genq.storage.local import LocalStorage
 from genq.store import JobFilter, JobStore, NewJob
+
+__all__ = ["JobFilter", "JobService", "OutputLinks", "QueueState"]
 
 log = logging.getLogger("genq.service")
 
@@ -121,6 +124,33 @@ class JobService:
         self._served_at = -1.0
         #: Local files are served by genq itself; other storages hand out their own links.
         self._serves_files = isinstance(storage, LocalStorage)
+
+    # -- what the surfaces may read -------------------------------------------------------
+    @property
+    def max_json_depth(self) -> int:
+        """How deeply a request body's JSON may nest."""
+        return self.settings.max_json_depth
+
+    @property
+    def public_url(self) -> str | None:
+        """The address links point at, when set; else each request's own."""
+        return self.settings.public_url
+
+    def resolve(self, name: str) -> tuple[RegisteredModel, Alias | None]:
+        """The model ``name`` names, and the alias it went through (None: its own name)."""
+        return self.registry.resolve(name)
+
+    def model(self, name: str) -> RegisteredModel:
+        """The model called ``name``, or the one the alias ``name`` names (404 otherwise)."""
+        return self.registry.get(name)
+
+    def models(self) -> list[RegisteredModel]:
+        """Every registered model."""
+        return list(self.registry)
+
+    def aliases_of(self, name: str) -> list[str]:
+        """The aliases that name the model ``name``."""
+        return self.registry.aliases_of(name)
 
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         # SQLite calls take microseconds and are made inline; a store that waits on the

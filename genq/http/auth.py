@@ -37,7 +37,7 @@ class Caller:
 
     @property
     def base_url(self) -> str:
-        return self.svc.settings.public_url or str(self.request.base_url)
+        return self.svc.public_url or str(self.request.base_url)
 
 
 async def authenticated(request: Request) -> Caller:

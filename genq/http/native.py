@@ -101,7 +101,7 @@ async def submit_job(
     ``Idempotency-Key`` with the same body returns the original job (200). With
     ``Prefer: wait=N`` the answer waits for the job like ``GET ?wait=N``."""
     wait = preferred_wait(prefer)
-    body = parse_submit(await request.body(), caller.svc.settings.max_json_depth)
+    body = parse_submit(await request.body(), caller.svc.max_json_depth)
     idempotency_key = (idempotency_key or "").strip() or None
     job, created = await caller.svc.submit(
         caller.account_id,
@@ -293,8 +293,8 @@ async def job_output(
 
 @router.get("/models", summary="List models", responses=native_errors(*CALLER))
 async def list_models(caller: Auth) -> Response:
-    registry = caller.svc.registry
-    models = [{**m.describe(), "aliases": registry.aliases_of(m.name)} for m in registry]
+    svc = caller.svc
+    models = [{**m.describe(), "aliases": svc.aliases_of(m.name)} for m in svc.models()]
     return JSONResponse({"object": "list", "data": models})
 
 
@@ -304,6 +304,5 @@ async def list_models(caller: Auth) -> Response:
     responses=native_errors(*CALLER, 404),
 )
 async def get_model(caller: Auth, name: str) -> Response:
-    registry = caller.svc.registry
-    model = registry.get(name)
-    return JSONResponse({**model.describe(), "aliases": registry.aliases_of(model.name)})
+    model = caller.svc.model(name)
+    return JSONResponse({**model.describe(), "aliases": caller.svc.aliases_of(model.name)})
