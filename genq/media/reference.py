@@ -1,0 +1,227 @@
+"""What can be told of a reference input (the image of an image-to-image, inpainting or
+image-to-video job) without the network: the form of its URL, a ``data:`` URI's contents, the
+type of its bytes and, from an image's header, its pixel count.
+
+``check_reference`` runs these checks when a job is submitted, so that a job no fetch could
+serve is refused at once, naming the field; the fetch (``genq.media.fetch``) runs them again in
+the worker, around the download.
+
+An image is judged by its header before it is decoded: one with more pixels than allowed is
+refused, since a few kilobytes of PNG can hold a flat 9400x9400 picture that takes 265 MB as
+RGB. One that is to be resized is shrunk before anything else is done to it (a JPEG is even
+decoded at a reduced scale), so it never exists at full size more than once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from collections.abc import Callable
+from urllib.parse import unquote_to_bytes
+
+import httpx
+from PIL import Image
+
+from genq.models.base import InputError
+
+#: What an image is resized to: a width and height, or a function of the image's own (upright)
+#: width and height that gives them.
+Resize = tuple[int, int] | Callable[[int, int], tuple[int, int]]
+
+# Pillow's names of the accepted formats: only their decoders get to see the bytes.
+_PILLOW_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
+_SHOWN_LENGTH = 80
+
+
+class Refusal(Exception):
+    """Why a reference is refused; ``fetch_bytes`` turns it into ``InputError``."""
+
+    def __init__(self, reason: str, *, private: str | None = None) -> None:
+        super().__init__(reason)
+        #: The redirect hop it happened at, when not the reference itself.
+        self.via: str | None = None
+        #: What only the operator may read (the refused address), for the log.
+        self.private = private
+
+
+def check_reference(ref: str) -> None:
+    """Refuse, with ``InputError`` giving the bare reason, a reference no fetch could use
+    whatever the network answers: a scheme other than ``http``, ``https`` and ``data``, a
+    malformed URL, a URL with credentials, a ``data:`` URI that is malformed or holds no PNG,
+    JPEG, WebP or GIF image.
+
+    Nothing is looked up or downloaded: the registry runs it on every reference input when a
+    job is submitted. Which addresses a host name has is left to the fetch, in the worker.
+    """
+    ref = ref.strip()
+    try:
+        if is_data_uri(ref):
+            # The request body limit bounds it already; the worker applies its own.
+            data, declared = decode_data_uri(ref, max_bytes=len(ref))
+            if sniff(data) is None:
+                raise Refusal(not_an_image(declared))
+        else:
+            host_and_port(parse_url(ref))
+    except Refusal as refusal:
+        raise InputError(str(refusal)) from refusal.__cause__
+
+
+# --- URLs ------------------------------------------------------------------------------------
+
+
+def parse_url(ref: str) -> httpx.URL:
+    try:
+        return httpx.URL(ref)
+    except httpx.InvalidURL as exc:
+        raise Refusal(f"not a valid URL ({exc})") from exc
+
+
+def host_and_port(url: httpx.URL) -> tuple[str, int]:
+    if url.scheme not in ("http", "https"):
+        raise Refusal("only http://, https:// and data: references are accepted")
+    if url.userinfo:
+        raise Refusal("URLs with credentials are not accepted")
+    # The ASCII (IDNA) form, as DNS and TLS know the name; IPv6 without brackets.
+    host = url.raw_host.decode("ascii")
+    if not host:
+        raise Refusal("the URL has no host")
+    labels = host.removesuffix(".").split(".")
+    if ":" not in host and not all(0 < len(label) < 64 for label in labels):
+        raise Refusal("the URL's host name is malformed")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    if not 0 < port < 65536:
+        raise Refusal("the URL's port is out of range")
+    return host, port
+
+
+# --- data: URIs ------------------------------------------------------------------------------
+
+
+def is_data_uri(ref: str) -> bool:
+    return ref[:5].lower() == "data:"
+
+
+def decode_data_uri(ref: str, max_bytes: int) -> tuple[bytes, str | None]:
+    """The bytes of a ``data:[<type>][;base64],<data>`` URI and its declared type."""
+    header, comma, payload = ref[5:].partition(",")
+    if not comma:
+        raise Refusal("a data: URI needs a comma before its data")
+    params = [part.strip().lower() for part in header.split(";")]
+    declared = params[0] or None
+    if len(params) > 1 and params[-1] == "base64":
+        data = _decode_base64(payload, max_bytes)
+    else:
+        data = unquote_to_bytes(payload)
+    if len(data) > max_bytes:
+        raise Refusal(f"larger than the {size_text(max_bytes)} limit")
+    return data, declared
+
+
+def _decode_base64(payload: str, max_bytes: int) -> bytes:
+    compact = "".join(payload.split())
+    if "%" in compact:  # base64 inside a URL may have its + / = percent-encoded
+        compact = unquote_to_bytes(compact).decode("ascii", errors="replace")
+    # Refused before decoding: four characters make three bytes.
+    if (len(compact) - compact.count("=")) * 3 // 4 > max_bytes:
+        raise Refusal(f"larger than the {size_text(max_bytes)} limit")
+    try:
+        # Missing padding is common in hand-made URIs and harmless.
+        return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise Refusal(f"its base64 data is not valid ({exc})") from exc
+
+
+# --- images ----------------------------------------------------------------------------------
+
+
+def sniff(data: bytes) -> str | None:
+    """The content type of PNG, JPEG, WebP and GIF bytes, from their signatures."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    return None
+
+
+def not_an_image(declared: str | None) -> str:
+    accepted = "a PNG, JPEG, WebP or GIF image"
+    if declared is None:
+        return f"not {accepted}"
+    kind = shown(declared.split(";")[0].strip())
+    if kind.startswith("image/"):  # SVG, BMP, TIFF, ... or a lie
+        return f"not {accepted} (declared as {kind})"
+    return f"not an image ({kind})"
+
+
+# EXIF orientation -> the turn that makes the picture upright, as ImageOps.exif_transpose has it.
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_SIDEWAYS = frozenset({5, 6, 7, 8})
+_ORIENTATION_TAG = 0x0112
+
+
+def decode_image(data: bytes, max_pixels: int, size: Resize | None) -> Image.Image:
+    """The PNG, JPEG, WebP or GIF image in ``data``, as ``fetch_image`` describes it; refused
+    from its header alone when it has more than ``max_pixels`` pixels."""
+    try:
+        with Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS) as image:
+            # The header is all that has been read: refuse before the pixels take memory.
+            limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
+            if image.width * image.height > limit:
+                raise Refusal(
+                    f"{image.width}x{image.height} is more than the {limit} pixels allowed"
+                )
+            # Photos are often stored sideways with an EXIF tag saying how to turn them,
+            # which browsers obey; a model should see what the user saw.
+            orientation = image.getexif().get(_ORIENTATION_TAG, 1)
+            sideways = orientation in _SIDEWAYS
+            stored: tuple[int, int] | None = None
+            if size is not None:
+                upright = (image.height, image.width) if sideways else image.size
+                width, height = size(*upright) if callable(size) else size
+                stored = (height, width) if sideways else (width, height)
+                # A JPEG decodes at 1/2, 1/4 or 1/8 scale where that is still as large.
+                image.draft(None, stored)
+            image.load()
+            mode = "RGBA" if image.has_transparency_data else "RGB"
+            picture: Image.Image = image if image.mode == mode else image.convert(mode)
+            if stored is not None and picture.size != stored:
+                picture = picture.resize(stored, Image.Resampling.LANCZOS, reducing_gap=3.0)
+            if orientation in _UPRIGHT:
+                picture = picture.transpose(_UPRIGHT[orientation])
+            return picture
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise Refusal(f"too many pixels ({exc})") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        # What Pillow raises for truncated or corrupt files.
+        raise Refusal(f"not a readable image ({exc})") from exc
+
+
+# --- messages --------------------------------------------------------------------------------
+
+
+def shown(ref: str) -> str:
+    """``ref`` for a message: control characters replaced, long ones (data: URIs) cut."""
+    printable = "".join(c if c.isprintable() else "?" for c in ref[: _SHOWN_LENGTH + 1])
+    if len(ref) > _SHOWN_LENGTH:
+        return f"{printable[:_SHOWN_LENGTH]}... ({len(ref)} characters)"
+    return printable
+
+
+def size_text(count: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.3g} {unit}"
+    return f"{count} bytes"
