@@ -1,0 +1,128 @@
+"""Tokenizers of the tiny models, written out from a small built-in word list rather than
+trained, so that nothing is downloaded and one word list gives the same files every time."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+
+# Tiny models pad their vocabulary to this size (real models pad to a round size too), so the
+# model sizes do not move when the word list below changes.
+TINY_VOCAB = 2048
+
+_WORD_LIST = """
+a an the of in on at with and or by from to over under near behind above
+photo painting drawing portrait landscape render sketch film still frame
+cat dog bird horse fish fox owl lion tiger bear rabbit dragon robot astronaut
+man woman child girl boy face eye eyes hand hair smile crowd people
+house castle city street village bridge tower window door room garden road
+tree forest flower grass leaf mountain hill river lake ocean sea beach island
+sky cloud clouds sun moon star stars space planet rain snow storm fog wind fire
+red orange yellow green blue purple pink brown black white gold silver gray
+bright dark light soft sharp warm cold old young small large tiny huge
+detailed colorful cinematic realistic beautiful quiet loud slow fast calm
+morning evening night sunset sunrise winter summer spring autumn
+music piano guitar drum drums violin voice song speech sound noise beat bass
+walking running flying dancing singing playing sitting standing talking
+hello world please write tell me about what how why when where who is are was
+user assistant system
+"""
+
+# Tokenizers are written out, not trained: the tokenizers library's trainers number tokens in
+# hash-map order, so two trainings on the same text give different files.
+
+
+def _words() -> list[str]:
+    # Longest first: their merges rank highest, so more words come out as one token.
+    return sorted(set(_WORD_LIST.split()), key=lambda word: (-len(word), word))
+
+
+def _byte_level_bpe(
+    specials: list[str], spellings: Iterable[list[str]], word_end: str = ""
+) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """Every byte as a token (and at a word's end, where the model marks it), then one chain of
+    merges per spelling that joins it into a single token."""
+    from tokenizers.pre_tokenizers import ByteLevel
+
+    alphabet = sorted(ByteLevel.alphabet())
+    tokens = [*specials, *alphabet, *(char + word_end for char in alphabet if word_end)]
+    merges: list[tuple[str, str]] = []
+    for symbols in spellings:
+        joined = symbols[0]
+        for symbol in symbols[1:]:
+            merges.append((joined, symbol))
+            joined += symbol
+            tokens.append(joined)
+    vocab = {token: index for index, token in enumerate(dict.fromkeys(tokens))}
+    return vocab, list(dict.fromkeys(merges))
+
+
+def _pairs(merges: list[tuple[str, str]]) -> Any:
+    # The tokenizers library takes merges as (left, right) pairs, although transformers'
+    # annotations say strings.
+    return merges
+
+
+def _check_size(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
+    if len(tokenizer) > TINY_VOCAB:  # pragma: no cover - guards edits of the word list
+        raise AssertionError(f"tokenizer has {len(tokenizer)} tokens, models have {TINY_VOCAB}")
+    return tokenizer
+
+
+def clip_tokenizer() -> PreTrainedTokenizerBase:
+    """Byte-level BPE like CLIP's: lower case, words end in </w>; <|startoftext|> is id 0 and
+    <|endoftext|> (end and padding) id 1."""
+    from transformers import CLIPTokenizer
+
+    vocab, merges = _byte_level_bpe(
+        ["<|startoftext|>", "<|endoftext|>"],
+        ([*word[:-1], word[-1] + "</w>"] for word in _words()),
+        word_end="</w>",
+    )
+    # Stable Diffusion pads every prompt to model_max_length: CLIP's 77 positions.
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=_pairs(merges), model_max_length=77)
+    return _check_size(tokenizer)
+
+
+def t5_tokenizer(max_length: int) -> PreTrainedTokenizerBase:
+    """Unigram like T5's (<pad> 0, </s> 1, <unk> 2), without T5's 100 sentinel tokens."""
+    from transformers import T5Tokenizer
+
+    # Scores are log-probabilities: a known word is one piece, anything else spelled out.
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
+    pieces += [(char, -10.0) for char in string.ascii_letters + string.digits + string.punctuation]
+    pieces += [("\u2581" + word, -5.0) for word in _words()]
+    tokenizer = T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=max_length)
+    return _check_size(tokenizer)
+
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+_TURN_MARKERS = ["<|im_start|>", "<|im_end|>"]
+
+
+def gpt2_tokenizer() -> PreTrainedTokenizerBase:
+    """GPT-2's byte-level BPE plus ChatML's two turn markers and a chat template."""
+    from transformers import GPT2Tokenizer
+
+    space = "\u0120"  # GPT-2's byte-level stand-in for a leading space
+    words = _words()
+    vocab, merges = _byte_level_bpe(
+        ["<|endoftext|>", *_TURN_MARKERS],
+        [*([space, *word] for word in words), *(list(word) for word in words)],
+    )
+    tokenizer = GPT2Tokenizer(
+        vocab=vocab, merges=_pairs(merges), pad_token="<|endoftext|>", model_max_length=512
+    )
+    tokenizer.add_special_tokens({"additional_special_tokens": _TURN_MARKERS})
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return _check_size(tokenizer)
