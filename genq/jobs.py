@@ -98,7 +98,8 @@ class JobError:
 class Origin:
     """Where a job came from, for a job submitted through a vendor dialect or by an alias."""
 
-    #: The surface that created it: ``native`` or a dialect's name (``segmind``, ...).
+    #: The surface that created it: ``native``, or the name a dialect gives its jobs (its own
+    #: name, or one per endpoint where each endpoint sees only its own jobs).
     api: str
     #: The model name the caller used: an alias, or the model's own name.
     model: str

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -16,40 +16,16 @@ from pydantic_settings import (
 
 from genq import limits
 from genq.errors import ConfigError
+from genq.http.dialects.dialect import DialectTable, dialect_table
+from genq.http.dialects.registry import DIALECTS
 from genq.models.base import DEFAULT_REFERENCE_MAX_BYTES, DEFAULT_REFERENCE_MAX_PIXELS
 
-
-class DialectSettings(BaseModel):
-    """One vendor dialect: on or off, and how long its jobs live (None: ``retention_seconds``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = True
-    retention_seconds: float | None = Field(default=None, gt=0)
-
-
-class OxenSettings(DialectSettings):
-    # Oxen's document promises that generations expire after 24 hours.
-    retention_seconds: float | None = Field(default=24 * 3600, gt=0)
-    #: Longest a synchronous ``/api/ai/images|videos/generate`` request waits for its result.
-    sync_timeout_seconds: float = Field(default=600.0, gt=0)
-
-
-class SegmindSettings(DialectSettings):
-    # Segmind's document keeps results for one hour after submission.
-    retention_seconds: float | None = Field(default=3600, gt=0)
-
-
-class Dialects(BaseModel):
-    """The vendor API dialects (``[dialects.NAME]`` tables); all on by default."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    netmind: DialectSettings = DialectSettings()
-    netmind_legacy: DialectSettings = DialectSettings()
-    mindvideo: DialectSettings = DialectSettings()
-    oxen: OxenSettings = OxenSettings()
-    segmind: SegmindSettings = SegmindSettings()
+if TYPE_CHECKING:
+    Dialects = DialectTable
+else:
+    # One field per registered dialect, typed by its own settings model: mypy sees only the
+    # base, whose ``settings.dialects[name]`` is how code reads one.
+    Dialects = dialect_table(DIALECTS)
 
 
 class Settings(BaseSettings):

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from genq import __version__
 from genq.errors import GenqError, PayloadTooLarge
 from genq.http import native
-from genq.http.dialects import include_dialects
+from genq.http.dialects.registry import include_dialects
 from genq.http.openapi import FILE_ANSWERS, native_errors
 from genq.http.responses import FileDownload, JSONResponse, request_invalid
 from genq.service import JobService

@@ -3,8 +3,8 @@
 price, and may carry the vendor's own input schema, which the vendor dialect checks a request
 against before it translates the request into the model's inputs.
 
-Aliases come from the ``[aliases]`` table of the config, over the defaults below, which map
-every slug named in the vendors' documents to a demo model.
+Aliases come from the ``[aliases]`` table of the config, over the defaults the vendor
+dialects bring, which map every slug named in the vendors' documents to a demo model.
 """
 
 from __future__ import annotations
@@ -16,70 +16,13 @@ from typing import Any
 import jsonschema
 
 from genq.errors import ConfigError, ValidationFailed
+from genq.http.dialects.registry import DEFAULT_ALIASES as dialect_aliases
 from genq.media.fetch import check_reference
 from genq.models.base import IMAGE_REFERENCE, InputError, Price
 
-#: The input schema MindVideo documents for ``qwen-image-2-0-pro``.
-QWEN_IMAGE_2_PRO_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["prompt"],
-    "additionalProperties": False,
-    "properties": {
-        "prompt": {
-            "type": "string",
-            "title": "Prompt",
-            "description": "Text prompt for image generation.",
-            "minLength": 1,
-            "maxLength": 800,
-            "x-playground": {"widget": "textarea", "rows": 6},
-        },
-        "negative_prompt": {
-            "type": "string",
-            "title": "Negative prompt",
-            "description": "What should not appear in the image.",
-            "maxLength": 500,
-        },
-        "size": {
-            "type": "string",
-            "title": "Aspect ratio",
-            "enum": ["1:1", "4:3", "3:4", "16:9", "9:16", "3:2", "2:3"],
-            "default": "1:1",
-        },
-        "resolution": {
-            "type": "string",
-            "title": "Resolution",
-            "enum": ["1K", "2K"],
-            "default": "1K",
-        },
-        "n": {"type": "integer", "title": "Images", "minimum": 1, "maximum": 6, "default": 1},
-        "image_urls": {
-            "type": "array",
-            "title": "Reference images",
-            "description": "Public URLs of reference images (no base64 data).",
-            "items": {"type": "string", "format": "uri"},
-            "minItems": 1,
-            "x-playground": {
-                "widget": "file-upload",
-                "accept": "image/*",
-                "multiple": True,
-                "uploadKind": "image",
-                "advanced": True,
-            },
-        },
-    },
-}
-
-#: Every model slug the vendor documents name, mapped to the demo model closest to it. The
-#: NetMind legacy job API names no model: its job types are the aliases.
-DEFAULT_ALIASES: dict[str, dict[str, Any]] = {
-    "Qwen/Qwen-Image": {"model": "demo-image"},
-    "hkchengrex/MMAudio": {"model": "demo-audio"},
-    "text2video": {"model": "demo-video"},
-    "text2image": {"model": "demo-image"},
-    "qwen-image-2-0-pro": {"model": "demo-image", "input_schema": QWEN_IMAGE_2_PRO_SCHEMA},
-    "kling-video-o3-pro-reference-to-video": {"model": "demo-video"},
-    "seedream-4.5": {"model": "demo-image"},
-}
+#: Every model slug the vendors' documents name, mapped to the demo model closest to it; each
+#: vendor dialect brings its own.
+DEFAULT_ALIASES: dict[str, dict[str, Any]] = dialect_aliases
 
 _ALIAS_KEYS = {"model", "input", "input_schema", "price"}
 

@@ -1,8 +1,9 @@
 """What every vendor dialect shares: its own error shape, lenient JSON bodies, submitting a
 vendor request as a job of the one job service, and the vendors' time formats.
 
-A dialect is a module with a ``router`` (made by ``dialect_router``) whose routes call the
-job service and nothing below it.
+A dialect is a package (see ``dialect.py``, ``registry.py``) whose routes module has a
+``router`` made by ``dialect_router``; its routes call the job service's public methods and
+nothing below it.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from starlette.requests import ClientDisconnect
 
 from genq.errors import GenqError, NotFound, ValidationFailed
 from genq.http.auth import Caller
+from genq.http.dialects.dialect import DialectSettings, DialectTable
 from genq.http.dialects.inputs import model_input
 from genq.http.responses import request_invalid
 from genq.jobs import Job
 from genq.limits import parse_json
 from genq.models.base import fill_defaults
 from genq.service import JobService
-from genq.settings import DialectSettings
 
 log = logging.getLogger("genq.http")
 
@@ -65,7 +66,7 @@ async def json_body(request: Request) -> Any:
     with curl's ``--data-raw`` and no Content-Type, which curl marks as a form."""
     raw = await request.body()
     service: JobService = request.app.state.service
-    return parse_json(raw, service.settings.max_json_depth)
+    return parse_json(raw, service.max_json_depth)
 
 
 def json_object(value: Any, path: str) -> dict[str, Any]:
@@ -78,8 +79,9 @@ def json_object(value: Any, path: str) -> dict[str, Any]:
 
 
 def dialect_settings(caller: Caller, name: str) -> DialectSettings:
-    settings: DialectSettings = getattr(caller.svc.settings.dialects, name)
-    return settings
+    """The settings of the dialect ``name``, as the app mounted its routes with them."""
+    dialects: DialectTable = caller.request.app.state.dialects
+    return dialects[name]
 
 
 def translate(
@@ -87,7 +89,7 @@ def translate(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The model's input for a vendor request's fields, and the fields with the defaults of
     the alias's vendor schema (checked first, when the alias has one)."""
-    target, alias = caller.svc.registry.resolve(model)
+    target, alias = caller.svc.resolve(model)
     if alias is not None and alias.input_schema is not None:
         alias.check(fields, root)
         fields = fill_defaults(alias.input_schema, fields)
@@ -160,7 +162,7 @@ async def own_job(caller: Caller, job_id: str, *apis: str) -> Job:
 def modality(caller: Caller, job: Job) -> str:
     """What the job's model makes: image, video, audio, text (or none)."""
     try:
-        return str(caller.svc.registry.get(job.model).model.modality)
+        return str(caller.svc.model(job.model).model.modality)
     except GenqError:  # a model taken out of the config since
         return "none"
 

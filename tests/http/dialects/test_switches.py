@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from genq.http.dialects import DIALECTS
+from genq.http.dialects.registry import DIALECTS
 from genq.settings import Settings
 from tests.conftest import GenqServer, wait_for, wait_until
 
@@ -33,7 +33,7 @@ def post_broken_body(server: GenqServer, path: str) -> httpx.Response:
 
 def test_every_dialect_is_on_by_default(server: GenqServer) -> None:
     """With no configuration every dialect's routes answer (here: 400 for a broken body)."""
-    assert set(CREATE_ROUTES) == set(DIALECTS)
+    assert set(CREATE_ROUTES) == {dialect.name for dialect in DIALECTS}
     for path in CREATE_ROUTES.values():
         assert post_broken_body(server, path).status_code == 400, path
 
@@ -58,11 +58,11 @@ def test_dialect_settings_come_from_the_environment_too(monkeypatch: pytest.Monk
     monkeypatch.setenv("GENQ_DIALECTS__SEGMIND__ENABLED", "false")
     monkeypatch.setenv("GENQ_DIALECTS__MINDVIDEO__RETENTION_SECONDS", "60")
     settings = Settings.load()
-    assert settings.dialects.segmind.enabled is False
-    assert settings.dialects.segmind.retention_seconds == 3600
-    assert settings.dialects.mindvideo.retention_seconds == 60
-    assert settings.dialects.oxen.retention_seconds == 24 * 3600
-    assert settings.dialects.netmind.retention_seconds is None
+    assert settings.dialects["segmind"].enabled is False
+    assert settings.dialects["segmind"].retention_seconds == 3600
+    assert settings.dialects["mindvideo"].retention_seconds == 60
+    assert settings.dialects["oxen"].retention_seconds == 24 * 3600
+    assert settings.dialects["netmind"].retention_seconds is None
 
 
 def test_native_submit_by_alias_keeps_the_alias(api: httpx.Client) -> None:

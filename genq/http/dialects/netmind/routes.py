@@ -27,13 +27,13 @@ from genq.http.dialects.base import (
     updated_at,
     utc_text,
 )
+from genq.http.dialects.netmind import DIALECT
 from genq.http.openapi import CALLER, SUBMIT, error_responses, json_request
 from genq.http.responses import JSONResponse
 from genq.jobs import Job, JobStatus, Output
-from genq.service import MAX_PAGE, MAX_PAGE_NUMBER
-from genq.store import JobFilter
+from genq.service import MAX_PAGE, MAX_PAGE_NUMBER, JobFilter
 
-API = "netmind"
+API = DIALECT.name
 
 STATUSES = {
     JobStatus.QUEUED: "pending",
@@ -77,7 +77,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return error_responses(NetMindError, *statuses)
 
 
-router = dialect_router(render_error, tag="NetMind")
+router = dialect_router(render_error, tag=DIALECT.title)
 
 CREATE_REQUEST = {
     "type": "object",

@@ -27,14 +27,14 @@ from genq.http.dialects.base import (
     updated_at,
     utc_text,
 )
-from genq.http.dialects.netmind import errors, render_error
+from genq.http.dialects.netmind.routes import errors, render_error
+from genq.http.dialects.netmind_legacy import DIALECT
 from genq.http.openapi import CALLER, SUBMIT, json_request
 from genq.http.responses import JSONResponse
 from genq.jobs import Job, JobStatus, Output
-from genq.service import MAX_PAGE, MAX_PAGE_NUMBER
-from genq.store import JobFilter
+from genq.service import MAX_PAGE, MAX_PAGE_NUMBER, JobFilter
 
-SETTINGS_NAME = "netmind_legacy"
+SETTINGS_NAME = DIALECT.name
 
 STATUSES = {
     JobStatus.QUEUED: "initializing",
@@ -107,7 +107,7 @@ class Endpoint:
 VIDEO = Endpoint("/v1/netmind-video-job", "text2video", video_config, thumbnails=True)
 IMAGE = Endpoint("/v1/netmind-image-job", "text2image", image_config, thumbnails=False)
 
-router = dialect_router(render_error, tag="NetMind legacy jobs")
+router = dialect_router(render_error, tag=DIALECT.title)
 
 
 def normalized_request(endpoint: Endpoint, body: Any) -> dict[str, Any]:

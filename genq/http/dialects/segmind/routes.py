@@ -24,11 +24,12 @@ from genq.http.dialects.base import (
     own_job,
     submit_translated,
 )
+from genq.http.dialects.segmind import DIALECT
 from genq.http.openapi import CALLER, error_responses, json_request
 from genq.http.responses import JSONResponse
 from genq.jobs import Job, JobStatus
 
-API = "segmind"
+API = DIALECT.name
 
 STATUS_WORDS = {
     JobStatus.QUEUED: "QUEUED",
@@ -84,7 +85,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return answers
 
 
-router = dialect_router(render_error, "Segmind")
+router = dialect_router(render_error, DIALECT.title)
 
 
 @router.post(
@@ -97,7 +98,7 @@ async def submit(
     request: Request, caller: Auth, model: str = Path(examples=["seedream-4.5"])
 ) -> Response:
     fields = json_object(await json_body(request), "body")
-    target, _ = caller.svc.registry.resolve(model)
+    target, _ = caller.svc.resolve(model)
     if "prompt" in target.model.input_schema.get("required", ()) and not (
         isinstance(fields.get("prompt"), str) and fields["prompt"]
     ):

@@ -31,6 +31,7 @@ from genq.http.dialects.base import (
     submit_translated,
     updated_at,
 )
+from genq.http.dialects.mindvideo import DIALECT
 from genq.http.native import event_after
 from genq.http.openapi import (
     CALLER,
@@ -44,7 +45,7 @@ from genq.http.render import isotime, media_entry
 from genq.http.responses import JSONResponse
 from genq.jobs import EventType, Job, JobStatus
 
-API = "mindvideo"
+API = DIALECT.name
 
 #: genq's statuses in MindVideo's words.
 STATUSES = {
@@ -83,7 +84,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return error_responses(MindVideoError, *statuses)
 
 
-router = dialect_router(render_error, "MindVideo dialect")
+router = dialect_router(render_error, DIALECT.title)
 
 CREATE_REQUEST = {
     "type": "object",
@@ -204,7 +205,7 @@ async def create_task(
     """Queue a task; the same ``Idempotency-Key`` with the same model and input returns the
     original task (and charges nothing), with other input 409. Both answer 200."""
     model, input = parse_task(await json_body(request))
-    _, alias = caller.svc.registry.resolve(model)
+    _, alias = caller.svc.resolve(model)
     job, created = await submit_translated(
         caller,
         API,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any
+from typing import Any, cast
 
 from fastapi import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +22,7 @@ from genq.errors import BadRequest, Conflict, GenqError, NotFound
 from genq.http.auth import Auth, Caller
 from genq.http.dialects.base import (
     dialect_router,
+    dialect_settings,
     json_body,
     json_object,
     origin_request,
@@ -30,14 +31,15 @@ from genq.http.dialects.base import (
     submit_translated,
     submit_translated_group,
 )
+from genq.http.dialects.oxen import DIALECT
+from genq.http.dialects.oxen.settings import OxenSettings
 from genq.http.openapi import CALLER, SUBMIT, error_responses, json_request
 from genq.http.render import media_entry
 from genq.http.responses import JSONResponse
 from genq.jobs import Job, JobStatus
-from genq.service import MAX_PAGE
-from genq.store import JobFilter
+from genq.service import MAX_PAGE, JobFilter
 
-API = "oxen"
+API = DIALECT.name
 MAX_GENERATIONS = 4
 #: The modalities the queue takes; text (and audio) models are refused.
 MEDIA = ("image", "video")
@@ -83,7 +85,7 @@ SYNC_ENDINGS: dict[int | str, dict[str, Any]] = {
     },
 }
 
-router = dialect_router(render_error, "Oxen.ai")
+router = dialect_router(render_error, DIALECT.title)
 
 #: A request's fields besides these are the model's parameters.
 QUEUE_REQUEST = {
@@ -108,6 +110,10 @@ GENERATE_REQUEST = {
 }
 
 
+def oxen_settings(caller: Caller) -> OxenSettings:
+    return cast(OxenSettings, dialect_settings(caller, API))
+
+
 def generation_gone() -> NotFound:
     return NotFound("Generation already completed or doesn't exist", code="generation_not_found")
 
@@ -124,7 +130,7 @@ def media_model(caller: Caller, name: Any, kinds: tuple[str, ...]) -> str:
     if not isinstance(name, str) or not name:
         raise BadRequest("model is required", code="model_required")
     try:
-        target, _ = caller.svc.registry.resolve(name)
+        target, _ = caller.svc.resolve(name)
     except NotFound:
         raise NotFound(f"Model not found: {name}", code="model_not_found") from None
     if target.model.modality not in kinds:
@@ -297,7 +303,7 @@ async def generate(request: Request, caller: Caller, kind: str) -> Response:
 async def wait_for_result(request: Request, caller: Caller, job: Job) -> Job | None:
     """The job once terminal, or as it is when the sync timeout passes; None when the client
     went away first (the job is then canceled: nobody would collect it)."""
-    longest = caller.svc.settings.dialects.oxen.sync_timeout_seconds
+    longest = oxen_settings(caller).sync_timeout_seconds
     deadline = time.monotonic() + longest
     while not job.terminal:
         left = deadline - time.monotonic()
@@ -319,7 +325,7 @@ def sync_answer(caller: Caller, job: Job, kind: str) -> Response:
         first = files[0]["url"] if files else None
         return JSONResponse({**ids, f"{kind}s": files, f"{kind}_url": first})
     if not job.terminal:
-        seconds = caller.svc.settings.dialects.oxen.sync_timeout_seconds
+        seconds = oxen_settings(caller).sync_timeout_seconds
         message = (
             f"the generation did not finish within {seconds:g} seconds; it goes on: "
             f"follow it at /v1/jobs/{job.id}"

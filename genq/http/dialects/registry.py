@@ -1,0 +1,40 @@
+"""The vendor dialects genq speaks: the one list of them. Each is a package of
+``genq.http.dialects`` exporting a ``Dialect``; its name is the key of its ``[dialects.NAME]``
+table, and its default aliases join the default alias table.
+
+Importing this module imports no routes: ``genq.settings`` builds its ``dialects`` table from
+it. ``include_dialects`` imports the routes of the dialects left on.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from genq.http.dialects import mindvideo, netmind, netmind_legacy, oxen, segmind
+from genq.http.dialects.dialect import Dialect, default_aliases
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from genq.settings import Settings
+
+DIALECTS: tuple[Dialect[Any], ...] = (
+    netmind.DIALECT,
+    netmind_legacy.DIALECT,
+    mindvideo.DIALECT,
+    oxen.DIALECT,
+    segmind.DIALECT,
+)
+
+#: Every model slug the vendors' documents name, mapped to the demo model closest to it.
+DEFAULT_ALIASES = default_aliases(DIALECTS)
+
+
+def include_dialects(app: FastAPI, settings: Settings) -> list[str]:
+    """Add the routes of every dialect the settings leave on; returns their names. The
+    routes read their dialect's settings from ``app.state.dialects``."""
+    app.state.dialects = settings.dialects
+    enabled = [dialect for dialect in DIALECTS if settings.dialects[dialect.name].enabled]
+    for dialect in enabled:
+        app.include_router(dialect.router())
+    return [dialect.name for dialect in enabled]
