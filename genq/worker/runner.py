@@ -1,9 +1,6 @@
 """A worker process: claims jobs, runs their models, records progress, outputs and the end.
 
-It talks to its supervisor over a pipe: it hears ``wake``, ``cancel JOB`` and ``stop``, and
-says ``idle``, ``busy JOB``, ``changed JOB`` and ``done JOB`` (each of the last three means
-the job has new events). The store is the truth; the pipe only makes things fast (a lost
-message costs at most one poll interval).
+It talks to its supervisor over a pipe, in the messages of ``genq.worker.protocol``.
 """
 
 from __future__ import annotations
@@ -37,6 +34,7 @@ from genq.storage import FileStorage, open_storage
 from genq.store import JobStore, open_store
 from genq.worker.lifeline import supervisor_alive, watch_supervisor
 from genq.worker.loaded import GIB, LoadedModels, free_accelerator_cache
+from genq.worker.protocol import Busy, Cancel, Changed, Done, Hub, Idle, Stop
 
 log = logging.getLogger("genq.worker")
 #: Longest a worker whose supervisor died waits for outputs being stored before it leaves.
@@ -64,21 +62,6 @@ class PendingOutput:
     width: int | None
     height: int | None
     duration: float | None
-
-
-class Hub:
-    """The worker's end of the supervisor pipe (absent for a worker run on its own)."""
-
-    def __init__(self, conn: Connection | None) -> None:
-        self.conn = conn
-        self._lock = threading.Lock()
-
-    def send(self, *message: str) -> None:
-        if self.conn is None:
-            return
-        # If the supervisor is gone, the lifeline thread ends this process (see lifeline.py).
-        with self._lock, contextlib.suppress(OSError):
-            self.conn.send(message)
 
 
 class JobContext(RunContext):
@@ -144,7 +127,7 @@ class JobContext(RunContext):
                 # database outage they are dropped, and the job goes on.
                 with self._best_effort():
                     if self.worker.store.set_progress(self.claim, progress, time.time()):
-                        self.worker.hub.send("changed", self.job_id)
+                        self.worker.hub.send(Changed(self.job_id))
             self._progress.clear()
 
     def text(self, delta: str) -> None:
@@ -164,7 +147,7 @@ class JobContext(RunContext):
         self._last_text = now
         with self._best_effort():
             if self.worker.store.add_event(self.claim, EventType.TEXT, {"delta": delta}, now):
-                self.worker.hub.send("changed", self.job_id)
+                self.worker.hub.send(Changed(self.job_id))
 
     def defer(self, work: Callable[[], None]) -> None:
         self._deferred.append(work)
@@ -192,7 +175,7 @@ class JobContext(RunContext):
             if self.worker.store.add_event(
                 self.claim, EventType.LOG, {"message": stored_text(message)}, time.time()
             ):
-                self.worker.hub.send("changed", self.job_id)
+                self.worker.hub.send(Changed(self.job_id))
 
     @contextlib.contextmanager
     def _best_effort(self) -> Iterator[None]:
@@ -277,12 +260,12 @@ class Worker:
         try:
             ready = conn.poll(timeout)
             while ready:
-                message = conn.recv()
-                if message[0] == "cancel":
-                    self._stop_job(message[1])
-                elif message[0] == "stop":
-                    self._stopping.set()
-                # "wake" needs nothing more: the caller claims next.
+                match conn.recv():
+                    case Cancel(job_id):
+                        self._stop_job(job_id)
+                    case Stop():
+                        self._stopping.set()
+                # A Wake needs nothing more: the caller claims next.
                 ready = conn.poll(0)
         except (EOFError, OSError):
             # The supervisor died: claim nothing more. The lifeline thread hands the jobs in
@@ -389,7 +372,7 @@ class Worker:
             if not claims:
                 if burst or self._stopping.is_set():
                     break
-                self.hub.send("idle")
+                self.hub.send(Idle())
                 self.receive(self.settings.poll_interval_seconds)
                 continue
             for claim in claims:
@@ -463,7 +446,7 @@ class Worker:
         jobs that succeed are finished on the finisher thread, after the previous call's."""
         ctxs = [JobContext(self, claim, batched=len(claims) > 1) for claim in claims]
         for ctx in ctxs:
-            self.hub.send("busy", ctx.job_id)
+            self.hub.send(Busy(ctx.job_id))
             if ctx.claim.job.cancel_requested:
                 ctx.stop.set()
         with self._current_lock:
@@ -498,14 +481,14 @@ class Worker:
         for ctx in ctxs:
             ctx.cleanup()
             if not ctx.ended:
-                self.hub.send("done", ctx.job_id)
+                self.hub.send(Done(ctx.job_id))
 
     def end_early(self, ctx: JobContext, *, canceled: bool) -> None:
         """Record the end of one job of a model call that goes on for the others."""
         ctx.ended = True
         ctx.flush_text()
         self._finish(ctx, canceled=canceled)
-        self.hub.send("done", ctx.job_id)
+        self.hub.send(Done(ctx.job_id))
 
     def _execute(self, ctxs: list[JobContext]) -> tuple[RegisteredModel, list[JobContext], float]:
         """Run the model call; record the ends of jobs that did not succeed. Returns the

@@ -18,6 +18,17 @@ from multiprocessing.process import BaseProcess
 from genq.notifier import Notifier, job_topic
 from genq.settings import Settings
 from genq.store import JobStore
+from genq.worker.protocol import (
+    Busy,
+    Cancel,
+    Changed,
+    Done,
+    Idle,
+    Stop,
+    ToSupervisor,
+    ToWorker,
+    Wake,
+)
 from genq.worker.runner import worker_main
 
 log = logging.getLogger("genq.supervisor")
@@ -141,27 +152,27 @@ class Supervisor:
             assert self._loop is not None
             self._loop.remove_reader(handle.conn.fileno())
 
-    def _on_message(self, handle: WorkerHandle, message: tuple[str, ...]) -> None:
+    def _on_message(self, handle: WorkerHandle, message: ToSupervisor) -> None:
         handle.ready = True
-        kind = message[0]
-        if kind == "idle":
-            handle.idle = True
-            handle.job_ids.clear()
-            if self._pending_wakes:
-                self._pending_wakes = 0
-                self._send(handle, "wake")
-        elif kind == "busy":
-            handle.idle = False
-            handle.job_ids.add(message[1])
-            self.notifier.publish(job_topic(message[1]))
-        elif kind == "changed":
-            self.notifier.publish(job_topic(message[1]))
-        elif kind == "done":
-            handle.job_ids.discard(message[1])
-            self.notifier.publish(job_topic(message[1]))
+        match message:
+            case Idle():
+                handle.idle = True
+                handle.job_ids.clear()
+                if self._pending_wakes:
+                    self._pending_wakes = 0
+                    self._send(handle, Wake())
+            case Busy(job_id):
+                handle.idle = False
+                handle.job_ids.add(job_id)
+                self.notifier.publish(job_topic(job_id))
+            case Changed(job_id):
+                self.notifier.publish(job_topic(job_id))
+            case Done(job_id):
+                handle.job_ids.discard(job_id)
+                self.notifier.publish(job_topic(job_id))
 
-    def _send(self, handle: WorkerHandle, *message: str) -> None:
-        if message[0] == "wake":
+    def _send(self, handle: WorkerHandle, message: ToWorker) -> None:
+        if isinstance(message, Wake):
             handle.idle = False
         with contextlib.suppress(OSError):
             handle.conn.send(message)
@@ -171,7 +182,7 @@ class Supervisor:
             return
         for handle in self.workers:
             if handle.idle:
-                self._send(handle, "wake")
+                self._send(handle, Wake())
                 return
         # Every worker is busy: the next one to say it is idle is woken at once.
         self._pending_wakes += 1
@@ -180,7 +191,7 @@ class Supervisor:
         assert self._loop is not None
         # Sent to every worker: the one that just claimed the job may not have said so yet.
         for handle in self.workers:
-            self._send(handle, "cancel", job_id)
+            self._send(handle, Cancel(job_id))
         self._loop.call_later(self.settings.cancel_grace_seconds, self._enforce_cancel, job_id)
 
     def _enforce_cancel(self, job_id: str) -> None:
@@ -210,7 +221,7 @@ class Supervisor:
         ``grace`` seconds (their jobs go back to the queue)."""
         self._stopping = True
         for handle in list(self.workers):
-            self._send(handle, "stop")
+            self._send(handle, Stop())
         if not self.workers:
             return
         with contextlib.suppress(TimeoutError):
