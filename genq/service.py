@@ -19,8 +19,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from genq import limits
-from genq.credits import to_micros
+from genq import limits, pricing
 from genq.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from genq.jobs import ApiKey, Event, EventType, Job, JobStatus, Origin, Output
 from genq.keys import hash_key
@@ -256,15 +255,7 @@ class JobService:
         origin = None
         if api != "native" or alias is not None:
             origin = Origin(api, model, request or {})
-        estimate = registered.estimate(validated, alias.price if alias else None)
-        try:
-            to_micros(estimate)
-        except ValueError:
-            raise ValidationFailed(
-                f"invalid input: the job would cost {estimate:.6g} credits, more than any "
-                "balance can hold",
-                details=[{"path": "input", "message": "asks for too much work"}],
-            ) from None
+        estimate = pricing.estimate(registered, validated, alias)
         now = time.time()
         fingerprinted = input if request is None else {"api": api, "request": request}
         return NewJob(

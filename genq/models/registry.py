@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import jsonschema
@@ -114,10 +113,6 @@ class RegisteredModel:
     def batch_key(self, input: dict[str, Any]) -> str | None:
         """The key under which the job may share a model call; None: it runs alone."""
         return self.model.batch_key(input) if self.max_batch > 1 else None
-
-    def estimate(self, input: dict[str, Any], price: Price | None = None) -> Decimal:
-        usage = self.model.usage(input)
-        return (price or self.price).cost(usage.outputs, usage.media_seconds)
 
 
 def _entrypoint(where: str, entry: dict[str, Any]) -> str:
