@@ -28,7 +28,6 @@ from genq.models.registry import ModelRegistry, RegisteredModel
 from genq.notifier import Notifier, job_topic
 from genq.settings import Settings
 from genq.storage import FileStorage
-from genq.storage.local import LocalStorage
 from genq.store import JobFilter, JobStore, NewJob
 
 __all__ = ["JobFilter", "JobService", "OutputLinks", "QueueState"]
@@ -121,8 +120,6 @@ class JobService:
         self.notifier = notifier
         self._served: set[str] = set()
         self._served_at = -1.0
-        #: Local files are served by genq itself; other storages hand out their own links.
-        self._serves_files = isinstance(storage, LocalStorage)
 
     # -- what the surfaces may read -------------------------------------------------------
     @property
@@ -521,7 +518,7 @@ class JobService:
         if not 0 <= index < len(job.outputs):
             raise NotFound(f"job {job_id} has no output {index}", code="output_not_found")
         output = job.outputs[index]
-        if not self._serves_files:
+        if not self.storage.served_by_genq:
             return self.link(job, output.key, base_url), output
         return self._local_file(output.key), output
 
@@ -529,7 +526,7 @@ class JobService:
         self, key: str, expires: str | None, signature: str | None
     ) -> tuple[Path, str]:
         """The file behind a signed link: 403 when tampered or expired, 404 when gone."""
-        if not isinstance(self.storage, LocalStorage):
+        if not self.storage.served_by_genq:
             raise NotFound("files are not served by genq with this storage")
         now = time.time()
         expires_at = self.storage.verify(key, expires, signature)

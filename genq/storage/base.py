@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import abc
 from pathlib import Path
+from typing import ClassVar
 
 
 def check_job_id(job_id: str) -> str:
@@ -17,6 +18,10 @@ def check_job_id(job_id: str) -> str:
 
 
 class FileStorage(abc.ABC):
+    #: Whether genq serves the files itself, through links it signs (``local_path``,
+    #: ``verify``), rather than the storage answering its own links' downloads.
+    served_by_genq: ClassVar[bool] = False
+
     @abc.abstractmethod
     def put(self, key: str, source: Path, content_type: str | None = None) -> None:
         """Store the file at ``source`` under ``key`` (``JOB_ID/ATTEMPT/NAME``).
@@ -50,3 +55,9 @@ class FileStorage(abc.ABC):
 
         None if it is missing, or if the storage's files are not served by genq.
         """
+
+    def verify(self, key: str, expires: str | None, signature: str | None) -> float:
+        """The expiry of a link to ``key`` that this storage signed for genq to serve;
+        ``Forbidden`` unless its signature is right. Only storages served by genq sign such
+        links."""
+        raise NotImplementedError(f"{type(self).__name__} signs no links for genq to serve")

@@ -16,6 +16,8 @@ from genq.storage.base import FileStorage, check_job_id
 
 
 class LocalStorage(FileStorage):
+    served_by_genq = True
+
     def __init__(self, root: Path, secret: bytes) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)

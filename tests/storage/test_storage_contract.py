@@ -55,7 +55,7 @@ class LocalBackend(Backend):
         return open_storage(f"file://{self.tmp_path / 'files' / prefix}", b"secret")
 
     def fetch(self, storage: FileStorage, key: str) -> tuple[bytes, str | None]:
-        assert isinstance(storage, LocalStorage)
+        assert storage.served_by_genq
         url = urlsplit(storage.link(key, time.time() + 60, BASE_URL))
         assert url.path.startswith("/files/")
         linked = unquote(url.path.removeprefix("/files/"))
@@ -83,6 +83,7 @@ class S3Backend(Backend):
         return open_storage(f"s3://{self.bucket}/{prefix}", b"secret")
 
     def fetch(self, storage: FileStorage, key: str) -> tuple[bytes, str | None]:
+        assert not storage.served_by_genq
         assert storage.local_path(key) is None
         response = httpx.get(storage.link(key, time.time() + 60, BASE_URL))
         assert response.status_code == 200, response.text
@@ -124,6 +125,20 @@ def test_put_then_fetch_through_the_link(backend: Backend) -> None:
     assert data == b"text"
     assert content_type in (None, "text/plain; charset=utf-8")
     assert backend.keys(storage) == {"job_1/1/output-0.png", "job_1/1/output-1.txt"}
+
+
+def test_a_storage_says_whether_genq_serves_its_files(backend: Backend) -> None:
+    """A storage served by genq has a local path for each stored file and none for a missing
+    one; any other storage has a local path for no file."""
+    storage = backend.open()
+    backend.put(storage, "job_1/1/output-0.png", b"png bytes")
+    path = storage.local_path("job_1/1/output-0.png")
+    if storage.served_by_genq:
+        assert path is not None
+        assert path.read_bytes() == b"png bytes"
+    else:
+        assert path is None
+    assert storage.local_path("job_1/1/missing.png") is None
 
 
 def test_read_returns_the_first_bytes_or_none(backend: Backend) -> None:
