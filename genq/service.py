@@ -6,16 +6,14 @@ HTTP surfaces (the native API and each vendor dialect) call only this.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import logging
-import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -30,15 +28,16 @@ from genq.settings import Settings
 from genq.storage import FileStorage
 from genq.store import JobFilter, JobStore, NewJob
 
-__all__ = ["JobFilter", "JobService", "OutputLinks", "QueueState"]
+__all__ = ["JobFilter", "JobService", "QueueState"]
+
+if TYPE_CHECKING:
+    from genq.http.links import OutputLinks
 
 log = logging.getLogger("genq.service")
 
 T = TypeVar("T")
 
 MAX_WAIT_SECONDS = 60.0
-#: Ids and positions that SQLite's 64-bit integers can hold, in ASCII digits only.
-DECIMAL_ID = re.compile(r"[0-9]{1,18}")
 MAX_PAGE = 100
 #: Jobs a listing reads from the store at a time.
 LIST_CHUNK = 25
@@ -54,14 +53,6 @@ class QueueState:
 
     position: int
     message: str | None
-
-
-@dataclass(frozen=True)
-class OutputLinks:
-    """Download links of one output: the file and, for a video, its first-frame thumbnail."""
-
-    url: str
-    thumbnail: str | None = None
 
 
 def new_job_id() -> str:
@@ -88,22 +79,6 @@ def known_id(job_id: str) -> str:
     return job_id
 
 
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not text.startswith("s") or not DECIMAL_ID.fullmatch(text[1:]):
-            raise ValueError(cursor)
-        return int(text[1:])
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed(
-            "invalid cursor", details=[{"path": "cursor", "message": "not a cursor"}]
-        ) from None
-
-
 class JobService:
     def __init__(
         self,
@@ -120,6 +95,15 @@ class JobService:
         self.notifier = notifier
         self._served: set[str] = set()
         self._served_at = -1.0
+
+    async def start(self) -> None:
+        """Start hearing of other processes' changes (the notifier)."""
+        await self.notifier.start()
+
+    async def close(self) -> None:
+        """Stop hearing of changes and release the store's connections."""
+        await self.notifier.close()
+        self.store.close()
 
     # -- what the surfaces may read -------------------------------------------------------
     @property
@@ -343,17 +327,18 @@ class JobService:
         account_id: str,
         *,
         limit: int = 20,
-        cursor: str | None = None,
+        before: int | None = None,
         status: str | None = None,
         model: str | None = None,
-    ) -> tuple[list[Job], str | None]:
+    ) -> tuple[list[Job], int | None]:
+        """Up to ``limit`` jobs, newest first, from before the sequence number ``before``
+        (None: the newest), and the sequence number of the next page (None: no more)."""
         if status is not None and status not in JobStatus.__members__.values():
             raise ValidationFailed(
                 f"unknown status {status!r}",
                 details=[{"path": "status", "message": f"one of {[s.value for s in JobStatus]}"}],
             )
         limit = max(1, min(limit, MAX_PAGE))
-        before = decode_cursor(cursor) if cursor else None
         where = JobFilter(statuses=(status,) if status else (), model=model)
         rows, more = await self._read_page(
             account_id,
@@ -363,8 +348,7 @@ class JobService:
             before=before,
             budget=self.settings.max_list_bytes,
         )
-        next_cursor = encode_cursor(rows[-1][0]) if more else None
-        return [job for _, job in rows], next_cursor
+        return [job for _, job in rows], rows[-1][0] if more else None
 
     async def page_jobs(
         self, account_id: str, where: JobFilter, *, page: int = 1, page_size: int = 20
@@ -495,32 +479,29 @@ class JobService:
                 await subscription.wait(self.settings.poll_interval_seconds)
 
     # -- files ---------------------------------------------------------------------------
-    def link(self, job: Job, key: str, base_url: str) -> str:
-        """A download link for one of the job's files, valid no longer than the job."""
-        expires_at = min(time.time() + self.settings.link_ttl_seconds, job.expires_at)
-        return self.storage.link(key, expires_at, base_url)
+    def link_expiry(self, job: Job) -> float:
+        """Until when a download link to one of the job's files made now may be valid: the
+        configured time, and never past the job's own end."""
+        return min(time.time() + self.settings.link_ttl_seconds, job.expires_at)
 
     def output_links(self, job: Job, base_url: str) -> list[OutputLinks]:
-        return [
-            OutputLinks(
-                self.link(job, o.key, base_url),
-                None if o.thumbnail is None else self.link(job, o.thumbnail, base_url),
-            )
-            for o in job.outputs
-        ]
+        """Deprecated: ``genq.http.links.Links.outputs``, for surfaces not yet moved to it."""
+        from genq.http.links import Links
+
+        return Links(self.storage, base_url, self.link_expiry).outputs(job)
 
     async def output_file(
-        self, account_id: str, job_id: str, index: int, base_url: str
-    ) -> tuple[Path | str, Output]:
-        """One output and where it is: its local path, or a link where a storage that genq
-        does not serve keeps it."""
+        self, account_id: str, job_id: str, index: int
+    ) -> tuple[Job, Output, Path | None]:
+        """One output of a job, with the job, and the file's local path where genq serves the
+        storage's files (None: the storage hands out links of its own)."""
         job = await self.get(account_id, job_id)
         if not 0 <= index < len(job.outputs):
             raise NotFound(f"job {job_id} has no output {index}", code="output_not_found")
         output = job.outputs[index]
         if not self.storage.served_by_genq:
-            return self.link(job, output.key, base_url), output
-        return self._local_file(output.key), output
+            return job, output, None
+        return job, output, self._local_file(output.key)
 
     async def signed_file(
         self, key: str, expires: str | None, signature: str | None

@@ -24,6 +24,8 @@ from genq.http.dialects.registry import include_dialects
 from genq.http.openapi import FILE_ANSWERS, native_errors
 from genq.http.responses import FileDownload, JSONResponse, request_invalid
 from genq.service import JobService
+from genq.settings import Settings
+from genq.storage import FileStorage
 from genq.worker.supervisor import Supervisor
 
 log = logging.getLogger("genq.http")
@@ -102,15 +104,25 @@ class Unexpected:
             await response(scope, receive, send)
 
 
-def create_app(service: JobService, supervisor: Supervisor | None = None) -> FastAPI:
-    settings = service.settings
+def create_app(
+    service: JobService,
+    supervisor: Supervisor | None = None,
+    *,
+    settings: Settings | None = None,
+    storage: FileStorage | None = None,
+) -> FastAPI:
+    """The application of ``service``, built from ``settings`` and the ``storage`` whose files
+    it links to, with ``supervisor``'s workers living as long as it, if given."""
+    # Until every caller hands over the parts it built the service from (genq.server).
+    settings = service.settings if settings is None else settings
+    storage = service.storage if storage is None else storage
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if supervisor is not None:
             await supervisor.start()
-        await service.notifier.start()
-        sweeper = asyncio.create_task(sweep_forever(service))
+        await service.start()
+        sweeper = asyncio.create_task(sweep_forever(service, settings.sweep_interval_seconds))
         # Everything made at start-up lives as long as the server: keep it out of the
         # collector's way, or each full collection walks the whole import graph again.
         gc.collect()
@@ -121,8 +133,7 @@ def create_app(service: JobService, supervisor: Supervisor | None = None) -> Fas
             sweeper.cancel()
             if supervisor is not None:
                 await supervisor.stop(settings.cancel_grace_seconds)
-            await service.notifier.close()
-            service.store.close()
+            await service.close()
 
     # The docs pages (/docs, /redoc) load their scripts, styles and icon from genq itself,
     # not from a CDN: they work on a machine without internet access.
@@ -136,6 +147,7 @@ def create_app(service: JobService, supervisor: Supervisor | None = None) -> Fas
         swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.service = service
+    app.state.storage = storage
     app.include_router(native.router)
     include_dialects(app, settings)
     document_auth(app)
@@ -247,10 +259,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, code, str(exc.detail))
 
 
-async def sweep_forever(service: JobService) -> None:
+async def sweep_forever(service: JobService, interval: float) -> None:
     while True:
         try:
             await service.sweep()
         except Exception:
             log.exception("sweep failed")
-        await asyncio.sleep(service.settings.sweep_interval_seconds)
+        await asyncio.sleep(interval)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from genq.http.links import Links
 from genq.jobs import ApiKey
 from genq.service import JobService
 
@@ -38,6 +39,11 @@ class Caller:
     @property
     def base_url(self) -> str:
         return self.svc.public_url or str(self.request.base_url)
+
+    @property
+    def links(self) -> Links:
+        """Download links to job files, as this caller reaches genq."""
+        return Links(self.request.app.state.storage, self.base_url, self.svc.link_expiry)
 
 
 async def authenticated(request: Request) -> Caller:

@@ -15,12 +15,13 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from genq.errors import NotFound, ValidationFailed
 from genq.http.auth import Auth, Caller
+from genq.http.cursors import DECIMAL_ID, decode_cursor, encode_cursor
 from genq.http.openapi import CALLER, EVENT_STREAM, FILE_ANSWERS, SUBMIT, native_errors
 from genq.http.render import render_event, render_job
 from genq.http.responses import FileDownload, JSONResponse, request_invalid
 from genq.jobs import EventType, Job
 from genq.limits import parse_json
-from genq.service import DECIMAL_ID, MAX_PAGE, MAX_WAIT_SECONDS, QueueState
+from genq.service import MAX_PAGE, MAX_WAIT_SECONDS, QueueState
 
 router = APIRouter(prefix="/v1")
 
@@ -57,8 +58,7 @@ class SubmitRequest(BaseModel):
 def job_response(
     caller: Caller, job: Job, status_code: int = 200, queue: QueueState | None = None
 ) -> JSONResponse:
-    url = caller.base_url
-    body = render_job(job, url, caller.svc.output_links(job, url), queue)
+    body = render_job(job, caller.base_url, caller.links.outputs(job), queue)
     return JSONResponse(body, status_code=status_code)
 
 
@@ -145,11 +145,16 @@ async def list_jobs(
     limit: int = Query(20, ge=1, le=MAX_PAGE),
     cursor: str | None = Query(None, description="next_cursor from the previous page."),
 ) -> Response:
-    jobs, next_cursor = await caller.svc.list_jobs(
-        caller.account_id, limit=limit, cursor=cursor, status=status, model=model
+    jobs, next_seq = await caller.svc.list_jobs(
+        caller.account_id,
+        limit=limit,
+        before=decode_cursor(cursor) if cursor else None,
+        status=status,
+        model=model,
     )
-    url = caller.base_url
-    data = [render_job(job, url, caller.svc.output_links(job, url)) for job in jobs]
+    links = caller.links
+    data = [render_job(job, caller.base_url, links.outputs(job)) for job in jobs]
+    next_cursor = None if next_seq is None else encode_cursor(next_seq)
     return JSONResponse({"object": "list", "data": data, "next_cursor": next_cursor})
 
 
@@ -216,7 +221,7 @@ async def job_events(
     ``timeout`` seconds: a client with a deadline gets its answer on time, which the
     keep-alive pings would otherwise put off."""
     after = event_after(last_event_id)
-    svc, url = caller.svc, caller.base_url
+    svc, links = caller.svc, caller.links
     events = await svc.events(caller.account_id, job_id, after)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
@@ -227,9 +232,9 @@ async def job_events(
                     job = await svc.get(caller.account_id, job_id)
                 except NotFound:  # deleted while followed: its files are gone too
                     return
-                data["url"] = svc.link(job, data.pop("key"), url)
+                data["url"] = links.file(job, data.pop("key"))
                 if thumbnail := data.pop("thumbnail", None):
-                    data["thumbnail_url"] = svc.link(job, thumbnail, url)
+                    data["thumbnail_url"] = links.file(job, thumbnail)
             yield ServerSentEvent(
                 data=orjson.dumps(data).decode(), event=event.type.value, id=str(event.id)
             )
@@ -281,14 +286,14 @@ async def job_output(
     request: Request, caller: Auth, job_id: str = JOB_ID, index: int = Path(ge=0)
 ) -> Response:
     """The file itself, or a redirect to a short-lived link where object storage holds it."""
-    where, output = await caller.svc.output_file(caller.account_id, job_id, index, caller.base_url)
-    if isinstance(where, str):
+    job, output, path = await caller.svc.output_file(caller.account_id, job_id, index)
+    if path is None:
         if request.method == "HEAD":
             # A presigned link is signed for GET alone: HEAD is answered from the record.
             headers = {"Content-Length": str(output.size), "Accept-Ranges": "bytes"}
             return Response(media_type=output.content_type, headers=headers)
-        return RedirectResponse(where, status_code=307)
-    return FileDownload(where, media_type=output.content_type)
+        return RedirectResponse(caller.links.file(job, output.key), status_code=307)
+    return FileDownload(path, media_type=output.content_type)
 
 
 @router.get("/models", summary="List models", responses=native_errors(*CALLER))

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from genq.credits import credits_json
+from genq.http.links import OutputLinks
 from genq.jobs import Event, Job, Output
-from genq.service import OutputLinks, QueueState
+from genq.service import QueueState
 
 
 def isotime(timestamp: float | None) -> str | None:

@@ -3,6 +3,7 @@ real server answers to generated requests, on every operation, against the docum
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tempfile
 from collections.abc import Iterator
@@ -66,7 +67,7 @@ def default_document() -> dict[str, Any]:
         try:
             document: dict[str, Any] = json.loads(json.dumps(app.openapi()))
         finally:
-            app.state.service.store.close()
+            asyncio.run(app.state.service.close())
     return document
 
 
