@@ -53,71 +53,13 @@ def model_input(
 ) -> dict[str, Any]:
     """The target model's input for a vendor request's ``fields`` (found under ``root`` in
     the request, for error paths)."""
-    props: dict[str, Any] = target.model.input_schema.get("properties", {})
     # Vendors send null for "not set".
-    fields = {name: value for name, value in fields.items() if value is not None}
-    out: dict[str, Any] = {}
-    used: set[str] = set()
-    #: Fields read, but with no place in this model's input.
-    lost: list[str] = []
-
-    def take(names: tuple[str, ...]) -> tuple[str, Any] | None:
-        for name in names:
-            if name in fields:
-                used.add(name)
-                return name, fields[name]
-        return None
-
-    def put(names: tuple[str, ...], value: Any, source: str) -> None:
-        for name in names:
-            if name in props:
-                out[name] = value
-                return
-        lost.append(source)
-
-    for name in ("prompt", "negative_prompt"):
-        if found := take((name,)):
-            put((name,), found[1], name)
-    if (found := take(("seed",))) and found[1] not in RANDOM_SEEDS:
-        put(("seed",), found[1], "seed")
-    if found := take(COUNT_FIELDS):
-        put(("num_images", "num_outputs", "n"), found[1], found[0])
-    if found := take(STEP_FIELDS):
-        put(("steps", "num_inference_steps"), found[1], found[0])
-    if found := take(GUIDANCE_FIELDS):
-        put(("guidance", "guidance_scale"), found[1], found[0])
-    if found := take(IMAGE_FIELDS):
-        name, value = found
-        if isinstance(value, list):
-            value = value[0] if value else None
-        if value is not None:
-            put(("image", "image_url"), value, name)
-    if found := take(("output_format",)):
-        wanted = str(found[1]).lower()
-        wanted = "jpeg" if wanted == "jpg" else wanted
-        if wanted in props.get("output_format", {}).get("enum", ()):
-            out["output_format"] = wanted
-        else:
-            lost.append("output_format")
-    shape_fields = [name for name in SHAPE_FIELDS if name in fields]
-    if shape_fields:
-        used.update(shape_fields)
-        shape = _shape(fields, props, root)
-        if not shape:
-            lost.extend(shape_fields)
-        out.update(shape)
-    if found := take(("duration",)):
-        duration = _duration(found[1], props, root)
-        if not duration:
-            lost.append("duration")
-        out.update(duration)
-    for name, value in fields.items():
-        if name in used:
-            continue
-        if name in props:
-            out[name] = value
-        else:
-            lost.append(name)
+    given = {name: value for name, value in fields.items() if value is not None}
+    translation = _Translation(given, target.model.input_schema.get("properties", {}))
+    translation.common_fields()
+    translation.media_fields(root)
+    translation.same_names()
+    lost = translation.lost
     if strict and lost:
         raise ValidationFailed(
             f"invalid input: {target.name} has no input for {', '.join(lost)}",
@@ -126,7 +68,87 @@ def model_input(
                 for name in lost
             ],
         )
-    return out
+    return translation.out
+
+
+class _Translation:
+    """One request's fields on their way to a model's input: what was read, written, lost."""
+
+    def __init__(self, fields: dict[str, Any], props: dict[str, Any]) -> None:
+        self.fields = fields
+        self.props = props
+        self.out: dict[str, Any] = {}
+        self.used: set[str] = set()
+        #: Fields read, but with no place in this model's input.
+        self.lost: list[str] = []
+
+    def take(self, names: tuple[str, ...]) -> tuple[str, Any] | None:
+        """The first of ``names`` the request has, and its value."""
+        for name in names:
+            if name in self.fields:
+                self.used.add(name)
+                return name, self.fields[name]
+        return None
+
+    def put(self, names: tuple[str, ...], value: Any, source: str) -> None:
+        """Write the value under the first of ``names`` the model has."""
+        for name in names:
+            if name in self.props:
+                self.out[name] = value
+                return
+        self.lost.append(source)
+
+    def common_fields(self) -> None:
+        """Prompts, seed, count, steps, guidance and the reference image."""
+        for name in ("prompt", "negative_prompt"):
+            if found := self.take((name,)):
+                self.put((name,), found[1], name)
+        if (found := self.take(("seed",))) and found[1] not in RANDOM_SEEDS:
+            self.put(("seed",), found[1], "seed")
+        if found := self.take(COUNT_FIELDS):
+            self.put(("num_images", "num_outputs", "n"), found[1], found[0])
+        if found := self.take(STEP_FIELDS):
+            self.put(("steps", "num_inference_steps"), found[1], found[0])
+        if found := self.take(GUIDANCE_FIELDS):
+            self.put(("guidance", "guidance_scale"), found[1], found[0])
+        if found := self.take(IMAGE_FIELDS):
+            name, value = found
+            if isinstance(value, list):
+                value = value[0] if value else None
+            if value is not None:
+                self.put(("image", "image_url"), value, name)
+
+    def media_fields(self, root: str) -> None:
+        """The file format, the picture's shape and the duration."""
+        if found := self.take(("output_format",)):
+            wanted = str(found[1]).lower()
+            wanted = "jpeg" if wanted == "jpg" else wanted
+            if wanted in self.props.get("output_format", {}).get("enum", ()):
+                self.out["output_format"] = wanted
+            else:
+                self.lost.append("output_format")
+        shape_fields = [name for name in SHAPE_FIELDS if name in self.fields]
+        if shape_fields:
+            self.used.update(shape_fields)
+            shape = _shape(self.fields, self.props, root)
+            if not shape:
+                self.lost.extend(shape_fields)
+            self.out.update(shape)
+        if found := self.take(("duration",)):
+            duration = _duration(found[1], self.props, root)
+            if not duration:
+                self.lost.append("duration")
+            self.out.update(duration)
+
+    def same_names(self) -> None:
+        """The fields not read yet pass under their own names, when the model has them."""
+        for name, value in self.fields.items():
+            if name in self.used:
+                continue
+            if name in self.props:
+                self.out[name] = value
+            else:
+                self.lost.append(name)
 
 
 def path(root: str, name: str) -> str:
@@ -135,46 +157,11 @@ def path(root: str, name: str) -> str:
 
 def _shape(fields: dict[str, Any], props: dict[str, Any], root: str) -> dict[str, Any]:
     """Width and height, or an aspect ratio, from whichever shape fields the request has."""
-    ratio: float | None = None
-    pixels: tuple[int, int] | None = None
-    longer: int | None = None
-    shorter: int | None = None
-    size = fields.get("image_size", fields.get("size"))
-    where = path(root, "image_size" if "image_size" in fields else "size")
-    if isinstance(size, dict):
-        try:
-            pixels = (int(size["width"]), int(size["height"]))
-        except (KeyError, TypeError, ValueError):
-            raise invalid(where, "expected {'width': W, 'height': H}") from None
-    elif isinstance(size, str):
-        if size in NAMED_SIZES:
-            pixels = NAMED_SIZES[size]
-        elif match := _PIXELS.match(size):
-            pixels = (int(match[1]), int(match[2]))
-        elif _RATIO.match(size):
-            ratio = _ratio(size, where)
-        else:
-            raise invalid(
-                where, f"{size!r} is not a size: use W:H, WxH or {', '.join(NAMED_SIZES)}"
-            )
-    if pixels is not None and min(pixels) <= 0:
-        raise invalid(where, "the width and height must be positive")
+    ratio, pixels = _size(fields, root)
     if isinstance(fields.get("aspect_ratio"), str):
         ratio = _ratio(fields["aspect_ratio"], path(root, "aspect_ratio"))
-    resolution = fields.get("resolution")
-    if resolution is not None:
-        text = str(resolution).strip().upper()
-        if text in K_RESOLUTIONS:
-            longer = K_RESOLUTIONS[text]
-        elif (match := _LINES.match(text)) and int(match[1]) > 0:
-            shorter = int(match[1])
-        else:
-            raise invalid(path(root, "resolution"), f"{resolution!r} is not a resolution")
-    width, height = fields.get("width"), fields.get("height")
-    if isinstance(width, int) and isinstance(height, int):
-        if width <= 0 or height <= 0:
-            raise invalid(path(root, "width" if width <= 0 else "height"), "must be positive")
-        pixels = (width, height)
+    longer, shorter = _resolution(fields.get("resolution"), root)
+    pixels = _width_and_height(fields, root) or pixels
     if pixels is not None:
         ratio = pixels[0] / pixels[1]
     # A single side passes as it is, when the model takes it.
@@ -188,17 +175,7 @@ def _shape(fields: dict[str, Any], props: dict[str, Any], root: str) -> dict[str
     if ratio is None:
         return sides
     if pixels is None and (longer or shorter):
-        if longer:
-            pixels = (
-                (longer, round(longer / ratio)) if ratio >= 1 else (round(longer * ratio), longer)
-            )
-        else:
-            assert shorter is not None
-            pixels = (
-                (round(shorter * ratio), shorter)
-                if ratio >= 1
-                else (shorter, round(shorter / ratio))
-            )
+        pixels = _scaled(ratio, longer, shorter)
     if pixels is not None and "width" in props and "height" in props:
         return dict(zip(("width", "height"), _fit(pixels, props["width"]), strict=True))
     choices = props.get("aspect_ratio", {}).get("enum")
@@ -206,6 +183,62 @@ def _shape(fields: dict[str, Any], props: dict[str, Any], root: str) -> dict[str
         return sides
     nearest = min(choices, key=lambda c: abs(math.log(_ratio(c, "") / ratio)))
     return {**sides, "aspect_ratio": nearest}
+
+
+def _size(fields: dict[str, Any], root: str) -> tuple[float | None, tuple[int, int] | None]:
+    """The aspect ratio or the pixels ``image_size`` (or ``size``) asks for."""
+    size = fields.get("image_size", fields.get("size"))
+    where = path(root, "image_size" if "image_size" in fields else "size")
+    pixels: tuple[int, int] | None = None
+    if isinstance(size, dict):
+        try:
+            pixels = (int(size["width"]), int(size["height"]))
+        except (KeyError, TypeError, ValueError):
+            raise invalid(where, "expected {'width': W, 'height': H}") from None
+    elif isinstance(size, str):
+        if size in NAMED_SIZES:
+            pixels = NAMED_SIZES[size]
+        elif match := _PIXELS.match(size):
+            pixels = (int(match[1]), int(match[2]))
+        elif _RATIO.match(size):
+            return _ratio(size, where), None
+        else:
+            raise invalid(
+                where, f"{size!r} is not a size: use W:H, WxH or {', '.join(NAMED_SIZES)}"
+            )
+    if pixels is not None and min(pixels) <= 0:
+        raise invalid(where, "the width and height must be positive")
+    return None, pixels
+
+
+def _resolution(resolution: Any, root: str) -> tuple[int | None, int | None]:
+    """The longer side a ``"2K"``-style resolution asks for, or the shorter one a ``720``
+    (or ``"720p"``) does."""
+    if resolution is None:
+        return None, None
+    text = str(resolution).strip().upper()
+    if text in K_RESOLUTIONS:
+        return K_RESOLUTIONS[text], None
+    if (match := _LINES.match(text)) and int(match[1]) > 0:
+        return None, int(match[1])
+    raise invalid(path(root, "resolution"), f"{resolution!r} is not a resolution")
+
+
+def _width_and_height(fields: dict[str, Any], root: str) -> tuple[int, int] | None:
+    width, height = fields.get("width"), fields.get("height")
+    if not (isinstance(width, int) and isinstance(height, int)):
+        return None
+    if width <= 0 or height <= 0:
+        raise invalid(path(root, "width" if width <= 0 else "height"), "must be positive")
+    return width, height
+
+
+def _scaled(ratio: float, longer: int | None, shorter: int | None) -> tuple[int, int]:
+    """Width and height of the given shape whose longer (or shorter) side is given."""
+    if longer:
+        return (longer, round(longer / ratio)) if ratio >= 1 else (round(longer * ratio), longer)
+    assert shorter is not None
+    return (round(shorter * ratio), shorter) if ratio >= 1 else (shorter, round(shorter / ratio))
 
 
 def _ratio(text: str, where: str) -> float:

@@ -13,9 +13,8 @@ import hashlib
 from typing import Any
 
 from fastapi import Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
 
-from genq.errors import GenqError, NotFound, ValidationFailed
+from genq.errors import NotFound, ValidationFailed
 from genq.http.auth import Auth, Caller
 from genq.http.dialects.base import (
     dialect_router,
@@ -28,7 +27,8 @@ from genq.http.dialects.base import (
     utc_text,
 )
 from genq.http.dialects.netmind import DIALECT
-from genq.http.openapi import CALLER, SUBMIT, error_responses, json_request
+from genq.http.dialects.netmind.errors import errors, render_error
+from genq.http.openapi import CALLER, SUBMIT, json_request
 from genq.http.responses import JSONResponse
 from genq.jobs import Job, JobStatus, Output
 from genq.service import MAX_PAGE, MAX_PAGE_NUMBER, JobFilter
@@ -51,30 +51,6 @@ ENDINGS = {
 }
 
 FILE_TYPES = ("image", "video", "audio", "text")
-
-
-def render_error(exc: GenqError) -> Response:
-    """NetMind's API answers errors as ``{"detail": ...}``; the code is added so that a
-    client can tell errors apart without parsing the message."""
-    body: dict[str, Any] = {"detail": exc.message, "code": exc.code}
-    if exc.details is not None:
-        body["errors"] = exc.details
-    return JSONResponse(body, status_code=exc.status_code)
-
-
-class NetMindError(BaseModel):
-    """NetMind's error shape, as ``render_error`` answers it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    detail: str
-    code: str = Field(description="genq's machine-readable code: generation_not_found, ...")
-    errors: Any = Field(default=None, description="validation_error: each failing field.")
-
-
-def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """Error answers in NetMind's shape (shared by the legacy job API)."""
-    return error_responses(NetMindError, *statuses)
 
 
 router = dialect_router(render_error, tag=DIALECT.title)

@@ -27,7 +27,7 @@ from genq.http.dialects.base import (
     updated_at,
     utc_text,
 )
-from genq.http.dialects.netmind.routes import errors, render_error
+from genq.http.dialects.netmind.errors import errors, render_error
 from genq.http.dialects.netmind_legacy import DIALECT
 from genq.http.openapi import CALLER, SUBMIT, json_request
 from genq.http.responses import JSONResponse
