@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from genq.http.app import create_app
 from genq.keys import create_key
 from genq.models.registry import ModelRegistry
+from genq.notify import open_notifier
 from genq.service import JobService
 from genq.settings import Settings, write_private
 from genq.storage import open_storage
@@ -29,7 +30,7 @@ DEFAULT_ACCOUNT = "default"
 def build_app(settings: Settings, *, workers: bool = True) -> FastAPI:
     store = open_store(settings.db_url)
     storage = open_storage(settings.storage_url, settings.signing_secret())
-    notifier = store.make_notifier()
+    notifier = open_notifier(settings.db_url)
     service = JobService(
         settings, store, storage, ModelRegistry(settings.models, settings.aliases), notifier
     )
@@ -45,7 +46,7 @@ async def run_workers(
     """``genq worker``: supervised worker processes and nothing else, until SIGTERM/SIGINT
     (or, with ``burst``, until the queue is empty)."""
     store = open_store(settings.db_url)
-    notifier = store.make_notifier(follow_jobs=False)
+    notifier = open_notifier(settings.db_url, follow_jobs=False)
     supervisor = Supervisor(settings, store, notifier, concurrency, models=models, burst=burst)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -29,7 +29,7 @@ from genq.jobs import (
     Output,
     Progress,
 )
-from genq.notifier import LocalNotifier, Notifier
+from genq.notify import LocalNotifier, Notifier
 
 
 @dataclass(frozen=True)
@@ -252,8 +252,8 @@ class JobStore(abc.ABC):
         """Remove jobs whose retention has ended; ask running ones to stop first."""
 
     def make_notifier(self, *, follow_jobs: bool = True) -> Notifier:
-        """The notifier that carries this store's news: in-process unless overridden.
-        ``follow_jobs=False``: nobody here waits on jobs' ``job:ID`` topics."""
+        """The old way to ``genq.notify.open_notifier(url, follow_jobs=...)`` for this
+        store's URL; to be removed once callers open the notifier beside the store."""
         return LocalNotifier()
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default

@@ -3,7 +3,7 @@
 Claims take rows with ``FOR UPDATE SKIP LOCKED``, so concurrent workers never wait on each
 other. Every change that someone may be waiting for is announced with ``pg_notify`` inside the
 transaction that makes it, so the announcement goes out exactly when the change is visible:
-``PostgresNotifier`` turns those announcements back into the notifier topics.
+``genq.notify.postgres.PostgresNotifier`` turns them back into the notifier topics.
 
 Plain psycopg rather than an ORM for the same reason as the SQLite store: each call is one
 short, hand-written transaction on the hot path of every job.
@@ -11,8 +11,6 @@ short, hand-written transaction on the hot path of every job.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import re
@@ -39,7 +37,7 @@ from genq.jobs import (
     Output,
     Progress,
 )
-from genq.notifier import LocalNotifier, job_topic
+from genq.notify import Notifier, Topic
 from genq.store.base import (
     FORGET_WORKER_SECONDS,
     JobFilter,
@@ -82,8 +80,6 @@ Row = dict[str, Any]
 
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")
 CONNECT_TIMEOUT = 5
-#: Channels, after the ``genq_SCHEMA_`` prefix, and the notifier topic each one feeds.
-CHANNELS = ("queued", "cancel", "job")
 
 
 def _identity(value: T) -> T:
@@ -113,6 +109,11 @@ def parse_url(url: str) -> tuple[str, str]:
     scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
     conninfo = urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment))
     return conninfo, schema
+
+
+def channel(schema: str, topic: Topic) -> str:
+    """The NOTIFY channel that carries a topic's announcements for the jobs of one schema."""
+    return f"genq_{schema}_{topic.value}"
 
 
 def redact(url: str) -> str:
@@ -150,7 +151,6 @@ class PostgresStore(JobStore):
     def __init__(self, url: str, *, migrate: bool = False) -> None:
         self.url = url
         self.conninfo, self.schema = parse_url(url)
-        self.channel_prefix = f"genq_{self.schema}_"
         # The hot statements name this schema's channels: made once, not on every call.
         self._insert_job_sql = self._make_insert_job_sql()
         self._claim_sql = self._make_claim_sql()
@@ -239,7 +239,7 @@ class PostgresStore(JobStore):
         return self._run(lambda conn: conn.execute(sql, args).fetchall())
 
     def channel(self, kind: str) -> str:
-        return self.channel_prefix + kind
+        return channel(self.schema, Topic(kind))
 
     def _notify(self, conn: psycopg.Connection[Row], kind: str, payloads: Sequence[str]) -> None:
         if payloads:
@@ -286,8 +286,10 @@ class PostgresStore(JobStore):
             conn.close()
         self._local = threading.local()
 
-    def make_notifier(self, *, follow_jobs: bool = True) -> PostgresNotifier:
-        return PostgresNotifier(self, follow_jobs=follow_jobs)
+    def make_notifier(self, *, follow_jobs: bool = True) -> Notifier:
+        from genq.notify.postgres import PostgresNotifier
+
+        return PostgresNotifier(self.conninfo, self.schema, follow_jobs=follow_jobs)
 
     # -- rows ----------------------------------------------------------------------------
     @staticmethod
@@ -836,87 +838,3 @@ class PostgresStore(JobStore):
                 return Retired(tuple(self._job(r) for r in rows), tuple(r["id"] for r in stopping))
 
         return self._run(run)
-
-
-class PostgresNotifier(LocalNotifier):
-    """Turns the store's ``pg_notify`` announcements into notifier topics, in this process.
-
-    ``publish`` does nothing here: the store announces every change itself, from inside the
-    transaction that makes it, to every process (a local publish would only wake the same
-    waiters twice). One connection LISTENs; when it breaks, it reconnects and wakes every
-    waiter, since announcements made meanwhile were lost.
-    """
-
-    def __init__(self, store: PostgresStore, *, follow_jobs: bool = True) -> None:
-        super().__init__()
-        self.store = store
-        #: Whether anyone here follows jobs (an API does; a workers-only process does not).
-        self.follow_jobs = follow_jobs
-        self._task: asyncio.Task[None] | None = None
-        self.connected = asyncio.Event()
-
-    def publish(self, topic: str, payload: str = "") -> None:
-        pass
-
-    def deliver(self, topic: str, payload: str = "") -> None:
-        super().publish(topic, payload)
-
-    async def start(self) -> None:
-        """Start listening; add the listeners (``queued``, ``cancel``) before this."""
-        self._task = asyncio.create_task(self._listen_forever(), name="genq-listen")
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _listen_forever(self) -> None:
-        delay = 0.1
-        first = True
-        while True:
-            try:
-                conn = await psycopg.AsyncConnection.connect(
-                    self.store.conninfo,
-                    autocommit=True,
-                    connect_timeout=CONNECT_TIMEOUT,
-                    application_name=f"genq-{os.getpid()}-listen",
-                )
-            except psycopg.OperationalError as exc:
-                log.warning("cannot connect to listen for changes (retrying): %s", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            try:
-                async with conn:
-                    topics: dict[str, str] = {}
-                    # Only what someone here waits for: every announcement heard costs CPU.
-                    wanted = [
-                        name
-                        for name in CHANNELS
-                        if (name == "job" and self.follow_jobs) or self._listeners.get(name)
-                    ]
-                    for name in wanted:
-                        channel = self.store.channel(name)
-                        topics[channel] = name
-                        await conn.execute(f'LISTEN "{channel}"')
-                    self.connected.set()
-                    delay = 0.1
-                    if not first:
-                        log.warning("listening for changes again")
-                        self._wake_everyone()
-                    first = False
-                    async for note in conn.notifies():
-                        kind = topics.get(note.channel)
-                        if kind == "job":
-                            self.deliver(job_topic(note.payload))
-                        elif kind is not None:
-                            self.deliver(kind, note.payload)
-            except psycopg.OperationalError as exc:
-                self.connected.clear()
-                log.warning("lost the database connection that listens for changes: %s", exc)
-                await asyncio.sleep(delay)
-
-    def _wake_everyone(self) -> None:
-        self.wake_all()
-        self.deliver("queued", "")

@@ -1,0 +1,95 @@
+"""The notifier interface: named topics, subscriptions for async waiters, and listeners.
+
+Notifications only make things fast: every waiter also re-reads the store now and then, so a
+lost one costs at most a poll interval.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import enum
+from collections.abc import Callable
+
+Listener = Callable[[str], None]
+
+
+class Topic(enum.StrEnum):
+    """What a publish is about; the payload says which job or model."""
+
+    #: A job changed (a new event or status, or it was deleted); payload: the job's id. A
+    #: subscription to this topic names one job and collects only that job's publishes.
+    JOB = "job"
+    #: New work may be waiting (a job was submitted or requeued); payload: its model, or ""
+    #: for any model.
+    QUEUED = "queued"
+    #: A running job is asked to stop; payload: the job's id.
+    CANCEL = "cancel"
+
+
+def as_topic(topic: Topic | str, payload: str = "") -> tuple[Topic, str]:
+    """``(topic, payload)`` from a topic, or from an old bare string (``"queued"``,
+    ``"cancel"``, ``"job:ID"``: the old form, to be removed once every caller names a Topic)."""
+    if isinstance(topic, Topic):
+        return topic, payload
+    if topic.startswith("job:"):
+        return Topic.JOB, topic.removeprefix("job:")
+    return Topic(topic), payload
+
+
+def job_topic(job_id: str) -> str:
+    """The old bare-string name of a job's topic: use ``(Topic.JOB, job_id)``."""
+    return f"job:{job_id}"
+
+
+class Subscription:
+    """Collects publishes on one topic for an async waiter."""
+
+    def __init__(self, close: Callable[[Subscription], None]) -> None:
+        self._event = asyncio.Event()
+        self._close = close
+
+    def notify(self) -> None:
+        self._event.set()
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait for a publish since the last wait; True if one came, False on timeout."""
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except TimeoutError:
+            return False
+        self._event.clear()
+        return True
+
+    def close(self) -> None:
+        self._close(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Notifier(abc.ABC):
+    """Wake-ups and event fan-out between the parts of genq. Each method also takes a topic
+    as an old bare string (see ``as_topic``)."""
+
+    @abc.abstractmethod
+    def publish(self, topic: Topic | str, payload: str = "") -> None:
+        """Tell every subscriber and listener of ``topic``; never blocks."""
+
+    @abc.abstractmethod
+    def subscribe(self, topic: Topic | str, job_id: str = "") -> Subscription:
+        """Start collecting publishes on ``topic`` (with ``Topic.JOB``, on one job's); subscribe
+        before reading state."""
+
+    @abc.abstractmethod
+    def add_listener(self, topic: Topic | str, listener: Listener) -> None:
+        """Call ``listener(payload)`` on every publish on ``topic``."""
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Start receiving from other processes, where the implementation does."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Stop receiving."""

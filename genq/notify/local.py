@@ -1,0 +1,50 @@
+"""The in-process notifier: the embedded server's, and the base of the PostgreSQL one."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from genq.notify.base import Listener, Notifier, Subscription, Topic, as_topic
+
+
+def _address(topic: Topic, payload: str) -> tuple[Topic, str]:
+    # Only a job's topic is addressed by its payload: a subscription follows one job.
+    return (topic, payload) if topic is Topic.JOB else (topic, "")
+
+
+class LocalNotifier(Notifier):
+    """In-process fan-out; must be used from the event loop's thread."""
+
+    def __init__(self) -> None:
+        self._subscriptions: dict[tuple[Topic, str], set[Subscription]] = defaultdict(set)
+        self._listeners: dict[Topic, list[Listener]] = defaultdict(list)
+
+    def publish(self, topic: Topic | str, payload: str = "") -> None:
+        topic, payload = as_topic(topic, payload)
+        for subscription in self._subscriptions.get(_address(topic, payload), ()):
+            subscription.notify()
+        for listener in self._listeners.get(topic, ()):
+            listener(payload)
+
+    def subscribe(self, topic: Topic | str, job_id: str = "") -> Subscription:
+        address = _address(*as_topic(topic, job_id))
+
+        def close(subscription: Subscription) -> None:
+            subscribers = self._subscriptions.get(address)
+            if subscribers is not None:
+                subscribers.discard(subscription)
+                if not subscribers:
+                    del self._subscriptions[address]
+
+        subscription = Subscription(close)
+        self._subscriptions[address].add(subscription)
+        return subscription
+
+    def add_listener(self, topic: Topic | str, listener: Listener) -> None:
+        self._listeners[as_topic(topic)[0]].append(listener)
+
+    def wake_all(self) -> None:
+        """Wake every subscriber, as if each of their topics had a publish."""
+        for subscriptions in list(self._subscriptions.values()):
+            for subscription in list(subscriptions):
+                subscription.notify()
