@@ -12,7 +12,7 @@ migrate``), which brings an older one up to date.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -29,7 +29,7 @@ from genq.jobs import (
     Output,
     Progress,
 )
-from genq.notify import LocalNotifier, Notifier
+from genq.notify import Notifier, Topic, open_notifier
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,8 @@ class JobStore(abc.ABC):
     blocking: bool = False
     #: ``(from, to)`` schema versions when opening the store migrated it.
     migrated: tuple[int, int] | None = None
+    #: The database URL the store was opened with.
+    url: str
 
     # -- accounts and keys -------------------------------------------------------------
     @abc.abstractmethod
@@ -251,10 +253,20 @@ class JobStore(abc.ABC):
     def expire(self, now: float) -> Retired:
         """Remove jobs whose retention has ended; ask running ones to stop first."""
 
+    @abc.abstractmethod
+    def on_change(self, announce: Callable[[Topic, str], None] | None) -> None:
+        """Have ``announce(topic, payload)`` told of every change this store makes, once it is
+        committed, from the thread that made it (so it must be thread-safe): ``QUEUED`` with
+        the model after a submit or a requeue, ``JOB`` with the id after any change of a job,
+        ``CANCEL`` with the id when a running job is asked to stop (or deleted). Where the
+        database carries announcements to every process itself (PostgreSQL: NOTIFY, heard by
+        ``genq.notify.postgres.PostgresNotifier``), ``announce`` is never called. None: stop.
+        """
+
     def make_notifier(self, *, follow_jobs: bool = True) -> Notifier:
         """The old way to ``genq.notify.open_notifier(url, follow_jobs=...)`` for this
         store's URL; to be removed once callers open the notifier beside the store."""
-        return LocalNotifier()
+        return open_notifier(self.url, follow_jobs=follow_jobs)
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections."""

@@ -1,5 +1,5 @@
-"""What the store implementations share: rows to values (their columns have the same names)
-and the rules both apply around their own SQL.
+"""Rows to values (the engines' columns have the same names), and the rules the store applies
+around its SQL.
 
 Money columns (``credits_micros``, ``cost_estimate_micros``, ``cost_actual_micros``) hold whole
 micro-credits; the values here hold exact ``Decimal`` credits (see ``genq.credits``)."""
@@ -24,7 +24,7 @@ from genq.jobs import (
     Output,
     Progress,
 )
-from genq.store.base import JobFilter, NewJob
+from genq.store.base import NewJob
 
 
 class Row(Protocol):
@@ -99,10 +99,16 @@ def event_from_row(row: Row, decode: Decode) -> Event:
     )
 
 
-def status_event_data(job: Job) -> dict[str, Any]:
-    data: dict[str, Any] = {"status": job.status.value}
-    if job.error is not None:
-        data["error"] = {"code": job.error.code, "message": job.error.message}
+def event_columns(job_id: str, type: str, data: Any, created_at: float) -> dict[str, Any]:
+    """The columns of an event's row (``data`` encoded)."""
+    return {"job_id": job_id, "type": type, "data": data, "created_at": created_at}
+
+
+def status_event_data(row: Row) -> dict[str, Any]:
+    """The data of the ``status`` event of a job's row, just changed."""
+    data: dict[str, Any] = {"status": row["status"]}
+    if row["error_code"] is not None:
+        data["error"] = {"code": row["error_code"], "message": row["error_message"] or ""}
     return data
 
 
@@ -115,61 +121,30 @@ def progress_event_data(progress: Progress) -> dict[str, Any]:
     }
 
 
-def origin_columns(new: NewJob, encode: Callable[[Any], Any]) -> tuple[Any, Any, Any]:
-    """The ``origin_api``, ``origin_model`` and ``origin_request`` values of a new job."""
-    if new.origin is None:
-        return None, None, encode({})
-    return new.origin.api, new.origin.model, encode(new.origin.request)
+def job_columns(new: NewJob, encode: Callable[[Any], Any]) -> dict[str, Any]:
+    """The columns of a new job's row, JSON columns encoded with ``encode``."""
+    origin = new.origin
+    return {
+        "id": new.id,
+        "account_id": new.account_id,
+        "model": new.model,
+        "input": encode(new.input),
+        "priority": new.priority,
+        "metadata": encode(new.metadata),
+        "cost_estimate_micros": to_micros(new.cost_estimate),
+        "created_at": new.created_at,
+        "expires_at": new.expires_at,
+        "idempotency_key": new.idempotency_key,
+        "fingerprint": new.fingerprint,
+        "batch_key": new.batch_key,
+        "origin_api": None if origin is None else origin.api,
+        "origin_model": None if origin is None else origin.model,
+        "origin_request": encode({} if origin is None else origin.request),
+    }
 
 
 def worker_lost_message(max_attempts: int) -> str:
     return f"the worker running this job was lost {max_attempts} times"
-
-
-def _filter_sql(mark: str, account_id: str, now: float, where: JobFilter) -> tuple[str, list[Any]]:
-    sql = f" FROM jobs WHERE account_id = {mark} AND expires_at > {mark}"
-    args: list[Any] = [account_id, now]
-    for column, value in (
-        ("model", where.model),
-        ("origin_api", where.origin_api),
-        ("origin_model", where.origin_model),
-    ):
-        if value is not None:
-            sql += f" AND {column} = {mark}"
-            args.append(value)
-    if where.statuses:
-        sql += f" AND status IN ({', '.join([mark] * len(where.statuses))})"
-        args.extend(where.statuses)
-    return sql, args
-
-
-def list_jobs_query(
-    mark: str,
-    account_id: str,
-    now: float,
-    *,
-    limit: int,
-    before_seq: int | None,
-    offset: int,
-    where: JobFilter,
-) -> tuple[str, list[Any]]:
-    """The SQL and arguments of ``JobStore.list_jobs``, with ``mark`` as the placeholder."""
-    body, args = _filter_sql(mark, account_id, now, where)
-    sql = "SELECT *" + body
-    if before_seq is not None:
-        sql += f" AND seq < {mark}"
-        args.append(before_seq)
-    sql += f" ORDER BY seq DESC LIMIT {mark} OFFSET {mark}"
-    args.extend((limit, offset))
-    return sql, args
-
-
-def count_jobs_query(
-    mark: str, account_id: str, now: float, where: JobFilter
-) -> tuple[str, list[Any]]:
-    """The SQL and arguments of ``JobStore.count_jobs``."""
-    body, args = _filter_sql(mark, account_id, now, where)
-    return "SELECT COUNT(*) AS n" + body, args
 
 
 def check_credits(new: NewJob, credits_micros: int, held_micros: int) -> None:

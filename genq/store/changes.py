@@ -1,0 +1,73 @@
+"""How the store's statements are declared (``genq.store.queries``) for the engines to run.
+
+Statements are written once, with ``:name`` parameters and in PostgreSQL's stricter spelling
+(``FOR UPDATE`` where a row is read to be changed); each engine spells them its own way. One
+whose SQL really differs is a ``PerEngine``. One that changes jobs is a ``Change``: with it,
+what each job it changes records and announces, which an engine turns into its own SQL
+(PostgreSQL: one statement) or steps (SQLite: within its write transaction).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from genq.notify.base import Topic
+from genq.store.rows import Row
+
+
+@dataclass(frozen=True, eq=False)
+class PerEngine:
+    """One statement whose SQL really differs between the engines."""
+
+    sqlite: str
+    postgres: str
+
+
+Sql = str | PerEngine
+
+
+class Record(enum.Enum):
+    """The event row a ``Change`` writes for each job it changes."""
+
+    #: A ``status`` event with the job's new status (``rows.status_event_data``).
+    STATUS = "status"
+    #: The event whose type and data the call passes (progress, a log line, text...).
+    GIVEN = "given"
+    #: None: the job and its events are gone, or only a flag changed.
+    NOTHING = "nothing"
+
+
+@dataclass(frozen=True, eq=False)
+class Change:
+    """A statement that changes jobs, and what each job it returns records and announces.
+
+    ``sql`` returns the changed jobs' rows: at least ``id``, ``status`` when announcing
+    ``QUEUED`` or ``CANCEL``, ``model`` with ``QUEUED``, and every column with
+    ``Record.STATUS``.
+    """
+
+    sql: Sql
+    record: Record
+    announce: tuple[Topic, ...] = (Topic.JOB,)
+
+
+#: Per topic, the column of a changed job's row that is the payload, and the status the job
+#: must be in for the change to be announced on that topic (None: any).
+ANNOUNCED: dict[Topic, tuple[str, str | None]] = {
+    Topic.JOB: ("id", None),
+    # New work only when the change left the job queued.
+    Topic.QUEUED: ("model", "queued"),
+    # A stop request only reaches a job that is still running.
+    Topic.CANCEL: ("id", "running"),
+}
+
+
+def announcements(rows: Sequence[Row], topics: Sequence[Topic]) -> Iterator[tuple[Topic, str]]:
+    """What changed ``rows`` announce on ``topics``, by the rules of ``ANNOUNCED``."""
+    for row in rows:
+        for topic in topics:
+            column, status = ANNOUNCED[topic]
+            if status is None or row["status"] == status:
+                yield topic, row[column]

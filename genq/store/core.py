@@ -1,0 +1,401 @@
+"""The job store, written once for every engine: each method is one short transaction over an
+``Engine`` (``genq.store.sqlite``, ``genq.store.postgres``), with the statements of
+``genq.store.queries``, and every change of a job goes through ``SQLStore.change``.
+
+Plain SQL rather than an ORM: every call is on the hot path of every job, and the server's CPU
+per job is a tracked figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from genq.credits import from_micros, to_micros
+from genq.errors import Conflict
+from genq.jobs import (
+    Claim,
+    Event,
+    EventType,
+    Job,
+    JobError,
+    JobStatus,
+    Output,
+    Progress,
+)
+from genq.store import queries as q
+from genq.store.accounts import AccountStatements
+from genq.store.base import (
+    FORGET_WORKER_SECONDS,
+    JobFilter,
+    JobStore,
+    NewJob,
+    Released,
+    Retired,
+    Submitted,
+)
+from genq.store.changes import Change
+from genq.store.engine import Again, Announce, Args, Engine, Tx
+from genq.store.rows import (
+    Row,
+    check_credits,
+    event_columns,
+    event_from_row,
+    finish_outcome,
+    job_columns,
+    job_from_row,
+    progress_event_data,
+    worker_lost_message,
+)
+
+
+def _fence(claim: Claim) -> dict[str, Any]:
+    return {"id": claim.job.id, "worker_id": claim.worker_id, "attempt": claim.attempt}
+
+
+class SQLStore(AccountStatements, JobStore):
+    """A ``JobStore`` over a database engine's adapter."""
+
+    def __init__(self, url: str, db: Engine) -> None:
+        #: The database URL (``open_store``'s), which also chooses the notifier.
+        self.url = url
+        self._db = db
+        self.blocking = db.blocking
+        self.migrated = db.migrated
+
+    def close(self) -> None:
+        self._db.close()
+
+    def on_change(self, announce: Announce | None) -> None:
+        self._db.on_change(announce)
+
+    def change(
+        self,
+        tx: Tx,
+        change: Change,
+        args: Args,
+        now: float,
+        event: tuple[EventType, dict[str, Any]] | None = None,
+    ) -> list[Row]:
+        """Change jobs: the one way every engine changes a job's status (and makes any other
+        change someone may wait for). Runs ``change.sql`` and, in the same transaction,
+        writes the event each changed job records (``change.record``: its status event, or
+        ``event``), dated ``now``, and announces the change on ``change.announce``'s topics
+        (see ``JobStore.on_change``). Returns the changed jobs' rows.
+
+        This is where what must follow every status change attaches (a webhook outbox, a
+        metric, an audit record), so that no transaction and no engine can miss it: a
+        callback here, on the rows; a row that must commit with the change, beside the event
+        row in the engines' ``Tx.change`` (on PostgreSQL one more part of the same statement).
+        """
+        given = None if event is None else (event[0].value, self._db.json(event[1]))
+        return tx.change(change, args, now, given)
+
+    def _write_change(
+        self,
+        change: Change,
+        args: Args,
+        now: float,
+        event: tuple[EventType, dict[str, Any]] | None = None,
+    ) -> list[Row]:
+        return self._db.write(lambda tx: self.change(tx, change, args, now, event))
+
+    def _job(self, row: Row) -> Job:
+        return job_from_row(row, self._db.decode)
+
+    def _first_job(self, rows: Sequence[Row]) -> Job | None:
+        return self._job(rows[0]) if rows else None
+
+    # -- the API side --------------------------------------------------------------------
+    def _insert(self, tx: Tx, new: NewJob, args: Args) -> Job | None:
+        """Insert a queued job (with its first event, announced), or None when the job's id or
+        idempotency key is taken."""
+        return self._first_job(self.change(tx, q.INSERT_JOB, args, new.created_at))
+
+    def _check_credits(self, tx: Tx, new: NewJob, credits: int) -> None:
+        row = tx.one(q.HELD, {"account_id": new.account_id})
+        # PostgreSQL's SUM of a BIGINT is a NUMERIC: a Decimal holding a whole number.
+        check_credits(new, credits, int(row["held"]) if row else 0)
+
+    def submit(self, new: NewJob) -> Submitted:
+        args = job_columns(new, self._db.json)
+
+        def run(tx: Tx) -> Submitted:
+            # The account's balance and an earlier job with the same key, in one read.
+            row = tx.one(q.BALANCE_AND_KEYED_JOB, args)
+            assert row is not None, f"no account {new.account_id}"
+            if row["job_id"] is not None:
+                return self._replay(tx, new)
+            if row["credits_micros"] is None:
+                job = self._insert(tx, new, args)
+            else:
+                with tx.atomic():
+                    # Submits of one limited account queue up here, so that their holds
+                    # never add up to more than the balance.
+                    locked = tx.one(q.LOCK_BALANCE, args)
+                    assert locked is not None
+                    self._check_credits(tx, new, locked["credits_micros"])
+                    job = self._insert(tx, new, args)
+            return self._replay(tx, new) if job is None else Submitted(job, created=True)
+
+        return self._db.write(run)
+
+    def submit_many(self, news: Sequence[NewJob]) -> list[Job]:
+        def run(tx: Tx) -> list[Job]:
+            jobs = []
+            with tx.atomic():
+                # The submits of one account queue up here, as in ``submit``.
+                balance = tx.one(q.LOCK_BALANCE, {"account_id": news[0].account_id})
+                assert balance is not None, f"no account {news[0].account_id}"
+                for new in news:
+                    if balance["credits_micros"] is not None:
+                        self._check_credits(tx, new, balance["credits_micros"])
+                    job = self._insert(tx, new, job_columns(new, self._db.json))
+                    if job is None:
+                        # Inserted by an attempt whose commit went through but whose answer
+                        # was lost: the retry finds the jobs by their ids.
+                        job = self._first_job(tx.all(q.JOB, {"id": new.id}))
+                    assert job is not None
+                    jobs.append(job)
+            return jobs
+
+        return self._db.write(run) if news else []
+
+    def _replay(self, tx: Tx, new: NewJob) -> Submitted:
+        job = self._first_job(tx.all(q.JOB, {"id": new.id}))
+        if job is not None:
+            # Our own insert, committed before its connection broke.
+            return Submitted(job, created=True)
+        args = {"account_id": new.account_id, "idempotency_key": new.idempotency_key}
+        row = tx.one(q.JOB_BY_KEY, args)
+        if row is None:
+            raise Again("an idempotent job was deleted meanwhile: its key is free again")
+        if row["fingerprint"] != new.fingerprint:
+            raise Conflict(
+                "this Idempotency-Key was already used with a different request",
+                code="idempotency_conflict",
+                details={"job_id": row["id"]},
+            )
+        return Submitted(self._job(row), created=False)
+
+    def get_job(self, account_id: str, job_id: str, now: float) -> Job | None:
+        args = {"id": job_id, "account_id": account_id, "now": now}
+        return self._first_job(self._db.all(q.LIVE_JOB, args))
+
+    def get_job_any_account(self, job_id: str, now: float) -> Job | None:
+        return self._first_job(self._db.all(q.LIVE_JOB_ANY_ACCOUNT, {"id": job_id, "now": now}))
+
+    def list_jobs(
+        self,
+        account_id: str,
+        now: float,
+        *,
+        limit: int,
+        before_seq: int | None = None,
+        offset: int = 0,
+        where: JobFilter = JobFilter(),
+    ) -> list[tuple[int, Job]]:
+        sql, args = q.list_jobs(
+            account_id, now, limit=limit, before_seq=before_seq, offset=offset, where=where
+        )
+        return [(r["seq"], self._job(r)) for r in self._db.all(sql, args)]
+
+    def count_jobs(self, account_id: str, now: float, where: JobFilter = JobFilter()) -> int:
+        row = self._db.one(*q.count_jobs(account_id, now, where))
+        return int(row["n"]) if row is not None else 0
+
+    def request_cancel(self, account_id: str, job_id: str, now: float) -> Job | None:
+        args = {"id": job_id, "account_id": account_id, "now": now}
+
+        def run(tx: Tx) -> Job | None:
+            with tx.atomic():
+                row = tx.one(q.LOCK_LIVE_JOB, args)
+                if row is None:
+                    return None
+                if row["status"] == "queued":
+                    row = self.change(tx, q.CANCEL_QUEUED, args, now)[0]
+                elif row["status"] == "running" and not row["cancel_requested"]:
+                    logged = (EventType.LOG, {"message": "cancel requested"})
+                    row = self.change(tx, q.FLAG_CANCEL, args, now, logged)[0]
+                return self._job(row)
+
+        return self._db.write(run)
+
+    def delete_job(self, account_id: str, job_id: str, now: float) -> Job | None:
+        args = {"id": job_id, "account_id": account_id, "now": now}
+
+        def run(tx: Tx) -> Job | None:
+            with tx.atomic():
+                job = self._first_job(self.change(tx, q.DELETE_JOB, args, now))
+                if job is not None:
+                    tx.run(q.DELETE_EVENTS, args)
+                return job
+
+        return self._db.write(run)
+
+    def events_after(self, job_id: str, after_id: int, limit: int = 500) -> list[Event]:
+        args = {"job_id": job_id, "after_id": after_id, "limit": limit}
+        return [event_from_row(r, self._db.decode) for r in self._db.all(q.EVENTS_AFTER, args)]
+
+    def queue_position(self, job: Job) -> int:
+        args = {"id": job.id, "model": job.model, "priority": job.priority}
+        row = self._db.one(q.QUEUE_POSITION, args)
+        return int(row["n"]) if row else 0
+
+    # -- the worker side -----------------------------------------------------------------
+    def claim(
+        self,
+        worker_id: str,
+        models: Sequence[str],
+        now: float,
+        lease_seconds: float,
+        limit: int = 1,
+        batch_key: str | None = None,
+    ) -> list[Claim]:
+        if not models:
+            return []
+        args = dict(models=self._db.array(models), model=models[0], batch_key=batch_key, now=now)
+        args.update(limit=limit, worker_id=worker_id, lease=now + lease_seconds)
+        peek, change = (
+            (q.ANY_QUEUED, q.CLAIM) if batch_key is None else (q.ANY_QUEUED_BATCH, q.CLAIM_BATCH)
+        )
+        # Most claims of an idle worker find nothing: look without taking a write lock that
+        # holds the whole database.
+        if self._db.exclusive_writes and self._db.one(peek, args) is None:
+            return []
+        rows = self._write_change(change, args, now)
+        rows.sort(key=lambda r: (-r["priority"], r["seq"]))
+        return [Claim(job, worker_id, job.attempts) for job in map(self._job, rows)]
+
+    def heartbeat(self, claims: Sequence[Claim], now: float, lease_seconds: float) -> set[str]:
+        def run(tx: Tx) -> set[str]:
+            stop: set[str] = set()
+            for claim in claims:
+                row = tx.one(q.HEARTBEAT, {"lease": now + lease_seconds, **_fence(claim)})
+                if row is None or row["cancel_requested"]:
+                    stop.add(claim.job.id)
+            return stop
+
+        return self._db.write(run)
+
+    def set_progress(self, claim: Claim, progress: Progress, now: float) -> bool:
+        args = dict(_fence(claim), step=progress.step, total=progress.total)
+        args["message"] = progress.message
+        event = (EventType.PROGRESS, progress_event_data(progress))
+        return bool(self._write_change(q.SET_PROGRESS, args, now, event))
+
+    def add_event(self, claim: Claim, type: EventType, data: dict[str, Any], now: float) -> bool:
+        return bool(self._write_change(q.ADD_EVENT, _fence(claim), now, (type, data)))
+
+    def finish(
+        self,
+        claim: Claim,
+        now: float,
+        *,
+        outputs: Sequence[Output] = (),
+        error: JobError | None = None,
+        canceled: bool = False,
+        cost_actual: Decimal | None = None,
+        inference_time: float | None = None,
+    ) -> Job | None:
+        def run(tx: Tx) -> Job | None:
+            with tx.atomic():
+                current = tx.one(q.LOCK_CLAIMED, _fence(claim))
+                if current is None:
+                    return None
+                status, kept, charge = finish_outcome(
+                    outputs=outputs,
+                    error=error,
+                    canceled=canceled,
+                    cancel_requested=bool(current["cancel_requested"]),
+                    cost_actual=cost_actual,
+                    cost_estimate=from_micros(current["cost_estimate_micros"]),
+                )
+                kept_data = [o.to_dict() for o in kept]
+                if kept:
+                    # The outputs' events come before the status event that ends the job.
+                    encode = self._db.json
+                    events = [
+                        event_columns(claim.job.id, "output", encode(o), now) for o in kept_data
+                    ]
+                    tx.many(q.INSERT_EVENT, events)
+                args = dict(_fence(claim), status=status.value, outputs=self._db.json(kept_data))
+                args["error_code"] = error.code if error else None
+                args["error_message"] = error.message if error else None
+                args.update(charge=to_micros(charge), inference_time=inference_time, now=now)
+                args["done"] = status is JobStatus.SUCCEEDED
+                job = self._job(self.change(tx, q.FINISH, args, now)[0])
+                if charge:
+                    tx.run(q.CHARGE, {"charge": to_micros(charge), "account_id": job.account_id})
+                return job
+
+        return self._db.write(run)
+
+    # -- workers -------------------------------------------------------------------------
+    def register_worker(
+        self, worker_id: str, models: Sequence[str], host: str, pid: int, now: float
+    ) -> None:
+        args = dict(id=worker_id, models=self._db.array(models), host=host, pid=pid, now=now)
+        self._db.write(lambda tx: tx.run(q.REGISTER_WORKER, args))
+
+    def unregister_worker(self, worker_id: str) -> None:
+        self._db.write(lambda tx: tx.run(q.UNREGISTER_WORKER, {"id": worker_id}))
+
+    def served_models(self, since: float) -> set[str]:
+        rows = self._db.all(q.SERVED_MODELS, {"since": since})
+        return {name for row in rows for name in self._db.decode(row["models"])}
+
+    # -- recovery and housekeeping -------------------------------------------------------
+    def _release(self, tx: Tx, which: q.Release, args: Args, now: float) -> Released:
+        canceled = self.change(tx, which.canceled, args, now)
+        failed = self.change(tx, which.failed, args, now)
+        requeued = self.change(tx, which.requeued, args, now)
+        return Released(
+            requeued=tuple(r["id"] for r in requeued),
+            failed=tuple(r["id"] for r in (*failed, *canceled)),
+        )
+
+    def _release_args(self, now: float, max_attempts: int, **more: Any) -> dict[str, Any]:
+        message = worker_lost_message(max_attempts)
+        return {"now": now, "max_attempts": max_attempts, "message": message, **more}
+
+    def release_worker(self, worker_id: str, now: float, max_attempts: int) -> Released:
+        args = self._release_args(now, max_attempts, worker_id=worker_id)
+
+        def run(tx: Tx) -> Released:
+            with tx.atomic():
+                tx.run(q.UNREGISTER_WORKER, {"id": worker_id})
+                return self._release(tx, q.RELEASE_WORKER, args, now)
+
+        return self._db.write(run)
+
+    def release_lapsed(self, now: float, max_attempts: int) -> Released:
+        args = self._release_args(now, max_attempts, before=now - FORGET_WORKER_SECONDS)
+
+        def run(tx: Tx) -> Released:
+            with tx.atomic():
+                tx.run(q.FORGET_SILENT_WORKERS, args)
+                # Several API processes sweep: a row taken back by one is skipped by the
+                # others, which re-check the WHERE clause after waiting for its lock.
+                return self._release(tx, q.RELEASE_LAPSED, args, now)
+
+        return self._db.write(run)
+
+    def cancel_running(self, job_id: str, now: float) -> Job | None:
+        args = {"id": job_id, "now": now}
+        return self._first_job(self._write_change(q.CANCEL_RUNNING, args, now))
+
+    def expire(self, now: float) -> Retired:
+        def run(tx: Tx) -> Retired:
+            with tx.atomic():
+                stopping = self.change(tx, q.EXPIRE_RUNNING, {"now": now}, now)
+                # Each expired row is returned to exactly one of several concurrent sweepers,
+                # so its files are removed once.
+                removed = self.change(tx, q.EXPIRE, {"now": now}, now)
+                if removed:
+                    ids = self._db.array([r["id"] for r in removed])
+                    tx.run(q.DELETE_EVENTS_OF, {"ids": ids})
+                return Retired(tuple(map(self._job, removed)), tuple(r["id"] for r in stopping))
+
+        return self._db.write(run)

@@ -1,0 +1,265 @@
+"""Every statement of the job store, named, with ``:name`` parameters.
+
+Written once for both engines, in PostgreSQL's spelling: ``FOR UPDATE`` where a row is read to
+be changed, ``= ANY(:array)`` for membership (see ``genq.store.sqlite`` for how SQLite reads
+them). A statement whose SQL really differs is a ``PerEngine``. A statement that changes jobs
+is a ``Change``: with it, what each job it returns records and announces.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from genq.notify.base import Topic
+from genq.store.base import JobFilter
+from genq.store.changes import Change, PerEngine, Record
+
+# -- accounts and keys -------------------------------------------------------------------
+INSERT_ACCOUNT = (
+    "INSERT INTO accounts (id, name, credits_micros, created_at)"
+    " VALUES (:id, :name, :credits_micros, :created_at)"
+    " ON CONFLICT (name) DO NOTHING RETURNING *"
+)
+ACCOUNT = "SELECT * FROM accounts WHERE id = :id"
+ACCOUNT_BY_NAME = "SELECT * FROM accounts WHERE name = :name"
+
+_KEYS = "SELECT k.*, a.name AS account_name FROM api_keys k JOIN accounts a ON a.id = k.account_id"
+INSERT_KEY = (
+    "INSERT INTO api_keys (id, account_id, name, key_hash, prefix, created_at)"
+    " VALUES (:id, :account_id, :name, :key_hash, :prefix, :created_at)"
+    " RETURNING *, (SELECT name FROM accounts WHERE id = account_id) AS account_name"
+)
+KEYS = f"{_KEYS} ORDER BY k.created_at"
+KEY_BY_HASH = f"{_KEYS} WHERE k.key_hash = :key_hash"
+DISABLE_KEY = "UPDATE api_keys SET disabled = :disabled WHERE id = :id RETURNING id"
+DELETE_KEY = "DELETE FROM api_keys WHERE id = :id RETURNING id"
+
+# -- submitting --------------------------------------------------------------------------
+BALANCE_AND_KEYED_JOB = (
+    "SELECT a.credits_micros, j.id AS job_id FROM accounts a LEFT JOIN jobs j"
+    " ON j.account_id = a.id AND j.idempotency_key = :idempotency_key WHERE a.id = :account_id"
+)
+LOCK_BALANCE = "SELECT credits_micros FROM accounts WHERE id = :account_id FOR UPDATE"
+HELD = (
+    "SELECT COALESCE(SUM(cost_estimate_micros), 0) AS held FROM jobs"
+    " WHERE account_id = :account_id AND status IN ('queued', 'running')"
+)
+# ON CONFLICT covers both an idempotency key used concurrently and a retry of this very
+# insert after a lost connection (same job id).
+INSERT_JOB = Change(
+    "INSERT INTO jobs (id, account_id, model, input, status, priority, metadata,"
+    " cost_estimate_micros, created_at, expires_at, idempotency_key, fingerprint, batch_key,"
+    " origin_api, origin_model, origin_request)"
+    " VALUES (:id, :account_id, :model, :input, 'queued', :priority, :metadata,"
+    " :cost_estimate_micros, :created_at, :expires_at, :idempotency_key, :fingerprint,"
+    " :batch_key, :origin_api, :origin_model, :origin_request)"
+    " ON CONFLICT DO NOTHING RETURNING *",
+    Record.STATUS,
+    (Topic.QUEUED,),
+)
+JOB = "SELECT * FROM jobs WHERE id = :id"
+JOB_BY_KEY = (
+    "SELECT * FROM jobs WHERE account_id = :account_id AND idempotency_key = :idempotency_key"
+)
+
+# -- reading and changing a job ----------------------------------------------------------
+LIVE_JOB = "SELECT * FROM jobs WHERE id = :id AND account_id = :account_id AND expires_at > :now"
+LOCK_LIVE_JOB = f"{LIVE_JOB} FOR UPDATE"
+LIVE_JOB_ANY_ACCOUNT = "SELECT * FROM jobs WHERE id = :id AND expires_at > :now"
+CANCEL_QUEUED = Change(
+    "UPDATE jobs SET status = 'canceled', cancel_requested = TRUE, finished_at = :now,"
+    " cost_actual_micros = 0 WHERE id = :id RETURNING *",
+    Record.STATUS,
+)
+FLAG_CANCEL = Change(
+    "UPDATE jobs SET cancel_requested = TRUE WHERE id = :id RETURNING *",
+    Record.GIVEN,
+    (Topic.CANCEL, Topic.JOB),
+)
+DELETE_JOB = Change(
+    "DELETE FROM jobs WHERE id = :id AND account_id = :account_id AND expires_at > :now"
+    " RETURNING *",
+    Record.NOTHING,
+    (Topic.CANCEL, Topic.JOB),
+)
+DELETE_EVENTS = "DELETE FROM events WHERE job_id = :id"
+EVENTS_AFTER = (
+    "SELECT * FROM events WHERE job_id = :job_id AND id > :after_id ORDER BY id LIMIT :limit"
+)
+QUEUE_POSITION = (
+    "SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued' AND model = :model AND"
+    " (priority > :priority OR (priority = :priority AND seq < (SELECT seq FROM jobs"
+    " WHERE id = :id)))"
+)
+
+
+def _filter(where: JobFilter, args: dict[str, Any]) -> str:
+    sql = " FROM jobs WHERE account_id = :account_id AND expires_at > :now"
+    for column, value in (
+        ("model", where.model),
+        ("origin_api", where.origin_api),
+        ("origin_model", where.origin_model),
+    ):
+        if value is not None:
+            sql += f" AND {column} = :{column}"
+            args[column] = value
+    if where.statuses:
+        names = [f"status_{n}" for n in range(len(where.statuses))]
+        sql += f" AND status IN ({', '.join(':' + name for name in names)})"
+        args.update(zip(names, where.statuses, strict=True))
+    return sql
+
+
+def list_jobs(
+    account_id: str,
+    now: float,
+    *,
+    limit: int,
+    before_seq: int | None,
+    offset: int,
+    where: JobFilter,
+) -> tuple[str, dict[str, Any]]:
+    """The SQL and arguments of ``JobStore.list_jobs``."""
+    args: dict[str, Any] = {"account_id": account_id, "now": now, "limit": limit}
+    sql = "SELECT *" + _filter(where, args)
+    if before_seq is not None:
+        sql += " AND seq < :before_seq"
+        args["before_seq"] = before_seq
+    args["offset"] = offset
+    return sql + " ORDER BY seq DESC LIMIT :limit OFFSET :offset", args
+
+
+def count_jobs(account_id: str, now: float, where: JobFilter) -> tuple[str, dict[str, Any]]:
+    """The SQL and arguments of ``JobStore.count_jobs``."""
+    args: dict[str, Any] = {"account_id": account_id, "now": now}
+    return "SELECT COUNT(*) AS n" + _filter(where, args), args
+
+
+# -- the worker side ---------------------------------------------------------------------
+ANY_QUEUED = "SELECT 1 FROM jobs WHERE status = 'queued' AND model = ANY(:models) LIMIT 1"
+ANY_QUEUED_BATCH = (
+    "SELECT 1 FROM jobs WHERE status = 'queued' AND model = :model AND batch_key = :batch_key"
+    " LIMIT 1"
+)
+
+
+def _claim(which: str) -> Change:
+    pick = (
+        f"SELECT seq FROM jobs WHERE status = 'queued' AND {which} AND expires_at > :now"
+        " ORDER BY priority DESC, seq LIMIT :limit"
+    )
+    take = (
+        "UPDATE jobs SET status = 'running', worker_id = :worker_id, attempts = attempts + 1,"
+        " started_at = :now, lease_expires_at = :lease"
+    )
+    return Change(
+        PerEngine(
+            # One write transaction at a time: nothing else can take these rows meanwhile.
+            sqlite=f"{take} WHERE seq IN ({pick}) RETURNING *",
+            # Concurrent claims skip the rows others are taking rather than wait for them.
+            postgres=f"WITH picked AS ({pick} FOR UPDATE SKIP LOCKED) {take}"
+            " FROM picked WHERE jobs.seq = picked.seq RETURNING jobs.*",
+        ),
+        Record.STATUS,
+    )
+
+
+CLAIM = _claim("model = ANY(:models)")
+CLAIM_BATCH = _claim("model = :model AND batch_key = :batch_key")
+
+#: A worker's writes are fenced by its claim: the job, the worker and the attempt.
+_FENCE = "id = :id AND worker_id = :worker_id AND attempts = :attempt AND status = 'running'"
+HEARTBEAT = f"UPDATE jobs SET lease_expires_at = :lease WHERE {_FENCE} RETURNING cancel_requested"
+SET_PROGRESS = Change(
+    "UPDATE jobs SET progress_step = :step, progress_total = :total,"
+    f" progress_message = :message WHERE {_FENCE} RETURNING id",
+    Record.GIVEN,
+)
+# The row lock orders this event after any other change of the job in flight.
+ADD_EVENT = Change(f"SELECT id FROM jobs WHERE {_FENCE} FOR UPDATE", Record.GIVEN)
+LOCK_CLAIMED = f"SELECT cancel_requested, cost_estimate_micros FROM jobs WHERE {_FENCE} FOR UPDATE"
+INSERT_EVENT = (
+    "INSERT INTO events (job_id, type, data, created_at)"
+    " VALUES (:job_id, :type, :data, :created_at)"
+)
+# A success completes the progress bar: the last step reported may not have been the last.
+_COMPLETE = "CASE WHEN progress_total > 1 THEN progress_total ELSE 1 END"
+FINISH = Change(
+    "UPDATE jobs SET status = :status, outputs = :outputs, error_code = :error_code,"
+    " error_message = :error_message, cost_actual_micros = :charge,"
+    " inference_time = :inference_time, finished_at = :now, lease_expires_at = NULL,"
+    f" progress_step = CASE WHEN :done THEN {_COMPLETE} ELSE progress_step END,"
+    f" progress_total = CASE WHEN :done THEN {_COMPLETE} ELSE progress_total END"
+    f" WHERE {_FENCE} RETURNING *",
+    Record.STATUS,
+)
+CHARGE = (
+    "UPDATE accounts SET credits_micros = credits_micros - :charge"
+    " WHERE id = :account_id AND credits_micros IS NOT NULL"
+)
+
+# -- workers -----------------------------------------------------------------------------
+REGISTER_WORKER = (
+    "INSERT INTO workers (id, models, host, pid, started_at, seen_at)"
+    " VALUES (:id, :models, :host, :pid, :now, :now)"
+    " ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, models = excluded.models"
+)
+UNREGISTER_WORKER = "DELETE FROM workers WHERE id = :id"
+FORGET_SILENT_WORKERS = "DELETE FROM workers WHERE seen_at < :before"
+SERVED_MODELS = "SELECT models FROM workers WHERE seen_at >= :since"
+
+
+# -- recovery and housekeeping -----------------------------------------------------------
+class Release(NamedTuple):
+    """Taking back running jobs: canceled if a cancel was asked for (a job whose cancel was
+    requested is not run again), failed after too many attempts, otherwise queued again."""
+
+    canceled: Change
+    failed: Change
+    requeued: Change
+
+
+def _release(which: str) -> Release:
+    return Release(
+        Change(
+            "UPDATE jobs SET status = 'canceled', finished_at = :now, cost_actual_micros = 0,"
+            " lease_expires_at = NULL WHERE status = 'running' AND cancel_requested"
+            f" AND {which} RETURNING *",
+            Record.STATUS,
+        ),
+        Change(
+            "UPDATE jobs SET status = 'failed', error_code = 'worker_lost',"
+            " error_message = :message, finished_at = :now, cost_actual_micros = 0,"
+            " lease_expires_at = NULL"
+            f" WHERE status = 'running' AND attempts >= :max_attempts AND {which} RETURNING *",
+            Record.STATUS,
+        ),
+        Change(
+            "UPDATE jobs SET status = 'queued', worker_id = NULL, lease_expires_at = NULL,"
+            " progress_step = 0, progress_total = 0, progress_message = NULL"
+            f" WHERE status = 'running' AND {which} RETURNING *",
+            Record.STATUS,
+            (Topic.JOB, Topic.QUEUED),
+        ),
+    )
+
+
+RELEASE_WORKER = _release("worker_id = :worker_id")
+RELEASE_LAPSED = _release("lease_expires_at < :now")
+CANCEL_RUNNING = Change(
+    "UPDATE jobs SET status = 'canceled', finished_at = :now, cost_actual_micros = 0,"
+    " lease_expires_at = NULL WHERE id = :id AND status = 'running' RETURNING *",
+    Record.STATUS,
+)
+# A running job is asked to stop first; it is removed once it is terminal.
+EXPIRE_RUNNING = Change(
+    "UPDATE jobs SET cancel_requested = TRUE WHERE expires_at <= :now AND status = 'running'"
+    " AND NOT cancel_requested RETURNING id, status",
+    Record.NOTHING,
+    (Topic.CANCEL,),
+)
+EXPIRE = Change(
+    "DELETE FROM jobs WHERE expires_at <= :now AND status != 'running' RETURNING *",
+    Record.NOTHING,
+)
+DELETE_EVENTS_OF = "DELETE FROM events WHERE job_id = ANY(:ids)"
