@@ -3,24 +3,11 @@ removed once none imports it."""
 
 from __future__ import annotations
 
-from genq.notify import (
-    Listener,
-    LocalNotifier,
-    Notifier,
-    Subscription,
-    Topic,
-    as_topic,
-    job_topic,
-    open_notifier,
-)
-
-__all__ = [
-    "Listener",
-    "LocalNotifier",
-    "Notifier",
-    "Subscription",
-    "Topic",
-    "as_topic",
-    "job_topic",
-    "open_notifier",
-]
+from genq.notify import Listener as Listener
+from genq.notify import LocalNotifier as LocalNotifier
+from genq.notify import Notifier as Notifier
+from genq.notify import Subscription as Subscription
+from genq.notify import Topic as Topic
+from genq.notify import as_topic as as_topic
+from genq.notify import job_topic as job_topic
+from genq.notify import open_notifier as open_notifier
