@@ -2,9 +2,9 @@
 image, image-to-image, inpainting, text-to-video, image-to-video and text-to-audio.
 
 One class serves every configured pipeline; its ``[models.NAME]`` table says where the weights
-are and which task the model does (see ``DiffusersOptions``). The pipeline's call signature
-decides which job inputs reach it, so the same code drives Stable Diffusion, Flux, LTX-Video,
-Wan, Stable Audio or AudioLDM.
+are and which task the model does (see ``DiffusersOptions``, in ``diffusion_inputs`` with the
+input schema). The pipeline's call signature decides which job inputs reach it, so the same
+code drives Stable Diffusion, Flux, LTX-Video, Wan, Stable Audio or AudioLDM.
 
 Jobs with the same settings (size, steps, guidance, frames, ...) run as one batch in one
 pipeline call, each with its own seed: sample ``i`` draws its starting noise from its own
@@ -16,7 +16,7 @@ a job bigger than the largest one the model allows (``max_side``). What the job 
 the reference decides: without width, height or aspect ratio the result has the reference's
 shape, its longer side ``default_side`` or else the reference's own, at most ``max_side``.
 References with more than ``reference_max_pixels`` pixels are refused before they are
-decoded (see ``genq.media.fetch``).
+decoded (see ``genq.media.reference``).
 """
 
 from __future__ import annotations
@@ -27,73 +27,17 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
-from pydantic import Field
+from genq.demos.procedural import default_seed, ratio_value
+from genq.models.base import Model, RunContext, Stopped, Usage, fill_defaults
+from genq.runtimes.device import folder_weight_bytes, module_bytes, pick_device, pick_dtype
+from genq.runtimes.diffusion_inputs import MODALITY, REFERENCES, DiffusersOptions, input_schema
 
-from genq.demos.procedural import ASPECT_RATIOS, SEED_MAX, default_seed, ratio_value
-from genq.models.base import IMAGE_REFERENCE, Model, RunContext, Stopped, Usage, fill_defaults
-from genq.runtimes.device import (
-    TorchOptions,
-    folder_weight_bytes,
-    module_bytes,
-    pick_device,
-    pick_dtype,
-)
+__all__ = ["DiffusersModel", "DiffusersOptions", "for_task", "input_schema"]
 
-Task = Literal[
-    "text-to-image",
-    "image-to-image",
-    "inpainting",
-    "text-to-video",
-    "image-to-video",
-    "text-to-audio",
-]
-
-MODALITY = {
-    "text-to-image": "image",
-    "image-to-image": "image",
-    "inpainting": "image",
-    "text-to-video": "video",
-    "image-to-video": "video",
-    "text-to-audio": "audio",
-}
-#: Inputs that name a reference image, per task.
-REFERENCES: dict[str, tuple[str, ...]] = {
-    "image-to-image": ("image",),
-    "inpainting": ("image", "mask_image"),
-    "image-to-video": ("image",),
-}
 #: Inputs that differ between jobs of one batch; every other input must match.
 PER_JOB = frozenset({"prompt", "negative_prompt", "seed", "output_format"})
-
-IMAGE_FORMATS = ("png", "jpeg", "webp")
-AUDIO_FORMATS = ("wav", "flac", "mp3")
-
-
-class DiffusersOptions(TorchOptions):
-    task: Task
-    #: A diffusers pipeline class to load with instead of the one the folder names.
-    pipeline: str | None = None
-    default_steps: int = Field(default=25, ge=1)
-    max_steps: int = Field(default=150, ge=1)
-    #: None: the pipeline's own default.
-    default_guidance: float | None = None
-    #: Longer side of images and video frames when the job gives no size (None: the pipeline's
-    #: default size).
-    default_side: int | None = Field(default=None, ge=8)
-    max_side: int = Field(default=2048, ge=8)
-    #: Width and height must be multiples of this (8 for Stable Diffusion, 16 for Flux, 32
-    #: for LTX-Video).
-    size_multiple: int = Field(default=8, ge=1)
-    max_images: int = Field(default=4, ge=1)
-    default_frames: int = Field(default=25, ge=1)
-    max_frames: int = Field(default=257, ge=1)
-    default_fps: float = Field(default=24.0, gt=0)
-    default_audio_seconds: float = Field(default=5.0, gt=0)
-    max_audio_seconds: float = Field(default=47.0, gt=0)
-    #: Audio sample rate when the pipeline does not tell (most do).
-    sample_rate: int | None = Field(default=None, gt=0)
 
 
 class DiffusersModel(Model):
@@ -342,27 +286,19 @@ class DiffusersModel(Model):
                 written = encode.save_image(
                     image, ctx.work_dir / f"image-{i}", params["output_format"]
                 )
-                ctx.add_output(
-                    written.path, written.content_type, width=written.width, height=written.height
-                )
+                written.add_to(ctx)
         elif self.modality == "video":
             written = encode.write_video(
                 result.frames[index], params["fps"], ctx.work_dir / "video.mp4"
             )
-            ctx.add_output(
-                written.path,
-                written.content_type,
-                width=written.width,
-                height=written.height,
-                duration=written.duration,
-            )
+            written.add_to(ctx)
         else:
             audio = _to_numpy(result.audios[index])
             fmt = params["output_format"]
             written = encode.write_audio(
                 audio, self._sample_rate(), ctx.work_dir / f"audio.{fmt}", fmt
             )
-            ctx.add_output(written.path, written.content_type, duration=written.duration)
+            written.add_to(ctx)
 
     def _sample_rate(self) -> int:
         if self.options.sample_rate is not None:
@@ -404,128 +340,3 @@ def _to_numpy(value: Any) -> Any:
     if hasattr(value, "detach"):
         return value.detach().float().cpu().numpy()
     return value
-
-
-# -- the input schema ------------------------------------------------------------------------
-def input_schema(o: DiffusersOptions) -> dict[str, Any]:
-    modality = MODALITY[o.task]
-    props: dict[str, Any] = {
-        "prompt": {
-            "type": "string",
-            "title": "Prompt",
-            "description": "What to generate.",
-            "minLength": 1,
-            "maxLength": 10000,
-            "x-playground": {"widget": "textarea", "rows": 3},
-        },
-        "negative_prompt": {
-            "type": "string",
-            "title": "Negative prompt",
-            "description": "What to keep out of the result.",
-            "maxLength": 10000,
-            "x-playground": {"widget": "textarea", "rows": 2, "advanced": True},
-        },
-        "seed": {
-            "type": "integer",
-            "title": "Seed",
-            "description": "Same input and seed give the same result; without it the seed "
-            "comes from the prompt.",
-            "minimum": 0,
-            "maximum": SEED_MAX,
-        },
-        "steps": {
-            "type": "integer",
-            "title": "Steps",
-            "description": "Denoising steps: more is slower and usually finer.",
-            "default": o.default_steps,
-            "minimum": 1,
-            "maximum": o.max_steps,
-        },
-        "guidance": {
-            "type": "number",
-            "title": "Guidance",
-            "description": "How closely to follow the prompt (classifier-free guidance scale).",
-            "minimum": 0,
-            "maximum": 50,
-            **({"default": o.default_guidance} if o.default_guidance is not None else {}),
-        },
-    }
-    for name in REFERENCES.get(o.task, ()):
-        props[name] = {
-            "type": "string",
-            "format": IMAGE_REFERENCE,
-            "title": "Mask" if name == "mask_image" else "Image",
-            "description": (
-                "White where to paint, black where to keep"
-                if name == "mask_image"
-                else "The reference image"
-            )
-            + ": an http(s) URL or a data: URI of a PNG, JPEG, WebP or GIF image.",
-            "minLength": 1,
-        }
-    if o.task in ("image-to-image", "inpainting"):
-        props["strength"] = {
-            "type": "number",
-            "title": "Strength",
-            "description": "How much to change the image: 0 keeps it, 1 redraws it.",
-            "default": 0.8 if o.task == "image-to-image" else 1.0,
-            "minimum": 0,
-            "maximum": 1,
-        }
-    if modality in ("image", "video"):
-        side = {
-            "type": "integer",
-            "minimum": o.size_multiple,
-            "maximum": o.max_side,
-            "multipleOf": o.size_multiple,
-        }
-        props["width"] = {**side, "title": "Width", "description": "Width in pixels."}
-        props["height"] = {**side, "title": "Height", "description": "Height in pixels."}
-        props["aspect_ratio"] = {
-            "type": "string",
-            "title": "Aspect ratio",
-            "description": "Shape of the result when width or height is missing.",
-            "enum": list(ASPECT_RATIOS),
-        }
-    if modality == "image":
-        props["num_images"] = {
-            "type": "integer",
-            "title": "Images",
-            "description": "How many images; image i uses seed + i.",
-            "default": 1,
-            "minimum": 1,
-            "maximum": o.max_images,
-        }
-        props["output_format"] = {"type": "string", "enum": list(IMAGE_FORMATS), "default": "png"}
-    elif modality == "video":
-        props["num_frames"] = {
-            "type": "integer",
-            "title": "Frames",
-            "description": "Length of the clip in frames.",
-            "default": o.default_frames,
-            "minimum": 1,
-            "maximum": o.max_frames,
-        }
-        props["fps"] = {
-            "type": "number",
-            "title": "Frames per second",
-            "default": o.default_fps,
-            "exclusiveMinimum": 0,
-            "maximum": 120,
-        }
-    else:
-        props["duration"] = {
-            "type": "number",
-            "title": "Duration (s)",
-            "description": "Length of the audio in seconds.",
-            "default": o.default_audio_seconds,
-            "exclusiveMinimum": 0,
-            "maximum": o.max_audio_seconds,
-        }
-        props["output_format"] = {"type": "string", "enum": list(AUDIO_FORMATS), "default": "wav"}
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["prompt", *REFERENCES.get(o.task, ())],
-        "properties": props,
-    }
