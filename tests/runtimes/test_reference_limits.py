@@ -10,7 +10,6 @@ limit is killed at once, so that a regression fails the test instead of the mach
 
 from __future__ import annotations
 
-import base64
 import io
 import threading
 import time
@@ -24,7 +23,8 @@ import pytest
 from PIL import Image
 
 from tests.conftest import GenqServer, wait_until
-from tests.models.test_fetch import Certificates, LocalServer, body, make_certificates, serve
+from tests.media.images import data_uri, encoded
+from tests.media.network import Certificates, LocalServer, body, make_certificates, serve
 
 pytest.importorskip("diffusers")
 
@@ -60,16 +60,6 @@ default_fps = 8
 MODELS = ("sd-img2img", "sd-inpaint", "ltx-i2v")
 #: A bomb's job may take at most this much more than a normal job's peak.
 FACTOR = 2.0
-
-
-def png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def data_uri(data: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
 @pytest.fixture(scope="session")
@@ -224,7 +214,7 @@ def normal_peak(api: httpx.Client, genq: GenqServer, normal_peaks: dict[str, int
 
     def peak(model: str) -> int:
         if model not in normal_peaks:
-            small = data_uri(png(Image.new("RGB", (64, 64), (200, 30, 30))))
+            small = data_uri(encoded(Image.new("RGB", (64, 64), (200, 30, 30))))
             for _ in range(2):  # the first one loads the pipeline
                 job, memory = run(api, genq, model, inputs(model, small), float("inf"))
                 assert job["status"] == "succeeded", job
@@ -283,8 +273,8 @@ def test_a_large_reference_is_shrunk_to_the_jobs_size(
     """A 3000x2000 reference (and mask) is resized to the job's size before the pipeline sees
     it: the output has that size, and the worker stays within twice a normal job's memory."""
     baseline = normal_peak(model)
-    large = data_uri(png(Image.new("RGB", (3000, 2000), (20, 90, 160))))
-    mask = data_uri(png(Image.new("L", (1500, 1000), 255)))
+    large = data_uri(encoded(Image.new("RGB", (3000, 2000), (20, 90, 160))))
+    mask = data_uri(encoded(Image.new("L", (1500, 1000), 255)))
     job, peak = run(api, genq, model, {**inputs(model, large, mask), **size}, FACTOR * baseline)
     print(f"{model} 3000x2000: normal {baseline / 2**20:.0f} MiB, {peak / 2**20:.0f} MiB")
     assert job["status"] == "succeeded", job
