@@ -1,7 +1,7 @@
 """``demo-image``: a procedural image generator that behaves like a text-to-image model.
 
 It needs no weights and no GPU: the prompt and seed pick the waves and colours of an abstract
-picture (see ``media.Painter``). Same prompt, seed and settings give the same bytes.
+picture (see ``procedural.Painter``). Same prompt, seed and settings give the same bytes.
 """
 
 from __future__ import annotations
@@ -9,35 +9,22 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from PIL import Image
 
+from genq.demos.inputs import format_property, input_object, prompt_property, seed_property
 from genq.demos.procedural import (
     ASPECT_RATIOS,
     Canvas,
     Painter,
     chosen_seed,
     resolve_size,
-    seed_property,
     stable_seed,
 )
+from genq.media.encode import IMAGE_FORMATS, save_image
 from genq.models.base import Model, Price, RunContext, Usage, fill_defaults
 
 MIN_SIDE = 64
 MAX_SIDE = 2048
 DEFAULT_SIDE = 512
-
-_FORMATS = {
-    "png": ("PNG", "image/png", ".png"),
-    "jpeg": ("JPEG", "image/jpeg", ".jpg"),
-    "webp": ("WEBP", "image/webp", ".webp"),
-}
-# Speed matters more than the last few percent of size for a demo; none of these options add
-# timestamps or other run-dependent metadata, so the bytes depend on the input alone.
-_SAVE_OPTIONS: dict[str, dict[str, Any]] = {
-    "png": {"compress_level": 1},
-    "jpeg": {"quality": 90},
-    "webp": {"quality": 90, "method": 2},
-}
 
 
 def _side(title: str) -> dict[str, Any]:
@@ -59,19 +46,10 @@ class DemoImage(Model):
     description = "Procedural abstract images from a prompt and seed (no weights, CPU only)."
     modality = "image"
     price = Price(per_output=0.002)
-    input_schema: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["prompt"],
-        "properties": {
-            "prompt": {
-                "type": "string",
-                "title": "Prompt",
-                "description": "What to draw; it picks the shapes and colours.",
-                "minLength": 1,
-                "maxLength": 2000,
-                "x-playground": {"widget": "textarea", "rows": 3},
-            },
+    input_schema: ClassVar[dict[str, Any]] = input_object(
+        "prompt",
+        {
+            "prompt": prompt_property("What to draw; it picks the shapes and colours."),
             "aspect_ratio": {
                 "type": "string",
                 "title": "Aspect ratio",
@@ -100,16 +78,9 @@ class DemoImage(Model):
                 "maximum": 50,
                 "x-playground": {"widget": "slider", "step": 1, "advanced": True},
             },
-            "output_format": {
-                "type": "string",
-                "title": "Format",
-                "description": "File format of the images.",
-                "enum": list(_FORMATS),
-                "default": "png",
-                "x-playground": {"widget": "select", "advanced": True},
-            },
+            "output_format": format_property("File format of the images.", IMAGE_FORMATS),
         },
-    }
+    )
 
     def usage(self, input: dict[str, Any]) -> Usage:
         return Usage(outputs=int(input.get("num_images") or 1))
@@ -128,7 +99,6 @@ class DemoImage(Model):
         seed = chosen_seed(params, ctx.log)
         count: int = params["num_images"]
         steps: int = params["steps"]
-        pil_format, content_type, suffix = _FORMATS[params["output_format"]]
 
         total = count * steps
         for index in range(count):
@@ -139,8 +109,9 @@ class DemoImage(Model):
                 ctx.check_stop()
                 painter.paint_layer(canvas, step)
                 ctx.progress(index * steps + step + 1, total)
-            path = ctx.work_dir / f"image-{index}{suffix}"
-            Image.fromarray(painter.finish(canvas)).save(
-                path, pil_format, **_SAVE_OPTIONS[params["output_format"]]
+            # The writer's options add no run-dependent metadata: the bytes depend on the input
+            # alone.
+            written = save_image(
+                painter.finish(canvas), ctx.work_dir / f"image-{index}", params["output_format"]
             )
-            ctx.add_output(path, content_type, width=width, height=height)
+            written.add_to(ctx)

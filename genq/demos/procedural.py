@@ -70,19 +70,6 @@ def default_seed(prompt: str) -> int:
     return stable_seed("seed", prompt) % (SEED_MAX + 1)
 
 
-def seed_property(result: str) -> dict[str, Any]:
-    """The ``seed`` input of a demo model whose output is called ``result``."""
-    return {
-        "type": "integer",
-        "title": "Seed",
-        "description": f"Same prompt and seed give the same {result}; without it the seed "
-        "comes from the prompt.",
-        "minimum": 0,
-        "maximum": SEED_MAX,
-        "x-playground": {"widget": "number"},
-    }
-
-
 def chosen_seed(params: dict[str, Any], log: Callable[[str], None]) -> int:
     """The input's seed, or the prompt's own (logged, so that the run can be repeated)."""
     seed: int | None = params.get("seed")

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from genq.demos.inputs import format_property, input_object, prompt_property
 from genq.media.encode import AUDIO_FORMATS, write_audio
 from genq.models.base import InputError, Model, Price, RunContext, Usage, fill_defaults
 
@@ -154,19 +155,10 @@ class DemoSpeech(Model):
     price = Price(per_second=0.001)
     requires = ("espeakng_loader", "soundfile")
     extra = "demo"
-    input_schema: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["text"],
-        "properties": {
-            "text": {
-                "type": "string",
-                "title": "Text",
-                "description": "What to say.",
-                "minLength": 1,
-                "maxLength": 5000,
-                "x-playground": {"widget": "textarea", "rows": 4},
-            },
+    input_schema: ClassVar[dict[str, Any]] = input_object(
+        "text",
+        {
+            "text": prompt_property("What to say.", title="Text", max_length=5000, rows=4),
             "voice": {
                 "type": "string",
                 "title": "Voice",
@@ -193,16 +185,9 @@ class DemoSpeech(Model):
                 "maximum": 100,
                 "x-playground": {"widget": "slider", "step": 1, "advanced": True},
             },
-            "format": {
-                "type": "string",
-                "title": "Format",
-                "description": "Audio file format.",
-                "enum": list(AUDIO_FORMATS),
-                "default": "wav",
-                "x-playground": {"widget": "select", "advanced": True},
-            },
+            "format": format_property("Audio file format.", AUDIO_FORMATS),
         },
-    }
+    )
 
     def usage(self, input: dict[str, Any]) -> Usage:
         words = len(str(input.get("text", "")).split())
@@ -232,4 +217,4 @@ class DemoSpeech(Model):
         path = ctx.work_dir / "speech"
         written = write_audio(samples, speech.sample_rate, path, params["format"])
         ctx.progress(len(sentences) + 1, len(sentences) + 1)
-        ctx.add_output(written.path, written.content_type, duration=written.duration)
+        written.add_to(ctx)

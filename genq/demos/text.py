@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from genq.demos.procedural import chosen_seed, seed_property, stable_seed
+from genq.demos.inputs import input_object, prompt_property, seed_property
+from genq.demos.procedural import chosen_seed, stable_seed
 from genq.models.base import Model, Price, RunContext, Usage, fill_defaults
 
 CORPUS = """
@@ -135,19 +136,14 @@ class DemoText(Model):
     description = "Streams English-like text from a Markov chain (no weights, CPU only)."
     modality = "text"
     price = Price(per_job=0.0005)
-    input_schema: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["prompt"],
-        "properties": {
-            "prompt": {
-                "type": "string",
-                "title": "Prompt",
-                "description": "What to write about; words the model knows steer the text.",
-                "minLength": 1,
-                "maxLength": 20000,
-                "x-playground": {"widget": "textarea", "rows": 4},
-            },
+    input_schema: ClassVar[dict[str, Any]] = input_object(
+        "prompt",
+        {
+            "prompt": prompt_property(
+                "What to write about; words the model knows steer the text.",
+                max_length=20000,
+                rows=4,
+            ),
             "max_tokens": {
                 "type": "integer",
                 "title": "Max tokens",
@@ -178,7 +174,7 @@ class DemoText(Model):
                 "x-playground": {"widget": "slider", "step": 10, "advanced": True},
             },
         },
-    }
+    )
 
     def usage(self, input: dict[str, Any]) -> Usage:
         return Usage(outputs=1)

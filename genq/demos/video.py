@@ -1,5 +1,5 @@
 """``demo-video``: a procedural animation encoded as H.264 MP4, standing in for a text-to-video
-model. The prompt and seed pick the picture (see ``media.Painter``); time moves its waves.
+model. The prompt and seed pick the picture (see ``procedural.Painter``); time moves its waves.
 
 PyAV is imported only while a video is encoded (in ``encode.VideoWriter``): the API process
 reads this class without the demo extra.
@@ -11,14 +11,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from genq.demos.procedural import (
-    ASPECT_RATIOS,
-    Painter,
-    chosen_seed,
-    seed_property,
-    size_for_ratio,
-    stable_seed,
-)
+from genq.demos.inputs import input_object, prompt_property, seed_property
+from genq.demos.procedural import ASPECT_RATIOS, Painter, chosen_seed, size_for_ratio, stable_seed
 from genq.media.encode import VideoWriter
 from genq.models.base import Model, Price, RunContext, Usage, fill_defaults
 
@@ -36,19 +30,10 @@ class DemoVideo(Model):
     price = Price(per_second=0.01)
     requires = ("av",)
     extra = "demo"
-    input_schema: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["prompt"],
-        "properties": {
-            "prompt": {
-                "type": "string",
-                "title": "Prompt",
-                "description": "What to animate; it picks the shapes, colours and motion.",
-                "minLength": 1,
-                "maxLength": 2000,
-                "x-playground": {"widget": "textarea", "rows": 3},
-            },
+    input_schema: ClassVar[dict[str, Any]] = input_object(
+        "prompt",
+        {
+            "prompt": prompt_property("What to animate; it picks the shapes, colours and motion."),
             "duration": {
                 "type": "number",
                 "title": "Duration (s)",
@@ -77,7 +62,7 @@ class DemoVideo(Model):
             },
             "seed": seed_property("animation"),
         },
-    }
+    )
 
     def usage(self, input: dict[str, Any]) -> Usage:
         params = fill_defaults(self.input_schema, input)
@@ -104,10 +89,4 @@ class DemoVideo(Model):
                 video.write(painter.render(width, height, time=index / fps))
                 ctx.progress(index + 1, frames)
         written = video.finish()
-        ctx.add_output(
-            written.path,
-            written.content_type,
-            width=written.width,
-            height=written.height,
-            duration=written.duration,
-        )
+        written.add_to(ctx)
