@@ -1,0 +1,33 @@
+"""The job service: the one place that turns requests into store, storage and notifier calls.
+
+HTTP surfaces (the native API and each vendor dialect) call only this.
+
+The service is one class made of one part per concern: ``core`` (what they share),
+``submit``, ``follow``, ``listing``, ``control`` (cancel, delete), ``files`` and
+``housekeeping`` (the sweep).
+"""
+
+from __future__ import annotations
+
+from genq.service.control import Control
+from genq.service.files import MAX_TEXT_BYTES, Files
+from genq.service.follow import MAX_WAIT_SECONDS, Following, QueueState
+from genq.service.housekeeping import Housekeeping
+from genq.service.listing import MAX_PAGE, MAX_PAGE_NUMBER, Listing
+from genq.service.submit import Submitting
+from genq.store import JobFilter
+
+__all__ = [
+    "MAX_PAGE",
+    "MAX_PAGE_NUMBER",
+    "MAX_TEXT_BYTES",
+    "MAX_WAIT_SECONDS",
+    "JobFilter",
+    "JobService",
+    "QueueState",
+]
+
+
+class JobService(Submitting, Following, Listing, Control, Files, Housekeeping):
+    """Jobs for the HTTP surfaces: submit, follow, list, cancel and delete them, reach their
+    files, and keep the store tidy."""

@@ -1,0 +1,109 @@
+"""What every part of the job service shares: the store, storage, registry and notifier it
+is made of, the calls that run on the store, the caller's key, and reading one job."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from genq.errors import NotFound, Unauthorized
+from genq.jobs import ApiKey, Job
+from genq.keys import hash_key
+from genq.models.aliases import Alias
+from genq.models.registry import ModelRegistry, RegisteredModel
+from genq.notifier import Notifier
+from genq.settings import Settings
+from genq.storage import FileStorage
+from genq.store import JobStore
+
+T = TypeVar("T")
+
+
+def known_id(job_id: str) -> str:
+    """``job_id``, or 404 for one that no job can have: ids never hold a NUL, and PostgreSQL
+    could not even look one up."""
+    if "\x00" in job_id:
+        raise NotFound(f"no job {job_id!r}", code="job_not_found")
+    return job_id
+
+
+class ServiceCore:
+    """What each part of the service works with: settings, store, storage, registry, notifier."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        storage: FileStorage,
+        registry: ModelRegistry,
+        notifier: Notifier,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.storage = storage
+        self.registry = registry
+        self.notifier = notifier
+        self._served: set[str] = set()
+        self._served_at = -1.0
+
+    async def start(self) -> None:
+        """Start hearing of other processes' changes (the notifier)."""
+        await self.notifier.start()
+
+    async def close(self) -> None:
+        """Stop hearing of changes and release the store's connections."""
+        await self.notifier.close()
+        self.store.close()
+
+    # -- what the surfaces may read -------------------------------------------------------
+    @property
+    def max_json_depth(self) -> int:
+        """How deeply a request body's JSON may nest."""
+        return self.settings.max_json_depth
+
+    @property
+    def public_url(self) -> str | None:
+        """The address links point at, when set; else each request's own."""
+        return self.settings.public_url
+
+    def resolve(self, name: str) -> tuple[RegisteredModel, Alias | None]:
+        """The model ``name`` names, and the alias it went through (None: its own name)."""
+        return self.registry.resolve(name)
+
+    def model(self, name: str) -> RegisteredModel:
+        """The model called ``name``, or the one the alias ``name`` names (404 otherwise)."""
+        return self.registry.get(name)
+
+    def models(self) -> list[RegisteredModel]:
+        """Every registered model."""
+        return list(self.registry)
+
+    def aliases_of(self, name: str) -> list[str]:
+        """The aliases that name the model ``name``."""
+        return self.registry.aliases_of(name)
+
+    async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        # SQLite calls take microseconds and are made inline; a store that waits on the
+        # network (PostgreSQL) is run in a thread so that it never stalls the event loop.
+        if self.store.blocking:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
+
+    # -- auth ----------------------------------------------------------------------------
+    async def authenticate(self, raw_key: str | None) -> ApiKey:
+        if not raw_key:
+            raise Unauthorized("missing API key: send Authorization: Bearer KEY or x-api-key")
+        key = await self._db(self.store.find_key, hash_key(raw_key))
+        if key is None:
+            raise Unauthorized("unknown API key")
+        if key.disabled:
+            raise Unauthorized("this API key is disabled", code="key_disabled")
+        return key
+
+    async def get(self, account_id: str, job_id: str) -> Job:
+        job = await self._db(self.store.get_job, account_id, known_id(job_id), time.time())
+        if job is None:
+            raise NotFound(f"no job {job_id!r}", code="job_not_found")
+        return job

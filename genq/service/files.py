@@ -1,0 +1,80 @@
+"""A job's files: until when links to them are valid, their text, and the files genq serves
+itself (an output of a caller's job, or the file behind a signed link)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from genq.errors import Forbidden, NotFound
+from genq.jobs import Job, Output
+from genq.service.core import ServiceCore
+
+if TYPE_CHECKING:
+    from genq.http.links import OutputLinks
+
+#: Most text a dialect puts in a response body in place of a link.
+MAX_TEXT_BYTES = 1 << 20
+
+
+class Files(ServiceCore):
+    def link_expiry(self, job: Job) -> float:
+        """Until when a download link to one of the job's files made now may be valid: the
+        configured time, and never past the job's own end."""
+        return min(time.time() + self.settings.link_ttl_seconds, job.expires_at)
+
+    def output_links(self, job: Job, base_url: str) -> list[OutputLinks]:
+        """Deprecated: ``genq.http.links.Links.outputs``, for surfaces not yet moved to it."""
+        from genq.http.links import Links
+
+        return Links(self.storage, base_url, self.link_expiry).outputs(job)
+
+    async def output_text(self, job: Job, limit: int = MAX_TEXT_BYTES) -> str | None:
+        """The content of the job's first text output (up to ``limit`` bytes); None without one."""
+        for output in job.outputs:
+            if output.content_type.startswith("text/"):
+                data = await self._db(self.storage.read, output.key, limit)
+                return None if data is None else data.decode("utf-8", errors="replace")
+        return None
+
+    async def output_file(
+        self, account_id: str, job_id: str, index: int
+    ) -> tuple[Job, Output, Path | None]:
+        """One output of a job, with the job, and the file's local path where genq serves the
+        storage's files (None: the storage hands out links of its own)."""
+        job = await self.get(account_id, job_id)
+        if not 0 <= index < len(job.outputs):
+            raise NotFound(f"job {job_id} has no output {index}", code="output_not_found")
+        output = job.outputs[index]
+        if not self.storage.served_by_genq:
+            return job, output, None
+        return job, output, self._local_file(output.key)
+
+    async def signed_file(
+        self, key: str, expires: str | None, signature: str | None
+    ) -> tuple[Path, str]:
+        """The file behind a signed link: 403 when tampered or expired, 404 when gone."""
+        if not self.storage.served_by_genq:
+            raise NotFound("files are not served by genq with this storage")
+        now = time.time()
+        expires_at = self.storage.verify(key, expires, signature)
+        job_id = key.split("/", 1)[0]
+        job = await self._db(self.store.get_job_any_account, job_id, now)
+        files = {}
+        for o in job.outputs if job else ():
+            files[o.key] = o.content_type
+            if o.thumbnail is not None:
+                files[o.thumbnail] = "image/jpeg"
+        # A deleted or retired job's links answer 404 whatever their own expiry says.
+        if key not in files:
+            raise NotFound("this file no longer exists", code="file_not_found")
+        if expires_at < now:
+            raise Forbidden("this file link has expired", code="link_expired")
+        return self._local_file(key), files[key]
+
+    def _local_file(self, key: str) -> Path:
+        path = self.storage.local_path(key)
+        if path is None:
+            raise NotFound("this file no longer exists", code="file_not_found")
+        return path

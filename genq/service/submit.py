@@ -1,0 +1,158 @@
+"""Submitting jobs: the checks every submit meets, whatever surface it came through, and the
+job that goes to the store."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from typing import Any
+
+import orjson
+
+from genq import limits, pricing
+from genq.jobs import Job, Origin
+from genq.service.core import ServiceCore
+from genq.store import NewJob
+
+
+def new_job_id() -> str:
+    return "job_" + secrets.token_hex(12)
+
+
+def fingerprint(model: str, input: Any, priority: int, metadata: Any) -> str:
+    body = {"model": model, "input": input, "priority": priority, "metadata": metadata}
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+class Submitting(ServiceCore):
+    async def submit(
+        self,
+        account_id: str,
+        model: str,
+        input: Any,
+        *,
+        priority: int = 0,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        api: str = "native",
+        request: dict[str, Any] | None = None,
+        retention_seconds: float | None = None,
+    ) -> tuple[Job, bool]:
+        """Validate and enqueue a job; returns it and whether it was created (not replayed).
+
+        ``model`` may be an alias. A vendor dialect names itself as ``api`` and hands over
+        ``request``, its normalized form of the call, which the job keeps (and which an
+        idempotent replay must match), and may give its jobs their own retention period.
+        """
+        new = self._new_job(
+            account_id,
+            model,
+            input,
+            priority=priority,
+            metadata=metadata,
+            idempotency_key=idempotency_key,
+            api=api,
+            request=request,
+            retention_seconds=retention_seconds,
+        )
+        submitted = await self._db(self.store.submit, new)
+        if submitted.created:
+            self.notifier.publish("queued", new.model)
+        return submitted.job, submitted.created
+
+    async def submit_group(
+        self,
+        account_id: str,
+        model: str,
+        parts: list[tuple[Any, dict[str, Any]]],
+        *,
+        api: str,
+        retention_seconds: float | None = None,
+    ) -> list[Job]:
+        """Validate and enqueue several jobs of one model, each an ``(input, request)`` pair,
+        all or none: one refused input or a balance too small for all of them queues none."""
+        news = [
+            self._new_job(
+                account_id,
+                model,
+                input,
+                api=api,
+                request=request,
+                retention_seconds=retention_seconds,
+            )
+            for input, request in parts
+        ]
+        jobs = await self._db(self.store.submit_many, news)
+        if jobs:
+            self.notifier.publish("queued", jobs[0].model)
+        return jobs
+
+    def _new_job(
+        self,
+        account_id: str,
+        model: str,
+        input: Any,
+        *,
+        priority: int = 0,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        api: str,
+        request: dict[str, Any] | None,
+        retention_seconds: float | None,
+    ) -> NewJob:
+        registered, alias = self.registry.resolve(model)
+        if alias is not None:
+            input = {**alias.input, **input} if isinstance(input, dict) else input
+        self._check_request(input, metadata, idempotency_key, request)
+        validated = registered.validate(input)
+        registered.check_available()
+        metadata = metadata or {}
+        origin = None
+        if api != "native" or alias is not None:
+            origin = Origin(api, model, request or {})
+        estimate = pricing.estimate(registered, validated, alias)
+        now = time.time()
+        fingerprinted = input if request is None else {"api": api, "request": request}
+        return NewJob(
+            id=new_job_id(),
+            account_id=account_id,
+            model=registered.name,
+            input=validated,
+            priority=priority,
+            metadata=metadata,
+            cost_estimate=estimate,
+            created_at=now,
+            expires_at=now + (retention_seconds or self.settings.retention_seconds),
+            idempotency_key=idempotency_key,
+            fingerprint=(
+                fingerprint(model, fingerprinted, priority, metadata)
+                if idempotency_key is not None
+                else None
+            ),
+            batch_key=registered.batch_key(validated),
+            origin=origin,
+        )
+
+    def _check_request(
+        self,
+        input: Any,
+        metadata: dict[str, Any] | None,
+        idempotency_key: str | None,
+        request: dict[str, Any] | None,
+    ) -> None:
+        """The caps every submit meets, whatever surface it came through (``genq.limits``)."""
+        settings = self.settings
+        limits.check_json(input, settings.max_json_depth, "input")
+        limits.check_text(input, settings.max_text_chars)
+        if request is not None:  # a vendor request, which the job keeps
+            limits.check_json(request, settings.max_json_depth, "request")
+            limits.check_text(request, settings.max_text_chars, "request")
+        if metadata is not None:
+            limits.check_metadata(
+                metadata,
+                max_bytes=settings.max_metadata_bytes,
+                max_keys=settings.max_metadata_keys,
+                max_depth=settings.max_metadata_depth,
+            )
+        limits.check_param(idempotency_key, "header/Idempotency-Key")
