@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI, Query, Request, Response
@@ -116,6 +116,40 @@ def create_app(
     # Until every caller hands over the parts it built the service from (genq.server).
     settings = service.settings if settings is None else settings
     storage = service.storage if storage is None else storage
+    # The docs pages (/docs, /redoc) load their scripts, styles and icon from genq itself,
+    # not from a CDN: they work on a machine without internet access.
+    app = FastAPIOffline(
+        title="genq",
+        version=__version__,
+        description="Asynchronous inference for generative media models.",
+        lifespan=lifetime(service, supervisor, settings),
+        static_url="/docs/assets",
+        # Swagger UI would otherwise send the document to an online validator.
+        swagger_ui_parameters={"validatorUrl": None},
+    )
+    app.state.service = service
+    app.state.storage = storage
+    app.include_router(native.router)
+    include_dialects(app, settings)
+    document_auth(app)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(Unexpected)
+
+    @app.get("/healthz", summary="Liveness and readiness")
+    async def healthz() -> JSONResponse:
+        workers = None if supervisor is None else len(supervisor.workers)
+        return JSONResponse({"status": "ok", "version": __version__, "workers": workers})
+
+    add_signed_files(app, service)
+    return app
+
+
+def lifetime(
+    service: JobService, supervisor: Supervisor | None, settings: Settings
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """The server's lifespan: the workers, the service and its sweeps start with it and stop
+    with it."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -135,31 +169,11 @@ def create_app(
                 await supervisor.stop(settings.cancel_grace_seconds)
             await service.close()
 
-    # The docs pages (/docs, /redoc) load their scripts, styles and icon from genq itself,
-    # not from a CDN: they work on a machine without internet access.
-    app = FastAPIOffline(
-        title="genq",
-        version=__version__,
-        description="Asynchronous inference for generative media models.",
-        lifespan=lifespan,
-        static_url="/docs/assets",
-        # Swagger UI would otherwise send the document to an online validator.
-        swagger_ui_parameters={"validatorUrl": None},
-    )
-    app.state.service = service
-    app.state.storage = storage
-    app.include_router(native.router)
-    include_dialects(app, settings)
-    document_auth(app)
-    install_error_handlers(app)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(Unexpected)
+    return lifespan
 
-    @app.get("/healthz", summary="Liveness and readiness")
-    async def healthz() -> JSONResponse:
-        workers = None if supervisor is None else len(supervisor.workers)
-        return JSONResponse({"status": "ok", "version": __version__, "workers": workers})
 
+def add_signed_files(app: FastAPI, service: JobService) -> None:
+    """``/files/KEY``: the files genq serves itself, through the links it signed."""
     file_answers = {**FILE_ANSWERS, **native_errors(403, 404, 416, 503)}
 
     @app.get(
@@ -181,8 +195,6 @@ def create_app(
     ) -> FileDownload:
         path, content_type = await service.signed_file(key, expires, signature)
         return FileDownload(path, media_type=content_type)
-
-    return app
 
 
 def document_auth(app: FastAPI) -> None:
