@@ -37,7 +37,7 @@ def build_app(settings: Settings, *, workers: bool = True) -> FastAPI:
     supervisor = None
     if workers and settings.workers > 0:
         supervisor = Supervisor(settings, store, notifier, settings.workers)
-    return create_app(service, supervisor)
+    return create_app(service, supervisor, settings=settings, storage=storage)
 
 
 async def run_workers(

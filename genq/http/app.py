@@ -108,14 +108,11 @@ def create_app(
     service: JobService,
     supervisor: Supervisor | None = None,
     *,
-    settings: Settings | None = None,
-    storage: FileStorage | None = None,
+    settings: Settings,
+    storage: FileStorage,
 ) -> FastAPI:
     """The application of ``service``, built from ``settings`` and the ``storage`` whose files
     it links to, with ``supervisor``'s workers living as long as it, if given."""
-    # Until every caller hands over the parts it built the service from (genq.server).
-    settings = service.settings if settings is None else settings
-    storage = service.storage if storage is None else storage
     # The docs pages (/docs, /redoc) load their scripts, styles and icon from genq itself,
     # not from a CDN: they work on a machine without internet access.
     app = FastAPIOffline(

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from genq.errors import Forbidden, NotFound
 from genq.jobs import Job, Output
 from genq.service.core import ServiceCore
-
-if TYPE_CHECKING:
-    from genq.http.links import OutputLinks
 
 #: Most text a dialect puts in a response body in place of a link.
 MAX_TEXT_BYTES = 1 << 20
@@ -23,12 +19,6 @@ class Files(ServiceCore):
         """Until when a download link to one of the job's files made now may be valid: the
         configured time, and never past the job's own end."""
         return min(time.time() + self.settings.link_ttl_seconds, job.expires_at)
-
-    def output_links(self, job: Job, base_url: str) -> list[OutputLinks]:
-        """Deprecated: ``genq.http.links.Links.outputs``, for surfaces not yet moved to it."""
-        from genq.http.links import Links
-
-        return Links(self.storage, base_url, self.link_expiry).outputs(job)
 
     async def output_text(self, job: Job, limit: int = MAX_TEXT_BYTES) -> str | None:
         """The content of the job's first text output (up to ``limit`` bytes); None without one."""

@@ -81,7 +81,7 @@ def file_type(caller: Caller, job: Job, output: Output) -> str:
 
 def result(caller: Caller, job: Job) -> dict[str, Any]:
     if job.status is JobStatus.SUCCEEDED:
-        links = caller.svc.output_links(job, caller.base_url)
+        links = caller.links.outputs(job)
         data = [
             {
                 "url": link.url,

@@ -144,7 +144,7 @@ def output_id(output: Output) -> str:
 def outputs(caller: Caller, endpoint: Endpoint, job: Job) -> dict[str, Any] | list[Any]:
     if not job.terminal:
         return {}
-    links = caller.svc.output_links(job, caller.base_url)
+    links = caller.links.outputs(job)
     rendered = []
     for output, link in zip(job.outputs, links, strict=True):
         item: dict[str, Any] = {"id": output_id(output), "media_url": link.url}

@@ -340,5 +340,5 @@ def sync_answer(caller: Caller, job: Job, kind: str) -> Response:
 
 
 def media_files(caller: Caller, job: Job) -> list[dict[str, Any]]:
-    links = caller.svc.output_links(job, caller.base_url)
+    links = caller.links.outputs(job)
     return [media_entry(output, link) for output, link in zip(job.outputs, links, strict=True)]

@@ -192,7 +192,7 @@ async def result_body(caller: Caller, job: Job) -> dict[str, Any]:
         return await text_body(caller, job)
     if job.status is not JobStatus.SUCCEEDED:
         return pending_body(caller, job)
-    links = caller.svc.output_links(job, caller.base_url)
+    links = caller.links.outputs(job)
     files = [
         {"url": link.url, "content_type": output.content_type, "size": output.size}
         for output, link in zip(job.outputs, links, strict=True)
