@@ -15,7 +15,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +71,9 @@ def _execute_when_free(conn: sqlite3.Connection, sql: str, args: Args | Sequence
 
 
 class SQLiteTx(Tx):
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, announcing: bool) -> None:
         super().__init__(conn, spelled)
+        self._announcing = announcing
         #: What the changes made so far announce, once the transaction is committed.
         self.announced: list[tuple[Topic, str]] = []
 
@@ -83,7 +84,7 @@ class SQLiteTx(Tx):
     def change(
         self, change: Change, args: Args, now: float, event: tuple[str, Any] | None
     ) -> list[Row]:
-        rows = self.all(change.sql, args)
+        rows: list[Row] = self.conn.execute(spelled(change.sql), args).fetchall()
         events = []
         if change.record is Record.STATUS:
             events = [(r["id"], "status", _dumps(status_event_data(r))) for r in rows]
@@ -91,8 +92,9 @@ class SQLiteTx(Tx):
             assert event is not None, "this change records the event its caller gives"
             events = [(r["id"], *event) for r in rows]
         if events:
-            self.many(q.INSERT_EVENT, [event_columns(*e, now) for e in events])
-        self.announced.extend(announcements(rows, change.announce))
+            self.conn.executemany(spelled(q.INSERT_EVENT), [event_columns(*e, now) for e in events])
+        if self._announcing:
+            self.announced.extend(announcements(rows, change.announce))
         return rows
 
 
@@ -131,8 +133,7 @@ class SQLiteEngine(Engine):
             self._local.conn = conn
         return conn
 
-    def json(self, value: Any) -> str:
-        return _dumps(value)
+    json = staticmethod(_dumps)
 
     def array(self, values: Sequence[str]) -> str:
         return _dumps(list(values))
@@ -147,55 +148,56 @@ class SQLiteEngine(Engine):
         rows: list[Row] = _execute_when_free(self._conn, spelled(sql), args).fetchall()
         return rows
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[SQLiteTx]:
+    def _transaction(self, fn: Callable[[SQLiteTx], T]) -> T:
         conn = self._conn
         _execute_when_free(conn, "BEGIN IMMEDIATE")
-        tx = SQLiteTx(conn)
+        tx = SQLiteTx(conn, self._announce is not None)
         try:
-            yield tx
+            result = fn(tx)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-        self._tell(tx.announced)
+        if tx.announced:
+            self._tell(tx.announced)
+        return result
 
     def write(self, fn: Callable[[Tx], T]) -> T:
         try:
-            with self._transaction() as tx:
-                return fn(tx)
+            return self._transaction(fn)
         except Again:
-            with self._transaction() as tx:
-                return fn(tx)
+            return self._transaction(fn)
 
     def on_change(self, announce: Announce | None) -> None:
         self._announce = announce
 
     def _tell(self, announced: list[tuple[Topic, str]]) -> None:
-        if self._announce is None:
+        announce = self._announce
+        if announce is None:
             return
         # Once per topic and payload, as PostgreSQL delivers a transaction's notifications.
         for topic, payload in dict.fromkeys(announced):
             try:
-                self._announce(topic, payload)
+                announce(topic, payload)
             except Exception:
                 # The change is made: a lost announcement only delays those who poll.
                 log.exception("announcing a change on %s failed", topic.value)
 
     def _migrate(self, migrate: bool) -> None:
-        with self._transaction() as tx:
-            conn = tx.conn
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            # A new, empty database is set up at once; an existing one only by `genq migrate`.
-            if (not migrate and version != 0) or version > SCHEMA_VERSION:
-                check_version(version, self.path)
-            for number, statements in migrations("sqlite"):
-                if number > version:
-                    for statement in statements:
-                        conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {number}")
-            if version < SCHEMA_VERSION:
-                self.migrated = (version, SCHEMA_VERSION)
+        self._transaction(lambda tx: self._upgrade(tx.conn, migrate))
+
+    def _upgrade(self, conn: sqlite3.Connection, migrate: bool) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        # A new, empty database is set up at once; an existing one only by `genq migrate`.
+        if (not migrate and version != 0) or version > SCHEMA_VERSION:
+            check_version(version, self.path)
+        for number, statements in migrations("sqlite"):
+            if number > version:
+                for statement in statements:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+        if version < SCHEMA_VERSION:
+            self.migrated = (version, SCHEMA_VERSION)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
