@@ -40,12 +40,15 @@ from multiprocessing.connection import Connection
 
 @dataclass(frozen=True)
 class Wake:
-    """A job was queued: claim now rather than at the next poll."""
+    """A job was queued: claim now rather than at the next poll. Sent to one idle worker, or,
+    when every worker is busy, to the next one that says it is idle."""
 
 
 @dataclass(frozen=True)
 class Cancel:
-    """Stop this job if it is in hand."""
+    """Stop this job if it is in hand. Sent to every worker: the one that just claimed the
+    job may not have said so yet. A worker that still holds the job after the cancel grace
+    period is killed."""
 
     job_id: str
 
@@ -57,26 +60,27 @@ class Stop:
 
 @dataclass(frozen=True)
 class Idle:
-    """The worker found nothing to claim and waits to be woken."""
+    """Nothing to claim: the worker holds no job, and waits to be woken (or for its next
+    poll)."""
 
 
 @dataclass(frozen=True)
 class Busy:
-    """The worker holds this job now."""
+    """The worker holds this job now: its model call begins."""
 
     job_id: str
 
 
 @dataclass(frozen=True)
 class Changed:
-    """The job has new events."""
+    """The job has new events: progress, text or log lines. The store has them already."""
 
     job_id: str
 
 
 @dataclass(frozen=True)
 class Done:
-    """The worker no longer holds this job."""
+    """The worker no longer holds this job: its end is recorded (or could not be)."""
 
     job_id: str
 
