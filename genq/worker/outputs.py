@@ -1,0 +1,94 @@
+"""A job's results on their way to the file storage: hashed, stored under the job's
+attempt, videos given a thumbnail; and what the job costs for them."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from genq.jobs import Job, Output
+from genq.media.encode import video_thumbnail
+from genq.models.registry import ModelRegistry
+from genq.storage import FileStorage
+
+if TYPE_CHECKING:
+    from genq.worker.context import JobContext
+
+log = logging.getLogger("genq.worker")
+
+EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+    "video/mp4": "mp4",
+    "audio/wav": "wav",
+    "audio/mpeg": "mp3",
+    "audio/flac": "flac",
+    "text/plain": "txt",
+    "application/json": "json",
+}
+
+
+@dataclass
+class PendingOutput:
+    path: Path
+    content_type: str
+    width: int | None
+    height: int | None
+    duration: float | None
+
+
+def store_output(
+    storage: FileStorage, ctx: JobContext, index: int, pending: PendingOutput
+) -> Output:
+    """Store one result file of a job's attempt (and a video's thumbnail)."""
+    digest = hashlib.sha256()
+    with pending.path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    base_type = pending.content_type.split(";")[0].strip()
+    extension = EXTENSIONS.get(base_type) or pending.path.suffix.lstrip(".") or "bin"
+    key = f"{ctx.job_id}/{ctx.claim.attempt}/output-{index}.{extension}"
+    storage.put(key, pending.path, base_type)
+    thumbnail = None
+    if base_type.startswith("video/"):
+        thumbnail = store_thumbnail(storage, ctx, pending.path, f"{key}.thumbnail.jpg")
+    return Output(
+        key=key,
+        content_type=pending.content_type,
+        size=pending.path.stat().st_size,
+        sha256=digest.hexdigest(),
+        width=pending.width,
+        height=pending.height,
+        duration=pending.duration,
+        thumbnail=thumbnail,
+    )
+
+
+def store_thumbnail(storage: FileStorage, ctx: JobContext, video: Path, key: str) -> str | None:
+    """A JPEG of the video's first frame, stored beside it; None if it cannot be made
+    (the video itself is still a result)."""
+    try:
+        path = video_thumbnail(video, ctx.work_dir / f"{video.name}.thumbnail")
+        storage.put(key, path, "image/jpeg")
+    except Exception as exc:
+        log.warning("no thumbnail for %s of job %s: %r", video.name, ctx.job_id, exc)
+        return None
+    return key
+
+
+def stored_keys(outputs: list[Output]) -> list[str]:
+    """Every file the outputs keep in the storage: each output and its thumbnail."""
+    return [key for o in outputs for key in (o.key, o.thumbnail) if key is not None]
+
+
+def actual_cost(registry: ModelRegistry, model: str, job: Job, outputs: list[Output]) -> Decimal:
+    """What the job costs for the outputs it made, at the price its caller was quoted."""
+    media_seconds = sum(o.duration or 0.0 for o in outputs)
+    origin = job.origin
+    price = registry.price_for(model, origin.model if origin else None)
+    return price.cost(len(outputs), media_seconds)
