@@ -1,11 +1,15 @@
 """The in-process notifier: topics by name or by their old bare strings reach the same
-subscribers and listeners, and a job's subscription hears only that job."""
+subscribers and listeners, a job's subscription hears only that job, and the database URL
+chooses the notifier."""
 
 from __future__ import annotations
 
 import asyncio
 
-from genq.notify import LocalNotifier, Topic, job_topic
+import pytest
+
+from genq.errors import ConfigError
+from genq.notify import LocalNotifier, Topic, job_topic, open_notifier
 
 
 def test_a_job_subscription_hears_only_its_job() -> None:
@@ -40,3 +44,10 @@ def test_old_topic_strings_name_the_same_topics() -> None:
     heard, woken = asyncio.run(main())
     assert heard == [("queued", "m"), ("queued", "m2"), ("cancel", "job_1")]
     assert woken
+
+
+def test_the_database_url_chooses_the_notifier() -> None:
+    """An SQLite URL gets the in-process notifier; a URL of no known engine is refused."""
+    assert type(open_notifier("sqlite:///data/genq.db")) is LocalNotifier
+    with pytest.raises(ConfigError, match="unsupported database URL"):
+        open_notifier("mysql://localhost/genq")
