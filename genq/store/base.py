@@ -1,8 +1,8 @@
 """The job store interface: the one durable source of truth for jobs, events, accounts and keys.
 
-Every method is one short transaction. Implementations: SQLite (embedded) and PostgreSQL
-(scaled out). Writes by a worker are fenced by its ``Claim``: a worker whose lease was taken
-away cannot change the job.
+Every method is one short transaction. One implementation (``genq.store.core``) runs on SQLite
+(embedded) or PostgreSQL (scaled out). Writes by a worker are fenced by its ``Claim``: a worker
+whose lease was taken away cannot change the job.
 
 Opening a store checks the database's schema version: an empty database is set up, one with an
 older or newer schema is refused unless the store is opened with ``migrate=True`` (``genq

@@ -120,7 +120,8 @@ class PostgresTx(Tx):
         args = {**args, "event_at": now}
         if event is not None:
             args["event_type"], args["event_data"] = event
-        return list(self.conn.execute(self.engine.statement(change), args).fetchall())
+        rows: list[Row] = self.conn.execute(self.engine.statement(change), args).fetchall()
+        return rows
 
 
 class PostgresEngine(Engine):
