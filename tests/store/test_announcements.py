@@ -17,42 +17,35 @@ from genq.notify import Topic
 from genq.store import JobStore
 from genq.store.postgres import PostgresStore, channel
 from genq.store.sqlite import SQLiteStore
-from tests.pg import drop_schema, new_schema, store_url
 from tests.store.test_store_contract import LEASE, MAX_ATTEMPTS, T0, new_job
 
 Heard = Callable[[int], list[tuple[Topic, str]]]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def announcing(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[JobStore, Heard]]:
+@pytest.fixture
+def announcing(fresh_store: JobStore) -> Iterator[tuple[JobStore, Heard]]:
     """A store, and what it announced since the last look (waiting for up to ``n`` of them)."""
-    if request.param == "sqlite":
-        store = SQLiteStore(tmp_path / "genq.db")
+    if not isinstance(fresh_store, PostgresStore):
         told: list[tuple[Topic, str]] = []
-        store.on_change(lambda topic, payload: told.append((topic, payload)))
+        fresh_store.on_change(lambda topic, payload: told.append((topic, payload)))
 
-        def heard_sqlite(n: int) -> list[tuple[Topic, str]]:
+        def heard_hook(n: int) -> list[tuple[Topic, str]]:
             found = told[:]
             told.clear()
             return found
 
-        yield store, heard_sqlite
-        store.close()
+        yield fresh_store, heard_hook
         return
-    schema = new_schema("ann")
-    pg = PostgresStore(store_url(schema))
-    topics = {channel(schema, topic): topic for topic in Topic}
-    with psycopg.connect(pg.conninfo, autocommit=True) as conn:
+    topics = {channel(fresh_store.schema, topic): topic for topic in Topic}
+    with psycopg.connect(fresh_store.conninfo, autocommit=True) as conn:
         for name in topics:
             conn.execute(f'LISTEN "{name}"')
 
-        def heard_postgres(n: int) -> list[tuple[Topic, str]]:
+        def heard_notify(n: int) -> list[tuple[Topic, str]]:
             notes = conn.notifies(timeout=5 if n else 0.2, stop_after=n or None)
             return [(topics[note.channel], note.payload) for note in notes]
 
-        yield pg, heard_postgres
-    pg.close()
-    drop_schema(schema)
+        yield fresh_store, heard_notify
 
 
 def test_every_change_of_a_job_is_announced(announcing: tuple[JobStore, Heard]) -> None:
