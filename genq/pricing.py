@@ -1,5 +1,6 @@
-"""What jobs cost: the estimate a job holds from its account's balance while it waits and runs,
-the cost of what it made, and what it is charged in the end.
+"""What jobs cost: the estimate a job holds from its account's balance while it waits and runs
+(refused when the balance cannot hold it), the cost of what it made, and what it is charged in
+the end.
 
 A ``Price`` (``genq.models``) describes what a model's work costs; these are the rules genq
 applies to jobs with it, the same for every surface, store and worker.
@@ -11,8 +12,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from genq.credits import to_micros
-from genq.errors import ValidationFailed
+from genq.credits import credits_json, credits_text, from_micros, to_micros
+from genq.errors import InsufficientCredits, ValidationFailed
 from genq.jobs import JobStatus, Output
 
 if TYPE_CHECKING:
@@ -46,6 +47,26 @@ def cost(price: Price, outputs: Sequence[Output]) -> Decimal:
     media they hold."""
     media_seconds = sum(o.duration or 0.0 for o in outputs)
     return price.cost(len(outputs), media_seconds)
+
+
+def check_balance(estimate: Decimal, credits_micros: int, held_micros: int) -> None:
+    """Refuse a job whose ``estimate`` exceeds the balance less what unfinished jobs hold (they
+    hold their estimates, so that a burst of submits cannot promise more than the balance).
+    Takes the store's whole micro-credits: the comparison is exact."""
+    credits, held = from_micros(credits_micros), from_micros(held_micros)
+    available = credits - held
+    if estimate > available:
+        raise InsufficientCredits(
+            f"the estimated cost {credits_text(estimate)} exceeds the available "
+            f"balance {credits_text(available)} (balance {credits_text(credits)}, held by "
+            f"unfinished jobs {credits_text(held)})",
+            details={
+                "estimate": credits_json(estimate),
+                "balance": credits_json(credits),
+                "held": credits_json(held),
+                "available": credits_json(available),
+            },
+        )
 
 
 def charge(status: JobStatus, cost_actual: Decimal | None, cost_estimate: Decimal) -> Decimal:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from genq import pricing
 from genq.credits import from_micros, to_micros
 from genq.errors import Conflict
 from genq.jobs import (
@@ -39,7 +40,6 @@ from genq.store.changes import Change
 from genq.store.engine import Again, Announce, Args, Engine, Tx
 from genq.store.rows import (
     Row,
-    check_credits,
     event_columns,
     event_from_row,
     finish_outcome,
@@ -116,7 +116,7 @@ class SQLStore(AccountStatements, JobStore):
     def _check_credits(self, tx: Tx, new: NewJob, credits: int) -> None:
         row = tx.one(q.HELD, {"account_id": new.account_id})
         # PostgreSQL's SUM of a BIGINT is a NUMERIC: a Decimal holding a whole number.
-        check_credits(new, credits, int(row["held"]) if row else 0)
+        pricing.check_balance(new.cost_estimate, credits, int(row["held"]) if row else 0)
 
     def submit(self, new: NewJob) -> Submitted:
         args = job_columns(new, self._db.json)

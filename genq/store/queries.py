@@ -4,6 +4,9 @@ Written once for both engines, in PostgreSQL's spelling: ``FOR UPDATE`` where a 
 be changed, ``= ANY(:array)`` for membership (see ``genq.store.sqlite`` for how SQLite reads
 them). A statement whose SQL really differs is a ``PerEngine``. A statement that changes jobs
 is a ``Change``: with it, what each job it returns records and announces.
+
+A job that ends canceled or failed here is charged nothing (``cost_actual_micros = 0``): the
+rule of ``genq.pricing.charge``, which ``finish`` applies.
 """
 
 from __future__ import annotations

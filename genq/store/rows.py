@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
-from genq.credits import credits_json, credits_text, from_micros, to_micros
-from genq.errors import InsufficientCredits
+from genq import pricing
+from genq.credits import from_micros, to_micros
 from genq.jobs import (
     Account,
     ApiKey,
@@ -147,26 +147,6 @@ def worker_lost_message(max_attempts: int) -> str:
     return f"the worker running this job was lost {max_attempts} times"
 
 
-def check_credits(new: NewJob, credits_micros: int, held_micros: int) -> None:
-    """Refuse a job whose estimate exceeds the balance less what unfinished jobs hold (they
-    hold their estimates, so that a burst of submits cannot promise more than the balance).
-    Takes the store's whole micro-credits: the comparison is exact."""
-    credits, held = from_micros(credits_micros), from_micros(held_micros)
-    available = credits - held
-    if new.cost_estimate > available:
-        raise InsufficientCredits(
-            f"the estimated cost {credits_text(new.cost_estimate)} exceeds the available "
-            f"balance {credits_text(available)} (balance {credits_text(credits)}, held by "
-            f"unfinished jobs {credits_text(held)})",
-            details={
-                "estimate": credits_json(new.cost_estimate),
-                "balance": credits_json(credits),
-                "held": credits_json(held),
-                "available": credits_json(available),
-            },
-        )
-
-
 def finish_outcome(
     *,
     outputs: Sequence[Output],
@@ -176,12 +156,15 @@ def finish_outcome(
     cost_actual: Decimal | None,
     cost_estimate: Decimal,
 ) -> tuple[JobStatus, Sequence[Output], Decimal]:
-    """How a job ends: its status, the outputs it keeps and what it is charged."""
+    """How a job ends: its status, the outputs it keeps and what it is charged
+    (``pricing.charge``)."""
+    kept: Sequence[Output]
     if canceled or (error is None and cancel_requested):
         # A cancel that came after the model's last look still wins: the caller was told the
-        # job would stop, and a canceled job is never charged.
-        return JobStatus.CANCELED, (), Decimal(0)
-    if error is not None:
-        return JobStatus.FAILED, outputs, Decimal(0)
-    # The estimate the job held is the most it can cost.
-    return JobStatus.SUCCEEDED, outputs, min(cost_actual or Decimal(0), cost_estimate)
+        # job would stop.
+        status, kept = JobStatus.CANCELED, ()
+    elif error is not None:
+        status, kept = JobStatus.FAILED, outputs
+    else:
+        status, kept = JobStatus.SUCCEEDED, outputs
+    return status, kept, pricing.charge(status, cost_actual, cost_estimate)
