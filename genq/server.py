@@ -31,6 +31,7 @@ def build_app(settings: Settings, *, workers: bool = True) -> FastAPI:
     store = open_store(settings.db_url)
     storage = open_storage(settings.storage_url, settings.signing_secret())
     notifier = open_notifier(settings.db_url)
+    store.on_change(notifier.publish)
     service = JobService(
         settings, store, storage, ModelRegistry(settings.models, settings.aliases), notifier
     )
@@ -47,6 +48,7 @@ async def run_workers(
     (or, with ``burst``, until the queue is empty)."""
     store = open_store(settings.db_url)
     notifier = open_notifier(settings.db_url, follow_jobs=False)
+    store.on_change(notifier.publish)
     supervisor = Supervisor(settings, store, notifier, concurrency, models=models, burst=burst)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

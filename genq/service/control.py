@@ -6,7 +6,6 @@ import time
 
 from genq.errors import Conflict, NotFound
 from genq.jobs import Job, JobStatus
-from genq.notifier import job_topic
 from genq.service.core import ServiceCore, known_id
 
 
@@ -22,9 +21,6 @@ class Control(ServiceCore):
                 code="job_not_cancelable",
                 details={"status": job.status.value},
             )
-        if job.status is JobStatus.RUNNING:
-            self.notifier.publish("cancel", job_id)
-        self.notifier.publish(job_topic(job_id))
         return job
 
     async def delete(self, account_id: str, job_id: str) -> Job:
@@ -32,8 +28,5 @@ class Control(ServiceCore):
         job = await self._db(self.store.delete_job, account_id, known_id(job_id), time.time())
         if job is None:
             raise NotFound(f"no job {job_id!r}", code="job_not_found")
-        if job.status is JobStatus.RUNNING:
-            self.notifier.publish("cancel", job_id)
         await self._db(self.storage.delete_job, job_id)
-        self.notifier.publish(job_topic(job_id))
         return job

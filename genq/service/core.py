@@ -13,7 +13,7 @@ from genq.jobs import ApiKey, Job
 from genq.keys import hash_key
 from genq.models.aliases import Alias
 from genq.models.registry import ModelRegistry, RegisteredModel
-from genq.notifier import Notifier
+from genq.notify import Notifier
 from genq.settings import Settings
 from genq.storage import FileStorage
 from genq.store import JobStore

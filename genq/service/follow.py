@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from genq.jobs import Event, EventType, Job, JobStatus
-from genq.notifier import job_topic
+from genq.notify import Topic
 from genq.service.core import ServiceCore
 
 MAX_WAIT_SECONDS = 60.0
@@ -26,7 +26,7 @@ class Following(ServiceCore):
     async def wait(self, account_id: str, job_id: str, timeout: float) -> Job:
         """The job once terminal, or as it is after ``timeout`` seconds (at most a minute)."""
         deadline = time.monotonic() + min(timeout, MAX_WAIT_SECONDS)
-        with self.notifier.subscribe(job_topic(job_id)) as subscription:
+        with self.notifier.subscribe(Topic.JOB, job_id) as subscription:
             while True:
                 job = await self.get(account_id, job_id)
                 left = deadline - time.monotonic()
@@ -75,7 +75,7 @@ class Following(ServiceCore):
 
     async def _follow(self, account_id: str, job_id: str, after: int) -> AsyncIterator[Event]:
         ended = False
-        with self.notifier.subscribe(job_topic(job_id)) as subscription:
+        with self.notifier.subscribe(Topic.JOB, job_id) as subscription:
             while True:
                 events = await self._db(self.store.events_after, job_id, after)
                 for event in events:

@@ -57,8 +57,6 @@ class Submitting(ServiceCore):
             retention_seconds=retention_seconds,
         )
         submitted = await self._db(self.store.submit, new)
-        if submitted.created:
-            self.notifier.publish("queued", new.model)
         return submitted.job, submitted.created
 
     async def submit_group(
@@ -83,10 +81,7 @@ class Submitting(ServiceCore):
             )
             for input, request in parts
         ]
-        jobs = await self._db(self.store.submit_many, news)
-        if jobs:
-            self.notifier.publish("queued", jobs[0].model)
-        return jobs
+        return await self._db(self.store.submit_many, news)
 
     def _new_job(
         self,
