@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genq.models.registry import ModelRegistry
-from genq.notifier import LocalNotifier
+from genq.notify import LocalNotifier
 from genq.runtimes.diffusion import DiffusersModel
 from genq.service import JobService
 from genq.settings import Settings

@@ -7,7 +7,7 @@ pipes. With PostgreSQL, the store announces every change with NOTIFY to every pr
 
 from __future__ import annotations
 
-from genq.notify.base import Listener, Notifier, Subscription, Topic, as_topic, job_topic
+from genq.notify.base import Listener, Notifier, Subscription, Topic
 from genq.notify.local import LocalNotifier
 
 __all__ = [
@@ -16,8 +16,6 @@ __all__ = [
     "Notifier",
     "Subscription",
     "Topic",
-    "as_topic",
-    "job_topic",
     "open_notifier",
 ]
 

@@ -27,21 +27,6 @@ class Topic(enum.StrEnum):
     CANCEL = "cancel"
 
 
-def as_topic(topic: Topic | str, payload: str = "") -> tuple[Topic, str]:
-    """``(topic, payload)`` from a topic, or from an old bare string (``"queued"``,
-    ``"cancel"``, ``"job:ID"``: the old form, to be removed once every caller names a Topic)."""
-    if isinstance(topic, Topic):
-        return topic, payload
-    if topic.startswith("job:"):
-        return Topic.JOB, topic.removeprefix("job:")
-    return Topic(topic), payload
-
-
-def job_topic(job_id: str) -> str:
-    """The old bare-string name of a job's topic: use ``(Topic.JOB, job_id)``."""
-    return f"job:{job_id}"
-
-
 class Subscription:
     """Collects publishes on one topic for an async waiter."""
 
@@ -72,20 +57,19 @@ class Subscription:
 
 
 class Notifier(abc.ABC):
-    """Wake-ups and event fan-out between the parts of genq. Each method also takes a topic
-    as an old bare string (see ``as_topic``)."""
+    """Wake-ups and event fan-out between the parts of genq."""
 
     @abc.abstractmethod
-    def publish(self, topic: Topic | str, payload: str = "") -> None:
+    def publish(self, topic: Topic, payload: str = "") -> None:
         """Tell every subscriber and listener of ``topic``; never blocks."""
 
     @abc.abstractmethod
-    def subscribe(self, topic: Topic | str, job_id: str = "") -> Subscription:
+    def subscribe(self, topic: Topic, job_id: str = "") -> Subscription:
         """Start collecting publishes on ``topic`` (with ``Topic.JOB``, on one job's); subscribe
         before reading state."""
 
     @abc.abstractmethod
-    def add_listener(self, topic: Topic | str, listener: Listener) -> None:
+    def add_listener(self, topic: Topic, listener: Listener) -> None:
         """Call ``listener(payload)`` on every publish on ``topic``."""
 
     async def start(self) -> None:  # noqa: B027 - optional hook

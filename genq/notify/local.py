@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from genq.notify.base import Listener, Notifier, Subscription, Topic, as_topic
+from genq.notify.base import Listener, Notifier, Subscription, Topic
 
 
 def _address(topic: Topic, payload: str) -> tuple[Topic, str]:
@@ -19,15 +19,14 @@ class LocalNotifier(Notifier):
         self._subscriptions: dict[tuple[Topic, str], set[Subscription]] = defaultdict(set)
         self._listeners: dict[Topic, list[Listener]] = defaultdict(list)
 
-    def publish(self, topic: Topic | str, payload: str = "") -> None:
-        topic, payload = as_topic(topic, payload)
+    def publish(self, topic: Topic, payload: str = "") -> None:
         for subscription in self._subscriptions.get(_address(topic, payload), ()):
             subscription.notify()
         for listener in self._listeners.get(topic, ()):
             listener(payload)
 
-    def subscribe(self, topic: Topic | str, job_id: str = "") -> Subscription:
-        address = _address(*as_topic(topic, job_id))
+    def subscribe(self, topic: Topic, job_id: str = "") -> Subscription:
+        address = _address(topic, job_id)
 
         def close(subscription: Subscription) -> None:
             subscribers = self._subscriptions.get(address)
@@ -40,8 +39,8 @@ class LocalNotifier(Notifier):
         self._subscriptions[address].add(subscription)
         return subscription
 
-    def add_listener(self, topic: Topic | str, listener: Listener) -> None:
-        self._listeners[as_topic(topic)[0]].append(listener)
+    def add_listener(self, topic: Topic, listener: Listener) -> None:
+        self._listeners[topic].append(listener)
 
     def wake_all(self) -> None:
         """Wake every subscriber, as if each of their topics had a publish."""

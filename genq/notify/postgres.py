@@ -8,7 +8,7 @@ import contextlib
 import logging
 import os
 
-from genq.notify.base import Topic, as_topic
+from genq.notify.base import Topic
 from genq.notify.local import LocalNotifier
 from genq.store.postgres import CONNECT_TIMEOUT, channel, psycopg
 
@@ -33,11 +33,11 @@ class PostgresNotifier(LocalNotifier):
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
 
-    def publish(self, topic: Topic | str, payload: str = "") -> None:
+    def publish(self, topic: Topic, payload: str = "") -> None:
         pass
 
-    def deliver(self, topic: Topic | str, payload: str = "") -> None:
-        super().publish(*as_topic(topic, payload))
+    def deliver(self, topic: Topic, payload: str = "") -> None:
+        super().publish(topic, payload)
 
     async def start(self) -> None:
         """Start listening; add the listeners (``QUEUED``, ``CANCEL``) before this."""

@@ -29,7 +29,7 @@ from genq.jobs import (
     Output,
     Progress,
 )
-from genq.notify import Notifier, Topic, open_notifier
+from genq.notify import Topic
 
 
 @dataclass(frozen=True)
@@ -262,11 +262,6 @@ class JobStore(abc.ABC):
         database carries announcements to every process itself (PostgreSQL: NOTIFY, heard by
         ``genq.notify.postgres.PostgresNotifier``), ``announce`` is never called. None: stop.
         """
-
-    def make_notifier(self, *, follow_jobs: bool = True) -> Notifier:
-        """The old way to ``genq.notify.open_notifier(url, follow_jobs=...)`` for this
-        store's URL; to be removed once callers open the notifier beside the store."""
-        return open_notifier(self.url, follow_jobs=follow_jobs)
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections."""

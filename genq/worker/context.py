@@ -19,7 +19,6 @@ from genq.limits import stored_text
 from genq.media import fetch
 from genq.models.base import RunContext
 from genq.worker.outputs import PendingOutput
-from genq.worker.protocol import Changed
 
 if TYPE_CHECKING:
     from genq.worker.runner import Worker
@@ -89,8 +88,7 @@ class JobContext(RunContext):
                 # Progress and log lines are worth a job's failure to nobody: through a
                 # database outage they are dropped, and the job goes on.
                 with self._best_effort():
-                    if self.worker.store.set_progress(self.claim, progress, time.time()):
-                        self.worker.hub.send(Changed(self.job_id))
+                    self.worker.store.set_progress(self.claim, progress, time.time())
             self._progress.clear()
 
     def text(self, delta: str) -> None:
@@ -109,8 +107,7 @@ class JobContext(RunContext):
         self._text.clear()
         self._last_text = now
         with self._best_effort():
-            if self.worker.store.add_event(self.claim, EventType.TEXT, {"delta": delta}, now):
-                self.worker.hub.send(Changed(self.job_id))
+            self.worker.store.add_event(self.claim, EventType.TEXT, {"delta": delta}, now)
 
     def defer(self, work: Callable[[], None]) -> None:
         self._deferred.append(work)
@@ -135,10 +132,9 @@ class JobContext(RunContext):
         if self.ended:
             return
         with self._best_effort():
-            if self.worker.store.add_event(
+            self.worker.store.add_event(
                 self.claim, EventType.LOG, {"message": stored_text(message)}, time.time()
-            ):
-                self.worker.hub.send(Changed(self.job_id))
+            )
 
     @contextlib.contextmanager
     def _best_effort(self) -> Iterator[None]:

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from genq import pricing
 from genq.jobs import Job, Output
 from genq.media.encode import video_thumbnail
 from genq.models.registry import ModelRegistry
@@ -88,7 +89,6 @@ def stored_keys(outputs: list[Output]) -> list[str]:
 
 def actual_cost(registry: ModelRegistry, model: str, job: Job, outputs: list[Output]) -> Decimal:
     """What the job costs for the outputs it made, at the price its caller was quoted."""
-    media_seconds = sum(o.duration or 0.0 for o in outputs)
     origin = job.origin
     price = registry.price_for(model, origin.model if origin else None)
-    return price.cost(len(outputs), media_seconds)
+    return pricing.cost(price, outputs)

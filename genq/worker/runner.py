@@ -22,6 +22,7 @@ from genq.errors import StoreUnavailable
 from genq.jobs import Claim, JobError
 from genq.models.base import InputError, RunContext, Stopped
 from genq.models.registry import ModelRegistry, RegisteredModel
+from genq.notify import Topic
 from genq.settings import Settings
 from genq.storage import FileStorage, open_storage
 from genq.store import JobStore, open_store
@@ -33,7 +34,7 @@ from genq.worker.heartbeat import Heartbeat
 from genq.worker.lifeline import watch_supervisor
 from genq.worker.loaded import GIB, LoadedModels, free_accelerator_cache
 from genq.worker.outputs import EXTENSIONS, PendingOutput, stored_keys
-from genq.worker.protocol import Busy, Done, Hub
+from genq.worker.protocol import Busy, Changed, Done, Hub
 
 __all__ = [
     "ABANDON_FINISH_SECONDS",
@@ -263,6 +264,16 @@ def worker_main(
     )
     settings = Settings.model_validate(settings_data)
     worker = Worker(settings, worker_id, conn=conn, models=models)
+
+    def forward(topic: Topic, payload: str) -> None:
+        # What this process's store commits reaches the API's waiters through the
+        # supervisor (with PostgreSQL the store announces to every process itself).
+        if topic is Topic.JOB:
+            worker.hub.send(Changed(payload))
+
+    # Only here is the store this process's own: a Worker run inside another process shares
+    # that process's store and its announcements.
+    worker.store.on_change(forward)
     watch_supervisor(lambda: _orphaned(worker))
     worker.run(burst=burst)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from genq.notifier import Notifier, job_topic
+from genq.notify import Notifier, Topic
 from genq.settings import Settings
 from genq.store import JobStore
 from genq.worker.protocol import (
@@ -81,8 +81,8 @@ class Supervisor:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._all_exited = asyncio.Event()
-        self.notifier.add_listener("queued", self._on_queued)
-        self.notifier.add_listener("cancel", self._on_cancel)
+        self.notifier.add_listener(Topic.QUEUED, self._on_queued)
+        self.notifier.add_listener(Topic.CANCEL, self._on_cancel)
         for _ in range(self.count):
             self._spawn()
 
@@ -116,11 +116,10 @@ class Supervisor:
         self.workers.remove(handle)
         if not self.workers:
             self._all_exited.set()
+        # The store announces the jobs it takes back, and the requeued ones wake a worker.
         released = self.store.release_worker(
             handle.worker_id, time.time(), self.settings.max_attempts
         )
-        for job_id in (*released.requeued, *released.failed):
-            self.notifier.publish(job_topic(job_id))
         if self._stopping or (self.burst and handle.process.exitcode == 0):
             return
         log.warning(
@@ -137,8 +136,6 @@ class Supervisor:
         else:
             self._restart_delay = min(max(2 * self._restart_delay, 0.5), MAX_RESTART_DELAY)
         self._loop.call_later(self._restart_delay, self._spawn)
-        if released.requeued:
-            self._on_queued("")
 
     # -- messages ------------------------------------------------------------------------
     def _on_readable(self, handle: WorkerHandle) -> None:
@@ -164,12 +161,10 @@ class Supervisor:
             case Busy(job_id):
                 handle.idle = False
                 handle.job_ids.add(job_id)
-                self.notifier.publish(job_topic(job_id))
             case Changed(job_id):
-                self.notifier.publish(job_topic(job_id))
+                self.notifier.publish(Topic.JOB, job_id)
             case Done(job_id):
                 handle.job_ids.discard(job_id)
-                self.notifier.publish(job_topic(job_id))
 
     def _send(self, handle: WorkerHandle, message: ToWorker) -> None:
         if isinstance(message, Wake):

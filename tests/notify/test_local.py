@@ -1,5 +1,4 @@
-"""The in-process notifier: topics by name or by their old bare strings reach the same
-subscribers and listeners, a job's subscription hears only that job, and the database URL
+"""The in-process notifier: a job's subscription hears only that job, and the database URL
 chooses the notifier."""
 
 from __future__ import annotations
@@ -9,7 +8,7 @@ import asyncio
 import pytest
 
 from genq.errors import ConfigError
-from genq.notify import LocalNotifier, Topic, job_topic, open_notifier
+from genq.notify import LocalNotifier, Topic, open_notifier
 
 
 def test_a_job_subscription_hears_only_its_job() -> None:
@@ -24,26 +23,6 @@ def test_a_job_subscription_hears_only_its_job() -> None:
             return before, await subscription.wait(0.01)
 
     assert asyncio.run(main()) == (False, True)
-
-
-def test_old_topic_strings_name_the_same_topics() -> None:
-    """``"queued"``, ``"cancel"`` and ``job_topic(ID)`` reach what the named topics reach."""
-
-    async def main() -> tuple[list[tuple[str, str]], bool]:
-        notifier = LocalNotifier()
-        heard: list[tuple[str, str]] = []
-        notifier.add_listener("queued", lambda model: heard.append(("queued", model)))
-        notifier.add_listener(Topic.CANCEL, lambda job_id: heard.append(("cancel", job_id)))
-        notifier.publish(Topic.QUEUED, "m")
-        notifier.publish("queued", "m2")
-        notifier.publish("cancel", "job_1")
-        with notifier.subscribe(job_topic("job_1")) as subscription:
-            notifier.publish(Topic.JOB, "job_1")
-            return heard, await subscription.wait(0.01)
-
-    heard, woken = asyncio.run(main())
-    assert heard == [("queued", "m"), ("queued", "m2"), ("cancel", "job_1")]
-    assert woken
 
 
 def test_the_database_url_chooses_the_notifier() -> None:

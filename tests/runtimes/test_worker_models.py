@@ -14,7 +14,7 @@ import pytest
 
 from genq.jobs import Job
 from genq.models.registry import ModelRegistry
-from genq.notifier import LocalNotifier
+from genq.notify import LocalNotifier
 from genq.service import JobService
 from genq.settings import Settings
 from genq.storage import open_storage
