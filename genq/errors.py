@@ -1,12 +1,14 @@
-"""One exception base; each error has one HTTP status and one machine-readable code.
+"""The server's errors: one exception base; each error has one HTTP status and one
+machine-readable code. (The client's exceptions, ``genq.APIError`` and below, are other
+classes with other names: one raised by the server becomes one of those at the client.)
 
-GenqError
+ServiceError
 ├── BadRequest            400 invalid_json / bad_request
 ├── Unauthorized          401 unauthorized
-├── InsufficientCredits   402 insufficient_credits
+├── OutOfCredits          402 insufficient_credits
 ├── Forbidden             403 invalid_signature / link_expired
-├── NotFound              404 not_found / job_not_found / model_not_found
-├── Conflict              409 idempotency_conflict / job_not_cancelable
+├── Missing               404 not_found / job_not_found / model_not_found
+├── Clash                 409 idempotency_conflict / job_not_cancelable
 ├── PayloadTooLarge       413 payload_too_large
 ├── RangeNotSatisfiable   416 range_not_satisfiable (a file download's Range starts past its end)
 ├── ValidationFailed      422 validation_error (details: failing field paths)
@@ -40,7 +42,7 @@ def _bounded(details: Any) -> Any:
     return details
 
 
-class GenqError(Exception):
+class ServiceError(Exception):
     status_code = 500
     code = "internal_error"
 
@@ -59,47 +61,47 @@ class GenqError(Exception):
         return {"error": body}
 
 
-class BadRequest(GenqError):
+class BadRequest(ServiceError):
     status_code = 400
     code = "bad_request"
 
 
-class Unauthorized(GenqError):
+class Unauthorized(ServiceError):
     status_code = 401
     code = "unauthorized"
 
 
-class InsufficientCredits(GenqError):
+class OutOfCredits(ServiceError):
     status_code = 402
     code = "insufficient_credits"
 
 
-class Forbidden(GenqError):
+class Forbidden(ServiceError):
     status_code = 403
     code = "forbidden"
 
 
-class NotFound(GenqError):
+class Missing(ServiceError):
     status_code = 404
     code = "not_found"
 
 
-class Conflict(GenqError):
+class Clash(ServiceError):
     status_code = 409
     code = "conflict"
 
 
-class PayloadTooLarge(GenqError):
+class PayloadTooLarge(ServiceError):
     status_code = 413
     code = "payload_too_large"
 
 
-class RangeNotSatisfiable(GenqError):
+class RangeNotSatisfiable(ServiceError):
     status_code = 416
     code = "range_not_satisfiable"
 
 
-class ValidationFailed(GenqError):
+class ValidationFailed(ServiceError):
     status_code = 422
     code = "validation_error"
 
@@ -110,15 +112,15 @@ class ValidationFailed(GenqError):
         return cls(f"invalid request: {path}: {message}", details=[detail])
 
 
-class ModelUnavailable(GenqError):
+class ModelUnavailable(ServiceError):
     status_code = 503
     code = "model_unavailable"
 
 
-class StoreUnavailable(GenqError):
+class StoreUnavailable(ServiceError):
     status_code = 503
     code = "store_unavailable"
 
 
-class ConfigError(GenqError):
+class ConfigError(ServiceError):
     code = "config_error"

@@ -1,4 +1,9 @@
-"""The job and its parts: plain immutable values with no I/O."""
+"""The job and its parts, as the server keeps them: plain immutable values with no I/O.
+
+The names differ from the client's (``genq.Job``, ``genq.JobStatus``, ``genq.Output``, ...),
+which are what a caller reads back from the API: a ``JobRecord`` is the server's whole row,
+storage keys and all.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from typing import Any
 from genq.limits import stored_text
 
 
-class JobStatus(enum.StrEnum):
+class Status(enum.StrEnum):
     """The closed set of job states.
 
     ``queued -> running -> succeeded | failed | canceled``, plus ``expired``.
@@ -23,7 +28,7 @@ class JobStatus(enum.StrEnum):
     RUNNING = "running"
     #: Finished; its outputs are ready.
     SUCCEEDED = "succeeded"
-    #: Finished with an error (see ``Job.error``).
+    #: Finished with an error (see ``JobRecord.error``).
     FAILED = "failed"
     #: Stopped at the caller's request.
     CANCELED = "canceled"
@@ -32,10 +37,10 @@ class JobStatus(enum.StrEnum):
 
     @property
     def terminal(self) -> bool:
-        return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
+        return self not in (Status.QUEUED, Status.RUNNING)
 
 
-TERMINAL_STATUSES = frozenset(s for s in JobStatus if s.terminal)
+TERMINAL_STATUSES = frozenset(s for s in Status if s.terminal)
 
 
 class EventType(enum.StrEnum):
@@ -50,7 +55,7 @@ class EventType(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class Progress:
+class ProgressRecord:
     step: int = 0
     total: int = 0
     message: str | None = None
@@ -63,7 +68,7 @@ class Progress:
 
 
 @dataclass(frozen=True)
-class Output:
+class OutputRecord:
     """One result file. ``key`` names it in the file storage; links are made on read."""
 
     key: str
@@ -80,12 +85,12 @@ class Output:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Output:
+    def from_dict(cls, data: dict[str, Any]) -> OutputRecord:
         return cls(**data)
 
 
 @dataclass(frozen=True)
-class JobError:
+class Failure:
     code: str
     message: str
 
@@ -95,7 +100,7 @@ class JobError:
 
 
 @dataclass(frozen=True)
-class Origin:
+class OriginRecord:
     """Where a job came from, for a job submitted through a vendor dialect or by an alias."""
 
     #: The surface that created it: ``native``, or the name a dialect gives its jobs (its own
@@ -108,21 +113,21 @@ class Origin:
 
 
 @dataclass(frozen=True)
-class Job:
+class JobRecord:
     id: str
     account_id: str
     model: str
     input: dict[str, Any]
-    status: JobStatus
+    status: Status
     priority: int
     created_at: float
     expires_at: float
     #: Credits, exact (see ``genq.credits``).
     cost_estimate: Decimal
     metadata: dict[str, Any] = field(default_factory=dict)
-    progress: Progress = Progress()
-    outputs: tuple[Output, ...] = ()
-    error: JobError | None = None
+    progress: ProgressRecord = ProgressRecord()
+    outputs: tuple[OutputRecord, ...] = ()
+    error: Failure | None = None
     cost_actual: Decimal | None = None
     started_at: float | None = None
     finished_at: float | None = None
@@ -131,7 +136,7 @@ class Job:
     cancel_requested: bool = False
     #: Jobs of one model with the same key may run together in one model call.
     batch_key: str | None = None
-    origin: Origin | None = None
+    origin: OriginRecord | None = None
 
     @property
     def terminal(self) -> bool:
@@ -145,7 +150,7 @@ class Job:
 
 
 @dataclass(frozen=True)
-class Event:
+class EventRecord:
     """One entry of a job's event stream; ``id`` increases across all jobs."""
 
     id: int
@@ -159,7 +164,7 @@ class Event:
 class Claim:
     """A job handed to a worker, with the attempt number that fences its writes."""
 
-    job: Job
+    job: JobRecord
     worker_id: str
     attempt: int
 

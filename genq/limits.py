@@ -18,7 +18,7 @@ with a 4xx before anything is written. The numbers are settings (``max_json_dept
   lone surrogates become U+FFFD, and a message is cut at ``MAX_STORED_MESSAGE_CHARS``
   (``stored_text``).
 - Error messages: at most ``MAX_MESSAGE_CHARS`` characters and ``MAX_ERROR_DETAILS`` failing
-  fields, however long the value they quote (applied by ``genq.errors.GenqError``).
+  fields, however long the value they quote (applied by ``genq.errors.ServiceError``).
 """
 
 from __future__ import annotations

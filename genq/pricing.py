@@ -13,8 +13,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from genq.credits import credits_json, credits_text, from_micros, to_micros
-from genq.errors import InsufficientCredits, ValidationFailed
-from genq.jobs import JobStatus, Output
+from genq.errors import OutOfCredits, ValidationFailed
+from genq.jobs import OutputRecord, Status
 
 if TYPE_CHECKING:
     from genq.models.aliases import Alias
@@ -42,7 +42,7 @@ def estimate(registered: RegisteredModel, input: dict[str, Any], alias: Alias | 
     return amount
 
 
-def cost(price: Price, outputs: Sequence[Output]) -> Decimal:
+def cost(price: Price, outputs: Sequence[OutputRecord]) -> Decimal:
     """What a job that made ``outputs`` costs at ``price``: its files, and the seconds of
     media they hold."""
     media_seconds = sum(o.duration or 0.0 for o in outputs)
@@ -56,7 +56,7 @@ def check_balance(estimate: Decimal, credits_micros: int, held_micros: int) -> N
     credits, held = from_micros(credits_micros), from_micros(held_micros)
     available = credits - held
     if estimate > available:
-        raise InsufficientCredits(
+        raise OutOfCredits(
             f"the estimated cost {credits_text(estimate)} exceeds the available "
             f"balance {credits_text(available)} (balance {credits_text(credits)}, held by "
             f"unfinished jobs {credits_text(held)})",
@@ -69,9 +69,9 @@ def check_balance(estimate: Decimal, credits_micros: int, held_micros: int) -> N
         )
 
 
-def charge(status: JobStatus, cost_actual: Decimal | None, cost_estimate: Decimal) -> Decimal:
+def charge(status: Status, cost_actual: Decimal | None, cost_estimate: Decimal) -> Decimal:
     """What a job that ended with ``status`` is charged: its cost, capped by the estimate it
     held, when it succeeded; nothing when it was canceled or failed."""
-    if status is not JobStatus.SUCCEEDED:
+    if status is not Status.SUCCEEDED:
         return Decimal(0)
     return min(cost_actual or Decimal(0), cost_estimate)

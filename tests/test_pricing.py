@@ -8,13 +8,13 @@ import pytest
 
 from genq import pricing
 from genq.errors import ValidationFailed
-from genq.jobs import JobStatus, Output
+from genq.jobs import OutputRecord, Status
 from genq.models.base import Price
 from genq.models.registry import ModelRegistry
 
 
-def output(duration: float | None = None) -> Output:
-    return Output(
+def output(duration: float | None = None) -> OutputRecord:
+    return OutputRecord(
         "job_1/1/output-0.bin", "application/octet-stream", 1, "0" * 64, duration=duration
     )
 
@@ -49,15 +49,15 @@ def test_the_cost_counts_files_and_seconds_of_media() -> None:
 @pytest.mark.parametrize(
     ("status", "actual", "charged"),
     [
-        (JobStatus.SUCCEEDED, "0.3", "0.3"),
-        (JobStatus.SUCCEEDED, "5", "1"),  # never more than the estimate it held
-        (JobStatus.SUCCEEDED, None, "0"),
-        (JobStatus.FAILED, "0.3", "0"),
-        (JobStatus.CANCELED, "0.3", "0"),
+        (Status.SUCCEEDED, "0.3", "0.3"),
+        (Status.SUCCEEDED, "5", "1"),  # never more than the estimate it held
+        (Status.SUCCEEDED, None, "0"),
+        (Status.FAILED, "0.3", "0"),
+        (Status.CANCELED, "0.3", "0"),
     ],
 )
 def test_a_job_is_charged_its_cost_capped_by_its_estimate(
-    status: JobStatus, actual: str | None, charged: str
+    status: Status, actual: str | None, charged: str
 ) -> None:
     """A succeeded job pays its cost up to its estimate; a failed or canceled one nothing."""
     cost = None if actual is None else Decimal(actual)

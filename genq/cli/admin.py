@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from genq.cli.app import app, fail, keys_app, models_app, setup_logging
-from genq.errors import GenqError
+from genq.errors import ServiceError
 
 if TYPE_CHECKING:
     from genq.settings import Settings
@@ -47,7 +47,7 @@ def load_settings(config: Path | None, **overrides: object) -> Settings:
         raise fail(f"{SERVER_EXTRA} ({exc})") from None
     try:
         return Settings.load(config, **overrides)
-    except GenqError as exc:
+    except ServiceError as exc:
         raise fail(exc.message) from None
 
 
@@ -79,7 +79,7 @@ def serve(
 
     try:
         run_server(settings, workers=not no_workers)
-    except GenqError as exc:
+    except ServiceError as exc:
         raise fail(exc.message) from None
 
 
@@ -118,7 +118,7 @@ def worker(
         asyncio.run(
             run_workers(settings, models=chosen or None, concurrency=concurrency, burst=burst)
         )
-    except GenqError as exc:
+    except ServiceError as exc:
         raise fail(exc.message) from None
 
 
@@ -132,7 +132,7 @@ def migrate(db: str = Db, data_dir: Path = DataDir, config: Path = Config) -> No
     settings = load_settings(config, data_dir=data_dir, db=db)
     try:
         store = open_store(settings.db_url, migrate=True)
-    except GenqError as exc:
+    except ServiceError as exc:
         raise fail(exc.message) from None
     store.close()
     if store.migrated is None:
@@ -148,7 +148,7 @@ def open_settings_store(data_dir: Path | None, config: Path | None, db: str | No
     settings = load_settings(config, data_dir=data_dir, db=db)
     try:
         return open_store(settings.db_url)
-    except GenqError as exc:
+    except ServiceError as exc:
         raise fail(exc.message) from None
 
 

@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genq import __version__
-from genq.errors import GenqError, PayloadTooLarge
+from genq.errors import PayloadTooLarge, ServiceError
 from genq.http import native
 from genq.http.dialects.registry import include_dialects
 from genq.http.openapi import FILE_ANSWERS, native_errors
@@ -250,8 +250,8 @@ def drop_fastapi_validation_errors(schema: dict[str, Any]) -> None:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(GenqError)
-    async def genq_error(request: Request, exc: GenqError) -> JSONResponse:
+    @app.exception_handler(ServiceError)
+    async def genq_error(request: Request, exc: ServiceError) -> JSONResponse:
         return JSONResponse(exc.to_dict(), status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from genq.jobs import Job
+from genq.jobs import JobRecord
 from genq.storage import FileStorage
 
 
@@ -25,13 +25,13 @@ class Links:
 
     storage: FileStorage
     base_url: str
-    expiry: Callable[[Job], float]
+    expiry: Callable[[JobRecord], float]
 
-    def file(self, job: Job, key: str) -> str:
+    def file(self, job: JobRecord, key: str) -> str:
         """A download link for one of the job's files, valid no longer than the job."""
         return self.storage.link(key, self.expiry(job), self.base_url)
 
-    def outputs(self, job: Job) -> list[OutputLinks]:
+    def outputs(self, job: JobRecord) -> list[OutputLinks]:
         """The links of each of the job's outputs, in order."""
         return [
             OutputLinks(

@@ -13,13 +13,13 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from genq.errors import NotFound, ValidationFailed
+from genq.errors import Missing, ValidationFailed
 from genq.http.auth import Auth, Caller
 from genq.http.cursors import DECIMAL_ID, decode_cursor, encode_cursor
 from genq.http.openapi import CALLER, EVENT_STREAM, FILE_ANSWERS, SUBMIT, native_errors
 from genq.http.render import render_event, render_job
 from genq.http.responses import FileDownload, JSONResponse, request_invalid
-from genq.jobs import EventType, Job
+from genq.jobs import EventType, JobRecord
 from genq.limits import parse_json
 from genq.service import MAX_PAGE, MAX_WAIT_SECONDS, QueueState
 
@@ -56,7 +56,7 @@ class SubmitRequest(BaseModel):
 
 
 def job_response(
-    caller: Caller, job: Job, status_code: int = 200, queue: QueueState | None = None
+    caller: Caller, job: JobRecord, status_code: int = 200, queue: QueueState | None = None
 ) -> JSONResponse:
     body = render_job(job, caller.base_url, caller.links.outputs(job), queue)
     return JSONResponse(body, status_code=status_code)
@@ -230,7 +230,7 @@ async def job_events(
             if event.type is EventType.OUTPUT:
                 try:
                     job = await svc.get(caller.account_id, job_id)
-                except NotFound:  # deleted while followed: its files are gone too
+                except Missing:  # deleted while followed: its files are gone too
                     return
                 data["url"] = links.file(job, data.pop("key"))
                 if thumbnail := data.pop("thumbnail", None):

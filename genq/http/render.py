@@ -7,7 +7,7 @@ from typing import Any
 
 from genq.credits import credits_json
 from genq.http.links import OutputLinks
-from genq.jobs import Event, Job, Output
+from genq.jobs import EventRecord, JobRecord, OutputRecord
 from genq.service import QueueState
 
 
@@ -23,7 +23,7 @@ def job_urls(job_id: str, base_url: str) -> dict[str, str]:
     return {"self": root, "events": f"{root}/events", "cancel": f"{root}/cancel"}
 
 
-def media_entry(output: Output, links: OutputLinks) -> dict[str, Any]:
+def media_entry(output: OutputRecord, links: OutputLinks) -> dict[str, Any]:
     """What every surface says of an output file: its link and type, its width, height and
     duration where they apply, and a video's thumbnail link."""
     entry: dict[str, Any] = {"url": links.url, "content_type": output.content_type}
@@ -37,7 +37,7 @@ def media_entry(output: Output, links: OutputLinks) -> dict[str, Any]:
 
 
 def render_job(
-    job: Job, base_url: str, links: list[OutputLinks], queue: QueueState | None = None
+    job: JobRecord, base_url: str, links: list[OutputLinks], queue: QueueState | None = None
 ) -> dict[str, Any]:
     outputs = [
         {**media_entry(output, urls), "size": output.size, "sha256": output.sha256}
@@ -83,7 +83,7 @@ def render_job(
     return body
 
 
-def render_event(event: Event) -> dict[str, Any]:
+def render_event(event: EventRecord) -> dict[str, Any]:
     return {
         "job_id": event.job_id,
         "type": event.type.value,

@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
-from genq.errors import GenqError, NotFound, RangeNotSatisfiable, ValidationFailed
+from genq.errors import Missing, RangeNotSatisfiable, ServiceError, ValidationFailed
 
 #: A Range header with more parts than this is ignored, as RFC 9110 section 14.2 allows for
 #: many small ranges (a sign of a broken client or of a denial-of-service attempt).
@@ -78,7 +78,7 @@ class FileDownload(FileResponse):
         try:
             stat = await anyio.to_thread.run_sync(os.stat, self.path)
         except FileNotFoundError:  # removed (deleted, retired) since the route found it
-            gone = NotFound("this file no longer exists", code="file_not_found")
+            gone = Missing("this file no longer exists", code="file_not_found")
             await error_answer(gone)(scope, receive, send)
             return
         if self.stat_result is None:
@@ -111,5 +111,5 @@ class FileDownload(FileResponse):
         await super().__call__(scope, receive, send)
 
 
-def error_answer(exc: GenqError, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_answer(exc: ServiceError, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=headers)

@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import pydantic
 
-from genq.errors import ConfigError, ModelUnavailable, NotFound
+from genq.errors import ConfigError, Missing, ModelUnavailable
 from genq.models.aliases import Alias, check_input, parse_aliases, strict_validator
 from genq.models.base import Model, Price, fill_defaults
 
@@ -196,7 +196,7 @@ class ModelRegistry:
             return model, None
         alias = self.aliases.get(name)
         if alias is None:
-            raise NotFound(f"no model named {name!r}", code="model_not_found")
+            raise Missing(f"no model named {name!r}", code="model_not_found")
         return self._models[alias.model], alias
 
     def price_for(self, model: str, requested: str | None) -> Price:

@@ -121,7 +121,7 @@ class DiffusersModel(Model):
 
     def predict_batch(self, inputs: list[dict[str, Any]], ctxs: list[RunContext]) -> None:
         jobs = [
-            Job(fill_defaults(self.input_schema, i), ctx)
+            Call(fill_defaults(self.input_schema, i), ctx)
             for i, ctx in zip(inputs, ctxs, strict=True)
         ]
         for job in jobs:
@@ -133,7 +133,7 @@ class DiffusersModel(Model):
             if not job.ctx.stop_requested:
                 job.ctx.defer(functools.partial(self._write, job, result, index))
 
-    def _call(self, jobs: list[Job]) -> Any:
+    def _call(self, jobs: list[Call]) -> Any:
         import torch
 
         params = jobs[0].params
@@ -177,7 +177,7 @@ class DiffusersModel(Model):
         finally:
             self.busy_seconds += time.perf_counter() - started
 
-    def _references(self, jobs: list[Job]) -> dict[str, Any]:
+    def _references(self, jobs: list[Call]) -> dict[str, Any]:
         """The reference images of ``jobs``, fetched at the size of the first job (which its
         first reference decides where the input leaves it open), and that size."""
         size: tuple[int, int] | None = None
@@ -251,7 +251,7 @@ class DiffusersModel(Model):
             return int(sample * scale)
         return 512
 
-    def _progress_hook(self, jobs: list[Job], steps: int) -> dict[str, Any]:
+    def _progress_hook(self, jobs: list[Call], steps: int) -> dict[str, Any]:
         """Progress for every job at every step, and the stop check: a canceled job leaves
         the batch at once; when none is left, the call ends before decoding anything."""
 
@@ -276,7 +276,7 @@ class DiffusersModel(Model):
         return {}
 
     # -- outputs -------------------------------------------------------------------------
-    def _write(self, job: Job, result: Any, index: int) -> None:
+    def _write(self, job: Call, result: Any, index: int) -> None:
         from genq.media import encode
 
         params, ctx = job.params, job.ctx
@@ -313,7 +313,9 @@ class DiffusersModel(Model):
 
 
 @dataclass
-class Job:
+class Call:
+    """One job's part of a pipeline call: its inputs, defaults filled in, and its context."""
+
     params: dict[str, Any]
     ctx: RunContext
 

@@ -4,29 +4,29 @@ from __future__ import annotations
 
 import time
 
-from genq.errors import Conflict, NotFound
-from genq.jobs import Job, JobStatus
+from genq.errors import Clash, Missing
+from genq.jobs import JobRecord, Status
 from genq.service.core import ServiceCore, known_id
 
 
 class Control(ServiceCore):
-    async def cancel(self, account_id: str, job_id: str) -> Job:
+    async def cancel(self, account_id: str, job_id: str) -> JobRecord:
         """Cancel a job: at once when queued, at its next step (or by force) when running."""
         job = await self._db(self.store.request_cancel, account_id, known_id(job_id), time.time())
         if job is None:
-            raise NotFound(f"no job {job_id!r}", code="job_not_found")
-        if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.EXPIRED):
-            raise Conflict(
+            raise Missing(f"no job {job_id!r}", code="job_not_found")
+        if job.status in (Status.SUCCEEDED, Status.FAILED, Status.EXPIRED):
+            raise Clash(
                 f"job {job_id} has already {job.status.value} and cannot be canceled",
                 code="job_not_cancelable",
                 details={"status": job.status.value},
             )
         return job
 
-    async def delete(self, account_id: str, job_id: str) -> Job:
+    async def delete(self, account_id: str, job_id: str) -> JobRecord:
         """Delete a job and its files, stopping it first if it runs."""
         job = await self._db(self.store.delete_job, account_id, known_id(job_id), time.time())
         if job is None:
-            raise NotFound(f"no job {job_id!r}", code="job_not_found")
+            raise Missing(f"no job {job_id!r}", code="job_not_found")
         await self._db(self.storage.delete_job, job_id)
         return job

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from genq.errors import NotFound, Unauthorized
-from genq.jobs import ApiKey, Job
+from genq.errors import Missing, Unauthorized
+from genq.jobs import ApiKey, JobRecord
 from genq.keys import hash_key
 from genq.models.aliases import Alias
 from genq.models.registry import ModelRegistry, RegisteredModel
@@ -25,7 +25,7 @@ def known_id(job_id: str) -> str:
     """``job_id``, or 404 for one that no job can have: ids never hold a NUL, and PostgreSQL
     could not even look one up."""
     if "\x00" in job_id:
-        raise NotFound(f"no job {job_id!r}", code="job_not_found")
+        raise Missing(f"no job {job_id!r}", code="job_not_found")
     return job_id
 
 
@@ -102,8 +102,8 @@ class ServiceCore:
             raise Unauthorized("this API key is disabled", code="key_disabled")
         return key
 
-    async def get(self, account_id: str, job_id: str) -> Job:
+    async def get(self, account_id: str, job_id: str) -> JobRecord:
         job = await self._db(self.store.get_job, account_id, known_id(job_id), time.time())
         if job is None:
-            raise NotFound(f"no job {job_id!r}", code="job_not_found")
+            raise Missing(f"no job {job_id!r}", code="job_not_found")
         return job

@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from genq.errors import Forbidden, NotFound
-from genq.jobs import Job, Output
+from genq.errors import Forbidden, Missing
+from genq.jobs import JobRecord, OutputRecord
 from genq.service.core import ServiceCore
 
 #: Most text a dialect puts in a response body in place of a link.
@@ -15,12 +15,12 @@ MAX_TEXT_BYTES = 1 << 20
 
 
 class Files(ServiceCore):
-    def link_expiry(self, job: Job) -> float:
+    def link_expiry(self, job: JobRecord) -> float:
         """Until when a download link to one of the job's files made now may be valid: the
         configured time, and never past the job's own end."""
         return min(time.time() + self.settings.link_ttl_seconds, job.expires_at)
 
-    async def output_text(self, job: Job, limit: int = MAX_TEXT_BYTES) -> str | None:
+    async def output_text(self, job: JobRecord, limit: int = MAX_TEXT_BYTES) -> str | None:
         """The content of the job's first text output (up to ``limit`` bytes); None without one."""
         for output in job.outputs:
             if output.content_type.startswith("text/"):
@@ -30,12 +30,12 @@ class Files(ServiceCore):
 
     async def output_file(
         self, account_id: str, job_id: str, index: int
-    ) -> tuple[Job, Output, Path | None]:
+    ) -> tuple[JobRecord, OutputRecord, Path | None]:
         """One output of a job, with the job, and the file's local path where genq serves the
         storage's files (None: the storage hands out links of its own)."""
         job = await self.get(account_id, job_id)
         if not 0 <= index < len(job.outputs):
-            raise NotFound(f"job {job_id} has no output {index}", code="output_not_found")
+            raise Missing(f"job {job_id} has no output {index}", code="output_not_found")
         output = job.outputs[index]
         if not self.storage.served_by_genq:
             return job, output, None
@@ -46,7 +46,7 @@ class Files(ServiceCore):
     ) -> tuple[Path, str]:
         """The file behind a signed link: 403 when tampered or expired, 404 when gone."""
         if not self.storage.served_by_genq:
-            raise NotFound("files are not served by genq with this storage")
+            raise Missing("files are not served by genq with this storage")
         now = time.time()
         expires_at = self.storage.verify(key, expires, signature)
         job_id = key.split("/", 1)[0]
@@ -58,7 +58,7 @@ class Files(ServiceCore):
                 files[o.thumbnail] = "image/jpeg"
         # A deleted or retired job's links answer 404 whatever their own expiry says.
         if key not in files:
-            raise NotFound("this file no longer exists", code="file_not_found")
+            raise Missing("this file no longer exists", code="file_not_found")
         if expires_at < now:
             raise Forbidden("this file link has expired", code="link_expired")
         return self._local_file(key), files[key]
@@ -66,5 +66,5 @@ class Files(ServiceCore):
     def _local_file(self, key: str) -> Path:
         path = self.storage.local_path(key)
         if path is None:
-            raise NotFound("this file no longer exists", code="file_not_found")
+            raise Missing("this file no longer exists", code="file_not_found")
         return path

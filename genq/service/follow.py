@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from genq.jobs import Event, EventType, Job, JobStatus
+from genq.jobs import EventRecord, EventType, JobRecord, Status
 from genq.notify import Topic
 from genq.service.core import ServiceCore
 
@@ -23,7 +23,7 @@ class QueueState:
 
 
 class Following(ServiceCore):
-    async def wait(self, account_id: str, job_id: str, timeout: float) -> Job:
+    async def wait(self, account_id: str, job_id: str, timeout: float) -> JobRecord:
         """The job once terminal, or as it is after ``timeout`` seconds (at most a minute)."""
         deadline = time.monotonic() + min(timeout, MAX_WAIT_SECONDS)
         with self.notifier.subscribe(Topic.JOB, job_id) as subscription:
@@ -35,8 +35,8 @@ class Following(ServiceCore):
                 # The periodic re-read covers changes made where no publish reaches us.
                 await subscription.wait(min(left, self.settings.poll_interval_seconds))
 
-    async def queue_state(self, job: Job) -> QueueState | None:
-        if job.status is not JobStatus.QUEUED:
+    async def queue_state(self, job: JobRecord) -> QueueState | None:
+        if job.status is not Status.QUEUED:
             return None
         position = await self._db(self.store.queue_position, job)
         message = None
@@ -59,7 +59,7 @@ class Following(ServiceCore):
 
     async def events(
         self, account_id: str, job_id: str, last_event_id: int = 0
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncIterator[EventRecord]:
         """The job's events after ``last_event_id``, live, ending after the terminal one."""
         await self.get(account_id, job_id)
         return self._follow(account_id, job_id, last_event_id)
@@ -73,7 +73,7 @@ class Following(ServiceCore):
             pieces.extend(e.data.get("delta", "") for e in events if e.type is EventType.TEXT)
         return "".join(pieces)
 
-    async def _follow(self, account_id: str, job_id: str, after: int) -> AsyncIterator[Event]:
+    async def _follow(self, account_id: str, job_id: str, after: int) -> AsyncIterator[EventRecord]:
         ended = False
         with self.notifier.subscribe(Topic.JOB, job_id) as subscription:
             while True:
@@ -81,7 +81,7 @@ class Following(ServiceCore):
                 for event in events:
                     after = event.id
                     yield event
-                    if event.type is EventType.STATUS and JobStatus(event.data["status"]).terminal:
+                    if event.type is EventType.STATUS and Status(event.data["status"]).terminal:
                         return
                 if events:
                     continue

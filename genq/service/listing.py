@@ -8,7 +8,7 @@ import orjson
 
 from genq import limits
 from genq.errors import ValidationFailed
-from genq.jobs import Job, JobStatus
+from genq.jobs import JobRecord, Status
 from genq.service.core import ServiceCore
 from genq.store import JobFilter
 
@@ -20,7 +20,7 @@ MAX_PAGE_NUMBER = 1_000_000
 #: Most text a dialect puts in a response body in place of a link.
 
 
-def listed_size(job: Job) -> int:
+def listed_size(job: JobRecord) -> int:
     """About how many bytes a job takes in a listing: its input, metadata and vendor request
     (what may be large), and a fixed share for the rest."""
     request = job.origin.request if job.origin is not None else None
@@ -36,13 +36,13 @@ class Listing(ServiceCore):
         before: int | None = None,
         status: str | None = None,
         model: str | None = None,
-    ) -> tuple[list[Job], int | None]:
+    ) -> tuple[list[JobRecord], int | None]:
         """Up to ``limit`` jobs, newest first, from before the sequence number ``before``
         (None: the newest), and the sequence number of the next page (None: no more)."""
-        if status is not None and status not in JobStatus.__members__.values():
+        if status is not None and status not in Status.__members__.values():
             raise ValidationFailed(
                 f"unknown status {status!r}",
-                details=[{"path": "status", "message": f"one of {[s.value for s in JobStatus]}"}],
+                details=[{"path": "status", "message": f"one of {[s.value for s in Status]}"}],
             )
         limit = max(1, min(limit, MAX_PAGE))
         where = JobFilter(statuses=(status,) if status else (), model=model)
@@ -58,7 +58,7 @@ class Listing(ServiceCore):
 
     async def page_jobs(
         self, account_id: str, where: JobFilter, *, page: int = 1, page_size: int = 20
-    ) -> tuple[list[Job], int]:
+    ) -> tuple[list[JobRecord], int]:
         """One numbered page of the jobs a filter selects, newest first, and their total."""
         page_size = max(1, min(page_size, MAX_PAGE))
         now = time.time()
@@ -80,13 +80,13 @@ class Listing(ServiceCore):
         before: int | None = None,
         offset: int = 0,
         budget: int | None,
-    ) -> tuple[list[tuple[int, Job]], bool]:
+    ) -> tuple[list[tuple[int, JobRecord]], bool]:
         """Up to ``limit`` jobs, newest first, and whether more follow. A page also ends once
         it holds ``budget`` bytes of input and metadata (None: never), with at least one job,
         so that no listing makes an answer, or this process, hold more than that; it is read
         in chunks for the same reason."""
         limits.check_param(where.model, "model")
-        page: list[tuple[int, Job]] = []
+        page: list[tuple[int, JobRecord]] = []
         size = 0
         while len(page) < limit:
             chunk = min(LIST_CHUNK, limit - len(page))

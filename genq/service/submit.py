@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from genq import limits, pricing
-from genq.jobs import Job, Origin
+from genq.jobs import JobRecord, OriginRecord
 from genq.service.core import ServiceCore
 from genq.store import NewJob
 
@@ -38,7 +38,7 @@ class Submitting(ServiceCore):
         api: str = "native",
         request: dict[str, Any] | None = None,
         retention_seconds: float | None = None,
-    ) -> tuple[Job, bool]:
+    ) -> tuple[JobRecord, bool]:
         """Validate and enqueue a job; returns it and whether it was created (not replayed).
 
         ``model`` may be an alias. A vendor dialect names itself as ``api`` and hands over
@@ -67,7 +67,7 @@ class Submitting(ServiceCore):
         *,
         api: str,
         retention_seconds: float | None = None,
-    ) -> list[Job]:
+    ) -> list[JobRecord]:
         """Validate and enqueue several jobs of one model, each an ``(input, request)`` pair,
         all or none: one refused input or a balance too small for all of them queues none."""
         news = [
@@ -105,7 +105,7 @@ class Submitting(ServiceCore):
         metadata = metadata or {}
         origin = None
         if api != "native" or alias is not None:
-            origin = Origin(api, model, request or {})
+            origin = OriginRecord(api, model, request or {})
         estimate = pricing.estimate(registered, validated, alias)
         now = time.time()
         fingerprinted = input if request is None else {"api": api, "request": request}

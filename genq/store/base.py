@@ -21,13 +21,13 @@ from genq.jobs import (
     Account,
     ApiKey,
     Claim,
-    Event,
+    EventRecord,
     EventType,
-    Job,
-    JobError,
-    Origin,
-    Output,
-    Progress,
+    Failure,
+    JobRecord,
+    OriginRecord,
+    OutputRecord,
+    ProgressRecord,
 )
 from genq.notify import Topic
 
@@ -49,7 +49,7 @@ class NewJob:
     fingerprint: str | None = None
     #: Jobs of one model with the same key may run in one model call (see ``Model.batch_key``).
     batch_key: str | None = None
-    origin: Origin | None = None
+    origin: OriginRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class JobFilter:
 
 @dataclass(frozen=True)
 class Submitted:
-    job: Job
+    job: JobRecord
     #: False when an idempotent replay returned the original job.
     created: bool
 
@@ -74,7 +74,7 @@ class Retired:
     """What a retention sweep did: jobs removed (their files must go too), and running jobs
     newly asked to stop (their workers must be told)."""
 
-    removed: tuple[Job, ...]
+    removed: tuple[JobRecord, ...]
     stopping: tuple[str, ...]
 
 
@@ -131,21 +131,21 @@ class JobStore(abc.ABC):
     def submit(self, new: NewJob) -> Submitted:
         """Insert a queued job (and its first event), or replay an idempotent submit.
 
-        Raises ``Conflict`` when the idempotency key was used with another fingerprint, and
-        ``InsufficientCredits`` when the estimate exceeds the account's balance.
+        Raises ``Clash`` when the idempotency key was used with another fingerprint, and
+        ``OutOfCredits`` when the estimate exceeds the account's balance.
         """
 
     @abc.abstractmethod
-    def submit_many(self, news: Sequence[NewJob]) -> list[Job]:
+    def submit_many(self, news: Sequence[NewJob]) -> list[JobRecord]:
         """Insert queued jobs (without idempotency keys) in one transaction, all or none:
-        ``InsufficientCredits`` when together they exceed the account's balance."""
+        ``OutOfCredits`` when together they exceed the account's balance."""
 
     @abc.abstractmethod
-    def get_job(self, account_id: str, job_id: str, now: float) -> Job | None:
+    def get_job(self, account_id: str, job_id: str, now: float) -> JobRecord | None:
         """The job, unless it belongs to someone else or its retention has ended."""
 
     @abc.abstractmethod
-    def get_job_any_account(self, job_id: str, now: float) -> Job | None:
+    def get_job_any_account(self, job_id: str, now: float) -> JobRecord | None:
         """The job whoever owns it, for checks behind a signed file link."""
 
     @abc.abstractmethod
@@ -158,7 +158,7 @@ class JobStore(abc.ABC):
         before_seq: int | None = None,
         offset: int = 0,
         where: JobFilter = JobFilter(),
-    ) -> list[tuple[int, Job]]:
+    ) -> list[tuple[int, JobRecord]]:
         """Newest first, with each job's ``seq`` for the keyset cursor."""
 
     @abc.abstractmethod
@@ -166,18 +166,18 @@ class JobStore(abc.ABC):
         """How many of the account's live jobs ``list_jobs`` can list with this filter."""
 
     @abc.abstractmethod
-    def request_cancel(self, account_id: str, job_id: str, now: float) -> Job | None:
+    def request_cancel(self, account_id: str, job_id: str, now: float) -> JobRecord | None:
         """Cancel a queued job at once, flag a running one; terminal jobs are left as they are."""
 
     @abc.abstractmethod
-    def delete_job(self, account_id: str, job_id: str, now: float) -> Job | None:
+    def delete_job(self, account_id: str, job_id: str, now: float) -> JobRecord | None:
         """Delete the job and its events; returns it so that its files can be removed."""
 
     @abc.abstractmethod
-    def events_after(self, job_id: str, after_id: int, limit: int = 500) -> list[Event]: ...
+    def events_after(self, job_id: str, after_id: int, limit: int = 500) -> list[EventRecord]: ...
 
     @abc.abstractmethod
-    def queue_position(self, job: Job) -> int:
+    def queue_position(self, job: JobRecord) -> int:
         """How many queued jobs of the same model run before this one."""
 
     # -- the worker side ---------------------------------------------------------------
@@ -201,7 +201,7 @@ class JobStore(abc.ABC):
         """Renew the leases; returns ids of jobs to stop (cancel requested or lease lost)."""
 
     @abc.abstractmethod
-    def set_progress(self, claim: Claim, progress: Progress, now: float) -> bool: ...
+    def set_progress(self, claim: Claim, progress: ProgressRecord, now: float) -> bool: ...
 
     @abc.abstractmethod
     def add_event(
@@ -214,12 +214,12 @@ class JobStore(abc.ABC):
         claim: Claim,
         now: float,
         *,
-        outputs: Sequence[Output] = (),
-        error: JobError | None = None,
+        outputs: Sequence[OutputRecord] = (),
+        error: Failure | None = None,
         canceled: bool = False,
         cost_actual: Decimal | None = None,
         inference_time: float | None = None,
-    ) -> Job | None:
+    ) -> JobRecord | None:
         """Make the job terminal (and charge a success); None when the lease was lost."""
 
     # -- workers -----------------------------------------------------------------------
@@ -246,7 +246,7 @@ class JobStore(abc.ABC):
         """Take back running jobs whose lease has lapsed; forget long-silent workers."""
 
     @abc.abstractmethod
-    def cancel_running(self, job_id: str, now: float) -> Job | None:
+    def cancel_running(self, job_id: str, now: float) -> JobRecord | None:
         """End a running job as canceled after its worker was killed for not stopping."""
 
     @abc.abstractmethod

@@ -14,16 +14,16 @@ from typing import Any
 
 from genq import pricing
 from genq.credits import from_micros, to_micros
-from genq.errors import Conflict
+from genq.errors import Clash
 from genq.jobs import (
     Claim,
-    Event,
+    EventRecord,
     EventType,
-    Job,
-    JobError,
-    JobStatus,
-    Output,
-    Progress,
+    Failure,
+    JobRecord,
+    OutputRecord,
+    ProgressRecord,
+    Status,
 )
 from genq.store import queries as q
 from genq.store.accounts import AccountStatements
@@ -101,14 +101,14 @@ class SQLStore(AccountStatements, JobStore):
     ) -> list[Row]:
         return self._db.write(lambda tx: self.change(tx, change, args, now, event))
 
-    def _job(self, row: Row) -> Job:
+    def _job(self, row: Row) -> JobRecord:
         return job_from_row(row, self._db.decode)
 
-    def _first_job(self, rows: Sequence[Row]) -> Job | None:
+    def _first_job(self, rows: Sequence[Row]) -> JobRecord | None:
         return self._job(rows[0]) if rows else None
 
     # -- the API side --------------------------------------------------------------------
-    def _insert(self, tx: Tx, new: NewJob, args: Args) -> Job | None:
+    def _insert(self, tx: Tx, new: NewJob, args: Args) -> JobRecord | None:
         """Insert a queued job (with its first event, announced), or None when the job's id or
         idempotency key is taken."""
         return self._first_job(self.change(tx, q.INSERT_JOB, args, new.created_at))
@@ -141,8 +141,8 @@ class SQLStore(AccountStatements, JobStore):
 
         return self._db.write(run)
 
-    def submit_many(self, news: Sequence[NewJob]) -> list[Job]:
-        def run(tx: Tx) -> list[Job]:
+    def submit_many(self, news: Sequence[NewJob]) -> list[JobRecord]:
+        def run(tx: Tx) -> list[JobRecord]:
             jobs = []
             with tx.atomic():
                 # The submits of one account queue up here, as in ``submit``.
@@ -172,18 +172,18 @@ class SQLStore(AccountStatements, JobStore):
         if row is None:
             raise Again("an idempotent job was deleted meanwhile: its key is free again")
         if row["fingerprint"] != new.fingerprint:
-            raise Conflict(
+            raise Clash(
                 "this Idempotency-Key was already used with a different request",
                 code="idempotency_conflict",
                 details={"job_id": row["id"]},
             )
         return Submitted(self._job(row), created=False)
 
-    def get_job(self, account_id: str, job_id: str, now: float) -> Job | None:
+    def get_job(self, account_id: str, job_id: str, now: float) -> JobRecord | None:
         args = {"id": job_id, "account_id": account_id, "now": now}
         return self._first_job(self._db.all(q.LIVE_JOB, args))
 
-    def get_job_any_account(self, job_id: str, now: float) -> Job | None:
+    def get_job_any_account(self, job_id: str, now: float) -> JobRecord | None:
         return self._first_job(self._db.all(q.LIVE_JOB_ANY_ACCOUNT, {"id": job_id, "now": now}))
 
     def list_jobs(
@@ -195,7 +195,7 @@ class SQLStore(AccountStatements, JobStore):
         before_seq: int | None = None,
         offset: int = 0,
         where: JobFilter = JobFilter(),
-    ) -> list[tuple[int, Job]]:
+    ) -> list[tuple[int, JobRecord]]:
         sql, args = q.list_jobs(
             account_id, now, limit=limit, before_seq=before_seq, offset=offset, where=where
         )
@@ -205,10 +205,10 @@ class SQLStore(AccountStatements, JobStore):
         row = self._db.one(*q.count_jobs(account_id, now, where))
         return int(row["n"]) if row is not None else 0
 
-    def request_cancel(self, account_id: str, job_id: str, now: float) -> Job | None:
+    def request_cancel(self, account_id: str, job_id: str, now: float) -> JobRecord | None:
         args = {"id": job_id, "account_id": account_id, "now": now}
 
-        def run(tx: Tx) -> Job | None:
+        def run(tx: Tx) -> JobRecord | None:
             with tx.atomic():
                 row = tx.one(q.LOCK_LIVE_JOB, args)
                 if row is None:
@@ -222,10 +222,10 @@ class SQLStore(AccountStatements, JobStore):
 
         return self._db.write(run)
 
-    def delete_job(self, account_id: str, job_id: str, now: float) -> Job | None:
+    def delete_job(self, account_id: str, job_id: str, now: float) -> JobRecord | None:
         args = {"id": job_id, "account_id": account_id, "now": now}
 
-        def run(tx: Tx) -> Job | None:
+        def run(tx: Tx) -> JobRecord | None:
             with tx.atomic():
                 job = self._first_job(self.change(tx, q.DELETE_JOB, args, now))
                 if job is not None:
@@ -234,11 +234,11 @@ class SQLStore(AccountStatements, JobStore):
 
         return self._db.write(run)
 
-    def events_after(self, job_id: str, after_id: int, limit: int = 500) -> list[Event]:
+    def events_after(self, job_id: str, after_id: int, limit: int = 500) -> list[EventRecord]:
         args = {"job_id": job_id, "after_id": after_id, "limit": limit}
         return [event_from_row(r, self._db.decode) for r in self._db.all(q.EVENTS_AFTER, args)]
 
-    def queue_position(self, job: Job) -> int:
+    def queue_position(self, job: JobRecord) -> int:
         args = {"id": job.id, "model": job.model, "priority": job.priority}
         row = self._db.one(q.QUEUE_POSITION, args)
         return int(row["n"]) if row else 0
@@ -279,7 +279,7 @@ class SQLStore(AccountStatements, JobStore):
 
         return self._db.write(run)
 
-    def set_progress(self, claim: Claim, progress: Progress, now: float) -> bool:
+    def set_progress(self, claim: Claim, progress: ProgressRecord, now: float) -> bool:
         args = dict(_fence(claim), step=progress.step, total=progress.total)
         args["message"] = progress.message
         event = (EventType.PROGRESS, progress_event_data(progress))
@@ -293,13 +293,13 @@ class SQLStore(AccountStatements, JobStore):
         claim: Claim,
         now: float,
         *,
-        outputs: Sequence[Output] = (),
-        error: JobError | None = None,
+        outputs: Sequence[OutputRecord] = (),
+        error: Failure | None = None,
         canceled: bool = False,
         cost_actual: Decimal | None = None,
         inference_time: float | None = None,
-    ) -> Job | None:
-        def run(tx: Tx) -> Job | None:
+    ) -> JobRecord | None:
+        def run(tx: Tx) -> JobRecord | None:
             with tx.atomic():
                 current = tx.one(q.LOCK_CLAIMED, _fence(claim))
                 if current is None:
@@ -324,7 +324,7 @@ class SQLStore(AccountStatements, JobStore):
                 args["error_code"] = error.code if error else None
                 args["error_message"] = error.message if error else None
                 args.update(charge=to_micros(charge), inference_time=inference_time, now=now)
-                args["done"] = status is JobStatus.SUCCEEDED
+                args["done"] = status is Status.SUCCEEDED
                 job = self._job(self.change(tx, q.FINISH, args, now)[0])
                 if charge:
                     tx.run(q.CHARGE, {"charge": to_micros(charge), "account_id": job.account_id})
@@ -382,7 +382,7 @@ class SQLStore(AccountStatements, JobStore):
 
         return self._db.write(run)
 
-    def cancel_running(self, job_id: str, now: float) -> Job | None:
+    def cancel_running(self, job_id: str, now: float) -> JobRecord | None:
         args = {"id": job_id, "now": now}
         return self._first_job(self._write_change(q.CANCEL_RUNNING, args, now))
 

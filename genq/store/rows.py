@@ -15,14 +15,14 @@ from genq.credits import from_micros, to_micros
 from genq.jobs import (
     Account,
     ApiKey,
-    Event,
+    EventRecord,
     EventType,
-    Job,
-    JobError,
-    JobStatus,
-    Origin,
-    Output,
-    Progress,
+    Failure,
+    JobRecord,
+    OriginRecord,
+    OutputRecord,
+    ProgressRecord,
+    Status,
 )
 from genq.store.base import NewJob
 
@@ -37,23 +37,25 @@ class Row(Protocol):
 Decode = Callable[[Any], Any]
 
 
-def job_from_row(row: Row, decode: Decode) -> Job:
+def job_from_row(row: Row, decode: Decode) -> JobRecord:
     error = None
     if row["error_code"] is not None:
-        error = JobError(row["error_code"], row["error_message"] or "")
-    return Job(
+        error = Failure(row["error_code"], row["error_message"] or "")
+    return JobRecord(
         id=row["id"],
         account_id=row["account_id"],
         model=row["model"],
         input=decode(row["input"]),
-        status=JobStatus(row["status"]),
+        status=Status(row["status"]),
         priority=row["priority"],
         created_at=row["created_at"],
         expires_at=row["expires_at"],
         cost_estimate=from_micros(row["cost_estimate_micros"]),
         metadata=decode(row["metadata"]),
-        progress=Progress(row["progress_step"], row["progress_total"], row["progress_message"]),
-        outputs=tuple(Output.from_dict(o) for o in decode(row["outputs"])),
+        progress=ProgressRecord(
+            row["progress_step"], row["progress_total"], row["progress_message"]
+        ),
+        outputs=tuple(OutputRecord.from_dict(o) for o in decode(row["outputs"])),
         error=error,
         cost_actual=_amount(row["cost_actual_micros"]),
         started_at=row["started_at"],
@@ -64,7 +66,7 @@ def job_from_row(row: Row, decode: Decode) -> Job:
         batch_key=row["batch_key"],
         origin=None
         if row["origin_api"] is None
-        else Origin(row["origin_api"], row["origin_model"], decode(row["origin_request"])),
+        else OriginRecord(row["origin_api"], row["origin_model"], decode(row["origin_request"])),
     )
 
 
@@ -93,8 +95,8 @@ def _amount(micros: int | None) -> Decimal | None:
     return None if micros is None else from_micros(micros)
 
 
-def event_from_row(row: Row, decode: Decode) -> Event:
-    return Event(
+def event_from_row(row: Row, decode: Decode) -> EventRecord:
+    return EventRecord(
         row["id"], row["job_id"], EventType(row["type"]), decode(row["data"]), row["created_at"]
     )
 
@@ -112,7 +114,7 @@ def status_event_data(row: Row) -> dict[str, Any]:
     return data
 
 
-def progress_event_data(progress: Progress) -> dict[str, Any]:
+def progress_event_data(progress: ProgressRecord) -> dict[str, Any]:
     return {
         "step": progress.step,
         "total": progress.total,
@@ -149,22 +151,22 @@ def worker_lost_message(max_attempts: int) -> str:
 
 def finish_outcome(
     *,
-    outputs: Sequence[Output],
-    error: JobError | None,
+    outputs: Sequence[OutputRecord],
+    error: Failure | None,
     canceled: bool,
     cancel_requested: bool,
     cost_actual: Decimal | None,
     cost_estimate: Decimal,
-) -> tuple[JobStatus, Sequence[Output], Decimal]:
+) -> tuple[Status, Sequence[OutputRecord], Decimal]:
     """How a job ends: its status, the outputs it keeps and what it is charged
     (``pricing.charge``)."""
-    kept: Sequence[Output]
+    kept: Sequence[OutputRecord]
     if canceled or (error is None and cancel_requested):
         # A cancel that came after the model's last look still wins: the caller was told the
         # job would stop.
-        status, kept = JobStatus.CANCELED, ()
+        status, kept = Status.CANCELED, ()
     elif error is not None:
-        status, kept = JobStatus.FAILED, outputs
+        status, kept = Status.FAILED, outputs
     else:
-        status, kept = JobStatus.SUCCEEDED, outputs
+        status, kept = Status.SUCCEEDED, outputs
     return status, kept, pricing.charge(status, cost_actual, cost_estimate)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genq.errors import StoreUnavailable
-from genq.jobs import Claim, EventType, Progress
+from genq.jobs import Claim, EventType, ProgressRecord
 from genq.limits import stored_text
 from genq.media import fetch
 from genq.models.base import RunContext
@@ -41,7 +41,7 @@ class JobContext(RunContext):
         self._text: list[str] = []
         self._last_text = 0.0
         self._deferred: list[Callable[[], None]] = []
-        self._progress: list[Progress] = []
+        self._progress: list[ProgressRecord] = []
         self._progress_lock = threading.Lock()
         self._work_dir: Path | None = None
 
@@ -78,7 +78,7 @@ class JobContext(RunContext):
         # Written by the reporter thread: the model's thread goes straight on to its next
         # step instead of waiting for the database.
         with self._progress_lock:
-            self._progress.append(Progress(step, total, message))
+            self._progress.append(ProgressRecord(step, total, message))
         self.worker.finisher.report(self.write_progress)
 
     def write_progress(self) -> None:

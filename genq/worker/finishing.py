@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genq.errors import StoreUnavailable
-from genq.jobs import Job, JobError, JobStatus, Output
+from genq.jobs import Failure, JobRecord, OutputRecord, Status
 from genq.models.registry import ModelRegistry, RegisteredModel
 from genq.settings import Settings
 from genq.storage import FileStorage
@@ -84,26 +84,26 @@ class Finisher:
             ctx.run_deferred()
         except Exception as exc:
             log.info("job %s failed after its model call: %r", claim.job.id, exc)
-            error = JobError("model_error", str(exc) or type(exc).__name__)
+            error = Failure("model_error", str(exc) or type(exc).__name__)
             self.finish(ctx, error=error, inference_time=elapsed)
             return
-        outputs: list[Output] = []
+        outputs: list[OutputRecord] = []
         try:
             for index, pending in enumerate(ctx.outputs):
                 outputs.append(store_output(self.storage, ctx, index, pending))
         except Exception as exc:
             log.exception("storing outputs of %s failed", claim.job.id)
             self.storage.delete_keys(stored_keys(outputs))
-            self.finish(ctx, error=JobError("storage_error", str(exc)), inference_time=elapsed)
+            self.finish(ctx, error=Failure("storage_error", str(exc)), inference_time=elapsed)
             return
         cost = actual_cost(self.registry, registered.name, claim.job, outputs)
         job = self.finish(ctx, outputs=outputs, cost_actual=cost, inference_time=elapsed)
-        if job is None or job.status is not JobStatus.SUCCEEDED:
+        if job is None or job.status is not Status.SUCCEEDED:
             # The lease was lost (deleted, taken back) or a late cancel won: these files
             # belong to no job.
             self.storage.delete_keys(stored_keys(outputs))
 
-    def finish(self, ctx: JobContext, **kwargs: Any) -> Job | None:
+    def finish(self, ctx: JobContext, **kwargs: Any) -> JobRecord | None:
         """Record the end; through a database outage, for as long as the lease would last."""
         ctx.write_progress()  # what the reporter has not written yet comes before the end
         deadline = time.monotonic() + self.settings.lease_seconds

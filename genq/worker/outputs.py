@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genq import pricing
-from genq.jobs import Job, Output
+from genq.jobs import JobRecord, OutputRecord
 from genq.media.encode import video_thumbnail
 from genq.models.registry import ModelRegistry
 from genq.storage import FileStorage
@@ -45,7 +45,7 @@ class PendingOutput:
 
 def store_output(
     storage: FileStorage, ctx: JobContext, index: int, pending: PendingOutput
-) -> Output:
+) -> OutputRecord:
     """Store one result file of a job's attempt (and a video's thumbnail)."""
     digest = hashlib.sha256()
     with pending.path.open("rb") as f:
@@ -58,7 +58,7 @@ def store_output(
     thumbnail = None
     if base_type.startswith("video/"):
         thumbnail = store_thumbnail(storage, ctx, pending.path, f"{key}.thumbnail.jpg")
-    return Output(
+    return OutputRecord(
         key=key,
         content_type=pending.content_type,
         size=pending.path.stat().st_size,
@@ -82,12 +82,14 @@ def store_thumbnail(storage: FileStorage, ctx: JobContext, video: Path, key: str
     return key
 
 
-def stored_keys(outputs: list[Output]) -> list[str]:
+def stored_keys(outputs: list[OutputRecord]) -> list[str]:
     """Every file the outputs keep in the storage: each output and its thumbnail."""
     return [key for o in outputs for key in (o.key, o.thumbnail) if key is not None]
 
 
-def actual_cost(registry: ModelRegistry, model: str, job: Job, outputs: list[Output]) -> Decimal:
+def actual_cost(
+    registry: ModelRegistry, model: str, job: JobRecord, outputs: list[OutputRecord]
+) -> Decimal:
     """What the job costs for the outputs it made, at the price its caller was quoted."""
     origin = job.origin
     price = registry.price_for(model, origin.model if origin else None)

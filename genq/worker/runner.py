@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from genq.errors import StoreUnavailable
-from genq.jobs import Claim, JobError
+from genq.jobs import Claim, Failure
 from genq.models.base import InputError, RunContext, Stopped
 from genq.models.registry import ModelRegistry, RegisteredModel
 from genq.notify import Topic
@@ -156,19 +156,19 @@ class Worker:
             self.loaded.use(registered)
         except Exception as exc:
             log.exception("model %s failed to load", registered.name)
-            load_failed = JobError("model_load_failed", f"{type(exc).__name__}: {exc}")
+            load_failed = Failure("model_load_failed", f"{type(exc).__name__}: {exc}")
             for ctx in ctxs:
                 finish(ctx, error=load_failed)
             return registered, [], 0.0
         started = time.perf_counter()
-        error: JobError | None = None
+        error: Failure | None = None
         stopped = False
         try:
             self._predict(registered, ctxs)
         except Stopped:
             stopped = True
         except InputError as exc:
-            error = JobError("invalid_input", str(exc))
+            error = Failure("invalid_input", str(exc))
         except Exception as exc:
             error = self._model_error(registered, ctxs, exc)
         else:
@@ -183,7 +183,7 @@ class Worker:
                 finish(ctx, canceled=True, inference_time=elapsed)
             elif stopped:
                 # Only a batched model call can stop with some of its jobs still wanted.
-                lost = JobError("model_error", "the model stopped before finishing the job")
+                lost = Failure("model_error", "the model stopped before finishing the job")
                 finish(ctx, error=lost, inference_time=elapsed)
             elif error is not None:
                 finish(ctx, error=error, inference_time=elapsed)
@@ -204,13 +204,13 @@ class Worker:
 
     def _model_error(
         self, registered: RegisteredModel, ctxs: list[JobContext], exc: Exception
-    ) -> JobError:
+    ) -> Failure:
         if not is_out_of_memory(exc):
             log.info("job(s) %s failed: %r", ", ".join(c.job_id for c in ctxs), exc)
-            return JobError("model_error", str(exc) or type(exc).__name__)
+            return Failure("model_error", str(exc) or type(exc).__name__)
         free_accelerator_cache()
         self.batching.out_of_memory(registered)
-        return JobError("out_of_memory", f"the model ran out of memory: {exc}")
+        return Failure("out_of_memory", f"the model ran out of memory: {exc}")
 
     def abandon(self) -> None:
         """The supervisor is gone: put the jobs in hand back in the queue now, rather than

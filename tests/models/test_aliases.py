@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from genq.errors import ConfigError, NotFound, ValidationFailed
+from genq.errors import ConfigError, Missing, ValidationFailed
 from genq.models.aliases import DEFAULT_ALIASES
 from genq.models.registry import ModelRegistry
 
@@ -37,7 +37,7 @@ def test_a_models_own_name_resolves_without_alias() -> None:
     """A model's own name resolves to it with no alias; an unknown name is model_not_found."""
     model, alias = ModelRegistry().resolve("demo-image")
     assert (model.name, alias) == ("demo-image", None)
-    with pytest.raises(NotFound) as caught:
+    with pytest.raises(Missing) as caught:
         ModelRegistry().resolve("no/such-model")
     assert caught.value.code == "model_not_found"
 
@@ -62,7 +62,7 @@ def test_config_aliases_override_defaults_and_add_new_names() -> None:
 def test_disabling_a_model_drops_its_default_aliases() -> None:
     """A default alias of a model the config disables is left out, not an error."""
     registry = ModelRegistry({"demo-video": {"enabled": False}})
-    with pytest.raises(NotFound):
+    with pytest.raises(Missing):
         registry.resolve("text2video")
     assert registry.get("text2image").name == "demo-image"
 

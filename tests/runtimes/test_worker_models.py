@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from genq.jobs import Job
+from genq.jobs import JobRecord
 from genq.models.registry import ModelRegistry
 from genq.notify import LocalNotifier
 from genq.service import JobService
@@ -48,7 +48,7 @@ def submit_all(service: JobService, account: str, model: str, count: int) -> lis
     return asyncio.run(go())
 
 
-def jobs(store: JobStore, ids: list[str]) -> list[Job]:
+def jobs(store: JobStore, ids: list[str]) -> list[JobRecord]:
     found = [store.get_job_any_account(job_id, time.time()) for job_id in ids]
     assert all(job is not None for job in found)
     return [job for job in found if job is not None]

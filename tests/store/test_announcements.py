@@ -11,8 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from genq.errors import InsufficientCredits
-from genq.jobs import JobStatus, Progress
+from genq.errors import OutOfCredits
+from genq.jobs import ProgressRecord, Status
 from genq.notify import Topic
 from genq.store import JobStore
 from genq.store.postgres import PostgresStore, channel
@@ -58,15 +58,15 @@ def test_every_change_of_a_job_is_announced(announcing: tuple[JobStore, Heard]) 
     assert heard(1) == [(Topic.QUEUED, "m")]
     claim = store.claim("w1", ["m"], T0 + 1, LEASE)[0]
     assert heard(1) == [(Topic.JOB, job.id)]
-    assert store.set_progress(claim, Progress(1, 2), T0 + 2)
+    assert store.set_progress(claim, ProgressRecord(1, 2), T0 + 2)
     assert heard(1) == [(Topic.JOB, job.id)]
     store.request_cancel(account.id, job.id, T0 + 3)
     assert heard(2) == [(Topic.CANCEL, job.id), (Topic.JOB, job.id)]
     ended = store.finish(claim, T0 + 4)
     assert ended is not None
-    assert ended.status is JobStatus.CANCELED
+    assert ended.status is Status.CANCELED
     assert heard(1) == [(Topic.JOB, job.id)]
-    assert not store.set_progress(claim, Progress(2, 2), T0 + 5)
+    assert not store.set_progress(claim, ProgressRecord(2, 2), T0 + 5)
     assert heard(0) == []
 
 
@@ -103,7 +103,7 @@ def test_sqlite_announces_only_what_it_committed(tmp_path: Path) -> None:
     sees it), and never of a change that was rolled back."""
     store = SQLiteStore(tmp_path / "genq.db")
     other = SQLiteStore(tmp_path / "genq.db")
-    seen: list[tuple[Topic, str, JobStatus | None]] = []
+    seen: list[tuple[Topic, str, Status | None]] = []
 
     def announce(topic: Topic, payload: str) -> None:
         job = other.get_job_any_account(job_id, T0) if topic is Topic.JOB else None
@@ -112,12 +112,12 @@ def test_sqlite_announces_only_what_it_committed(tmp_path: Path) -> None:
     store.on_change(announce)
     try:
         poor = store.ensure_account("poor", Decimal(0), T0)
-        with pytest.raises(InsufficientCredits):
+        with pytest.raises(OutOfCredits):
             store.submit(new_job(poor, cost=1))
         assert seen == []
         job_id = store.submit(new_job(store.ensure_account("alice", None, T0))).job.id
         store.claim("w1", ["m"], T0 + 1, LEASE)
-        assert seen == [(Topic.QUEUED, "m", None), (Topic.JOB, job_id, JobStatus.RUNNING)]
+        assert seen == [(Topic.QUEUED, "m", None), (Topic.JOB, job_id, Status.RUNNING)]
     finally:
         store.close()
         other.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from genq.errors import ConfigError, InsufficientCredits
+from genq.errors import ConfigError, OutOfCredits
 from genq.store import NewJob, open_store
 from genq.store.schema import SCHEMA_VERSION, migrations
 from tests.pg import POSTGRES_URL, drop_schema, new_schema, store_url
@@ -235,7 +235,7 @@ def test_version_4_float_money_becomes_exact(database: Database) -> None:
         assert (queued.cost_estimate, queued.cost_actual) == (Decimal("0.0125"), None)
         # The queued job holds exactly its estimate: 0.2875 of the 0.3 is left, not a bit more.
         assert store.submit(next_job("fits", Decimal("0.2875"))).created
-        with pytest.raises(InsufficientCredits):
+        with pytest.raises(OutOfCredits):
             store.submit(next_job("over", Decimal("0.000001")))
     finally:
         store.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from genq.jobs import EventType, JobError
+from genq.jobs import EventType, Failure
 from genq.store import JobStore
 from tests.store.test_store_contract import LEASE, T0, new_job
 
@@ -19,7 +19,7 @@ def test_a_failed_jobs_status_event_holds_its_error(fresh_store: JobStore) -> No
     account = fresh_store.ensure_account("alice", Decimal(5), T0)
     job = fresh_store.submit(new_job(account)).job
     claim = fresh_store.claim("w1", ["m"], T0 + 1, LEASE)[0]
-    fresh_store.finish(claim, T0 + 2, error=JobError("model_error", "out of memory"))
+    fresh_store.finish(claim, T0 + 2, error=Failure("model_error", "out of memory"))
     assert status_data(fresh_store, job.id) == [
         {"status": "queued"},
         {"status": "running"},

@@ -21,18 +21,18 @@ from typing import Any
 
 import pytest
 
-from genq.errors import ConfigError, Conflict, InsufficientCredits
+from genq.errors import Clash, ConfigError, OutOfCredits
 from genq.jobs import (
     Account,
     Claim,
-    Event,
+    EventRecord,
     EventType,
-    Job,
-    JobError,
-    JobStatus,
-    Origin,
-    Output,
-    Progress,
+    Failure,
+    JobRecord,
+    OriginRecord,
+    OutputRecord,
+    ProgressRecord,
+    Status,
 )
 from genq.store import JobFilter, JobStore, NewJob, Released, open_store
 from genq.store.postgres import PostgresStore
@@ -131,13 +131,13 @@ def new_job(
     )
 
 
-def submit(store: JobStore, account: Account, **kwargs: Any) -> Job:
+def submit(store: JobStore, account: Account, **kwargs: Any) -> JobRecord:
     submitted = store.submit(new_job(account, **kwargs))
     assert submitted.created
     return submitted.job
 
 
-def submit_many(store: JobStore, account: Account, n: int, **kwargs: Any) -> list[Job]:
+def submit_many(store: JobStore, account: Account, n: int, **kwargs: Any) -> list[JobRecord]:
     start = kwargs.pop("created_at", T0)
     return [submit(store, account, created_at=start + i, **kwargs) for i in range(n)]
 
@@ -150,22 +150,22 @@ def claim_one(
     return claims[0]
 
 
-def get(store: JobStore, job: Job, now: float = T0 + 100) -> Job:
+def get(store: JobStore, job: JobRecord, now: float = T0 + 100) -> JobRecord:
     found = store.get_job(job.account_id, job.id, now)
     assert found is not None
     return found
 
 
-def events(store: JobStore, job: Job, after: int = 0) -> list[Event]:
+def events(store: JobStore, job: JobRecord, after: int = 0) -> list[EventRecord]:
     return store.events_after(job.id, after)
 
 
-def statuses(store: JobStore, job: Job) -> list[str]:
+def statuses(store: JobStore, job: JobRecord) -> list[str]:
     return [e.data["status"] for e in events(store, job) if e.type is EventType.STATUS]
 
 
-def output(n: int) -> Output:
-    return Output(
+def output(n: int) -> OutputRecord:
+    return OutputRecord(
         key=f"job/out_{n}.png",
         content_type="image/png",
         size=1000 + n,
@@ -276,7 +276,7 @@ def test_submit_creates_queued_job_with_queued_status_event(
     assert job.id == new.id
     assert job.account_id == account.id
     assert job.model == "m"
-    assert job.status is JobStatus.QUEUED
+    assert job.status is Status.QUEUED
     assert job.input == {"prompt": "a dog", "steps": 4}
     assert job.metadata == {"user": "u1"}
     assert job.priority == 3
@@ -290,7 +290,7 @@ def test_submit_creates_queued_job_with_queued_status_event(
     assert job.cost_actual is None
     assert job.started_at is None
     assert job.finished_at is None
-    assert job.progress == Progress()
+    assert job.progress == ProgressRecord()
     assert store.get_job(account.id, job.id, T0 + 1) == job
     evs = events(store, job)
     assert len(evs) == 1
@@ -329,14 +329,14 @@ def test_submit_replay_is_not_refused_for_credits(store: JobStore) -> None:
     replay = store.submit(new_job(payer, key="k1", fingerprint="fp1", cost=10.0))
     assert replay.created is False
     assert replay.job.id == first.job.id
-    with pytest.raises(InsufficientCredits):
+    with pytest.raises(OutOfCredits):
         store.submit(new_job(payer, key="k2", fingerprint="fp1", cost=10.0))
 
 
 def test_submit_same_key_other_fingerprint_conflicts(store: JobStore, account: Account) -> None:
     """The same idempotency key with another fingerprint raises Conflict idempotency_conflict."""
     first = submit(store, account, key="k1", fingerprint="fp1")
-    with pytest.raises(Conflict) as caught:
+    with pytest.raises(Clash) as caught:
         store.submit(new_job(account, key="k1", fingerprint="fp2"))
     assert caught.value.code == "idempotency_conflict"
     assert caught.value.status_code == 409
@@ -360,7 +360,7 @@ def test_same_idempotency_key_in_two_accounts_creates_two_jobs(
 def test_submit_estimate_above_credits_raises(store: JobStore) -> None:
     """An estimate above the account's credits raises InsufficientCredits and creates nothing."""
     poor = store.ensure_account("poor", Decimal(5), T0)
-    with pytest.raises(InsufficientCredits) as caught:
+    with pytest.raises(OutOfCredits) as caught:
         store.submit(new_job(poor, cost=5.5))
     assert caught.value.code == "insufficient_credits"
     assert store.list_jobs(poor.id, T0, limit=10) == []
@@ -375,7 +375,7 @@ def test_account_without_credits_has_no_limit(store: JobStore) -> None:
     claim = claim_one(store)
     done = store.finish(claim, T0 + 200, cost_actual=Decimal("1e12"))
     assert done is not None
-    assert done.status is JobStatus.SUCCEEDED
+    assert done.status is Status.SUCCEEDED
     assert job.cost_estimate == 1e12
     assert store.get_account(rich.id) == rich
 
@@ -473,17 +473,17 @@ def test_submit_many_is_all_or_none_within_the_balance(store: JobStore) -> None:
     balance, and none when they do not."""
     payer = store.ensure_account("group", Decimal(5), T0)
     refused = [new_job(payer, cost=2.0, created_at=T0 + i) for i in range(3)]
-    with pytest.raises(InsufficientCredits):
+    with pytest.raises(OutOfCredits):
         store.submit_many(refused)
     assert store.list_jobs(payer.id, T0 + 10, limit=10) == []
     assert [store.get_job(payer.id, n.id, T0 + 10) for n in refused] == [None] * 3
     accepted = [new_job(payer, cost=2.0, created_at=T0 + i) for i in range(2)]
     jobs = store.submit_many(accepted)
     assert [j.id for j in jobs] == [n.id for n in accepted]
-    assert all(j.status is JobStatus.QUEUED for j in jobs)
+    assert all(j.status is Status.QUEUED for j in jobs)
     assert [e.data for e in store.events_after(jobs[1].id, 0)] == [{"status": "queued"}]
     # What they hold now leaves 1.0 of the balance.
-    with pytest.raises(InsufficientCredits):
+    with pytest.raises(OutOfCredits):
         store.submit(new_job(payer, cost=1.5))
     assert store.submit_many([]) == []
 
@@ -494,14 +494,14 @@ def test_jobs_keep_their_origin_and_list_by_it(store: JobStore, account: Account
     first = store.submit(
         replace(
             new_job(account, created_at=T0 + 1),
-            origin=Origin("segmind", "seedream-4.5", {"prompt": "a rose", "seed": 3}),
+            origin=OriginRecord("segmind", "seedream-4.5", {"prompt": "a rose", "seed": 3}),
         )
     ).job
     second = store.submit(
-        replace(new_job(account, created_at=T0 + 2), origin=Origin("segmind", "other"))
+        replace(new_job(account, created_at=T0 + 2), origin=OriginRecord("segmind", "other"))
     ).job
     assert native.origin is None
-    assert first.origin == Origin("segmind", "seedream-4.5", {"prompt": "a rose", "seed": 3})
+    assert first.origin == OriginRecord("segmind", "seedream-4.5", {"prompt": "a rose", "seed": 3})
     fetched = store.get_job(account.id, first.id, T0 + 10)
     assert fetched is not None
     assert fetched.origin == first.origin
@@ -586,11 +586,11 @@ def test_claimed_job_is_running_with_attempt_worker_and_event(
     assert claim.worker_id == "w1"
     assert claim.attempt == 1
     assert claim.job.id == job.id
-    assert claim.job.status is JobStatus.RUNNING
+    assert claim.job.status is Status.RUNNING
     assert claim.job.attempts == 1
     assert claim.job.started_at == T0 + 10
     stored = get(store, job)
-    assert stored.status is JobStatus.RUNNING
+    assert stored.status is Status.RUNNING
     assert stored.attempts == 1
     assert statuses(store, job) == ["queued", "running"]
     assert events(store, job)[-1].created_at == T0 + 10
@@ -660,7 +660,7 @@ def test_release_lapsed_takes_back_a_lease_that_was_not_renewed(
     released = store.release_lapsed(T0 + 140, MAX_ATTEMPTS)
     assert released.requeued == (job.id,)
     assert released.failed == ()
-    assert get(store, job).status is JobStatus.QUEUED
+    assert get(store, job).status is Status.QUEUED
 
 
 def test_heartbeat_extends_the_lease(store: JobStore, account: Account) -> None:
@@ -671,8 +671,8 @@ def test_heartbeat_extends_the_lease(store: JobStore, account: Account) -> None:
     released = store.release_lapsed(T0 + 140, MAX_ATTEMPTS)
     assert released.requeued == ()
     assert released.failed == ()
-    assert get(store, job).status is JobStatus.RUNNING
-    assert store.set_progress(claim, Progress(1, 2), T0 + 141) is True
+    assert get(store, job).status is Status.RUNNING
+    assert store.set_progress(claim, ProgressRecord(1, 2), T0 + 141) is True
     assert store.release_lapsed(T0 + 160, MAX_ATTEMPTS).requeued == (job.id,)
 
 
@@ -710,9 +710,9 @@ def test_heartbeat_reports_a_stale_claim_of_the_same_worker(
     second = claim_one(store, worker="w1", now=T0 + 102)
     assert second.attempt == 2
     assert store.heartbeat([first, second], T0 + 103, LEASE) == {job.id}
-    assert store.set_progress(first, Progress(1, 2), T0 + 104) is False
+    assert store.set_progress(first, ProgressRecord(1, 2), T0 + 104) is False
     assert store.finish(first, T0 + 105) is None
-    assert get(store, job).status is JobStatus.RUNNING
+    assert get(store, job).status is Status.RUNNING
 
 
 # -- fencing ----------------------------------------------------------------------------------
@@ -721,35 +721,35 @@ def test_stale_claim_cannot_change_the_job(store: JobStore) -> None:
     credited = store.ensure_account("credited", Decimal(100), T0)
     job = submit(store, credited, cost=10.0)
     first = claim_one(store, worker="w1", now=T0 + 100)
-    assert store.set_progress(first, Progress(1, 4, "warming up"), T0 + 101) is True
+    assert store.set_progress(first, ProgressRecord(1, 4, "warming up"), T0 + 101) is True
     released = store.release_lapsed(T0 + 200, MAX_ATTEMPTS)
     assert released.requeued == (job.id,)
     # Requeued and not claimed yet: the old claim is already fenced off.
-    assert store.set_progress(first, Progress(2, 4), T0 + 200) is False
+    assert store.set_progress(first, ProgressRecord(2, 4), T0 + 200) is False
     assert store.finish(first, T0 + 200, outputs=[output(1)]) is None
-    assert get(store, job).status is JobStatus.QUEUED
+    assert get(store, job).status is Status.QUEUED
     second = claim_one(store, worker="w2", now=T0 + 201)
     assert second.attempt == 2
     before = get(store, job)
-    assert before.status is JobStatus.RUNNING
+    assert before.status is Status.RUNNING
     assert before.attempts == 2
     events_before = events(store, job)
 
-    assert store.set_progress(first, Progress(3, 4, "stale"), T0 + 202) is False
+    assert store.set_progress(first, ProgressRecord(3, 4, "stale"), T0 + 202) is False
     assert store.add_event(first, EventType.LOG, {"message": "stale"}, T0 + 203) is False
     assert store.finish(first, T0 + 204, outputs=[output(1)], cost_actual=Decimal(10)) is None
-    assert store.finish(first, T0 + 205, error=JobError("boom", "stale")) is None
+    assert store.finish(first, T0 + 205, error=Failure("boom", "stale")) is None
     assert store.finish(first, T0 + 206, canceled=True) is None
 
     assert get(store, job) == before
     assert events(store, job) == events_before
     assert store.get_account(credited.id) == credited
 
-    assert store.set_progress(second, Progress(2, 4), T0 + 207) is True
+    assert store.set_progress(second, ProgressRecord(2, 4), T0 + 207) is True
     assert store.add_event(second, EventType.LOG, {"message": "live"}, T0 + 208) is True
     done = store.finish(second, T0 + 209, outputs=[output(2)], cost_actual=Decimal(10))
     assert done is not None
-    assert done.status is JobStatus.SUCCEEDED
+    assert done.status is Status.SUCCEEDED
     assert done.outputs == (output(2),)
     account_after = store.get_account(credited.id)
     assert account_after is not None
@@ -762,7 +762,7 @@ def test_finish_success_records_outputs_and_charges_once(store: JobStore) -> Non
     payer = store.ensure_account("payer", Decimal(100), T0)
     job = submit(store, payer, cost=10.0)
     claim = claim_one(store, now=T0 + 100)
-    store.set_progress(claim, Progress(2, 4), T0 + 101)
+    store.set_progress(claim, ProgressRecord(2, 4), T0 + 101)
     last_id = events(store, job)[-1].id
     done = store.finish(
         claim,
@@ -772,7 +772,7 @@ def test_finish_success_records_outputs_and_charges_once(store: JobStore) -> Non
         inference_time=42.0,
     )
     assert done is not None
-    assert done.status is JobStatus.SUCCEEDED
+    assert done.status is Status.SUCCEEDED
     assert done.terminal
     assert done.outputs == (output(1), output(2))
     assert done.cost_actual == 7.5
@@ -805,11 +805,11 @@ def test_finish_failed_records_error_and_charges_nothing(store: JobStore) -> Non
     job = submit(store, payer, cost=10.0)
     claim = claim_one(store, now=T0 + 100)
     done = store.finish(
-        claim, T0 + 150, error=JobError("model_error", "out of memory"), cost_actual=Decimal(10)
+        claim, T0 + 150, error=Failure("model_error", "out of memory"), cost_actual=Decimal(10)
     )
     assert done is not None
-    assert done.status is JobStatus.FAILED
-    assert done.error == JobError("model_error", "out of memory")
+    assert done.status is Status.FAILED
+    assert done.error == Failure("model_error", "out of memory")
     assert done.outputs == ()
     assert done.finished_at == T0 + 150
     assert not done.cost_actual
@@ -827,7 +827,7 @@ def test_finish_canceled_ends_canceled(store: JobStore) -> None:
     claim = claim_one(store, now=T0 + 100)
     done = store.finish(claim, T0 + 150, canceled=True, cost_actual=Decimal(10))
     assert done is not None
-    assert done.status is JobStatus.CANCELED
+    assert done.status is Status.CANCELED
     assert done.finished_at == T0 + 150
     assert not done.cost_actual
     assert get(store, job) == done
@@ -842,18 +842,18 @@ def test_release_worker_requeues_its_running_jobs(store: JobStore, account: Acco
     mine = store.claim("w1", ["m"], T0 + 100, LEASE, limit=2)
     assert {cl.job.id for cl in mine} == {a.id, b.id}
     theirs = claim_one(store, worker="w2", now=T0 + 101)
-    store.set_progress(mine[0], Progress(2, 4, "half"), T0 + 102)
+    store.set_progress(mine[0], ProgressRecord(2, 4, "half"), T0 + 102)
 
     released = store.release_worker("w1", T0 + 110, MAX_ATTEMPTS)
     assert sorted(released.requeued) == sorted([a.id, b.id])
     assert released.failed == ()
     for job in (a, b):
         back = get(store, job)
-        assert back.status is JobStatus.QUEUED
+        assert back.status is Status.QUEUED
         assert back.attempts == 1
         assert statuses(store, job) == ["queued", "running", "queued"]
         assert events(store, job)[-1].created_at == T0 + 110
-    assert get(store, c).status is JobStatus.RUNNING
+    assert get(store, c).status is Status.RUNNING
     assert store.heartbeat([theirs], T0 + 111, LEASE) == set()
 
     again = store.claim("w3", ["m"], T0 + 120, LEASE, limit=5)
@@ -872,7 +872,7 @@ def test_release_at_max_attempts_fails_with_worker_lost(store: JobStore) -> None
     assert released.requeued == ()
     assert released.failed == (job.id,)
     failed = get(store, job)
-    assert failed.status is JobStatus.FAILED
+    assert failed.status is Status.FAILED
     assert failed.attempts == 2
     assert failed.error is not None
     assert failed.error.code == "worker_lost"
@@ -895,12 +895,12 @@ def test_release_of_cancel_requested_job_ends_canceled(store: JobStore, account:
 
     by_worker = store.release_worker("w1", T0 + 102, MAX_ATTEMPTS)
     assert lost.id not in by_worker.requeued
-    assert get(store, lost).status is JobStatus.CANCELED
+    assert get(store, lost).status is Status.CANCELED
     assert statuses(store, lost)[-1] == "canceled"
 
     by_lease = store.release_lapsed(T0 + 1000, MAX_ATTEMPTS)
     assert lapsed.id not in by_lease.requeued
-    assert get(store, lapsed).status is JobStatus.CANCELED
+    assert get(store, lapsed).status is Status.CANCELED
     assert statuses(store, lapsed)[-1] == "canceled"
     assert store.claim("w3", ["m"], T0 + 1001, LEASE) == []
 
@@ -910,7 +910,7 @@ def test_release_leaves_queued_and_terminal_jobs_alone(store: JobStore, account:
     ok, bad, gone, waiting = submit_many(store, account, 4)
     c_ok, c_bad, c_gone = store.claim("w1", ["m"], T0 + 100, LEASE, limit=3)
     store.finish(c_ok, T0 + 101, outputs=[output(1)])
-    store.finish(c_bad, T0 + 101, error=JobError("e", "m"))
+    store.finish(c_bad, T0 + 101, error=Failure("e", "m"))
     store.finish(c_gone, T0 + 101, canceled=True)
     before = {j.id: (get(store, j), events(store, j)) for j in (ok, bad, gone, waiting)}
 
@@ -931,8 +931,8 @@ def test_release_lapsed_takes_back_only_lapsed_leases(store: JobStore, account: 
     store.claim("w1", ["m"], T0 + 100, 100.0)
     released = store.release_lapsed(T0 + 150, MAX_ATTEMPTS)
     assert released.requeued == (short.id,)
-    assert get(store, short).status is JobStatus.QUEUED
-    assert get(store, long).status is JobStatus.RUNNING
+    assert get(store, short).status is Status.QUEUED
+    assert get(store, long).status is Status.RUNNING
 
 
 # -- request_cancel / cancel_running ----------------------------------------------------------
@@ -941,7 +941,7 @@ def test_request_cancel_of_queued_job_cancels_it(store: JobStore, account: Accou
     job = submit(store, account)
     canceled = store.request_cancel(account.id, job.id, T0 + 10)
     assert canceled is not None
-    assert canceled.status is JobStatus.CANCELED
+    assert canceled.status is Status.CANCELED
     assert canceled.terminal
     assert canceled.finished_at == T0 + 10
     assert get(store, job) == canceled
@@ -955,17 +955,17 @@ def test_request_cancel_of_running_job_flags_it(store: JobStore, account: Accoun
     claim = claim_one(store)
     flagged = store.request_cancel(account.id, job.id, T0 + 110)
     assert flagged is not None
-    assert flagged.status is JobStatus.RUNNING
+    assert flagged.status is Status.RUNNING
     assert flagged.cancel_requested is True
     assert get(store, job) == flagged
     assert statuses(store, job) == ["queued", "running"]
     again = store.request_cancel(account.id, job.id, T0 + 111)
     assert again is not None
-    assert again.status is JobStatus.RUNNING
+    assert again.status is Status.RUNNING
     assert again.cancel_requested is True
     done = store.finish(claim, T0 + 120, canceled=True)
     assert done is not None
-    assert done.status is JobStatus.CANCELED
+    assert done.status is Status.CANCELED
 
 
 def test_request_cancel_of_terminal_job_leaves_it(store: JobStore, account: Account) -> None:
@@ -998,7 +998,7 @@ def test_cancel_running_ends_a_running_job_canceled(store: JobStore, account: Ac
     store.request_cancel(account.id, job.id, T0 + 110)
     canceled = store.cancel_running(job.id, T0 + 120)
     assert canceled is not None
-    assert canceled.status is JobStatus.CANCELED
+    assert canceled.status is Status.CANCELED
     assert canceled.finished_at == T0 + 120
     assert get(store, job) == canceled
     assert statuses(store, job)[-1] == "canceled"
@@ -1009,7 +1009,7 @@ def test_cancel_running_ends_a_running_job_canceled(store: JobStore, account: Ac
 def test_cancel_running_does_nothing_to_a_terminal_job(store: JobStore, account: Account) -> None:
     """cancel_running leaves a terminal job as it is."""
     job = submit(store, account)
-    done = store.finish(claim_one(store), T0 + 120, error=JobError("e", "m"))
+    done = store.finish(claim_one(store), T0 + 120, error=Failure("e", "m"))
     assert done is not None
     evs = events(store, job)
     result = store.cancel_running(job.id, T0 + 130)
@@ -1055,7 +1055,7 @@ def test_events_after_returns_events_in_id_order(store: JobStore, account: Accou
     for i in range(3):
         assert store.add_event(claim, EventType.LOG, {"message": f"line {i}"}, T0 + 110 + i)
         assert store.add_event(noise_claim, EventType.LOG, {"message": "noise"}, T0 + 110 + i)
-    assert store.set_progress(claim, Progress(1, 2, "half"), T0 + 120)
+    assert store.set_progress(claim, ProgressRecord(1, 2, "half"), T0 + 120)
 
     evs = events(store, job)
     assert all(e.job_id == job.id for e in evs)
@@ -1113,8 +1113,8 @@ def test_expire_removes_jobs_past_retention(store: JobStore, account: Account) -
     retired = store.expire(T0 + 1000)
     assert retired.stopping == ()
     assert {j.id: j.status for j in retired.removed} == {
-        done_old.id: JobStatus.SUCCEEDED,
-        queued_old.id: JobStatus.QUEUED,
+        done_old.id: Status.SUCCEEDED,
+        queued_old.id: Status.QUEUED,
     }
     for job in (done_old, queued_old):
         assert store.get_job_any_account(job.id, T0) is None
@@ -1137,14 +1137,14 @@ def test_expire_flags_running_jobs_instead_of_removing_them(
     assert store.expire(T0 + 1000).stopping == ()
     flagged = store.get_job_any_account(job.id, T0 + 400)
     assert flagged is not None
-    assert flagged.status is JobStatus.RUNNING
+    assert flagged.status is Status.RUNNING
     assert flagged.cancel_requested is True
     assert len(store.events_after(job.id, 0)) >= 2
     assert store.heartbeat([claim], T0 + 1001, 1000.0) == {job.id}
     assert store.finish(claim, T0 + 1002, canceled=True) is not None
     removed = store.expire(T0 + 1003).removed
     assert [j.id for j in removed] == [job.id]
-    assert removed[0].status is JobStatus.CANCELED
+    assert removed[0].status is Status.CANCELED
     assert store.events_after(job.id, 0) == []
 
 
@@ -1174,7 +1174,7 @@ def test_a_cancel_that_races_the_end_wins(store: JobStore) -> None:
     store.request_cancel(payer.id, job.id, T0 + 150)
     done = store.finish(claim, T0 + 160, outputs=[output(1)], cost_actual=Decimal(2))
     assert done is not None
-    assert done.status is JobStatus.CANCELED
+    assert done.status is Status.CANCELED
     assert done.outputs == ()
     assert done.cost_actual == 0
     assert store.get_account(payer.id).credits == 10.0  # type: ignore[union-attr]
@@ -1196,11 +1196,11 @@ def test_unfinished_jobs_hold_their_estimate(store: JobStore) -> None:
     payer = store.ensure_account("holder", Decimal(1), T0)
     store.submit(new_job(payer, cost=0.4))
     store.submit(new_job(payer, cost=0.4))
-    with pytest.raises(InsufficientCredits) as caught:
+    with pytest.raises(OutOfCredits) as caught:
         store.submit(new_job(payer, cost=0.4))
     assert caught.value.details["held"] == 0.8
     claim = claim_one(store)
-    assert store.finish(claim, T0 + 150, error=JobError("model_error", "x")) is not None
+    assert store.finish(claim, T0 + 150, error=Failure("model_error", "x")) is not None
     assert store.submit(new_job(payer, cost=0.4)).created is True
 
 
@@ -1217,7 +1217,7 @@ def test_small_charges_add_up_exactly(store: JobStore) -> None:
     account = store.get_account(payer.id)
     assert account is not None
     assert account.credits == Decimal(0)
-    with pytest.raises(InsufficientCredits) as refused:
+    with pytest.raises(OutOfCredits) as refused:
         store.submit(new_job(payer, cost=Decimal("0.0001"), created_at=T0 + 20))
     assert refused.value.status_code == 402
     assert refused.value.details == {"estimate": 0.0001, "balance": 0, "held": 0, "available": 0}

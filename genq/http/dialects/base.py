@@ -19,19 +19,19 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from genq.errors import GenqError, NotFound, ValidationFailed
+from genq.errors import Missing, ServiceError, ValidationFailed
 from genq.http.auth import Caller
 from genq.http.dialects.dialect import DialectSettings, DialectTable
 from genq.http.dialects.inputs import model_input
 from genq.http.responses import request_invalid
-from genq.jobs import Job
+from genq.jobs import JobRecord
 from genq.limits import parse_json
 from genq.models.base import fill_defaults
 from genq.service import JobService
 
 log = logging.getLogger("genq.http")
 
-ErrorRenderer = Callable[[GenqError], Response]
+ErrorRenderer = Callable[[ServiceError], Response]
 
 
 def dialect_router(render_error: ErrorRenderer, tag: str) -> APIRouter:
@@ -45,7 +45,7 @@ def dialect_router(render_error: ErrorRenderer, tag: str) -> APIRouter:
             async def route(request: Request) -> Response:
                 try:
                     return await handler(request)
-                except GenqError as exc:
+                except ServiceError as exc:
                     return render_error(exc)
                 except RequestValidationError as exc:
                     return render_error(request_invalid(exc.errors()))
@@ -54,7 +54,7 @@ def dialect_router(render_error: ErrorRenderer, tag: str) -> APIRouter:
                 except Exception:
                     # A defect: still answered in the dialect's own shape.
                     log.exception("unhandled error on %s %s", request.method, request.url.path)
-                    return render_error(GenqError("internal server error"))
+                    return render_error(ServiceError("internal server error"))
 
             return route
 
@@ -107,7 +107,7 @@ async def submit_translated(
     idempotency_key: str | None = None,
     settings_name: str | None = None,
     root: str = "input",
-) -> tuple[Job, bool]:
+) -> tuple[JobRecord, bool]:
     """Submit a vendor request for ``model`` (an alias or a model's own name) as a job.
 
     The alias's vendor schema, if any, checks ``fields`` first (and fills its defaults);
@@ -135,7 +135,7 @@ async def submit_translated_group(
     parts: list[tuple[dict[str, Any], dict[str, Any]]],
     *,
     root: str = "input",
-) -> list[Job]:
+) -> list[JobRecord]:
     """Submit several vendor requests for ``model``, each a ``(fields, request)`` pair, as
     ``submit_translated`` does one, all or none."""
     translated = [
@@ -150,33 +150,33 @@ async def submit_translated_group(
     )
 
 
-async def own_job(caller: Caller, job_id: str, *apis: str) -> Job:
+async def own_job(caller: Caller, job_id: str, *apis: str) -> JobRecord:
     """The caller's job, if it was submitted through one of ``apis``: a dialect reads and
     changes only its own jobs (all of them are in the native API); others are not found."""
     job = await caller.svc.get(caller.account_id, job_id)
     if job.origin is None or job.origin.api not in apis:
-        raise NotFound(f"no job {job_id!r}", code="job_not_found")
+        raise Missing(f"no job {job_id!r}", code="job_not_found")
     return job
 
 
-def modality(caller: Caller, job: Job) -> str:
+def modality(caller: Caller, job: JobRecord) -> str:
     """What the job's model makes: image, video, audio, text (or none)."""
     try:
         return str(caller.svc.model(job.model).model.modality)
-    except GenqError:  # a model taken out of the config since
+    except ServiceError:  # a model taken out of the config since
         return "none"
 
 
-def requested_model(job: Job) -> str:
+def requested_model(job: JobRecord) -> str:
     """The model name the job's caller used: an alias, or the model's own name."""
     return job.origin.model if job.origin is not None else job.model
 
 
-def origin_request(job: Job) -> dict[str, Any]:
+def origin_request(job: JobRecord) -> dict[str, Any]:
     return job.origin.request if job.origin is not None else {}
 
 
-def updated_at(job: Job) -> float:
+def updated_at(job: JobRecord) -> float:
     return job.finished_at or job.started_at or job.created_at
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from genq.credits import credits_json
-from genq.errors import Conflict, GenqError, NotFound, ValidationFailed
+from genq.errors import Clash, Missing, ServiceError, ValidationFailed
 from genq.http.auth import Auth, Caller
 from genq.http.dialects.base import (
     dialect_router,
@@ -43,18 +43,18 @@ from genq.http.openapi import (
 )
 from genq.http.render import isotime, media_entry
 from genq.http.responses import JSONResponse
-from genq.jobs import EventType, Job, JobStatus
+from genq.jobs import EventType, JobRecord, Status
 
 API = DIALECT.name
 
 #: genq's statuses in MindVideo's words.
 STATUSES = {
-    JobStatus.QUEUED: "queued",
-    JobStatus.RUNNING: "processing",
-    JobStatus.SUCCEEDED: "succeeded",
-    JobStatus.FAILED: "failed",
-    JobStatus.CANCELED: "cancelled",
-    JobStatus.EXPIRED: "failed",
+    Status.QUEUED: "queued",
+    Status.RUNNING: "processing",
+    Status.SUCCEEDED: "succeeded",
+    Status.FAILED: "failed",
+    Status.CANCELED: "cancelled",
+    Status.EXPIRED: "failed",
 }
 #: Where an output goes in ``output``, by the first part of its content type.
 OUTPUT_KEYS = {"image": "images", "video": "videos", "audio": "audios"}
@@ -65,7 +65,7 @@ CANCEL_WAIT_SECONDS = 2.0
 TASK_ID = Path(description="The task's id, as returned by POST /api/v1/tasks.", max_length=100)
 
 
-def render_error(exc: GenqError) -> Response:
+def render_error(exc: ServiceError) -> Response:
     """Every error in one shape: ``{"error": {code, message[, details]}, "request_id"}``."""
     body = {**exc.to_dict(), "request_id": "req_" + secrets.token_hex(12)}
     return JSONResponse(body, status_code=exc.status_code)
@@ -111,15 +111,15 @@ def task_errors(task_id: str) -> Iterator[None]:
     """Name the task, not the job, in lookup and cancel refusals."""
     try:
         yield
-    except NotFound as exc:
+    except Missing as exc:
         if exc.code != "job_not_found":
             raise
-        raise NotFound(f"no task {task_id!r}", code="task_not_found") from None
-    except Conflict as exc:
+        raise Missing(f"no task {task_id!r}", code="task_not_found") from None
+    except Clash as exc:
         if exc.code != "job_not_cancelable":
             raise
-        status = STATUSES[JobStatus(exc.details["status"])]
-        raise Conflict(
+        status = STATUSES[Status(exc.details["status"])]
+        raise Clash(
             f"task {task_id} has already {status} and cannot be cancelled",
             code="task_not_cancellable",
             details={"status": status},
@@ -127,7 +127,7 @@ def task_errors(task_id: str) -> Iterator[None]:
 
 
 async def task_body(
-    caller: Caller, job: Job, status: JobStatus | None = None, at: float | None = None
+    caller: Caller, job: JobRecord, status: Status | None = None, at: float | None = None
 ) -> dict[str, Any]:
     """The task as MindVideo answers it; ``status`` (and ``at``, when it changed to it) shows
     it as it was at an earlier status, an event's, without what only the end brings."""
@@ -140,14 +140,14 @@ async def task_body(
         "status": STATUSES[status],
         "cost_estimate": credits_json(job.cost_estimate),
         "cost_actual": credits_json(job.cost_actual) if ended else None,
-        "output": await task_output(caller, job) if status is JobStatus.SUCCEEDED else None,
+        "output": await task_output(caller, job) if status is Status.SUCCEEDED else None,
         "error": task_error(job) if ended else None,
         "created_at": isotime(job.created_at),
         "updated_at": isotime(at or updated_at(job)),
     }
 
 
-async def task_output(caller: Caller, job: Job) -> dict[str, Any]:
+async def task_output(caller: Caller, job: JobRecord) -> dict[str, Any]:
     """``{"images": [...]}`` (``videos``, ``audios``), plus ``text`` for a text model; a file
     of any other type goes in ``files``."""
     svc = caller.svc
@@ -164,10 +164,10 @@ async def task_output(caller: Caller, job: Job) -> dict[str, Any]:
     return output
 
 
-def task_error(job: Job) -> dict[str, str] | None:
+def task_error(job: JobRecord) -> dict[str, str] | None:
     if job.error is not None:
         return {"code": job.error.code, "message": job.error.message}
-    if job.status is JobStatus.EXPIRED:
+    if job.status is Status.EXPIRED:
         return {"code": "expired", "message": "the task expired before it finished"}
     return None
 
@@ -271,7 +271,7 @@ async def task_events(
         async for event in events:
             if event.type is not EventType.STATUS:
                 continue
-            status = JobStatus(event.data["status"])
+            status = Status(event.data["status"])
             # A lapsed lease puts a running job back in the queue: that is a change too, but
             # two genq statuses with one MindVideo word are not.
             if STATUSES[status] == shown:
@@ -279,7 +279,7 @@ async def task_events(
             shown = STATUSES[status]
             try:
                 job = await caller.svc.get(caller.account_id, task_id)
-            except NotFound:  # deleted while followed
+            except Missing:  # deleted while followed
                 return
             body = await task_body(caller, job, status, event.created_at)
             yield ServerSentEvent(

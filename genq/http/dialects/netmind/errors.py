@@ -7,12 +7,12 @@ from typing import Any
 from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from genq.errors import GenqError
+from genq.errors import ServiceError
 from genq.http.openapi import error_responses
 from genq.http.responses import JSONResponse
 
 
-def render_error(exc: GenqError) -> Response:
+def render_error(exc: ServiceError) -> Response:
     """NetMind's API answers errors as ``{"detail": ...}``; the code is added so that a
     client can tell errors apart without parsing the message."""
     body: dict[str, Any] = {"detail": exc.message, "code": exc.code}

@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import Query, Request, Response
 
-from genq.errors import NotFound, ValidationFailed
+from genq.errors import Missing, ValidationFailed
 from genq.http.auth import Auth, Caller
 from genq.http.dialects.base import (
     dialect_router,
@@ -30,24 +30,24 @@ from genq.http.dialects.netmind import DIALECT
 from genq.http.dialects.netmind.errors import errors, render_error
 from genq.http.openapi import CALLER, SUBMIT, json_request
 from genq.http.responses import JSONResponse
-from genq.jobs import Job, JobStatus, Output
+from genq.jobs import JobRecord, OutputRecord, Status
 from genq.service import MAX_PAGE, MAX_PAGE_NUMBER, JobFilter
 
 API = DIALECT.name
 
 STATUSES = {
-    JobStatus.QUEUED: "pending",
-    JobStatus.RUNNING: "processing",
-    JobStatus.SUCCEEDED: "completed",
-    JobStatus.FAILED: "failed",
-    JobStatus.CANCELED: "failed",
-    JobStatus.EXPIRED: "failed",
+    Status.QUEUED: "pending",
+    Status.RUNNING: "processing",
+    Status.SUCCEEDED: "completed",
+    Status.FAILED: "failed",
+    Status.CANCELED: "failed",
+    Status.EXPIRED: "failed",
 }
 
 #: Why a job that ended without running to completion has no files.
 ENDINGS = {
-    JobStatus.CANCELED: ("canceled", "the generation was canceled"),
-    JobStatus.EXPIRED: ("expired", "the generation expired before it finished"),
+    Status.CANCELED: ("canceled", "the generation was canceled"),
+    Status.EXPIRED: ("expired", "the generation expired before it finished"),
 }
 
 FILE_TYPES = ("image", "video", "audio", "text")
@@ -69,18 +69,18 @@ CREATE_REQUEST = {
 }
 
 
-def file_id(output: Output) -> str:
+def file_id(output: OutputRecord) -> str:
     """A stable id for one output file: its storage key names it uniquely."""
     return "file-" + hashlib.sha256(output.key.encode()).hexdigest()[:24]
 
 
-def file_type(caller: Caller, job: Job, output: Output) -> str:
+def file_type(caller: Caller, job: JobRecord, output: OutputRecord) -> str:
     kind = output.content_type.split("/", 1)[0]
     return kind if kind in FILE_TYPES else modality(caller, job)
 
 
-def result(caller: Caller, job: Job) -> dict[str, Any]:
-    if job.status is JobStatus.SUCCEEDED:
+def result(caller: Caller, job: JobRecord) -> dict[str, Any]:
+    if job.status is Status.SUCCEEDED:
         links = caller.links.outputs(job)
         data = [
             {
@@ -100,7 +100,7 @@ def result(caller: Caller, job: Job) -> dict[str, Any]:
     return {}
 
 
-def render(caller: Caller, job: Job) -> dict[str, Any]:
+def render(caller: Caller, job: JobRecord) -> dict[str, Any]:
     return {
         "id": job.id,
         "user_id": job.account_id,
@@ -113,11 +113,11 @@ def render(caller: Caller, job: Job) -> dict[str, Any]:
     }
 
 
-async def generation(caller: Caller, generation_id: str) -> Job:
+async def generation(caller: Caller, generation_id: str) -> JobRecord:
     try:
         return await own_job(caller, generation_id, API)
-    except NotFound:
-        raise NotFound(f"no generation {generation_id!r}", code="generation_not_found") from None
+    except Missing:
+        raise Missing(f"no generation {generation_id!r}", code="generation_not_found") from None
 
 
 def parse_create(body: Any) -> tuple[str, dict[str, Any]]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import Query, Request, Response
 
-from genq.errors import NotFound, ValidationFailed
+from genq.errors import Missing, ValidationFailed
 from genq.http.auth import Auth, Caller
 from genq.http.dialects.base import (
     dialect_router,
@@ -31,24 +31,24 @@ from genq.http.dialects.netmind.errors import errors, render_error
 from genq.http.dialects.netmind_legacy import DIALECT
 from genq.http.openapi import CALLER, SUBMIT, json_request
 from genq.http.responses import JSONResponse
-from genq.jobs import Job, JobStatus, Output
+from genq.jobs import JobRecord, OutputRecord, Status
 from genq.service import MAX_PAGE, MAX_PAGE_NUMBER, JobFilter
 
 SETTINGS_NAME = DIALECT.name
 
 STATUSES = {
-    JobStatus.QUEUED: "initializing",
-    JobStatus.RUNNING: "running",
-    JobStatus.SUCCEEDED: "succeed",
-    JobStatus.FAILED: "failed",
-    JobStatus.CANCELED: "failed",
-    JobStatus.EXPIRED: "failed",
+    Status.QUEUED: "initializing",
+    Status.RUNNING: "running",
+    Status.SUCCEEDED: "succeed",
+    Status.FAILED: "failed",
+    Status.CANCELED: "failed",
+    Status.EXPIRED: "failed",
 }
 
 #: Why a job that ended without running to completion has no outputs.
 ENDINGS = {
-    JobStatus.CANCELED: ("canceled", "the job was canceled"),
-    JobStatus.EXPIRED: ("expired", "the job expired before it finished"),
+    Status.CANCELED: ("canceled", "the job was canceled"),
+    Status.EXPIRED: ("expired", "the job expired before it finished"),
 }
 
 #: What the vendor fills in for a video job's config and settings when the request omits them.
@@ -136,12 +136,12 @@ def model_fields(config: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def output_id(output: Output) -> str:
+def output_id(output: OutputRecord) -> str:
     """A stable id for one output: its storage key names it uniquely."""
     return hashlib.sha256(output.key.encode()).hexdigest()[:32]
 
 
-def outputs(caller: Caller, endpoint: Endpoint, job: Job) -> dict[str, Any] | list[Any]:
+def outputs(caller: Caller, endpoint: Endpoint, job: JobRecord) -> dict[str, Any] | list[Any]:
     if not job.terminal:
         return {}
     links = caller.links.outputs(job)
@@ -154,7 +154,7 @@ def outputs(caller: Caller, endpoint: Endpoint, job: Job) -> dict[str, Any] | li
     return rendered
 
 
-def meta_info(job: Job) -> dict[str, Any]:
+def meta_info(job: JobRecord) -> dict[str, Any]:
     info: dict[str, Any] = {"model_id": job.model, "original_request": origin_request(job)}
     if job.finished_at is not None:
         info["update_at"] = utc_text(job.finished_at)
@@ -166,7 +166,7 @@ def meta_info(job: Job) -> dict[str, Any]:
     return info
 
 
-def render(caller: Caller, endpoint: Endpoint, job: Job) -> dict[str, Any]:
+def render(caller: Caller, endpoint: Endpoint, job: JobRecord) -> dict[str, Any]:
     request = origin_request(job)
     return {
         "job_id": job.id,
@@ -188,11 +188,11 @@ def text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-async def endpoint_job(caller: Caller, endpoint: Endpoint, job_id: str) -> Job:
+async def endpoint_job(caller: Caller, endpoint: Endpoint, job_id: str) -> JobRecord:
     try:
         return await own_job(caller, job_id, endpoint.api)
-    except NotFound:
-        raise NotFound(f"no job {job_id!r} on {endpoint.path}", code="job_not_found") from None
+    except Missing:
+        raise Missing(f"no job {job_id!r} on {endpoint.path}", code="job_not_found") from None
 
 
 def create_request(endpoint: Endpoint) -> dict[str, Any]:

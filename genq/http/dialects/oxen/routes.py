@@ -18,7 +18,7 @@ from typing import Any, cast
 from fastapi import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from genq.errors import BadRequest, Conflict, GenqError, NotFound
+from genq.errors import BadRequest, Clash, Missing, ServiceError
 from genq.http.auth import Auth, Caller
 from genq.http.dialects.base import (
     dialect_router,
@@ -36,7 +36,7 @@ from genq.http.dialects.oxen.settings import OxenSettings
 from genq.http.openapi import CALLER, SUBMIT, error_responses, json_request
 from genq.http.render import media_entry
 from genq.http.responses import JSONResponse
-from genq.jobs import Job, JobStatus
+from genq.jobs import JobRecord, Status
 from genq.service import MAX_PAGE, JobFilter
 
 API = DIALECT.name
@@ -44,7 +44,7 @@ MAX_GENERATIONS = 4
 #: The modalities the queue takes; text (and audio) models are refused.
 MEDIA = ("image", "video")
 #: Oxen's words for a generation still in progress.
-STATUS_WORDS = {JobStatus.QUEUED: "queued", JobStatus.RUNNING: "processing"}
+STATUS_WORDS = {Status.QUEUED: "queued", Status.RUNNING: "processing"}
 #: Request fields about the queue or the answer rather than the model: kept with the job, not
 #: handed to the model (a slug with a vendor schema would refuse them).
 NOT_FOR_MODEL = ("target_namespace", "response_format", "multi_prompt")
@@ -54,7 +54,7 @@ SYNC_CHECK_SECONDS = 5.0
 CLIENT_GONE = 499
 
 
-def render_error(exc: GenqError) -> Response:
+def render_error(exc: ServiceError) -> Response:
     return JSONResponse({"error": exc.message}, status_code=exc.status_code)
 
 
@@ -114,15 +114,15 @@ def oxen_settings(caller: Caller) -> OxenSettings:
     return cast(OxenSettings, dialect_settings(caller, API))
 
 
-def generation_gone() -> NotFound:
-    return NotFound("Generation already completed or doesn't exist", code="generation_not_found")
+def generation_gone() -> Missing:
+    return Missing("Generation already completed or doesn't exist", code="generation_not_found")
 
 
 def check_namespace(caller: Caller, namespace: Any) -> None:
     """A namespace is the caller's own account name; any other one is not found, whether it
     exists or not, so that no other account is revealed."""
     if namespace != caller.key.account_name:
-        raise NotFound(f"Namespace not found: {namespace}", code="namespace_not_found")
+        raise Missing(f"Namespace not found: {namespace}", code="namespace_not_found")
 
 
 def media_model(caller: Caller, name: Any, kinds: tuple[str, ...]) -> str:
@@ -131,8 +131,8 @@ def media_model(caller: Caller, name: Any, kinds: tuple[str, ...]) -> str:
         raise BadRequest("model is required", code="model_required")
     try:
         target, _ = caller.svc.resolve(name)
-    except NotFound:
-        raise NotFound(f"Model not found: {name}", code="model_not_found") from None
+    except Missing:
+        raise Missing(f"Model not found: {name}", code="model_not_found") from None
     if target.model.modality not in kinds:
         raise BadRequest(":unsupported_media_type", code="unsupported_media_type")
     return name
@@ -174,14 +174,14 @@ def model_fields(request: dict[str, Any]) -> dict[str, Any]:
 
 async def submit_generations(
     caller: Caller, model: str, params: dict[str, Any], count: int
-) -> list[Job]:
+) -> list[JobRecord]:
     """Queue ``count`` generations, all or none (credits are checked for all of them)."""
     requests = [generation_request(params, index) for index in range(count)]
     parts = [(model_fields(request), request) for request in requests]
     return await submit_translated_group(caller, API, model, parts, root="")
 
 
-def status_word(job: Job) -> str:
+def status_word(job: JobRecord) -> str:
     return STATUS_WORDS.get(job.status, job.status.value)
 
 
@@ -203,11 +203,11 @@ async def enqueue(request: Request, caller: Auth) -> Response:
     return JSONResponse({"generations": generations})
 
 
-async def in_progress(caller: Caller, model_name: str) -> list[Job]:
+async def in_progress(caller: Caller, model_name: str) -> list[JobRecord]:
     """The caller's queued and running generations of a model, oldest first."""
     statuses = tuple(status.value for status in STATUS_WORDS)
     where = JobFilter(statuses=statuses, origin_api=API, origin_model=model_name)
-    jobs: list[Job] = []
+    jobs: list[JobRecord] = []
     page = 1
     while True:
         batch, total = await caller.svc.page_jobs(
@@ -222,7 +222,7 @@ async def in_progress(caller: Caller, model_name: str) -> list[Job]:
     return [job for job in reversed(jobs) if not job.cancel_requested]
 
 
-def status_item(job: Job) -> dict[str, Any]:
+def status_item(job: JobRecord) -> dict[str, Any]:
     name = requested_model(job)
     return {
         **origin_request(job),
@@ -260,9 +260,9 @@ async def cancel_generation(caller: Auth, namespace: str, generation_id: str) ->
         job = await own_job(caller, generation_id, API)
         if job.terminal or job.cancel_requested:
             raise generation_gone()
-        # Finished between the read and the cancel: Conflict, answered as done.
+        # Finished between the read and the cancel: a Clash, answered as done.
         await svc.cancel(caller.account_id, generation_id)
-    except (NotFound, Conflict):
+    except (Missing, Clash):
         raise generation_gone() from None
     return JSONResponse({"generation_id": job.id, "status": "cancelled"})
 
@@ -300,7 +300,7 @@ async def generate(request: Request, caller: Caller, kind: str) -> Response:
     return sync_answer(caller, finished, kind)
 
 
-async def wait_for_result(request: Request, caller: Caller, job: Job) -> Job | None:
+async def wait_for_result(request: Request, caller: Caller, job: JobRecord) -> JobRecord | None:
     """The job once terminal, or as it is when the sync timeout passes; None when the client
     went away first (the job is then canceled: nobody would collect it)."""
     longest = oxen_settings(caller).sync_timeout_seconds
@@ -311,16 +311,16 @@ async def wait_for_result(request: Request, caller: Caller, job: Job) -> Job | N
             break
         job = await caller.svc.wait(caller.account_id, job.id, min(left, SYNC_CHECK_SECONDS))
         if not job.terminal and await request.is_disconnected():
-            with contextlib.suppress(NotFound, Conflict):
+            with contextlib.suppress(Missing, Clash):
                 await caller.svc.cancel(caller.account_id, job.id)
             return None
     return job
 
 
-def sync_answer(caller: Caller, job: Job, kind: str) -> Response:
+def sync_answer(caller: Caller, job: JobRecord, kind: str) -> Response:
     """The generated files' links, or the reason there are none."""
     ids = {"generation_id": job.id, "model": requested_model(job)}
-    if job.status is JobStatus.SUCCEEDED:
+    if job.status is Status.SUCCEEDED:
         files = media_files(caller, job)
         first = files[0]["url"] if files else None
         return JSONResponse({**ids, f"{kind}s": files, f"{kind}_url": first})
@@ -331,14 +331,14 @@ def sync_answer(caller: Caller, job: Job, kind: str) -> Response:
             f"follow it at /v1/jobs/{job.id}"
         )
         return JSONResponse({**ids, "error": message, "status": status_word(job)}, 504)
-    if job.status is JobStatus.FAILED and job.error is not None:
+    if job.status is Status.FAILED and job.error is not None:
         # Bad parameters are the caller's to fix; anything else failed on this side.
         code = 400 if job.error.code == "invalid_input" else 500
         return JSONResponse({**ids, "error": job.error.message, "status": "failed"}, code)
-    word = "cancelled" if job.status is JobStatus.CANCELED else job.status.value
+    word = "cancelled" if job.status is Status.CANCELED else job.status.value
     return JSONResponse({**ids, "error": f"the generation was {word}", "status": word}, 409)
 
 
-def media_files(caller: Caller, job: Job) -> list[dict[str, Any]]:
+def media_files(caller: Caller, job: JobRecord) -> list[dict[str, Any]]:
     links = caller.links.outputs(job)
     return [media_entry(output, link) for output, link in zip(job.outputs, links, strict=True)]

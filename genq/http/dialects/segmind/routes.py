@@ -13,7 +13,7 @@ from typing import Any, Literal
 from fastapi import Path, Request, Response
 from pydantic import BaseModel, ConfigDict
 
-from genq.errors import GenqError, NotFound, ValidationFailed
+from genq.errors import Missing, ServiceError, ValidationFailed
 from genq.http.auth import Auth, Caller
 from genq.http.dialects.base import (
     absolute,
@@ -27,17 +27,17 @@ from genq.http.dialects.base import (
 from genq.http.dialects.segmind import DIALECT
 from genq.http.openapi import CALLER, error_responses, json_request
 from genq.http.responses import JSONResponse
-from genq.jobs import Job, JobStatus
+from genq.jobs import JobRecord, Status
 
 API = DIALECT.name
 
 STATUS_WORDS = {
-    JobStatus.QUEUED: "QUEUED",
-    JobStatus.RUNNING: "PROCESSING",
-    JobStatus.SUCCEEDED: "COMPLETED",
-    JobStatus.FAILED: "FAILED",
-    JobStatus.CANCELED: "FAILED",
-    JobStatus.EXPIRED: "FAILED",
+    Status.QUEUED: "QUEUED",
+    Status.RUNNING: "PROCESSING",
+    Status.SUCCEEDED: "COMPLETED",
+    Status.FAILED: "FAILED",
+    Status.CANCELED: "FAILED",
+    Status.EXPIRED: "FAILED",
 }
 
 #: Segmind's own words for a request without a usable prompt.
@@ -46,7 +46,7 @@ PROMPT_MESSAGE = "Prompt is Mandatory and must be string"
 REQUEST_ID = Path(description="The request_id returned on submit.", max_length=100)
 
 
-def render_error(exc: GenqError) -> Response:
+def render_error(exc: ServiceError) -> Response:
     if isinstance(exc, ValidationFailed):
         return failed_body(exc.message)
     return JSONResponse({"error": exc.message}, status_code=exc.status_code)
@@ -155,26 +155,26 @@ async def legacy_poll(caller: Auth, request_id: str = REQUEST_ID) -> Response:
     return JSONResponse(await result_body(caller, job))
 
 
-async def find(caller: Caller, request_id: str) -> Job:
+async def find(caller: Caller, request_id: str) -> JobRecord:
     try:
         return await own_job(caller, request_id, API)
-    except NotFound:
-        raise NotFound(f"Request {request_id} not found") from None
+    except Missing:
+        raise Missing(f"Request {request_id} not found") from None
 
 
-def error_message(job: Job) -> str:
+def error_message(job: JobRecord) -> str:
     if job.error is not None:
         return job.error.message
     return f"the request was {job.status.value}"
 
 
-def metrics(job: Job) -> dict[str, Any]:
+def metrics(job: JobRecord) -> dict[str, Any]:
     if job.inference_time is None:
         return {}
     return {"inference_time": round(job.inference_time, 2)}
 
 
-def pending_body(caller: Caller, job: Job) -> dict[str, Any]:
+def pending_body(caller: Caller, job: JobRecord) -> dict[str, Any]:
     return {
         "status": STATUS_WORDS[job.status],
         "request_id": job.id,
@@ -184,13 +184,13 @@ def pending_body(caller: Caller, job: Job) -> dict[str, Any]:
     }
 
 
-async def result_body(caller: Caller, job: Job) -> dict[str, Any]:
+async def result_body(caller: Caller, job: JobRecord) -> dict[str, Any]:
     """The result in the shape of the model's modality; the status alone before it ends,
     except for text, whose partial output shows as it is written."""
     kind = modality(caller, job)
     if kind == "text":
         return await text_body(caller, job)
-    if job.status is not JobStatus.SUCCEEDED:
+    if job.status is not Status.SUCCEEDED:
         return pending_body(caller, job)
     links = caller.links.outputs(job)
     files = [
@@ -224,8 +224,8 @@ async def result_body(caller: Caller, job: Job) -> dict[str, Any]:
     return body
 
 
-async def text_body(caller: Caller, job: Job) -> dict[str, Any]:
-    done = job.status is JobStatus.SUCCEEDED
+async def text_body(caller: Caller, job: JobRecord) -> dict[str, Any]:
+    done = job.status is Status.SUCCEEDED
     text = await caller.svc.output_text(job) if done else None
     if text is None:
         text = await caller.svc.text_so_far(job.id)
