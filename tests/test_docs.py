@@ -24,3 +24,25 @@ def test_the_first_screen_has_the_two_setup_commands() -> None:
     assert "genq serve" in commands[0]
     assert commands[1].startswith("scripts/test")
     assert (Path(__file__).parent.parent / "scripts" / "test").is_file()
+
+
+def test_every_path_the_readme_names_exists() -> None:
+    """Each ``genq/...`` file or folder the README names (the layer diagram's packages among
+    them) is in the tree; a placeholder in capitals (``NAME``, ``NNNN_name.sql``) aside."""
+    root = Path(__file__).parent.parent
+    found = set(re.findall(r"(?<![\w./~-])(genq/[\w./-]*\w/?)", README))
+    named = {path for path in found if not re.search(r"(^|/)[A-Z]{3,}", path)}
+    assert "genq/store/" in named and "genq/http/dialects/" in named
+    missing = sorted(path for path in named if not (root / path).exists())
+    assert missing == []
+
+
+def test_the_layer_diagram_names_every_package() -> None:
+    """Every package of genq appears in the README's layer diagram."""
+    root = Path(__file__).parent.parent
+    diagram = README.split("### Layers\n```", 1)[1].split("```", 1)[0]
+    packages = {
+        f"{path.parent.relative_to(root).as_posix()}/"
+        for path in (root / "genq").glob("*/__init__.py")
+    }
+    assert sorted(p for p in packages if p not in diagram) == []
