@@ -32,7 +32,8 @@ def test_every_path_the_readme_names_exists() -> None:
     root = Path(__file__).parent.parent
     found = set(re.findall(r"(?<![\w./~-])(genq/[\w./-]*\w/?)", README))
     named = {path for path in found if not re.search(r"(^|/)[A-Z]{3,}", path)}
-    assert "genq/store/" in named and "genq/http/dialects/" in named
+    assert "genq/store/" in named
+    assert "genq/http/dialects/" in named
     missing = sorted(path for path in named if not (root / path).exists())
     assert missing == []
 
