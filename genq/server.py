@@ -31,7 +31,7 @@ def build_app(settings: Settings, *, workers: bool = True) -> FastAPI:
     store = open_store(settings.db_url)
     storage = open_storage(settings.storage_url, settings.signing_secret())
     notifier = open_notifier(settings.db_url)
-    store.on_change(notifier.publish)
+    store.on_change(notifier.announce)
     service = JobService(
         settings, store, storage, ModelRegistry(settings.models, settings.aliases), notifier
     )
@@ -48,7 +48,7 @@ async def run_workers(
     (or, with ``burst``, until the queue is empty)."""
     store = open_store(settings.db_url)
     notifier = open_notifier(settings.db_url, follow_jobs=False)
-    store.on_change(notifier.publish)
+    store.on_change(notifier.announce)
     supervisor = Supervisor(settings, store, notifier, concurrency, models=models, burst=burst)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

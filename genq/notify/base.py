@@ -63,6 +63,11 @@ class Notifier(abc.ABC):
     def publish(self, topic: Topic, payload: str = "") -> None:
         """Tell every subscriber and listener of ``topic``; never blocks."""
 
+    def announce(self, topic: Topic, payload: str = "") -> None:
+        """``publish`` from any thread: what a store's ``on_change`` hook is given, since a
+        store announces from whichever thread made the change."""
+        self.publish(topic, payload)
+
     @abc.abstractmethod
     def subscribe(self, topic: Topic, job_id: str = "") -> Subscription:
         """Start collecting publishes on ``topic`` (with ``Topic.JOB``, on one job's); subscribe

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 
 from genq.notify.base import Listener, Notifier, Subscription, Topic
@@ -13,17 +14,34 @@ def _address(topic: Topic, payload: str) -> tuple[Topic, str]:
 
 
 class LocalNotifier(Notifier):
-    """In-process fan-out; must be used from the event loop's thread."""
+    """In-process fan-out: used from the event loop's thread, but for ``announce``."""
 
     def __init__(self) -> None:
         self._subscriptions: dict[tuple[Topic, str], set[Subscription]] = defaultdict(set)
         self._listeners: dict[Topic, list[Listener]] = defaultdict(list)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
 
     def publish(self, topic: Topic, payload: str = "") -> None:
         for subscription in self._subscriptions.get(_address(topic, payload), ()):
             subscription.notify()
         for listener in self._listeners.get(topic, ()):
             listener(payload)
+
+    def announce(self, topic: Topic, payload: str = "") -> None:
+        """``publish`` on the event loop's thread: at once when called there (or before the
+        loop runs), handed to the loop from any other thread."""
+        loop = self._loop
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if loop is None or here is loop:
+            self.publish(topic, payload)
+        else:
+            loop.call_soon_threadsafe(self.publish, topic, payload)
 
     def subscribe(self, topic: Topic, job_id: str = "") -> Subscription:
         address = _address(topic, job_id)

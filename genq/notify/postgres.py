@@ -41,6 +41,7 @@ class PostgresNotifier(LocalNotifier):
 
     async def start(self) -> None:
         """Start listening; add the listeners (``QUEUED``, ``CANCEL``) before this."""
+        await super().start()
         self._task = asyncio.create_task(self._listen_forever(), name="genq-listen")
 
     async def close(self) -> None:
