@@ -19,10 +19,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from genq.demos.inputs import format_property, input_object, prompt_property, seed_property
-from genq.demos.procedural import chosen_seed, stable_seed
 from genq.demos.soundscape import Soundscape, character_of, finished
 from genq.media.encode import AUDIO_FORMATS, write_audio
 from genq.models.base import Model, Price, RunContext, Usage, fill_defaults
+from genq.models.inputs import chosen_seed, stable_seed
 
 SAMPLE_RATES = (16000, 22050, 44100)
 MAX_DURATION = 300

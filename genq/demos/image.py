@@ -11,16 +11,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from genq.demos.inputs import format_property, input_object, prompt_property, seed_property
-from genq.demos.procedural import (
-    ASPECT_RATIOS,
-    Canvas,
-    Painter,
-    chosen_seed,
-    resolve_size,
-    stable_seed,
-)
+from genq.demos.procedural import Canvas, Painter
 from genq.media.encode import IMAGE_FORMATS, save_image
 from genq.models.base import Model, Price, RunContext, Usage, fill_defaults
+from genq.models.inputs import ASPECT_RATIOS, chosen_seed, resolve_size, stable_seed
 
 MIN_SIDE = 64
 MAX_SIDE = 2048

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from genq.demos.procedural import SEED_MAX
+from genq.models.inputs import SEED_MAX
 
 
 def input_object(required: str, properties: dict[str, Any]) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from genq.demos.inputs import input_object, prompt_property, seed_property
-from genq.demos.procedural import chosen_seed, stable_seed
 from genq.models.base import Model, Price, RunContext, Usage, fill_defaults
+from genq.models.inputs import chosen_seed, stable_seed
 
 CORPUS = """
 A picture begins as noise. The model looks at the noise and asks what the prompt would look

@@ -12,9 +12,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from genq.demos.inputs import input_object, prompt_property, seed_property
-from genq.demos.procedural import ASPECT_RATIOS, Painter, chosen_seed, size_for_ratio, stable_seed
+from genq.demos.procedural import Painter
 from genq.media.encode import VideoWriter
 from genq.models.base import Model, Price, RunContext, Usage, fill_defaults
+from genq.models.inputs import ASPECT_RATIOS, chosen_seed, size_for_ratio, stable_seed
 
 #: Longer side of the frames: small, so that a clip encodes in about real time on one core.
 LONGER_SIDE = 320

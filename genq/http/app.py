@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import genq.http.paths  # noqa: F401 - registers {name:rest} before any route uses it
 from genq import __version__
 from genq.errors import PayloadTooLarge, ServiceError
 from genq.http import native

@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+import genq.http.paths  # noqa: F401 - registers {name:rest} before any route uses it
 from genq.errors import Missing, ValidationFailed
 from genq.http.auth import Auth, Caller
 from genq.http.cursors import DECIMAL_ID, decode_cursor, encode_cursor

@@ -29,8 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from genq.demos.procedural import default_seed, ratio_value
 from genq.models.base import Model, RunContext, Stopped, Usage, fill_defaults
+from genq.models.inputs import default_seed, ratio_value
 from genq.runtimes.device import folder_weight_bytes, module_bytes, pick_device, pick_dtype
 from genq.runtimes.diffusion_inputs import MODALITY, REFERENCES, DiffusersOptions, input_schema
 

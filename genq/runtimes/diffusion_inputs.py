@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from genq.demos.procedural import ASPECT_RATIOS, SEED_MAX
 from genq.models.base import IMAGE_REFERENCE
+from genq.models.inputs import ASPECT_RATIOS, SEED_MAX
 from genq.runtimes.device import TorchOptions
 
 Task = Literal[

@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from genq.demos.procedural import SEED_MAX, default_seed
 from genq.models.base import InputError, Model, Price, RunContext, Stopped, fill_defaults
+from genq.models.inputs import SEED_MAX, default_seed
 from genq.runtimes.device import (
     TorchOptions,
     folder_weight_bytes,

@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+import genq.http.paths  # noqa: F401 - registers {name:rest} before any route uses it
 from genq.errors import Missing, ServiceError, ValidationFailed
 from genq.http.auth import Caller
 from genq.http.dialects.dialect import DialectSettings, DialectTable
