@@ -58,7 +58,7 @@ class SQLStore(AccountStatements, JobStore):
     """A ``JobStore`` over a database engine's adapter."""
 
     def __init__(self, url: str, db: Engine) -> None:
-        #: The database URL (``open_store``'s), which also chooses the notifier.
+        #: The database URL (``open_store``'s).
         self.url = url
         self._db = db
         self.blocking = db.blocking
@@ -122,7 +122,7 @@ class SQLStore(AccountStatements, JobStore):
         args = job_columns(new, self._db.json)
 
         def run(tx: Tx) -> Submitted:
-            # The account's balance and an earlier job with the same key, in one read.
+            # The account's balance and a job this submit already made, in one read.
             row = tx.one(q.BALANCE_AND_KEYED_JOB, args)
             assert row is not None, f"no account {new.account_id}"
             if row["job_id"] is not None:
@@ -148,15 +148,16 @@ class SQLStore(AccountStatements, JobStore):
                 # The submits of one account queue up here, as in ``submit``.
                 balance = tx.one(q.LOCK_BALANCE, {"account_id": news[0].account_id})
                 assert balance is not None, f"no account {news[0].account_id}"
+                if self._first_job(tx.all(q.JOB, {"id": news[0].id})) is not None:
+                    # Made by an attempt whose commit went through but whose answer was lost
+                    # (the jobs commit together): its jobs, not a second hold.
+                    found = [self._first_job(tx.all(q.JOB, {"id": new.id})) for new in news]
+                    return [job for job in found if job is not None]
                 for new in news:
                     if balance["credits_micros"] is not None:
                         self._check_credits(tx, new, balance["credits_micros"])
                     job = self._insert(tx, new, job_columns(new, self._db.json))
-                    if job is None:
-                        # Inserted by an attempt whose commit went through but whose answer
-                        # was lost: the retry finds the jobs by their ids.
-                        job = self._first_job(tx.all(q.JOB, {"id": new.id}))
-                    assert job is not None
+                    assert job is not None, f"job {new.id} made meanwhile"
                     jobs.append(job)
             return jobs
 
@@ -170,7 +171,8 @@ class SQLStore(AccountStatements, JobStore):
         args = {"account_id": new.account_id, "idempotency_key": new.idempotency_key}
         row = tx.one(q.JOB_BY_KEY, args)
         if row is None:
-            raise Again("an idempotent job was deleted meanwhile: its key is free again")
+            # Deleted between the two reads: the key is free again.
+            raise Again("idempotent job deleted meanwhile")
         if row["fingerprint"] != new.fingerprint:
             raise Clash(
                 "this Idempotency-Key was already used with a different request",

@@ -38,9 +38,12 @@ DISABLE_KEY = "UPDATE api_keys SET disabled = :disabled WHERE id = :id RETURNING
 DELETE_KEY = "DELETE FROM api_keys WHERE id = :id RETURNING id"
 
 # -- submitting --------------------------------------------------------------------------
+# The job already made by this very submit (a retry after its commit's answer was lost) or
+# by an earlier one with the same key.
 BALANCE_AND_KEYED_JOB = (
     "SELECT a.credits_micros, j.id AS job_id FROM accounts a LEFT JOIN jobs j"
-    " ON j.account_id = a.id AND j.idempotency_key = :idempotency_key WHERE a.id = :account_id"
+    " ON j.account_id = a.id AND (j.idempotency_key = :idempotency_key OR j.id = :id)"
+    " WHERE a.id = :account_id"
 )
 LOCK_BALANCE = "SELECT credits_micros FROM accounts WHERE id = :account_id FOR UPDATE"
 HELD = (

@@ -358,7 +358,7 @@ def test_same_idempotency_key_in_two_accounts_creates_two_jobs(
 
 
 def test_submit_estimate_above_credits_raises(store: JobStore) -> None:
-    """An estimate above the account's credits raises InsufficientCredits and creates nothing."""
+    """An estimate above the account's credits raises OutOfCredits and creates nothing."""
     poor = store.ensure_account("poor", Decimal(5), T0)
     with pytest.raises(OutOfCredits) as caught:
         store.submit(new_job(poor, cost=5.5))
@@ -366,6 +366,21 @@ def test_submit_estimate_above_credits_raises(store: JobStore) -> None:
     assert store.list_jobs(poor.id, T0, limit=10) == []
     # An estimate equal to the balance does not exceed it.
     assert store.submit(new_job(poor, cost=5.0)).created is True
+
+
+def test_a_repeated_submit_on_a_limited_account_finds_its_own_job(store: JobStore) -> None:
+    """A submit repeated with the same job (as after a commit whose answer was lost) returns
+    the job it made, without a key too, rather than counting its hold twice."""
+    limited = store.ensure_account("limited", Decimal(3), T0)
+    new = new_job(limited, cost=2.0)
+    first = store.submit(new)
+    again = store.submit(new)
+    assert again.job.id == first.job.id
+    assert again.created is True
+    batch = [new_job(limited, cost=0.5), new_job(limited, cost=0.5)]
+    made = store.submit_many(batch)
+    assert [j.id for j in store.submit_many(batch)] == [j.id for j in made]
+    assert len(store.list_jobs(limited.id, T0, limit=10)) == 3
 
 
 def test_account_without_credits_has_no_limit(store: JobStore) -> None:
