@@ -40,9 +40,6 @@ class Status(enum.StrEnum):
         return self not in (Status.QUEUED, Status.RUNNING)
 
 
-TERMINAL_STATUSES = frozenset(s for s in Status if s.terminal)
-
-
 class EventType(enum.StrEnum):
     """What an event on a job's stream reports."""
 

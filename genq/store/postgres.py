@@ -297,7 +297,3 @@ class PostgresStore(SQLStore):
         db = PostgresEngine(url, migrate=migrate)
         super().__init__(url, db)
         self.conninfo, self.schema = db.conninfo, db.schema
-
-    def channel(self, topic: Topic | str) -> str:
-        """The NOTIFY channel of a topic (``"queued"``, ``"cancel"``, ``"job"``)."""
-        return channel(self.schema, Topic(topic))

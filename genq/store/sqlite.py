@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from genq.errors import StoreUnavailable
 from genq.notify.base import Topic
 from genq.store import queries as q
 from genq.store.changes import Change, PerEngine, Record, Sql, announcements
@@ -166,7 +167,11 @@ class SQLiteEngine(Engine):
         try:
             return self._transaction(fn)
         except Again:
+            pass
+        try:
             return self._transaction(fn)
+        except Again as exc:
+            raise StoreUnavailable(f"the database is unavailable: {exc}") from exc
 
     def on_change(self, announce: Announce | None) -> None:
         self._announce = announce

@@ -13,14 +13,15 @@ message                    direction            meaning
 ``Stop()``                 supervisor → worker  finish the job in hand, claim no more, exit
 ``Idle()``                 worker → supervisor  nothing to claim: wake me when a job comes
 ``Busy(job_id)``           worker → supervisor  the job is in hand (its model call begins)
-``Changed(job_id)``        worker → supervisor  the job has new events (progress, text, logs)
+``Changed(job_id)``        worker → supervisor  the worker's store committed a change of the job
+                                                (claim, progress, text, logs, its end)
 ``Done(job_id)``           worker → supervisor  the job is no longer in hand
 =========================  ===================  ==============================================
 
-``Busy``, ``Changed`` and ``Done`` each mean that the job has new events, which the
-supervisor publishes on the job's topic. The supervisor reads a worker's first message as a
-sign it started well, and ``Busy``/``Done`` to know which worker to kill when a cancel is not
-obeyed in time.
+The supervisor publishes each ``Changed`` on the job's topic (with PostgreSQL the store
+announces to every process itself, and no ``Changed`` is sent). It reads a worker's first
+message as a sign it started well, and ``Busy``/``Done`` to know which worker to kill when a
+cancel is not obeyed in time.
 
 The store is the truth; the pipe only makes things fast. A lost message costs at most one
 poll interval: a worker claims every ``poll_interval_seconds`` even if never woken, and the
@@ -73,7 +74,8 @@ class Busy:
 
 @dataclass(frozen=True)
 class Changed:
-    """The job has new events: progress, text or log lines. The store has them already."""
+    """The worker's store committed a change of the job (its claim, progress, text, log
+    lines, its end): the store has it already."""
 
     job_id: str
 

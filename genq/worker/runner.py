@@ -33,22 +33,7 @@ from genq.worker.finishing import Finisher
 from genq.worker.heartbeat import Heartbeat
 from genq.worker.lifeline import watch_supervisor
 from genq.worker.loaded import GIB, LoadedModels, free_accelerator_cache
-from genq.worker.outputs import EXTENSIONS, PendingOutput, stored_keys
 from genq.worker.protocol import Busy, Changed, Done, Hub
-
-__all__ = [
-    "ABANDON_FINISH_SECONDS",
-    "ABANDON_SECONDS",
-    "EXTENSIONS",
-    "Hub",
-    "JobContext",
-    "LoadedModels",
-    "PendingOutput",
-    "Worker",
-    "is_out_of_memory",
-    "stored_keys",
-    "worker_main",
-]
 
 log = logging.getLogger("genq.worker")
 #: Longest a worker whose supervisor died waits for outputs being stored before it leaves.
