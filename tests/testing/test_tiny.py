@@ -88,6 +88,7 @@ def _digests(folder: Path) -> dict[str, str]:
 
 
 def test_kinds() -> None:
+    """Every kind names its tasks, all of them runtime tasks, and its library."""
     assert set(tiny.KINDS) == {"sd", "flux", "ltx", "audio", "gpt2", "sd15"}
     assert tiny.default_kinds() == ["sd", "flux", "ltx", "audio", "gpt2"]
     for kind in tiny.KINDS.values():
@@ -97,12 +98,14 @@ def test_kinds() -> None:
 
 
 def test_unknown_kind_names_the_known_ones(tmp_path: Path) -> None:
+    """An unknown kind is refused, naming the known ones, before anything is written."""
     with pytest.raises(ValueError, match=r"unknown tiny model kind.*nope.*known: sd, flux"):
         tiny.make_tiny(tmp_path, ["sd", "nope"])
     assert list(tmp_path.iterdir()) == []
 
 
 def test_import_does_not_import_torch() -> None:
+    """Importing the builder loads neither torch nor diffusers (the CLI lists kinds cheaply)."""
     code = "import sys, genq.testing.tiny; print(sorted({'torch', 'diffusers'} & set(sys.modules)))"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
@@ -111,6 +114,7 @@ def test_import_does_not_import_torch() -> None:
 
 
 def test_same_seed_same_bytes(models: dict[str, Path], tmp_path: Path) -> None:
+    """The same seed writes byte-identical folders; another seed other weights."""
     again = tiny.make_tiny(tmp_path / "again", seed=0)
     other = tiny.make_tiny(tmp_path / "other", ["sd"], seed=1)
     for kind, folder in models.items():
@@ -120,6 +124,7 @@ def test_same_seed_same_bytes(models: dict[str, Path], tmp_path: Path) -> None:
 
 
 def test_rebuild_replaces_the_folder(tmp_path: Path, offline: None) -> None:
+    """Building into an existing folder replaces it: nothing of an old build is left."""
     stale = tmp_path / "gpt2" / "stale.txt"
     stale.parent.mkdir()
     stale.write_text("left over")
@@ -130,6 +135,7 @@ def test_rebuild_replaces_the_folder(tmp_path: Path, offline: None) -> None:
 
 
 def test_sd15_has_the_real_sizes() -> None:
+    """The ``sd15`` configs have Stable Diffusion 1.5's published parameter counts."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
@@ -149,6 +155,8 @@ def test_sd15_has_the_real_sizes() -> None:
 
 
 def test_sd_tasks(models: dict[str, Path]) -> None:
+    """The tiny SD folder loads as text-to-image, image-to-image and inpainting pipelines,
+    each making pictures of the asked size."""
     from diffusers import (
         AutoPipelineForImage2Image,
         AutoPipelineForInpainting,
@@ -182,6 +190,7 @@ def test_sd_tasks(models: dict[str, Path]) -> None:
 
 
 def test_sd_batch_matches_one_by_one(models: dict[str, Path]) -> None:
+    """A batch of two prompts gives the pictures the same prompts give one by one."""
     from diffusers import AutoPipelineForText2Image
 
     pipe = _quiet(AutoPipelineForText2Image.from_pretrained(models["sd"]))
@@ -205,6 +214,7 @@ def test_sd_batch_matches_one_by_one(models: dict[str, Path]) -> None:
 
 
 def test_flux_text_to_image(models: dict[str, Path]) -> None:
+    """The tiny Flux folder loads as a FluxPipeline and makes a picture of the asked size."""
     from diffusers import AutoPipelineForText2Image
 
     pipe = _quiet(AutoPipelineForText2Image.from_pretrained(models["flux"]))
@@ -221,6 +231,8 @@ def test_flux_text_to_image(models: dict[str, Path]) -> None:
 
 
 def test_ltx_text_and_image_to_video(models: dict[str, Path]) -> None:
+    """The tiny LTX folder makes videos from text and from an image, of the asked size and
+    frame count."""
     from diffusers import LTXImageToVideoPipeline, LTXPipeline
 
     text = _quiet(LTXPipeline.from_pretrained(models["ltx"]))
@@ -252,6 +264,7 @@ def test_ltx_text_and_image_to_video(models: dict[str, Path]) -> None:
 # diffusers builds Stable Audio's VAE with torch's deprecated weight_norm.
 @pytest.mark.filterwarnings(f"ignore:{tiny.OOBLECK_WARNING}:FutureWarning")
 def test_audio_text_to_audio(models: dict[str, Path]) -> None:
+    """The tiny Stable Audio folder makes finite stereo samples of the asked length."""
     from diffusers import StableAudioPipeline
 
     pipe = _quiet(StableAudioPipeline.from_pretrained(models["audio"]))
@@ -268,6 +281,7 @@ def test_audio_text_to_audio(models: dict[str, Path]) -> None:
 
 
 def test_gpt2_chat(models: dict[str, Path]) -> None:
+    """The tiny GPT-2 folder has a chat template and generates the asked number of tokens."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model: Any = AutoModelForCausalLM.from_pretrained(models["gpt2"])
