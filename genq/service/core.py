@@ -14,6 +14,7 @@ from genq.keys import hash_key
 from genq.models.aliases import Alias
 from genq.models.registry import ModelRegistry, RegisteredModel
 from genq.notify import Notifier
+from genq.service.keys import KeyCache
 from genq.settings import Settings
 from genq.storage import FileStorage
 from genq.store import JobStore
@@ -45,6 +46,7 @@ class ServiceCore:
         self.storage = storage
         self.registry = registry
         self.notifier = notifier
+        self._keys = KeyCache()
         self._served: set[str] = set()
         self._served_at = -1.0
 
@@ -95,11 +97,15 @@ class ServiceCore:
     async def authenticate(self, raw_key: str | None) -> ApiKey:
         if not raw_key:
             raise Unauthorized("missing API key: send Authorization: Bearer KEY or x-api-key")
+        key = self._keys.get(raw_key)
+        if key is not None:
+            return key
         key = await self._db(self.store.find_key, hash_key(raw_key))
         if key is None:
             raise Unauthorized("unknown API key")
         if key.disabled:
             raise Unauthorized("this API key is disabled", code="key_disabled")
+        self._keys.keep(raw_key, key)
         return key
 
     async def get(self, account_id: str, job_id: str) -> JobRecord:
