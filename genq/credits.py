@@ -12,6 +12,7 @@ their decimal text: a TOML float ``0.1`` is the amount 0.1, not the binary fract
 
 from __future__ import annotations
 
+import functools
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import overload
 
@@ -60,6 +61,8 @@ def to_micros(amount: Decimal) -> int:
     return int(micros)
 
 
+# Kept: a job's costs are read with every status poll, and the same few prices recur.
+@functools.lru_cache(maxsize=4096)
 def from_micros(micros: int) -> Decimal:
     """The amount a store's whole number of micro-credits stands for (``100`` is 0.0001)."""
     return EXACT.divide(Decimal(int(micros)), MICROS_PER_CREDIT)

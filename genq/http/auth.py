@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -36,8 +37,9 @@ class Caller:
     def account_id(self) -> str:
         return self.key.account_id
 
-    @property
+    @functools.cached_property
     def base_url(self) -> str:
+        # Worked out once per request: each answer's links start with it.
         return self.svc.public_url or str(self.request.base_url)
 
     @property

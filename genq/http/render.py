@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,8 +13,12 @@ from genq.service import QueueState
 
 
 def isotime(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
+    return None if timestamp is None else _isotime(timestamp)
+
+
+# Kept: a polled job's times are the same on every read.
+@functools.lru_cache(maxsize=16384)
+def _isotime(timestamp: float) -> str:
     moment = datetime.fromtimestamp(timestamp, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
