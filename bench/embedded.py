@@ -35,7 +35,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-TARGETS = {"cpu_ms_per_job": 1.0, "p50_ms_one_client": 5.0, "worker_gap_ms_median": 2.0}
+TARGETS = {"cpu_ms_per_job": 0.6, "p50_ms_one_client": 5.0, "worker_gap_ms_median": 2.0}
 
 
 @dataclass
@@ -84,15 +84,26 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                health = httpx.get(f"{self.url}/healthz", timeout=1).json()
-                if health.get("workers") == workers:
-                    break
-            time.sleep(0.1)
+        self.wait_ready(workers)
         self.key = (data_dir / "api-key").read_text().strip()
         self.ps = psutil.Process(self.process.pid)
+
+    def wait_ready(self, workers: int) -> None:
+        """Until every worker process has started: ``/healthz`` counts a worker once it is
+        spawned, but it registers in the store only once its imports are done, and that CPU
+        must not land in the first measured window."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError, sqlite3.Error):
+                health = httpx.get(f"{self.url}/healthz", timeout=1).json()
+                if health.get("workers") == workers and self.registered() == workers:
+                    return
+            time.sleep(0.1)
+        raise TimeoutError("the server's workers did not start within a minute")
+
+    def registered(self) -> int:
+        with contextlib.closing(sqlite3.connect(self.data_dir / "genq.db")) as db:
+            return int(db.execute("SELECT COUNT(*) FROM workers").fetchone()[0])
 
     def cpu_seconds(self) -> tuple[float, float]:
         """CPU seconds of genq serve and its workers together, and of genq serve alone."""
@@ -214,6 +225,8 @@ async def run_all(server: Server, args: argparse.Namespace) -> int:
     async def healthz(http: httpx.AsyncClient) -> None:
         (await http.get("/healthz")).raise_for_status()
 
+    # Every worker loads the model before anything is measured.
+    await measure(server, args.clients, 1.0, run_noop)
     base = await measure(server, args.clients, seconds, healthz)
     print(
         f"baseline GET /healthz        {base.rate:8.0f} req/s   {base.cpu_ms_each:6.3f} ms CPU/req"
