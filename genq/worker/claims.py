@@ -18,7 +18,7 @@ from genq.settings import Settings
 from genq.store import JobStore
 from genq.worker.context import InHand
 from genq.worker.lifeline import supervisor_alive
-from genq.worker.protocol import Cancel, Hub, Idle, Stop
+from genq.worker.protocol import Busy, Cancel, Hub, Idle, Stop
 
 log = logging.getLogger("genq.worker")
 
@@ -96,7 +96,8 @@ class ClaimLoop:
     def claim(
         self, models: list[str], *, limit: int = 1, batch_key: str | None = None
     ) -> list[Claim]:
-        """Claim queued jobs, unless this worker is stopping or its supervisor is gone.
+        """Claim queued jobs, unless this worker is stopping or its supervisor is gone, and
+        tell the supervisor of each (``Busy``).
 
         Without the check, a worker that has not yet noticed its supervisor's death would
         claim the job another orphan just handed back, spending an attempt of it for
@@ -107,14 +108,18 @@ class ClaimLoop:
                 self.stopping.set()
             if self.stopping.is_set():
                 return []
-            return self.store.claim(
-                self.worker_id,
-                models,
-                time.time(),
-                self.settings.lease_seconds,
-                limit=limit,
-                batch_key=batch_key,
-            )
+            with self.hub.told_later():
+                claims = self.store.claim(
+                    self.worker_id,
+                    models,
+                    time.time(),
+                    self.settings.lease_seconds,
+                    limit=limit,
+                    batch_key=batch_key,
+                )
+        for claim in claims:
+            self.hub.send(Busy(claim.job.id))
+        return claims
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:

@@ -21,6 +21,7 @@ from genq.storage import FileStorage
 from genq.store import JobStore
 from genq.worker.context import JobContext
 from genq.worker.outputs import actual_cost, store_output, stored_keys
+from genq.worker.protocol import Done, Hub
 
 log = logging.getLogger("genq.worker")
 
@@ -31,6 +32,8 @@ class Finisher:
     store: JobStore
     storage: FileStorage
     registry: ModelRegistry
+    #: Told of each end as soon as it is recorded (``Done``).
+    hub: Hub
     #: Called with the jobs of a model call once their ends are recorded.
     release: Callable[[list[JobContext]], None]
 
@@ -104,8 +107,17 @@ class Finisher:
             self.storage.delete_keys(stored_keys(outputs))
 
     def finish(self, ctx: JobContext, **kwargs: Any) -> JobRecord | None:
-        """Record the end; through a database outage, for as long as the lease would last."""
+        """Record the end; through a database outage, for as long as the lease would last.
+        Then the job is ended, and the supervisor told (``Done``), whatever became of it."""
         ctx.write_progress()  # what the reporter has not written yet comes before the end
+        try:
+            with self.hub.told_later():
+                return self._record_end(ctx, **kwargs)
+        finally:
+            ctx.ended = True
+            self.hub.send(Done(ctx.job_id))
+
+    def _record_end(self, ctx: JobContext, **kwargs: Any) -> JobRecord | None:
         deadline = time.monotonic() + self.settings.lease_seconds
         delay = 0.1
         retried = False

@@ -12,16 +12,18 @@ message                    direction            meaning
                                                 have said so yet)
 ``Stop()``                 supervisor → worker  finish the job in hand, claim no more, exit
 ``Idle()``                 worker → supervisor  nothing to claim: wake me when a job comes
-``Busy(job_id)``           worker → supervisor  the job is in hand (its model call begins)
-``Changed(job_id)``        worker → supervisor  the worker's store committed a change of the job
-                                                (claim, progress, text, logs, its end)
-``Done(job_id)``           worker → supervisor  the job is no longer in hand
+``Busy(job_id)``           worker → supervisor  the job is claimed (its claim is committed)
+``Changed(job_id)``        worker → supervisor  the worker's store committed another change of
+                                                the job (progress, text, logs)
+``Done(job_id)``           worker → supervisor  the job is no longer in hand (its end is
+                                                committed, or could not be)
 =========================  ===================  ==============================================
 
-The supervisor publishes each ``Changed`` on the job's topic (with PostgreSQL the store
-announces to every process itself, and no ``Changed`` is sent). It reads a worker's first
-message as a sign it started well, and ``Busy``/``Done`` to know which worker to kill when a
-cancel is not obeyed in time.
+The supervisor publishes each ``Busy``, ``Changed`` and ``Done`` on the job's topic: a claim
+and an end are told once, by the message that says the job is in hand or no longer (with
+PostgreSQL the store announces to every process itself, and the publish does nothing). It
+reads a worker's first message as a sign it started well, and ``Busy``/``Done`` to know which
+worker to kill when a cancel is not obeyed in time.
 
 The store is the truth; the pipe only makes things fast. A lost message costs at most one
 poll interval: a worker claims every ``poll_interval_seconds`` even if never woken, and the
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
@@ -67,22 +70,22 @@ class Idle:
 
 @dataclass(frozen=True)
 class Busy:
-    """The worker holds this job now: its model call begins."""
+    """The worker holds this job now: its claim is committed."""
 
     job_id: str
 
 
 @dataclass(frozen=True)
 class Changed:
-    """The worker's store committed a change of the job (its claim, progress, text, log
-    lines, its end): the store has it already."""
+    """The worker's store committed a change of the job (progress, text, log lines): the
+    store has it already. A claim and an end are told by ``Busy`` and ``Done``."""
 
     job_id: str
 
 
 @dataclass(frozen=True)
 class Done:
-    """The worker no longer holds this job: its end is recorded (or could not be)."""
+    """The worker no longer holds this job: its end is committed (or could not be)."""
 
     job_id: str
 
@@ -97,6 +100,7 @@ class Hub:
     def __init__(self, conn: Connection | None) -> None:
         self.conn = conn
         self._lock = threading.Lock()
+        self._told_later = threading.local()
 
     def send(self, message: ToSupervisor) -> None:
         if self.conn is None:
@@ -104,3 +108,19 @@ class Hub:
         # If the supervisor is gone, the lifeline thread ends this process (see lifeline.py).
         with self._lock, contextlib.suppress(OSError):
             self.conn.send(message)
+
+    def changed(self, job_id: str) -> None:
+        """The store committed a change of the job: say so, unless the ``Busy`` or ``Done``
+        this thread sends next tells it (``told_later``)."""
+        if not getattr(self._told_later, "on", False):
+            self.send(Changed(job_id))
+
+    @contextlib.contextmanager
+    def told_later(self) -> Iterator[None]:
+        """The changes this thread commits in this block (a claim, an end) are told by the
+        ``Busy`` or ``Done`` it sends after it: one message per change, not two."""
+        self._told_later.on = True
+        try:
+            yield
+        finally:
+            self._told_later.on = False

@@ -33,7 +33,7 @@ from genq.worker.finishing import Finisher
 from genq.worker.heartbeat import Heartbeat
 from genq.worker.lifeline import watch_supervisor
 from genq.worker.loaded import GIB, LoadedModels, free_accelerator_cache
-from genq.worker.protocol import Busy, Changed, Done, Hub
+from genq.worker.protocol import Done, Hub
 
 log = logging.getLogger("genq.worker")
 #: Longest a worker whose supervisor died waits for outputs being stored before it leaves.
@@ -68,7 +68,16 @@ class Worker:
             settings, self.store, worker_id, self.models, self.hub, self.in_hand
         )
         self.heartbeat = Heartbeat(self.store, self.in_hand, self._register, settings.lease_seconds)
-        self.finisher = Finisher(settings, self.store, self.storage, self.registry, self._release)
+        self.finisher = Finisher(
+            settings, self.store, self.storage, self.registry, self.hub, self._release
+        )
+
+    def forward(self, topic: Topic, payload: str) -> None:
+        """The hook of a store of this process's own: what it commits reaches the API's
+        waiters through the supervisor (with PostgreSQL the store announces to every process
+        itself)."""
+        if topic is Topic.JOB:
+            self.hub.changed(payload)
 
     def _register(self) -> None:
         self.store.register_worker(
@@ -105,7 +114,6 @@ class Worker:
         jobs that succeed are finished on the finisher thread, after the previous call's."""
         ctxs = [JobContext(self, claim, batched=len(claims) > 1) for claim in claims]
         for ctx in ctxs:
-            self.hub.send(Busy(ctx.job_id))
             if ctx.claim.job.cancel_requested:
                 ctx.stop.set()
         self.in_hand.add(ctxs)
@@ -129,7 +137,6 @@ class Worker:
         ctx.ended = True
         ctx.flush_text()
         self.finisher.finish(ctx, canceled=canceled)
-        self.hub.send(Done(ctx.job_id))
 
     def _execute(self, ctxs: list[JobContext]) -> tuple[RegisteredModel, list[JobContext], float]:
         """Run the model call; record the ends of jobs that did not succeed. Returns the
@@ -250,15 +257,9 @@ def worker_main(
     settings = Settings.model_validate(settings_data)
     worker = Worker(settings, worker_id, conn=conn, models=models)
 
-    def forward(topic: Topic, payload: str) -> None:
-        # What this process's store commits reaches the API's waiters through the
-        # supervisor (with PostgreSQL the store announces to every process itself).
-        if topic is Topic.JOB:
-            worker.hub.send(Changed(payload))
-
     # Only here is the store this process's own: a Worker run inside another process shares
     # that process's store and its announcements.
-    worker.store.on_change(forward)
+    worker.store.on_change(worker.forward)
     watch_supervisor(lambda: _orphaned(worker))
     worker.run(burst=burst)
 

@@ -161,10 +161,12 @@ class Supervisor:
             case Busy(job_id):
                 handle.idle = False
                 handle.job_ids.add(job_id)
+                self.notifier.publish(Topic.JOB, job_id)
             case Changed(job_id):
                 self.notifier.publish(Topic.JOB, job_id)
             case Done(job_id):
                 handle.job_ids.discard(job_id)
+                self.notifier.publish(Topic.JOB, job_id)
 
     def _send(self, handle: WorkerHandle, message: ToWorker) -> None:
         if isinstance(message, Wake):

@@ -3,19 +3,23 @@ end does with each message of ``genq.worker.protocol``."""
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import threading
+import time
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
 
-from genq.notify import Notifier, Topic
+from genq.notify import LocalNotifier, Notifier, Topic
+from genq.service import JobService
 from genq.settings import Settings
-from genq.store import JobStore
+from genq.store import JobStore, open_store
 from genq.worker.claims import ClaimLoop
 from genq.worker.context import InHand, JobContext
 from genq.worker.protocol import Busy, Cancel, Changed, Done, Hub, Idle, Stop, Wake
+from genq.worker.runner import Worker
 from genq.worker.supervisor import Supervisor, WorkerHandle
 
 
@@ -75,8 +79,8 @@ def test_a_worker_whose_supervisor_closed_the_pipe_claims_no_more(tmp_path: Path
 
 
 def test_the_supervisor_tracks_and_relays_what_a_worker_says(tmp_path: Path) -> None:
-    """Busy and Done track the jobs a worker holds, a Changed is published on the job's
-    topic, and a worker saying Idle is woken for a job queued while all were busy."""
+    """Busy and Done track the jobs a worker holds, each of them and a Changed is published
+    on the job's topic, and a worker saying Idle is woken for a job queued while all were busy."""
     published = Published()
     supervisor = Supervisor(
         Settings(data_dir=tmp_path), cast(JobStore, None), cast(Notifier, published), 1
@@ -93,10 +97,33 @@ def test_the_supervisor_tracks_and_relays_what_a_worker_says(tmp_path: Path) -> 
     for message in (Busy("j1"), Busy("j2"), Changed("j1"), Done("j1")):
         supervisor._on_message(handle, message)
     assert handle.job_ids == {"j2"}
-    # Claims and ends are announced by the worker's store, as Changed: Busy and Done only
-    # keep count.
-    assert published.published == [(Topic.JOB, "j1")]
+    # Busy tells of a claim and Done of an end: each is published like a Changed.
+    assert published.published == [(Topic.JOB, j) for j in ("j1", "j2", "j1", "j1")]
     supervisor._on_message(handle, Idle())
     assert handle.idle
     assert not handle.job_ids
     assert not worker_end.poll()
+
+
+def test_a_worker_tells_a_claim_and_an_end_once_each(tmp_path: Path) -> None:
+    """With a real SQLite store: a job a worker runs is told by one Busy once its claim is
+    committed and one Done once its end is, with no Changed for either; the progress it
+    reports in between is told by a Changed."""
+    settings = Settings(data_dir=tmp_path)
+    store = open_store(settings.db_url)
+    worker_end, supervisor_end = multiprocessing.Pipe()
+    worker = Worker(settings, "w-test", conn=worker_end, store=store, models=["noop"])
+    store.on_change(worker.forward)
+    account = store.ensure_account("tester", None, time.time())
+
+    async def submit() -> str:
+        service = JobService(settings, store, worker.storage, worker.registry, LocalNotifier())
+        return (await service.submit(account.id, "noop", {"steps": 1}))[0].id
+
+    job_id = asyncio.run(submit())
+    assert worker.run(burst=True) == 1
+    told = []
+    while supervisor_end.poll():
+        told.append(supervisor_end.recv())
+    assert told == [Busy(job_id), Changed(job_id), Done(job_id)]
+    store.close()
