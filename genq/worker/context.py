@@ -112,6 +112,11 @@ class JobContext(RunContext):
     def defer(self, work: Callable[[], None]) -> None:
         self._deferred.append(work)
 
+    @property
+    def nothing_to_store(self) -> bool:
+        """Only the end is left to record: no output to store, no deferred work."""
+        return not self.outputs and not self._deferred
+
     def run_deferred(self) -> None:
         for work in self._deferred:
             work()

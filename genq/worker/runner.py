@@ -111,7 +111,8 @@ class Worker:
 
     def run_batch(self, claims: list[Claim]) -> None:
         """Run jobs of one model in one model call (a single job: a plain ``predict``). The
-        jobs that succeed are finished on the finisher thread, after the previous call's."""
+        jobs that succeed with outputs are finished on the finisher thread, after the
+        previous call's."""
         ctxs = [JobContext(self, claim, batched=len(claims) > 1) for claim in claims]
         for ctx in ctxs:
             if ctx.claim.job.cancel_requested:
@@ -123,7 +124,7 @@ class Worker:
         finally:
             self._release([ctx for ctx in ctxs if ctx not in succeeded])
         if succeeded:
-            self.finisher.succeed_later(registered, succeeded, elapsed, len(ctxs))
+            self.finisher.succeed(registered, succeeded, elapsed, len(ctxs))
 
     def _release(self, ctxs: list[JobContext]) -> None:
         self.in_hand.remove(ctxs)
