@@ -3,8 +3,11 @@ itself (an output of a caller's job, or the file behind a signed link)."""
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
+
+from cachetools import LRUCache
 
 from genq.errors import Forbidden, Missing
 from genq.jobs import JobRecord, OutputRecord
@@ -12,6 +15,8 @@ from genq.service.core import ServiceCore
 
 #: Most text a dialect puts in a response body in place of a link.
 MAX_TEXT_BYTES = 1 << 20
+#: Most output text kept for repeated reads (polls of a finished text job), in characters.
+KEPT_TEXT_CHARS = 16 << 20
 
 
 class Files(ServiceCore):
@@ -24,9 +29,25 @@ class Files(ServiceCore):
         """The content of the job's first text output (up to ``limit`` bytes); None without one."""
         for output in job.outputs:
             if output.content_type.startswith("text/"):
-                data = await self._db(self.storage.read, output.key, limit)
-                return None if data is None else data.decode("utf-8", errors="replace")
+                return await self._stored_text(output.key, limit)
         return None
+
+    async def _stored_text(self, key: str, limit: int) -> str | None:
+        # A stored file is never written again (its key names the job's attempt), so its
+        # text is kept: a client polling a finished text job reads it from memory.
+        text = self._texts.get((key, limit))
+        if text is None:
+            data = await self._db(self.storage.read, key, limit)
+            if data is None:
+                return None
+            text = data.decode("utf-8", errors="replace")
+            if len(text) <= KEPT_TEXT_CHARS:
+                self._texts[key, limit] = text
+        return text
+
+    @functools.cached_property
+    def _texts(self) -> LRUCache[tuple[str, int], str]:
+        return LRUCache(KEPT_TEXT_CHARS, getsizeof=len)
 
     async def output_file(
         self, account_id: str, job_id: str, index: int
