@@ -78,7 +78,7 @@ class ClaimLoop:
 
     def _receive(self, conn: Connection, timeout: float) -> None:
         try:
-            ready = conn.poll(timeout)
+            ready = self.hub.readable(timeout)
             while ready:
                 match conn.recv():
                     case Cancel(job_id):
@@ -86,7 +86,7 @@ class ClaimLoop:
                     case Stop():
                         self.stopping.set()
                 # A Wake needs nothing more: the caller claims next.
-                ready = conn.poll(0)
+                ready = self.hub.readable(0)
         except (EOFError, OSError):
             # The supervisor died: claim nothing more. The lifeline thread hands the jobs in
             # hand back and ends the process.

@@ -14,9 +14,11 @@ worker ends, not the process.
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import os
+import select
 import threading
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
@@ -29,11 +31,24 @@ RECHECK_SECONDS = 1.0
 
 def supervisor_alive() -> bool:
     """False once the process that started this one has exited (always True for a process
-    that ``multiprocessing`` did not start)."""
+    that ``multiprocessing`` did not start). Asked before every claim: cheap."""
     parent = multiprocessing.parent_process()
     if parent is None or parent.pid is None:
         return True
-    return parent.is_alive() and os.getppid() == parent.pid
+    return os.getppid() == parent.pid and not _sentinel_closed(parent.sentinel)
+
+
+@functools.cache
+def _sentinel_poller(sentinel: int) -> select.poll:
+    # ``BaseProcess.is_alive`` builds a selector for every call: one poll object serves all.
+    poller = select.poll()
+    poller.register(sentinel, select.POLLIN)
+    return poller
+
+
+def _sentinel_closed(sentinel: int) -> bool:
+    """Whether the parent's end of the sentinel pipe is closed (it never writes to it)."""
+    return bool(_sentinel_poller(sentinel).poll(0))
 
 
 def watch_supervisor(

@@ -33,6 +33,8 @@ heartbeat renews leases and hears cancels from the store every third of a lease.
 from __future__ import annotations
 
 import contextlib
+import math
+import select
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -101,6 +103,15 @@ class Hub:
         self.conn = conn
         self._lock = threading.Lock()
         self._told_later = threading.local()
+        # ``Connection.poll`` builds a selector for every call: one poll object serves all.
+        self._poller = select.poll()
+        if conn is not None:
+            self._poller.register(conn.fileno(), select.POLLIN)
+
+    def readable(self, timeout: float) -> bool:
+        """Whether the supervisor's next message (or the pipe's end) can be read, waiting up
+        to ``timeout`` s for it."""
+        return bool(self._poller.poll(math.ceil(timeout * 1000)))
 
     def send(self, message: ToSupervisor) -> None:
         if self.conn is None:
