@@ -3,6 +3,9 @@ come, and the text a text model has streamed so far."""
 
 from __future__ import annotations
 
+import asyncio
+import bisect
+import functools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -73,26 +76,125 @@ class Following(ServiceCore):
             pieces.extend(e.data.get("delta", "") for e in events if e.type is EventType.TEXT)
         return "".join(pieces)
 
+    @functools.cached_property
+    def _feeds(self) -> dict[str, JobFeed]:
+        return {}
+
     async def _follow(self, account_id: str, job_id: str, after: int) -> AsyncIterator[EventRecord]:
-        ended = False
-        with self.notifier.subscribe(Topic.JOB, job_id) as subscription:
-            while True:
+        # Every follower of a job reads the feed that one reader fills for them all: a new
+        # event costs one read of the store, not one per follower.
+        feed = self._feeds.get(job_id)
+        if feed is None or feed.done:
+            feed = self._feeds[job_id] = JobFeed(self, account_id, job_id, after)
+        feed.followers += 1
+        try:
+            # Events older than the feed's are read from the store first.
+            while after < feed.base:
                 events = await self._db(self.store.events_after, job_id, after)
+                older = [event for event in events if event.id <= feed.base]
+                if not older:
+                    break
+                for event in older:
+                    after = event.id
+                    yield event
+                    if is_terminal(event):
+                        return
+            after = max(after, feed.base)
+            while True:
+                events = feed.since(after)
                 for event in events:
                     after = event.id
                     yield event
-                    if event.type is EventType.STATUS and Status(event.data["status"]).terminal:
+                    if is_terminal(event):
                         return
+                if not events:
+                    if feed.done:
+                        feed.raise_error()
+                        return
+                    await feed.changed()
+        finally:
+            feed.leave()
+
+
+def is_terminal(event: EventRecord) -> bool:
+    return event.type is EventType.STATUS and Status(event.data["status"]).terminal
+
+
+class JobFeed:
+    """A job's events after ``base``, read from the store by one task for every follower of
+    the job in this process, as publishes on the job's topic (or the poll interval) say."""
+
+    def __init__(self, service: Following, account_id: str, job_id: str, base: int) -> None:
+        self.service = service
+        self.account_id = account_id
+        self.job_id = job_id
+        self.base = base
+        self.events: list[EventRecord] = []
+        self.followers = 0
+        self.done = False
+        self._error: BaseException | None = None
+        self._news = asyncio.get_running_loop().create_future()
+        self._reader = asyncio.create_task(self._read(), name=f"genq-feed-{job_id}")
+
+    def since(self, after: int) -> list[EventRecord]:
+        """The events read so far that come after event ``after``."""
+        return self.events[bisect.bisect_right(self.events, after, key=lambda e: e.id) :]
+
+    async def changed(self) -> None:
+        """Until more events are read, or the feed ends."""
+        await asyncio.shield(self._news)
+
+    def raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def leave(self) -> None:
+        self.followers -= 1
+        if self.followers == 0:
+            self._reader.cancel()
+            self._end()
+
+    def _end(self) -> None:
+        self.done = True
+        if self.service._feeds.get(self.job_id) is self:
+            del self.service._feeds[self.job_id]
+        self._wake()
+
+    def _wake(self) -> None:
+        if not self._news.done():
+            self._news.set_result(None)
+        self._news = asyncio.get_running_loop().create_future()
+
+    async def _read(self) -> None:
+        try:
+            await self._read_to_end()
+        except Exception as exc:  # the followers raise it, as each did reading alone
+            self._error = exc
+        finally:
+            self._end()
+
+    async def _read_to_end(self) -> None:
+        service, job_id = self.service, self.job_id
+        after = self.base
+        ended = False
+        with service.notifier.subscribe(Topic.JOB, job_id) as subscription:
+            while True:
+                events = await service._db(service.store.events_after, job_id, after)
                 if events:
+                    after = events[-1].id
+                    self.events.extend(events)
+                    self._wake()
+                    if any(is_terminal(event) for event in events):
+                        return
                     continue
                 if ended:
-                    # Resumed after its terminal event: nothing follows.
+                    # Followed after its terminal event: nothing follows.
                     return
-                job = await self._db(self.store.get_job, account_id, job_id, time.time())
+                job = await service._db(service.store.get_job, self.account_id, job_id, time.time())
                 if job is None:  # deleted or retired
                     return
                 if job.terminal:
                     # It ended after the read above: read its last events once more.
                     ended = True
                     continue
-                await subscription.wait(self.settings.poll_interval_seconds)
+                await subscription.wait(service.settings.poll_interval_seconds)
