@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import pickle
 import select
+import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -135,3 +137,35 @@ class Hub:
             yield
         finally:
             self._told_later.on = False
+
+
+class Inbox:
+    """A worker's messages as the supervisor reads them: whatever its pipe holds, taken in
+    one read and cut into messages here (``Connection.recv`` costs a poll and two reads per
+    message). The frames are ``Connection.send``'s: a 4-byte big-endian length (or -1 and an
+    8-byte one), then the pickle."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[ToSupervisor]:
+        """The messages that ``data`` completes, in order (a partial one waits for more)."""
+        buffer = self._buffer
+        buffer += data
+        messages = []
+        start = 0
+        while len(buffer) - start >= 4:
+            (size,) = struct.unpack_from("!i", buffer, start)
+            head = 4
+            if size == -1:
+                if len(buffer) - start < 12:
+                    break
+                (size,) = struct.unpack_from("!Q", buffer, start + 4)
+                head = 12
+            end = start + head + size
+            if len(buffer) < end:
+                break
+            messages.append(pickle.loads(memoryview(buffer)[start + head : end]))
+            start = end
+        del buffer[:start]
+        return messages

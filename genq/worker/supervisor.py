@@ -24,6 +24,7 @@ from genq.worker.protocol import (
     Changed,
     Done,
     Idle,
+    Inbox,
     Stop,
     ToSupervisor,
     ToWorker,
@@ -46,6 +47,7 @@ class WorkerHandle:
     idle: bool = False
     #: The jobs it runs now (several when they share one model call).
     job_ids: set[str] = field(default_factory=set)
+    inbox: Inbox = field(default_factory=Inbox)
 
 
 class Supervisor:
@@ -138,16 +140,25 @@ class Supervisor:
         self._loop.call_later(self._restart_delay, self._spawn)
 
     # -- messages ------------------------------------------------------------------------
-    def _on_readable(self, handle: WorkerHandle) -> None:
-        self._drain(handle)
+    def _on_readable(self, handle: WorkerHandle) -> bool:
+        """Read what the worker's pipe holds (it is readable); False at its end."""
+        fd = handle.conn.fileno()
+        try:
+            data = os.read(fd, 1 << 16)
+        except OSError:
+            data = b""
+        if not data:
+            assert self._loop is not None
+            self._loop.remove_reader(fd)
+            return False
+        for message in handle.inbox.feed(data):
+            self._on_message(handle, message)
+        return True
 
     def _drain(self, handle: WorkerHandle) -> None:
-        try:
-            while handle.conn.poll():
-                self._on_message(handle, handle.conn.recv())
-        except (EOFError, OSError):
-            assert self._loop is not None
-            self._loop.remove_reader(handle.conn.fileno())
+        """Read every message the worker has sent so far."""
+        while handle.conn.poll() and self._on_readable(handle):
+            pass
 
     def _on_message(self, handle: WorkerHandle, message: ToSupervisor) -> None:
         handle.ready = True

@@ -4,7 +4,9 @@ end does with each message of ``genq.worker.protocol``."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import multiprocessing
+import os
 import threading
 import time
 from multiprocessing.process import BaseProcess
@@ -18,7 +20,18 @@ from genq.settings import Settings
 from genq.store import JobStore, open_store
 from genq.worker.claims import ClaimLoop
 from genq.worker.context import InHand, JobContext
-from genq.worker.protocol import Busy, Cancel, Changed, Done, Hub, Idle, Stop, Wake
+from genq.worker.protocol import (
+    Busy,
+    Cancel,
+    Changed,
+    Done,
+    Hub,
+    Idle,
+    Inbox,
+    Stop,
+    ToSupervisor,
+    Wake,
+)
 from genq.worker.runner import Worker
 from genq.worker.supervisor import Supervisor, WorkerHandle
 
@@ -127,3 +140,21 @@ def test_a_worker_tells_a_claim_and_an_end_once_each(tmp_path: Path) -> None:
         told.append(supervisor_end.recv())
     assert told == [Busy(job_id), Changed(job_id), Done(job_id)]
     store.close()
+
+
+def test_the_supervisor_reads_a_workers_messages_whole_from_any_pieces() -> None:
+    """What a worker sends arrives as the values it sent, however the reads cut the bytes:
+    several messages in one read, one message over several, and a message too long for a
+    single write."""
+    supervisor_end, worker_end = multiprocessing.Pipe()
+    sent: list[ToSupervisor] = [Idle(), Busy("j1"), Changed("j" * 100_000), Done("j1")]
+    for message in sent:
+        worker_end.send(message)
+    worker_end.close()
+    inbox, received = Inbox(), []
+    for size in itertools.cycle((1, 3, 7, 50_000)):
+        data = os.read(supervisor_end.fileno(), size)
+        if not data:
+            break
+        received += inbox.feed(data)
+    assert received == sent
