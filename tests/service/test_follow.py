@@ -1,0 +1,169 @@
+"""Following a job's events in-process: every follower of a job in one process shares one
+reader of the store, and each sees every event in order, ending with the terminal one."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from genq.jobs import EventRecord, ProgressRecord
+from genq.models.registry import ModelRegistry
+from genq.notify import LocalNotifier
+from genq.service import JobService
+from genq.settings import Settings
+from genq.storage import open_storage
+from genq.store import JobStore, open_store
+from tests.store.test_store_contract import LEASE, new_job
+
+#: Long enough that only publishes wake the reader: its reads are counted.
+POLL = 60.0
+
+
+class Reads:
+    """Counts the store's ``events_after`` calls."""
+
+    def __init__(self, store: JobStore) -> None:
+        self.count = 0
+        read = store.events_after
+
+        def counted(*args: Any, **kwargs: Any) -> list[EventRecord]:
+            self.count += 1
+            return read(*args, **kwargs)
+
+        store.events_after = counted  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[JobService]:
+    settings = Settings(data_dir=tmp_path, poll_interval_seconds=POLL)
+    store = open_store(settings.db_url)
+    notifier = LocalNotifier()
+    store.on_change(notifier.announce)
+    storage = open_storage(settings.storage_url, settings.signing_secret())
+    yield JobService(settings, store, storage, ModelRegistry(settings.models), notifier)
+    store.close()
+
+
+def status_of(event: EventRecord) -> str:
+    return f"{event.type.value}:{event.data.get('status', '')}"
+
+
+async def follow(service: JobService, account_id: str, job_id: str, after: int = 0) -> list[str]:
+    return [status_of(e) async for e in await service.events(account_id, job_id, after)]
+
+
+async def settle() -> None:
+    # SQLite calls are made inline: a few turns of the loop let every follower catch up.
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def run_job(service: JobService, followers: int) -> tuple[list[list[str]], int, list[str]]:
+    """Follow one job with ``followers`` followers from the start while a worker claims it,
+    reports progress twice and finishes it: what each follower saw, how many event reads the
+    store served after they joined, and the job's events as stored."""
+    store = service.store
+    await service.start()
+    now = time.time()
+    account = store.ensure_account("acme", Decimal(10), now)
+    job = store.submit(new_job(account, created_at=now)).job
+    reads = Reads(store)
+    tasks = [asyncio.create_task(follow(service, account.id, job.id)) for _ in range(followers)]
+    await settle()
+    claim = store.claim("w1", ["m"], time.time(), LEASE)[0]
+    await settle()
+    for step in (1, 2):
+        store.set_progress(claim, ProgressRecord(step=step, total=2), time.time())
+        await settle()
+    store.finish(claim, time.time())
+    seen = await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    stored = [status_of(e) for e in store.events_after(job.id, 0)]
+    return seen, reads.count, stored
+
+
+def test_each_event_is_read_once_for_all_followers(service: JobService) -> None:
+    """Eight followers of one job cost the store the same reads as one, and each sees every
+    event of the job in order, the terminal one last."""
+    seen, reads, stored = asyncio.run(run_job(service, 8))
+    assert stored[0] == "status:queued"
+    assert stored[-1] == "status:succeeded"
+    assert "progress:" in stored
+    assert seen == [stored] * 8
+    alone = Settings(data_dir=service.settings.data_dir / "alone", poll_interval_seconds=POLL)
+    store = open_store(alone.db_url)
+    notifier = LocalNotifier()
+    store.on_change(notifier.announce)
+    storage = open_storage(alone.storage_url, alone.signing_secret())
+    one = JobService(alone, store, storage, ModelRegistry(alone.models), notifier)
+    try:
+        seen_alone, reads_alone, _ = asyncio.run(run_job(one, 1))
+    finally:
+        store.close()
+    assert seen_alone == [stored]
+    assert reads == reads_alone
+
+
+def test_followers_that_join_late_or_resume_see_the_rest(service: JobService) -> None:
+    """Followers joining a running job's feed, from the start or resuming after an event,
+    before or after the feed's own start, each get the events they have not seen."""
+
+    async def scenario() -> tuple[list[str], list[list[str]]]:
+        store = service.store
+        await service.start()
+        now = time.time()
+        account = store.ensure_account("acme", Decimal(10), now)
+        job = store.submit(new_job(account, created_at=now)).job
+        claim = store.claim("w1", ["m"], time.time(), LEASE)[0]
+        ids = [e.id for e in store.events_after(job.id, 0)]
+        first = asyncio.create_task(follow(service, account.id, job.id, ids[0]))
+        await settle()
+        store.set_progress(claim, ProgressRecord(step=1, total=2), time.time())
+        await settle()
+        later = [
+            asyncio.create_task(follow(service, account.id, job.id, after))
+            for after in (0, ids[-1], store.events_after(job.id, 0)[-1].id)
+        ]
+        await settle()
+        store.finish(claim, time.time())
+        seen = await asyncio.wait_for(asyncio.gather(first, *later), 5)
+        return [status_of(e) for e in store.events_after(job.id, 0)], seen
+
+    stored, (first, whole, after_running, after_progress) = asyncio.run(scenario())
+    assert first == stored[1:]
+    assert whole == stored
+    assert after_running == stored[2:]
+    assert after_progress == stored[3:]
+
+
+def test_the_reader_stops_when_its_last_follower_leaves(service: JobService) -> None:
+    """Followers cancelled mid-stream leave; with the last one gone, the job's reader stops
+    and the process keeps nothing for the job."""
+
+    async def scenario() -> None:
+        store = service.store
+        await service.start()
+        now = time.time()
+        account = store.ensure_account("acme", Decimal(10), now)
+        job = store.submit(new_job(account, created_at=now)).job
+        tasks = [asyncio.create_task(follow(service, account.id, job.id)) for _ in range(3)]
+        await settle()
+        feed = service._feeds[job.id]
+        reader = feed._reader
+        for task in tasks[:2]:
+            task.cancel()
+        await settle()
+        assert not reader.done()
+        assert service._feeds.get(job.id) is feed
+        tasks[2].cancel()
+        await settle()
+        assert reader.done()
+        assert job.id not in service._feeds
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(scenario())
