@@ -9,6 +9,7 @@ import functools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from types import TracebackType
 
 from genq.jobs import EventRecord, EventType, JobRecord, Status
 from genq.notify import Topic
@@ -133,6 +134,7 @@ class JobFeed:
         self.followers = 0
         self.done = False
         self._error: BaseException | None = None
+        self._error_tb: TracebackType | None = None
         self._news = asyncio.get_running_loop().create_future()
         self._reader = asyncio.create_task(self._read(), name=f"genq-feed-{job_id}")
 
@@ -146,7 +148,9 @@ class JobFeed:
 
     def raise_error(self) -> None:
         if self._error is not None:
-            raise self._error
+            # Each follower raises the one error from the reader's traceback, as a future
+            # does: raised as it stands, it would carry every earlier follower's frames too.
+            raise self._error.with_traceback(self._error_tb)
 
     def leave(self) -> None:
         self.followers -= 1
@@ -169,7 +173,7 @@ class JobFeed:
         try:
             await self._read_to_end()
         except Exception as exc:  # the followers raise it, as each did reading alone
-            self._error = exc
+            self._error, self._error_tb = exc, exc.__traceback__
         finally:
             self._end()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import traceback
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from genq.jobs import EventRecord, ProgressRecord
 from genq.models.registry import ModelRegistry
-from genq.notify import LocalNotifier
+from genq.notify import LocalNotifier, Topic
 from genq.service import JobService
 from genq.settings import Settings
 from genq.storage import open_storage
@@ -167,3 +168,38 @@ def test_the_reader_stops_when_its_last_follower_leaves(service: JobService) -> 
         await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(scenario())
+
+
+def test_a_store_error_reaches_each_follower_with_its_own_traceback(service: JobService) -> None:
+    """A read that fails ends every follower's stream with the error, each raised with the
+    reader's traceback and its own: one follower's frames do not pile up on the next's."""
+
+    class StoreDown(Exception):
+        pass
+
+    async def scenario() -> list[int]:
+        store = service.store
+        await service.start()
+        now = time.time()
+        account = store.ensure_account("acme", Decimal(10), now)
+        job = store.submit(new_job(account, created_at=now)).job
+
+        async def fail(after: int) -> int:
+            try:
+                await follow(service, account.id, job.id, after)
+            except StoreDown as error:
+                return len(traceback.extract_tb(error.__traceback__))
+            raise AssertionError("the stream ended without the store's error")
+
+        tasks = [asyncio.create_task(fail(0)) for _ in range(3)]
+        await settle()
+
+        def down(*args: Any, **kwargs: Any) -> list[EventRecord]:
+            raise StoreDown("the database is gone")
+
+        store.events_after = down  # type: ignore[method-assign]
+        service.notifier.publish(Topic.JOB, job.id)
+        return await asyncio.wait_for(asyncio.gather(*tasks), 5)
+
+    depths = asyncio.run(scenario())
+    assert len(set(depths)) == 1, depths
