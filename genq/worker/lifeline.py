@@ -46,9 +46,15 @@ def _sentinel_poller(sentinel: int) -> select.poll:
     return poller
 
 
+#: A poll object refuses a second thread while one polls it (``RuntimeError``), and the
+#: claim loop and the lifeline thread both ask.
+_sentinel_lock = threading.Lock()
+
+
 def _sentinel_closed(sentinel: int) -> bool:
     """Whether the parent's end of the sentinel pipe is closed (it never writes to it)."""
-    return bool(_sentinel_poller(sentinel).poll(0))
+    with _sentinel_lock:
+        return bool(_sentinel_poller(sentinel).poll(0))
 
 
 def watch_supervisor(
