@@ -100,6 +100,11 @@ class Following(ServiceCore):
                     yield event
                     if is_terminal(event):
                         return
+            if after < feed.base and not feed.events:
+                # The feed has read nothing past its base: a base beyond every event of the
+                # job (a Last-Event-ID none of its events had) would hold back the events in
+                # between from this follower. From here on the feed reads from here.
+                feed.base = after
             after = max(after, feed.base)
             while True:
                 events = feed.since(after)
@@ -179,13 +184,13 @@ class JobFeed:
 
     async def _read_to_end(self) -> None:
         service, job_id = self.service, self.job_id
-        after = self.base
         ended = False
         with service.notifier.subscribe(Topic.JOB, job_id) as subscription:
             while True:
+                # Until it reads an event, a follower from further back may lower the base.
+                after = self.events[-1].id if self.events else self.base
                 events = await service._db(service.store.events_after, job_id, after)
                 if events:
-                    after = events[-1].id
                     self.events.extend(events)
                     self._wake()
                     if any(is_terminal(event) for event in events):

@@ -203,3 +203,31 @@ def test_a_store_error_reaches_each_follower_with_its_own_traceback(service: Job
 
     depths = asyncio.run(scenario())
     assert len(set(depths)) == 1, depths
+
+
+def test_a_follower_past_every_event_holds_back_no_other(service: JobService) -> None:
+    """A follower resuming after an id no event has reached yet makes the job's feed start
+    there; a follower from the start, joining it, still gets every later event and the
+    terminal one."""
+
+    async def scenario() -> tuple[list[str], list[str], list[str]]:
+        store = service.store
+        await service.start()
+        now = time.time()
+        account = store.ensure_account("acme", Decimal(10), now)
+        job = store.submit(new_job(account, created_at=now)).job
+        ahead = asyncio.create_task(follow(service, account.id, job.id, 10**9))
+        await settle()
+        whole = asyncio.create_task(follow(service, account.id, job.id, 0))
+        await settle()
+        claim = store.claim("w1", ["m"], time.time(), LEASE)[0]
+        await settle()
+        store.set_progress(claim, ProgressRecord(step=1, total=2), time.time())
+        await settle()
+        store.finish(claim, time.time())
+        seen_ahead, seen_whole = await asyncio.wait_for(asyncio.gather(ahead, whole), 5)
+        return [status_of(e) for e in store.events_after(job.id, 0)], seen_ahead, seen_whole
+
+    stored, ahead, whole = asyncio.run(scenario())
+    assert ahead == []
+    assert whole == stored
