@@ -33,6 +33,7 @@ heartbeat renews leases and hears cancels from the store every third of a lease.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import pickle
 import select
@@ -41,6 +42,8 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+
+log = logging.getLogger("genq.worker")
 
 # Not slotted: a slotted dataclass pickles through Python-level __getstate__/__setstate__,
 # which makes each message about twice as dear to send and read.
@@ -165,7 +168,10 @@ class Inbox:
             end = start + head + size
             if len(buffer) < end:
                 break
-            messages.append(pickle.loads(memoryview(buffer)[start + head : end]))
-            start = end
+            body, start = slice(start + head, end), end
+            try:
+                messages.append(pickle.loads(memoryview(buffer)[body]))
+            except Exception:  # one bad frame is dropped, not read again with every later one
+                log.exception("a worker message could not be read; dropped")
         del buffer[:start]
         return messages

@@ -152,7 +152,10 @@ class Supervisor:
             self._loop.remove_reader(fd)
             return False
         for message in handle.inbox.feed(data):
-            self._on_message(handle, message)
+            try:
+                self._on_message(handle, message)
+            except Exception:  # the messages after it are still heard
+                log.exception("worker %s: message %r failed", handle.worker_id, message)
         return True
 
     def _drain(self, handle: WorkerHandle) -> None:

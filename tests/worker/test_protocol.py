@@ -14,6 +14,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
 
+import pytest
+
 from genq.notify import LocalNotifier, Notifier, Topic
 from genq.service import JobService
 from genq.settings import Settings
@@ -158,3 +160,18 @@ def test_the_supervisor_reads_a_workers_messages_whole_from_any_pieces() -> None
             break
         received += inbox.feed(data)
     assert received == sent
+
+
+def test_a_message_that_cannot_be_read_is_dropped_alone(caplog: pytest.LogCaptureFixture) -> None:
+    """A frame whose bytes do not unpickle is logged and skipped: the messages around it
+    arrive, and it is not read again with the next bytes."""
+    supervisor_end, worker_end = multiprocessing.Pipe()
+    worker_end.send(Busy("j1"))
+    worker_end.send_bytes(b"not a pickle")
+    worker_end.send(Done("j1"))
+    inbox = Inbox()
+    received = inbox.feed(os.read(supervisor_end.fileno(), 1 << 16))
+    assert received == [Busy("j1"), Done("j1")]
+    assert "could not be read" in caplog.text
+    worker_end.send(Idle())
+    assert inbox.feed(os.read(supervisor_end.fileno(), 1 << 16)) == [Idle()]
