@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from genq.jobs import Status
 from genq.notify.base import Topic
 from genq.store.base import JobFilter
 from genq.store.changes import Change, PerEngine, Record
@@ -110,10 +111,17 @@ def _filter(where: JobFilter, args: dict[str, Any]) -> str:
             sql += f" AND {column} = :{column}"
             args[column] = value
     if where.statuses:
-        names = [f"status_{n}" for n in range(len(where.statuses))]
-        sql += f" AND status IN ({', '.join(':' + name for name in names)})"
-        args.update(zip(names, where.statuses, strict=True))
+        sql += f" AND {_status_in(where.statuses)}"
     return sql
+
+
+def _status_in(statuses: tuple[str, ...]) -> str:
+    """The statuses as SQL literals, in ``Status`` order: SQLite reads the queued and
+    running jobs of an account from the partial index ``jobs_unfinished`` only when the
+    query names that index's statuses itself, in its order. Only ``Status`` names reach the
+    SQL; a status that is not one matches no job."""
+    names = [f"'{status.value}'" for status in Status if status.value in statuses]
+    return f"status IN ({', '.join(names)})" if names else "FALSE"
 
 
 def list_jobs(

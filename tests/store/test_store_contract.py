@@ -478,6 +478,8 @@ def test_list_jobs_filters_by_status_and_model(store: JobStore, account: Account
     assert ids("running") == [a1.id]
     assert ids("canceled") == [b2.id]
     assert ids("queued", "running") == [b1.id, a2.id, a1.id]
+    assert ids("running", "queued") == [b1.id, a2.id, a1.id]
+    assert ids("no-such-status") == []
     assert ids("queued", model="b") == [b1.id]
     assert ids("running", model="b") == []
     assert ids(model="c") == []
