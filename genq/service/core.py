@@ -97,15 +97,16 @@ class ServiceCore:
     async def authenticate(self, raw_key: str | None) -> ApiKey:
         if not raw_key:
             raise Unauthorized("missing API key: send Authorization: Bearer KEY or x-api-key")
-        key = self._keys.get(raw_key)
+        digest = hash_key(raw_key)
+        key = self._keys.get(digest)
         if key is not None:
             return key
-        key = await self._db(self.store.find_key, hash_key(raw_key))
+        key = await self._db(self.store.find_key, digest)
         if key is None:
             raise Unauthorized("unknown API key")
         if key.disabled:
             raise Unauthorized("this API key is disabled", code="key_disabled")
-        self._keys.keep(raw_key, key)
+        self._keys.keep(digest, key)
         return key
 
     async def get(self, account_id: str, job_id: str) -> JobRecord:

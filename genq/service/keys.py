@@ -23,7 +23,8 @@ MAX_KEPT_KEYS = 10_000
 
 
 class KeyCache:
-    """Enabled keys by their plain text, each for ``ttl`` seconds after it was read."""
+    """Enabled keys by their hash (never the plain key, which lives no longer than its
+    request), each for ``ttl`` seconds after it was read."""
 
     def __init__(
         self,
@@ -34,8 +35,8 @@ class KeyCache:
     ) -> None:
         self._keys: TTLCache[str, ApiKey] = TTLCache(size, ttl, timer=clock)
 
-    def get(self, raw_key: str) -> ApiKey | None:
-        return self._keys.get(raw_key)
+    def get(self, key_hash: str) -> ApiKey | None:
+        return self._keys.get(key_hash)
 
-    def keep(self, raw_key: str, key: ApiKey) -> None:
-        self._keys[raw_key] = key
+    def keep(self, key_hash: str, key: ApiKey) -> None:
+        self._keys[key_hash] = key

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from genq.errors import Unauthorized
-from genq.keys import create_key
+from genq.keys import create_key, hash_key
 from genq.models.registry import ModelRegistry
 from genq.notify import LocalNotifier
 from genq.service import JobService
@@ -74,4 +74,4 @@ def test_unknown_and_disabled_keys_are_not_remembered(setup) -> None:
     elsewhere.set_key_disabled(key.id, False)
     assert asyncio.run(service.authenticate(raw)).id == key.id
     assert refusal(service, "gq_not_a_key") == "unauthorized"
-    assert service._keys.get("gq_not_a_key") is None
+    assert service._keys.get(hash_key("gq_not_a_key")) is None
