@@ -1,7 +1,7 @@
 """Who is calling: API keys checked against the store, and remembered for a second.
 
-A status poll is the most frequent request genq answers, and hashing its key and reading the
-key's row cost more than reading the job. A known, enabled key is kept for ``KEY_TTL_SECONDS``
+A status poll is the most frequent request genq answers, and reading its key's row costs as
+much as reading the job. A known, enabled key is kept for ``KEY_TTL_SECONDS``
 after it was read: a key disabled or deleted by another process (``genq keys``) is refused
 within that time, in every process. Unknown and disabled keys are never kept, so they are
 refused at once, and a flood of made-up keys cannot grow the cache.
