@@ -594,6 +594,22 @@ def test_claim_only_listed_models(store: JobStore, account: Account) -> None:
     assert store.claim("w1", ["a", "b", "c"], T0 + 10, LEASE, limit=10) == []
 
 
+def test_claim_ranks_the_jobs_of_all_its_models_together(store: JobStore, account: Account) -> None:
+    """claim ranks the jobs of every model it was given as one queue (highest priority, then
+    oldest, whatever the model), however the models are listed, and leaves expired jobs."""
+    a_low = submit(store, account, model="a", priority=0, created_at=T0)
+    b_high = submit(store, account, model="b", priority=5, created_at=T0 + 1)
+    submit(store, account, model="c", priority=9, created_at=T0 + 2)
+    a_high = submit(store, account, model="a", priority=5, created_at=T0 + 3)
+    b_low = submit(store, account, model="b", priority=0, created_at=T0 + 4)
+    submit(store, account, model="b", priority=9, created_at=T0 + 5, expires_at=T0 + 6)
+    models = ["b", "a", "b"]
+    best = store.claim("w1", models, T0 + 10, LEASE, limit=3)
+    assert [c.job.id for c in best] == [b_high.id, a_high.id, a_low.id]
+    rest = store.claim("w1", models, T0 + 10, LEASE, limit=3)
+    assert [c.job.id for c in rest] == [b_low.id]
+
+
 def test_claimed_job_is_running_with_attempt_worker_and_event(
     store: JobStore, account: Account
 ) -> None:
