@@ -1,4 +1,7 @@
--- genq schema, version 6: an account's jobs of one status, newest first, are read from an
--- index rather than found by checking the status of each of the account's jobs in turn
--- (listing an account's failed jobs no longer reads its whole history).
-CREATE INDEX jobs_account_status ON jobs (account_id, status, seq DESC)
+-- genq schema, version 6: an account's jobs, of one status or unfinished, newest first, are
+-- read from an index rather than found by checking the status of each of the account's jobs
+-- in turn (listing an account's failed jobs no longer reads its whole history), and without
+-- sorting them afterwards.
+CREATE INDEX jobs_account_status ON jobs (account_id, status, seq DESC);
+DROP INDEX jobs_unfinished;
+CREATE INDEX jobs_unfinished ON jobs (account_id, seq DESC) WHERE status IN ('queued', 'running')
