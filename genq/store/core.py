@@ -259,9 +259,12 @@ class SQLStore(AccountStatements, JobStore):
             return []
         args = dict(models=self._db.array(models), model=models[0], batch_key=batch_key, now=now)
         args.update(limit=limit, worker_id=worker_id, lease=now + lease_seconds)
-        peek, change = (
-            (q.ANY_QUEUED, q.CLAIM) if batch_key is None else (q.ANY_QUEUED_BATCH, q.CLAIM_BATCH)
-        )
+        if batch_key is not None:
+            peek, change = q.ANY_QUEUED_BATCH, q.CLAIM_BATCH
+        elif len(set(models)) == 1:
+            peek, change = q.ANY_QUEUED, q.CLAIM_MODEL
+        else:
+            peek, change = q.ANY_QUEUED, q.CLAIM
         # Most claims of an idle worker find nothing: look without taking a write lock that
         # holds the whole database.
         if self._db.exclusive_writes and self._db.one(peek, args) is None:

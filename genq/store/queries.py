@@ -163,41 +163,34 @@ _TAKE = (
 )
 
 
-def _best(which: str, columns: str = "seq") -> str:
-    """The best ``:limit`` queued, unexpired jobs of ``which``: highest priority, then oldest."""
-    return (
-        f"SELECT {columns} FROM jobs WHERE status = 'queued' AND {which} AND expires_at > :now"
+def _claim(which: str) -> Change:
+    """Take the best ``:limit`` queued, unexpired jobs of ``which`` for a worker: highest
+    priority, then oldest."""
+    pick = (
+        f"SELECT seq FROM jobs WHERE status = 'queued' AND {which} AND expires_at > :now"
         " ORDER BY priority DESC, seq LIMIT :limit"
     )
-
-
-def _claim(sqlite_pick: str, postgres_pick: str) -> Change:
-    """Take the picked jobs (``seq``) for a worker."""
     return Change(
         PerEngine(
             # One write transaction at a time: nothing else can take these rows meanwhile.
-            sqlite=f"{_TAKE} WHERE seq IN ({sqlite_pick}) RETURNING *",
+            sqlite=f"{_TAKE} WHERE seq IN ({pick}) RETURNING *",
             # Concurrent claims skip the rows others are taking rather than wait for them.
-            postgres=f"WITH picked AS ({postgres_pick}) {_TAKE}"
+            # The lock is taken below the LIMIT, row by row in the sorted order, so a claim
+            # locks only the rows it takes: a pick that locked more (the best of each model,
+            # say, then the best of those) would hide the rows it leaves from a concurrent
+            # claim, which could then find nothing while a job it may run is queued.
+            postgres=f"WITH picked AS ({pick} FOR UPDATE SKIP LOCKED) {_TAKE}"
             " FROM picked WHERE jobs.seq = picked.seq RETURNING jobs.*",
         ),
         Record.STATUS,
     )
 
 
-# PostgreSQL picks the best jobs of each model from the head of its ``jobs_queue`` range, then
-# the best of those: one sort of every queued job of the worker's models costs more the longer
-# the queue. Each model's pick locks up to ``:limit`` rows, some of which the final pick leaves;
-# a claim is one statement committed by itself (``Engine.write`` without ``atomic``), so those
-# locks go at its end, and meanwhile a concurrent claim skips them as it skips rows being taken.
-CLAIM = _claim(
-    _best("model = ANY(:models)"),
-    "SELECT best.seq FROM (SELECT DISTINCT unnest(CAST(:models AS TEXT[])) AS model) m"
-    f" CROSS JOIN LATERAL ({_best('model = m.model', 'seq, priority')} FOR UPDATE SKIP LOCKED)"
-    " best ORDER BY best.priority DESC, best.seq LIMIT :limit",
-)
-_BATCH = _best("model = :model AND batch_key = :batch_key")
-CLAIM_BATCH = _claim(_BATCH, f"{_BATCH} FOR UPDATE SKIP LOCKED")
+#: A worker serving one model reads the head of its ``jobs_queue`` range, in order.
+CLAIM_MODEL = _claim("model = :model")
+#: A worker serving several models sorts the queued jobs of all of them.
+CLAIM = _claim("model = ANY(:models)")
+CLAIM_BATCH = _claim("model = :model AND batch_key = :batch_key")
 
 #: A worker's writes are fenced by its claim: the job, the worker and the attempt.
 _FENCE = "id = :id AND worker_id = :worker_id AND attempts = :attempt AND status = 'running'"
