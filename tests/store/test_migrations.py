@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from genq.errors import ConfigError, OutOfCredits
-from genq.store import NewJob, open_store
+from genq.store import JobFilter, NewJob, open_store
 from genq.store.schema import SCHEMA_VERSION, migrations
 from tests.pg import POSTGRES_URL, drop_schema, new_schema, store_url
 
@@ -237,5 +237,36 @@ def test_version_4_float_money_becomes_exact(database: Database) -> None:
         assert store.submit(next_job("fits", Decimal("0.2875"))).created
         with pytest.raises(OutOfCredits):
             store.submit(next_job("over", Decimal("0.000001")))
+    finally:
+        store.close()
+
+
+def test_version_5_jobs_are_listed_by_status_after_migrating(database: Database) -> None:
+    """Migrating a version-5 database with jobs rebuilds its job indexes in place: its jobs of
+    one status, and its unfinished jobs, are listed newest first as before."""
+    database.make_at(5)
+    database.execute(
+        "INSERT INTO accounts (id, name, credits_micros, created_at) VALUES (?, ?, NULL, ?)",
+        ("acct_a", "a", T0),
+    )
+    statuses = ["queued", "failed", "running", "succeeded", "failed", "queued"]
+    for n, status in enumerate(statuses):
+        database.execute(
+            "INSERT INTO jobs (id, account_id, model, input, status, created_at, expires_at)"
+            " VALUES (?, 'acct_a', 'noop', '{}', ?, ?, ?)",
+            (f"job_{n}", status, T0 + n, T0 + DAY),
+        )
+    store = open_store(database.url, migrate=True)
+    try:
+        assert store.migrated == (5, SCHEMA_VERSION)
+
+        def ids(*wanted: str) -> list[str]:
+            where = JobFilter(statuses=wanted)
+            jobs = store.list_jobs("acct_a", T0, limit=10, where=where)
+            return [job.id for _, job in jobs]
+
+        assert ids("failed") == ["job_4", "job_1"]
+        assert ids("queued", "running") == ["job_5", "job_2", "job_0"]
+        assert store.count_jobs("acct_a", T0, JobFilter(statuses=("queued", "running"))) == 3
     finally:
         store.close()
