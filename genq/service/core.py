@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from cachetools import LRUCache
+
 from genq.errors import Missing, Unauthorized
 from genq.jobs import ApiKey, JobRecord
 from genq.keys import hash_key
@@ -20,6 +22,8 @@ from genq.storage import FileStorage
 from genq.store import JobStore
 
 T = TypeVar("T")
+#: Most text kept for repeated reads, in characters.
+KEPT_TEXT_CHARS = 16 << 20
 
 
 def known_id(job_id: str) -> str:
@@ -47,6 +51,9 @@ class ServiceCore:
         self.registry = registry
         self.notifier = notifier
         self._keys = KeyCache()
+        #: Texts that no longer change (a stored file's, a finished job's streamed text), kept
+        #: for the clients that poll them.
+        self._texts: LRUCache[tuple[str | int, ...], str] = LRUCache(KEPT_TEXT_CHARS, getsizeof=len)
         self._served: set[str] = set()
         self._served_at = -1.0
 
@@ -85,6 +92,10 @@ class ServiceCore:
     def aliases_of(self, name: str) -> list[str]:
         """The aliases that name the model ``name``."""
         return self.registry.aliases_of(name)
+
+    def _keep_text(self, key: tuple[str | int, ...], text: str) -> None:
+        if len(text) <= KEPT_TEXT_CHARS:
+            self._texts[key] = text
 
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         # SQLite calls take microseconds and are made inline; a store that waits on the

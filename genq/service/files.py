@@ -3,11 +3,8 @@ itself (an output of a caller's job, or the file behind a signed link)."""
 
 from __future__ import annotations
 
-import functools
 import time
 from pathlib import Path
-
-from cachetools import LRUCache
 
 from genq.errors import Forbidden, Missing
 from genq.jobs import JobRecord, OutputRecord
@@ -15,8 +12,6 @@ from genq.service.core import ServiceCore
 
 #: Most text a dialect puts in a response body in place of a link.
 MAX_TEXT_BYTES = 1 << 20
-#: Most output text kept for repeated reads (polls of a finished text job), in characters.
-KEPT_TEXT_CHARS = 16 << 20
 
 
 class Files(ServiceCore):
@@ -35,19 +30,14 @@ class Files(ServiceCore):
     async def _stored_text(self, key: str, limit: int) -> str | None:
         # A stored file is never written again (its key names the job's attempt), so its
         # text is kept: a client polling a finished text job reads it from memory.
-        text = self._texts.get((key, limit))
+        text = self._texts.get(("file", key, limit))
         if text is None:
             data = await self._db(self.storage.read, key, limit)
             if data is None:
                 return None
             text = data.decode("utf-8", errors="replace")
-            if len(text) <= KEPT_TEXT_CHARS:
-                self._texts[key, limit] = text
+            self._keep_text(("file", key, limit), text)
         return text
-
-    @functools.cached_property
-    def _texts(self) -> LRUCache[tuple[str, int], str]:
-        return LRUCache(KEPT_TEXT_CHARS, getsizeof=len)
 
     async def output_file(
         self, account_id: str, job_id: str, index: int

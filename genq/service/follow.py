@@ -68,14 +68,22 @@ class Following(ServiceCore):
         await self.get(account_id, job_id)
         return self._follow(account_id, job_id, last_event_id)
 
-    async def text_so_far(self, job_id: str) -> str:
-        """The text a text model has streamed for the job so far (its ``text`` events)."""
+    async def text_so_far(self, job: JobRecord) -> str:
+        """The text a text model has streamed for the job so far (its ``text`` events); kept
+        once the job has ended, when no more can come (a worker writes a job's last text
+        before its end)."""
+        key = ("events", job.id)
+        if job.terminal and (kept := self._texts.get(key)) is not None:
+            return kept
         pieces: list[str] = []
         after = 0
-        while events := await self._db(self.store.events_after, job_id, after):
+        while events := await self._db(self.store.events_after, job.id, after):
             after = events[-1].id
             pieces.extend(e.data.get("delta", "") for e in events if e.type is EventType.TEXT)
-        return "".join(pieces)
+        text = "".join(pieces)
+        if job.terminal:
+            self._keep_text(key, text)
+        return text
 
     @functools.cached_property
     def _feeds(self) -> dict[str, JobFeed]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from genq.jobs import EventRecord, ProgressRecord
+from genq.jobs import EventRecord, EventType, ProgressRecord
 from genq.models.registry import ModelRegistry
 from genq.notify import LocalNotifier, Topic
 from genq.service import JobService
@@ -231,3 +231,36 @@ def test_a_follower_past_every_event_holds_back_no_other(service: JobService) ->
     stored, ahead, whole = asyncio.run(scenario())
     assert ahead == []
     assert whole == stored
+
+
+def test_a_finished_jobs_streamed_text_is_kept_a_running_ones_is_not(service: JobService) -> None:
+    """The text a job streamed is read again while the job runs (more may come), and read
+    once when it has ended."""
+
+    async def scenario() -> tuple[list[str], list[int]]:
+        store = service.store
+        now = time.time()
+        account = store.ensure_account("acme", None, now)
+        job = store.submit(new_job(account, created_at=now)).job
+        claim = store.claim("w1", ["m"], time.time(), LEASE)[0]
+        reads = Reads(store)
+        texts, counts = [], []
+        for delta in ("Hello", ", world"):
+            store.add_event(claim, EventType.TEXT, {"delta": delta}, time.time())
+            running = store.get_job(account.id, job.id, time.time())
+            assert running is not None
+            texts.append(await service.text_so_far(running))
+            counts.append(reads.count)
+        store.finish(claim, time.time())
+        ended = store.get_job(account.id, job.id, time.time())
+        assert ended is not None
+        assert ended.terminal
+        for _ in range(2):
+            texts.append(await service.text_so_far(ended))
+            counts.append(reads.count)
+        return texts, counts
+
+    texts, counts = asyncio.run(scenario())
+    assert texts == ["Hello", "Hello, world", "Hello, world", "Hello, world"]
+    assert counts[3] == counts[2]  # the ended job's text came from memory the second time
+    assert counts[1] > counts[0]

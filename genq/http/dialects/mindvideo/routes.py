@@ -157,7 +157,7 @@ async def task_output(caller: Caller, job: JobRecord) -> dict[str, Any]:
         output[OUTPUT_KEYS[made]] = []
     if made == "text":
         # Its text file holds the whole text; a model may also have only streamed it.
-        output["text"] = await svc.output_text(job) or await svc.text_so_far(job.id) or None
+        output["text"] = await svc.output_text(job) or await svc.text_so_far(job) or None
     for item, links in zip(job.outputs, caller.links.outputs(job), strict=True):
         kind = item.content_type.split("/", 1)[0]
         output.setdefault(OUTPUT_KEYS.get(kind, "files"), []).append(media_entry(item, links))

@@ -228,7 +228,7 @@ async def text_body(caller: Caller, job: JobRecord) -> dict[str, Any]:
     done = job.status is Status.SUCCEEDED
     text = await caller.svc.output_text(job) if done else None
     if text is None:
-        text = await caller.svc.text_so_far(job.id)
+        text = await caller.svc.text_so_far(job)
     return {
         "status": STATUS_WORDS[job.status],
         "output": text,
