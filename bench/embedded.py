@@ -35,7 +35,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-TARGETS = {"cpu_ms_per_job": 0.6, "p50_ms_one_client": 5.0, "worker_gap_ms_median": 2.0}
+TARGETS = {"cpu_ms_per_job": 0.6, "p50_ms_one_client": 3.0, "worker_gap_ms_median": 2.0}
 
 
 @dataclass
