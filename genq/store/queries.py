@@ -188,7 +188,8 @@ def _claim(which: str) -> Change:
 
 #: A worker serving one model reads the head of its ``jobs_queue`` range, in order.
 CLAIM_MODEL = _claim("model = :model")
-#: A worker serving several models sorts the queued jobs of all of them.
+#: A worker serving several models: PostgreSQL walks ``jobs_queue_order`` (the whole queue in
+#: claim order) to the first job of one of them; SQLite sorts the queued jobs of its models.
 CLAIM = _claim("model = ANY(:models)")
 CLAIM_BATCH = _claim("model = :model AND batch_key = :batch_key")
 
