@@ -39,7 +39,6 @@ import multiprocessing
 import os
 import resource
 import secrets
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -54,8 +53,10 @@ from typing import Any, cast
 import httpx
 import psutil
 import psycopg
+from embedded import judge
+from scale import DEFAULT_DB, drop_schema, free_port, schema_url
 
-POSTGRES_URL = os.environ.get("GENQ_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get("GENQ_TEST_POSTGRES", DEFAULT_DB)
 TARGETS = {"rss_mb_peak": 400.0, "cpu_ms_per_event": 0.05, "missed_terminal": 0}
 #: A follower's counters, shared with the bench process: one row of this many per process.
 CONNECTED, EVENTS, PROGRESS, TERMINAL, ENDED, FAILED = range(6)
@@ -68,12 +69,6 @@ def raise_fd_limit() -> int:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:
@@ -135,7 +130,7 @@ class Deployment:
             self.servers = [Server(tmp / "api1", {**common, "workers": self.workers})]
         else:
             self.schema = f"bench_streams_{secrets.token_hex(4)}"
-            self.db_url = f"{POSTGRES_URL}?schema={self.schema}"
+            self.db_url = schema_url(POSTGRES_URL, self.schema)
             common |= {"db": self.db_url, "storage": f"file://{tmp / 'files'}"}
             first = Server(tmp / "api1", {**common, "workers": self.workers})
             # The second API starts once the first has made the schema and the key.
@@ -170,8 +165,7 @@ class Deployment:
         for server in reversed(self.servers):
             server.stop()
         if self.schema is not None:
-            with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+            drop_schema(POSTGRES_URL, self.schema)
 
 
 # -- the followers (in processes of their own) ---------------------------------------------
@@ -451,12 +445,7 @@ def report(run: Run, deployment: Deployment, args: argparse.Namespace) -> int:
         "cpu_ms_per_event": steady_ms,
         "missed_terminal": args.followers - counts[TERMINAL],
     }
-    print("\ntarget                  measured     target   verdict")
-    misses = 0
-    for name, target in TARGETS.items():
-        ok = figures[name] <= target
-        misses += not ok
-        print(f"{name:22} {figures[name]:9.4f} ≤ {target:8.3f}   {'met' if ok else 'MISSED'}")
+    misses = judge(figures, TARGETS)
     return 1 if misses and args.strict else 0
 
 
