@@ -40,15 +40,21 @@ class Reads:
         store.events_after = counted  # type: ignore[method-assign]
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[JobService]:
-    settings = Settings(data_dir=tmp_path, poll_interval_seconds=POLL)
+def new_service(data_dir: Path) -> JobService:
+    """The job service on its own SQLite store in ``data_dir``, hearing its own changes."""
+    settings = Settings(data_dir=data_dir, poll_interval_seconds=POLL)
     store = open_store(settings.db_url)
     notifier = LocalNotifier()
     store.on_change(notifier.announce)
     storage = open_storage(settings.storage_url, settings.signing_secret())
-    yield JobService(settings, store, storage, ModelRegistry(settings.models), notifier)
-    store.close()
+    return JobService(settings, store, storage, ModelRegistry(settings.models), notifier)
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[JobService]:
+    service = new_service(tmp_path)
+    yield service
+    service.store.close()
 
 
 def status_of(event: EventRecord) -> str:
@@ -96,16 +102,11 @@ def test_each_event_is_read_once_for_all_followers(service: JobService) -> None:
     assert stored[-1] == "status:succeeded"
     assert "progress:" in stored
     assert seen == [stored] * 8
-    alone = Settings(data_dir=service.settings.data_dir / "alone", poll_interval_seconds=POLL)
-    store = open_store(alone.db_url)
-    notifier = LocalNotifier()
-    store.on_change(notifier.announce)
-    storage = open_storage(alone.storage_url, alone.signing_secret())
-    one = JobService(alone, store, storage, ModelRegistry(alone.models), notifier)
+    one = new_service(service.settings.data_dir / "alone")
     try:
         seen_alone, reads_alone, _ = asyncio.run(run_job(one, 1))
     finally:
-        store.close()
+        one.store.close()
     assert seen_alone == [stored]
     assert reads == reads_alone
 
