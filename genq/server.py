@@ -10,9 +10,8 @@ import signal
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
 
-from genq.http.app import create_app
+from genq.http.app import GenqApp, create_app
 from genq.keys import create_key
 from genq.models.registry import ModelRegistry
 from genq.notify import open_notifier
@@ -27,7 +26,7 @@ log = logging.getLogger("genq")
 DEFAULT_ACCOUNT = "default"
 
 
-def build_app(settings: Settings, *, workers: bool = True) -> FastAPI:
+def build_app(settings: Settings, *, workers: bool = True) -> GenqApp:
     store = open_store(settings.db_url)
     storage = open_storage(settings.storage_url, settings.signing_secret())
     notifier = open_notifier(settings.db_url)

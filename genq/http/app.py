@@ -6,26 +6,24 @@ import asyncio
 import contextlib
 import gc
 import logging
-import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from fastapi import FastAPI, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
-from fastapi.telemetry import TelemetryConfig
-from fastapi_offline import FastAPIOffline
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-import genq.http.paths  # noqa: F401 - registers {name:rest} before any route uses it
 from genq import __version__
 from genq.errors import PayloadTooLarge, ServiceError
 from genq.http import native
-from genq.http.dialects.registry import include_dialects
+from genq.http.dialects.registry import dialect_routers
+from genq.http.docs import docs_routes
 from genq.http.openapi import FILE_ANSWERS, native_errors
-from genq.http.responses import FileDownload, JSONResponse, request_invalid
+from genq.http.responses import FileDownload, JSONResponse
+from genq.http.routing import IndexedRouter, Query, Router, openapi_document
 from genq.service import JobService
 from genq.settings import Settings
 from genq.storage import FileStorage
@@ -107,14 +105,25 @@ class Unexpected:
             await response(scope, receive, send)
 
 
-#: FastAPI's own OpenTelemetry tracing, metrics and logs, all off.
-NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+class GenqApp(Starlette):
+    """The application, with the OpenAPI document of every route it serves."""
 
+    def __init__(self, routers: list[Router], **options: Any) -> None:
+        self.operations = [op for router in routers for op in router.operations]
+        routes = [route for router in routers for route in router.routes()]
+        super().__init__(routes=routes + docs_routes("genq"), **options)
+        self.router = IndexedRouter(self.router.routes, lifespan=self.router.lifespan_context)
+        self._document: dict[str, Any] | None = None
 
-def otel_wanted() -> bool:
-    """Whether FastAPI is to report to OpenTelemetry: when its own switch,
-    ``FASTAPI_OTEL_AUTO_CONFIGURE=true``, is set."""
-    return os.environ.get("FASTAPI_OTEL_AUTO_CONFIGURE", "").lower() == "true"
+    def openapi(self) -> dict[str, Any]:
+        if self._document is None:
+            self._document = openapi_document(
+                self.operations,
+                title="genq",
+                version=__version__,
+                description="Asynchronous inference for generative media models.",
+            )
+        return self._document
 
 
 def create_app(
@@ -123,49 +132,32 @@ def create_app(
     *,
     settings: Settings,
     storage: FileStorage,
-) -> FastAPI:
+) -> GenqApp:
     """The application of ``service``, built from ``settings`` and the ``storage`` whose files
     it links to, with ``supervisor``'s workers living as long as it, if given."""
-    # The docs pages (/docs, /redoc) load their scripts, styles and icon from genq itself,
-    # not from a CDN: they work on a machine without internet access.
-    app = FastAPIOffline(
-        title="genq",
-        version=__version__,
-        description="Asynchronous inference for generative media models.",
+    app = GenqApp(
+        [native.router, *dialect_routers(settings), own_routes(service, supervisor)],
         lifespan=lifetime(service, supervisor, settings),
-        static_url="/docs/assets",
-        # Swagger UI would otherwise send the document to an online validator.
-        swagger_ui_parameters={"validatorUrl": None},
-        # FastAPI asks OpenTelemetry for its providers on every request, a tenth of the cost
-        # of a status read; it reports only where FastAPI's own switch asks it to.
-        telemetry=None if otel_wanted() else NO_TELEMETRY,
+        middleware=[
+            Middleware(Unexpected),
+            Middleware(BodyLimit, limit=settings.max_body_bytes),
+        ],
+        exception_handlers={ServiceError: service_error, HTTPException: http_error},
     )
     app.state.service = service
     app.state.storage = storage
-    app.include_router(native.router)
-    include_dialects(app, settings)
-    document_auth(app)
-    install_error_handlers(app)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(Unexpected)
-
-    @app.get("/healthz", summary="Liveness and readiness")
-    async def healthz() -> JSONResponse:
-        workers = None if supervisor is None else len(supervisor.workers)
-        return JSONResponse({"status": "ok", "version": __version__, "workers": workers})
-
-    add_signed_files(app, service)
+    app.state.dialects = settings.dialects
     return app
 
 
 def lifetime(
     service: JobService, supervisor: Supervisor | None, settings: Settings
-) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
     """The server's lifespan: the workers, the service and its sweeps start with it and stop
     with it."""
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if supervisor is not None:
             await supervisor.start()
         await service.start()
@@ -185,21 +177,24 @@ def lifetime(
     return lifespan
 
 
-def add_signed_files(app: FastAPI, service: JobService) -> None:
-    """``/files/KEY``: the files genq serves itself, through the links it signed."""
-    file_answers = {**FILE_ANSWERS, **native_errors(403, 404, 416, 503)}
+def own_routes(service: JobService, supervisor: Supervisor | None) -> Router:
+    """``/healthz``, and ``/files/KEY``: the files genq serves itself, through the links it
+    signed. Neither takes an API key."""
+    router = Router()
 
-    @app.get(
-        "/files/{key:rest}",
-        summary="Download a result file through a signed link",
-        response_class=Response,
-        responses=file_answers,
+    @router.get("/healthz", summary="Liveness and readiness", secured=False)
+    async def healthz() -> JSONResponse:
+        workers = None if supervisor is None else len(supervisor.workers)
+        return JSONResponse({"status": "ok", "version": __version__, "workers": workers})
+
+    file_answers = {**FILE_ANSWERS, **native_errors(403, 404, 416, 503)}
+    file_route = {"answers_json": False, "responses": file_answers, "secured": False}
+
+    @router.get(
+        "/files/{key:rest}", summary="Download a result file through a signed link", **file_route
     )
-    @app.head(
-        "/files/{key:rest}",
-        summary="A signed link's headers (size, type), no body",
-        response_class=Response,
-        responses=file_answers,
+    @router.head(
+        "/files/{key:rest}", summary="A signed link's headers (size, type), no body", **file_route
     )
     async def signed_file(
         key: str,
@@ -209,79 +204,21 @@ def add_signed_files(app: FastAPI, service: JobService) -> None:
         path, content_type = await service.signed_file(key, expires, signature)
         return FileDownload(path, media_type=content_type)
 
-
-def document_auth(app: FastAPI) -> None:
-    """Declare the API key schemes in the OpenAPI document (checked by ``authenticated``, not
-    by per-request security dependencies, which cost time on every call); say that every JSON
-    answer is an object, and drop FastAPI's own validation error, which genq never answers."""
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes
-            )
-            schema.setdefault("components", {})["securitySchemes"] = {
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
-            }
-            for path, operations in schema["paths"].items():
-                # Every route takes a key but health and signed file links.
-                if not path.startswith(("/healthz", "/files/")):
-                    for operation in operations.values():
-                        operation["security"] = [{"bearer": []}, {"apiKey": []}]
-            answers_are_objects(schema)
-            drop_fastapi_validation_errors(schema)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    return router
 
 
-def answers_are_objects(schema: dict[str, Any]) -> None:
-    """Say of each JSON answer the routes leave undescribed that it is an object: every answer
-    of every surface is one."""
-    for operations in schema["paths"].values():
-        for operation in operations.values():
-            for answer in operation["responses"].values():
-                body = answer.get("content", {}).get("application/json")
-                if body is not None and not body.get("schema"):
-                    body["schema"] = {"type": "object"}
+async def service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    return JSONResponse(exc.to_dict(), status_code=exc.status_code)
 
 
-def drop_fastapi_validation_errors(schema: dict[str, Any]) -> None:
-    """Take out the 422 FastAPI documents on its own (its ``HTTPValidationError``) for each
-    route with parameters: genq never answers in that shape. A route that can refuse its
-    parameters declares the 422 in its surface's own shape, which FastAPI then leaves alone."""
-    fastapi_422 = "#/components/schemas/HTTPValidationError"
-    for operations in schema["paths"].values():
-        for operation in operations.values():
-            refused = operation["responses"].get("422", {})
-            if refused.get("content", {}).get("application/json", {}).get("schema") == {
-                "$ref": fastapi_422
-            }:
-                del operation["responses"]["422"]
-    components = schema.get("components", {}).get("schemas", {})
-    for name in ("HTTPValidationError", "ValidationError"):
-        components.pop(name, None)
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ServiceError)
-    async def genq_error(request: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        if any(e["type"] == "json_invalid" for e in exc.errors()):
-            return error_response(400, "invalid_json", "the body is not valid JSON")
-        failed = request_invalid(exc.errors())
-        return error_response(422, failed.code, failed.message, failed.details)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed"}
-        code = codes.get(exc.status_code, f"http_{exc.status_code}")
-        return error_response(exc.status_code, code, str(exc.detail))
+async def http_error(request: Request, exc: Exception) -> Response:
+    """The router's own refusals (no such path, a method it does not take), in the native
+    shape."""
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    code = codes.get(exc.status_code, f"http_{exc.status_code}")
+    return error_response(exc.status_code, code, str(exc.detail))
 
 
 async def sweep_forever(service: JobService, interval: float) -> None:

@@ -6,9 +6,10 @@ import functools
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from starlette.requests import Request
 
 from genq.http.links import Links
+from genq.http.routing import Depends
 from genq.jobs import ApiKey
 from genq.service import JobService
 
@@ -49,8 +50,6 @@ class Caller:
 
 
 async def authenticated(request: Request) -> Caller:
-    # One async dependency per route: FastAPI runs plain-def dependencies in a thread pool,
-    # and each extra dependency costs a measurable share of a request.
     svc: JobService = request.app.state.service
     return Caller(svc, await svc.authenticate(raw_api_key(request)), request)
 

@@ -8,23 +8,23 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, TypeVar
 
 import orjson
-from fastapi import APIRouter, Header, Path, Query, Request, Response
-from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 
-import genq.http.paths  # noqa: F401 - registers {name:rest} before any route uses it
 from genq.errors import Missing, ValidationFailed
 from genq.http.auth import Auth, Caller
 from genq.http.cursors import DECIMAL_ID, decode_cursor, encode_cursor
 from genq.http.openapi import CALLER, EVENT_STREAM, FILE_ANSWERS, SUBMIT, native_errors
 from genq.http.render import render_event, render_job
 from genq.http.responses import FileDownload, JSONResponse, request_invalid
+from genq.http.routing import Header, Path, Query, Router
 from genq.jobs import EventType, JobRecord
 from genq.limits import parse_json
 from genq.service import MAX_PAGE, MAX_WAIT_SECONDS, QueueState
 
-router = APIRouter(prefix="/v1")
+router = Router("/v1")
 
 T = TypeVar("T")
 #: Longest a client may ask an event stream to last.
@@ -202,7 +202,7 @@ async def delete_job(caller: Auth, job_id: str = JOB_ID) -> Response:
 @router.get(
     "/jobs/{job_id}/events",
     summary="Follow a job's events (server-sent events)",
-    response_class=Response,
+    answers_json=False,
     responses={**EVENT_STREAM, **native_errors(*CALLER, 404, 422)},
 )
 async def job_events(
@@ -272,15 +272,13 @@ async def within(events: AsyncIterator[T], seconds: float | None) -> AsyncIterat
 @router.get(
     "/jobs/{job_id}/outputs/{index}",
     summary="Download one output of a job",
-    response_class=Response,
-    response_model=None,
+    answers_json=False,
     responses={**OUTPUT_ANSWERS, **native_errors(*CALLER, 404, 416, 422)},
 )
 @router.head(
     "/jobs/{job_id}/outputs/{index}",
     summary="One output's headers (size, type), no body",
-    response_class=Response,
-    response_model=None,
+    answers_json=False,
     responses={**OUTPUT_ANSWERS, **native_errors(*CALLER, 404, 416, 422)},
 )
 async def job_output(

@@ -38,13 +38,12 @@ SUBMIT = (*BODY, 402, 404)
 
 _BYTES = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
 #: A file download's answers but its errors: the whole file, or the byte ranges of a
-#: ``Range`` header. Its routes declare ``response_class=Response`` (no media type of its
-#: own), or FastAPI would add JSON to these and document the errors in the file's type.
+#: ``Range`` header. Its routes declare ``answers_json=False``.
 FILE_ANSWERS: dict[int | str, dict[str, Any]] = {
     200: {"description": "The file, in its own content type.", "content": _BYTES},
     206: {"description": "The byte ranges a Range header asked for.", "content": _BYTES},
 }
-#: A server-sent event stream's answer (a route with ``response_class=Response``).
+#: A server-sent event stream's answer (a route with ``answers_json=False``).
 EVENT_STREAM: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "A stream of server-sent events.",
@@ -83,5 +82,5 @@ def native_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def json_request(schema: dict[str, Any]) -> dict[str, Any]:
-    """A route's ``openapi_extra=`` for a JSON body it reads itself (FastAPI sees none)."""
+    """A route's ``openapi_extra=`` for the JSON body it reads itself."""
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}

@@ -9,9 +9,8 @@ from typing import Any
 
 import anyio
 import orjson
-from fastapi import Response
-from fastapi.responses import FileResponse
 from starlette.datastructures import Headers
+from starlette.responses import FileResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from genq.errors import Missing, RangeNotSatisfiable, ServiceError, ValidationFailed
@@ -32,8 +31,8 @@ class JSONResponse(Response):
 
 
 def request_invalid(errors: Sequence[Any]) -> ValidationFailed:
-    """The 422 for a request that Pydantic (or FastAPI's parameter checks) refused, naming
-    each failing field."""
+    """The 422 for a request that Pydantic refused (its body, or a route's parameters),
+    naming each failing field."""
     details = [{"path": "/".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in errors]
     summary = "; ".join(f"{d['path']}: {d['message']}" for d in details)
     return ValidationFailed(f"invalid request: {summary}", details=details)

@@ -8,58 +8,26 @@ nothing below it.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect
+from starlette.requests import Request
 
-import genq.http.paths  # noqa: F401 - registers {name:rest} before any route uses it
 from genq.errors import Missing, ServiceError, ValidationFailed
 from genq.http.auth import Caller
 from genq.http.dialects.dialect import DialectSettings, DialectTable
 from genq.http.dialects.inputs import model_input
-from genq.http.responses import request_invalid
+from genq.http.routing import ErrorRenderer, Router
 from genq.jobs import JobRecord
 from genq.limits import parse_json
 from genq.models.base import fill_defaults
 from genq.service import JobService
 
-log = logging.getLogger("genq.http")
 
-ErrorRenderer = Callable[[ServiceError], Response]
-
-
-def dialect_router(render_error: ErrorRenderer, tag: str) -> APIRouter:
-    """A router whose errors, from its routes and their dependencies (authentication,
-    parameters), answer in the dialect's own shape rather than the native one."""
-
-    class DialectRoute(APIRoute):
-        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-            handler = super().get_route_handler()
-
-            async def route(request: Request) -> Response:
-                try:
-                    return await handler(request)
-                except ServiceError as exc:
-                    return render_error(exc)
-                except RequestValidationError as exc:
-                    return render_error(request_invalid(exc.errors()))
-                except (HTTPException, ClientDisconnect):
-                    raise  # answered (or dropped) the same way on every surface
-                except Exception:
-                    # A defect: still answered in the dialect's own shape.
-                    log.exception("unhandled error on %s %s", request.method, request.url.path)
-                    return render_error(ServiceError("internal server error"))
-
-            return route
-
-    return APIRouter(route_class=DialectRoute, tags=[tag])
+def dialect_router(render_error: ErrorRenderer, tag: str) -> Router:
+    """A router whose errors, from its routes and what they read (the caller's key, the
+    parameters, the body), answer in the dialect's own shape rather than the native one."""
+    return Router(render_error=render_error, tags=[tag])
 
 
 async def json_body(request: Request) -> Any:

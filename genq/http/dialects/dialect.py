@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 if TYPE_CHECKING:
-    from fastapi import APIRouter
+    from genq.http.routing import Router
 
 
 class DialectSettings(BaseModel):
@@ -41,8 +41,8 @@ class Dialect(Generic[S]):
     #: The module whose ``router`` holds the routes: imported only when they are mounted.
     routes: str
 
-    def router(self) -> APIRouter:
-        router: APIRouter = importlib.import_module(self.routes).router
+    def router(self) -> Router:
+        router: Router = importlib.import_module(self.routes).router
         return router
 
 

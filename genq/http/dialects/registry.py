@@ -3,7 +3,7 @@
 table, and its default aliases join the default alias table.
 
 Importing this module imports no routes: ``genq.settings`` builds its ``dialects`` table from
-it. ``include_dialects`` imports the routes of the dialects left on.
+it. ``dialect_routers`` imports the routes of the dialects left on.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from genq.http.dialects import mindvideo, netmind, netmind_legacy, oxen, segmind
 from genq.http.dialects.dialect import Dialect, default_aliases
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
-
+    from genq.http.routing import Router
     from genq.settings import Settings
 
 DIALECTS: tuple[Dialect[Any], ...] = (
@@ -30,11 +29,7 @@ DIALECTS: tuple[Dialect[Any], ...] = (
 DEFAULT_ALIASES = default_aliases(DIALECTS)
 
 
-def include_dialects(app: FastAPI, settings: Settings) -> list[str]:
-    """Add the routes of every dialect the settings leave on; returns their names. The
-    routes read their dialect's settings from ``app.state.dialects``."""
-    app.state.dialects = settings.dialects
-    enabled = [dialect for dialect in DIALECTS if settings.dialects[dialect.name].enabled]
-    for dialect in enabled:
-        app.include_router(dialect.router())
-    return [dialect.name for dialect in enabled]
+def dialect_routers(settings: Settings) -> list[Router]:
+    """The routers of every dialect the settings leave on. Their routes read their dialect's
+    settings from ``app.state.dialects``."""
+    return [dialect.router() for dialect in DIALECTS if settings.dialects[dialect.name].enabled]

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
-from fastapi.routing import APIRoute
-from fastapi.testclient import TestClient
+from starlette.testclient import TestClient
 
 import genq
 from genq.errors import ConfigError
+from genq.http.app import GenqApp
 from genq.http.dialects.dialect import Dialect, DialectTable
 from genq.http.dialects.registry import DEFAULT_ALIASES, DIALECTS
+from genq.http.routing import document_path
 from genq.server import build_app
 from genq.settings import Settings
 
@@ -31,16 +31,15 @@ NAMES = [dialect.name for dialect in DIALECTS]
 VENDORS = sorted({name.split("_")[0] for name in NAMES})
 
 Route = tuple[str, str]
-AppWith = Callable[..., FastAPI]
+AppWith = Callable[..., GenqApp]
 
 
 def dialect_routes(dialect: Dialect[Any]) -> set[Route]:
     """The dialect's operations, as the OpenAPI document names them."""
-    routes = dialect.router().routes
-    return {(m, r.path_format) for r in routes if isinstance(r, APIRoute) for m in r.methods or ()}
+    return {(op.method, document_path(op.path)) for op in dialect.router().operations}
 
 
-def mounted(app: FastAPI) -> set[Route]:
+def mounted(app: GenqApp) -> set[Route]:
     """The application's operations, from its OpenAPI document."""
     paths = app.openapi()["paths"]
     return {(method.upper(), path) for path, item in paths.items() for method in item}
@@ -51,7 +50,7 @@ def app_with(tmp_path: Path) -> Iterator[AppWith]:
     """Build the real application with given dialect tables; each is started and stopped."""
     clients: list[TestClient] = []
 
-    def build(**dialects: dict[str, Any]) -> FastAPI:
+    def build(**dialects: dict[str, Any]) -> GenqApp:
         settings = Settings.load(data_dir=tmp_path / f"data{len(clients)}", dialects=dialects)
         app = build_app(settings, workers=False)
         client = TestClient(app)
@@ -93,7 +92,7 @@ def test_each_dialect_is_the_package_of_its_name() -> None:
         assert package.__all__ == ["DIALECT"]
         routes = dialect_routes(dialect)
         assert routes, dialect.name
-        tags = {tuple(r.tags) for r in dialect.router().routes if isinstance(r, APIRoute)}
+        tags = {op.tags for op in dialect.router().operations}
         assert tags == {(dialect.title,)}, dialect.name
         assert not seen & routes, dialect.name
         seen |= routes

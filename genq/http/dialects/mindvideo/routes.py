@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Header, Path, Request, Response
 from pydantic import BaseModel, ConfigDict
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.requests import Request
+from starlette.responses import Response
 
 from genq.credits import credits_json
 from genq.errors import Clash, Missing, ServiceError, ValidationFailed
@@ -43,6 +44,7 @@ from genq.http.openapi import (
 )
 from genq.http.render import isotime, media_entry
 from genq.http.responses import JSONResponse
+from genq.http.routing import Header, Path
 from genq.jobs import EventType, JobRecord, Status
 
 API = DIALECT.name
@@ -251,7 +253,7 @@ async def cancel_task(caller: Auth, task_id: str = TASK_ID) -> Response:
 @router.get(
     "/api/v1/tasks/{task_id}/events",
     summary="Follow a task's status (MindVideo)",
-    response_class=Response,
+    answers_json=False,
     responses={**EVENT_STREAM, **errors(*CALLER, 404, 422)},
 )
 async def task_events(

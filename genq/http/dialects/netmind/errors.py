@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
 
 from genq.errors import ServiceError
 from genq.http.openapi import error_responses

@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from fastapi import Query, Request, Response
+from starlette.requests import Request
+from starlette.responses import Response
 
 from genq.errors import Missing, ValidationFailed
 from genq.http.auth import Auth, Caller
@@ -30,6 +31,7 @@ from genq.http.dialects.netmind import DIALECT
 from genq.http.dialects.netmind.errors import errors, render_error
 from genq.http.openapi import CALLER, SUBMIT, json_request
 from genq.http.responses import JSONResponse
+from genq.http.routing import Query
 from genq.jobs import JobRecord, OutputRecord, Status
 from genq.service import MAX_PAGE, MAX_PAGE_NUMBER, JobFilter
 

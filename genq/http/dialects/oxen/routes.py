@@ -15,8 +15,9 @@ import contextlib
 import time
 from typing import Any, cast
 
-from fastapi import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import Response
 
 from genq.errors import BadRequest, Clash, Missing, ServiceError
 from genq.http.auth import Auth, Caller

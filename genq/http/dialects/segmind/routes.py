@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import Path, Request, Response
 from pydantic import BaseModel, ConfigDict
+from starlette.requests import Request
+from starlette.responses import Response
 
 from genq.errors import Missing, ServiceError, ValidationFailed
 from genq.http.auth import Auth, Caller
@@ -27,6 +28,7 @@ from genq.http.dialects.base import (
 from genq.http.dialects.segmind import DIALECT
 from genq.http.openapi import CALLER, error_responses, json_request
 from genq.http.responses import JSONResponse
+from genq.http.routing import Path
 from genq.jobs import JobRecord, Status
 
 API = DIALECT.name

@@ -1,0 +1,472 @@
+"""genq's routes: each declared once, with its parameters, answers and error shape, served by
+Starlette and described by the OpenAPI document from that one declaration.
+
+A route is an async function whose parameters say what it reads, in the well-known style:
+``job_id: str = Path(max_length=100)``, ``wait: float = Query(0, ge=0, le=60)``,
+``prefer: Annotated[str | None, Header()] = None``, ``request: Request``, and a dependency
+``Annotated[Caller, Depends(authenticated)]`` (an async function of the request). A plain
+parameter named in the path is a path parameter; any other plain one is a query parameter.
+
+Why not a framework's own layer: FastAPI re-examines every parameter and dependency on each
+request, which alone costs more than a status read may (README, "the frameworks measured"),
+and the faster frameworks' document generators write a different document. Here each
+route's parameters are read into a plan once, when it is declared; a request costs a lookup
+and one Pydantic check per parameter it carries. Pydantic does every check and writes every
+schema, so the refusals and the document are those FastAPI gave for the same declarations.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
+
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic.json_schema import models_json_schema
+from starlette import routing
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+import genq.http.paths  # noqa: F401 - registers {name:rest} before any route uses it
+from genq.errors import ServiceError
+from genq.http.responses import error_answer, request_invalid
+
+log = logging.getLogger("genq.http")
+
+Source = Literal["path", "query", "header"]
+Endpoint = Callable[..., Awaitable[Response]]
+ErrorRenderer = Callable[[ServiceError], Response]
+Answers = dict[int | str, dict[str, Any]]
+
+_REQUIRED: Any = ...
+
+
+class Param:
+    """Where a parameter comes from, and the constraints Pydantic checks it against."""
+
+    def __init__(
+        self,
+        source: Source,
+        default: Any = _REQUIRED,
+        *,
+        description: str | None = None,
+        examples: list[Any] | None = None,
+        **constraints: Any,
+    ) -> None:
+        self.source = source
+        self.default = default
+        self.description = description
+        self.examples = examples
+        self.constraints = constraints
+
+
+def Path(
+    default: Any = _REQUIRED,
+    *,
+    description: str | None = None,
+    examples: list[Any] | None = None,
+    **constraints: Any,
+) -> Any:
+    """A path parameter: ``{name}`` in the route's path."""
+    return Param("path", default, description=description, examples=examples, **constraints)
+
+
+def Query(
+    default: Any = _REQUIRED,
+    *,
+    description: str | None = None,
+    examples: list[Any] | None = None,
+    **constraints: Any,
+) -> Any:
+    """A query parameter; the last one given of that name counts."""
+    return Param("query", default, description=description, examples=examples, **constraints)
+
+
+def Header(
+    default: Any = _REQUIRED,
+    *,
+    description: str | None = None,
+    examples: list[Any] | None = None,
+    **constraints: Any,
+) -> Any:
+    """A header, named by the parameter with ``-`` for ``_`` (``idempotency_key``)."""
+    return Param("header", default, description=description, examples=examples, **constraints)
+
+
+@dataclass(frozen=True)
+class Depends:
+    """A value worked out from the request by an async function before the route runs (the
+    caller's key): it may refuse the request by raising ``ServiceError``."""
+
+    call: Callable[[Request], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of a route, as read from its declaration."""
+
+    name: str
+    source: Source
+    #: Its name in the request: the header's name, lower case, for a header.
+    key: str
+    required: bool
+    default: Any
+    annotation: Any
+    param: Param
+    adapter: TypeAdapter[Any]
+
+    def read(self, request: Request) -> Any:
+        if self.source == "path":
+            return request.path_params.get(self.key)
+        if self.source == "query":
+            return request.query_params.get(self.key)
+        return request.headers.get(self.key)
+
+    def schema(self) -> dict[str, Any]:
+        """The parameter's OpenAPI object, as FastAPI writes it."""
+        schema = self.adapter.json_schema()
+        schema["title"] = self.key.title().replace("_", " ")
+        if not self.required and self.default is not None:
+            schema["default"] = self.default
+        if self.param.description:
+            schema["description"] = self.param.description
+        if self.param.examples:
+            schema["examples"] = self.param.examples
+        described = {"name": self.key, "in": self.source, "required": self.required}
+        if self.param.description:
+            described["description"] = self.param.description
+        return {**described, "schema": schema}
+
+
+def _parameter(name: str, annotation: Any, default: Any, in_path: bool) -> Parameter:
+    param = default if isinstance(default, Param) else None
+    if get_origin(annotation) is Annotated:
+        annotation, *extras = get_args(annotation)
+        param = next((e for e in extras if isinstance(e, Param)), param)
+    if param is None:
+        param = Param("path" if in_path else "query", default)
+    if isinstance(default, Param) or default is inspect.Parameter.empty:
+        default = param.default  # else: given after an Annotated declaration
+    if default is inspect.Parameter.empty:
+        default = _REQUIRED
+    key = name.replace("_", "-") if param.source == "header" else name
+    checked = Annotated[annotation, Field(**param.constraints)]
+    return Parameter(
+        name=name,
+        source=param.source,
+        key=key,
+        required=default is _REQUIRED,
+        default=None if default is _REQUIRED else default,
+        annotation=annotation,
+        param=param,
+        adapter=TypeAdapter(checked),
+    )
+
+
+@dataclass
+class Plan:
+    """What a route reads from each request, in order: its dependencies, then its parameters
+    (path, query, header, as FastAPI orders them in the document), then the request."""
+
+    dependencies: list[tuple[str, Depends]] = field(default_factory=list)
+    parameters: list[Parameter] = field(default_factory=list)
+    request: str | None = None
+
+    @classmethod
+    def of(cls, endpoint: Endpoint, path: str) -> Plan:
+        plan = cls()
+        in_path = set(re.findall(r"{(\w+)(?::\w+)?}", path))
+        hints = get_type_hints(endpoint, include_extras=True)
+        for name, declared in inspect.signature(endpoint).parameters.items():
+            annotation = hints[name]
+            base, extras = annotation, list[Any]()
+            if get_origin(annotation) is Annotated:
+                base, *extras = get_args(annotation)
+            depends = next((e for e in extras if isinstance(e, Depends)), None)
+            if depends is not None:
+                plan.dependencies.append((name, depends))
+            elif base is Request:
+                plan.request = name
+            else:
+                plan.parameters.append(
+                    _parameter(name, annotation, declared.default, name in in_path)
+                )
+        order = {"path": 0, "query": 1, "header": 2}
+        plan.parameters.sort(key=lambda p: order[p.source])
+        return plan
+
+    async def arguments(self, request: Request) -> dict[str, Any]:
+        """The route's arguments for ``request``; a refused parameter is a 422 naming each."""
+        arguments: dict[str, Any] = {}
+        for name, depends in self.dependencies:
+            arguments[name] = await depends.call(request)
+        errors: list[dict[str, Any]] = []
+        for parameter in self.parameters:
+            raw = parameter.read(request)
+            if raw is None:
+                if parameter.required:
+                    loc = (parameter.source, parameter.key)
+                    errors.append({"type": "missing", "loc": loc, "msg": "Field required"})
+                arguments[parameter.name] = parameter.default
+                continue
+            try:
+                arguments[parameter.name] = parameter.adapter.validate_python(raw)
+            except ValidationError as exc:
+                errors += [
+                    {**e, "loc": (parameter.source, parameter.key, *e["loc"])} for e in exc.errors()
+                ]
+        if errors:
+            raise request_invalid(errors)
+        if self.request is not None:
+            arguments[self.request] = request
+        return arguments
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One method of one route, as the OpenAPI document describes it."""
+
+    method: str
+    path: str
+    endpoint: Endpoint
+    plan: Plan
+    summary: str | None
+    status_code: int
+    responses: Answers
+    openapi_extra: dict[str, Any] | None
+    #: Whether the route's own answer is JSON (a file or an event stream is not).
+    answers_json: bool
+    tags: tuple[str, ...]
+    documented: bool
+    secured: bool
+
+
+class Router:
+    """Routes under one prefix that answer their errors in one shape: the native API's, or a
+    vendor dialect's (``render_error``), whatever refused the request (the caller's key, a
+    parameter, the body, the service) and for a defect too."""
+
+    def __init__(
+        self,
+        prefix: str = "",
+        *,
+        render_error: ErrorRenderer = error_answer,
+        tags: Iterable[str] = (),
+    ) -> None:
+        self.prefix = prefix
+        self.render_error = render_error
+        self.tags = tuple(tags)
+        self.operations: list[Operation] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str | None = None,
+        status_code: int = 200,
+        responses: Answers | None = None,
+        openapi_extra: dict[str, Any] | None = None,
+        answers_json: bool = True,
+        documented: bool = True,
+        secured: bool = True,
+    ) -> Callable[[Endpoint], Endpoint]:
+        def declare(endpoint: Endpoint) -> Endpoint:
+            full = self.prefix + path
+            self.operations.append(
+                Operation(
+                    method=method,
+                    path=full,
+                    endpoint=endpoint,
+                    plan=Plan.of(endpoint, full),
+                    summary=summary,
+                    status_code=status_code,
+                    responses=responses or {},
+                    openapi_extra=openapi_extra,
+                    answers_json=answers_json,
+                    tags=self.tags,
+                    documented=documented,
+                    secured=secured,
+                )
+            )
+            return endpoint
+
+        return declare
+
+    def get(self, path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
+        return self.route("GET", path, **options)
+
+    def head(self, path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
+        return self.route("HEAD", path, **options)
+
+    def post(self, path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
+        return self.route("POST", path, **options)
+
+    def delete(self, path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
+        return self.route("DELETE", path, **options)
+
+    def routes(self) -> list[Route]:
+        """Starlette's routes for these operations, each answering in this router's shape."""
+        return [self._served(operation) for operation in self.operations]
+
+    def _served(self, operation: Operation) -> Route:
+        plan, endpoint, render_error = operation.plan, operation.endpoint, self.render_error
+
+        async def serve(request: Request) -> Response:
+            try:
+                return await endpoint(**await plan.arguments(request))
+            except ServiceError as exc:
+                return render_error(exc)
+            except (HTTPException, ClientDisconnect):
+                raise  # answered (or dropped) the same way on every surface
+            except Exception:
+                # A defect: still answered in this surface's own shape.
+                log.exception("unhandled error on %s %s", request.method, request.url.path)
+                return render_error(ServiceError("internal server error"))
+
+        route = Route(operation.path, serve, methods=[operation.method], name=endpoint.__name__)
+        # Starlette answers HEAD on every GET route; here a route answers what it declares.
+        route.methods = {operation.method}
+        return route
+
+
+class IndexedRouter(routing.Router):
+    """Starlette's router, which tries every route in turn (about a microsecond each), with
+    the routes a request can match looked up first by the path's first two segments.
+
+    A route is filed under the literal segments its path starts with (``/v1/jobs/{job_id}``
+    under ``v1``, ``jobs``; ``/v2/{model}`` under ``v2``), so a request is tried against the
+    routes filed under no segment, its first one, and its first two, in their declared order.
+    A request none of them takes goes through Starlette's own scan: a 404, or its redirect to
+    the path with or without the trailing slash.
+    """
+
+    def __init__(self, routes: list[routing.BaseRoute], **options: Any) -> None:
+        super().__init__(routes=routes, **options)
+        filed: dict[tuple[str, ...], list[int]] = {}
+        for position, route in enumerate(self.routes):
+            path = getattr(route, "path", "")
+            key = tuple(itertools.takewhile(lambda s: "{" not in s, path.split("/")[1:3]))
+            filed.setdefault(key, []).append(position)
+
+        def tried(*keys: tuple[str, ...]) -> list[routing.BaseRoute]:
+            positions = sorted({p for key in keys for p in filed.get(key, [])})
+            return [self.routes[p] for p in positions]
+
+        self._tried = {key: tried((), key[:1], key) for key in filed}
+        for key in filed:
+            self._tried.setdefault(key[:1], tried((), key[:1]))
+        self._tried[()] = tried(())
+
+    def match(self, scope: Scope) -> tuple[routing.BaseRoute, Scope] | None:
+        """The route an HTTP request goes to, as Starlette's scan would find it: the first that
+        takes its path and method, else the first that takes its path (a 405); None if none."""
+        segments = tuple(routing.get_route_path(scope).split("/", 3)[1:3])
+        tried = self._tried.get(segments) or self._tried.get(segments[:1]) or self._tried[()]
+        partial: tuple[routing.BaseRoute, Scope] | None = None
+        for route in tried:
+            match, child_scope = route.matches(scope)
+            if match is routing.Match.FULL:
+                return route, child_scope
+            if match is routing.Match.PARTIAL and partial is None:
+                partial = (route, child_scope)
+        return partial
+
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = self.match(scope) if scope["type"] == "http" else None
+        if found is None:
+            await super().app(scope, receive, send)
+            return
+        route, child_scope = found
+        scope.setdefault("router", self)
+        scope["route"] = route
+        scope.update(child_scope)
+        await route.handle(scope, receive, send)
+
+
+# --- The OpenAPI document ---------------------------------------------------------------
+
+
+def operation_id(operation: Operation) -> str:
+    """FastAPI's operation ids: the function's name, the path and the method."""
+    path = re.sub(r":\w+}", "}", operation.path)
+    return re.sub(r"\W", "_", f"{operation.endpoint.__name__}{path}") + (
+        f"_{operation.method.lower()}"
+    )
+
+
+def document_path(path: str) -> str:
+    """The path as the document writes it: ``{name}`` for ``{name:rest}``."""
+    return re.sub(r"{(\w+):\w+}", r"{\1}", path)
+
+
+def openapi_document(
+    operations: Iterable[Operation], *, title: str, version: str, description: str
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``operations``: each with its parameters, body and every
+    answer it declares, the error models as shared components."""
+    operations = [operation for operation in operations if operation.documented]
+    models: dict[type[BaseModel], None] = {}
+    for operation in operations:
+        for answer in operation.responses.values():
+            if "model" in answer:
+                models[answer["model"]] = None
+    refs, definitions = models_json_schema(
+        [(model, "serialization") for model in models],
+        ref_template="#/components/schemas/{model}",
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for operation in operations:
+        item = paths.setdefault(document_path(operation.path), {})
+        item[operation.method.lower()] = describe(operation, refs)
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": title, "description": description, "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": definitions.get("$defs", {}),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+            },
+        },
+    }
+    return document
+
+
+def describe(operation: Operation, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    described: dict[str, Any] = {"operationId": operation_id(operation)}
+    if operation.tags:
+        described["tags"] = list(operation.tags)
+    if operation.summary:
+        described["summary"] = operation.summary
+    if operation.endpoint.__doc__:
+        described["description"] = inspect.cleandoc(operation.endpoint.__doc__)
+    if operation.plan.parameters:
+        described["parameters"] = [p.schema() for p in operation.plan.parameters]
+    success: dict[str, Any] = {"description": "Successful Response"}
+    if operation.answers_json:
+        success["content"] = {"application/json": {"schema": {"type": "object"}}}
+    responses: dict[str, Any] = {str(operation.status_code): success}
+    for status, declared in operation.responses.items():
+        answer = {k: v for k, v in declared.items() if k != "model"}
+        if "model" in declared:
+            schema = refs[(declared["model"], "serialization")]
+            answer.setdefault("content", {})["application/json"] = {"schema": schema}
+        for body in answer.get("content", {}).values():
+            if body == {}:
+                body["schema"] = {"type": "object"}  # every JSON answer is an object
+        responses[str(status)] = {**responses.get(str(status), {}), **answer}
+    described["responses"] = responses
+    if operation.secured:
+        described["security"] = [{"bearer": []}, {"apiKey": []}]
+    if operation.openapi_extra:
+        described.update(operation.openapi_extra)
+    return described

@@ -1,0 +1,173 @@
+"""genq's route declarations: what a route reads from a request, how a refusal is answered,
+and that the document describes exactly the routes served. In process: no server needed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Route
+from starlette.testclient import TestClient
+
+from genq.errors import ServiceError, Unauthorized
+from genq.http.app import GenqApp
+from genq.http.responses import JSONResponse
+from genq.http.routing import Depends, Header, IndexedRouter, Path, Query, Router, document_path
+from genq.server import build_app
+from genq.settings import Settings
+
+
+async def key_of(request: Request) -> str:
+    key = request.headers.get("x-api-key")
+    if key != "good":
+        raise Unauthorized("no key")
+    return key
+
+
+Key = Annotated[str, Depends(key_of)]
+
+
+def shaped(exc: ServiceError) -> Response:
+    """A vendor-like error shape, to tell it from the native one."""
+    return JSONResponse({"failure": exc.code, "said": exc.message}, status_code=exc.status_code)
+
+
+def make_router(prefix: str, render_error: Any = None) -> Router:
+    router = Router(prefix) if render_error is None else Router(prefix, render_error=render_error)
+
+    @router.get("/items/{item_id}", summary="An item")
+    async def get_item(
+        key: Key,
+        item_id: str = Path(max_length=5),
+        wait: float = Query(0, ge=0, le=60),
+        tag: str | None = None,
+        idempotency_key: Annotated[str | None, Header(max_length=8)] = None,
+    ) -> Response:
+        """Echo what was read."""
+        read = {"key": key, "id": item_id, "wait": wait, "tag": tag, "idem": idempotency_key}
+        return JSONResponse(read)
+
+    @router.get("/boom")
+    async def boom(request: Request) -> Response:
+        raise RuntimeError(request.url.path)
+
+    return router
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    app = Starlette(routes=make_router("/t").routes() + make_router("/v/t", shaped).routes())
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+def test_a_route_reads_its_declared_parameters(client: TestClient) -> None:
+    """Path, query and header parameters are read, converted and defaulted as declared; of a
+    repeated query parameter the last counts; a header is named with ``-`` for ``_``."""
+    headers = {"x-api-key": "good", "Idempotency-Key": "abc"}
+    answer = client.get("/t/items/a1?wait=1.5&tag=x&tag=y", headers=headers)
+    assert answer.status_code == 200
+    assert answer.json() == {"key": "good", "id": "a1", "wait": 1.5, "tag": "y", "idem": "abc"}
+    answer = client.get("/t/items/a1", headers={"x-api-key": "good"})
+    assert answer.json() == {"key": "good", "id": "a1", "wait": 0, "tag": None, "idem": None}
+
+
+def test_refused_parameters_are_one_422_naming_each(client: TestClient) -> None:
+    """Every refused parameter is named, by where it is and its name in the request."""
+    headers = {"x-api-key": "good", "Idempotency-Key": "x" * 9}
+    answer = client.get("/t/items/toolong?wait=61", headers=headers)
+    assert answer.status_code == 422
+    error = answer.json()["error"]
+    assert error["code"] == "validation_error"
+    paths = [detail["path"] for detail in error["details"]]
+    assert paths == ["path/item_id", "query/wait", "header/idempotency-key"]
+    answer = client.get("/t/items/a?wait=soon", headers={"x-api-key": "good"})
+    assert answer.json()["error"]["details"][0] == {
+        "path": "query/wait",
+        "message": "Input should be a valid number, unable to parse string as a number",
+    }
+
+
+def test_the_dependency_refuses_before_the_parameters_are_read(client: TestClient) -> None:
+    answer = client.get("/t/items/toolong?wait=61")
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "unauthorized"
+
+
+def test_each_router_answers_every_refusal_in_its_own_shape(client: TestClient) -> None:
+    """A dialect's router answers a bad key, a bad parameter and a defect in its shape."""
+    assert client.get("/v/t/items/a").json() == {"failure": "unauthorized", "said": "no key"}
+    refused = client.get("/v/t/items/a?wait=-1", headers={"x-api-key": "good"})
+    assert refused.status_code == 422
+    assert refused.json()["failure"] == "validation_error"
+    defect = client.get("/v/t/boom")
+    assert defect.status_code == 500
+    assert defect.json() == {"failure": "internal_error", "said": "internal server error"}
+    native = client.get("/t/boom")
+    assert native.json() == {
+        "error": {"code": "internal_error", "message": "internal server error"}
+    }
+
+
+def test_a_route_answers_only_the_methods_it_declares(client: TestClient) -> None:
+    """A GET route does not also answer HEAD, as Starlette's routes otherwise would."""
+    assert client.head("/t/items/a", headers={"x-api-key": "good"}).status_code == 405
+
+
+def test_the_document_describes_exactly_the_routes_served(tmp_path: FilePath) -> None:
+    """Every route genq serves, but the document and its pages, is in the document, with the
+    same methods, and the document has no operation that is not served."""
+    app = build_app(Settings(data_dir=tmp_path / "data"), workers=False)
+    assert isinstance(app, GenqApp)
+    with TestClient(app):
+        served = {
+            (method, document_path(route.path))
+            for route in app.routes
+            if isinstance(route, Route) and route.path not in {"/openapi.json", "/docs", "/redoc"}
+            for method in route.methods or ()
+        }
+        paths = app.openapi()["paths"]
+        documented = {(m.upper(), path) for path, item in paths.items() for m in item}
+    assert served == documented
+    assert ("HEAD", "/v1/jobs/{job_id}/outputs/{index}") in served
+    assert ("GET", "/v1/models/{name}") in served
+
+
+def scanned(routes: list[BaseRoute], scope: dict[str, Any]) -> BaseRoute | None:
+    """The route Starlette's own router picks: the first full match, else the first partial."""
+    partial = None
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return route
+        if match is Match.PARTIAL and partial is None:
+            partial = route
+    return partial
+
+
+def test_the_indexed_router_picks_the_route_starlettes_scan_picks(tmp_path: FilePath) -> None:
+    """For a request to every route's path (its parameters filled in a few ways) with every
+    method, and for paths near them, the index picks the route the full scan picks."""
+    app = build_app(Settings(data_dir=tmp_path / "data"), workers=False)
+    router = app.router
+    assert isinstance(router, IndexedRouter)
+    paths = {"/", "/nowhere", "/v1", "/v1/", "/v2/x/y/z", "/docs/assets/swagger-ui.css"}
+    for route in router.routes:
+        template = getattr(route, "path", "")
+        for fill in ("a", "a/b", "requests", "x%0Ay"):
+            path = re.sub(r"{[^}]+}", fill, template)
+            paths |= {path, path + "/", path.rsplit("/", 1)[0]}
+    checked = 0
+    for path in sorted(paths):
+        for method in ("GET", "HEAD", "POST", "DELETE", "PUT"):
+            scope = {"type": "http", "method": method, "path": path, "root_path": ""}
+            found = router.match(scope)
+            assert (found[0] if found else None) is scanned(router.routes, scope), (method, path)
+            checked += found is not None
+    assert checked > 100
