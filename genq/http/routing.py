@@ -126,7 +126,8 @@ class Parameter:
         if self.source == "path":
             return request.path_params.get(self.key)
         if self.source == "query":
-            return request.query_params.get(self.key)
+            # Most requests have no query string: no need to parse one.
+            return request.query_params.get(self.key) if request.scope["query_string"] else None
         return request.headers.get(self.key)
 
     def schema(self) -> dict[str, Any]:

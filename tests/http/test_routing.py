@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path as FilePath
-from typing import Annotated, Any
+from types import SimpleNamespace
+from typing import Annotated, Any, cast
 
 import pytest
 from starlette.applications import Starlette
@@ -17,9 +18,12 @@ from starlette.testclient import TestClient
 
 from genq.errors import ServiceError, Unauthorized
 from genq.http.app import GenqApp
+from genq.http.auth import Caller
 from genq.http.responses import JSONResponse
 from genq.http.routing import Depends, Header, IndexedRouter, Path, Query, Router, document_path
+from genq.jobs import ApiKey
 from genq.server import build_app
+from genq.service import JobService
 from genq.settings import Settings
 
 
@@ -171,3 +175,24 @@ def test_the_indexed_router_picks_the_route_starlettes_scan_picks(tmp_path: File
             assert (found[0] if found else None) is scanned(router.routes, scope), (method, path)
             checked += found is not None
     assert checked > 100
+
+
+API_KEY = ApiKey("key_1", "acct_1", "default", None, "gq_", disabled=False, created_at=0.0)
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        {"scheme": "http", "server": ("127.0.0.1", 8000), "headers": [(b"host", b"h:1")]},
+        {"scheme": "https", "server": ["testserver", 443], "headers": [(b"host", b"h")]},
+        {"scheme": "http", "server": ("10.0.0.1", 80), "headers": [], "root_path": "/genq"},
+        {"scheme": "http", "server": None, "headers": [(b"host", b"[::1]:8080")]},
+        {"server": ("a", 81), "headers": [(b"x-api-key", b"k"), (b"host", b"h")]},
+    ],
+)
+def test_a_callers_base_url_is_starlettes(scope: dict[str, Any]) -> None:
+    """The remembered base URL is the one Starlette works out from the whole request."""
+    full = {"type": "http", "path": "/v1/jobs", "query_string": b"", **scope}
+    request = Request(full)
+    caller = Caller(cast(JobService, SimpleNamespace(public_url=None)), API_KEY, request)
+    assert caller.base_url == str(request.base_url)
