@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from starlette.requests import Request
+from starlette.types import Scope
 
 from genq.http.links import Links
 from genq.http.routing import Depends
@@ -26,12 +27,30 @@ def raw_api_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
+#: A Host header longer than a host name and port can be is worked out, not remembered.
+LONGEST_HOST = 300
+
+
+def base_url_of(scope: Scope) -> str:
+    """Where a request reached genq, as Starlette works it out from the whole request (a URL
+    object built per request, a tenth of a status read's cost): remembered per address."""
+    host = next((value for name, value in scope["headers"] if name == b"host"), None)
+    server = scope.get("server")
+    address = (
+        scope.get("scheme", "http"),
+        host,
+        None if server is None else tuple(server),
+        scope.get("app_root_path", scope.get("root_path", "")),
+    )
+    if host is not None and len(host) > LONGEST_HOST:
+        return _base_url.__wrapped__(*address)
+    return _base_url(*address)
+
+
 @functools.lru_cache(maxsize=256)
-def base_url(
+def _base_url(
     scheme: str, host: bytes | None, server: tuple[str, int | None] | None, root_path: str
 ) -> str:
-    """Where a request reached genq, as Starlette works it out (a URL object built from the
-    whole request, a tenth of a status read's cost), once per address."""
     headers = [] if host is None else [(b"host", host)]
     scope = {"type": "http", "scheme": scheme, "server": server, "root_path": root_path}
     return str(Request({**scope, "path": "/", "query_string": b"", "headers": headers}).base_url)
@@ -52,17 +71,7 @@ class Caller:
     @functools.cached_property
     def base_url(self) -> str:
         # Worked out once per request: each answer's links start with it.
-        if self.svc.public_url:
-            return self.svc.public_url
-        scope = self.request.scope
-        host = next((value for name, value in scope["headers"] if name == b"host"), None)
-        server = scope.get("server")
-        return base_url(
-            scope.get("scheme", "http"),
-            host,
-            None if server is None else tuple(server),
-            scope.get("root_path", ""),
-        )
+        return self.svc.public_url or base_url_of(self.request.scope)
 
     @property
     def links(self) -> Links:

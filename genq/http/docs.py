@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -81,17 +82,27 @@ def redoc_page(title: str, root: str) -> str:
 """
 
 
+def root_path(request: Request) -> str:
+    """The prefix a proxy serves genq under (``--root-path``), without its last ``/``."""
+    root: str = request.scope.get("root_path", "")
+    return root.rstrip("/")
+
+
 def docs_routes(title: str) -> list[BaseRoute]:
     """The document, its two pages and their assets (none of them in the document)."""
 
     async def document(request: Request) -> JSONResponse:
-        return JSONResponse(request.app.openapi())
+        document: dict[str, Any] = request.app.openapi()
+        if root := root_path(request):
+            # Behind a proxy's prefix, "try it out" sends its requests under that prefix.
+            document = {**document, "servers": [{"url": root}]}
+        return JSONResponse(document)
 
     async def swagger(request: Request) -> HTMLResponse:
-        return HTMLResponse(swagger_page(title, request.scope.get("root_path", "")))
+        return HTMLResponse(swagger_page(title, root_path(request)))
 
     async def redoc(request: Request) -> HTMLResponse:
-        return HTMLResponse(redoc_page(title, request.scope.get("root_path", "")))
+        return HTMLResponse(redoc_page(title, root_path(request)))
 
     return [
         Route(DOCUMENT_URL, document, methods=["GET"]),

@@ -17,6 +17,7 @@ schema, so the refusals and the document are those FastAPI gave for the same dec
 
 from __future__ import annotations
 
+import copy
 import inspect
 import itertools
 import logging
@@ -127,7 +128,8 @@ class Parameter:
             return request.path_params.get(self.key)
         if self.source == "query":
             # Most requests have no query string: no need to parse one.
-            return request.query_params.get(self.key) if request.scope["query_string"] else None
+            wanted = request.scope.get("query_string")
+            return request.query_params.get(self.key) if wanted else None
         return request.headers.get(self.key)
 
     def schema(self) -> dict[str, Any]:
@@ -457,13 +459,16 @@ def describe(operation: Operation, refs: dict[Any, dict[str, Any]]) -> dict[str,
         success["content"] = {"application/json": {"schema": {"type": "object"}}}
     responses: dict[str, Any] = {str(operation.status_code): success}
     for status, declared in operation.responses.items():
-        answer = {k: v for k, v in declared.items() if k != "model"}
+        # A copy: the declarations are shared by routes, and the document is the caller's.
+        answer = copy.deepcopy({k: v for k, v in declared.items() if k != "model"})
         if "model" in declared:
             schema = refs[(declared["model"], "serialization")]
             answer.setdefault("content", {})["application/json"] = {"schema": schema}
-        for body in answer.get("content", {}).values():
-            if body == {}:
-                body["schema"] = {"type": "object"}  # every JSON answer is an object
+        json_body = answer.get("content", {}).get("application/json")
+        if json_body == {}:
+            json_body["schema"] = {"type": "object"}  # every JSON answer is an object
+        if "description" not in answer and str(status) not in responses:
+            raise ValueError(f"{operation.path}: answer {status} has no description")
         responses[str(status)] = {**responses.get(str(status), {}), **answer}
     described["responses"] = responses
     if operation.secured:

@@ -188,6 +188,8 @@ API_KEY = ApiKey("key_1", "acct_1", "default", None, "gq_", disabled=False, crea
         {"scheme": "http", "server": ("10.0.0.1", 80), "headers": [], "root_path": "/genq"},
         {"scheme": "http", "server": None, "headers": [(b"host", b"[::1]:8080")]},
         {"server": ("a", 81), "headers": [(b"x-api-key", b"k"), (b"host", b"h")]},
+        {"server": ("a", 81), "headers": [], "root_path": "/sub", "app_root_path": ""},
+        {"server": ("a", 81), "headers": [(b"host", b"h" * 100_000)]},
     ],
 )
 def test_a_callers_base_url_is_starlettes(scope: dict[str, Any]) -> None:
@@ -196,3 +198,17 @@ def test_a_callers_base_url_is_starlettes(scope: dict[str, Any]) -> None:
     request = Request(full)
     caller = Caller(cast(JobService, SimpleNamespace(public_url=None)), API_KEY, request)
     assert caller.base_url == str(request.base_url)
+
+
+def test_behind_a_prefix_the_document_and_its_pages_name_it(tmp_path: FilePath) -> None:
+    """Under a proxy's prefix (``root_path``) the document's server is that prefix and the
+    pages load the document and their assets from under it."""
+    app = build_app(Settings(data_dir=tmp_path / "data"), workers=False)
+    with TestClient(app, root_path="/genq/") as client:
+        assert client.get("/openapi.json").json()["servers"] == [{"url": "/genq"}]
+        page = client.get("/docs").text
+        assert "url: '/genq/openapi.json'" in page
+        assert "/genq/docs/assets/swagger-ui-bundle.js" in page
+        assert "//" not in page.replace("://", "")
+    with TestClient(app) as client:
+        assert "servers" not in client.get("/openapi.json").json()
