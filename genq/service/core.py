@@ -64,6 +64,7 @@ class ServiceCore:
     async def close(self) -> None:
         """Stop hearing of changes and release the store's connections."""
         await self.notifier.close()
+        await self.store.close_reads()
         self.store.close()
 
     # -- what the surfaces may read -------------------------------------------------------
@@ -112,7 +113,7 @@ class ServiceCore:
         key = self._keys.get(digest)
         if key is not None:
             return key
-        key = await self._db(self.store.find_key, digest)
+        key = await self.store.read_key(digest)
         if key is None:
             raise Unauthorized("unknown API key")
         if key.disabled:
@@ -121,7 +122,7 @@ class ServiceCore:
         return key
 
     async def get(self, account_id: str, job_id: str) -> JobRecord:
-        job = await self._db(self.store.get_job, account_id, known_id(job_id), time.time())
+        job = await self.store.read_job(account_id, known_id(job_id), time.time())
         if job is None:
             raise Missing(f"no job {job_id!r}", code="job_not_found")
         return job

@@ -77,7 +77,7 @@ class Following(ServiceCore):
             return kept
         pieces: list[str] = []
         after = 0
-        while events := await self._db(self.store.events_after, job.id, after):
+        while events := await self.store.read_events(job.id, after):
             after = events[-1].id
             pieces.extend(e.data.get("delta", "") for e in events if e.type is EventType.TEXT)
         text = "".join(pieces)
@@ -99,7 +99,7 @@ class Following(ServiceCore):
         try:
             # Events older than the feed's are read from the store first.
             while after < feed.base:
-                events = await self._db(self.store.events_after, job_id, after)
+                events = await self.store.read_events(job_id, after)
                 older = [event for event in events if event.id <= feed.base]
                 if not older:
                     break
@@ -197,7 +197,7 @@ class JobFeed:
             while True:
                 # Until it reads an event, a follower from further back may lower the base.
                 after = self.events[-1].id if self.events else self.base
-                events = await service._db(service.store.events_after, job_id, after)
+                events = await service.store.read_events(job_id, after)
                 if events:
                     self.events.extend(events)
                     self._wake()
@@ -207,7 +207,7 @@ class JobFeed:
                 if ended:
                     # Followed after its terminal event: nothing follows.
                     return
-                job = await service._db(service.store.get_job, self.account_id, job_id, time.time())
+                job = await service.store.read_job(self.account_id, job_id, time.time())
                 if job is None:  # deleted or retired
                     return
                 if job.terminal:

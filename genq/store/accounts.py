@@ -58,3 +58,7 @@ class AccountStatements:
     def find_key(self, key_hash: str) -> ApiKey | None:
         row = self._db.one(q.KEY_BY_HASH, {"key_hash": key_hash})
         return None if row is None else key_from_row(row)
+
+    async def read_key(self, key_hash: str) -> ApiKey | None:
+        rows = await self._db.read(q.KEY_BY_HASH, {"key_hash": key_hash})
+        return key_from_row(rows[0]) if rows else None

@@ -126,6 +126,24 @@ class JobStore(abc.ABC):
     def find_key(self, key_hash: str) -> ApiKey | None:
         """The key with this hash, disabled or not."""
 
+    # -- the reads of a polling client, from the event loop ------------------------------
+    # What the API reads on every poll, as coroutines: on PostgreSQL each is a round trip on
+    # a connection of the event loop's own, not a hop to a thread and back.
+    @abc.abstractmethod
+    async def read_key(self, key_hash: str) -> ApiKey | None:
+        """``find_key``."""
+
+    @abc.abstractmethod
+    async def read_job(self, account_id: str, job_id: str, now: float) -> JobRecord | None:
+        """``get_job``."""
+
+    @abc.abstractmethod
+    async def read_events(self, job_id: str, after_id: int) -> list[EventRecord]:
+        """``events_after``."""
+
+    async def close_reads(self) -> None:  # noqa: B027 - optional hook
+        """Release the connections the reads above opened, from the loop they ran on."""
+
     # -- the API side ------------------------------------------------------------------
     @abc.abstractmethod
     def submit(self, new: NewJob) -> Submitted:

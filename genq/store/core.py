@@ -185,6 +185,10 @@ class SQLStore(AccountStatements, JobStore):
         args = {"id": job_id, "account_id": account_id, "now": now}
         return self._first_job(self._db.all(q.LIVE_JOB, args))
 
+    async def read_job(self, account_id: str, job_id: str, now: float) -> JobRecord | None:
+        args = {"id": job_id, "account_id": account_id, "now": now}
+        return self._first_job(await self._db.read(q.LIVE_JOB, args))
+
     def get_job_any_account(self, job_id: str, now: float) -> JobRecord | None:
         return self._first_job(self._db.all(q.LIVE_JOB_ANY_ACCOUNT, {"id": job_id, "now": now}))
 
@@ -239,6 +243,14 @@ class SQLStore(AccountStatements, JobStore):
     def events_after(self, job_id: str, after_id: int, limit: int = 500) -> list[EventRecord]:
         args = {"job_id": job_id, "after_id": after_id, "limit": limit}
         return [event_from_row(r, self._db.decode) for r in self._db.all(q.EVENTS_AFTER, args)]
+
+    async def read_events(self, job_id: str, after_id: int, limit: int = 500) -> list[EventRecord]:
+        args = {"job_id": job_id, "after_id": after_id, "limit": limit}
+        rows = await self._db.read(q.EVENTS_AFTER, args)
+        return [event_from_row(r, self._db.decode) for r in rows]
+
+    async def close_reads(self) -> None:
+        await self._db.close_reads()
 
     def queue_position(self, job: JobRecord) -> int:
         args = {"id": job.id, "model": job.model, "priority": job.priority}

@@ -89,6 +89,14 @@ class Engine(abc.ABC):
     def all(self, sql: Sql, args: Args) -> list[Row]:
         """Read rows, outside any write."""
 
+    async def read(self, sql: Sql, args: Args) -> list[Row]:
+        """Read rows from the event loop, outside any write. An engine whose calls wait on the
+        network reads on connections of the loop's own; this one reads as ``all`` does."""
+        return self.all(sql, args)
+
+    async def close_reads(self) -> None:  # noqa: B027 - optional hook
+        """Release what ``read`` opened (from the loop it ran on)."""
+
     @abc.abstractmethod
     def write(self, fn: Callable[[Tx], T]) -> T:
         """Run ``fn`` on this thread's connection and return what it returns.

@@ -30,6 +30,7 @@ from genq.store.schema import SCHEMA_VERSION, check_version, migrations
 
 try:
     import psycopg
+    import psycopg_pool
     from psycopg import Transaction
     from psycopg.rows import dict_row
     from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
@@ -41,9 +42,12 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 log = logging.getLogger("genq.store.postgres")
 
 Connection = psycopg.Connection[dict[str, Any]]
+AsyncConnection = psycopg.AsyncConnection[dict[str, Any]]
 
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")
 CONNECT_TIMEOUT = 5
+#: Connections an API process reads on from its event loop (``PostgresEngine.read``).
+READ_CONNECTIONS = 4
 _NAMED = re.compile(r"(?<![:\w]):(\w+)")
 
 #: ``rows.status_event_data`` of a changed row ``c``, as the same JSON built in SQL.
@@ -139,6 +143,8 @@ class PostgresEngine(Engine):
         self._local = threading.local()
         self._opened: list[Connection] = []
         self._opened_lock = threading.Lock()
+        #: The event loop's connections, opened by the first ``read``.
+        self._readers: psycopg_pool.AsyncConnectionPool[AsyncConnection] | None = None
         try:
             self._migrate(migrate)
         except BaseException:
@@ -174,17 +180,18 @@ class PostgresEngine(Engine):
         return call if status is None else f"CASE WHEN c.status = '{status}' THEN {call} END"
 
     # -- connections ---------------------------------------------------------------------
+    def _options(self) -> dict[str, Any]:
+        return {
+            "autocommit": True,
+            "row_factory": dict_row,
+            "connect_timeout": CONNECT_TIMEOUT,
+            "application_name": f"genq-{os.getpid()}",
+        }
+
     def connect(self, **kwargs: Any) -> Connection:
         conn: Connection | None = None
         try:
-            conn = psycopg.connect(
-                self.conninfo,
-                autocommit=True,
-                row_factory=dict_row,
-                connect_timeout=CONNECT_TIMEOUT,
-                application_name=f"genq-{os.getpid()}",
-                **kwargs,
-            )
+            conn = psycopg.connect(self.conninfo, **{**self._options(), **kwargs})
             set_json_loads(orjson.loads, conn)
             set_json_dumps(_dumps, conn)
             # The session may be cut between connecting and this: the same outage.
@@ -246,6 +253,48 @@ class PostgresEngine(Engine):
 
     def write(self, fn: Callable[[Tx], T]) -> T:
         return self._run(lambda conn: fn(PostgresTx(conn, self)))
+
+    async def read(self, sql: Sql, args: Args) -> list[Row]:
+        """Read on one of the event loop's connections (a pool of ``READ_CONNECTIONS``), once
+        more after a failure, when the pool has dropped its connections that broke."""
+        readers = await self._open_readers()
+        for attempt in (1, 2):
+            try:
+                async with readers.connection(timeout=CONNECT_TIMEOUT) as conn:
+                    cursor = await conn.execute(spelled(sql), args)
+                    return list(await cursor.fetchall())
+            except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+                if attempt == 2:
+                    raise StoreUnavailable(f"the database is unavailable: {exc}") from exc
+                log.warning("database read failed, retrying: %s", exc)
+                # A cut session fails once; the others cut with it are found and replaced.
+                await readers.check()
+        raise AssertionError("unreachable")
+
+    async def _open_readers(self) -> psycopg_pool.AsyncConnectionPool[AsyncConnection]:
+        if self._readers is None:
+            # Made and opened without a pause in between: no other read can find it unopened.
+            self._readers = psycopg_pool.AsyncConnectionPool(
+                self.conninfo,
+                kwargs=self._options(),
+                configure=self._configure_reader,
+                min_size=1,
+                max_size=READ_CONNECTIONS,
+                open=False,
+                name=f"genq-reads-{self.schema}",
+            )
+            await self._readers.open()
+        return self._readers
+
+    async def _configure_reader(self, conn: AsyncConnection) -> None:
+        set_json_loads(orjson.loads, conn)
+        set_json_dumps(_dumps, conn)
+        await conn.execute(f'SET search_path TO "{self.schema}"')
+
+    async def close_reads(self) -> None:
+        readers, self._readers = self._readers, None
+        if readers is not None:
+            await readers.close()
 
     def on_change(self, announce: Announce | None) -> None:
         # Announcements travel as NOTIFY, to every process: nothing to tell here.

@@ -27,17 +27,22 @@ POLL = 60.0
 
 
 class Reads:
-    """Counts the store's ``events_after`` calls."""
+    """Counts the store's reads of events (``read_events``, ``events_after``)."""
 
     def __init__(self, store: JobStore) -> None:
         self.count = 0
-        read = store.events_after
+        read, read_from_loop = store.events_after, store.read_events
 
         def counted(*args: Any, **kwargs: Any) -> list[EventRecord]:
             self.count += 1
             return read(*args, **kwargs)
 
+        async def counted_from_loop(*args: Any, **kwargs: Any) -> list[EventRecord]:
+            self.count += 1
+            return await read_from_loop(*args, **kwargs)
+
         store.events_after = counted  # type: ignore[method-assign]
+        store.read_events = counted_from_loop  # type: ignore[method-assign]
 
 
 def new_service(data_dir: Path) -> JobService:
@@ -195,10 +200,10 @@ def test_a_store_error_reaches_each_follower_with_its_own_traceback(service: Job
         tasks = [asyncio.create_task(fail(0)) for _ in range(3)]
         await settle()
 
-        def down(*args: Any, **kwargs: Any) -> list[EventRecord]:
+        async def down(*args: Any, **kwargs: Any) -> list[EventRecord]:
             raise StoreDown("the database is gone")
 
-        store.events_after = down  # type: ignore[method-assign]
+        store.read_events = down  # type: ignore[method-assign]
         service.notifier.publish(Topic.JOB, job.id)
         return await asyncio.wait_for(asyncio.gather(*tasks), 5)
 
