@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, TypeVar
 
 import orjson
+from cachetools import LRUCache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -18,9 +19,9 @@ from genq.http.auth import Auth, Caller
 from genq.http.cursors import DECIMAL_ID, decode_cursor, encode_cursor
 from genq.http.openapi import CALLER, EVENT_STREAM, FILE_ANSWERS, SUBMIT, native_errors
 from genq.http.render import render_event, render_job
-from genq.http.responses import FileDownload, JSONResponse, request_invalid
+from genq.http.responses import EventStream, FileDownload, JSONResponse, request_invalid
 from genq.http.routing import Header, Path, Query, Router
-from genq.jobs import EventType, JobRecord
+from genq.jobs import EventRecord, EventType, JobRecord
 from genq.limits import parse_json
 from genq.service import MAX_PAGE, MAX_WAIT_SECONDS, QueueState
 
@@ -216,7 +217,7 @@ async def job_events(
         description="End the stream after this many seconds, finished or not (resume with "
         "Last-Event-ID).",
     ),
-) -> EventSourceResponse:
+) -> EventStream:
     """One event per status change, progress update, log line and output; resumable with
     ``Last-Event-ID``; the stream ends after the terminal status event, or after
     ``timeout`` seconds: a client with a deadline gets its answer on time, which the
@@ -225,22 +226,41 @@ async def job_events(
     svc, links = caller.svc, caller.links
     events = await svc.events(caller.account_id, job_id, after)
 
-    async def stream() -> AsyncIterator[ServerSentEvent]:
+    async def stream() -> AsyncIterator[bytes]:
         async for event in within(events, timeout):
+            if event.type is not EventType.OUTPUT:
+                yield frame(job_id, event)
+                continue
+            try:
+                job = await svc.get(caller.account_id, job_id)
+            except Missing:  # deleted while followed: its files are gone too
+                return
+            # Its links are signed for this caller: written for each follower.
             data = render_event(event)
-            if event.type is EventType.OUTPUT:
-                try:
-                    job = await svc.get(caller.account_id, job_id)
-                except Missing:  # deleted while followed: its files are gone too
-                    return
-                data["url"] = links.file(job, data.pop("key"))
-                if thumbnail := data.pop("thumbnail", None):
-                    data["thumbnail_url"] = links.file(job, thumbnail)
-            yield ServerSentEvent(
-                data=orjson.dumps(data).decode(), event=event.type.value, id=str(event.id)
-            )
+            data["url"] = links.file(job, data.pop("key"))
+            if thumbnail := data.pop("thumbnail", None):
+                data["thumbnail_url"] = links.file(job, thumbnail)
+            yield sse_frame(event, data)
 
-    return EventSourceResponse(stream(), ping=15)
+    return EventStream(stream())
+
+
+#: Frames of events lately sent, by job and event: every follower of a job gets the same bytes.
+_frames: LRUCache[tuple[str, int], bytes] = LRUCache(maxsize=4096)
+
+
+def frame(job_id: str, event: EventRecord) -> bytes:
+    """An event's frame as every follower gets it, written once for them all."""
+    key = (job_id, event.id)
+    written = _frames.get(key)
+    if written is None:
+        written = _frames[key] = sse_frame(event, render_event(event))
+    return written
+
+
+def sse_frame(event: EventRecord, data: dict[str, Any]) -> bytes:
+    text = orjson.dumps(data).decode()
+    return ServerSentEvent(data=text, event=event.type.value, id=str(event.id)).encode()
 
 
 def event_after(last_event_id: str | None) -> int:

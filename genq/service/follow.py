@@ -148,7 +148,9 @@ class JobFeed:
         self.done = False
         self._error: BaseException | None = None
         self._error_tb: TracebackType | None = None
-        self._news = asyncio.get_running_loop().create_future()
+        #: One future per follower waiting for news: a shared one would be cancelled with
+        #: the first follower that leaves, and shielding it costs a second wake-up apiece.
+        self._waiting: list[asyncio.Future[None]] = []
         self._reader = asyncio.create_task(self._read(), name=f"genq-feed-{job_id}")
 
     def since(self, after: int) -> list[EventRecord]:
@@ -157,7 +159,9 @@ class JobFeed:
 
     async def changed(self) -> None:
         """Until more events are read, or the feed ends."""
-        await asyncio.shield(self._news)
+        news = asyncio.get_running_loop().create_future()
+        self._waiting.append(news)
+        await news
 
     def raise_error(self) -> None:
         if self._error is not None:
@@ -178,9 +182,10 @@ class JobFeed:
         self._wake()
 
     def _wake(self) -> None:
-        if not self._news.done():
-            self._news.set_result(None)
-        self._news = asyncio.get_running_loop().create_future()
+        waiting, self._waiting = self._waiting, []
+        for news in waiting:
+            if not news.done():  # else its follower was cancelled, and has left
+                news.set_result(None)
 
     async def _read(self) -> None:
         try:

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -43,7 +43,7 @@ from genq.http.openapi import (
     json_request,
 )
 from genq.http.render import isotime, media_entry
-from genq.http.responses import JSONResponse
+from genq.http.responses import EventStream, JSONResponse
 from genq.http.routing import Header, Path
 from genq.jobs import EventType, JobRecord, Status
 
@@ -260,7 +260,7 @@ async def task_events(
     caller: Auth,
     task_id: str = TASK_ID,
     last_event_id: Annotated[str | None, Header()] = None,
-) -> EventSourceResponse:
+) -> EventStream:
     """A ``status`` event with the task's body at each status change, ending after the last;
     resumable with ``Last-Event-ID``."""
     after = event_after(last_event_id)
@@ -288,4 +288,4 @@ async def task_events(
                 data=orjson.dumps(body).decode(), event="status", id=str(event.id)
             )
 
-    return EventSourceResponse(stream(), ping=15)
+    return EventStream(stream())
