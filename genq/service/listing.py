@@ -67,7 +67,7 @@ class Listing(ServiceCore):
         rows, _ = await self._read_page(
             account_id, now, where, page_size, offset=offset, budget=None
         )
-        total = await self._db(self.store.count_jobs, account_id, now, where)
+        total = await self.store.read_count(account_id, now, where)
         return [job for _, job in rows], total
 
     async def _read_page(
@@ -90,8 +90,7 @@ class Listing(ServiceCore):
         size = 0
         while len(page) < limit:
             chunk = min(LIST_CHUNK, limit - len(page))
-            rows = await self._db(
-                self.store.list_jobs,
+            rows = await self.store.read_jobs(
                 account_id,
                 now,
                 limit=chunk + 1,

@@ -141,6 +141,23 @@ class JobStore(abc.ABC):
     async def read_events(self, job_id: str, after_id: int) -> list[EventRecord]:
         """``events_after``."""
 
+    @abc.abstractmethod
+    async def read_jobs(
+        self,
+        account_id: str,
+        now: float,
+        *,
+        limit: int,
+        before_seq: int | None = None,
+        offset: int = 0,
+        where: JobFilter = JobFilter(),
+    ) -> list[tuple[int, JobRecord]]:
+        """``list_jobs``."""
+
+    @abc.abstractmethod
+    async def read_count(self, account_id: str, now: float, where: JobFilter = JobFilter()) -> int:
+        """``count_jobs``."""
+
     async def close_reads(self) -> None:  # noqa: B027 - optional hook
         """Release the connections the reads above opened, from the loop they ran on."""
 

@@ -207,9 +207,28 @@ class SQLStore(AccountStatements, JobStore):
         )
         return [(r["seq"], self._job(r)) for r in self._db.all(sql, args)]
 
+    async def read_jobs(
+        self,
+        account_id: str,
+        now: float,
+        *,
+        limit: int,
+        before_seq: int | None = None,
+        offset: int = 0,
+        where: JobFilter = JobFilter(),
+    ) -> list[tuple[int, JobRecord]]:
+        sql, args = q.list_jobs(
+            account_id, now, limit=limit, before_seq=before_seq, offset=offset, where=where
+        )
+        return [(r["seq"], self._job(r)) for r in await self._db.read(sql, args)]
+
     def count_jobs(self, account_id: str, now: float, where: JobFilter = JobFilter()) -> int:
         row = self._db.one(*q.count_jobs(account_id, now, where))
         return int(row["n"]) if row is not None else 0
+
+    async def read_count(self, account_id: str, now: float, where: JobFilter = JobFilter()) -> int:
+        rows = await self._db.read(*q.count_jobs(account_id, now, where))
+        return int(rows[0]["n"]) if rows else 0
 
     def request_cancel(self, account_id: str, job_id: str, now: float) -> JobRecord | None:
         args = {"id": job_id, "account_id": account_id, "now": now}

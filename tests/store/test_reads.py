@@ -13,20 +13,21 @@ import psycopg
 import pytest
 
 from genq.jobs import EventType
-from genq.store import JobStore
+from genq.store import JobFilter, JobStore
 from genq.store.core import SQLStore
 from tests.pg import POSTGRES_URL
 from tests.store.test_store_contract import LEASE, T0, new_job
 
 
 def test_the_loops_reads_answer_as_the_blocking_ones(fresh_store: JobStore) -> None:
-    """A job (the caller's, another account's, a missing one), a key (known, unknown) and a
-    job's events (all, after one) read the same either way."""
+    """A job (the caller's, another account's, a missing one), a key (known, unknown), a
+    job's events (all, after one) and listings and counts read the same either way."""
     store = fresh_store
     alice = store.ensure_account("alice", Decimal(5), T0)
     bob = store.ensure_account("bob", Decimal(5), T0)
     job = store.submit(new_job(alice)).job
     claim = store.claim("w1", ["m"], T0 + 1, LEASE)[0]
+    store.submit(new_job(alice, created_at=T0 + 1))
     store.add_event(claim, EventType.LOG, {"message": "half way"}, T0 + 2)
     digest = hashlib.sha256(b"gq_secret").hexdigest()
     store.create_key("key_1", alice.id, "ci", digest, "gq_sec", T0)
@@ -43,6 +44,14 @@ def test_the_loops_reads_answer_as_the_blocking_ones(fresh_store: JobStore) -> N
         assert await store.read_key(digest) is not None
         for after in (0, first):
             assert await store.read_events(job.id, after) == store.events_after(job.id, after)
+        for where in (JobFilter(), JobFilter(statuses=("running",)), JobFilter(model="x")):
+            for account_id in (alice.id, bob.id):
+                listed = await store.read_jobs(account_id, now, limit=5, where=where)
+                assert listed == store.list_jobs(account_id, now, limit=5, where=where)
+                counted = await store.read_count(account_id, now, where)
+                assert counted == store.count_jobs(account_id, now, where)
+        assert await store.read_count(alice.id, now) == 2
+        assert len(await store.read_jobs(alice.id, now, limit=1, offset=1)) == 1
         assert [e.type for e in await store.read_events(job.id, first)] == [
             EventType.STATUS,
             EventType.LOG,
