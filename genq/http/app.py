@@ -170,9 +170,11 @@ def lifetime(
             yield
         finally:
             sweeper.cancel()
-            if supervisor is not None:
-                await supervisor.stop(settings.cancel_grace_seconds)
-            await service.close()
+            try:
+                if supervisor is not None:
+                    await supervisor.stop(settings.cancel_grace_seconds)
+            finally:
+                await service.close()
 
     return lifespan
 

@@ -63,9 +63,13 @@ class ServiceCore:
 
     async def close(self) -> None:
         """Stop hearing of changes and release the store's connections."""
-        await self.notifier.close()
-        await self.store.close_reads()
-        self.store.close()
+        try:
+            await self.notifier.close()
+        finally:
+            try:
+                await self.store.close_reads()
+            finally:
+                self.store.close()
 
     # -- what the surfaces may read -------------------------------------------------------
     @property

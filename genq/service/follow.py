@@ -150,7 +150,7 @@ class JobFeed:
         self._error_tb: TracebackType | None = None
         #: One future per follower waiting for news: a shared one would be cancelled with
         #: the first follower that leaves, and shielding it costs a second wake-up apiece.
-        self._waiting: list[asyncio.Future[None]] = []
+        self._waiting: set[asyncio.Future[None]] = set()
         self._reader = asyncio.create_task(self._read(), name=f"genq-feed-{job_id}")
 
     def since(self, after: int) -> list[EventRecord]:
@@ -160,8 +160,11 @@ class JobFeed:
     async def changed(self) -> None:
         """Until more events are read, or the feed ends."""
         news = asyncio.get_running_loop().create_future()
-        self._waiting.append(news)
-        await news
+        self._waiting.add(news)
+        try:
+            await news
+        finally:
+            self._waiting.discard(news)  # a follower that left waits no more
 
     def raise_error(self) -> None:
         if self._error is not None:
@@ -182,7 +185,7 @@ class JobFeed:
         self._wake()
 
     def _wake(self) -> None:
-        waiting, self._waiting = self._waiting, []
+        waiting, self._waiting = self._waiting, set()
         for news in waiting:
             if not news.done():  # else its follower was cancelled, and has left
                 news.set_result(None)

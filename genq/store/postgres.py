@@ -8,11 +8,13 @@ other. A change of jobs is one statement: the change, its event rows and its ann
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -48,6 +50,10 @@ SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")
 CONNECT_TIMEOUT = 5
 #: Connections an API process reads on from its event loop (``PostgresEngine.read``).
 READ_CONNECTIONS = 4
+#: How long a read waits for one of them before it reads in a thread instead.
+READ_WAIT = 0.25
+#: How long reads stay in threads after the loop's connections failed one.
+READERS_PAUSE = 2.0
 _NAMED = re.compile(r"(?<![:\w]):(\w+)")
 
 #: ``rows.status_event_data`` of a changed row ``c``, as the same JSON built in SQL.
@@ -143,8 +149,11 @@ class PostgresEngine(Engine):
         self._local = threading.local()
         self._opened: list[Connection] = []
         self._opened_lock = threading.Lock()
-        #: The event loop's connections, opened by the first ``read``.
+        #: The event loop's connections (``read``), opened by the first read, on its loop.
         self._readers: psycopg_pool.AsyncConnectionPool[AsyncConnection] | None = None
+        self._readers_loop: asyncio.AbstractEventLoop | None = None
+        self._readers_resume_at = 0.0
+        self._readers_closed = False
         try:
             self._migrate(migrate)
         except BaseException:
@@ -255,23 +264,35 @@ class PostgresEngine(Engine):
         return self._run(lambda conn: fn(PostgresTx(conn, self)))
 
     async def read(self, sql: Sql, args: Args) -> list[Row]:
-        """Read on one of the event loop's connections (a pool of ``READ_CONNECTIONS``), once
-        more after a failure, when the pool has dropped its connections that broke."""
-        readers = await self._open_readers()
-        for attempt in (1, 2):
+        """Read on one of the event loop's own connections (a pool of ``READ_CONNECTIONS``).
+
+        The blocking path, in a thread, stands in for them while they cannot serve: when all
+        are busy for ``READ_WAIT``, or cut, or cannot be made (the database is down: the
+        blocking path fails at once and reconnects at once, where the pool backs off between
+        its attempts), and for ``READERS_PAUSE`` after each such failure; after they are
+        closed; from another event loop than the one they were opened on.
+        """
+        readers = await self._loop_readers()
+        if readers is not None:
             try:
-                async with readers.connection(timeout=CONNECT_TIMEOUT) as conn:
+                async with readers.connection(timeout=READ_WAIT) as conn:
                     cursor = await conn.execute(spelled(sql), args)
                     return list(await cursor.fetchall())
-            except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
-                if attempt == 2:
-                    raise StoreUnavailable(f"the database is unavailable: {exc}") from exc
-                log.warning("database read failed, retrying: %s", exc)
-                # A cut session fails once; the others cut with it are found and replaced.
-                await readers.check()
-        raise AssertionError("unreachable")
+            except (psycopg.OperationalError, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed):
+                self._readers_resume_at = time.monotonic() + READERS_PAUSE
+                log.warning(
+                    "the event loop's database connections cannot read: reading in "
+                    "threads for %g s",
+                    READERS_PAUSE,
+                    exc_info=True,
+                )
+        return await asyncio.to_thread(self.all, sql, args)
 
-    async def _open_readers(self) -> psycopg_pool.AsyncConnectionPool[AsyncConnection]:
+    async def _loop_readers(self) -> psycopg_pool.AsyncConnectionPool[AsyncConnection] | None:
+        """The loop's connections, opened on first use; None while they are not to be used."""
+        if self._readers_closed or time.monotonic() < self._readers_resume_at:
+            return None
+        loop = asyncio.get_running_loop()
         if self._readers is None:
             # Made and opened without a pause in between: no other read can find it unopened.
             self._readers = psycopg_pool.AsyncConnectionPool(
@@ -283,8 +304,9 @@ class PostgresEngine(Engine):
                 open=False,
                 name=f"genq-reads-{self.schema}",
             )
+            self._readers_loop = loop
             await self._readers.open()
-        return self._readers
+        return self._readers if loop is self._readers_loop else None
 
     async def _configure_reader(self, conn: AsyncConnection) -> None:
         set_json_loads(orjson.loads, conn)
@@ -292,6 +314,8 @@ class PostgresEngine(Engine):
         await conn.execute(f'SET search_path TO "{self.schema}"')
 
     async def close_reads(self) -> None:
+        """Close the loop's connections (from their loop): later reads run in threads."""
+        self._readers_closed = True
         readers, self._readers = self._readers, None
         if readers is not None:
             await readers.close()

@@ -270,3 +270,27 @@ def test_a_finished_jobs_streamed_text_is_kept_a_running_ones_is_not(service: Jo
     assert texts == ["Hello", "Hello, world", "Hello, world", "Hello, world"]
     assert counts[3] == counts[2]  # the ended job's text came from memory the second time
     assert counts[1] > counts[0]
+
+
+def test_followers_that_leave_leave_nothing_waiting(service: JobService) -> None:
+    """Followers that give up while the job is quiet (a stream's timeout) take their place
+    in the feed's waiting list with them: a long-followed quiet job does not gather them."""
+
+    async def scenario() -> int:
+        store = service.store
+        await service.start()
+        now = time.time()
+        account = store.ensure_account("acme", Decimal(10), now)
+        job = store.submit(new_job(account, created_at=now)).job
+        stays = asyncio.create_task(follow(service, account.id, job.id))
+        for _ in range(50):
+            leaves = asyncio.create_task(follow(service, account.id, job.id))
+            await settle()
+            leaves.cancel()
+            await asyncio.gather(leaves, return_exceptions=True)
+        waiting = len(service._feeds[job.id]._waiting)
+        stays.cancel()
+        await asyncio.gather(stays, return_exceptions=True)
+        return waiting
+
+    assert asyncio.run(scenario()) == 1

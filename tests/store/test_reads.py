@@ -6,15 +6,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
 import psycopg
 import pytest
 
+from genq.errors import StoreUnavailable
 from genq.jobs import EventType
 from genq.store import JobFilter, JobStore
 from genq.store.core import SQLStore
+from genq.store.postgres import READ_CONNECTIONS, PostgresEngine
 from tests.pg import POSTGRES_URL
 from tests.store.test_store_contract import LEASE, T0, new_job
 
@@ -34,7 +37,12 @@ def test_the_loops_reads_answer_as_the_blocking_ones(fresh_store: JobStore) -> N
     first = store.events_after(job.id, 0)[0].id
 
     async def reads() -> None:
-        now = T0 + 3
+        try:
+            await compare(T0 + 3)
+        finally:
+            await store.close_reads()
+
+    async def compare(now: float) -> None:
         for account_id, job_id in ((alice.id, job.id), (bob.id, job.id), (alice.id, "job_x")):
             read = await store.read_job(account_id, job_id, now)
             assert read == store.get_job(account_id, job_id, now)
@@ -72,23 +80,86 @@ def cut_own_sessions() -> int:
     return len(rows)
 
 
+def held(store: JobStore, seconds: float, count: int = READ_CONNECTIONS) -> list[Any]:
+    """Reads that hold ``count`` of the loop's connections for ``seconds``."""
+    engine = cast(SQLStore, store)._db
+    return [engine.read(f"SELECT pg_sleep({seconds})", {}) for _ in range(count)]
+
+
 @pytest.mark.parametrize("fresh_store", ["postgres"], indirect=True)
 def test_reads_from_the_loop_survive_cut_connections(fresh_store: JobStore) -> None:
     """After every session of the process is cut, the loop's among them, the next reads
-    answer: a failure is retried once the connections that broke are dropped."""
+    answer, one at a time and several at once."""
     store = fresh_store
     account = store.ensure_account("alice", Decimal(5), T0)
     job = store.submit(new_job(account)).job
 
     async def reads() -> int:
-        now = T0 + 3
-        # Reads held at once open every connection of the loop's.
-        engine = cast(SQLStore, store)._db
-        await asyncio.gather(*(engine.read("SELECT pg_sleep(0.2)", {}) for _ in range(4)))
-        cut = cut_own_sessions()
-        answers = await asyncio.gather(*(store.read_job(account.id, job.id, now) for _ in range(8)))
-        assert all(answer is not None and answer.id == job.id for answer in answers)
-        await store.close_reads()
-        return cut
+        try:
+            await asyncio.gather(*held(store, 0.2))  # every connection of the loop's open
+            cut = cut_own_sessions()
+            for _ in range(3):
+                answer = await store.read_job(account.id, job.id, T0 + 3)
+                assert answer is not None
+                assert answer.id == job.id
+            many = [store.read_job(account.id, job.id, T0 + 3) for _ in range(8)]
+            assert all(answer is not None for answer in await asyncio.gather(*many))
+            return cut
+        finally:
+            await store.close_reads()
 
-    assert asyncio.run(reads()) >= 4
+    assert asyncio.run(reads()) >= READ_CONNECTIONS
+
+
+@pytest.mark.parametrize("fresh_store", ["postgres"], indirect=True)
+def test_a_busy_loop_reads_in_a_thread_rather_than_wait(fresh_store: JobStore) -> None:
+    """With every connection of the loop's held by a slow read, a poll is answered from a
+    thread at once rather than refused or held up behind them."""
+    store = fresh_store
+    account = store.ensure_account("alice", Decimal(5), T0)
+    job = store.submit(new_job(account)).job
+
+    async def reads() -> float:
+        try:
+            slow = [asyncio.ensure_future(read) for read in held(store, 2)]
+            await asyncio.sleep(0.3)  # all four are running
+            started = time.monotonic()
+            answer = await store.read_job(account.id, job.id, T0 + 3)
+            took = time.monotonic() - started
+            assert answer is not None
+            assert answer.id == job.id
+            await asyncio.gather(*slow)
+            return took
+        finally:
+            await store.close_reads()
+
+    assert asyncio.run(reads()) < 1.5
+
+
+@pytest.mark.parametrize("fresh_store", ["postgres"], indirect=True)
+def test_a_read_with_the_database_gone_is_refused_at_once(fresh_store: JobStore) -> None:
+    """When no connection can be made, a read answers ``StoreUnavailable`` (a 503) as soon as
+    a blocking read would, not after the pool's connection timeouts; and it reads again as
+    soon as the database is back."""
+    store = fresh_store
+    account = store.ensure_account("alice", Decimal(5), T0)
+    job = store.submit(new_job(account)).job
+    engine = cast(PostgresEngine, cast(SQLStore, store)._db)
+    reachable = engine.conninfo
+
+    async def reads() -> float:
+        try:
+            assert await store.read_job(account.id, job.id, T0 + 3) is not None
+            engine.conninfo = "postgresql://postgres@127.0.0.1:1/test"  # nothing listens there
+            cut_own_sessions()
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable):
+                await store.read_job(account.id, job.id, T0 + 3)
+            took = time.monotonic() - started
+            engine.conninfo = reachable
+            assert await store.read_job(account.id, job.id, T0 + 3) is not None
+            return took
+        finally:
+            await store.close_reads()
+
+    assert asyncio.run(reads()) < 1.5
