@@ -9,9 +9,10 @@ Starts ``genq serve`` on a fresh data dir and measures, through HTTP:
 - ``GET /v1/jobs/{id}`` requests/s;
 - the idle gap a worker leaves between back-to-back jobs (from the jobs' own timestamps).
 
-Baseline, in the same run: ``GET /healthz`` requests/s and CPU per request, the floor of the
-HTTP stack under genq. The load generator shares this machine, so compare servers by CPU per
-job, not by jobs/s.
+Floor, in the same run: ``GET /healthz`` requests/s and CPU per request, the HTTP stack under
+genq. With ``--baseline REV`` the same is measured first on genq at that git revision (served
+from a worktree, as ``bench/reads.py`` does) and each figure is printed beside it. The load
+generator shares this machine, so compare servers by CPU per job, not by jobs/s.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from baseline import baseline_tree
 
 TARGETS = {"cpu_ms_per_job": 0.6, "p50_ms_one_client": 3.0, "worker_gap_ms_median": 2.0}
 
@@ -60,7 +62,7 @@ class Window:
 
 
 class Server:
-    def __init__(self, workers: int, data_dir: Path) -> None:
+    def __init__(self, workers: int, data_dir: Path, source: Path | None = None) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -83,6 +85,9 @@ class Server:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # A baseline tree's genq comes first on the path, before this tree's install.
+            cwd=source,
+            env=None if source is None else {**os.environ, "PYTHONPATH": str(source)},
         )
         self.wait_ready(workers)
         self.key = (data_dir / "api-key").read_text().strip()
@@ -207,20 +212,37 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def main(args: argparse.Namespace) -> int:
+    print(
+        f"genq bench: {args.workers} worker(s), {args.clients} clients, {args.seconds:g} s "
+        f"windows, {os.cpu_count()} CPUs shared with the load generator"
+    )
+    before = None
+    if args.baseline:
+        with baseline_tree(args.baseline) as (commit, tree):
+            print(f"\ngenq {commit} (baseline)")
+            before = await measure_genq(args, tree)
+    print("\ngenq now")
+    figures = await measure_genq(args, None)
+    if before is not None:
+        print(f"\nfigure                       {'baseline':>10} {'now':>10}    now/baseline")
+        for name, value in figures.items():
+            print(f"{name:28} {before[name]:10.3f} {value:10.3f}    x{value / before[name]:.2f}")
+    misses = judge({name: figures[name] for name in TARGETS}, TARGETS)
+    return 1 if misses and args.strict else 0
+
+
+async def measure_genq(args: argparse.Namespace, source: Path | None) -> dict[str, float]:
+    """Every figure of genq from ``source`` (None: this tree), printed as measured."""
     with tempfile.TemporaryDirectory(prefix="genq-bench-") as tmp:
-        server = Server(args.workers, Path(tmp) / "data")
+        server = Server(args.workers, Path(tmp) / "data", source)
         try:
             return await run_all(server, args)
         finally:
             server.stop()
 
 
-async def run_all(server: Server, args: argparse.Namespace) -> int:
+async def run_all(server: Server, args: argparse.Namespace) -> dict[str, float]:
     seconds = args.seconds
-    print(
-        f"genq bench: {args.workers} worker(s), {args.clients} clients, {seconds:g} s windows, "
-        f"{os.cpu_count()} CPUs shared with the load generator\n"
-    )
 
     async def healthz(http: httpx.AsyncClient) -> None:
         (await http.get("/healthz")).raise_for_status()
@@ -273,13 +295,16 @@ async def run_all(server: Server, args: argparse.Namespace) -> int:
         f"p90 {1000 * percentile(gaps, 0.9):5.2f} ms   ({len(gaps)} gaps, {args.workers} workers)"
     )
 
-    figures = {
+    return {
+        "healthz_cpu_ms": base.cpu_ms_each,
         "cpu_ms_per_job": throughput.cpu_ms_each,
+        "api_cpu_ms_per_job": 1000 * throughput.api_cpu_seconds / max(throughput.count, 1),
+        "prefer_wait_cpu_ms_per_job": sync.cpu_ms_each,
         "p50_ms_one_client": p50,
+        "p99_ms_one_client": p99,
+        "get_job_cpu_ms": gets.cpu_ms_each,
         "worker_gap_ms_median": gap_median,
     }
-    misses = judge(figures, TARGETS)
-    return 1 if misses and args.strict else 0
 
 
 def judge(figures: dict[str, float], targets: dict[str, float]) -> int:
@@ -299,5 +324,8 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--gap-jobs", type=int, default=200)
+    parser.add_argument(
+        "--baseline", metavar="REV", help="also measure genq at this git revision, first"
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     sys.exit(asyncio.run(main(parser.parse_args())))

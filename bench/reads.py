@@ -54,6 +54,7 @@ import httpx
 import psutil
 import psycopg
 import uvicorn
+from baseline import BenchError, baseline_tree
 from fastapi import FastAPI
 from scale import DEFAULT_DB, admin_url, drop_schema, free_port, schema_url
 from starlette.applications import Starlette
@@ -74,10 +75,6 @@ REFERENCE_RATE = 20000.0
 FLOORS = {"bare": "bare ASGI", "starlette": "Starlette", "fastapi": "FastAPI"}
 RUN = secrets.token_hex(4)
 READY_SECONDS = 60.0
-
-
-class BenchError(Exception):
-    """A server did not start, a route did not answer as it should, or a read failed."""
 
 
 # -- routes ------------------------------------------------------------------------------------
@@ -458,42 +455,6 @@ def genq_servers(
             started.append(Genq(label, server, key))
             prepare(started[-1], routes)
         yield started
-
-
-@contextlib.contextmanager
-def baseline_tree(rev: str) -> Iterator[tuple[str, Path]]:
-    """A detached git worktree of ``rev``, removed on exit; yields its short commit too."""
-    commit = git("rev-parse", "--short", f"{rev}^{{commit}}")
-    parent = Path(tempfile.mkdtemp(prefix="genq-baseline-"))
-    tree = parent / "tree"
-    git("worktree", "add", "--detach", str(tree), commit)
-    try:
-        check_imports_from(tree)
-        yield commit, tree
-    finally:
-        git("worktree", "remove", "--force", str(tree))
-        shutil.rmtree(parent, ignore_errors=True)
-
-
-def git(*args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise BenchError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout.strip()
-
-
-def check_imports_from(tree: Path) -> None:
-    """The baseline must import genq from its worktree, not from this tree's editable install."""
-    done = subprocess.run(
-        [sys.executable, "-c", "import genq; print(genq.__file__)"],
-        cwd=tree,
-        env={**os.environ, "PYTHONPATH": str(tree)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    if not Path(done.stdout.strip()).is_relative_to(tree):
-        raise BenchError(f"the baseline imports genq from {done.stdout.strip()}, not {tree}")
 
 
 # -- the engines ---------------------------------------------------------------------------------
