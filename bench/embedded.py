@@ -224,9 +224,7 @@ async def main(args: argparse.Namespace) -> int:
     print("\ngenq now")
     figures = await measure_genq(args, None)
     if before is not None:
-        print(f"\nfigure                       {'baseline':>10} {'now':>10}    now/baseline")
-        for name, value in figures.items():
-            print(f"{name:28} {before[name]:10.3f} {value:10.3f}    x{value / before[name]:.2f}")
+        compare(before, figures)
     misses = judge({name: figures[name] for name in TARGETS}, TARGETS)
     return 1 if misses and args.strict else 0
 
@@ -305,6 +303,14 @@ async def run_all(server: Server, args: argparse.Namespace) -> dict[str, float]:
         "get_job_cpu_ms": gets.cpu_ms_each,
         "worker_gap_ms_median": gap_median,
     }
+
+
+def compare(before: dict[str, float], now: dict[str, float]) -> None:
+    """Print each figure beside the baseline's."""
+    print(f"\nfigure                       {'baseline':>10} {'now':>10}    now/baseline")
+    for name, value in now.items():
+        ratio = f"x{value / before[name]:.2f}" if before[name] else "—"
+        print(f"{name:28} {before[name]:10.3f} {value:10.3f}    {ratio}")
 
 
 def judge(figures: dict[str, float], targets: dict[str, float]) -> int:

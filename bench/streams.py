@@ -24,9 +24,11 @@ measure httpx.) The clients' CPU per event is printed too: when it nears the ser
 client is the bound. Each process raises its file-descriptor limit to the hard limit, and
 the servers inherit it.
 
-``--py-spy FILE`` records the (first) API
-process's stacks while the followers run (raw format, for ``flamegraph.pl`` or speedscope);
-the CPU it steals skews that run's figures. ``--strict`` exits 1 when a target is missed.
+``--baseline REV`` measures genq at that git revision first (from a worktree, as
+``bench/reads.py`` does) and prints each figure beside it. ``--py-spy FILE`` records the
+(first) API process's stacks while the followers run (raw format, for ``flamegraph.pl`` or
+speedscope); the CPU it steals skews that run's figures. ``--strict`` exits 1 when a target is
+missed.
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ from typing import Any, cast
 import httpx
 import psutil
 import psycopg
-from embedded import judge
+from baseline import baseline_tree
+from embedded import compare, judge
 from scale import DEFAULT_DB, drop_schema, free_port, schema_url
 
 POSTGRES_URL = os.environ.get("GENQ_TEST_POSTGRES", DEFAULT_DB)
@@ -74,7 +77,7 @@ def raise_fd_limit() -> int:
 class Server:
     """One ``genq serve`` process on a free port."""
 
-    def __init__(self, data_dir: Path, settings: dict[str, Any]) -> None:
+    def __init__(self, data_dir: Path, settings: dict[str, Any], source: Path | None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
@@ -87,6 +90,9 @@ class Server:
                 [sys.executable, "-m", "genq", *command, "--config", str(config)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # A baseline tree's genq comes first on the path, before this tree's install.
+                cwd=source,
+                env=None if source is None else {**os.environ, "PYTHONPATH": str(source)},
             )
         self.ps = psutil.Process(self.process.pid)
 
@@ -121,21 +127,21 @@ class Server:
 class Deployment:
     """The servers under test: one embedded, or two APIs on one PostgreSQL schema."""
 
-    def __init__(self, tmp: Path, args: argparse.Namespace) -> None:
+    def __init__(self, tmp: Path, args: argparse.Namespace, source: Path | None) -> None:
         self.workers = args.jobs
         common = {"progress_interval_seconds": 0.0, "secret": secrets.token_hex(16)}
         self.schema: str | None = None
         if not args.postgres:
             self.db_url = f"sqlite:///{tmp / 'api1' / 'genq.db'}"
-            self.servers = [Server(tmp / "api1", {**common, "workers": self.workers})]
+            self.servers = [Server(tmp / "api1", {**common, "workers": self.workers}, source)]
         else:
             self.schema = f"bench_streams_{secrets.token_hex(4)}"
             self.db_url = schema_url(POSTGRES_URL, self.schema)
             common |= {"db": self.db_url, "storage": f"file://{tmp / 'files'}"}
-            first = Server(tmp / "api1", {**common, "workers": self.workers})
+            first = Server(tmp / "api1", {**common, "workers": self.workers}, source)
             # The second API starts once the first has made the schema and the key.
             first.wait_up(self.workers)
-            self.servers = [first, Server(tmp / "api2", {**common, "workers": 0})]
+            self.servers = [first, Server(tmp / "api2", {**common, "workers": 0}, source)]
         self.key = ""
 
     def wait_ready(self) -> None:
@@ -403,7 +409,7 @@ def follow(deployment: Deployment, jobs: Jobs, args: argparse.Namespace) -> Run:
     return run
 
 
-def report(run: Run, deployment: Deployment, args: argparse.Namespace) -> int:
+def report(run: Run, deployment: Deployment, args: argparse.Namespace) -> dict[str, float]:
     end = next((s for s in run.samples if s.counts[ENDED] >= args.followers), run.samples[-1])
     connected = run.all_connected(args.followers)
     counts = end.counts
@@ -440,33 +446,47 @@ def report(run: Run, deployment: Deployment, args: argparse.Namespace) -> int:
     print(f"follower clients' CPU per event: {client_ms:.4f} ms (their start included)")
 
     peak_rss = max(run.peak_rss(i) for i in range(len(deployment.servers))) / 2**20
-    figures = {
+    return {
         "rss_mb_peak": peak_rss,
         "cpu_ms_per_event": steady_ms,
+        "connect_cpu_ms": connect_ms if connected is not None else float("nan"),
         "missed_terminal": args.followers - counts[TERMINAL],
     }
-    misses = judge(figures, TARGETS)
-    return 1 if misses and args.strict else 0
 
 
 def main(args: argparse.Namespace) -> int:
     limit = raise_fd_limit()
+    apis = "two APIs on PostgreSQL" if args.postgres else "SQLite, one API"
+    print(
+        f"genq streams bench: {apis}, {args.jobs} noop jobs of {args.steps} steps over"
+        f" {args.seconds:g} s, {args.followers} followers in {args.client_procs}"
+        f" client process(es), fd limit {limit}, {os.cpu_count()} CPUs shared"
+    )
+    before = None
+    if args.baseline:
+        with baseline_tree(args.baseline) as (commit, tree):
+            print(f"\ngenq {commit} (baseline)")
+            before = measure(args, tree)
+    print("\ngenq now")
+    figures = measure(args, None)
+    if before is not None:
+        compare(before, figures)
+    misses = judge({name: figures[name] for name in TARGETS}, TARGETS)
+    return 1 if misses and args.strict else 0
+
+
+def measure(args: argparse.Namespace, source: Path | None) -> dict[str, float]:
+    """Every figure of genq from ``source`` (None: this tree), printed as measured."""
     with tempfile.TemporaryDirectory(prefix="genq-streams-") as tmp:
-        deployment = Deployment(Path(tmp), args)
+        deployment = Deployment(Path(tmp), args, source)
         try:
             deployment.wait_ready()
-            apis = "two APIs on PostgreSQL" if args.postgres else "SQLite, one API"
-            print(
-                f"genq streams bench: {apis}, {args.jobs} noop jobs of {args.steps} steps over"
-                f" {args.seconds:g} s, {args.followers} followers in {args.client_procs}"
-                f" client process(es), fd limit {limit}, {os.cpu_count()} CPUs shared\n"
-            )
             run = follow(deployment, Jobs(deployment, args), args)
-            verdict = report(run, deployment, args)
+            figures = report(run, deployment, args)
             for server in deployment.servers:
                 if log := server.log.read_text().strip():
                     print(f"\n{server.url}'s log ends:\n{log[-2000:]}")
-            return verdict
+            return figures
         finally:
             deployment.stop()
 
@@ -483,5 +503,8 @@ if __name__ == "__main__":
     parser.add_argument("--client-procs", type=int, default=2)
     parser.add_argument("--postgres", action="store_true", help="two APIs on PostgreSQL")
     parser.add_argument("--py-spy", metavar="FILE", help="record the first API's stacks")
+    parser.add_argument(
+        "--baseline", metavar="REV", help="also measure genq at this git revision, first"
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     sys.exit(main(parser.parse_args()))
