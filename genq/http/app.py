@@ -21,9 +21,9 @@ from genq.errors import PayloadTooLarge, ServiceError
 from genq.http import native
 from genq.http.dialects.registry import dialect_routers
 from genq.http.docs import docs_routes
-from genq.http.openapi import FILE_ANSWERS, native_errors
+from genq.http.openapi import FILE_ANSWERS, native_errors, openapi_document
 from genq.http.responses import FileDownload, JSONResponse
-from genq.http.routing import IndexedRouter, Query, Router, openapi_document
+from genq.http.routing import IndexedRouter, Query, Router
 from genq.service import JobService
 from genq.settings import Settings
 from genq.storage import FileStorage

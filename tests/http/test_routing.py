@@ -19,8 +19,9 @@ from starlette.testclient import TestClient
 from genq.errors import ServiceError, Unauthorized
 from genq.http.app import GenqApp
 from genq.http.auth import Caller
+from genq.http.openapi import document_path
 from genq.http.responses import JSONResponse
-from genq.http.routing import Depends, Header, IndexedRouter, Path, Query, Router, document_path
+from genq.http.routing import Depends, Header, IndexedRouter, Path, Query, Router
 from genq.jobs import ApiKey
 from genq.server import build_app
 from genq.service import JobService

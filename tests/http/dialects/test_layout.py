@@ -19,7 +19,7 @@ from genq.errors import ConfigError
 from genq.http.app import GenqApp
 from genq.http.dialects.dialect import Dialect, DialectTable
 from genq.http.dialects.registry import DEFAULT_ALIASES, DIALECTS
-from genq.http.routing import document_path
+from genq.http.openapi import document_path
 from genq.server import build_app
 from genq.settings import Settings
 
