@@ -278,13 +278,17 @@ class PostgresEngine(Engine):
                 async with readers.connection(timeout=READ_WAIT) as conn:
                     cursor = await conn.execute(spelled(sql), args)
                     return list(await cursor.fetchall())
-            except (psycopg.OperationalError, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed):
+            except (
+                psycopg.OperationalError,
+                psycopg_pool.PoolTimeout,
+                psycopg_pool.PoolClosed,
+            ) as exc:
                 self._readers_resume_at = time.monotonic() + READERS_PAUSE
                 log.warning(
-                    "the event loop's database connections cannot read: reading in "
+                    "the event loop's database connections cannot read (%s): reading in "
                     "threads for %g s",
+                    str(exc).strip() or type(exc).__name__,
                     READERS_PAUSE,
-                    exc_info=True,
                 )
         return await asyncio.to_thread(self.all, sql, args)
 
