@@ -117,7 +117,6 @@ class Parameter:
     key: str
     required: bool
     default: Any
-    annotation: Any
     param: Param
     adapter: TypeAdapter[Any]
 
@@ -146,11 +145,14 @@ class Parameter:
         return {**described, "schema": schema}
 
 
-def _parameter(name: str, annotation: Any, default: Any, in_path: bool) -> Parameter:
-    param = default if isinstance(default, Param) else None
-    if get_origin(annotation) is Annotated:
-        annotation, *extras = get_args(annotation)
-        param = next((e for e in extras if isinstance(e, Param)), param)
+def _parameter(
+    name: str, annotation: Any, extras: list[Any], default: Any, in_path: bool
+) -> Parameter:
+    """A parameter of type ``annotation`` (with the ``Annotated`` ``extras`` it was declared
+    with) and ``default`` as the function's signature gives it."""
+    param = next((e for e in extras if isinstance(e, Param)), None)
+    if param is None and isinstance(default, Param):
+        param = default
     if param is None:
         param = Param("path" if in_path else "query", default)
     if isinstance(default, Param) or default is inspect.Parameter.empty:
@@ -165,7 +167,6 @@ def _parameter(name: str, annotation: Any, default: Any, in_path: bool) -> Param
         key=key,
         required=default is _REQUIRED,
         default=None if default is _REQUIRED else default,
-        annotation=annotation,
         param=param,
         adapter=TypeAdapter(checked),
     )
@@ -186,10 +187,9 @@ class Plan:
         in_path = set(re.findall(r"{(\w+)(?::\w+)?}", path))
         hints = get_type_hints(endpoint, include_extras=True)
         for name, declared in inspect.signature(endpoint).parameters.items():
-            annotation = hints[name]
-            base, extras = annotation, list[Any]()
-            if get_origin(annotation) is Annotated:
-                base, *extras = get_args(annotation)
+            base, extras = hints[name], list[Any]()
+            if get_origin(base) is Annotated:
+                base, *extras = get_args(base)
             depends = next((e for e in extras if isinstance(e, Depends)), None)
             if depends is not None:
                 plan.dependencies.append((name, depends))
@@ -197,7 +197,7 @@ class Plan:
                 plan.request = name
             else:
                 plan.parameters.append(
-                    _parameter(name, annotation, declared.default, name in in_path)
+                    _parameter(name, base, extras, declared.default, name in in_path)
                 )
         order = {"path": 0, "query": 1, "header": 2}
         plan.parameters.sort(key=lambda p: order[p.source])
