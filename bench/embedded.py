@@ -211,22 +211,12 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> int:
     print(
         f"genq bench: {args.workers} worker(s), {args.clients} clients, {args.seconds:g} s "
         f"windows, {os.cpu_count()} CPUs shared with the load generator"
     )
-    before = None
-    if args.baseline:
-        with baseline_tree(args.baseline) as (commit, tree):
-            print(f"\ngenq {commit} (baseline)")
-            before = await measure_genq(args, tree)
-    print("\ngenq now")
-    figures = await measure_genq(args, None)
-    if before is not None:
-        compare(before, figures)
-    misses = judge({name: figures[name] for name in TARGETS}, TARGETS)
-    return 1 if misses and args.strict else 0
+    return verdict(lambda source: asyncio.run(measure_genq(args, source)), args, TARGETS)
 
 
 async def measure_genq(args: argparse.Namespace, source: Path | None) -> dict[str, float]:
@@ -305,6 +295,27 @@ async def run_all(server: Server, args: argparse.Namespace) -> dict[str, float]:
     }
 
 
+def verdict(
+    measure: Callable[[Path | None], dict[str, float]],
+    args: argparse.Namespace,
+    targets: dict[str, float],
+) -> int:
+    """Measure genq from this tree (None) with ``measure``, after genq at ``--baseline`` (from
+    a worktree) when one is given; print each figure beside the baseline's and each target's
+    verdict. The exit status: 1 when ``--strict`` and a target is missed."""
+    before = None
+    if args.baseline:
+        with baseline_tree(args.baseline) as (commit, tree):
+            print(f"\ngenq {commit} (baseline)")
+            before = measure(tree)
+    print("\ngenq now")
+    figures = measure(None)
+    if before is not None:
+        compare(before, figures)
+    misses = judge({name: figures[name] for name in targets}, targets)
+    return 1 if misses and args.strict else 0
+
+
 def compare(before: dict[str, float], now: dict[str, float]) -> None:
     """Print each figure beside the baseline's."""
     print(f"\nfigure                       {'baseline':>10} {'now':>10}    now/baseline")
@@ -334,4 +345,4 @@ if __name__ == "__main__":
         "--baseline", metavar="REV", help="also measure genq at this git revision, first"
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    sys.exit(main(parser.parse_args()))

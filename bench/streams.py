@@ -55,8 +55,7 @@ from typing import Any, cast
 import httpx
 import psutil
 import psycopg
-from baseline import baseline_tree
-from embedded import compare, judge
+from embedded import verdict
 from scale import DEFAULT_DB, drop_schema, free_port, schema_url
 
 POSTGRES_URL = os.environ.get("GENQ_TEST_POSTGRES", DEFAULT_DB)
@@ -462,17 +461,7 @@ def main(args: argparse.Namespace) -> int:
         f" {args.seconds:g} s, {args.followers} followers in {args.client_procs}"
         f" client process(es), fd limit {limit}, {os.cpu_count()} CPUs shared"
     )
-    before = None
-    if args.baseline:
-        with baseline_tree(args.baseline) as (commit, tree):
-            print(f"\ngenq {commit} (baseline)")
-            before = measure(args, tree)
-    print("\ngenq now")
-    figures = measure(args, None)
-    if before is not None:
-        compare(before, figures)
-    misses = judge({name: figures[name] for name in TARGETS}, TARGETS)
-    return 1 if misses and args.strict else 0
+    return verdict(lambda source: measure(args, source), args, TARGETS)
 
 
 def measure(args: argparse.Namespace, source: Path | None) -> dict[str, float]:
