@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from genq.jobs import EventRecord, EventType, ProgressRecord
+from genq.jobs import Account, EventRecord, EventType, JobRecord, ProgressRecord
 from genq.models.registry import ModelRegistry
 from genq.notify import LocalNotifier, Topic
 from genq.service import JobService
@@ -76,15 +76,22 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+async def a_queued_job(
+    service: JobService, credits: Decimal | None = Decimal(10)
+) -> tuple[Account, JobRecord]:
+    """Start ``service``; an account with ``credits`` and a job of it, queued."""
+    await service.start()
+    now = time.time()
+    account = service.store.ensure_account("acme", credits, now)
+    return account, service.store.submit(new_job(account, created_at=now)).job
+
+
 async def run_job(service: JobService, followers: int) -> tuple[list[list[str]], int, list[str]]:
     """Follow one job with ``followers`` followers from the start while a worker claims it,
     reports progress twice and finishes it: what each follower saw, how many event reads the
     store served after they joined, and the job's events as stored."""
     store = service.store
-    await service.start()
-    now = time.time()
-    account = store.ensure_account("acme", Decimal(10), now)
-    job = store.submit(new_job(account, created_at=now)).job
+    account, job = await a_queued_job(service)
     reads = Reads(store)
     tasks = [asyncio.create_task(follow(service, account.id, job.id)) for _ in range(followers)]
     await settle()
@@ -122,10 +129,7 @@ def test_followers_that_join_late_or_resume_see_the_rest(service: JobService) ->
 
     async def scenario() -> tuple[list[str], list[list[str]]]:
         store = service.store
-        await service.start()
-        now = time.time()
-        account = store.ensure_account("acme", Decimal(10), now)
-        job = store.submit(new_job(account, created_at=now)).job
+        account, job = await a_queued_job(service)
         claim = store.claim("w1", ["m"], time.time(), LEASE)[0]
         ids = [e.id for e in store.events_after(job.id, 0)]
         first = asyncio.create_task(follow(service, account.id, job.id, ids[0]))
@@ -153,11 +157,7 @@ def test_the_reader_stops_when_its_last_follower_leaves(service: JobService) -> 
     and the process keeps nothing for the job."""
 
     async def scenario() -> None:
-        store = service.store
-        await service.start()
-        now = time.time()
-        account = store.ensure_account("acme", Decimal(10), now)
-        job = store.submit(new_job(account, created_at=now)).job
+        account, job = await a_queued_job(service)
         tasks = [asyncio.create_task(follow(service, account.id, job.id)) for _ in range(3)]
         await settle()
         feed = service._feeds[job.id]
@@ -185,10 +185,7 @@ def test_a_store_error_reaches_each_follower_with_its_own_traceback(service: Job
 
     async def scenario() -> list[int]:
         store = service.store
-        await service.start()
-        now = time.time()
-        account = store.ensure_account("acme", Decimal(10), now)
-        job = store.submit(new_job(account, created_at=now)).job
+        account, job = await a_queued_job(service)
 
         async def fail(after: int) -> int:
             try:
@@ -218,10 +215,7 @@ def test_a_follower_past_every_event_holds_back_no_other(service: JobService) ->
 
     async def scenario() -> tuple[list[str], list[str], list[str]]:
         store = service.store
-        await service.start()
-        now = time.time()
-        account = store.ensure_account("acme", Decimal(10), now)
-        job = store.submit(new_job(account, created_at=now)).job
+        account, job = await a_queued_job(service)
         ahead = asyncio.create_task(follow(service, account.id, job.id, 10**9))
         await settle()
         whole = asyncio.create_task(follow(service, account.id, job.id, 0))
@@ -277,11 +271,7 @@ def test_followers_that_leave_leave_nothing_waiting(service: JobService) -> None
     in the feed's waiting list with them: a long-followed quiet job does not gather them."""
 
     async def scenario() -> int:
-        store = service.store
-        await service.start()
-        now = time.time()
-        account = store.ensure_account("acme", Decimal(10), now)
-        job = store.submit(new_job(account, created_at=now)).job
+        account, job = await a_queued_job(service)
         stays = asyncio.create_task(follow(service, account.id, job.id))
         for _ in range(50):
             leaves = asyncio.create_task(follow(service, account.id, job.id))
