@@ -11,8 +11,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -39,10 +38,21 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
     return JSONResponse({"error": body}, status_code=status)
 
 
-class BodyLimit:
-    """Refuse bodies over the limit, whether announced by Content-Length or not: reading one
-    raises ``PayloadTooLarge`` (413), which the route answers in its own API's error shape.
-    An announced one is refused before a byte of it is read."""
+class Front:
+    """What every request passes before its route, in one layer (Starlette's own stack is
+    three, each wrapping ``send``, plus one more per route: together a tenth of a status
+    read's CPU).
+
+    - The body limit: a body over it, announced by Content-Length or not, raises
+      ``PayloadTooLarge`` (413) when read, which the route answers in its own API's error
+      shape. An announced one is refused before a byte of it is read.
+    - The router's own refusals (no such path, a method a route does not take) and anything
+      else a route leaves unanswered, in the native error shape.
+    - A defect is answered with a 500 and the connection kept, logged once with its
+      traceback (Starlette's outermost layer answered, re-raised, and the server dropped the
+      keep-alive connection). Too late for an answer once the route started its own: the
+      server logs it and drops the connection.
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -52,68 +62,67 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit
         seen = 0
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
                 seen = int(value)
 
         async def limited() -> Message:
             nonlocal seen
-            if seen > self.limit:
-                raise PayloadTooLarge(f"the body exceeds {self.limit} bytes")
+            if seen > limit:
+                raise PayloadTooLarge(f"the body exceeds {limit} bytes")
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise PayloadTooLarge(f"the body exceeds {self.limit} bytes")
+            if seen > limit:
+                raise PayloadTooLarge(f"the body exceeds {limit} bytes")
             return message
 
-        await self.app(scope, limited, send)
-
-
-class Unexpected:
-    """Answer a defect with a 500 in genq's error shape and keep the connection.
-
-    Starlette's handler for ``Exception`` runs in its outermost middleware, which re-raises
-    after answering, and the server then drops the keep-alive connection: this one sits
-    inside it and ends the exception here, logged once with its traceback.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
         started = False
 
         async def sending(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            started = True
             await send(message)
 
         try:
-            await self.app(scope, receive, sending)
+            await self.app(scope, limited, sending)
         except ClientDisconnect:
             # The client hung up before its body was read: nobody to answer, nothing wrong.
             log.info("client went away during %s %s", scope["method"], scope["path"])
-        except Exception:
-            if started:  # too late for an answer of our own: the server logs and drops it
+        except Exception as exc:
+            if started:
                 raise
-            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            response = error_response(500, "internal_error", "internal server error")
-            await response(scope, receive, send)
+            await unanswered(exc, scope)(scope, receive, send)
+
+
+def unanswered(exc: Exception, scope: Scope) -> Response:
+    """The native answer to what escaped every route: a refusal of the router's or the
+    service's, else a defect (logged)."""
+    if isinstance(exc, HTTPException):
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        code = codes.get(exc.status_code, f"http_{exc.status_code}")
+        return error_response(exc.status_code, code, str(exc.detail))
+    if isinstance(exc, ServiceError):
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+    log.exception("unhandled error on %s %s", scope["method"], scope["path"], exc_info=exc)
+    return error_response(500, "internal_error", "internal server error")
 
 
 class GenqApp(Starlette):
-    """The application, with the OpenAPI document of every route it serves."""
+    """The application, with the OpenAPI document of every route it serves, whose requests
+    pass the ``Front`` layer (with ``body_limit``) on their way to the routes."""
 
-    def __init__(self, routers: list[Router], **options: Any) -> None:
+    def __init__(self, routers: list[Router], *, body_limit: int, **options: Any) -> None:
         self.operations = [op for router in routers for op in router.operations]
         routes = [route for router in routers for route in router.routes()]
         super().__init__(routes=routes + docs_routes("genq"), **options)
         self.router = IndexedRouter(self.router.routes, lifespan=self.router.lifespan_context)
+        self.body_limit = body_limit
         self._document: dict[str, Any] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return Front(self.router, self.body_limit)
 
     def openapi(self) -> dict[str, Any]:
         if self._document is None:
@@ -138,11 +147,7 @@ def create_app(
     app = GenqApp(
         [native.router, *dialect_routers(settings), own_routes(service, supervisor)],
         lifespan=lifetime(service, supervisor, settings),
-        middleware=[
-            Middleware(Unexpected),
-            Middleware(BodyLimit, limit=settings.max_body_bytes),
-        ],
-        exception_handlers={ServiceError: service_error, HTTPException: http_error},
+        body_limit=settings.max_body_bytes,
     )
     app.state.service = service
     app.state.storage = storage
@@ -207,20 +212,6 @@ def own_routes(service: JobService, supervisor: Supervisor | None) -> Router:
         return FileDownload(path, media_type=content_type)
 
     return router
-
-
-async def service_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ServiceError)
-    return JSONResponse(exc.to_dict(), status_code=exc.status_code)
-
-
-async def http_error(request: Request, exc: Exception) -> Response:
-    """The router's own refusals (no such path, a method it does not take), in the native
-    shape."""
-    assert isinstance(exc, HTTPException)
-    codes = {404: "not_found", 405: "method_not_allowed"}
-    code = codes.get(exc.status_code, f"http_{exc.status_code}")
-    return error_response(exc.status_code, code, str(exc.detail))
 
 
 async def sweep_forever(service: JobService, interval: float) -> None:

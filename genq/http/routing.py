@@ -332,10 +332,24 @@ class Router:
                 log.exception("unhandled error on %s %s", request.method, request.url.path)
                 return render_error(ServiceError("internal server error"))
 
-        route = Route(operation.path, serve, methods=[operation.method], name=endpoint.__name__)
+        route = Route(
+            operation.path, Served(serve), methods=[operation.method], name=endpoint.__name__
+        )
         # Starlette answers HEAD on every GET route; here a route answers what it declares.
         route.methods = {operation.method}
         return route
+
+
+class Served:
+    """A route's ASGI app: its request, answered. (Starlette would wrap a function in two
+    more layers, to look up exception handlers that the app's ``Front`` applies anyway.)"""
+
+    def __init__(self, serve: Callable[[Request], Awaitable[Response]]) -> None:
+        self.serve = serve
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.serve(Request(scope, receive, send))
+        await response(scope, receive, send)
 
 
 class IndexedRouter(routing.Router):
