@@ -354,37 +354,43 @@ class Served:
 
 class IndexedRouter(routing.Router):
     """Starlette's router, which tries every route in turn (about a microsecond each), with
-    the routes a request can match looked up first by the path's first two segments.
+    the routes a request can match looked up first by the path's first two segments and its
+    number of slashes.
 
     A route is filed under the literal segments its path starts with (``/v1/jobs/{job_id}``
-    under ``v1``, ``jobs``; ``/v2/{model}`` under ``v2``), so a request is tried against the
-    routes filed under no segment, its first one, and its first two, in their declared order.
-    A request none of them takes goes through Starlette's own scan: a 404, or its redirect to
-    the path with or without the trailing slash.
+    under ``v1``, ``jobs``; ``/v2/{model}`` under ``v2``) and the slashes its path can have
+    (``/v1/jobs/{job_id}`` three; ``/files/{key:rest}`` one or more, as its parameter may
+    hold slashes), so a request is tried against the routes filed under no segment, its first
+    one, and its first two, with as many slashes, in their declared order. A request none of
+    them takes goes through Starlette's own scan: a 404, or its redirect to the path with or
+    without the trailing slash.
     """
 
     def __init__(self, routes: list[routing.BaseRoute], **options: Any) -> None:
         super().__init__(routes=routes, **options)
-        filed: dict[tuple[str, ...], list[int]] = {}
-        for position, route in enumerate(self.routes):
-            path = getattr(route, "path", "")
-            key = tuple(itertools.takewhile(lambda s: "{" not in s, path.split("/")[1:3]))
-            filed.setdefault(key, []).append(position)
-
-        def tried(*keys: tuple[str, ...]) -> list[routing.BaseRoute]:
-            positions = sorted({p for key in keys for p in filed.get(key, [])})
-            return [self.routes[p] for p in positions]
-
-        self._tried = {key: tried((), key[:1], key) for key in filed}
-        for key in filed:
-            self._tried.setdefault(key[:1], tried((), key[:1]))
-        self._tried[()] = tried(())
+        filed = [_filing(route) for route in self.routes]
+        #: Slash counts from here on are tried as one: only routes of any length match them.
+        self._longest = max(slashes for _, slashes, _ in filed) + 1
+        keys = {prefix[:n] for prefix, _, _ in filed for n in range(3)}
+        self._tried = {
+            (key, n): [
+                route
+                for route, (prefix, slashes, longer) in zip(self.routes, filed, strict=True)
+                if key[: len(prefix)] == prefix and (n == slashes or (longer and n > slashes))
+            ]
+            for key in keys
+            for n in range(self._longest + 1)
+        }
 
     def match(self, scope: Scope) -> tuple[routing.BaseRoute, Scope] | None:
         """The route an HTTP request goes to, as Starlette's scan would find it: the first that
         takes its path and method, else the first that takes its path (a 405); None if none."""
-        segments = tuple(routing.get_route_path(scope).split("/", 3)[1:3])
-        tried = self._tried.get(segments) or self._tried.get(segments[:1]) or self._tried[()]
+        path = routing.get_route_path(scope)
+        segments = tuple(path.split("/", 3)[1:3])
+        slashes = min(path.count("/"), self._longest)
+        tried = self._tried.get((segments, slashes))
+        if tried is None:
+            tried = self._tried.get((segments[:1], slashes)) or self._tried[((), slashes)]
         partial: tuple[routing.BaseRoute, Scope] | None = None
         for route in tried:
             match, child_scope = route.matches(scope)
@@ -404,3 +410,16 @@ class IndexedRouter(routing.Router):
         scope["route"] = route
         scope.update(child_scope)
         await route.handle(scope, receive, send)
+
+
+def _filing(route: routing.BaseRoute) -> tuple[tuple[str, ...], int, bool]:
+    """Where ``IndexedRouter`` files a route: the literal segments its path starts with (two
+    at most), its slashes, and whether a request's path may have more (a parameter that can
+    hold a slash). A route of no path of its own is filed under every request."""
+    path = getattr(route, "path", None)
+    if path is None:
+        return (), 0, True
+    prefix = tuple(itertools.takewhile(lambda s: "{" not in s, path.split("/")[1:3]))
+    convertors = getattr(route, "param_convertors", {}).values()
+    longer = any(re.fullmatch(convertor.regex, "/") for convertor in convertors)
+    return prefix, path.count("/"), longer
