@@ -6,18 +6,20 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genq import __version__
 from genq.errors import PayloadTooLarge, ServiceError
-from genq.http import native
+from genq.http import account, native
+from genq.http.console import console_routes
 from genq.http.dialects.registry import dialect_routers
 from genq.http.docs import docs_routes
 from genq.http.openapi import FILE_ANSWERS, native_errors, openapi_document
@@ -110,13 +112,21 @@ def unanswered(exc: Exception, scope: Scope) -> Response:
 
 
 class GenqApp(Starlette):
-    """The application, with the OpenAPI document of every route it serves, whose requests
-    pass the ``Front`` layer (with ``body_limit``) on their way to the routes."""
+    """The application, with the OpenAPI document of every route it serves (and ``pages``
+    that are not part of the API), whose requests pass the ``Front`` layer (with
+    ``body_limit``) on their way to the routes."""
 
-    def __init__(self, routers: list[Router], *, body_limit: int, **options: Any) -> None:
+    def __init__(
+        self,
+        routers: list[Router],
+        *,
+        body_limit: int,
+        pages: Sequence[BaseRoute] = (),
+        **options: Any,
+    ) -> None:
         self.operations = [op for router in routers for op in router.operations]
         routes = [route for router in routers for route in router.routes()]
-        super().__init__(routes=routes + docs_routes("genq"), **options)
+        super().__init__(routes=routes + docs_routes("genq") + list(pages), **options)
         self.router = IndexedRouter(self.router.routes, lifespan=self.router.lifespan_context)
         self.body_limit = body_limit
         self._document: dict[str, Any] | None = None
@@ -145,7 +155,13 @@ def create_app(
     """The application of ``service``, built from ``settings`` and the ``storage`` whose files
     it links to, with ``supervisor``'s workers living as long as it, if given."""
     app = GenqApp(
-        [native.router, *dialect_routers(settings), own_routes(service, supervisor)],
+        [
+            native.router,
+            account.router,
+            *dialect_routers(settings),
+            own_routes(service, supervisor),
+        ],
+        pages=console_routes(settings, storage),
         lifespan=lifetime(service, supervisor, settings),
         body_limit=settings.max_body_bytes,
     )
