@@ -1,0 +1,181 @@
+// The console's shell: sign-in, the navigation, and the hash routes of its pages.
+
+import { ApiError, get, onUnauthorized, post, session } from "./api.js";
+import { fill, h } from "./dom.js";
+import { jobPage, jobsPage } from "./jobs.js";
+import { adminPage, keysPage, usagePage } from "./account.js";
+import { modelsPage, playPage } from "./models.js";
+
+const main = document.getElementById("main");
+const nav = document.getElementById("nav");
+const who = document.getElementById("who");
+const notice = document.getElementById("notice");
+
+/** What the page knows of the signed-in account (GET /v1/account), or null. */
+export const state = { account: null };
+
+const routes = [
+  [/^#\/models$/, modelsPage, "models"],
+  [/^#\/play\/(.+)$/, playPage, "models"],
+  [/^#\/jobs$/, jobsPage, "jobs"],
+  [/^#\/jobs\/(.+)$/, jobPage, "jobs"],
+  [/^#\/keys$/, keysPage, "keys"],
+  [/^#\/usage$/, usagePage, "usage"],
+  [/^#\/admin$/, adminPage, "admin"],
+];
+
+let leaving = new AbortController();
+
+export function say(message) {
+  notice.textContent = message || "";
+  notice.hidden = !message;
+}
+
+async function route() {
+  leaving.abort();
+  leaving = new AbortController();
+  say("");
+  if (!session.key) {
+    signInPage();
+    return;
+  }
+  const hash = location.hash || "#/models";
+  for (const [pattern, page, section] of routes) {
+    const match = hash.match(pattern);
+    if (!match) continue;
+    for (const a of nav.querySelectorAll("a")) {
+      if (a.dataset.section === section) a.setAttribute("aria-current", "page");
+      else a.removeAttribute("aria-current");
+    }
+    const args = match.slice(1).map(decodeURIComponent);
+    fill(main, h("p", { class: "muted", text: "Loading…" }));
+    try {
+      await page(main, { signal: leaving.signal, state, args });
+    } catch (error) {
+      if (leaving.signal.aborted) return;
+      fill(main, h("h1", { text: "Something went wrong" }), h("p", { class: "form-error", role: "alert", text: error.message }));
+    }
+    document.title = `${main.querySelector("h1")?.textContent || "genq"} · genq console`;
+    return;
+  }
+  location.replace("#/models");
+}
+
+function showSignedIn() {
+  const signed = Boolean(session.key);
+  nav.hidden = !signed;
+  who.hidden = !signed;
+  const account = state.account;
+  document.getElementById("who-name").textContent = account ? `${account.name}${account.admin ? " (admin)" : ""}` : "";
+  document.getElementById("nav-admin").hidden = !(account && account.admin);
+}
+
+async function loadAccount(key) {
+  try {
+    return await get("/v1/account", { key });
+  } catch (error) {
+    // Without the account route the key is checked on the models list instead.
+    if (error instanceof ApiError && error.status === 404) {
+      await get("/v1/models", { key });
+      return null;
+    }
+    throw error;
+  }
+}
+
+async function signIn(key) {
+  state.account = await loadAccount(key);
+  session.set(key);
+  showSignedIn();
+}
+
+function signOut(message) {
+  session.clear();
+  state.account = null;
+  showSignedIn();
+  if (location.hash && !location.hash.startsWith("#/models")) history.replaceState(null, "", "#/models");
+  route().then(() => say(message || ""));
+}
+
+function signInPage() {
+  showSignedIn();
+  const error = h("p", { class: "form-error", role: "alert", id: "sign-in-error" });
+  const input = h("input", { id: "api-key", name: "key", type: "password", autocomplete: "off", spellcheck: "false", required: true, "aria-describedby": "api-key-hint sign-in-error" });
+  const button = h("button", { type: "submit", text: "Sign in" });
+  const form = h(
+    "form",
+    { novalidate: true, "aria-labelledby": "sign-in-title" },
+    h("label", { for: "api-key", text: "API key" }),
+    h("p", { class: "hint muted", id: "api-key-hint", text: "A key such as gq_…: `genq serve` saves one in its data folder (api-key), and prints a one-time sign-in link at start." }),
+    input,
+    button,
+    error,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const key = input.value.trim();
+    if (!key) {
+      error.textContent = "Paste an API key.";
+      input.focus();
+      return;
+    }
+    button.disabled = true;
+    error.textContent = "";
+    try {
+      await signIn(key);
+      input.value = "";
+      route();
+    } catch (e) {
+      error.textContent = e instanceof ApiError && e.status === 401 ? "This key is not valid (or is disabled)." : e.message;
+      input.focus();
+    } finally {
+      button.disabled = false;
+    }
+  });
+  fill(main, h("section", { class: "signin card" }, h("h1", { id: "sign-in-title", text: "Sign in to genq" }), form));
+  input.focus();
+}
+
+/** A ``#sign-in=TOKEN`` link: trade the token for a key, and take it out of the address bar. */
+async function signInWithLink() {
+  const match = location.hash.match(/^#sign-in=([A-Za-z0-9_-]+)$/);
+  if (!match) return false;
+  history.replaceState(null, "", `${location.pathname}${location.search}#/models`);
+  try {
+    const answer = await post("/v1/console/sign-in", { token: match[1] }, { key: null });
+    await signIn(answer.key);
+  } catch (error) {
+    session.clear();
+    await route();
+    const why = error instanceof ApiError && error.status === 401 ? "This sign-in link was already used or has expired: ask for a new one (genq console-link), or paste a key." : error.message;
+    say(why);
+    return true;
+  }
+  await route();
+  return true;
+}
+
+document.getElementById("sign-out").addEventListener("click", () => signOut("Signed out."));
+onUnauthorized(() => signOut("The key was refused (disabled or deleted): sign in again."));
+window.addEventListener("hashchange", () => {
+  if (location.hash.startsWith("#sign-in=")) signInWithLink();
+  else route();
+});
+
+async function start() {
+  if (await signInWithLink()) return;
+  if (session.key) {
+    try {
+      state.account = await loadAccount(session.key);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) {
+        signOut("The key was refused: sign in again.");
+        return;
+      }
+    }
+  }
+  showSignedIn();
+  await route();
+}
+
+start();
