@@ -173,6 +173,8 @@ class Account:
     #: The balance in credits, exact; None: no limit.
     credits: Decimal | None
     created_at: float
+    #: An admin account's keys manage every account and key (the console's admin pages).
+    admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -184,4 +186,7 @@ class ApiKey:
     prefix: str
     disabled: bool
     created_at: float
+    #: Recorded at most once a minute: this late or less.
     last_used_at: float | None = None
+    #: Its SHA-256 (``genq.keys.hash_key``), by which the store and the key cache know it.
+    key_hash: str = field(default="", repr=False)

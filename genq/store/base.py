@@ -86,6 +86,28 @@ class Released:
     failed: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class AccountSummary:
+    """An account as an admin sees it in a list."""
+
+    account: Account
+    #: What its unfinished jobs hold: their estimates, as a submit's balance check sums them.
+    held: Decimal
+    keys: int
+
+
+@dataclass(frozen=True)
+class Usage:
+    """An account's jobs of one model created on one UTC day."""
+
+    model: str
+    #: Days since 1970-01-01, UTC.
+    day: int
+    jobs: int
+    #: Their actual costs; 0 for those not charged (yet).
+    spent: Decimal
+
+
 #: A worker not seen for this long is forgotten (its jobs were taken back long before).
 FORGET_WORKER_SECONDS = 3600.0
 
@@ -100,11 +122,42 @@ class JobStore(abc.ABC):
 
     # -- accounts and keys -------------------------------------------------------------
     @abc.abstractmethod
-    def ensure_account(self, name: str, credits: Decimal | None, now: float) -> Account:
-        """Return the account called ``name``, creating it (with ``credits``) if new."""
+    def ensure_account(
+        self, name: str, credits: Decimal | None, now: float, *, admin: bool = False
+    ) -> Account:
+        """Return the account called ``name``, creating it (with ``credits``) if new; with
+        ``admin``, it is an admin account, new or not."""
+
+    @abc.abstractmethod
+    def create_account(
+        self, name: str, credits: Decimal | None, now: float, *, admin: bool = False
+    ) -> Account | None:
+        """A new account; None when the name is taken."""
 
     @abc.abstractmethod
     def get_account(self, account_id: str) -> Account | None: ...
+
+    @abc.abstractmethod
+    def find_account(self, name: str) -> Account | None: ...
+
+    @abc.abstractmethod
+    def list_accounts(self) -> list[AccountSummary]:
+        """Every account, by name."""
+
+    @abc.abstractmethod
+    def held(self, account_id: str) -> Decimal:
+        """What the account's unfinished jobs hold (their estimates)."""
+
+    @abc.abstractmethod
+    def add_credits(self, account_id: str, amount: Decimal) -> Account | None:
+        """Raise the account's balance by ``amount``; None when no account has that id.
+
+        Raises ``Clash`` (``unlimited_account``) for an account without a limit, and
+        ``ValidationFailed`` when the balance would pass the most it can hold."""
+
+    @abc.abstractmethod
+    def usage(self, account_id: str, since: float) -> list[Usage]:
+        """The account's jobs created at or after ``since``, by model and UTC day."""
 
     @abc.abstractmethod
     def create_key(
@@ -112,19 +165,38 @@ class JobStore(abc.ABC):
     ) -> ApiKey: ...
 
     @abc.abstractmethod
-    def list_keys(self) -> list[ApiKey]: ...
+    def list_keys(self, account_id: str | None = None) -> list[ApiKey]:
+        """The keys of one account, or of every account, oldest first."""
 
     @abc.abstractmethod
-    def set_key_disabled(self, key_id: str, disabled: bool) -> bool:
-        """Return False when no key has that id."""
+    def set_key_disabled(
+        self, key_id: str, disabled: bool, *, account_id: str | None = None
+    ) -> ApiKey | None:
+        """The key, changed; None when no key has that id (of that account, if given)."""
 
     @abc.abstractmethod
-    def delete_key(self, key_id: str) -> bool:
-        """Return False when no key has that id."""
+    def delete_key(self, key_id: str, *, account_id: str | None = None) -> ApiKey | None:
+        """The key, deleted; None when no key has that id (of that account, if given)."""
+
+    @abc.abstractmethod
+    def touch_key(self, key_id: str, now: float, every: float) -> None:
+        """Record that the key was used at ``now``, unless that was recorded within
+        ``every`` seconds."""
 
     @abc.abstractmethod
     def find_key(self, key_hash: str) -> ApiKey | None:
         """The key with this hash, disabled or not."""
+
+    @abc.abstractmethod
+    def create_sign_in(
+        self, token_hash: str, account_id: str, now: float, expires_at: float
+    ) -> None:
+        """Keep a one-time sign-in token's hash until it expires."""
+
+    @abc.abstractmethod
+    def take_sign_in(self, token_hash: str, now: float) -> str | None:
+        """The account id of an unused, unexpired sign-in token, which is used up: a token is
+        taken once, however many take it at once. None for any other token."""
 
     # -- the reads of a polling client, from the event loop ------------------------------
     # What the API reads on every poll, as coroutines: on PostgreSQL each is a round trip on

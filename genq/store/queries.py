@@ -20,23 +20,70 @@ from genq.store.changes import Change, PerEngine, Record
 
 # -- accounts and keys -------------------------------------------------------------------
 INSERT_ACCOUNT = (
-    "INSERT INTO accounts (id, name, credits_micros, created_at)"
-    " VALUES (:id, :name, :credits_micros, :created_at)"
+    "INSERT INTO accounts (id, name, credits_micros, created_at, admin)"
+    " VALUES (:id, :name, :credits_micros, :created_at, :admin)"
     " ON CONFLICT (name) DO NOTHING RETURNING *"
 )
 ACCOUNT = "SELECT * FROM accounts WHERE id = :id"
 ACCOUNT_BY_NAME = "SELECT * FROM accounts WHERE name = :name"
+MAKE_ADMIN = "UPDATE accounts SET admin = TRUE WHERE name = :name RETURNING *"
+LOCK_ACCOUNT = f"{ACCOUNT} FOR UPDATE"
+ADD_CREDITS = (
+    "UPDATE accounts SET credits_micros = credits_micros + :amount WHERE id = :id RETURNING *"
+)
+# Each account with what its unfinished jobs hold (as ``HELD`` sums it) and its keys.
+ACCOUNTS = (
+    "SELECT a.*, (SELECT COUNT(*) FROM api_keys k WHERE k.account_id = a.id) AS keys,"
+    " (SELECT COALESCE(SUM(cost_estimate_micros), 0) FROM jobs j WHERE j.account_id = a.id"
+    " AND j.status IN ('queued', 'running')) AS held"
+    " FROM accounts a ORDER BY a.name"
+)
 
 _KEYS = "SELECT k.*, a.name AS account_name FROM api_keys k JOIN accounts a ON a.id = k.account_id"
+_RETURNING_KEY = " RETURNING *, (SELECT name FROM accounts WHERE id = account_id) AS account_name"
 INSERT_KEY = (
     "INSERT INTO api_keys (id, account_id, name, key_hash, prefix, created_at)"
-    " VALUES (:id, :account_id, :name, :key_hash, :prefix, :created_at)"
-    " RETURNING *, (SELECT name FROM accounts WHERE id = account_id) AS account_name"
+    " VALUES (:id, :account_id, :name, :key_hash, :prefix, :created_at)" + _RETURNING_KEY
 )
-KEYS = f"{_KEYS} ORDER BY k.created_at"
+KEYS = f"{_KEYS} ORDER BY k.created_at, k.id"
+ACCOUNT_KEYS = f"{_KEYS} WHERE k.account_id = :account_id ORDER BY k.created_at, k.id"
 KEY_BY_HASH = f"{_KEYS} WHERE k.key_hash = :key_hash"
-DISABLE_KEY = "UPDATE api_keys SET disabled = :disabled WHERE id = :id RETURNING id"
-DELETE_KEY = "DELETE FROM api_keys WHERE id = :id RETURNING id"
+# ``:account_id`` NULL: a key of any account (an admin's or the command line's change).
+_THE_KEY = "id = :id AND (CAST(:account_id AS TEXT) IS NULL OR account_id = :account_id)"
+DISABLE_KEY = f"UPDATE api_keys SET disabled = :disabled WHERE {_THE_KEY}" + _RETURNING_KEY
+DELETE_KEY = f"DELETE FROM api_keys WHERE {_THE_KEY}" + _RETURNING_KEY
+# A minute's precision: a key is written to at most once a minute, however often it is used.
+TOUCH_KEY = (
+    "UPDATE api_keys SET last_used_at = :now"
+    " WHERE id = :id AND (last_used_at IS NULL OR last_used_at < :before)"
+)
+
+# The console's one-time sign-in: a token is taken once, before it expires.
+INSERT_SIGN_IN = (
+    "INSERT INTO sign_in_tokens (token_hash, account_id, created_at, expires_at)"
+    " VALUES (:token_hash, :account_id, :now, :expires_at)"
+)
+FORGET_SIGN_INS = "DELETE FROM sign_in_tokens WHERE expires_at < :before"
+TAKE_SIGN_IN = (
+    "UPDATE sign_in_tokens SET used_at = :now"
+    " WHERE token_hash = :token_hash AND used_at IS NULL AND expires_at > :now"
+    " RETURNING account_id"
+)
+
+
+def _usage(day: str) -> str:
+    return (
+        f"SELECT model, {day} AS day, COUNT(*) AS jobs,"
+        " COALESCE(SUM(cost_actual_micros), 0) AS spent FROM jobs"
+        f" WHERE account_id = :account_id AND created_at >= :since GROUP BY model, {day}"
+    )
+
+
+# An account's jobs created since ``:since``, by model and UTC day (days since 1970-01-01).
+USAGE = PerEngine(
+    sqlite=_usage("CAST(created_at / 86400 AS INTEGER)"),
+    postgres=_usage("CAST(FLOOR(created_at / 86400) AS BIGINT)"),
+)
 
 # -- submitting --------------------------------------------------------------------------
 # The job already made by this very submit (a retry after its commit's answer was lost) or

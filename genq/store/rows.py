@@ -79,11 +79,19 @@ def key_from_row(row: Row) -> ApiKey:
         prefix=row["prefix"],
         disabled=bool(row["disabled"]),
         created_at=row["created_at"],
+        last_used_at=row["last_used_at"],
+        key_hash=row["key_hash"],
     )
 
 
 def account_from_row(row: Row) -> Account:
-    return Account(row["id"], row["name"], _amount(row["credits_micros"]), row["created_at"])
+    return Account(
+        row["id"],
+        row["name"],
+        _amount(row["credits_micros"]),
+        row["created_at"],
+        admin=bool(row["admin"]),
+    )
 
 
 def balance_micros(credits: Decimal | None) -> int | None:

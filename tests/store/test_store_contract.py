@@ -223,36 +223,40 @@ def test_list_keys_returns_every_key(store: JobStore, account: Account, other: A
     assert keys["key_2"].account_id == other.id
 
 
-def test_key_updates_return_false_for_unknown_ids(store: JobStore, account: Account) -> None:
-    """set_key_disabled and delete_key return False when no key has the id."""
+def test_key_updates_return_none_for_unknown_ids(store: JobStore, account: Account) -> None:
+    """set_key_disabled and delete_key return None when no key has the id."""
     store.create_key("key_1", account.id, None, "h1", "p1", T0)
-    assert store.set_key_disabled("key_nope", True) is False
-    assert store.delete_key("key_nope") is False
+    assert store.set_key_disabled("key_nope", True) is None
+    assert store.delete_key("key_nope") is None
     assert store.find_key("h1") is not None
 
 
 def test_disabled_key_is_still_found(store: JobStore, account: Account) -> None:
     """A disabled key is still returned by find_key, with disabled=True, and can be re-enabled."""
     store.create_key("key_1", account.id, None, "h1", "p1", T0)
-    assert store.set_key_disabled("key_1", True) is True
+    changed = store.set_key_disabled("key_1", True)
+    assert changed is not None
+    assert (changed.id, changed.disabled, changed.key_hash) == ("key_1", True, "h1")
     found = store.find_key("h1")
     assert found is not None
     assert found.disabled is True
     assert [k.disabled for k in store.list_keys()] == [True]
-    assert store.set_key_disabled("key_1", False) is True
+    assert store.set_key_disabled("key_1", False) is not None
     found = store.find_key("h1")
     assert found is not None
     assert found.disabled is False
 
 
 def test_delete_key_removes_it(store: JobStore, account: Account) -> None:
-    """delete_key removes the key for good, and a second delete returns False."""
+    """delete_key removes the key for good, and a second delete returns None."""
     store.create_key("key_1", account.id, None, "h1", "p1", T0)
     store.create_key("key_2", account.id, None, "h2", "p2", T0)
-    assert store.delete_key("key_1") is True
+    deleted = store.delete_key("key_1")
+    assert deleted is not None
+    assert (deleted.id, deleted.key_hash) == ("key_1", "h1")
     assert store.find_key("h1") is None
     assert [k.id for k in store.list_keys()] == ["key_2"]
-    assert store.delete_key("key_1") is False
+    assert store.delete_key("key_1") is None
 
 
 # -- submit -----------------------------------------------------------------------------------
