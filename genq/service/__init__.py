@@ -3,12 +3,13 @@
 HTTP surfaces (the native API and each vendor dialect) call only this.
 
 The service is one class made of one part per concern: ``core`` (what they share),
-``submit``, ``follow``, ``listing``, ``control`` (cancel, delete), ``files`` and
-``housekeeping`` (the sweep).
+``submit``, ``follow``, ``listing``, ``control`` (cancel, delete), ``files``,
+``housekeeping`` (the sweep) and ``accounts`` (accounts, keys and the console's sign-in).
 """
 
 from __future__ import annotations
 
+from genq.service.accounts import Accounts, Tally, UsageReport
 from genq.service.control import Control
 from genq.service.files import MAX_TEXT_BYTES, Files
 from genq.service.follow import MAX_WAIT_SECONDS, Following, QueueState
@@ -16,18 +17,22 @@ from genq.service.housekeeping import Housekeeping
 from genq.service.listing import MAX_PAGE, MAX_PAGE_NUMBER, Listing
 from genq.service.submit import Submitting
 from genq.store import JobFilter
+from genq.store.base import AccountSummary
 
 __all__ = [
     "MAX_PAGE",
     "MAX_PAGE_NUMBER",
     "MAX_TEXT_BYTES",
     "MAX_WAIT_SECONDS",
+    "AccountSummary",
     "JobFilter",
     "JobService",
     "QueueState",
+    "Tally",
+    "UsageReport",
 ]
 
 
-class JobService(Submitting, Following, Listing, Control, Files, Housekeeping):
+class JobService(Submitting, Following, Listing, Control, Files, Housekeeping, Accounts):
     """Jobs for the HTTP surfaces: submit, follow, list, cancel and delete them, reach their
-    files, and keep the store tidy."""
+    files, and keep the store tidy; and the accounts and keys they belong to."""

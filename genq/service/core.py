@@ -4,13 +4,14 @@ is made of, the calls that run on the store, the caller's key, and reading one j
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from cachetools import LRUCache
 
-from genq.errors import Missing, Unauthorized
+from genq.errors import Missing, StoreUnavailable, Unauthorized
 from genq.jobs import ApiKey, JobRecord
 from genq.keys import hash_key
 from genq.models.aliases import Alias
@@ -21,7 +22,11 @@ from genq.settings import Settings
 from genq.storage import FileStorage
 from genq.store import JobStore
 
+log = logging.getLogger("genq.service")
+
 T = TypeVar("T")
+#: A key's ``last_used_at`` is this many seconds late at most (and written that rarely).
+KEY_USE_PRECISION = 60.0
 #: Most text kept for repeated reads, in characters.
 KEPT_TEXT_CHARS = 16 << 20
 
@@ -117,13 +122,28 @@ class ServiceCore:
         key = self._keys.get(digest)
         if key is not None:
             return key
+        ticket = self._keys.ticket()
         key = await self.store.read_key(digest)
         if key is None:
             raise Unauthorized("unknown API key")
         if key.disabled:
             raise Unauthorized("this API key is disabled", code="key_disabled")
-        self._keys.keep(digest, key)
+        self._keys.keep(digest, key, ticket)
+        await self._note_use(key)
         return key
+
+    async def _note_use(self, key: ApiKey) -> None:
+        """Record when the key was used, to the minute: on a read of its row (at most once a
+        second), and then only when the row says it is a minute old, never on every request."""
+        now = time.time()
+        last = key.last_used_at
+        if last is not None and now - last < KEY_USE_PRECISION:
+            return
+        try:
+            await self._db(self.store.touch_key, key.id, now, KEY_USE_PRECISION)
+        except StoreUnavailable:
+            # The request goes on: the time is recorded on a later one.
+            log.warning("could not record the use of key %s", key.id)
 
     async def get(self, account_id: str, job_id: str) -> JobRecord:
         job = await self.store.read_job(account_id, known_id(job_id), time.time())
