@@ -12,7 +12,7 @@ from typing import Any
 import uvicorn
 
 from genq.http.app import GenqApp, create_app
-from genq.keys import create_key
+from genq.keys import SIGN_IN_SECONDS, create_key, new_sign_in_token, sign_in_link
 from genq.models.registry import ModelRegistry
 from genq.notify import open_notifier
 from genq.service import JobService
@@ -75,12 +75,27 @@ async def run_workers(
 
 
 def first_start_key(settings: Settings, store: JobStore) -> str | None:
-    """On the very first start, make a key for the default account and keep it in the data dir."""
+    """On the very first start, make a key for the default account (an admin account) and
+    keep it in the data dir."""
     if store.list_keys():
         return None
-    _, raw = create_key(store, DEFAULT_ACCOUNT, name="created on first start")
+    _, raw = create_key(store, DEFAULT_ACCOUNT, name="created on first start", admin=True)
     write_private(settings.key_file, raw + "\n")
     return raw
+
+
+def base_url(settings: Settings) -> str:
+    """Where people reach this server: ``public_url``, else the address it listens on."""
+    return settings.public_url or f"http://{settings.host}:{settings.port}"
+
+
+def console_link(settings: Settings, store: JobStore, account: str) -> str | None:
+    """A one-time link that signs the console in to ``account``; None when there is no
+    such account."""
+    found = store.find_account(account)
+    if found is None:
+        return None
+    return sign_in_link(base_url(settings), new_sign_in_token(store, found.id))
 
 
 def serve(settings: Settings, *, workers: bool = True) -> None:
@@ -88,6 +103,7 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
     store = open_store(settings.db_url)
     try:
         raw = first_start_key(settings, store)
+        link = console_link(settings, store, DEFAULT_ACCOUNT)
     finally:
         store.close()
     url = f"http://{settings.host}:{settings.port}"
@@ -96,6 +112,9 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
         print(f"\n    {raw}\n")
     else:
         print(f"API keys: `genq keys list`; the first one is in {settings.key_file}")
+    if link is not None:
+        minutes = int(SIGN_IN_SECONDS // 60)
+        print(f"Console: {link} (a one-time link, valid {minutes} minutes)")
     key_expr = raw or f"$(cat {settings.key_file})"
     print("Try:")
     print(
