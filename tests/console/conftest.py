@@ -1,0 +1,105 @@
+"""Browser tests of the console: Debian's Chromium driven by Playwright, one ``genq serve`` per
+module and one browser per session.
+
+The browser is the system's ``chromium`` (``apt-get install chromium``), launched through its
+path: Playwright's own download is never used. Without it these tests fail rather than skip,
+so that a run that could not drive a browser never passes for one that did.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Browser, Dialog, Page, Request, ViewportSize, sync_playwright
+
+from tests.conftest import GenqServer
+
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+#: Wide enough for the playground's two columns, and the width of the README's pictures.
+VIEWPORT: ViewportSize = {"width": 1200, "height": 860}
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.fail("the console tests need Debian's Chromium: apt-get install chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GenqServer]:
+    """One server for a module's tests (SQLite and local files)."""
+    server = GenqServer(tmp_path_factory.mktemp("console") / "data").start()
+    yield server
+    server.stop()
+
+
+class Watched:
+    """A page with what it did that a test may check: dialogs opened, requests to other
+    origins, script errors."""
+
+    def __init__(self, page: Page, origin: str) -> None:
+        self.page = page
+        self.origin = origin
+        self.dialogs: list[str] = []
+        self.foreign: list[str] = []
+        self.errors: list[str] = []
+        page.on("dialog", self._dialog)
+        page.on("request", self._request)
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def _dialog(self, dialog: Dialog) -> None:
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        # The page asks before deleting a job or a key: the tests say yes.
+        if dialog.type == "confirm":
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    def _request(self, request: Request) -> None:
+        parts = urlsplit(request.url)
+        if parts.scheme in ("data", "blob"):
+            return
+        if f"{parts.scheme}://{parts.netloc}" != self.origin:
+            self.foreign.append(request.url)
+
+    def sign_in(self, key: str) -> None:
+        page = self.page
+        page.goto(f"{self.origin}/")
+        page.fill("#api-key", key)
+        page.click("form button[type=submit]")
+        page.wait_for_selector("#nav:not([hidden])")
+
+    def screenshot(self, name: str) -> Path:
+        SCREENSHOTS.mkdir(exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        self.page.screenshot(path=path)
+        return path
+
+
+@pytest.fixture
+def watched(browser: Browser, console_server: GenqServer) -> Iterator[Watched]:
+    """A fresh browser context's page on the module's server; at the end, it must have run
+    no script error and asked nothing of another origin."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    watch = Watched(page, console_server.url)
+    yield watch
+    context.close()
+    assert watch.errors == []
+    assert watch.foreign == []
+
+
+@pytest.fixture
+def signed_in(watched: Watched, console_server: GenqServer) -> Watched:
+    watched.sign_in(console_server.key)
+    return watched
