@@ -1,0 +1,127 @@
+"""The playground's form and live view: limits checked before submitting, the server's
+refusals shown on their fields, progress followed, a running job canceled, and what users
+and jobs wrote rendered as text."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from playwright.sync_api import Route
+
+from tests.conftest import GenqServer
+from tests.console.conftest import Watched
+from tests.console.playground import fill, finished, open_playground, run, wait_status
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def test_progress_moves_and_cancel_stops_a_running_job(signed_in: Watched) -> None:
+    """A noop job with steps moves the progress bar while it runs, and Cancel ends it
+    canceled."""
+    page = open_playground(signed_in, "noop")
+    fill(page, {"sleep_ms": 20000, "steps": 200})
+    run(page)
+    wait_status(page, "running")
+    seen: list[float] = []
+    deadline = time.monotonic() + 10
+    while len({v for v in seen if 0 < v < 1}) < 3 and time.monotonic() < deadline:
+        seen.append(page.eval_on_selector("[data-run-area] progress", "p => p.value"))
+        time.sleep(0.15)
+    moving = [v for v in seen if 0 < v < 1]
+    assert len(set(moving)) >= 3, seen
+    assert moving == sorted(moving)
+    assert "step" in page.inner_text("[data-steps]")
+    page.click("[data-action=cancel]")
+    finished(page, "canceled")
+    assert page.locator("[data-action=cancel]").is_hidden()
+
+
+def test_a_value_over_a_limit_is_refused_in_the_form(signed_in: Watched) -> None:
+    """A width over the schema's maximum is flagged on its field with the limit, and no job
+    is submitted."""
+    page = open_playground(signed_in, "demo-image")
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    fill(page, {"prompt": "a cat", "width": 9999})
+    page.click("form[data-playground] button[type=submit]")
+    error = page.locator("[data-name=width] .error")
+    assert error.inner_text() == "9999 is greater than the maximum of 2048"
+    assert page.get_attribute("[data-field=width]", "aria-invalid") == "true"
+    assert page.evaluate("document.activeElement.dataset.field") == "width"
+    fill(page, {"prompt": ""})
+    page.click("form[data-playground] button[type=submit]")
+    assert page.inner_text("[data-name=prompt] .error") == "is required"
+    assert posts == []
+
+
+def test_the_servers_422_is_shown_on_its_field(signed_in: Watched) -> None:
+    """When the server still refuses an input (here a request changed on its way), its 422
+    details appear on the field they name."""
+    page = open_playground(signed_in, "demo-image")
+
+    def tamper(route: Route) -> None:
+        body = json.loads(route.request.post_data or "{}")
+        body["input"]["steps"] = 500
+        route.continue_(post_data=json.dumps(body))
+
+    page.route("**/v1/jobs", tamper)
+    fill(page, {"prompt": "a cat"})
+    page.click("form[data-playground] button[type=submit]")
+    error = page.locator("[data-name=steps] .error")
+    error.wait_for()
+    assert error.inner_text() == "500 is greater than the maximum of 50"
+    assert page.locator("details.advanced").get_attribute("open") is not None
+    assert page.locator("[data-run-area] [data-job]").count() == 0
+
+
+def test_price_estimate_and_copy_as_follow_the_form(signed_in: Watched) -> None:
+    """The estimate follows the number of images; the seed can be randomized; "Copy as"
+    writes the current input as curl, Python and genq run."""
+    page = open_playground(signed_in, "demo-image")
+    fill(page, {"prompt": "it's a cat", "num_images": 4})
+    assert page.inner_text("[data-estimate]") == "Estimated cost: 0.008 credits"
+    page.click("[data-action=randomize]")
+    seed = int(page.input_value("[data-field=seed]"))
+    assert 0 <= seed <= 4294967295
+    page.click("[data-copy=curl]")
+    curl = page.inner_text("pre[data-snippet]")
+    assert f"{signed_in.origin}/v1/jobs" in curl and f'"seed":{seed}' in curl
+    assert "it'\\''s a cat" in curl
+    page.click("[data-copy=python]")
+    assert f'job = client.run("demo-image", {{\n    "prompt": "it\'s a cat"' in page.inner_text(
+        "pre[data-snippet]"
+    )
+    page.click("[data-copy=cli]")
+    cli = page.inner_text("pre[data-snippet]")
+    assert "genq run demo-image" in cli and "--input num_images=4" in cli
+    assert f"--input seed={seed}" in cli
+
+
+def test_what_users_and_jobs_wrote_is_shown_as_text(
+    signed_in: Watched, console_server: GenqServer
+) -> None:
+    """A prompt and an error message that hold HTML are shown as those characters: no
+    element is made from them, no script runs, nothing is fetched from elsewhere."""
+    page = open_playground(signed_in, "demo-text")
+    fill(page, {"prompt": XSS, "max_tokens": 5})
+    job_id = run(page)
+    finished(page)
+    page = open_playground(signed_in, "noop")
+    fill(page, {"fail": XSS})
+    failed_id = run(page)
+    finished(page, "failed")
+    assert XSS in page.inner_text("[data-live-results] [data-fact=error]")
+
+    page.goto(f"{signed_in.origin}/#/jobs/{job_id}")
+    page.wait_for_selector("[data-input]")
+    assert XSS in page.inner_text("[data-input]")
+    page.goto(f"{signed_in.origin}/#/jobs/{failed_id}")
+    page.wait_for_selector("[data-fact=error]")
+    assert XSS in page.inner_text("[data-fact=error]")
+    page.goto(f"{signed_in.origin}/#/jobs")
+    page.wait_for_selector(f"[data-job-row='{failed_id}']")
+    time.sleep(0.3)
+    assert page.locator("img[src='x']").count() == 0
+    assert signed_in.dialogs == []
+    assert signed_in.foreign == []
