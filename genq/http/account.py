@@ -94,7 +94,9 @@ class NewAccount(BaseModel):
     credits: Balance | None = Field(
         default=None, description="Its starting balance in credits; null: no limit."
     )
-    admin: bool = Field(default=False, description="Its keys manage every account and key.")
+    admin: bool = Field(
+        default=False, strict=True, description="Its keys manage every account and key."
+    )
 
 
 class AddedCredits(BaseModel):
