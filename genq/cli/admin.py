@@ -1,5 +1,5 @@
-"""The server-side commands: ``serve``, ``worker``, ``migrate``, ``keys`` and
-``models make-tiny``. They need the server's dependencies (``pip install 'genq[server]'``),
+"""The server-side commands: ``serve``, ``worker``, ``migrate``, ``keys``, ``console-link``
+and ``models make-tiny``. They need the server's dependencies (``pip install 'genq[server]'``),
 imported only when a command runs, so that the client commands work without them."""
 
 from __future__ import annotations
@@ -176,6 +176,12 @@ def keys_create(
         help="Starting balance of a new account, in credits to the micro-credit (0.000001); "
         "default: no limit.",
     ),
+    admin: bool = typer.Option(
+        False,
+        "--admin",
+        help="Make the account an admin account (new or not): its keys manage every account "
+        "and key through the API and the console.",
+    ),
     db: str = Db,
     data_dir: Path = DataDir,
     config: Path = Config,
@@ -186,16 +192,15 @@ def keys_create(
 
     balance = None if credits is None else parse_balance(credits)
     store = open_settings_store(data_dir, config, db)
-    key, raw = create_key(store, account, name=name, credits=balance)
+    key, raw = create_key(store, account, name=name, credits=balance, admin=admin)
     account_row = store.get_account(key.account_id)
     shown = (
         "no limit"
         if account_row is None or account_row.credits is None
         else credits_text(account_row.credits)
     )
-    typer.echo(
-        f"Created key {key.id} for account {account!r} (credits: {shown}). It is shown once:"
-    )
+    kind = "admin account" if account_row is not None and account_row.admin else "account"
+    typer.echo(f"Created key {key.id} for {kind} {account!r} (credits: {shown}). It is shown once:")
     typer.echo(raw)
 
 
@@ -234,6 +239,32 @@ def keys_disable(
 def keys_delete(key_id: str, db: str = Db, data_dir: Path = DataDir, config: Path = Config) -> None:
     """Delete a key for good."""
     _change_key(key_id, data_dir, config, db, "deleted")
+
+
+@app.command("console-link")
+def console_link(
+    account: str = typer.Option(
+        "default", help="The account the link signs in to (default: the first start's)."
+    ),
+    db: str = Db,
+    data_dir: Path = DataDir,
+    config: Path = Config,
+) -> None:
+    """Print a one-time link that signs the console in to an account (valid 10 minutes): the
+    link alone on stdout. It points at public_url, else at the host and port genq serves on."""
+    from genq.keys import SIGN_IN_SECONDS
+    from genq.server import console_link as make_link
+
+    settings = load_settings(config, data_dir=data_dir, db=db)
+    store = open_settings_store(data_dir, config, db)
+    try:
+        link = make_link(settings, store, account)
+    finally:
+        store.close()
+    if link is None:
+        raise fail(f"no account {account!r}: see `genq keys list`")
+    typer.echo(f"a one-time link, valid {int(SIGN_IN_SECONDS // 60)} minutes:", err=True)
+    typer.echo(link)
 
 
 @models_app.command("make-tiny")
