@@ -270,3 +270,31 @@ def test_version_5_jobs_are_listed_by_status_after_migrating(database: Database)
         assert store.count_jobs("acct_a", T0, JobFilter(statuses=("queued", "running"))) == 3
     finally:
         store.close()
+
+
+def test_version_6_default_account_becomes_an_admin_after_migrating(database: Database) -> None:
+    """Migrating a version-6 database makes its first start's account, ``default``, an admin
+    account (and no other), keeps its keys with no last use yet, and adds sign-in tokens."""
+    database.make_at(6)
+    for name in ("default", "acme"):
+        database.execute(
+            "INSERT INTO accounts (id, name, credits_micros, created_at) VALUES (?, ?, NULL, ?)",
+            (f"acct_{name}", name, T0),
+        )
+    database.execute(
+        "INSERT INTO api_keys (id, account_id, name, key_hash, prefix, created_at)"
+        " VALUES ('key_1', 'acct_default', NULL, 'h1', 'gq_1', ?)",
+        (T0,),
+    )
+    store = open_store(database.url, migrate=True)
+    try:
+        assert store.migrated == (6, SCHEMA_VERSION)
+        admins = {s.account.name: s.account.admin for s in store.list_accounts()}
+        assert admins == {"acme": False, "default": True}
+        key = store.find_key("h1")
+        assert key is not None
+        assert key.last_used_at is None
+        store.create_sign_in("t1", "acct_acme", T0, T0 + 600)
+        assert store.take_sign_in("t1", T0 + 1) == "acct_acme"
+    finally:
+        store.close()
