@@ -1,0 +1,162 @@
+"""The console's account pages: sign-in (a pasted key, a one-time link), jobs, keys, usage,
+admin, and what another account sees."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from playwright.sync_api import Browser, expect
+
+from tests.conftest import GenqServer, wait_for
+from tests.console.conftest import VIEWPORT, Watched
+
+SESSION_KEY = "sessionStorage.getItem('genq.console.key')"
+
+
+def test_sign_in_with_a_pasted_key_and_sign_out(
+    watched: Watched, console_server: GenqServer
+) -> None:
+    """A wrong key is refused on the form; the right one opens the models; signing out
+    forgets the key."""
+    page = watched.page
+    page.goto(f"{watched.origin}/")
+    page.fill("#api-key", "gq_not-a-key")
+    page.click("form button[type=submit]")
+    expect(page.locator("#sign-in-error")).to_have_text("This key is not valid (or is disabled).")
+    watched.sign_in(console_server.key)
+    page.wait_for_selector("[data-model='demo-image'] a")
+    assert page.inner_text("#who-name") == "default (admin)"
+    assert page.evaluate(SESSION_KEY) == console_server.key
+    assert console_server.key not in page.url
+    page.click("#sign-out")
+    page.wait_for_selector("#api-key")
+    assert page.evaluate(SESSION_KEY) is None
+
+
+def test_sign_in_with_a_one_time_link(watched: Watched, console_server: GenqServer) -> None:
+    """`genq console-link`'s link signs the page in, leaves the address bar without the
+    token, and works once."""
+    printed = console_server.cli("console-link", "--account", "default")
+    assert printed.returncode == 0, printed.stderr
+    token = re.search(r"#sign-in=([\w-]+)", printed.stdout)
+    assert token is not None, printed.stdout
+    page = watched.page
+    page.goto(f"{watched.origin}/#sign-in={token[1]}")
+    page.wait_for_selector("[data-model='demo-image']")
+    assert "sign-in" not in page.url
+    key = page.evaluate(SESSION_KEY)
+    assert key.startswith("gq_")
+    with console_server.client(key) as api:
+        assert api.get("/v1/account").json()["name"] == "default"
+
+    page.click("#sign-out")
+    page.goto(f"{watched.origin}/#sign-in={token[1]}")
+    expect(page.locator("#notice")).to_contain_text("already used or has expired")
+    assert page.evaluate(SESSION_KEY) is None
+
+
+def test_keys_create_disable_delete(signed_in: Watched, console_server: GenqServer) -> None:
+    """A key made on the page is shown once and works; disabled, the API refuses it at
+    once (401); deleted, it leaves the list."""
+    page = signed_in.page
+    page.goto(f"{signed_in.origin}/#/keys")
+    page.fill("#new-key-name", "laptop")
+    page.click("form[aria-label='Create a key'] button[type=submit]")
+    plain = page.inner_text("[data-plain-key]")
+    key_id = page.get_attribute("[data-new-key]", "data-new-key")
+    row = page.locator(f"[data-key-row='{key_id}']")
+    expect(row).to_contain_text("laptop")
+    signed_in.screenshot("keys")
+    models = httpx.get(f"{console_server.url}/v1/models", headers={"Authorization": plain})
+    assert models.status_code == 200
+
+    row.locator("[data-action=disable]").click()
+    expect(row).to_have_attribute("data-disabled", "true")
+    refused = httpx.get(f"{console_server.url}/v1/models", headers={"Authorization": plain})
+    assert refused.status_code == 401
+
+    row.locator("[data-action=delete]").click()
+    expect(row).to_have_count(0)
+    assert signed_in.dialogs == [
+        f"confirm: Delete the key {plain[:10]}…? Programs using it stop working."
+    ]
+    page.reload()
+    page.wait_for_selector("[data-key-row]")
+    assert page.locator(f"[data-key-row='{key_id}']").count() == 0
+
+
+def test_jobs_list_job_page_run_again_and_delete(
+    signed_in: Watched, console_server: GenqServer
+) -> None:
+    """The jobs page lists the account's jobs and filters them; a job's page shows its input
+    and events, opens the playground with the same input, and deletes the job."""
+    with console_server.client() as api:
+        done = api.post("/v1/jobs", json={"model": "noop", "input": {"steps": 2}}).json()
+        wait_for(api, done["id"])
+        failed = api.post("/v1/jobs", json={"model": "noop", "input": {"fail": "no"}}).json()
+        wait_for(api, failed["id"])
+    page = signed_in.page
+    page.goto(f"{signed_in.origin}/#/jobs")
+    page.wait_for_selector(f"[data-job-row='{done['id']}']")
+    page.select_option("#filter-status", "failed")
+    expect(page.locator(f"[data-job-row='{done['id']}']")).to_have_count(0)
+    expect(page.locator(f"[data-job-row='{failed['id']}']")).to_have_count(1)
+
+    page.click(f"[data-job-row='{failed['id']}'] a")
+    expect(page.locator("[data-fact=error]")).to_contain_text("no")
+    expect(page.locator("[data-events]")).to_contain_text("failed")
+    page.click("[data-action=run-again]")
+    page.wait_for_selector("form[data-playground='noop']")
+    assert page.input_value("[data-field=fail]") == "no"
+
+    page.goto(f"{signed_in.origin}/#/jobs/{done['id']}")
+    page.click("[data-action=delete]")
+    page.wait_for_selector("#filter-status")
+    with console_server.client() as api:
+        assert api.get(f"/v1/jobs/{done['id']}").status_code == 404
+
+
+def test_another_account_sees_none_of_the_first_accounts_jobs(
+    browser: Browser, console_server: GenqServer
+) -> None:
+    """Signed in with another account's key, the jobs page is empty and the first
+    account's job is not found."""
+    with console_server.client() as api:
+        job = api.post("/v1/jobs", json={"model": "noop", "input": {}}).json()
+    other = console_server.new_key("other")
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        watch = Watched(context.new_page(), console_server.url)
+        watch.sign_in(other)
+        page = watch.page
+        page.goto(f"{watch.origin}/#/jobs")
+        page.wait_for_selector("[data-empty]")
+        assert page.locator("[data-job-row]").count() == 0
+        assert page.locator("#nav-admin").is_hidden()
+        page.goto(f"{watch.origin}/#/jobs/{job['id']}")
+        expect(page.locator("main [role=alert]")).to_contain_text(f"no job '{job['id']}'")
+        assert page.locator("[data-input]").count() == 0
+        assert watch.errors == []
+    finally:
+        context.close()
+
+
+def test_usage_and_admin_pages(signed_in: Watched, console_server: GenqServer) -> None:
+    """Usage shows the balance and spend per model; the admin creates an account with
+    credits (its first key shown once) and tops it up."""
+    page = signed_in.page
+    page.goto(f"{signed_in.origin}/#/usage")
+    expect(page.locator("[data-balance]")).to_have_text("no limit")
+    page.goto(f"{signed_in.origin}/#/admin")
+    page.fill("#new-account-name", "studio")
+    page.fill("#new-account-credits", "5")
+    page.click("form[aria-label='Create an account'] button[type=submit]")
+    plain = page.inner_text("[data-plain-key]")
+    row = page.locator("[data-account-row='studio']")
+    expect(row).to_contain_text("5")
+    row.locator("input").fill("2.5")
+    row.locator("button").click()
+    expect(row.locator("td").nth(1)).to_have_text("7.5")
+    with console_server.client(plain) as api:
+        assert api.get("/v1/account").json()["credits"] == 7.5
