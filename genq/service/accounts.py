@@ -106,11 +106,12 @@ class Accounts(ServiceCore):
             # A job dated past today (another machine's clock runs ahead) counts as today's.
             day = min(row.day, today)
             daily[day] = _add(daily[day], row)
-        summary = await self.account_of_id(account_id)
+        summary = await self.account_summary(account_id)
         by_model = sorted(models.values(), key=lambda t: (-t.spent, -t.jobs, t.name))
         return UsageReport(summary.account, summary.held, days, by_model, list(daily.values()))
 
-    async def account_of_id(self, account_id: str) -> AccountSummary:
+    async def account_summary(self, account_id: str) -> AccountSummary:
+        """An account with what its unfinished jobs hold and its keys (404 for none)."""
         account = await self._db(self.store.get_account, account_id)
         if account is None:
             raise Missing(f"no account {account_id!r}", code="account_not_found")

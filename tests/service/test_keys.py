@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from genq.errors import Unauthorized
+from genq.jobs import ApiKey
 from genq.keys import create_key, hash_key
 from genq.models.registry import ModelRegistry
 from genq.notify import LocalNotifier
@@ -75,3 +76,18 @@ def test_unknown_and_disabled_keys_are_not_remembered(setup) -> None:
     assert asyncio.run(service.authenticate(raw)).id == key.id
     assert refusal(service, "gq_not_a_key") == "unauthorized"
     assert service._keys.get(hash_key("gq_not_a_key")) is None
+
+
+def test_a_key_read_while_a_key_is_forgotten_is_not_kept() -> None:
+    """A read that began before a key was forgotten (disabled or deleted here) may hold the
+    key as it was: it is not kept, so the change holds at once; a later read is kept."""
+    cache = KeyCache()
+    key = ApiKey("key_1", "acct_1", "acme", None, "gq_", disabled=False, created_at=0.0)
+    cache.keep("h1", key, cache.ticket())
+    ticket = cache.ticket()
+    cache.forget("h1")
+    assert cache.get("h1") is None
+    cache.keep("h1", key, ticket)
+    assert cache.get("h1") is None
+    cache.keep("h1", key, cache.ticket())
+    assert cache.get("h1") == key
