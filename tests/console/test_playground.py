@@ -5,6 +5,7 @@ and jobs wrote rendered as text."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from playwright.sync_api import Route
@@ -127,3 +128,39 @@ def test_what_users_and_jobs_wrote_is_shown_as_text(
     assert page.locator("img[src='x']").count() == 0
     assert signed_in.dialogs == []
     assert signed_in.foreign == []
+
+
+def test_a_dropped_event_stream_is_resumed_after_the_last_event(signed_in: Watched) -> None:
+    """When the job's event stream breaks off, the page reconnects with Last-Event-ID and
+    shows each piece of streamed text once."""
+    page = open_playground(signed_in, "demo-text")
+    resumed_after: list[str | None] = []
+    kept_ids: list[str] = []
+
+    def drop_first(route: Route) -> None:
+        if resumed_after:
+            resumed_after.append(route.request.headers.get("last-event-id"))
+            route.continue_()
+            return
+        resumed_after.append(route.request.headers.get("last-event-id"))
+        # The whole stream, cut after its fourth event: the connection "drops" there.
+        frames = [f for f in re.split(r"\r?\n\r?\n", route.fetch().text()) if f.strip()][:4]
+        kept_ids.extend(
+            line.removeprefix("id:").strip()
+            for frame in frames
+            for line in frame.splitlines()
+            if line.startswith("id:")
+        )
+        body = "\r\n\r\n".join(frames) + "\r\n\r\n"
+        route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=body)
+
+    page.route("**/v1/jobs/*/events", drop_first)
+    fill(page, {"prompt": "the sea", "max_tokens": 24, "token_delay_ms": 20})
+    run(page)
+    finished(page)
+    assert resumed_after == [None, kept_ids[-1]]
+    streamed = page.inner_text("[data-stream-text]")
+    page.wait_for_function(
+        "() => !document.querySelector('[data-output-text]').textContent.startsWith('…')"
+    )
+    assert streamed.strip() == page.inner_text("[data-output-text]").strip()
