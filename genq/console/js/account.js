@@ -146,6 +146,7 @@ export async function usagePage(main, { signal }) {
       if (unavailable(main, "Usage", error)) return;
       throw error;
     }
+    const busy = usage.by_day.filter((d) => d.jobs > 0);
     fill(
       body,
       h(
@@ -159,7 +160,7 @@ export async function usagePage(main, { signal }) {
       h("h2", { text: "By model" }),
       usage.by_model.length ? bars(usage.by_model, (r) => r.model) : h("p", { class: "muted", text: "No jobs in this period." }),
       h("h2", { text: "By day (UTC)" }),
-      usage.by_day.length ? bars(usage.by_day, (r) => r.day) : h("p", { class: "muted", text: "No jobs in this period." }),
+      busy.length ? [bars(busy, (r) => r.day), h("p", { class: "muted", text: "Days without jobs are left out." })] : h("p", { class: "muted", text: "No jobs in this period." }),
     );
   }
   days.addEventListener("change", load);

@@ -56,6 +56,8 @@ async function route() {
       fill(main, h("h1", { text: "Something went wrong" }), h("p", { class: "form-error", role: "alert", text: error.message }));
     }
     document.title = `${main.querySelector("h1")?.textContent || "genq"} · genq console`;
+    // A screen reader starts reading the new page; the next Tab goes into it.
+    if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
     return;
   }
   location.replace("#/models");
@@ -106,7 +108,7 @@ function signInPage() {
     "form",
     { novalidate: true, "aria-labelledby": "sign-in-title" },
     h("label", { for: "api-key", text: "API key" }),
-    h("p", { class: "hint muted", id: "api-key-hint", text: "A key such as gq_…: `genq serve` saves one in its data folder (api-key), and prints a one-time sign-in link at start." }),
+    h("p", { class: "hint muted", id: "api-key-hint", text: "A key such as gq_…. genq serve saves the first one in its data folder (the api-key file) and prints a one-time sign-in link when it starts; genq console-link prints another." }),
     input,
     button,
     error,

@@ -111,6 +111,7 @@ export async function playPage(main, { signal, args }) {
     try {
       const job = await post("/v1/jobs", { model: model.name, input: form.values() }, { signal });
       fill(runArea, liveJob(job, { signal }));
+      runArea.scrollIntoView({ block: "nearest", behavior: "smooth" });
     } catch (error) {
       if (error instanceof ApiError && error.status === 422) form.showServerErrors(error.details, error.message);
       else if (!signal.aborted) form.showServerErrors([], error.message);

@@ -69,7 +69,7 @@ export function facts(job) {
  * Returns the element; ``signal`` stops following when the page is left.
  */
 export function liveJob(job, { signal, onDone } = {}) {
-  const status = h("span", { "data-live-status": "" }, statusBadge(job.status));
+  const status = h("span", { "data-live-status": "", role: "status", "aria-live": "polite" }, statusBadge(job.status));
   const position = h("span", { class: "muted", "data-queue": "" });
   const connection = h("span", { class: "muted", "aria-live": "polite" });
   const progress = h("progress", { max: 1, value: 0, "aria-label": "Progress" });
