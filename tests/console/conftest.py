@@ -14,7 +14,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, Request, ViewportSize, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    Dialog,
+    FloatRect,
+    Page,
+    Request,
+    ViewportSize,
+    sync_playwright,
+)
 
 from tests.conftest import GenqServer
 
@@ -79,9 +87,14 @@ class Watched:
         page.wait_for_selector("#nav:not([hidden])")
 
     def screenshot(self, name: str) -> Path:
+        """The page from its top, as wide as the viewport and at most 1100 px high."""
         SCREENSHOTS.mkdir(exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
-        self.page.screenshot(path=path)
+        page = self.page
+        page.evaluate("document.activeElement?.blur(); window.scrollTo(0, 0)")
+        height = min(page.evaluate("document.documentElement.scrollHeight"), 1100)
+        clip: FloatRect = {"x": 0, "y": 0, "width": VIEWPORT["width"], "height": height}
+        page.screenshot(path=path, full_page=True, clip=clip)
         return path
 
 
