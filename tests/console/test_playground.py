@@ -8,7 +8,7 @@ import json
 import re
 import time
 
-from playwright.sync_api import Route
+from playwright.sync_api import Route, expect
 
 from tests.conftest import GenqServer
 from tests.console.conftest import Watched
@@ -164,3 +164,24 @@ def test_a_dropped_event_stream_is_resumed_after_the_last_event(signed_in: Watch
         "() => !document.querySelector('[data-output-text]').textContent.startsWith('…')"
     )
     assert streamed.strip() == page.inner_text("[data-output-text]").strip()
+
+
+def test_a_running_jobs_page_follows_it_and_cancels_it(
+    signed_in: Watched, console_server: GenqServer
+) -> None:
+    """A running job's own page shows its progress and events as they come, and cancels it."""
+    with console_server.client() as api:
+        job = api.post(
+            "/v1/jobs", json={"model": "noop", "input": {"sleep_ms": 20000, "steps": 100}}
+        )
+    job_id = job.json()["id"]
+    page = signed_in.page
+    page.goto(f"{signed_in.origin}/#/jobs/{job_id}")
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-events] li').length >= 4"
+        " && document.querySelector('[data-job] progress').value > 0"
+    )
+    expect(page.locator("[data-events]")).to_contain_text("progress")
+    page.click("[data-action=cancel]")
+    wait_status(page, "canceled")
+    expect(page.locator("[data-events]")).to_contain_text('status {"status":"canceled"}')

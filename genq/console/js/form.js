@@ -23,14 +23,16 @@ function isUpload(prop) {
   return typeOf(prop) === "array" && prop.items && prop.items.format === IMAGE_REFERENCE;
 }
 
-function widgetOf(prop) {
+function widgetOf(prop, name) {
   const hints = hintsOf(prop);
   const type = typeOf(prop);
   if (isUpload(prop)) return "file-upload";
   if (prop.enum) return hints.widget === "radio" || hints.widget === "segmented" ? "segmented" : "select";
   if (type === "boolean") return "switch";
   if (type === "integer" || type === "number") {
-    if (hints.widget === "slider" || hints.widget === "number") return hints.widget;
+    // A seed is a number to type or randomize, never a position on a slider.
+    if (name === "seed" || hints.widget === "number") return "number";
+    if (hints.widget === "slider") return hints.widget;
     const bounded = prop.minimum !== undefined && prop.maximum !== undefined;
     return bounded && (prop.maximum - prop.minimum) / stepOf(prop) <= 1000 ? "slider" : "number";
   }
@@ -68,8 +70,11 @@ export function problem(prop, value, required) {
     const length = [...value].length;
     if (prop.minLength !== undefined && length < prop.minLength)
       return prop.minLength === 1 ? "should be non-empty" : `is shorter than ${prop.minLength} characters`;
-    if (prop.maxLength !== undefined && length > prop.maxLength)
+    if (prop.maxLength !== undefined && length > prop.maxLength) {
+      if (value.startsWith("data:"))
+        return `the file is too large: ${length} characters as a data: URI, over the limit of ${prop.maxLength}`;
       return `is longer than ${prop.maxLength} characters (it has ${length})`;
+    }
   }
   if (type === "array" && Array.isArray(value)) {
     if (prop.minItems !== undefined && value.length < prop.minItems)
@@ -99,7 +104,7 @@ function field(name, prop, required, onChange) {
   const id = uid(`in-${name}`);
   const hintId = `${id}-hint`;
   const errorId = `${id}-error`;
-  const widget = widgetOf(prop);
+  const widget = widgetOf(prop, name);
   const type = typeOf(prop);
   const hints = hintsOf(prop);
   const title = prop.title || name;

@@ -1,6 +1,6 @@
 // The account's jobs, and one job's page.
 
-import { TERMINAL, del, followJob, get, post } from "./api.js";
+import { TERMINAL, del, followJob, get } from "./api.js";
 import { credits, fill, h, statusBadge, when } from "./dom.js";
 import { runAgain } from "./models.js";
 import { facts, liveJob, results } from "./run.js";
@@ -85,21 +85,6 @@ export async function jobPage(main, { signal, args }) {
     "div",
     { class: "actions" },
     h("button", { type: "button", class: "secondary", "data-action": "run-again", text: "Run again", onclick: () => runAgain(job.model, job.input) }),
-    TERMINAL.has(job.status)
-      ? null
-      : h("button", {
-          type: "button",
-          class: "danger",
-          "data-action": "cancel-job",
-          text: "Cancel",
-          onclick: async () => {
-            try {
-              await post(`${path}/cancel`);
-            } catch (error) {
-              message.textContent = error.message;
-            }
-          },
-        }),
     h("button", {
       type: "button",
       class: "danger",
@@ -116,7 +101,11 @@ export async function jobPage(main, { signal, args }) {
       },
     }),
   );
-  const body = TERMINAL.has(job.status) ? h("div", {}, facts(job), job.status === "succeeded" ? results(job) : null) : liveJob(job, { signal, onDone: () => fill(events, h("li", { text: "see the finished job: reload" })) });
+  const addEvent = (type, data) => {
+    const { job_id: _, type: __, created_at: at, ...rest } = data;
+    events.append(h("li", { text: `${at ? new Date(at).toLocaleTimeString() : ""} ${type} ${JSON.stringify(rest)}` }));
+  };
+  const body = TERMINAL.has(job.status) ? h("div", {}, facts(job), job.status === "succeeded" ? results(job) : null) : liveJob(job, { signal, onEvent: addEvent });
   fill(
     main,
     h("p", {}, h("a", { href: "#/jobs", text: "← Jobs" })),
@@ -132,10 +121,7 @@ export async function jobPage(main, { signal, args }) {
     events,
   );
   if (TERMINAL.has(job.status)) {
-    followJob(id, (type, data) => {
-      const { job_id: _, type: __, created_at: at, ...rest } = data;
-      events.append(h("li", { text: `${at ? new Date(at).toLocaleTimeString() : ""} ${type} ${JSON.stringify(rest)}` }));
-    }, { signal }).catch((error) => {
+    followJob(id, addEvent, { signal }).catch((error) => {
       events.append(h("li", { text: error.message }));
     });
   }

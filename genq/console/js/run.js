@@ -24,12 +24,16 @@ function output(job, o, index) {
   } else if (type.startsWith("text/")) {
     media = h("pre", { class: "stream-text", "data-output-text": String(index), text: "…" });
     fetch(o.url, { credentials: "omit" })
-      .then((r) => r.text())
+      .then((r) => {
+        if (!r.ok) throw new Error(String(r.status));
+        return r.text();
+      })
       .then((t) => {
         media.textContent = t;
       })
       .catch(() => {
-        media.textContent = "(could not load the text)";
+        // Text in object storage is another origin, which the page may not read: linked.
+        fill(media, "The text could not be shown here: ", h("a", { href: o.url, target: "_blank", rel: "noopener", text: "open it" }), ".");
       });
   }
   const facts = [type, bytes(o.size)];
@@ -66,9 +70,10 @@ export function facts(job) {
 
 /**
  * A live view of a job, which follows its events until it ends.
- * Returns the element; ``signal`` stops following when the page is left.
+ * Returns the element; ``signal`` stops following when the page is left; ``onEvent`` sees
+ * each event too, ``onDone`` the finished job.
  */
-export function liveJob(job, { signal, onDone } = {}) {
+export function liveJob(job, { signal, onDone, onEvent } = {}) {
   const status = h("span", { "data-live-status": "", role: "status", "aria-live": "polite" }, statusBadge(job.status));
   const position = h("span", { class: "muted", "data-queue": "" });
   const connection = h("span", { class: "muted", "aria-live": "polite" });
@@ -150,9 +155,9 @@ export function liveJob(job, { signal, onDone } = {}) {
   followJob(
     job.id,
     (type, data) => {
+      onEvent?.(type, data);
       if (type === "status") {
         setStatus(data.status, false);
-        if (data.status === "running") queuePosition();
       } else if (type === "progress") {
         if (data.total > 0) {
           progress.max = 1;
