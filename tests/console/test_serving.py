@@ -13,9 +13,10 @@ import pytest
 
 import genq
 from genq.http.console import FOLDER, security_headers, storage_origin
-from genq.storage import FileStorage
+from genq.storage import FileStorage, open_storage
 from genq.storage.local import LocalStorage
 from tests.conftest import GenqServer
+from tests.s3server import S3Server
 
 POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; "
@@ -126,3 +127,13 @@ def test_the_console_ships_in_the_wheel() -> None:
     assert wheel["targets"]["wheel"]["packages"] == ["genq"]
     assert FOLDER.is_relative_to(Path(genq.__file__).parent)
     assert {"index.html", "console.css", "js/app.js"} <= set(ASSETS)
+
+
+def test_the_origin_of_an_s3_buckets_presigned_links(
+    s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With an S3-compatible bucket, the policy's storage origin is its endpoint's, as its
+    presigned links have it."""
+    s3_server.patch_env(monkeypatch)
+    storage = open_storage(f"s3://{s3_server.create_bucket()}/results", b"unused")
+    assert storage_origin(storage) == s3_server.endpoint_url
