@@ -54,9 +54,11 @@ class Watched:
     """A page with what it did that a test may check: dialogs opened, requests to other
     origins, script errors."""
 
-    def __init__(self, page: Page, origin: str) -> None:
+    def __init__(self, page: Page, origin: str, elsewhere: tuple[str, ...] = ()) -> None:
         self.page = page
         self.origin = origin
+        #: Other origins the page may load from (object storage's presigned links).
+        self.elsewhere = elsewhere
         self.dialogs: list[str] = []
         self.foreign: list[str] = []
         self.errors: list[str] = []
@@ -76,7 +78,7 @@ class Watched:
         parts = urlsplit(request.url)
         if parts.scheme in ("data", "blob"):
             return
-        if f"{parts.scheme}://{parts.netloc}" != self.origin:
+        if f"{parts.scheme}://{parts.netloc}" not in (self.origin, *self.elsewhere):
             self.foreign.append(request.url)
 
     def sign_in(self, key: str) -> None:
@@ -98,14 +100,22 @@ class Watched:
         return path
 
 
+@pytest.fixture(scope="module")
+def storage_origins() -> tuple[str, ...]:
+    """Origins besides genq's that the module's server links result files to."""
+    return ()
+
+
 @pytest.fixture
-def watched(browser: Browser, console_server: GenqServer) -> Iterator[Watched]:
+def watched(
+    browser: Browser, console_server: GenqServer, storage_origins: tuple[str, ...]
+) -> Iterator[Watched]:
     """A fresh browser context's page on the module's server; at the end, it must have run
-    no script error and asked nothing of another origin."""
+    no script error and asked nothing of another origin (but the result storage's)."""
     context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(20_000)
     page = context.new_page()
-    watch = Watched(page, console_server.url)
+    watch = Watched(page, console_server.url, storage_origins)
     yield watch
     context.close()
     assert watch.errors == []
