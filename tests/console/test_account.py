@@ -160,3 +160,23 @@ def test_usage_and_admin_pages(signed_in: Watched, console_server: GenqServer) -
     expect(row.locator("td").nth(1)).to_have_text("7.5")
     with console_server.client(plain) as api:
         assert api.get("/v1/account").json()["credits"] == 7.5
+
+
+def test_jobs_are_paged_by_cursor(signed_in: Watched, console_server: GenqServer) -> None:
+    """Past twenty jobs, Older shows the next page from the API's cursor and Newer goes
+    back, with no job on both pages."""
+    with console_server.client() as api:
+        for _ in range(21):
+            api.post("/v1/jobs", json={"model": "noop", "input": {}}).raise_for_status()
+    page = signed_in.page
+    page.goto(f"{signed_in.origin}/#/jobs")
+    page.wait_for_selector("[data-job-row]")
+    first = page.eval_on_selector_all("[data-job-row]", "rows => rows.map(r => r.dataset.jobRow)")
+    assert len(first) == 20
+    page.click("text=Older →")
+    expect(page.locator("caption")).to_have_text("Page 2")
+    second = page.eval_on_selector_all("[data-job-row]", "rows => rows.map(r => r.dataset.jobRow)")
+    assert second
+    assert not set(first) & set(second)
+    page.click("text=← Newer")
+    expect(page.locator("caption")).to_have_text("Page 1")
