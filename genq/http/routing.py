@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 from pydantic import Field, TypeAdapter, ValidationError
-from starlette import routing
+from starlette import convertors, routing
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -370,8 +370,8 @@ class IndexedRouter(routing.Router):
         super().__init__(routes=routes, **options)
         filed = [_filing(route) for route in self.routes]
         #: Slash counts from here on are tried as one: only routes of any length match them.
-        self._longest = max(slashes for _, slashes, _ in filed) + 1
-        keys = {prefix[:n] for prefix, _, _ in filed for n in range(3)}
+        self._longest = max((slashes for _, slashes, _ in filed), default=0) + 1
+        keys = {()} | {prefix[:n] for prefix, _, _ in filed for n in range(3)}
         self._tried = {
             (key, n): [
                 route
@@ -386,6 +386,8 @@ class IndexedRouter(routing.Router):
         """The route an HTTP request goes to, as Starlette's scan would find it: the first that
         takes its path and method, else the first that takes its path (a 405); None if none."""
         path = routing.get_route_path(scope)
+        # A route's pattern ends in ``$``, which matches before a final newline too.
+        path = path.removesuffix("\n")
         segments = tuple(path.split("/", 3)[1:3])
         slashes = min(path.count("/"), self._longest)
         tried = self._tried.get((segments, slashes))
@@ -420,6 +422,16 @@ def _filing(route: routing.BaseRoute) -> tuple[tuple[str, ...], int, bool]:
     if path is None:
         return (), 0, True
     prefix = tuple(itertools.takewhile(lambda s: "{" not in s, path.split("/")[1:3]))
-    convertors = getattr(route, "param_convertors", {}).values()
-    longer = any(re.fullmatch(convertor.regex, "/") for convertor in convertors)
+    params = getattr(route, "param_convertors", {}).values()
+    longer = any(type(convertor) not in _SLASHLESS for convertor in params)
     return prefix, path.count("/"), longer
+
+
+#: Starlette's parameter types that never hold a slash; any other may (``path``, ``rest``, or
+#: one registered later whose pattern allows one).
+_SLASHLESS = (
+    convertors.StringConvertor,
+    convertors.IntegerConvertor,
+    convertors.FloatConvertor,
+    convertors.UUIDConvertor,
+)

@@ -11,6 +11,7 @@ from typing import Annotated, Any, cast
 
 import pytest
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
@@ -125,16 +126,20 @@ def test_a_route_answers_only_the_methods_it_declares(client: TestClient) -> Non
     assert client.head("/t/items/a", headers={"x-api-key": "good"}).status_code == 405
 
 
+PAGES = {"/openapi.json", "/docs", "/redoc", "/", "/console/{path:path}"}
+
+
 def test_the_document_describes_exactly_the_routes_served(tmp_path: FilePath) -> None:
-    """Every route genq serves, but the document and its pages, is in the document, with the
-    same methods, and the document has no operation that is not served."""
+    """Every route genq serves, but the document and its pages and the console's pages, is in
+    the document, with the same methods, and the document has no operation that is not
+    served."""
     app = build_app(Settings(data_dir=tmp_path / "data"), workers=False)
     assert isinstance(app, GenqApp)
     with TestClient(app):
         served = {
             (method, document_path(route.path))
             for route in app.routes
-            if isinstance(route, Route) and route.path not in {"/openapi.json", "/docs", "/redoc"}
+            if isinstance(route, Route) and route.path not in PAGES
             for method in route.methods or ()
         }
         paths = app.openapi()["paths"]
@@ -167,7 +172,7 @@ def test_the_indexed_router_picks_the_route_starlettes_scan_picks(tmp_path: File
         template = getattr(route, "path", "")
         for fill in ("a", "a/b", "a/b/c/d/e/f/g/h", "requests", "x%0Ay"):
             path = re.sub(r"{[^}]+}", fill, template)
-            paths |= {path, path + "/", path.rsplit("/", 1)[0]}
+            paths |= {path, path + "/", path + "\n", path.rsplit("/", 1)[0]}
     checked = 0
     for path in sorted(paths):
         for method in ("GET", "HEAD", "POST", "DELETE", "PUT"):
@@ -176,6 +181,53 @@ def test_the_indexed_router_picks_the_route_starlettes_scan_picks(tmp_path: File
             assert (found[0] if found else None) is scanned(router.routes, scope), (method, path)
             checked += found is not None
     assert checked > 100
+
+
+class TwoSegments(Convertor[str]):
+    """A parameter that holds exactly one slash: never a lone ``/``."""
+
+    regex = "[a-z]+/[a-z]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("test_two_segments", TwoSegments())
+
+
+async def answer(request: Request) -> Response:
+    return Response()
+
+
+@pytest.mark.parametrize(
+    ("routes", "path", "method"),
+    [
+        # A route registered later, whose parameter must hold a slash.
+        (
+            [
+                Route("/a/{x:test_two_segments}", answer),
+                Route("/a/{y:path}", answer, methods=["POST"]),
+            ],
+            "/a/b/c",
+            "GET",
+        ),
+        # ``$`` matches before a final newline: the scan takes /v1/models for /v1/models\n.
+        ([Route("/v1/models", answer), Route("/v1/{name}", answer)], "/v1/models\n", "GET"),
+        ([Route("/healthz", answer), Route("/{anything}", answer)], "/healthz\n", "GET"),
+        ([], "/v1/jobs", "GET"),
+    ],
+)
+def test_the_indexed_router_agrees_with_the_scan_on_routes_genq_does_not_have(
+    routes: list[Route], path: str, method: str
+) -> None:
+    router = IndexedRouter(list(routes))
+    scope = {"type": "http", "method": method, "path": path, "root_path": ""}
+    found = router.match(scope)
+    assert (found[0] if found else None) is scanned(router.routes, scope)
+    assert (found is None) == (not routes)
 
 
 API_KEY = ApiKey("key_1", "acct_1", "default", None, "gq_", disabled=False, created_at=0.0)
