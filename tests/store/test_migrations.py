@@ -272,9 +272,15 @@ def test_version_5_jobs_are_listed_by_status_after_migrating(database: Database)
         store.close()
 
 
-def test_version_6_default_account_becomes_an_admin_after_migrating(database: Database) -> None:
-    """Migrating a version-6 database makes its first start's account, ``default``, an admin
-    account (and no other), keeps its keys with no last use yet, and adds sign-in tokens."""
+@pytest.mark.parametrize(
+    ("key_name", "default_is_admin"), [("created on first start", True), (None, False)]
+)
+def test_version_6_first_start_account_becomes_an_admin_after_migrating(
+    database: Database, key_name: str | None, default_is_admin: bool
+) -> None:
+    """Migrating a version-6 database makes its first start's account (the one holding the key
+    the first start made) an admin account, and no other: not an account merely named
+    ``default``. It keeps the keys, with no last use yet, and adds sign-in tokens."""
     database.make_at(6)
     for name in ("default", "acme"):
         database.execute(
@@ -283,14 +289,14 @@ def test_version_6_default_account_becomes_an_admin_after_migrating(database: Da
         )
     database.execute(
         "INSERT INTO api_keys (id, account_id, name, key_hash, prefix, created_at)"
-        " VALUES ('key_1', 'acct_default', NULL, 'h1', 'gq_1', ?)",
-        (T0,),
+        " VALUES ('key_1', 'acct_default', ?, 'h1', 'gq_1', ?)",
+        (key_name, T0),
     )
     store = open_store(database.url, migrate=True)
     try:
         assert store.migrated == (6, SCHEMA_VERSION)
         admins = {s.account.name: s.account.admin for s in store.list_accounts()}
-        assert admins == {"acme": False, "default": True}
+        assert admins == {"acme": False, "default": default_is_admin}
         key = store.find_key("h1")
         assert key is not None
         assert key.last_used_at is None

@@ -2,7 +2,10 @@
 -- each key was last used (to the minute), and the console's one-time sign-in tokens, kept
 -- only as hashes.
 ALTER TABLE accounts ADD COLUMN admin BOOLEAN NOT NULL DEFAULT FALSE;
-UPDATE accounts SET admin = TRUE WHERE name = 'default';
+-- The first start's account is the one holding the key it made (not any account named
+-- `default`, which an operator may have made for a tenant); with that key gone, none is.
+UPDATE accounts SET admin = TRUE
+WHERE id IN (SELECT account_id FROM api_keys WHERE name = 'created on first start');
 ALTER TABLE api_keys ADD COLUMN last_used_at DOUBLE PRECISION;
 CREATE TABLE sign_in_tokens (
     token_hash  TEXT PRIMARY KEY,
