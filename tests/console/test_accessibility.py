@@ -49,6 +49,8 @@ def test_every_control_has_a_name(signed_in: Watched) -> None:
     """Each input of every model's playground and of the keys, usage and admin pages has a
     label or an accessible name."""
     page = signed_in.page
+    # Signed in, the nav shows before the models list has come: wait for the list.
+    page.wait_for_selector("[data-model]")
     names = page.eval_on_selector_all("[data-model]", "els => els.map(e => e.dataset.model)")
     assert names
     for name in names:
