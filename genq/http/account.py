@@ -3,6 +3,7 @@ account every account; and the console's one-time sign-in."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
@@ -51,7 +52,7 @@ NO_KEY = _answer(404, "No key with that id in the caller's account.")
 def _credits(value: object) -> Decimal:
     """An amount of credits as a JSON number: exact to the micro-credit, within what a balance
     holds, not negative."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise ValueError("must be a number")
     amount = parse_credits(value)
     to_micros(amount)  # finer than a micro-credit, or more than a balance holds
@@ -106,8 +107,14 @@ class AddedCredits(BaseModel):
 
 
 def parse_body(model: type[M], raw: bytes, max_depth: int, *, empty_ok: bool = False) -> M:
-    """A JSON body checked against ``model`` (an empty one, where allowed, is ``{}``)."""
-    data = {} if empty_ok and not raw.strip() else parse_json(raw, max_depth)
+    """A JSON body checked against ``model`` (an empty one, where allowed, is ``{}``), its
+    numbers with a fraction read as exact decimals: a float would change an amount of 16
+    digits or more (9699223737.567712 credits read as …713)."""
+    if empty_ok and not raw.strip():
+        data: Any = {}
+    else:
+        parse_json(raw, max_depth)  # its syntax and depth, as every body's
+        data = json.loads(raw, parse_float=Decimal)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -426,6 +426,26 @@ def test_admin_adds_credits(api: Api) -> None:
     assert error_code(past, 422) == "validation_error"
 
 
+def test_admin_amounts_are_read_exactly(api: Api) -> None:
+    """An amount of 16 significant digits and more is stored as written, not as the float
+    nearest to it (9699223737.567712 would be …713)."""
+    acme, _ = api.account("acme", Decimal(0))
+    raw = b'{"amount": 9699223737.567712}'
+    headers = {"Content-Type": "application/json", **api.as_(api.admin_key)}
+    path = f"/v1/admin/accounts/{acme.id}/credits"
+    added = api.client.post(path, content=raw, headers=headers)
+    assert added.status_code == 200, added.text
+    stored = api.store.get_account(acme.id)
+    assert stored is not None
+    assert stored.credits == Decimal("9699223737.567712")
+    raw = b'{"name": "big", "credits": 9145687855.620137}'
+    made = api.client.post("/v1/admin/accounts", content=raw, headers=headers)
+    assert made.status_code == 201, made.text
+    big = api.store.get_account(made.json()["id"])
+    assert big is not None
+    assert big.credits == Decimal("9145687855.620137")
+
+
 def test_admin_lists_and_changes_every_key(api: Api) -> None:
     """GET /v1/admin/keys lists every account's keys with their account; an admin disables
     another account's key, refused by it at once, and enables it again."""
