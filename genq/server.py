@@ -85,8 +85,14 @@ def first_start_key(settings: Settings, store: JobStore) -> str | None:
 
 
 def base_url(settings: Settings) -> str:
-    """Where people reach this server: ``public_url``, else the address it listens on."""
-    return settings.public_url or f"http://{settings.host}:{settings.port}"
+    """Where people reach this server: ``public_url``, else the address it listens on (this
+    machine's, when it listens on every address)."""
+    if settings.public_url:
+        return settings.public_url
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host, settings.host)
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
 
 
 def console_link(settings: Settings, store: JobStore, account: str) -> str | None:
@@ -103,10 +109,12 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
     store = open_store(settings.db_url)
     try:
         raw = first_start_key(settings, store)
-        link = console_link(settings, store, DEFAULT_ACCOUNT)
+        # Only the first start prints a way in: a link in the log of every start would let
+        # whoever reads the log back in after the operator disabled the keys.
+        link = None if raw is None else console_link(settings, store, DEFAULT_ACCOUNT)
     finally:
         store.close()
-    url = f"http://{settings.host}:{settings.port}"
+    url = base_url(settings)
     if raw is not None:
         print(f"Created an API key for account {DEFAULT_ACCOUNT!r}, saved in {settings.key_file}:")
         print(f"\n    {raw}\n")
@@ -115,6 +123,8 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
     if link is not None:
         minutes = int(SIGN_IN_SECONDS // 60)
         print(f"Console: {link} (a one-time link, valid {minutes} minutes)")
+    else:
+        print(f"Console: {url}/ (sign in with a key, or a link from `genq console-link`)")
     key_expr = raw or f"$(cat {settings.key_file})"
     print("Try:")
     print(

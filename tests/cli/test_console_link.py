@@ -1,5 +1,5 @@
 """`genq keys create --admin`, `genq console-link`, and the sign-in link `genq serve` prints on
-every start, used over real HTTP."""
+its first start, used over real HTTP."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from typer.testing import CliRunner, Result
 
 from genq.cli import app
 from genq.keys import hash_key
+from genq.server import base_url
+from genq.settings import Settings
 from genq.store import open_store
 
 pytestmark = pytest.mark.backends("sqlite")
@@ -51,9 +53,10 @@ def test_keys_create_admin_and_console_link(tmp_path: Path) -> None:
     assert "no account 'default'" in missing.output
 
 
-def test_serve_prints_a_sign_in_link_on_every_start(make_server: Any) -> None:
-    """The first start's account is an admin one; each start prints a new one-time link to
-    it, whose token the running server trades once for a key of that account."""
+def test_serve_prints_a_sign_in_link_on_its_first_start(make_server: Any) -> None:
+    """The first start's account is an admin one; the first start prints a one-time link to
+    it, whose token the running server trades once for a key of that account. Later starts
+    print the console's address and no link (a log must not hold a way back in)."""
     server = make_server()
     assert httpx.get(f"{server.url}/v1/account", headers=auth(server.key)).json()["admin"]
     first = LINK.search(server.log.read_text())
@@ -72,9 +75,26 @@ def test_serve_prints_a_sign_in_link_on_every_start(make_server: Any) -> None:
     assert again.json()["error"]["code"] == "invalid_sign_in_token"
     server.stop()
     server.start()
-    links = LINK.findall(server.log.read_text())
-    assert len(links) == 2
-    assert links[1][1] != first.group(2)
+    log = server.log.read_text()
+    assert len(LINK.findall(log)) == 1
+    assert f"Console: {server.url}/ (sign in with a key, or a link from `genq console-link`)" in log
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8000"),
+        ("0.0.0.0", "http://127.0.0.1:8000"),
+        ("::", "http://[::1]:8000"),
+        ("fe80::1", "http://[fe80::1]:8000"),
+        ("genq.example", "http://genq.example:8000"),
+    ],
+)
+def test_links_point_where_a_browser_reaches_the_server(host: str, url: str) -> None:
+    assert base_url(Settings(host=host, port=8000)) == url
+    assert base_url(Settings(host=host, public_url="https://genq.example/")) == (
+        "https://genq.example/"
+    )
 
 
 def auth(key: str) -> dict[str, str]:
