@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import time
 
 from playwright.sync_api import Route, expect
 
+from genq.cli.run import parse_input
 from tests.conftest import GenqServer
 from tests.console.conftest import Watched
 from tests.console.playground import fill, finished, open_playground, run, wait_status
@@ -99,6 +101,43 @@ def test_price_estimate_and_copy_as_follow_the_form(signed_in: Watched) -> None:
     assert "genq run demo-image" in cli
     assert "--input num_images=4" in cli
     assert f"--input seed={seed}" in cli
+
+
+#: Strings that Python's json.loads, which `genq run --input` tries first, would read as JSON.
+LOOKS_LIKE_JSON = [
+    "Infinity",
+    "-Infinity",
+    "NaN",
+    "[NaN, 1]",
+    '{"a": Infinity}',
+    "42",
+    "true",
+    "null",
+    '"quoted"',
+    " 7 ",
+    "it's a cat",
+    "plain words",
+]
+
+
+def shell_words(snippet: str) -> list[str]:
+    return shlex.split(snippet.replace("\\\n", " "))
+
+
+def test_copy_as_genq_run_reads_back_as_the_forms_input(signed_in: Watched) -> None:
+    """The "genq run" snippet's --input arguments, read as genq run reads them, give the
+    form's input (the curl snippet's), strings that Python would take for JSON included."""
+    page = open_playground(signed_in, "noop")
+    for text in LOOKS_LIKE_JSON:
+        fill(page, {"fail": text, "output_text": text})
+        page.click("[data-copy=curl]")
+        curl = shell_words(page.inner_text("pre[data-snippet]"))
+        expected = json.loads(curl[curl.index("-d") + 1])["input"]
+        assert expected["fail"] == text
+        page.click("[data-copy=cli]")
+        words = shell_words(page.inner_text("pre[data-snippet]"))
+        pairs = [words[i + 1] for i, word in enumerate(words) if word == "--input"]
+        assert parse_input(pairs, None) == expected, text
 
 
 def test_what_users_and_jobs_wrote_is_shown_as_text(

@@ -393,6 +393,21 @@ function python(value, indent = "") {
   return `{\n${entries.map(([k, v]) => `${inner}${JSON.stringify(k)}: ${python(v, inner)}`).join(",\n")},\n${indent}}`;
 }
 
+/**
+ * Whether ``genq run --input k=TEXT`` would read TEXT as JSON rather than as text: Python's
+ * json.loads, which takes JSON and the constants NaN, Infinity and -Infinity besides. Over
+ * the mark, never under it: a string said to parse is only quoted when it need not be.
+ */
+function readAsJson(text) {
+  if (/NaN|Infinity/.test(text)) return true;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The current form as a curl command, a Python SDK call and a ``genq run`` command. */
 export function snippets(origin, model, input) {
   const body = JSON.stringify({ model, input });
@@ -405,16 +420,7 @@ export function snippets(origin, model, input) {
     "print(job.outputs)",
   ].join("\n");
   const pairs = Object.entries(input).map(([k, v]) => {
-    let text = typeof v === "string" ? v : JSON.stringify(v);
-    if (typeof v === "string") {
-      // genq run reads a value as JSON when it parses: quote strings that would.
-      try {
-        JSON.parse(v);
-        text = JSON.stringify(v);
-      } catch {
-        text = v;
-      }
-    }
+    const text = typeof v === "string" && !readAsJson(v) ? v : JSON.stringify(v);
     return `  --input ${shellQuote(`${k}=${text}`)}`;
   });
   const cli = [`GENQ_URL=${origin} genq run ${shellQuote(model)}`, ...pairs].join(" \\\n");
