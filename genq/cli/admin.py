@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from genq.cli.app import app, fail, keys_app, models_app, setup_logging
+from genq.cli.app import accounts_app, app, fail, keys_app, models_app, setup_logging
 from genq.errors import ServiceError
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ def open_settings_store(data_dir: Path | None, config: Path | None, db: str | No
         raise fail(exc.message) from None
 
 
-def parse_balance(text: str) -> Decimal:
+def parse_balance(text: str, option: str = "--credits") -> Decimal:
     """A balance given on the command line, read exactly: a number of credits, not negative,
     with at most six decimals (a micro-credit)."""
     from genq.credits import parse_credits, to_micros
@@ -161,9 +161,9 @@ def parse_balance(text: str) -> Decimal:
         amount = parse_credits(text)
         to_micros(amount)
     except ValueError as exc:
-        raise fail(f"--credits: {exc}") from None
+        raise fail(f"{option}: {exc}") from None
     if amount < 0:
-        raise fail(f"--credits: a balance cannot be negative, got {text}")
+        raise fail(f"{option}: cannot be negative, got {text}")
     return amount
 
 
@@ -220,7 +220,10 @@ def _change_key(
     key_id: str, data_dir: Path | None, config: Path | None, db: str | None, action: str
 ) -> None:
     store = open_settings_store(data_dir, config, db)
-    done = store.delete_key(key_id) if action == "deleted" else store.set_key_disabled(key_id, True)
+    if action == "deleted":
+        done = store.delete_key(key_id)
+    else:
+        done = store.set_key_disabled(key_id, action == "disabled")
     if not done:
         typer.echo(f"error: no key {key_id!r}", err=True)
         raise typer.Exit(1)
@@ -235,10 +238,60 @@ def keys_disable(
     _change_key(key_id, data_dir, config, db, "disabled")
 
 
+@keys_app.command("enable")
+def keys_enable(key_id: str, db: str = Db, data_dir: Path = DataDir, config: Path = Config) -> None:
+    """Enable a disabled key again."""
+    _change_key(key_id, data_dir, config, db, "enabled")
+
+
 @keys_app.command("delete")
 def keys_delete(key_id: str, db: str = Db, data_dir: Path = DataDir, config: Path = Config) -> None:
     """Delete a key for good."""
     _change_key(key_id, data_dir, config, db, "deleted")
+
+
+@accounts_app.command("list")
+def accounts_list(db: str = Db, data_dir: Path = DataDir, config: Path = Config) -> None:
+    """List accounts with their balance, what their unfinished jobs hold, and their keys."""
+    from genq.credits import credits_text
+
+    store = open_settings_store(data_dir, config, db)
+    table = Table("id", "name", "credits", "held", "keys", "admin", "created")
+    for summary in store.list_accounts():
+        account = summary.account
+        credits = "no limit" if account.credits is None else credits_text(account.credits)
+        created = datetime.fromtimestamp(account.created_at, UTC).strftime("%Y-%m-%d %H:%M")
+        admin = "admin" if account.admin else ""
+        held = credits_text(summary.held)
+        table.add_row(account.id, account.name, credits, held, str(summary.keys), admin, created)
+    Console(width=120).print(table)
+
+
+@accounts_app.command("credit")
+def accounts_credit(
+    account: str = typer.Argument(..., help="The account's name."),
+    amount: str = typer.Argument(..., help="Credits to add, to the micro-credit (0.000001)."),
+    db: str = Db,
+    data_dir: Path = DataDir,
+    config: Path = Config,
+) -> None:
+    """Add credits to an account's balance (an account without a limit needs none)."""
+    from genq.credits import credits_text
+
+    added = parse_balance(amount, option="amount")
+    if added == 0:
+        raise fail("amount: must be more than 0")
+    store = open_settings_store(data_dir, config, db)
+    found = store.find_account(account)
+    if found is None:
+        raise fail(f"no account {account!r}: see `genq accounts list`")
+    try:
+        raised = store.add_credits(found.id, added)
+    except ServiceError as exc:
+        raise fail(exc.message) from None
+    assert raised is not None
+    assert raised.credits is not None
+    typer.echo(f"{account}: {credits_text(raised.credits)} credits")
 
 
 @app.command("console-link")

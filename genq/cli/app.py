@@ -12,6 +12,10 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Manage API keys (on the machine that holds the job store).")
 app.add_typer(keys_app, name="keys", no_args_is_help=True)
+accounts_app = typer.Typer(
+    help="Accounts and their credits (on the machine that holds the job store)."
+)
+app.add_typer(accounts_app, name="accounts", no_args_is_help=True)
 models_app = typer.Typer(help="Work with models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
