@@ -91,7 +91,13 @@ class NewKey(BaseModel):
 class NewAccount(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100, description="Unique; the account's namespace.")
+    name: str = Field(
+        min_length=1,
+        max_length=100,
+        # It is a path segment in some vendor dialects (Oxen's), and shown in lists.
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$",
+        description="Unique; the account's namespace: letters, digits, '.', '_', '@', '-'.",
+    )
     credits: Balance | None = Field(
         default=None, description="Its starting balance in credits; null: no limit."
     )

@@ -390,6 +390,10 @@ def test_admin_creates_an_account_with_its_first_key(api: Api) -> None:
     [
         {},
         {"name": ""},
+        {"name": "   "},
+        {"name": "a\nb\u202e"},
+        {"name": "a/b"},
+        {"name": "-x"},
         {"name": "x", "credits": -1},
         {"name": "x", "credits": 0.0000001},
         {"name": "x", "credits": "5"},
