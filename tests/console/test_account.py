@@ -149,6 +149,13 @@ def test_usage_and_admin_pages(signed_in: Watched, console_server: GenqServer) -
     page.goto(f"{signed_in.origin}/#/usage")
     expect(page.locator("[data-balance]")).to_have_text("no limit")
     page.goto(f"{signed_in.origin}/#/admin")
+    page.fill("#new-account-name", "half-typed")
+    page.locator("#new-account-credits").press_sequentially("12e")
+    page.click("form[aria-label='Create an account'] button[type=submit]")
+    expect(page.locator("main [role=alert]")).to_contain_text("Credits must be a number")
+    page.wait_for_selector("[data-account-row]")
+    assert page.locator("[data-account-row='half-typed']").count() == 0
+    page.fill("#new-account-credits", "")
     page.fill("#new-account-name", "studio")
     page.fill("#new-account-credits", "5")
     page.click("form[aria-label='Create an account'] button[type=submit]")

@@ -58,6 +58,22 @@ def test_a_value_over_a_limit_is_refused_in_the_form(signed_in: Watched) -> None
     assert posts == []
 
 
+def test_a_half_typed_number_is_refused_in_the_form(signed_in: Watched) -> None:
+    """A number field holding what is not yet a number ("12e", which the browser reads as
+    "") says it must be a number, required or not, and nothing is submitted."""
+    page = open_playground(signed_in, "demo-image")
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    fill(page, {"prompt": "a cat"})
+    page.click("details.advanced summary")
+    page.locator("[data-field=width]").press_sequentially("12e")
+    page.click("form[data-playground] button[type=submit]")
+    assert page.inner_text("[data-name=width] .error") == "must be a number"
+    assert page.get_attribute("[data-field=width]", "aria-invalid") == "true"
+    assert page.evaluate("document.activeElement.dataset.field") == "width"
+    assert posts == []
+
+
 def test_the_servers_422_is_shown_on_its_field(signed_in: Watched) -> None:
     """When the server still refuses an input (here a request changed on its way), its 422
     details appear on the field they name."""

@@ -275,6 +275,12 @@ export async function adminPage(main, { signal, state }) {
       name.focus();
       return;
     }
+    // A half-typed number ("12e") reads as "", which must not pass for "no limit".
+    if (limit.validity.badInput) {
+      message.textContent = "Credits must be a number (or empty: no limit).";
+      limit.focus();
+      return;
+    }
     const body = { name: name.value.trim(), admin: admin.checked };
     if (limit.value.trim() !== "") body.credits = Number(limit.value);
     run(async () => {

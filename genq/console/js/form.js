@@ -166,6 +166,8 @@ function field(name, prop, required, onChange) {
       extra = range;
     }
     read = () => {
+      // A half-typed number ("12e") reads as "", which must not pass for an empty field.
+      if (control.validity.badInput) return NaN;
       if (control.value.trim() === "") return undefined;
       const n = Number(control.value);
       return Number.isNaN(n) ? NaN : n;
@@ -325,7 +327,8 @@ export function schemaForm(schema, initial, onChange) {
     const out = {};
     for (const f of fields) {
       const v = f.read();
-      if (v !== undefined) out[f.name] = v;
+      // Not a number yet (validate() says so): left out of estimates and snippets.
+      if (v !== undefined && !Number.isNaN(v)) out[f.name] = v;
     }
     return out;
   }
