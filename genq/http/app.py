@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genq import __version__
 from genq.errors import PayloadTooLarge, ServiceError
-from genq.http import account, native
+from genq.http import account, metrics, native
 from genq.http.console import console_routes
 from genq.http.dialects.registry import dialect_routers
 from genq.http.docs import docs_routes
@@ -158,6 +158,7 @@ def create_app(
         [
             native.router,
             account.router,
+            metrics.router,
             *dialect_routers(settings),
             own_routes(service, supervisor),
         ],
