@@ -56,6 +56,46 @@ def test_sign_in_with_a_one_time_link(watched: Watched, console_server: GenqServ
     assert page.evaluate(SESSION_KEY) is None
 
 
+def link_token(console_server: GenqServer, account: str) -> str:
+    printed = console_server.cli("console-link", "--account", account)
+    assert printed.returncode == 0, printed.stderr
+    token = re.search(r"#sign-in=([\w-]+)", printed.stdout)
+    assert token is not None, printed.stdout
+    return token[1]
+
+
+def test_a_sign_in_link_asks_before_replacing_a_session(
+    signed_in: Watched, console_server: GenqServer
+) -> None:
+    """Signed in, a link to another account asks first, naming both; Stay keeps the
+    session and deletes the link's new key, Switch signs in to the link's account. The
+    token leaves the address bar either way."""
+    other = console_server.new_key("linked")
+    page = signed_in.page
+    page.wait_for_selector("[data-model]")
+    page.goto(f"{signed_in.origin}/#sign-in={link_token(console_server, 'linked')}")
+    question = page.locator("[role=alertdialog]")
+    expect(question).to_contain_text("signed in as default")
+    expect(question).to_contain_text("signs in as linked")
+    assert "sign-in" not in page.url
+    assert page.evaluate(SESSION_KEY) == console_server.key
+    question.locator("[data-action=stay]").click()
+    page.wait_for_selector("[data-model]")
+    expect(page.locator("#notice")).to_contain_text("Still signed in as default")
+    assert page.evaluate(SESSION_KEY) == console_server.key
+    assert page.inner_text("#who-name") == "default (admin)"
+    with console_server.client(other) as api:
+        names = [k["name"] for k in api.get("/v1/keys").json()["data"]]
+    assert "console sign-in" not in names
+
+    page.goto(f"{signed_in.origin}/#sign-in={link_token(console_server, 'linked')}")
+    page.click("[role=alertdialog] [data-action=switch]")
+    expect(page.locator("#who-name")).to_have_text("linked")
+    assert page.evaluate(SESSION_KEY) not in (None, console_server.key)
+    assert "sign-in" not in page.url
+    assert signed_in.dialogs == []
+
+
 def test_keys_create_disable_delete(signed_in: Watched, console_server: GenqServer) -> None:
     """A key made on the page is shown once and works; disabled, the API refuses it at
     once (401); deleted, it leaves the list."""

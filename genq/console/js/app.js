@@ -1,6 +1,6 @@
 // The console's shell: sign-in, the navigation, and the hash routes of its pages.
 
-import { ApiError, get, onUnauthorized, post, session } from "./api.js";
+import { ApiError, del, get, onUnauthorized, post, session } from "./api.js";
 import { fill, h } from "./dom.js";
 import { jobPage, jobsPage } from "./jobs.js";
 import { adminPage, keysPage, usagePage } from "./account.js";
@@ -138,19 +138,85 @@ function signInPage() {
   input.focus();
 }
 
-/** A ``#sign-in=TOKEN`` link: trade the token for a key, and take it out of the address bar. */
+/** Delete a key with itself, as far as the server lets: a key nobody holds any more. */
+async function deleteOwnKey(key, keyId) {
+  try {
+    const id = keyId ?? (await get("/v1/account", { key })).key.id;
+    await del(`/v1/keys/${encodeURIComponent(id)}`, { key });
+  } catch {
+    // Already gone, or the server has no account routes: nothing more to do.
+  }
+}
+
+/**
+ * Whether to leave the signed-in account for the link's: asked on the page, Stay first. A
+ * link from someone else would otherwise sign this page in to their account (login CSRF).
+ * Leaving the page for another route answers Stay.
+ */
+function askToSwitch(current, next) {
+  leaving.abort();
+  leaving = new AbortController();
+  const { signal } = leaving;
+  say("");
+  showSignedIn();
+  return new Promise((resolve) => {
+    const stay = h("button", { type: "button", class: "secondary", "data-action": "stay", text: `Stay as ${current}`, onclick: () => resolve(false) });
+    const go = h("button", { type: "button", "data-action": "switch", text: `Switch to ${next}`, onclick: () => resolve(true) });
+    signal.addEventListener("abort", () => resolve(false));
+    fill(
+      main,
+      h(
+        "section",
+        { class: "card", role: "alertdialog", "aria-labelledby": "switch-title", "aria-describedby": "switch-text", "data-switch": "" },
+        h("h1", { id: "switch-title", text: "Switch accounts?" }),
+        h("p", { id: "switch-text", text: `This page is signed in as ${current}. The sign-in link you opened signs in as ${next}: switch only if you asked for that link yourself.` }),
+        h("div", { class: "actions" }, stay, go),
+      ),
+    );
+    document.title = "Switch accounts? · genq console";
+    stay.focus();
+  });
+}
+
+/**
+ * A ``#sign-in=TOKEN`` link: take it out of the address bar and trade the token for a key;
+ * where the page is already signed in, the new key is kept only if the user says so.
+ */
 async function signInWithLink() {
   const match = location.hash.match(/^#sign-in=([A-Za-z0-9_-]+)$/);
   if (!match) return false;
   history.replaceState(null, "", `${location.pathname}${location.search}#/models`);
+  let answer;
   try {
-    const answer = await post("/v1/console/sign-in", { token: match[1] }, { key: null });
-    await signIn(answer.key);
+    answer = await post("/v1/console/sign-in", { token: match[1] }, { key: null });
   } catch (error) {
-    session.clear();
     await route();
     const why = error instanceof ApiError && error.status === 401 ? "This sign-in link was already used or has expired: ask for a new one (genq console-link), or paste a key." : error.message;
     say(why);
+    return true;
+  }
+  if (session.key && !state.account) {
+    try {
+      state.account = await loadAccount(session.key);
+    } catch (error) {
+      // A refused key is no session to keep.
+      if (error instanceof ApiError && error.status === 401) session.clear();
+    }
+  }
+  if (session.key) {
+    const current = state.account ? state.account.name : "the account of the key given earlier";
+    if (!(await askToSwitch(current, answer.account.name))) {
+      await deleteOwnKey(answer.key);
+      await route();
+      say(`Still signed in as ${current}; the link was not used.`);
+      return true;
+    }
+  }
+  try {
+    await signIn(answer.key);
+  } catch (error) {
+    await route();
+    say(error.message);
     return true;
   }
   await route();
