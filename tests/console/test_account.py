@@ -18,7 +18,7 @@ def test_sign_in_with_a_pasted_key_and_sign_out(
     watched: Watched, console_server: GenqServer
 ) -> None:
     """A wrong key is refused on the form; the right one opens the models; signing out
-    forgets the key."""
+    forgets the key, which still works elsewhere."""
     page = watched.page
     page.goto(f"{watched.origin}/")
     page.fill("#api-key", "gq_not-a-key")
@@ -32,11 +32,13 @@ def test_sign_in_with_a_pasted_key_and_sign_out(
     page.click("#sign-out")
     page.wait_for_selector("#api-key")
     assert page.evaluate(SESSION_KEY) is None
+    with console_server.client() as api:
+        assert api.get("/v1/models").status_code == 200
 
 
 def test_sign_in_with_a_one_time_link(watched: Watched, console_server: GenqServer) -> None:
     """`genq console-link`'s link signs the page in, leaves the address bar without the
-    token, and works once."""
+    token, and works once; signing out deletes the key it made."""
     printed = console_server.cli("console-link", "--account", "default")
     assert printed.returncode == 0, printed.stderr
     token = re.search(r"#sign-in=([\w-]+)", printed.stdout)
@@ -51,6 +53,10 @@ def test_sign_in_with_a_one_time_link(watched: Watched, console_server: GenqServ
         assert api.get("/v1/account").json()["name"] == "default"
 
     page.click("#sign-out")
+    page.wait_for_selector("#api-key")
+    assert page.evaluate(SESSION_KEY) is None
+    with console_server.client(key) as api:
+        assert api.get("/v1/models").status_code == 401
     page.goto(f"{watched.origin}/#sign-in={token[1]}")
     expect(page.locator("#notice")).to_contain_text("already used or has expired")
     assert page.evaluate(SESSION_KEY) is None

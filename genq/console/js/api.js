@@ -2,17 +2,25 @@
 // Authorization header; event streams read with fetch, since EventSource sends no headers.
 
 const KEY = "genq.console.key";
+// Set when the key was made for this page by a sign-in link: signing out deletes it.
+const MINTED = "genq.console.minted";
 const listeners = new Set();
 
 export const session = {
   get key() {
     return sessionStorage.getItem(KEY);
   },
-  set(key) {
+  get minted() {
+    return sessionStorage.getItem(MINTED) === "1";
+  },
+  set(key, { minted = false } = {}) {
     sessionStorage.setItem(KEY, key);
+    if (minted) sessionStorage.setItem(MINTED, "1");
+    else sessionStorage.removeItem(MINTED);
   },
   clear() {
     sessionStorage.removeItem(KEY);
+    sessionStorage.removeItem(MINTED);
     sessionStorage.removeItem("genq.console.rerun");
   },
 };

@@ -85,13 +85,18 @@ async function loadAccount(key) {
   }
 }
 
-async function signIn(key) {
+async function signIn(key, { minted = false } = {}) {
   state.account = await loadAccount(key);
-  session.set(key);
+  session.set(key, { minted });
   showSignedIn();
 }
 
-function signOut(message) {
+/**
+ * Forget the key; one a sign-in link made for this page is deleted first (a pasted key is
+ * the user's to keep). ``refused``: the server already refuses the key, so it is not asked.
+ */
+async function signOut(message, { refused = false } = {}) {
+  if (session.minted && session.key && !refused) await deleteOwnKey(session.key, state.account?.key?.id);
   session.clear();
   state.account = null;
   showSignedIn();
@@ -213,7 +218,7 @@ async function signInWithLink() {
     }
   }
   try {
-    await signIn(answer.key);
+    await signIn(answer.key, { minted: true });
   } catch (error) {
     await route();
     say(error.message);
@@ -224,7 +229,7 @@ async function signInWithLink() {
 }
 
 document.getElementById("sign-out").addEventListener("click", () => signOut("Signed out."));
-onUnauthorized(() => signOut("The key was refused (disabled or deleted): sign in again."));
+onUnauthorized(() => signOut("The key was refused (disabled or deleted): sign in again.", { refused: true }));
 window.addEventListener("hashchange", () => {
   if (location.hash.startsWith("#sign-in=")) signInWithLink();
   else route();
@@ -237,7 +242,7 @@ async function start() {
       state.account = await loadAccount(session.key);
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) {
-        signOut("The key was refused: sign in again.");
+        signOut("The key was refused: sign in again.", { refused: true });
         return;
       }
     }
