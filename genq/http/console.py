@@ -56,6 +56,15 @@ def load_assets(folder: Path) -> dict[str, Asset]:
     return assets
 
 
+def none_match(header: str, etag: str) -> bool:
+    """Whether an If-None-Match header names ``etag``: ``*``, or a list of entity tags
+    compared weakly (a ``W/`` prefix is ignored), as RFC 9110 says for GET and HEAD."""
+    if header.strip() == "*":
+        return True
+    tags = (tag.strip() for tag in header.split(","))
+    return any(tag.removeprefix("W/") == etag for tag in tags)
+
+
 def storage_origin(storage: FileStorage) -> str | None:
     """The origin of the links to result files, when they point away from genq."""
     if storage.served_by_genq:
@@ -100,7 +109,7 @@ def console_routes(settings: Settings, storage: FileStorage) -> list[BaseRoute]:
         if asset is None:
             return Response("not found", status_code=404, media_type="text/plain", headers=headers)
         cache = {**headers, "ETag": asset.etag, "Cache-Control": "no-cache"}
-        if asset.etag in request.headers.get("if-none-match", ""):
+        if none_match(request.headers.get("if-none-match", ""), asset.etag):
             return Response(status_code=304, headers=cache)
         body = b"" if request.method == "HEAD" else asset.body
         response = Response(body, media_type=asset.content_type, headers=cache)

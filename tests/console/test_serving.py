@@ -70,6 +70,18 @@ def test_assets_are_revalidated_by_etag(web: httpx.Client) -> None:
     assert int(head.headers["content-length"]) == len(web.get("/").content)
 
 
+def test_if_none_match_is_a_list_of_entity_tags(web: httpx.Client) -> None:
+    """If-None-Match answers 304 for ``*``, for the ETag among others and for its weak form,
+    and 200 for a tag that merely contains it."""
+    etag = web.get("/console/js/app.js").headers["etag"]
+    for header in ("*", etag, f'"other", {etag}', f"W/{etag}", f'"other" ,W/{etag}'):
+        answer = web.get("/console/js/app.js", headers={"If-None-Match": header})
+        assert answer.status_code == 304, header
+    for header in (f'"x{etag}x"', '"other"', ""):
+        answer = web.get("/console/js/app.js", headers={"If-None-Match": header})
+        assert answer.status_code == 200, header
+
+
 def test_unknown_assets_are_404_and_not_in_the_api_document(web: httpx.Client) -> None:
     """A path under /console/ that names no file is a 404 (never a file outside the
     folder); neither the page nor its assets are operations of the API's document."""
