@@ -188,6 +188,18 @@ def test_another_account_sees_none_of_the_first_accounts_jobs(
         context.close()
 
 
+def test_a_malformed_address_shows_an_error(signed_in: Watched) -> None:
+    """An address whose escape does not decode (#/jobs/%E0) shows the error page in place
+    of the one before, with no script error."""
+    page = signed_in.page
+    page.goto(f"{signed_in.origin}/#/jobs")
+    page.wait_for_selector("#filter-status")
+    page.goto(f"{signed_in.origin}/#/jobs/%E0")
+    expect(page.locator("main h1")).to_have_text("Something went wrong")
+    expect(page.locator("main [role=alert]")).not_to_be_empty()
+    assert page.locator("#filter-status").count() == 0
+
+
 def test_usage_and_admin_pages(signed_in: Watched, console_server: GenqServer) -> None:
     """Usage shows the balance and spend per model; the admin creates an account with
     credits (its first key shown once) and tops it up."""

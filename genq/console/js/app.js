@@ -47,9 +47,10 @@ async function route() {
       if (a.dataset.section === section) a.setAttribute("aria-current", "page");
       else a.removeAttribute("aria-current");
     }
-    const args = match.slice(1).map(decodeURIComponent);
     fill(main, h("p", { class: "muted", text: "Loading…" }));
     try {
+      // Inside the try: a malformed escape (#/jobs/%E0) throws, and is shown like any error.
+      const args = match.slice(1).map(decodeURIComponent);
       await page(main, { signal: leaving.signal, state, args });
     } catch (error) {
       if (leaving.signal.aborted) return;
