@@ -6,7 +6,7 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, IPvAnyNetwork
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     reference_max_bytes: int = Field(default=DEFAULT_REFERENCE_MAX_BYTES, gt=0)
     reference_max_pixels: int = Field(default=DEFAULT_REFERENCE_MAX_PIXELS, gt=0)
     reference_allow_private: bool = False
+    #: Networks whose clients may read /metrics without an admin key (loopback always may).
+    metrics_allow: list[IPvAnyNetwork] = Field(default_factory=list)
     model_memory_gb: float | None = Field(default=None, gt=0)
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)
     aliases: dict[str, str | dict[str, Any]] = Field(default_factory=dict)

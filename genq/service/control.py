@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from genq import metrics
 from genq.errors import Clash, Missing
 from genq.jobs import JobRecord, Status
 from genq.service.core import ServiceCore, known_id
@@ -12,9 +13,14 @@ from genq.service.core import ServiceCore, known_id
 class Control(ServiceCore):
     async def cancel(self, account_id: str, job_id: str) -> JobRecord:
         """Cancel a job: at once when queued, at its next step (or by force) when running."""
-        job = await self._db(self.store.request_cancel, account_id, known_id(job_id), time.time())
+        now = time.time()
+        job = await self._db(self.store.request_cancel, account_id, known_id(job_id), now)
         if job is None:
             raise Missing(f"no job {job_id!r}", code="job_not_found")
+        if job.status is Status.CANCELED and job.finished_at == now:
+            # This call ended it (a queued job); a running one ends in its worker, which
+            # counts it, and a job canceled before keeps its first end time.
+            metrics.add(metrics.ended(job))
         if job.status in (Status.SUCCEEDED, Status.FAILED, Status.EXPIRED):
             raise Clash(
                 f"job {job_id} has already {job.status.value} and cannot be canceled",

@@ -28,6 +28,10 @@ def listed_size(job: JobRecord) -> int:
 
 
 class Listing(ServiceCore):
+    async def queue_depths(self) -> dict[str, tuple[int, float]]:
+        """Per model with queued jobs: how many, and when the oldest was created."""
+        return await self._db(self.store.queue_depths)
+
     async def list_jobs(
         self,
         account_id: str,

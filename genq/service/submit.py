@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from genq import limits, pricing
+from genq import limits, metrics, pricing
 from genq.jobs import JobRecord, OriginRecord
 from genq.service.core import ServiceCore
 from genq.store import NewJob
@@ -57,6 +57,8 @@ class Submitting(ServiceCore):
             retention_seconds=retention_seconds,
         )
         submitted = await self._db(self.store.submit, new)
+        if submitted.created:
+            metrics.SUBMITTED.labels(new.model, api).inc()
         return submitted.job, submitted.created
 
     async def submit_group(
@@ -81,7 +83,10 @@ class Submitting(ServiceCore):
             )
             for input, request in parts
         ]
-        return await self._db(self.store.submit_many, news)
+        jobs = await self._db(self.store.submit_many, news)
+        if jobs:
+            metrics.SUBMITTED.labels(news[0].model, api).inc(len(jobs))
+        return jobs
 
     def _new_job(
         self,

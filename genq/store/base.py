@@ -287,6 +287,10 @@ class JobStore(abc.ABC):
     def queue_position(self, job: JobRecord) -> int:
         """How many queued jobs of the same model run before this one."""
 
+    @abc.abstractmethod
+    def queue_depths(self) -> dict[str, tuple[int, float]]:
+        """Per model with queued jobs: how many, and when the oldest was created."""
+
     # -- the worker side ---------------------------------------------------------------
     @abc.abstractmethod
     def claim(

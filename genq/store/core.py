@@ -271,6 +271,10 @@ class SQLStore(AccountStatements, JobStore):
     async def close_reads(self) -> None:
         await self._db.close_reads()
 
+    def queue_depths(self) -> dict[str, tuple[int, float]]:
+        rows = self._db.all(q.QUEUE_DEPTHS, {})
+        return {row["model"]: (row["n"], row["oldest"]) for row in rows}
+
     def queue_position(self, job: JobRecord) -> int:
         args = {"id": job.id, "model": job.model, "priority": job.priority}
         row = self._db.one(q.QUEUE_POSITION, args)

@@ -140,6 +140,12 @@ DELETE_EVENTS = "DELETE FROM events WHERE job_id = :id"
 EVENTS_AFTER = (
     "SELECT * FROM events WHERE job_id = :job_id AND id > :after_id ORDER BY id LIMIT :limit"
 )
+#: Each model's queued jobs and the oldest one's creation, from the partial index of queued
+#: jobs (``jobs_queue``): the rows read are the queued ones only.
+QUEUE_DEPTHS = (
+    "SELECT model, COUNT(*) AS n, MIN(created_at) AS oldest FROM jobs"
+    " WHERE status = 'queued' GROUP BY model"
+)
 QUEUE_POSITION = (
     "SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued' AND model = :model AND"
     " (priority > :priority OR (priority = :priority AND seq < (SELECT seq FROM jobs"

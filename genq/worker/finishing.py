@@ -13,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from genq import metrics
 from genq.errors import StoreUnavailable
 from genq.jobs import Failure, JobRecord, OutputRecord, Status
 from genq.models.registry import ModelRegistry, RegisteredModel
@@ -117,7 +118,10 @@ class Finisher:
         ctx.write_progress()  # what the reporter has not written yet comes before the end
         try:
             with self.hub.told_later():
-                return self._record_end(ctx, **kwargs)
+                job = self._record_end(ctx, **kwargs)
+            if job is not None:
+                self.hub.observe(*metrics.ended(job))
+            return job
         finally:
             ctx.ended = True
             self.hub.send(Done(ctx.job_id))

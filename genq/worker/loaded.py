@@ -7,8 +7,11 @@ import gc
 import logging
 import os
 import sys
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 
+from genq.metrics import Observation
 from genq.models.registry import RegisteredModel
 
 log = logging.getLogger("genq.worker")
@@ -28,9 +31,19 @@ def default_budget() -> int:
         return 16 * GIB
 
 
+def _unobserved(*observations: Observation) -> None:
+    pass
+
+
 class LoadedModels:
-    def __init__(self, budget_bytes: int | None) -> None:
+    def __init__(
+        self,
+        budget_bytes: int | None,
+        observe: Callable[..., None] = _unobserved,
+    ) -> None:
         self._budget = budget_bytes
+        #: Told of each load (its time and outcome) and eviction (``genq.metrics``).
+        self._observe = observe
         #: Model name -> the model, least recently used first.
         self._loaded: OrderedDict[str, RegisteredModel] = OrderedDict()
 
@@ -42,18 +55,27 @@ class LoadedModels:
     def names(self) -> list[str]:
         return list(self._loaded)
 
-    def use(self, registered: RegisteredModel) -> None:
-        """Make sure ``registered`` is set up, making room for it first; raises what its
-        ``setup`` raised (the model then stays unloaded)."""
+    def use(self, registered: RegisteredModel) -> float | None:
+        """Make sure ``registered`` is set up, making room for it first; returns the seconds
+        its setup took (None: it was loaded already). Raises what its ``setup`` raised (the
+        model then stays unloaded)."""
         name = registered.name
         if name in self._loaded:
             self._loaded.move_to_end(name)
-            return
+            return None
         self._make_room(registered.model.memory_bytes())
-        registered.model.setup()
+        started = time.perf_counter()
+        try:
+            registered.model.setup()
+        except BaseException:
+            self._observe(("loaded", (name, "failed"), 1))
+            raise
+        took = time.perf_counter() - started
+        self._observe(("loaded", (name, "ok"), 1), ("load", (name,), took))
         self._loaded[name] = registered
         # The estimate may have been low: the model's real size decides who else stays.
         self._make_room(0)
+        return took
 
     def _make_room(self, incoming: int) -> None:
         budget = self.budget
@@ -64,6 +86,7 @@ class LoadedModels:
                 self._loaded[name] = victim
                 return
             log.info("unloading model %s to stay within %.1f GiB", name, budget / GIB)
+            self._observe(("evicted", (name,), 1))
             self._unload(victim)
 
     def _held(self) -> int:

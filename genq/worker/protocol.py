@@ -11,11 +11,11 @@ message                    direction            meaning
                                                 worker: the one that just claimed it may not
                                                 have said so yet)
 ``Stop()``                 supervisor → worker  finish the job in hand, claim no more, exit
-``Idle()``                 worker → supervisor  nothing to claim: wake me when a job comes
+``Idle(figures)``          worker → supervisor  nothing to claim: wake me when a job comes
 ``Busy(job_id)``           worker → supervisor  the job is claimed (its claim is committed)
 ``Changed(job_id)``        worker → supervisor  the worker's store committed another change of
                                                 the job (progress, text, logs)
-``Done(job_id)``           worker → supervisor  the job is no longer in hand (its end is
+``Done(job_id, figures)``  worker → supervisor  the job is no longer in hand (its end is
                                                 committed, or could not be)
 =========================  ===================  ==============================================
 
@@ -28,6 +28,10 @@ worker to kill when a cancel is not obeyed in time.
 The store is the truth; the pipe only makes things fast. A lost message costs at most one
 poll interval: a worker claims every ``poll_interval_seconds`` even if never woken, and the
 heartbeat renews leases and hears cancels from the store every third of a lease.
+
+``Done`` and ``Idle`` carry what the worker saw since its last such message (``figures``: job
+ends, load times, batch sizes, busy time; see ``genq.metrics``), which the supervisor adds to
+the API process's figures.
 """
 
 from __future__ import annotations
@@ -40,8 +44,10 @@ import select
 import struct
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
+
+from genq.metrics import Observation
 
 log = logging.getLogger("genq.worker")
 
@@ -74,6 +80,8 @@ class Idle:
     """Nothing to claim: the worker holds no job, and waits to be woken (or for its next
     poll)."""
 
+    figures: tuple[Observation, ...] = ()
+
 
 @dataclass(frozen=True)
 class Busy:
@@ -95,6 +103,7 @@ class Done:
     """The worker no longer holds this job: its end is committed (or could not be)."""
 
     job_id: str
+    figures: tuple[Observation, ...] = ()
 
 
 ToWorker = Wake | Cancel | Stop
@@ -108,6 +117,8 @@ class Hub:
         self.conn = conn
         self._lock = threading.Lock()
         self._told_later = threading.local()
+        #: What the worker saw since its last ``Done`` or ``Idle``, which carries it.
+        self._figures: list[Observation] = []
         # ``Connection.poll`` builds a selector for every call: one poll object serves all.
         self._poller = select.poll()
         if conn is not None:
@@ -123,7 +134,17 @@ class Hub:
             return
         # If the supervisor is gone, the lifeline thread ends this process (see lifeline.py).
         with self._lock, contextlib.suppress(OSError):
+            if self._figures and isinstance(message, Done | Idle):
+                message = replace(message, figures=tuple(self._figures))
+                self._figures.clear()
             self.conn.send(message)
+
+    def observe(self, *observations: Observation) -> None:
+        """Keep figures for the next ``Done`` or ``Idle`` (none without a supervisor)."""
+        if self.conn is None or not observations:
+            return
+        with self._lock:
+            self._figures.extend(observations)
 
     def changed(self, job_id: str) -> None:
         """The store committed a change of the job: say so, unless the ``Busy`` or ``Done``

@@ -61,7 +61,11 @@ class Worker:
         wanted = models or self.registry.names()
         self.models = [name for name in wanted if not self.registry.get(name).missing]
         budget = settings.model_memory_gb
-        self.loaded = LoadedModels(int(budget * GIB) if budget is not None else None)
+        self.loaded = LoadedModels(
+            int(budget * GIB) if budget is not None else None, self.hub.observe
+        )
+        #: When the last model call ended (``time.monotonic``): the idle gap's start.
+        self._last_call_end: float | None = None
         self.batching = Batching(self.registry)
         self.in_hand = InHand()
         self.claims = ClaimLoop(
@@ -99,7 +103,16 @@ class Worker:
 
     def _run_claim(self, claim: Claim) -> int:
         batch = self.batching.fill(claim, self.claims)
-        self.run_batch(batch)
+        started = time.monotonic()
+        # Told before the call, so that its jobs' ``Done`` carries it.
+        self.hub.observe(("batch", (claim.job.model,), len(batch)))
+        if self._last_call_end is not None:
+            self.hub.observe(("idle_gap", (), started - self._last_call_end))
+        try:
+            self.run_batch(batch)
+        finally:
+            self._last_call_end = time.monotonic()
+            self.hub.observe(("busy", (), self._last_call_end - started))
         return len(batch)
 
     def batch_limit(self, registered: RegisteredModel) -> int:

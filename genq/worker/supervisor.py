@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from genq import metrics
 from genq.notify import Notifier, Topic
 from genq.settings import Settings
 from genq.store import JobStore
@@ -166,7 +167,8 @@ class Supervisor:
     def _on_message(self, handle: WorkerHandle, message: ToSupervisor) -> None:
         handle.ready = True
         match message:
-            case Idle():
+            case Idle(figures):
+                metrics.add(figures)
                 handle.idle = True
                 handle.job_ids.clear()
                 if self._pending_wakes:
@@ -178,7 +180,8 @@ class Supervisor:
                 self.notifier.publish(Topic.JOB, job_id)
             case Changed(job_id):
                 self.notifier.publish(Topic.JOB, job_id)
-            case Done(job_id):
+            case Done(job_id, figures):
+                metrics.add(figures)
                 handle.job_ids.discard(job_id)
                 self.notifier.publish(Topic.JOB, job_id)
 

@@ -1,0 +1,180 @@
+"""genq's figures, in the Prometheus conventions (``genq_`` names, ``_total`` counters,
+seconds, labels from bounded sets: model names come from the configuration, statuses and API
+names from genq's own lists; never a job's or an account's id).
+
+They live in the API process. Worker processes do not keep figures of their own: each sends
+what it saw (``Observation``) with the messages it already sends its supervisor (``Done``,
+``Idle``), which adds them here. A worker killed with SIGKILL loses at most what it saw since
+its last message, and its replacement starts from nothing without resetting a total: the
+totals are the supervisor's. prometheus-client's multiprocess mode would keep a file per
+worker process instead: a dead worker's gauges must then be marked dead by whoever noticed,
+files of processes long gone pile up until the next start, and every increment in the API
+process would become a write to a shared memory map.
+
+Each process serves its own figures: on PostgreSQL with several API processes, scrape each
+(and sum in the queries); the workers of a ``genq worker`` machine report to its own
+supervisor, which serves no ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from genq.jobs import JobRecord, Status
+
+#: What a worker saw: a figure's name (a key of ``OBSERVED``), its labels, and a value.
+Observation = tuple[str, tuple[str, ...], float]
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+#: For times from milliseconds (a noop job) to hours (a long video).
+TIME_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+    120,
+    300,
+    600,
+    1800,
+    3600,
+)
+LOAD_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+
+SUBMITTED = Counter(
+    "genq_jobs_submitted",
+    "Jobs queued, by model and the API they came through (native or a dialect's name).",
+    ["model", "api"],
+    registry=REGISTRY,
+)
+FINISHED = Counter(
+    "genq_jobs_finished",
+    "Jobs that ended, by model and status (succeeded, failed, canceled).",
+    ["model", "status"],
+    registry=REGISTRY,
+)
+QUEUE_WAIT = Histogram(
+    "genq_job_queue_wait_seconds",
+    "From a job's creation to the start of its last attempt, observed when it ends.",
+    ["model"],
+    buckets=TIME_BUCKETS,
+    registry=REGISTRY,
+)
+RUN_TIME = Histogram(
+    "genq_job_run_seconds",
+    "From the start of a job's last attempt to its end, observed when it ends.",
+    ["model"],
+    buckets=TIME_BUCKETS,
+    registry=REGISTRY,
+)
+CREDITS = Counter(
+    "genq_credits_charged",
+    "Credits charged for jobs that ended, by model.",
+    ["model"],
+    registry=REGISTRY,
+)
+BATCH_SIZE = Histogram(
+    "genq_batch_size",
+    "Jobs per model call.",
+    ["model"],
+    buckets=BATCH_BUCKETS,
+    registry=REGISTRY,
+)
+LOAD_TIME = Histogram(
+    "genq_model_load_seconds",
+    "Time a worker took to load a model (set it up) before a job could use it.",
+    ["model"],
+    buckets=LOAD_BUCKETS,
+    registry=REGISTRY,
+)
+LOADS = Counter(
+    "genq_model_loads",
+    "Model loads by a worker, by model and outcome (ok, failed).",
+    ["model", "outcome"],
+    registry=REGISTRY,
+)
+EVICTIONS = Counter(
+    "genq_model_evictions",
+    "Models a worker unloaded to make room for another.",
+    ["model"],
+    registry=REGISTRY,
+)
+BUSY = Counter(
+    "genq_worker_busy_seconds",
+    "Seconds workers spent running model calls: its rate over the number of workers is "
+    "their busy fraction.",
+    registry=REGISTRY,
+)
+IDLE_GAP = Histogram(
+    "genq_worker_idle_gap_seconds",
+    "A worker's time between the end of one model call and the start of its next.",
+    buckets=TIME_BUCKETS,
+    registry=REGISTRY,
+)
+
+#: What each observation a worker sends adds to.
+OBSERVED: dict[str, Callable[[tuple[str, ...], float], None]] = {
+    "finished": lambda labels, _: FINISHED.labels(*labels).inc(),
+    "queue_wait": lambda labels, value: QUEUE_WAIT.labels(*labels).observe(value),
+    "run": lambda labels, value: RUN_TIME.labels(*labels).observe(value),
+    "credits": lambda labels, value: CREDITS.labels(*labels).inc(value),
+    "batch": lambda labels, value: BATCH_SIZE.labels(*labels).observe(value),
+    "load": lambda labels, value: LOAD_TIME.labels(*labels).observe(value),
+    "loaded": lambda labels, _: LOADS.labels(*labels).inc(),
+    "evicted": lambda labels, _: EVICTIONS.labels(*labels).inc(),
+    "busy": lambda _, value: BUSY.inc(value),
+    "idle_gap": lambda _, value: IDLE_GAP.observe(value),
+}
+
+
+def ended(job: JobRecord) -> list[Observation]:
+    """What the end of ``job`` adds: its count, wait and run times, and its charge."""
+    if not job.terminal:
+        return []
+    model = (job.model,)
+    seen: list[Observation] = [("finished", (job.model, job.status.value), 1)]
+    if job.started_at is not None:
+        seen.append(("queue_wait", model, max(0.0, job.started_at - job.created_at)))
+        if job.finished_at is not None:
+            seen.append(("run", model, max(0.0, job.finished_at - job.started_at)))
+    if job.status is Status.SUCCEEDED and job.cost_actual:
+        seen.append(("credits", model, float(job.cost_actual)))
+    return seen
+
+
+def add(observations: Iterable[Observation]) -> None:
+    """Add what a worker (or the API process itself) saw; an unknown name is skipped, so that
+    a newer worker may report what an older API process does not know yet."""
+    for name, labels, value in observations:
+        observe = OBSERVED.get(name)
+        if observe is not None:
+            observe(labels, value)
+
+
+def queue_figures(depths: dict[str, tuple[int, float]]) -> Iterator[Metric]:
+    """The queue's depth and its oldest job's age, by model, from ``depths`` as the store
+    counted them at scrape time (``JobStore.queue_depths``)."""
+    depth = GaugeMetricFamily("genq_queue_depth", "Jobs queued, by model.", labels=["model"])
+    oldest = GaugeMetricFamily(
+        "genq_queue_oldest_age_seconds", "Age of the oldest queued job, by model.", labels=["model"]
+    )
+    now = time.time()
+    for model, (count, created_at) in sorted(depths.items()):
+        depth.add_metric([model], count)
+        oldest.add_metric([model], max(0.0, now - created_at))
+    yield depth
+    yield oldest

@@ -1,0 +1,112 @@
+"""``/metrics``: genq's figures after known activity, and who may read them."""
+
+from __future__ import annotations
+
+from ipaddress import ip_network
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.testclient import TestClient
+
+from genq.keys import create_key
+from genq.server import build_app
+from genq.settings import Settings
+from tests.conftest import GenqServer, wait_for, wait_until
+from tests.http.test_jobs import submit
+
+pytestmark = pytest.mark.backends("sqlite")
+
+SECOND = """
+[models.noop-b]
+entrypoint = "genq.demos.noop:Noop"
+"""
+
+
+def scrape(api: httpx.Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of /metrics, by name and labels."""
+    response = api.get("/metrics")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def value(samples: dict[Any, float], name: str, **labels: str) -> float | None:
+    return samples.get((name, tuple(sorted(labels.items()))))
+
+
+def test_figures_after_known_activity(make_server) -> None:
+    """Jobs submitted and finished by model, status and API, their wait and run histograms,
+    batches and model loads, and the queue as the store has it, are exact after n jobs per
+    model, a failure and two cancels (one queued, one running)."""
+    server: GenqServer = make_server(workers=1, toml=SECOND)
+    with server.client() as api:
+        held = submit(api, {"sleep_ms": 60_000, "steps": 600})["id"]
+        wait_until(lambda: api.get(f"/v1/jobs/{held}").json()["status"] == "running")
+        # The only worker is busy: this one stays queued until canceled.
+        queued = submit(api, {}, model="noop-b")["id"]
+        samples = scrape(api)
+        assert value(samples, "genq_queue_depth", model="noop-b") == 1
+        assert (value(samples, "genq_queue_oldest_age_seconds", model="noop-b") or -1) >= 0
+        assert api.post(f"/v1/jobs/{queued}/cancel").json()["status"] == "canceled"
+        api.post(f"/v1/jobs/{held}/cancel")
+        wait_for(api, held)
+        ids = [submit(api, {}, model=model)["id"] for model in ("noop", "noop-b") for _ in range(3)]
+        ids.append(submit(api, {"fail": "on purpose"})["id"])
+        for job_id in ids:
+            wait_for(api, job_id)
+        finished = "genq_jobs_finished_total"
+        wanted = {
+            ("noop", "succeeded"): 3,
+            ("noop", "failed"): 1,
+            ("noop", "canceled"): 1,
+            ("noop-b", "succeeded"): 3,
+            ("noop-b", "canceled"): 1,
+        }
+
+        def counted() -> dict[tuple[str, str], float | None]:
+            now = scrape(api)
+            return {(m, s): value(now, finished, model=m, status=s) for m, s in wanted}
+
+        # The worker tells its supervisor just after the end is committed.
+        wait_until(lambda: counted() == wanted)
+        samples = scrape(api)
+    submitted = "genq_jobs_submitted_total"
+    assert value(samples, submitted, model="noop", api="native") == 5
+    assert value(samples, submitted, model="noop-b", api="native") == 4
+    # A job canceled while queued never started: it has no wait or run time.
+    assert value(samples, "genq_job_queue_wait_seconds_count", model="noop") == 5
+    assert value(samples, "genq_job_queue_wait_seconds_count", model="noop-b") == 3
+    assert value(samples, "genq_job_run_seconds_count", model="noop-b") == 3
+    assert value(samples, "genq_model_loads_total", model="noop", outcome="ok") == 1
+    assert value(samples, "genq_model_load_seconds_count", model="noop-b") == 1
+    assert value(samples, "genq_batch_size_sum", model="noop") == 5
+    assert value(samples, "genq_queue_depth", model="noop-b") is None
+    assert (value(samples, "genq_worker_busy_seconds_total") or 0) > 0
+
+
+def test_metrics_are_refused_to_other_clients_without_an_admin_key(tmp_path: Path) -> None:
+    """From an address that is not loopback, /metrics answers 403 in the native error shape
+    without a key or with a non-admin key, 200 with an admin key or from a network of
+    ``metrics_allow``; a loopback client needs no key."""
+    settings = Settings(data_dir=tmp_path / "data", metrics_allow=[ip_network("10.1.0.0/16")])
+    app = build_app(settings, workers=False)
+    with TestClient(app, client=("127.0.0.1", 5000)) as local:
+        store = app.state.service.store
+        _, admin = create_key(store, "ops", name="ops", admin=True)
+        _, plain = create_key(store, "someone", name="someone", admin=False)
+        assert local.get("/metrics").status_code == 200
+    with TestClient(app, client=("203.0.113.9", 5000)) as remote:
+        for headers in ({}, {"Authorization": f"Bearer {plain}"}):
+            refused = remote.get("/metrics", headers=headers)
+            assert refused.status_code == 403
+            assert refused.json()["error"]["code"] == "forbidden"
+        assert remote.get("/metrics", headers={"Authorization": f"Bearer {admin}"}).is_success
+    with TestClient(app, client=("10.1.2.3", 5000)) as allowed:
+        assert allowed.get("/metrics").status_code == 200
