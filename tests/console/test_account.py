@@ -4,6 +4,7 @@ admin, and what another account sees."""
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 from playwright.sync_api import Browser, expect
@@ -244,4 +245,43 @@ def test_jobs_are_paged_by_cursor(signed_in: Watched, console_server: GenqServer
     assert second
     assert not set(first) & set(second)
     page.click("text=← Newer")
+    expect(page.locator("caption")).to_have_text("Page 1")
+
+
+#: Holds back the page's requests for failed jobs, so that a later request answers first.
+SLOW_FAILED_JOBS = """{const f = window.fetch; window.fetch = async (u, i) => {
+  if (String(u).includes('/v1/jobs?') && String(u).includes('status=failed'))
+    await new Promise(r => setTimeout(r, 1500));
+  return f(u, i); };}"""
+
+
+def test_jobs_filters_keep_the_latest_answer_and_paging_errors_show(
+    signed_in: Watched, console_server: GenqServer
+) -> None:
+    """Of two filter changes, the later one's jobs stay on screen even when the earlier
+    answer comes last; an error from Older is shown on the page."""
+    with console_server.client() as api:
+        failed = api.post("/v1/jobs", json={"model": "noop", "input": {"fail": "no"}}).json()
+        wait_for(api, failed["id"])
+        for _ in range(21):
+            api.post("/v1/jobs", json={"model": "noop", "input": {}}).raise_for_status()
+    page = signed_in.page
+    page.add_init_script(SLOW_FAILED_JOBS)
+    page.reload()
+    page.goto(f"{signed_in.origin}/#/jobs")
+    page.wait_for_selector("[data-job-row]")
+    page.select_option("#filter-status", "failed")
+    page.select_option("#filter-status", "")
+    expect(page.locator(f"[data-job-row='{failed['id']}']")).to_have_count(0)
+    time.sleep(2)
+    expect(page.locator("[data-job-row]")).to_have_count(20)
+
+    page.route(
+        "**/v1/jobs?*cursor=*",
+        lambda route: route.fulfill(
+            status=503, json={"error": {"code": "busy", "message": "the store is busy"}}
+        ),
+    )
+    page.click("text=Older →")
+    expect(page.locator("main [role=alert]")).to_have_text("the store is busy")
     expect(page.locator("caption")).to_have_text("Page 1")

@@ -21,14 +21,20 @@ export async function jobsPage(main, { signal }) {
   const models = await get("/v1/models", { signal });
   const table = h("div", { class: "table-wrap" });
   const pager = h("div", { class: "actions" });
+  const message = h("p", { class: "form-error", role: "alert" });
   const cursors = [null];
+  // Each load's number: an answer that comes after a later load was asked for is dropped.
+  let asked = 0;
 
   async function load(index) {
+    const mine = ++asked;
     const params = new URLSearchParams({ limit: "20" });
     if (filters.status) params.set("status", filters.status);
     if (filters.model) params.set("model", filters.model);
     if (cursors[index]) params.set("cursor", cursors[index]);
     const page = await get(`/v1/jobs?${params}`, { signal });
+    if (mine !== asked) return;
+    message.textContent = "";
     if (page.next_cursor) cursors[index + 1] = page.next_cursor;
     const rows = page.data.map((job) =>
       h(
@@ -49,15 +55,25 @@ export async function jobsPage(main, { signal }) {
     );
     fill(
       pager,
-      index > 0 ? h("button", { type: "button", class: "secondary", text: "← Newer", onclick: () => load(index - 1) }) : null,
-      page.next_cursor ? h("button", { type: "button", class: "secondary", text: "Older →", onclick: () => load(index + 1) }) : null,
+      index > 0 ? h("button", { type: "button", class: "secondary", text: "← Newer", onclick: () => show(index - 1) }) : null,
+      page.next_cursor ? h("button", { type: "button", class: "secondary", text: "Older →", onclick: () => show(index + 1) }) : null,
     );
+  }
+
+  /** A load the user asked for on this page: its error shown above the table. */
+  async function show(index) {
+    const mine = asked + 1;
+    try {
+      await load(index);
+    } catch (error) {
+      if (mine === asked && !signal.aborted) message.textContent = error.message;
+    }
   }
 
   const refilter = (name) => (event) => {
     filters[name] = event.target.value;
     cursors.length = 1;
-    load(0);
+    show(0);
   };
   fill(
     main,
@@ -67,8 +83,9 @@ export async function jobsPage(main, { signal }) {
       { class: "filters" },
       select("filter-status", "Status", STATUSES, filters.status, refilter("status")),
       select("filter-model", "Model", models.data.map((m) => m.name), filters.model, refilter("model")),
-      h("button", { type: "button", class: "secondary", text: "Refresh", onclick: () => load(0) }),
+      h("button", { type: "button", class: "secondary", text: "Refresh", onclick: () => show(0) }),
     ),
+    message,
     table,
     pager,
   );
