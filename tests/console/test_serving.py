@@ -132,6 +132,17 @@ def test_the_files_load_nothing_from_elsewhere_and_write_no_html(name: str) -> N
             assert sink not in text, f"{name} uses {sink}"
 
 
+def test_the_api_reference_opens_apart_from_the_console() -> None:
+    """Each link to /docs (a page with inline scripts and no policy) opens a new tab with
+    no opener and no referrer, so it never shares the console tab's sessionStorage."""
+    page = (FOLDER / "index.html").read_text(encoding="utf-8")
+    links = re.findall(r'<a href="/docs"[^>]*>', page)
+    assert links
+    for link in links:
+        assert 'target="_blank"' in link, link
+        assert 'rel="noopener noreferrer"' in link, link
+
+
 def test_the_console_ships_in_the_wheel() -> None:
     """The console's files live inside the package the wheel is built from."""
     root = Path(__file__).parents[2]
