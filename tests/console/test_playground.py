@@ -74,6 +74,19 @@ def test_a_half_typed_number_is_refused_in_the_form(signed_in: Watched) -> None:
     assert posts == []
 
 
+def test_number_fields_step_by_the_schemas_hint(signed_in: Watched) -> None:
+    """A number field steps by its x-playground step (width: 64), a whole number by 1, and
+    the arrow keys move by it."""
+    page = open_playground(signed_in, "demo-image")
+    page.click("details.advanced summary")
+    assert page.get_attribute("[data-field=width]", "step") == "64"
+    page.fill("[data-field=width]", "512")
+    page.press("[data-field=width]", "ArrowUp")
+    assert page.input_value("[data-field=width]") == "576"
+    page = open_playground(signed_in, "noop")
+    assert page.get_attribute("[data-field=steps]", "step") == "1"
+
+
 def test_the_servers_422_is_shown_on_its_field(signed_in: Watched) -> None:
     """When the server still refuses an input (here a request changed on its way), its 422
     details appear on the field they name."""

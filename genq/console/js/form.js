@@ -152,8 +152,9 @@ function field(name, prop, required, onChange) {
     };
   } else if (widget === "slider" || widget === "number") {
     const limits = { min: prop.minimum ?? prop.exclusiveMinimum, max: prop.maximum ?? prop.exclusiveMaximum, step: stepOf(prop) };
-    // The browser's own range check would block the form before ours names the limit.
-    control = h("input", { ...common, type: "number", step: "any", inputmode: type === "integer" ? "numeric" : "decimal", oninput: changed, "data-min": limits.min, "data-max": limits.max });
+    // No min or max: the browser's own range check would block the form before ours names
+    // the limit. The step (the hint's, or 1 for whole numbers) is what the arrow keys move by.
+    control = h("input", { ...common, type: "number", step: limits.step, inputmode: type === "integer" ? "numeric" : "decimal", oninput: changed, "data-min": limits.min, "data-max": limits.max });
     if (widget === "slider") {
       const range = h("input", { type: "range", min: limits.min, max: limits.max, step: limits.step, "aria-label": `${title} slider`, tabindex: "-1" });
       range.addEventListener("input", () => {
