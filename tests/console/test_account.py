@@ -285,3 +285,40 @@ def test_jobs_filters_keep_the_latest_answer_and_paging_errors_show(
     page.click("text=Older →")
     expect(page.locator("main [role=alert]")).to_have_text("the store is busy")
     expect(page.locator("caption")).to_have_text("Page 1")
+
+
+def test_sign_out_resets_the_jobs_filters(signed_in: Watched, console_server: GenqServer) -> None:
+    """A filter chosen before signing out is not applied after signing in again on the
+    same page."""
+    page = signed_in.page
+    page.goto(f"{signed_in.origin}/#/jobs")
+    page.select_option("#filter-status", "failed")
+    page.click("#sign-out")
+    page.fill("#api-key", console_server.key)
+    page.click("form button[type=submit]")
+    page.wait_for_selector("[data-model]")
+    page.goto(f"{signed_in.origin}/#/jobs")
+    page.wait_for_selector("#filter-status")
+    assert page.input_value("#filter-status") == ""
+
+
+def test_a_refused_event_stream_signs_out(signed_in: Watched, console_server: GenqServer) -> None:
+    """When a running job's event stream answers 401, the page signs out as it does for
+    any other refused request."""
+    with console_server.client() as api:
+        job = api.post("/v1/jobs", json={"model": "noop", "input": {"sleep_ms": 20000}}).json()
+    page = signed_in.page
+    page.route(
+        "**/v1/jobs/*/events",
+        lambda route: route.fulfill(
+            status=401, json={"error": {"code": "unauthorized", "message": "no key"}}
+        ),
+    )
+    try:
+        page.goto(f"{signed_in.origin}/#/jobs/{job['id']}")
+        page.wait_for_selector("#api-key")
+        expect(page.locator("#notice")).to_contain_text("The key was refused")
+        assert page.evaluate(SESSION_KEY) is None
+    finally:
+        with console_server.client() as api:
+            api.post(f"/v1/jobs/{job['id']}/cancel")

@@ -143,7 +143,10 @@ export async function followJob(jobId, onEvent, { signal, onState } = {}) {
         } catch {
           body = null;
         }
-        throw new ApiError(response.status, body);
+        const error = new ApiError(response.status, body);
+        // A refused key signs the page out, as on every other request.
+        if (response.status === 401) for (const l of listeners) l(error);
+        throw error;
       }
       onState?.("connected");
       failures = 0;

@@ -2,7 +2,7 @@
 
 import { ApiError, del, get, onUnauthorized, post, session } from "./api.js";
 import { fill, h } from "./dom.js";
-import { jobPage, jobsPage } from "./jobs.js";
+import { jobPage, jobsPage, resetFilters } from "./jobs.js";
 import { adminPage, keysPage, usagePage } from "./account.js";
 import { modelsPage, playPage } from "./models.js";
 
@@ -99,6 +99,7 @@ async function signIn(key, { minted = false } = {}) {
 async function signOut(message, { refused = false } = {}) {
   if (session.minted && session.key && !refused) await deleteOwnKey(session.key, state.account?.key?.id);
   session.clear();
+  resetFilters();
   state.account = null;
   showSignedIn();
   if (location.hash && !location.hash.startsWith("#/models")) history.replaceState(null, "", "#/models");

@@ -8,6 +8,12 @@ import { facts, liveJob, results } from "./run.js";
 const STATUSES = ["queued", "running", "succeeded", "failed", "canceled", "expired"];
 const filters = { status: "", model: "" };
 
+/** Back to every job: on sign-out, so the next account does not start filtered. */
+export function resetFilters() {
+  filters.status = "";
+  filters.model = "";
+}
+
 function select(id, label, choices, value, onchange) {
   return h(
     "div",
