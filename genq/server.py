@@ -10,7 +10,9 @@ import signal
 from typing import Any
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
+from genq import logs
 from genq.http.app import GenqApp, create_app
 from genq.keys import SIGN_IN_SECONDS, create_key, new_sign_in_token, sign_in_link
 from genq.models.registry import ModelRegistry
@@ -134,10 +136,13 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
     )
     print(f"genq {url} (docs: {url}/docs), data in {settings.data_dir}", flush=True)
     app = build_app(settings, workers=workers)
+    # In JSON, uvicorn's own lines go through genq's handler too (the same format).
+    log_config = None if os.environ.get(logs.FORMAT_VARIABLE) == "json" else LOGGING_CONFIG
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
+        log_config=log_config,
         log_level=os.environ.get("GENQ_LOG_LEVEL", "warning").lower(),
         access_log=False,
         timeout_graceful_shutdown=int(settings.cancel_grace_seconds) + 5,

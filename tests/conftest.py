@@ -98,6 +98,8 @@ class GenqServer:
         self.config.write_text(flat + toml)
         self.process: subprocess.Popen[bytes] | None = None
         self.key = ""
+        #: GENQ_LOG_LEVEL of the server and its workers (their log is ``self.log``).
+        self.log_level = "WARNING"
 
     def start(self, timeout: float = 30) -> GenqServer:
         self.log = self.data_dir.parent / f"{self.data_dir.name}.log"
@@ -117,7 +119,7 @@ class GenqServer:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**self.env, "GENQ_LOG_LEVEL": "WARNING"},
+                env={**self.env, "GENQ_LOG_LEVEL": self.log_level},
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

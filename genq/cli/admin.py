@@ -13,7 +13,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from genq.cli.app import accounts_app, app, fail, keys_app, models_app, setup_logging
+from genq.cli.app import (
+    LogFormat,
+    accounts_app,
+    app,
+    fail,
+    keys_app,
+    models_app,
+    setup_logging,
+)
 from genq.errors import ServiceError
 
 if TYPE_CHECKING:
@@ -63,9 +71,10 @@ def serve(
     db: str = Db,
     storage: str = Storage,
     config: Path = Config,
+    log_format: str = LogFormat,
 ) -> None:
     """Run the API with supervised worker processes (or, with --no-workers, the API only)."""
-    setup_logging()
+    setup_logging(log_format)
     settings = load_settings(
         config,
         host=host,
@@ -97,13 +106,14 @@ def worker(
     storage: str = Storage,
     data_dir: Path = DataDir,
     config: Path = Config,
+    log_format: str = LogFormat,
 ) -> None:
     """Run worker processes only, on this or any machine that reaches the database and the
     result storage. SIGTERM lets running jobs finish (or hands them back after the cancel
     grace period)."""
     import asyncio
 
-    setup_logging()
+    setup_logging(log_format)
     settings = load_settings(config, data_dir=data_dir, db=db, storage=storage)
     from genq.models.registry import ModelRegistry
     from genq.server import run_workers

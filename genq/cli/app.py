@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
 import typer
@@ -25,8 +24,21 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def setup_logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("GENQ_LOG_LEVEL", "WARNING"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+LogFormat = typer.Option(
+    None,
+    "--log-format",
+    help="The log's format: text, or json (one object per line). Env GENQ_LOG_FORMAT.",
+)
+
+
+def setup_logging(given: str | None = None) -> None:
+    """genq's log on stderr, as ``given`` (or GENQ_LOG_FORMAT) says, at GENQ_LOG_LEVEL; the
+    worker processes it starts read the same choice from the environment."""
+    from genq import logs
+
+    try:
+        fmt = logs.log_format(given)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    os.environ[logs.FORMAT_VARIABLE] = fmt
+    logs.setup(fmt)

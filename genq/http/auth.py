@@ -9,6 +9,7 @@ from typing import Annotated
 from starlette.requests import Request
 from starlette.types import Scope
 
+from genq import logs
 from genq.http.links import Links
 from genq.http.routing import Depends
 from genq.jobs import ApiKey
@@ -81,7 +82,9 @@ class Caller:
 
 async def authenticated(request: Request) -> Caller:
     svc: JobService = request.app.state.service
-    return Caller(svc, await svc.authenticate(raw_api_key(request)), request)
+    key = await svc.authenticate(raw_api_key(request))
+    logs.account.set(key.account_id)
+    return Caller(svc, key, request)
 
 
 Auth = Annotated[Caller, Depends(authenticated)]

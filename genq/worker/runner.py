@@ -18,6 +18,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+from genq import logs
 from genq.errors import StoreUnavailable
 from genq.jobs import Claim, Failure
 from genq.models.base import InputError, RunContext, Stopped
@@ -132,10 +133,19 @@ class Worker:
                 ctx.stop.set()
         self.in_hand.add(ctxs)
         succeeded: list[JobContext] = []
+        first = claims[0].job
+        # What the log lines of this model call carry (the finisher thread's carry none).
+        tokens = (
+            (logs.job_id, logs.job_id.set(",".join(claim.job.id for claim in claims))),
+            (logs.model, logs.model.set(first.model)),
+            (logs.account, logs.account.set(first.account_id if len(claims) == 1 else None)),
+        )
         try:
             registered, succeeded, elapsed = self._execute(ctxs)
         finally:
             self._release([ctx for ctx in ctxs if ctx not in succeeded])
+            for var, token in tokens:
+                var.reset(token)
         if succeeded:
             self.finisher.succeed(registered, succeeded, elapsed, len(ctxs))
 
@@ -264,10 +274,8 @@ def worker_main(
     # stops its workers in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    logging.basicConfig(
-        level=os.environ.get("GENQ_LOG_LEVEL", "WARNING"),
-        format=f"%(asctime)s {worker_id} %(levelname)s %(name)s: %(message)s",
-    )
+    # The supervisor's process chose the format; the environment carries it here.
+    logs.setup(logs.log_format(), worker=worker_id)
     settings = Settings.model_validate(settings_data)
     worker = Worker(settings, worker_id, conn=conn, models=models)
 
