@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -16,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from genq import __version__
+from genq import __version__, logs
 from genq.errors import PayloadTooLarge, ServiceError
 from genq.http import account, metrics, native
 from genq.http.console import console_routes
@@ -31,6 +33,11 @@ from genq.storage import FileStorage
 from genq.worker.supervisor import Supervisor
 
 log = logging.getLogger("genq.http")
+
+
+REQUEST_ID = b"x-request-id"
+#: A request id the client may choose: bounded, printable ASCII, no spaces.
+CLIENT_REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,128}")
 
 
 def error_response(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
@@ -54,6 +61,9 @@ class Front:
       traceback (Starlette's outermost layer answered, re-raised, and the server dropped the
       keep-alive connection). Too late for an answer once the route started its own: the
       server logs it and drops the connection.
+    - The request id: the client's ``X-Request-ID`` if it is sane (printable, at most 128
+      characters), else a new one; in the log's context while the request runs, and in
+      every answer's headers, errors included.
     """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
@@ -66,9 +76,15 @@ class Front:
             return
         limit = self.limit
         seen = 0
+        rid = None
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > limit:
                 seen = int(value)
+            elif name == REQUEST_ID and CLIENT_REQUEST_ID.fullmatch(value):
+                rid = value
+        if rid is None:
+            rid = os.urandom(12).hex().encode()
+        logs.request_id.set(rid.decode())
 
         async def limited() -> Message:
             nonlocal seen
@@ -84,7 +100,10 @@ class Front:
 
         async def sending(message: Message) -> None:
             nonlocal started
-            started = True
+            if message["type"] == "http.response.start":
+                started = True
+                # A new list: a response's headers may be a list it keeps.
+                message["headers"] = [*message.get("headers", ()), (REQUEST_ID, rid)]
             await send(message)
 
         try:
@@ -95,7 +114,7 @@ class Front:
         except Exception as exc:
             if started:
                 raise
-            await unanswered(exc, scope)(scope, receive, send)
+            await unanswered(exc, scope)(scope, receive, sending)
 
 
 def unanswered(exc: Exception, scope: Scope) -> Response:
