@@ -25,9 +25,11 @@ from genq.http.console import console_routes
 from genq.http.dialects.registry import dialect_routers
 from genq.http.docs import docs_routes
 from genq.http.openapi import FILE_ANSWERS, native_errors, openapi_document
+from genq.http.readiness import READINESS_ANSWERS
 from genq.http.responses import FileDownload, JSONResponse
 from genq.http.routing import IndexedRouter, Query, Router
 from genq.service import JobService
+from genq.service.readiness import Readiness, Workers
 from genq.settings import Settings
 from genq.storage import FileStorage
 from genq.worker.supervisor import Supervisor
@@ -173,16 +175,19 @@ def create_app(
 ) -> GenqApp:
     """The application of ``service``, built from ``settings`` and the ``storage`` whose files
     it links to, with ``supervisor``'s workers living as long as it, if given."""
+    readiness = Readiness(
+        service.store, storage, None if supervisor is None else census(supervisor)
+    )
     app = GenqApp(
         [
             native.router,
             account.router,
             metrics.router,
             *dialect_routers(settings),
-            own_routes(service, supervisor),
+            own_routes(service, supervisor, readiness),
         ],
         pages=console_routes(settings, storage),
-        lifespan=lifetime(service, supervisor, settings),
+        lifespan=lifetime(service, supervisor, settings, readiness),
         body_limit=settings.max_body_bytes,
     )
     app.state.service = service
@@ -191,8 +196,25 @@ def create_app(
     return app
 
 
+def census(supervisor: Supervisor) -> Callable[[], Workers]:
+    """How many of ``supervisor``'s worker processes are alive, ready (they spoke) and busy."""
+
+    def count() -> Workers:
+        alive = [h for h in supervisor.workers if h.process.is_alive()]
+        return Workers(
+            alive=len(alive),
+            ready=sum(1 for h in alive if h.ready),
+            busy=sum(1 for h in alive if h.job_ids),
+        )
+
+    return count
+
+
 def lifetime(
-    service: JobService, supervisor: Supervisor | None, settings: Settings
+    service: JobService,
+    supervisor: Supervisor | None,
+    settings: Settings,
+    readiness: Readiness | None = None,
 ) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
     """The server's lifespan: the workers, the service and its sweeps start with it and stop
     with it."""
@@ -216,19 +238,37 @@ def lifetime(
                     await supervisor.stop(settings.cancel_grace_seconds)
             finally:
                 await service.close()
+                if readiness is not None:
+                    readiness.close()
 
     return lifespan
 
 
-def own_routes(service: JobService, supervisor: Supervisor | None) -> Router:
-    """``/healthz``, and ``/files/KEY``: the files genq serves itself, through the links it
-    signed. Neither takes an API key."""
+def own_routes(
+    service: JobService, supervisor: Supervisor | None, readiness: Readiness | None = None
+) -> Router:
+    """``/healthz`` (the process is alive), ``/readyz`` (it can serve: its store, storage and
+    workers answer), and ``/files/KEY``: the files genq serves itself, through the links it
+    signed. None takes an API key."""
     router = Router()
 
-    @router.get("/healthz", summary="Liveness and readiness", secured=False)
+    @router.get("/healthz", summary="Liveness: the process answers", secured=False)
     async def healthz() -> JSONResponse:
         workers = None if supervisor is None else len(supervisor.workers)
         return JSONResponse({"status": "ok", "version": __version__, "workers": workers})
+
+    if readiness is not None:
+        ready = readiness
+
+        @router.get(
+            "/readyz",
+            summary="Readiness: the store, the storage and the workers answer",
+            responses=READINESS_ANSWERS,
+            secured=False,
+        )
+        async def readyz() -> JSONResponse:
+            report = await ready.report()
+            return JSONResponse(report.to_dict(), status_code=200 if report.ready else 503)
 
     file_answers = {**FILE_ANSWERS, **native_errors(403, 404, 416, 503)}
     file_route = {"answers_json": False, "responses": file_answers, "secured": False}

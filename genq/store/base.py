@@ -374,5 +374,10 @@ class JobStore(abc.ABC):
         ``genq.notify.postgres.PostgresNotifier``), ``announce`` is never called. None: stop.
         """
 
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Answer one trivial query, or raise (``StoreUnavailable`` when the database is out
+        of reach): whether the store can serve at all, for readiness probes."""
+
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections."""

@@ -67,6 +67,9 @@ class SQLStore(AccountStatements, JobStore):
     def close(self) -> None:
         self._db.close()
 
+    def ping(self) -> None:
+        self._db.one("SELECT 1", {})
+
     def on_change(self, announce: Announce | None) -> None:
         self._db.on_change(announce)
 
