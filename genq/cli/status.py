@@ -1,0 +1,100 @@
+"""``genq status``: whether a genq server is ready, and what it serves, as an exit status a
+script or a service manager can act on: 0 ready, 1 not ready, 2 unreachable."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import httpx
+import typer
+
+from genq.cli.app import app
+from genq.cli.connection import Key, Url
+from genq.cli.render import AsJson, print_json
+from genq.client import Client, GenqError, _config
+
+READY, NOT_READY, UNREACHABLE = 0, 1, 2
+#: How many of the caller's queued and running jobs ``status`` counts, at most.
+COUNTED_JOBS = 1000
+TIMEOUT = 10.0
+
+
+@app.command()
+def status(
+    as_json: bool = AsJson,
+    url: str = Url,
+    key: str = Key,
+) -> None:
+    """Is the server ready (its store, storage and workers answer: /readyz)? Its workers, the
+    models it serves and your queued and running jobs per model. Exits 0 when ready, 1 when
+    not, 2 when the server cannot be reached."""
+    base_url = _config.base_url(url)
+    try:
+        answer = httpx.get(f"{base_url}/readyz", timeout=TIMEOUT)
+        readiness = answer.json()
+        if answer.status_code not in (200, 503) or not isinstance(readiness, dict):
+            raise ValueError(f"/readyz answered {answer.status_code}")
+    except (httpx.HTTPError, ValueError) as exc:
+        typer.echo(f"genq at {base_url}: unreachable ({exc})", err=True)
+        raise typer.Exit(UNREACHABLE) from None
+    ready = readiness.get("status") == "ready"
+    report: dict[str, Any] = {"url": base_url, "ready": ready, "readiness": readiness}
+    report.update(served(url, key))
+    if as_json:
+        print_json(report)
+    else:
+        print_report(report)
+    raise typer.Exit(READY if ready else NOT_READY)
+
+
+def served(url: str | None, key: str | None) -> dict[str, Any]:
+    """The models the server offers and the caller's queued and running jobs per model (with
+    a key); what kept them from being read otherwise."""
+    try:
+        with Client(url, key, max_retries=0, timeout=TIMEOUT) as client:
+            models = client.models.list()
+            queued = Counter(job.model for job in client.jobs.list("queued", limit=COUNTED_JOBS))
+            running = Counter(job.model for job in client.jobs.list("running", limit=COUNTED_JOBS))
+    except GenqError as exc:
+        return {"details_error": str(exc)}
+    return {
+        "models": [
+            {"name": m.name, "available": m.available, "reason": m.unavailable_reason}
+            for m in models
+        ],
+        "your_jobs": {
+            name: {"queued": queued[name], "running": running[name]}
+            for name in sorted({m.name for m in models} | set(queued) | set(running))
+            if queued[name] or running[name]
+        },
+    }
+
+
+def print_report(report: dict[str, Any]) -> None:
+    readiness = report["readiness"]
+    state = "ready" if report["ready"] else "NOT READY"
+    typer.echo(f"genq at {report['url']}: {state}")
+    for name, check in readiness.get("checks", {}).items():
+        if name == "workers":
+            found = f"{check.get('alive', 0)} alive, {check.get('ready', 0)} ready, "
+            found += f"{check.get('busy', 0)} busy"
+        else:
+            found = f"{1000 * check.get('seconds', 0):.0f} ms"
+        outcome = "ok" if check.get("ok") else f"FAILED: {check.get('error')}"
+        typer.echo(f"  {name:<9} {outcome} ({found})")
+    if "details_error" in report:
+        typer.echo(f"models and jobs: not read ({report['details_error']})")
+        return
+    available = [m["name"] for m in report["models"] if m["available"]]
+    missing = [m["name"] for m in report["models"] if not m["available"]]
+    typer.echo(f"models served: {', '.join(available) or 'none'}")
+    if missing:
+        typer.echo(f"models that cannot run here: {', '.join(missing)}")
+    jobs = report["your_jobs"]
+    if not jobs:
+        typer.echo("your jobs: none queued or running")
+        return
+    typer.echo("your jobs (queued / running):")
+    for name, counts in jobs.items():
+        typer.echo(f"  {name}: {counts['queued']} / {counts['running']}")

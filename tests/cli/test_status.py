@@ -1,0 +1,61 @@
+"""``genq status``: readiness, workers, models and jobs, and its exit status: 0 ready, 1 not
+ready, 2 unreachable."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import GenqServer, free_port
+from tests.tcpproxy import served_through_proxy
+
+
+def status(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "genq", "status", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.backends("sqlite")
+def test_a_ready_server_exits_0_and_shows_what_it_serves(server: GenqServer) -> None:
+    """Ready: exit 0, each check, the workers, the models served; --json has the same."""
+    shown = status("--url", server.url, "--key", server.key)
+    assert shown.returncode == 0, shown.stderr
+    assert f"genq at {server.url}: ready" in shown.stdout
+    assert "workers   ok (2 alive" in shown.stdout
+    assert "models served: " in shown.stdout
+    assert "noop" in shown.stdout
+    as_json = status("--url", server.url, "--key", server.key, "--json")
+    report = json.loads(as_json.stdout)
+    assert report["ready"] is True
+    assert report["readiness"]["checks"]["store"]["ok"] is True
+    assert any(m["name"] == "noop" and m["available"] for m in report["models"])
+
+
+def test_a_server_that_cannot_reach_its_database_exits_1(tmp_path: Path) -> None:
+    """With its PostgreSQL cut off, the server is up but not ready: exit 1, naming the store."""
+    with served_through_proxy(tmp_path / "data") as (server, proxy):
+        proxy.close()
+        time.sleep(1.1)  # past the last cached answer
+        shown = status("--url", server.url, "--key", server.key)
+        assert shown.returncode == 1, shown.stdout + shown.stderr
+        assert "NOT READY" in shown.stdout
+        assert "store     FAILED" in shown.stdout
+
+
+def test_an_unreachable_server_exits_2() -> None:
+    """Nothing listening: exit 2 at once, without retries."""
+    started = time.monotonic()
+    shown = status("--url", f"http://127.0.0.1:{free_port()}", "--key", "k")
+    assert shown.returncode == 2
+    assert "unreachable" in shown.stderr
+    assert time.monotonic() - started < 10
