@@ -130,6 +130,9 @@ def quiet_loaded_libraries() -> None:
     environment variables only count if set before its first import)."""
     import sys
 
+    hub = sys.modules.get("huggingface_hub")
+    if hub is not None:
+        hub.utils.disable_progress_bars()
     for name in ("diffusers", "transformers"):
         module = sys.modules.get(name)
         if module is None:

@@ -132,3 +132,22 @@ def lines(server: GenqServer) -> list[dict[str, Any]]:
         else:
             assert not text.startswith(("INFO", "WARNING", "ERROR", "20")), text
     return found
+
+
+def test_model_libraries_are_told_to_keep_quiet() -> None:
+    """Once diffusers is loaded, its progress bars ("Loading pipeline components") and the
+    Hub's are off and its own log is at ERROR; restored after the test."""
+    diffusers = pytest.importorskip("diffusers")
+    import huggingface_hub
+
+    library_log = diffusers.utils.logging
+    level = library_log.get_verbosity()
+    try:
+        logs.quiet_loaded_libraries()
+        assert not library_log.is_progress_bar_enabled()
+        assert huggingface_hub.utils.are_progress_bars_disabled()
+        assert library_log.get_verbosity() == logging.ERROR
+    finally:
+        library_log.enable_progress_bar()
+        library_log.set_verbosity(level)
+        huggingface_hub.utils.enable_progress_bars()

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from genq.logs import quiet_loaded_libraries
 from genq.models.base import Model, RunContext, Stopped, Usage, fill_defaults
 from genq.models.inputs import default_seed, ratio_value
 from genq.runtimes.device import folder_weight_bytes, module_bytes, pick_device, pick_dtype
@@ -66,6 +67,8 @@ class DiffusersModel(Model):
     def setup(self) -> None:
         import diffusers
 
+        # Their progress bars and notes are no news to genq's log.
+        quiet_loaded_libraries()
         o = self.options
         self.device = pick_device(o.device)
         self.dtype = pick_dtype(o.dtype, self.device)

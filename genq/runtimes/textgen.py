@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from genq.logs import quiet_loaded_libraries
 from genq.models.base import InputError, Model, Price, RunContext, Stopped, fill_defaults
 from genq.models.inputs import SEED_MAX, default_seed
 from genq.runtimes.device import (
@@ -47,6 +48,8 @@ class TextGenerationModel(Model):
     def setup(self) -> None:
         import transformers
 
+        # Their progress bars and notes are no news to genq's log.
+        quiet_loaded_libraries()
         o = self.options
         self.device = pick_device(o.device)
         dtype = pick_dtype(o.dtype, self.device)
