@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import itertools
 import logging
 import os
 import re
@@ -40,6 +41,10 @@ log = logging.getLogger("genq.http")
 REQUEST_ID = b"x-request-id"
 #: A request id the client may choose: bounded, printable ASCII, no spaces.
 CLIENT_REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,128}")
+#: The ids made here: this process's random prefix and a count, unique as random ids are and
+#: cheaper (a status read is the hot path).
+_ID_PREFIX = os.urandom(6).hex()
+_ID_COUNT = itertools.count()
 
 
 def error_response(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
@@ -64,8 +69,8 @@ class Front:
       keep-alive connection). Too late for an answer once the route started its own: the
       server logs it and drops the connection.
     - The request id: the client's ``X-Request-ID`` if it is sane (printable, at most 128
-      characters), else a new one; in the log's context while the request runs, and in
-      every answer's headers, errors included.
+      characters), else a new one (24 hex digits); in the log's context while the request
+      runs, and in every answer's headers, errors included.
     """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
@@ -85,8 +90,11 @@ class Front:
             elif name == REQUEST_ID and CLIENT_REQUEST_ID.fullmatch(value):
                 rid = value
         if rid is None:
-            rid = os.urandom(12).hex().encode()
-        logs.request_id.set(rid.decode())
+            made = f"{_ID_PREFIX}{next(_ID_COUNT):012x}"
+            logs.request_id.set(made)
+            rid = made.encode()
+        else:
+            logs.request_id.set(rid.decode())
 
         async def limited() -> Message:
             nonlocal seen
