@@ -27,8 +27,9 @@ def status(
     key: str = Key,
 ) -> None:
     """Is the server ready (its store, storage and workers answer: /readyz)? Its workers, the
-    models it serves and your queued and running jobs per model. Exits 0 when ready, 1 when
-    not, 2 when the server cannot be reached."""
+    models it serves, queued jobs per model (every account's, with an admin key) and your
+    queued and running jobs. Exits 0 when ready, 1 when not, 2 when the server cannot be
+    reached."""
     base_url = _config.base_url(url)
     try:
         answer = httpx.get(f"{base_url}/readyz", timeout=TIMEOUT)
@@ -49,13 +50,14 @@ def status(
 
 
 def served(url: str | None, key: str | None) -> dict[str, Any]:
-    """The models the server offers and the caller's queued and running jobs per model (with
-    a key); what kept them from being read otherwise."""
+    """The models the server offers, the queues (for an admin key) and the caller's queued
+    and running jobs per model (with a key); what kept them from being read otherwise."""
     try:
         with Client(url, key, max_retries=0, timeout=TIMEOUT) as client:
             models = client.models.list()
             queued = Counter(job.model for job in client.jobs.list("queued", limit=COUNTED_JOBS))
             running = Counter(job.model for job in client.jobs.list("running", limit=COUNTED_JOBS))
+            queues = all_queues(client.base_url, client.api_key)
     except GenqError as exc:
         return {"details_error": str(exc)}
     return {
@@ -63,12 +65,30 @@ def served(url: str | None, key: str | None) -> dict[str, Any]:
             {"name": m.name, "available": m.available, "reason": m.unavailable_reason}
             for m in models
         ],
+        "queues": queues,
         "your_jobs": {
             name: {"queued": queued[name], "running": running[name]}
             for name in sorted({m.name for m in models} | set(queued) | set(running))
             if queued[name] or running[name]
         },
     }
+
+
+def all_queues(base_url: str, key: str) -> list[dict[str, Any]] | None:
+    """Every account's queued jobs per model, for an admin key (/v1/admin/queue); None for
+    another key."""
+    try:
+        answer = httpx.get(
+            f"{base_url}/v1/admin/queue",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=TIMEOUT,
+        )
+    except httpx.HTTPError:
+        return None
+    if answer.status_code != 200:
+        return None
+    data: list[dict[str, Any]] = answer.json()["data"]
+    return data
 
 
 def print_report(report: dict[str, Any]) -> None:
@@ -91,6 +111,16 @@ def print_report(report: dict[str, Any]) -> None:
     typer.echo(f"models served: {', '.join(available) or 'none'}")
     if missing:
         typer.echo(f"models that cannot run here: {', '.join(missing)}")
+    queues = report["queues"]
+    if queues is None:
+        typer.echo("queues: an admin key shows every account's queued jobs")
+    elif not queues:
+        typer.echo("queues: empty")
+    else:
+        typer.echo("queues (every account):")
+        for queue in queues:
+            since = queue["oldest_queued_at"]
+            typer.echo(f"  {queue['model']}: {queue['queued']} queued, oldest since {since}")
     jobs = report["your_jobs"]
     if not jobs:
         typer.echo("your jobs: none queued or running")

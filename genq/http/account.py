@@ -285,6 +285,22 @@ async def list_accounts(caller: Admin) -> Response:
     return JSONResponse({"object": "list", "data": [render_account(s) for s in summaries]})
 
 
+@router.get(
+    "/admin/queue",
+    summary="Queued jobs per model, of every account (admin)",
+    responses={**native_errors(*CALLER), **NOT_ADMIN},
+)
+async def queue(caller: Admin) -> Response:
+    """Each model with queued jobs: how many, and when the oldest of them was submitted (what
+    ``genq status`` shows; ``/metrics`` has the same figures)."""
+    depths = await caller.svc.queue_depths()
+    data = [
+        {"model": model, "queued": count, "oldest_queued_at": isotime(oldest)}
+        for model, (count, oldest) in sorted(depths.items())
+    ]
+    return JSONResponse({"object": "list", "data": data})
+
+
 @router.post(
     "/admin/accounts",
     status_code=201,

@@ -41,9 +41,22 @@ def test_a_ready_server_exits_0_and_shows_what_it_serves(server: GenqServer) -> 
     assert any(m["name"] == "noop" and m["available"] for m in report["models"])
 
 
-def test_a_server_that_cannot_reach_its_database_exits_1(tmp_path: Path) -> None:
-    """With its PostgreSQL cut off, the server is up but not ready: exit 1, naming the store."""
+def test_queues_then_a_server_that_cannot_reach_its_database_exits_1(tmp_path: Path) -> None:
+    """An admin key sees every account's queued jobs per model, another key its own; with its
+    PostgreSQL cut off, the server is up but not ready: exit 1, naming the store."""
     with served_through_proxy(tmp_path / "data") as (server, proxy):
+        other = server.new_key("someone")
+        for key in (server.key, server.key, other):
+            with server.client(key) as api:
+                submitted = api.post("/v1/jobs", json={"model": "noop", "input": {}})
+                assert submitted.status_code == 202, submitted.text
+        shown = status("--url", server.url, "--key", server.key)
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        assert "  noop: 3 queued, oldest since 20" in shown.stdout
+        assert "  noop: 2 / 0" in shown.stdout  # the caller's own: queued / running
+        as_other = status("--url", server.url, "--key", other)
+        assert "queues: an admin key shows" in as_other.stdout
+        assert "  noop: 1 / 0" in as_other.stdout
         proxy.close()
         time.sleep(1.1)  # past the last cached answer
         shown = status("--url", server.url, "--key", server.key)
