@@ -67,7 +67,9 @@ def test_library_warnings_are_kept_out(
     """After setup, torchvision's image-extension warning and the model libraries'
     deprecation warnings are not logged; genq's own warnings are, as JSON lines."""
     for name in ("HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY", "DIFFUSERS_VERBOSITY"):
-        monkeypatch.delenv(name, raising=False)  # setup sets them: undone after the test
+        # Set, then unset: both undone after the test, which removes what setup sets.
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
     with warnings.catch_warnings():
@@ -150,4 +152,5 @@ def test_model_libraries_are_told_to_keep_quiet() -> None:
     finally:
         library_log.enable_progress_bar()
         library_log.set_verbosity(level)
-        huggingface_hub.utils.enable_progress_bars()
+        if huggingface_hub.constants.HF_HUB_DISABLE_PROGRESS_BARS is not True:
+            huggingface_hub.utils.enable_progress_bars()  # else the environment turned them off
