@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genq import __version__, logs
 from genq.errors import PayloadTooLarge, ServiceError
-from genq.http import account, metrics, native
+from genq.http import account, metrics, native, webhooks
 from genq.http.console import console_routes
 from genq.http.dialects.registry import dialect_routers
 from genq.http.docs import docs_routes
@@ -191,6 +191,7 @@ def create_app(
             native.router,
             account.router,
             metrics.router,
+            webhooks.router,
             *dialect_routers(settings),
             own_routes(service, supervisor, readiness),
         ],
