@@ -54,6 +54,9 @@ TIME_BUCKETS = (
 )
 LOAD_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+#: For HTTP answers: a status read takes a fraction of a millisecond, a followed job's stream
+#: as long as the job.
+HTTP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60)
 
 SUBMITTED = Counter(
     "genq_jobs_submitted",
@@ -125,6 +128,60 @@ IDLE_GAP = Histogram(
     buckets=TIME_BUCKETS,
     registry=REGISTRY,
 )
+
+HTTP_REQUESTS = Counter(
+    "genq_http_requests",
+    "HTTP requests answered, by method, route template ((none) when no route took the path) "
+    "and status.",
+    ["method", "route", "status"],
+    registry=REGISTRY,
+)
+HTTP_DURATION = Histogram(
+    "genq_http_request_duration_seconds",
+    "From a request's arrival to the end of its answer (a stream's last event), by method "
+    "and route template.",
+    ["method", "route"],
+    buckets=HTTP_BUCKETS,
+    registry=REGISTRY,
+)
+
+#: The methods counted by name; any other is ``other``, as a client may send any token.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+#: The route of a request no route took (a 404, a redirect to the path with a slash).
+NO_ROUTE = "(none)"
+
+
+class Requests:
+    """The HTTP figures of answered requests. The labelled children are bound once per method,
+    route and status and kept here: a request costs a dict lookup, an increment and an
+    observation (prometheus-client's ``labels()`` checks and joins its labels every call)."""
+
+    def __init__(self) -> None:
+        self._bound: dict[tuple[str, str | None, int], tuple[Counter, Histogram]] = {}
+
+    def answered(self, method: str, route: str | None, status: int, seconds: float) -> None:
+        """Count a request that ``route`` (its path template; None: no route) answered with
+        ``status`` in ``seconds``."""
+        bound = self._bound.get((method, route, status))
+        if bound is None:
+            bound = self._bind(method, route, status)
+        count, duration = bound
+        count.inc()
+        duration.observe(seconds)
+
+    def _bind(self, method: str, route: str | None, status: int) -> tuple[Counter, Histogram]:
+        known = method in HTTP_METHODS
+        label = method if known else "other"
+        template = NO_ROUTE if route is None else route
+        bound = (
+            HTTP_REQUESTS.labels(label, template, str(status)),
+            HTTP_DURATION.labels(label, template),
+        )
+        # An unknown method is not kept under its own name: those are the client's to choose.
+        if known:
+            self._bound[(method, route, status)] = bound
+        return bound
+
 
 #: What each observation a worker sends adds to.
 OBSERVED: dict[str, Callable[[tuple[str, ...], float], None]] = {

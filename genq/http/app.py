@@ -9,6 +9,7 @@ import itertools
 import logging
 import os
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ from genq.http.openapi import FILE_ANSWERS, native_errors, openapi_document
 from genq.http.readiness import READINESS_ANSWERS
 from genq.http.responses import FileDownload, JSONResponse
 from genq.http.routing import IndexedRouter, Query, Router
+from genq.metrics import Requests
 from genq.service import JobService
 from genq.service.readiness import Readiness, Workers
 from genq.settings import Settings
@@ -71,16 +73,21 @@ class Front:
     - The request id: the client's ``X-Request-ID`` if it is sane (printable, at most 128
       characters), else a new one (24 hex digits); in the log's context while the request
       runs, and in every answer's headers, errors included.
+    - The HTTP figures (``genq.metrics.Requests``): each answered request by method, route
+      template and status, and its time to the answer's end. A request that got no answer
+      (its client went away first) is not counted.
     """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
+        self.requests = Requests()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        begun = time.perf_counter()
         limit = self.limit
         seen = 0
         rid = None
@@ -106,12 +113,12 @@ class Front:
                 raise PayloadTooLarge(f"the body exceeds {limit} bytes")
             return message
 
-        started = False
+        status = 0  # the answer's, once it started
 
         async def sending(message: Message) -> None:
-            nonlocal started
+            nonlocal status
             if message["type"] == "http.response.start":
-                started = True
+                status = message["status"]
                 # A new list: a response's headers may be a list it keeps.
                 message["headers"] = [*message.get("headers", ()), (REQUEST_ID, rid)]
             await send(message)
@@ -122,9 +129,18 @@ class Front:
             # The client hung up before its body was read: nobody to answer, nothing wrong.
             log.info("client went away during %s %s", scope["method"], scope["path"])
         except Exception as exc:
-            if started:
+            if status:
                 raise
             await unanswered(exc, scope)(scope, receive, sending)
+        finally:
+            if status:
+                route = scope.get("route")
+                self.requests.answered(
+                    scope["method"],
+                    None if route is None else getattr(route, "path", None),
+                    status,
+                    time.perf_counter() - begun,
+                )
 
 
 def unanswered(exc: Exception, scope: Scope) -> Response:

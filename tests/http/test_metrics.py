@@ -25,7 +25,7 @@ entrypoint = "genq.demos.noop:Noop"
 """
 
 
-def scrape(api: httpx.Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def scrape(api: httpx.Client | TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of /metrics, by name and labels."""
     response = api.get("/metrics")
     assert response.status_code == 200, response.text
@@ -110,3 +110,38 @@ def test_metrics_are_refused_to_other_clients_without_an_admin_key(tmp_path: Pat
         assert remote.get("/metrics", headers={"Authorization": f"Bearer {admin}"}).is_success
     with TestClient(app, client=("10.1.2.3", 5000)) as allowed:
         assert allowed.get("/metrics").status_code == 200
+
+
+def test_http_requests_by_route_template_and_status(tmp_path: Path) -> None:
+    """Each answered request counts once under its method, its route's path template (never
+    the raw path), and its status, with its time in the duration histogram; paths no route
+    takes share the route ``(none)``, and methods outside the usual ones share ``other``."""
+    app = build_app(Settings(data_dir=tmp_path / "data"), workers=False)
+    with TestClient(app, client=("127.0.0.1", 5000)) as api:
+        before = scrape(api)
+        for _ in range(3):
+            assert api.get("/healthz").status_code == 200
+        for job_id in ("job-a", "job-b"):
+            assert api.get(f"/v1/jobs/{job_id}").status_code == 401
+        for path in ("/no/such/path", "/another/one"):
+            assert api.get(path).status_code == 404
+        assert api.request("BREW", "/healthz").status_code == 405
+        after = scrape(api)
+
+    def grew(name: str, **labels: str) -> float:
+        return (value(after, name, **labels) or 0) - (value(before, name, **labels) or 0)
+
+    total = "genq_http_requests_total"
+    duration = "genq_http_request_duration_seconds_count"
+    assert grew(total, method="GET", route="/healthz", status="200") == 3
+    assert grew(duration, method="GET", route="/healthz") == 3
+    assert grew(total, method="GET", route="/v1/jobs/{job_id}", status="401") == 2
+    assert grew(total, method="GET", route="(none)", status="404") == 2
+    assert grew(total, method="other", route="/healthz", status="405") == 1
+    # The first scrape is counted once it is answered: the second one saw it.
+    assert grew(total, method="GET", route="/metrics", status="200") == 1
+    routes = {dict(labels)["route"] for name, labels in after if name == total}
+    assert not routes & {"/v1/jobs/job-a", "/no/such/path", "/another/one"}
+    assert (
+        value(after, "genq_http_request_duration_seconds_sum", method="GET", route="/healthz") or 0
+    ) > 0
