@@ -235,3 +235,16 @@ def queue_figures(depths: dict[str, tuple[int, float]]) -> Iterator[Metric]:
         oldest.add_metric([model], max(0.0, now - created_at))
     yield depth
     yield oldest
+
+
+def worker_figures(alive: int, busy: int) -> Iterator[Metric]:
+    """The worker processes of this process's supervisor, as it counts them at scrape time."""
+    workers = GaugeMetricFamily(
+        "genq_workers",
+        "Worker processes of this API process, by state: alive, and busy (alive and holding "
+        "a job).",
+        labels=["state"],
+    )
+    workers.add_metric(["alive"], alive)
+    workers.add_metric(["busy"], busy)
+    yield workers

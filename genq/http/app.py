@@ -199,9 +199,8 @@ def create_app(
 ) -> GenqApp:
     """The application of ``service``, built from ``settings`` and the ``storage`` whose files
     it links to, with ``supervisor``'s workers living as long as it, if given."""
-    readiness = Readiness(
-        service.store, storage, None if supervisor is None else census(supervisor)
-    )
+    workers = None if supervisor is None else census(supervisor)
+    readiness = Readiness(service.store, storage, workers)
     app = GenqApp(
         [
             native.router,
@@ -217,6 +216,8 @@ def create_app(
     )
     app.state.service = service
     app.state.storage = storage
+    # Counted again at each scrape of /metrics (None: this process runs no workers).
+    app.state.workers = workers
     app.state.dialects = settings.dialects
     return app
 

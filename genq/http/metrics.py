@@ -8,7 +8,7 @@ the proxy from passing ``/metrics`` on, or have it ask for a key.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import Metric
@@ -21,6 +21,7 @@ from genq.http.auth import authenticated, raw_api_key
 from genq.http.openapi import native_errors
 from genq.http.routing import Router
 from genq.service import JobService
+from genq.service.readiness import Workers
 
 router = Router()
 
@@ -33,14 +34,18 @@ TEXT = {
 
 
 class Scrape:
-    """Every figure of this process, with the queue's as the store has it now."""
+    """Every figure of this process, with the queue's as the store has it now and its
+    workers as the supervisor counts them (none when it runs no workers)."""
 
-    def __init__(self, depths: dict[str, tuple[int, float]]) -> None:
+    def __init__(self, depths: dict[str, tuple[int, float]], workers: Workers | None) -> None:
         self.depths = depths
+        self.workers = workers
 
     def collect(self) -> Iterator[Metric]:
         yield from metrics.REGISTRY.collect()
         yield from metrics.queue_figures(self.depths)
+        if self.workers is not None:
+            yield from metrics.worker_figures(self.workers.alive, self.workers.busy)
 
 
 async def allowed(request: Request) -> None:
@@ -76,4 +81,6 @@ async def scrape(request: Request) -> Response:
     await allowed(request)
     svc: JobService = request.app.state.service
     depths = await svc.queue_depths()
-    return Response(generate_latest(Scrape(depths)), media_type=CONTENT_TYPE_LATEST)
+    census: Callable[[], Workers] | None = getattr(request.app.state, "workers", None)
+    workers = None if census is None else census()
+    return Response(generate_latest(Scrape(depths, workers)), media_type=CONTENT_TYPE_LATEST)

@@ -44,7 +44,8 @@ def value(samples: dict[Any, float], name: str, **labels: str) -> float | None:
 def test_figures_after_known_activity(make_server) -> None:
     """Jobs submitted and finished by model, status and API, their wait and run histograms,
     batches and model loads, and the queue as the store has it, are exact after n jobs per
-    model, a failure and two cancels (one queued, one running)."""
+    model, a failure and two cancels (one queued, one running); the workers alive and busy are
+    counted at each scrape."""
     server: GenqServer = make_server(workers=1, toml=SECOND)
     with server.client() as api:
         held = submit(api, {"sleep_ms": 60_000, "steps": 600})["id"]
@@ -54,6 +55,8 @@ def test_figures_after_known_activity(make_server) -> None:
         samples = scrape(api)
         assert value(samples, "genq_queue_depth", model="noop-b") == 1
         assert (value(samples, "genq_queue_oldest_age_seconds", model="noop-b") or -1) >= 0
+        assert value(samples, "genq_workers", state="alive") == 1
+        assert value(samples, "genq_workers", state="busy") == 1
         assert api.post(f"/v1/jobs/{queued}/cancel").json()["status"] == "canceled"
         api.post(f"/v1/jobs/{held}/cancel")
         wait_for(api, held)
@@ -140,6 +143,8 @@ def test_http_requests_by_route_template_and_status(tmp_path: Path) -> None:
     assert grew(total, method="other", route="/healthz", status="405") == 1
     # The first scrape is counted once it is answered: the second one saw it.
     assert grew(total, method="GET", route="/metrics", status="200") == 1
+    # This process runs no workers: it has no worker count to show.
+    assert not [name for name, _ in after if name == "genq_workers"]
     routes = {dict(labels)["route"] for name, labels in after if name == total}
     assert not routes & {"/v1/jobs/job-a", "/no/such/path", "/another/one"}
     assert (
