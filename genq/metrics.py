@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from genq.errors import StoreUnavailable
 from genq.jobs import JobRecord, Status
 
 #: What a worker saw: a figure's name (a key of ``OBSERVED``), its labels, and a value.
@@ -144,6 +145,14 @@ HTTP_DURATION = Histogram(
     buckets=HTTP_BUCKETS,
     registry=REGISTRY,
 )
+STORE_ERRORS = Counter(
+    "genq_store_errors",
+    "Store calls that failed (the database could not be reached), by where: request (answered "
+    "503), claim (a worker's claim, retried), finish (a job's end, retried), event (progress, "
+    "text or a log line, dropped).",
+    ["kind"],
+    registry=REGISTRY,
+)
 
 #: The methods counted by name; any other is ``other``, as a client may send any token.
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -195,7 +204,20 @@ OBSERVED: dict[str, Callable[[tuple[str, ...], float], None]] = {
     "evicted": lambda labels, _: EVICTIONS.labels(*labels).inc(),
     "busy": lambda _, value: BUSY.inc(value),
     "idle_gap": lambda _, value: IDLE_GAP.observe(value),
+    "store_error": lambda labels, _: STORE_ERRORS.labels(*labels).inc(),
 }
+
+
+def store_error(kind: str) -> Observation:
+    """What a worker tells of a store call of ``kind`` (claim, finish, event) that failed."""
+    return ("store_error", (kind,), 1)
+
+
+def answered_error(exc: Exception) -> None:
+    """Count the error an HTTP request is answered with, if the figures count it: a store
+    failure (``StoreUnavailable``, 503)."""
+    if isinstance(exc, StoreUnavailable):
+        STORE_ERRORS.labels("request").inc()
 
 
 def ended(job: JobRecord) -> list[Observation]:

@@ -30,7 +30,7 @@ from genq.http.openapi import FILE_ANSWERS, native_errors, openapi_document
 from genq.http.readiness import READINESS_ANSWERS
 from genq.http.responses import FileDownload, JSONResponse
 from genq.http.routing import IndexedRouter, Query, Router
-from genq.metrics import Requests
+from genq.metrics import Requests, answered_error
 from genq.service import JobService
 from genq.service.readiness import Readiness, Workers
 from genq.settings import Settings
@@ -151,6 +151,7 @@ def unanswered(exc: Exception, scope: Scope) -> Response:
         code = codes.get(exc.status_code, f"http_{exc.status_code}")
         return error_response(exc.status_code, code, str(exc.detail))
     if isinstance(exc, ServiceError):
+        answered_error(exc)
         return JSONResponse(exc.to_dict(), status_code=exc.status_code)
     log.exception("unhandled error on %s %s", scope["method"], scope["path"], exc_info=exc)
     return error_response(500, "internal_error", "internal server error")

@@ -34,6 +34,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 import genq.http.paths  # noqa: F401 - registers {name:rest} before any route uses it
+from genq import metrics
 from genq.errors import ServiceError
 from genq.http.responses import error_answer, request_invalid
 
@@ -324,6 +325,7 @@ class Router:
             try:
                 return await endpoint(**await plan.arguments(request))
             except ServiceError as exc:
+                metrics.answered_error(exc)
                 return render_error(exc)
             except (HTTPException, ClientDisconnect):
                 raise  # answered (or dropped) the same way on every surface

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import TypeVar
 
+from genq import metrics
 from genq.errors import StoreUnavailable
 from genq.jobs import Claim
 from genq.settings import Settings
@@ -134,6 +135,7 @@ class ClaimLoop:
             try:
                 return call()
             except StoreUnavailable as exc:
+                self.hub.observe(metrics.store_error("claim"))
                 if self.stopping.is_set():
                     raise
                 log.warning("%s; retrying in %.1f s", exc.message, delay)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from genq import metrics
 from genq.errors import StoreUnavailable
 from genq.jobs import Claim, EventType, ProgressRecord
 from genq.limits import stored_text
@@ -146,6 +147,7 @@ class JobContext(RunContext):
         try:
             yield
         except StoreUnavailable as exc:
+            self.worker.hub.observe(metrics.store_error("event"))
             log.warning("job %s: %s", self.job_id, exc.message)
 
     def add_output(

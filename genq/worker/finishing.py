@@ -135,6 +135,7 @@ class Finisher:
                 job = self.store.finish(ctx.claim, time.time(), **kwargs)
                 break
             except StoreUnavailable as exc:
+                self.hub.observe(metrics.store_error("finish"))
                 if time.monotonic() > deadline:
                     log.error("could not record the end of job %s: %s", ctx.job_id, exc.message)
                     return None

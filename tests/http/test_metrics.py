@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from ipaddress import ip_network
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
+from genq import metrics
+from genq.errors import StoreUnavailable
 from genq.keys import create_key
+from genq.notify import LocalNotifier
 from genq.server import build_app
 from genq.settings import Settings
+from genq.store import JobStore
+from genq.worker.claims import ClaimLoop
+from genq.worker.context import InHand
+from genq.worker.protocol import Hub, Idle
+from genq.worker.supervisor import Supervisor, WorkerHandle
 from tests.conftest import GenqServer, wait_for, wait_until
 from tests.http.test_jobs import submit
 
@@ -150,3 +161,64 @@ def test_http_requests_by_route_template_and_status(tmp_path: Path) -> None:
     assert (
         value(after, "genq_http_request_duration_seconds_sum", method="GET", route="/healthz") or 0
     ) > 0
+
+
+def registry_samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of this process's figures, read back through the text format."""
+    text = generate_latest(metrics.REGISTRY).decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_store_errors_answered_503_are_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request answered 503 because the store could not be reached counts once as a store
+    error of kind ``request``; other refusals (404) do not count."""
+    app = build_app(Settings(data_dir=tmp_path / "data"), workers=False)
+    with TestClient(app, client=("127.0.0.1", 5000)) as api:
+        service = app.state.service
+        _, key = create_key(service.store, "acct", name="acct", admin=False)
+        headers = {"Authorization": f"Bearer {key}"}
+        before = scrape(api)
+        assert api.get("/v1/jobs/missing", headers=headers).status_code == 404
+
+        async def unreachable(*args: object, **kwargs: object) -> None:
+            raise StoreUnavailable("the database is unavailable: test")
+
+        monkeypatch.setattr(service, "get", unreachable)
+        for _ in range(2):
+            answer = api.get("/v1/jobs/any", headers=headers)
+            assert answer.status_code == 503
+            assert answer.json()["error"]["code"] == "store_unavailable"
+        after = scrape(api)
+    name = "genq_store_errors_total"
+    grown = (value(after, name, kind="request") or 0) - (value(before, name, kind="request") or 0)
+    assert grown == 2
+
+
+def test_a_workers_store_errors_reach_the_figures_through_its_supervisor(tmp_path: Path) -> None:
+    """A worker's claim that met a store outage (then went through) is told with its next
+    Idle, and the supervisor adds it to genq_store_errors_total{kind="claim"}."""
+    worker_end, supervisor_end = multiprocessing.Pipe()
+    hub = Hub(worker_end)
+    loop = ClaimLoop(Settings(data_dir=tmp_path), cast(JobStore, None), "w-t", [], hub, InHand())
+    supervisor = Supervisor(Settings(data_dir=tmp_path), cast(JobStore, None), LocalNotifier(), 1)
+    handle = WorkerHandle("w-t", cast(BaseProcess, None), supervisor_end)
+    outcomes: list[Exception | None] = [StoreUnavailable("down"), StoreUnavailable("down"), None]
+
+    def claim() -> list[str]:
+        failure = outcomes.pop(0)
+        if failure is not None:
+            raise failure
+        return []
+
+    before = value(registry_samples(), "genq_store_errors_total", kind="claim") or 0
+    assert loop.until_available(claim) == []
+    hub.send(Idle())
+    supervisor._on_message(handle, supervisor_end.recv())
+    after = value(registry_samples(), "genq_store_errors_total", kind="claim") or 0
+    assert after - before == 2
