@@ -153,6 +153,14 @@ STORE_ERRORS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+REFERENCE_REFUSALS = Counter(
+    "genq_reference_refusals",
+    "Reference inputs a worker refused to use, by reason: too_large, too_many_pixels, "
+    "private_address, bad_type, malformed, fetch_failed (no answer, an error status, too "
+    "many redirects).",
+    ["reason"],
+    registry=REGISTRY,
+)
 
 #: The methods counted by name; any other is ``other``, as a client may send any token.
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -205,7 +213,13 @@ OBSERVED: dict[str, Callable[[tuple[str, ...], float], None]] = {
     "busy": lambda _, value: BUSY.inc(value),
     "idle_gap": lambda _, value: IDLE_GAP.observe(value),
     "store_error": lambda labels, _: STORE_ERRORS.labels(*labels).inc(),
+    "reference_refused": lambda labels, _: REFERENCE_REFUSALS.labels(*labels).inc(),
 }
+
+
+def reference_refused(reason: str) -> Observation:
+    """What a worker tells of a reference it refused, and why (``RefusalKind``)."""
+    return ("reference_refused", (reason,), 1)
 
 
 def store_error(kind: str) -> Observation:

@@ -13,8 +13,9 @@ a second DNS answer (rebinding) cannot swap in another one. Sizes are limited wh
 and only PNG, JPEG, WebP and GIF pass, recognised by their bytes, never by what the server
 says they are. An image's pixels are counted from its header before it is decoded.
 
-Every refusal raises ``InputError`` (the job fails with ``invalid_input``) with a message that
-names the reference and the reason. A refused address is not named: that would let anyone who
+Every refusal raises ``RefusedReference``, an ``InputError`` (the job fails with
+``invalid_input``), with a message that names the reference and the reason, and a bounded kind
+of refusal for the operator's figures. A refused address is not named: that would let anyone who
 can submit a job look up internal host names through genq. The operator's log has it, as a
 warning.
 """
@@ -35,6 +36,7 @@ from PIL import Image
 from genq.media.addresses import IPAddress, address_kind, address_text
 from genq.media.reference import (
     Refusal,
+    RefusedReference,
     Resize,
     check_reference,
     decode_data_uri,
@@ -47,12 +49,13 @@ from genq.media.reference import (
     size_text,
     sniff,
 )
-from genq.models.base import DEFAULT_REFERENCE_MAX_PIXELS, InputError
+from genq.models.base import DEFAULT_REFERENCE_MAX_PIXELS
 
 __all__ = [
     "MAX_REDIRECTS",
     "Fetched",
     "IPAddress",
+    "RefusedReference",
     "Resize",
     "address_kind",
     "check_reference",
@@ -106,7 +109,9 @@ def fetch_image(
     try:
         return decode_image(fetched.data, max_pixels, size)
     except Refusal as refusal:
-        raise InputError(f"cannot use {shown(ref)}: {refusal}") from refusal.__cause__
+        raise RefusedReference(
+            f"cannot use {shown(ref)}: {refusal}", refusal.kind
+        ) from refusal.__cause__
 
 
 def fetch_bytes(
@@ -132,7 +137,7 @@ def fetch_bytes(
             data, declared = _download(ref, max_bytes, allow_private, timeout)
         content_type = sniff(data)
         if content_type is None:
-            raise Refusal(not_an_image(declared))
+            raise Refusal(not_an_image(declared), kind="bad_type")
     except Refusal as refusal:
         via = f" (redirected to {shown(refusal.via)})" if refusal.via else ""
         if refusal.private:
@@ -143,7 +148,9 @@ def fetch_bytes(
                 via,
                 refusal.private,
             )
-        raise InputError(f"cannot fetch {shown(ref)}{via}: {refusal}") from refusal.__cause__
+        raise RefusedReference(
+            f"cannot fetch {shown(ref)}{via}: {refusal}", refusal.kind
+        ) from refusal.__cause__
     return Fetched(data, content_type)
 
 
@@ -172,8 +179,9 @@ def _checked_addresses(host: str, port: int, allow_private: bool) -> list[IPAddr
             raise Refusal(
                 f"the host {host} does not resolve to a public address",
                 private=f"{host} does not resolve ({failure})",
+                kind="fetch_failed",
             )
-        raise Refusal(f"the host name {host} does not resolve ({failure})")
+        raise Refusal(f"the host name {host} does not resolve ({failure})", kind="fetch_failed")
     if not allow_private:
         # Every address, not just the first: which one a connection uses is not ours to pick.
         for address in addresses:
@@ -184,6 +192,7 @@ def _checked_addresses(host: str, port: int, allow_private: bool) -> list[IPAddr
                     f"the host {host} does not resolve to a public address",
                     private=f"{host} resolves to {article} {kind} address "
                     f"{address_text(address)} (reference_allow_private is off)",
+                    kind="private_address",
                 )
     return addresses
 
@@ -215,7 +224,7 @@ def _download(
         if not isinstance(answer, httpx.URL):
             return answer
         url = answer
-    raise Refusal(f"more than {MAX_REDIRECTS} redirects")
+    raise Refusal(f"more than {MAX_REDIRECTS} redirects", kind="fetch_failed")
 
 
 def _get(url: httpx.URL, limits: _Limits) -> tuple[bytes, str | None] | httpx.URL:
@@ -224,7 +233,7 @@ def _get(url: httpx.URL, limits: _Limits) -> tuple[bytes, str | None] | httpx.UR
     addresses = _checked_addresses(host, port, limits.allow_private)
     remaining = limits.deadline - time.monotonic()
     if remaining <= 0:
-        raise Refusal(f"no answer within {limits.timeout:g} s")
+        raise Refusal(f"no answer within {limits.timeout:g} s", kind="fetch_failed")
     # A client per hop: a kept-alive connection must not carry a request for another host
     # name, whose certificate it never checked.
     with httpx.Client(
@@ -237,14 +246,14 @@ def _get(url: httpx.URL, limits: _Limits) -> tuple[bytes, str | None] | httpx.UR
                     return _redirect_target(url, response)
                 if not response.is_success:
                     status = f"{response.status_code} {response.reason_phrase}".strip()
-                    raise Refusal(f"the server answered {status}")
+                    raise Refusal(f"the server answered {status}", kind="fetch_failed")
                 return _read(response, limits), response.headers.get("content-type")
             finally:
                 response.close()
         except httpx.TimeoutException as exc:
-            raise Refusal(f"no answer within {limits.timeout:g} s") from exc
+            raise Refusal(f"no answer within {limits.timeout:g} s", kind="fetch_failed") from exc
         except httpx.HTTPError as exc:
-            raise Refusal(f"the transfer failed ({exc})") from exc
+            raise Refusal(f"the transfer failed ({exc})", kind="fetch_failed") from exc
 
 
 def _connect(
@@ -274,33 +283,38 @@ def _connect(
             return client.send(request, stream=True)
         except httpx.ConnectError as exc:
             failure = exc
-    raise Refusal(f"could not connect ({failure})") from failure
+    raise Refusal(f"could not connect ({failure})", kind="fetch_failed") from failure
 
 
 def _redirect_target(url: httpx.URL, response: httpx.Response) -> httpx.URL:
     location = response.headers.get("location")
     if not location:
-        raise Refusal(f"the server answered {response.status_code} without a Location")
+        raise Refusal(
+            f"the server answered {response.status_code} without a Location", kind="fetch_failed"
+        )
     try:
         # Relative to the URL as named, not to the address it was fetched from.
         return url.join(location)
     except httpx.InvalidURL as exc:
-        raise Refusal(f"it redirects to an invalid URL ({exc})") from exc
+        raise Refusal(f"it redirects to an invalid URL ({exc})", kind="fetch_failed") from exc
 
 
 def _read(response: httpx.Response, limits: _Limits) -> bytes:
     """The body, refused as soon as it is larger than the limit."""
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limits.max_bytes:
-        raise Refusal(f"larger than the {size_text(limits.max_bytes)} limit ({declared} bytes)")
+        raise Refusal(
+            f"larger than the {size_text(limits.max_bytes)} limit ({declared} bytes)",
+            kind="too_large",
+        )
     chunks: list[bytes] = []
     total = 0
     for chunk in response.iter_bytes():
         total += len(chunk)
         if total > limits.max_bytes:
-            raise Refusal(f"larger than the {size_text(limits.max_bytes)} limit")
+            raise Refusal(f"larger than the {size_text(limits.max_bytes)} limit", kind="too_large")
         if time.monotonic() > limits.deadline:
-            raise Refusal(f"no answer within {limits.timeout:g} s")
+            raise Refusal(f"no answer within {limits.timeout:g} s", kind="fetch_failed")
         chunks.append(chunk)
     return b"".join(chunks)
 

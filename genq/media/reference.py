@@ -18,6 +18,7 @@ import base64
 import binascii
 import io
 from collections.abc import Callable
+from typing import Literal
 from urllib.parse import unquote_to_bytes
 
 import httpx
@@ -34,15 +35,32 @@ _PILLOW_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
 _SHOWN_LENGTH = 80
 
 
-class Refusal(Exception):
-    """Why a reference is refused; ``fetch_bytes`` turns it into ``InputError``."""
+#: What a refusal is, for the operator's figures (``genq_reference_refusals_total``): a
+#: bounded set, unlike the reasons.
+RefusalKind = Literal[
+    "too_large", "too_many_pixels", "private_address", "bad_type", "malformed", "fetch_failed"
+]
 
-    def __init__(self, reason: str, *, private: str | None = None) -> None:
+
+class Refusal(Exception):
+    """Why a reference is refused; ``fetch_bytes`` turns it into ``RefusedReference``."""
+
+    def __init__(self, reason: str, *, kind: RefusalKind, private: str | None = None) -> None:
         super().__init__(reason)
+        self.kind = kind
         #: The redirect hop it happened at, when not the reference itself.
         self.via: str | None = None
         #: What only the operator may read (the refused address), for the log.
         self.private = private
+
+
+class RefusedReference(InputError):
+    """A reference the fetch refused (the job fails with ``invalid_input``), and what kind of
+    refusal it was."""
+
+    def __init__(self, message: str, kind: RefusalKind) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def check_reference(ref: str) -> None:
@@ -60,7 +78,7 @@ def check_reference(ref: str) -> None:
             # The request body limit bounds it already; the worker applies its own.
             data, declared = decode_data_uri(ref, max_bytes=len(ref))
             if sniff(data) is None:
-                raise Refusal(not_an_image(declared))
+                raise Refusal(not_an_image(declared), kind="bad_type")
         else:
             host_and_port(parse_url(ref))
     except Refusal as refusal:
@@ -74,24 +92,24 @@ def parse_url(ref: str) -> httpx.URL:
     try:
         return httpx.URL(ref)
     except httpx.InvalidURL as exc:
-        raise Refusal(f"not a valid URL ({exc})") from exc
+        raise Refusal(f"not a valid URL ({exc})", kind="malformed") from exc
 
 
 def host_and_port(url: httpx.URL) -> tuple[str, int]:
     if url.scheme not in ("http", "https"):
-        raise Refusal("only http://, https:// and data: references are accepted")
+        raise Refusal("only http://, https:// and data: references are accepted", kind="malformed")
     if url.userinfo:
-        raise Refusal("URLs with credentials are not accepted")
+        raise Refusal("URLs with credentials are not accepted", kind="malformed")
     # The ASCII (IDNA) form, as DNS and TLS know the name; IPv6 without brackets.
     host = url.raw_host.decode("ascii")
     if not host:
-        raise Refusal("the URL has no host")
+        raise Refusal("the URL has no host", kind="malformed")
     labels = host.removesuffix(".").split(".")
     if ":" not in host and not all(0 < len(label) < 64 for label in labels):
-        raise Refusal("the URL's host name is malformed")
+        raise Refusal("the URL's host name is malformed", kind="malformed")
     port = url.port or (443 if url.scheme == "https" else 80)
     if not 0 < port < 65536:
-        raise Refusal("the URL's port is out of range")
+        raise Refusal("the URL's port is out of range", kind="malformed")
     return host, port
 
 
@@ -106,7 +124,7 @@ def decode_data_uri(ref: str, max_bytes: int) -> tuple[bytes, str | None]:
     """The bytes of a ``data:[<type>][;base64],<data>`` URI and its declared type."""
     header, comma, payload = ref[5:].partition(",")
     if not comma:
-        raise Refusal("a data: URI needs a comma before its data")
+        raise Refusal("a data: URI needs a comma before its data", kind="malformed")
     params = [part.strip().lower() for part in header.split(";")]
     declared = params[0] or None
     if len(params) > 1 and params[-1] == "base64":
@@ -114,7 +132,7 @@ def decode_data_uri(ref: str, max_bytes: int) -> tuple[bytes, str | None]:
     else:
         data = unquote_to_bytes(payload)
     if len(data) > max_bytes:
-        raise Refusal(f"larger than the {size_text(max_bytes)} limit")
+        raise Refusal(f"larger than the {size_text(max_bytes)} limit", kind="too_large")
     return data, declared
 
 
@@ -124,12 +142,12 @@ def _decode_base64(payload: str, max_bytes: int) -> bytes:
         compact = unquote_to_bytes(compact).decode("ascii", errors="replace")
     # Refused before decoding: four characters make three bytes.
     if (len(compact) - compact.count("=")) * 3 // 4 > max_bytes:
-        raise Refusal(f"larger than the {size_text(max_bytes)} limit")
+        raise Refusal(f"larger than the {size_text(max_bytes)} limit", kind="too_large")
     try:
         # Missing padding is common in hand-made URIs and harmless.
         return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise Refusal(f"its base64 data is not valid ({exc})") from exc
+        raise Refusal(f"its base64 data is not valid ({exc})", kind="malformed") from exc
 
 
 # --- images ----------------------------------------------------------------------------------
@@ -181,7 +199,8 @@ def decode_image(data: bytes, max_pixels: int, size: Resize | None) -> Image.Ima
             limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
             if image.width * image.height > limit:
                 raise Refusal(
-                    f"{image.width}x{image.height} is more than the {limit} pixels allowed"
+                    f"{image.width}x{image.height} is more than the {limit} pixels allowed",
+                    kind="too_many_pixels",
                 )
             # Photos are often stored sideways with an EXIF tag saying how to turn them,
             # which browsers obey; a model should see what the user saw.
@@ -203,10 +222,10 @@ def decode_image(data: bytes, max_pixels: int, size: Resize | None) -> Image.Ima
                 picture = picture.transpose(_UPRIGHT[orientation])
             return picture
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise Refusal(f"too many pixels ({exc})") from exc
+        raise Refusal(f"too many pixels ({exc})", kind="too_many_pixels") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         # What Pillow raises for truncated or corrupt files.
-        raise Refusal(f"not a readable image ({exc})") from exc
+        raise Refusal(f"not a readable image ({exc})", kind="bad_type") from exc
 
 
 # --- messages --------------------------------------------------------------------------------

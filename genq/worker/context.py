@@ -125,14 +125,18 @@ class JobContext(RunContext):
 
     def fetch_image(self, ref: str, *, size: fetch.Resize | None = None) -> Any:
         settings = self.worker.settings
-        return fetch.fetch_image(
-            ref,
-            max_bytes=settings.reference_max_bytes,
-            max_pixels=settings.reference_max_pixels,
-            size=size,
-            allow_private=settings.reference_allow_private,
-            job_id=self.job_id,
-        )
+        try:
+            return fetch.fetch_image(
+                ref,
+                max_bytes=settings.reference_max_bytes,
+                max_pixels=settings.reference_max_pixels,
+                size=size,
+                allow_private=settings.reference_allow_private,
+                job_id=self.job_id,
+            )
+        except fetch.RefusedReference as refusal:
+            self.worker.hub.observe(metrics.reference_refused(refusal.kind))
+            raise
 
     def log(self, message: str) -> None:
         if self.ended:

@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import multiprocessing
 from ipaddress import ip_network
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import httpx
 import pytest
+from PIL import Image
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from genq import metrics
 from genq.errors import StoreUnavailable
+from genq.jobs import Claim
 from genq.keys import create_key
+from genq.media.fetch import RefusedReference
+from genq.models.base import InputError
 from genq.notify import LocalNotifier
 from genq.server import build_app
 from genq.settings import Settings
 from genq.store import JobStore
 from genq.worker.claims import ClaimLoop
-from genq.worker.context import InHand
+from genq.worker.context import InHand, JobContext
 from genq.worker.protocol import Hub, Idle
+from genq.worker.runner import Worker
 from genq.worker.supervisor import Supervisor, WorkerHandle
 from tests.conftest import GenqServer, wait_for, wait_until
 from tests.http.test_jobs import submit
@@ -222,3 +230,44 @@ def test_a_workers_store_errors_reach_the_figures_through_its_supervisor(tmp_pat
     supervisor._on_message(handle, supervisor_end.recv())
     after = value(registry_samples(), "genq_store_errors_total", kind="claim") or 0
     assert after - before == 2
+
+
+def png_data_uri(width: int, height: int) -> str:
+    picture = io.BytesIO()
+    Image.new("RGB", (width, height)).save(picture, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(picture.getvalue()).decode()
+
+
+def test_reference_refusals_reach_the_figures_through_the_supervisor(tmp_path: Path) -> None:
+    """Each reference a worker's job refuses counts once under its reason (too large, too
+    many pixels, a private address, not an image, malformed), told with the worker's next
+    Idle; a reference it takes counts nothing."""
+    settings = Settings(data_dir=tmp_path, reference_max_bytes=2000, reference_max_pixels=64 * 64)
+    worker_end, supervisor_end = multiprocessing.Pipe()
+    hub = Hub(worker_end)
+    worker = cast(Worker, SimpleNamespace(settings=settings, hub=hub))
+    ctx = JobContext(worker, cast(Claim, SimpleNamespace(job=SimpleNamespace(id="j1"))))
+    refused = {
+        "too_large": "data:text/plain," + "x" * 3000,
+        "too_many_pixels": png_data_uri(100, 100),
+        "private_address": "http://127.0.0.1:9/cat.png",
+        "bad_type": "data:text/plain,hello",
+        "malformed": "data:image/png;base64",
+    }
+    name = "genq_reference_refusals_total"
+    before = {reason: value(registry_samples(), name, reason=reason) or 0 for reason in refused}
+    assert ctx.fetch_image(png_data_uri(8, 8)).size == (8, 8)
+    for reason, ref in refused.items():
+        # Still the InputError a model lets through: the job fails with invalid_input.
+        with pytest.raises(InputError) as caught:
+            ctx.fetch_image(ref)
+        assert isinstance(caught.value, RefusedReference)
+        assert caught.value.kind == reason
+    hub.send(Idle())
+    supervisor = Supervisor(settings, cast(JobStore, None), LocalNotifier(), 1)
+    handle = WorkerHandle("w-t", cast(BaseProcess, None), supervisor_end)
+    supervisor._on_message(handle, supervisor_end.recv())
+    after = registry_samples()
+    assert {r: (value(after, name, reason=r) or 0) - before[r] for r in refused} == dict.fromkeys(
+        refused, 1
+    )
