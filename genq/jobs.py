@@ -51,6 +51,56 @@ class EventType(enum.StrEnum):
     TEXT = "text"
 
 
+class WebhookEvent(enum.StrEnum):
+    """What a job's webhook is called for."""
+
+    #: A worker took the job (again, after a lost worker).
+    START = "start"
+    #: The job reported progress. At most one such call waits per job, and it carries the job
+    #: as it is when sent: the latest progress, not every step.
+    PROGRESS = "progress"
+    #: The job has its outputs (when it succeeds with any).
+    OUTPUT = "output"
+    #: The job ended: succeeded, failed or canceled.
+    COMPLETED = "completed"
+
+
+#: What a job's webhook is called for unless its submit says otherwise.
+DEFAULT_WEBHOOK_EVENTS = (WebhookEvent.COMPLETED,)
+
+
+class DeliveryState(enum.StrEnum):
+    """Where one call of a webhook stands."""
+
+    #: Not sent yet, being sent, or waiting for its next attempt.
+    PENDING = "pending"
+    #: The receiver answered 2xx.
+    DELIVERED = "delivered"
+    #: Given up: a 4xx other than 429, a refused address, or retries spent.
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One call of a job's webhook: one event, sent until it is delivered or given up, always
+    with ``id`` as its ``webhook-id`` so that the receiver can drop repeats."""
+
+    id: str
+    job_id: str
+    account_id: str
+    event: WebhookEvent
+    url: str
+    state: DeliveryState
+    attempts: int
+    created_at: float
+    #: When it is due; while an attempt is under way, when that attempt's hold lapses.
+    next_at: float
+    #: The receiver's HTTP status on the last attempt; None: no answer (or none yet).
+    last_status: int | None = None
+    last_error: str | None = None
+    finished_at: float | None = None
+
+
 @dataclass(frozen=True)
 class ProgressRecord:
     step: int = 0
@@ -134,6 +184,9 @@ class JobRecord:
     #: Jobs of one model with the same key may run together in one model call.
     batch_key: str | None = None
     origin: OriginRecord | None = None
+    #: The URL called on ``webhook_events``; None: no webhook (and no deliveries to show).
+    webhook: str | None = None
+    webhook_events: tuple[WebhookEvent, ...] = ()
 
     @property
     def terminal(self) -> bool:

@@ -21,6 +21,8 @@ from genq.jobs import (
     Account,
     ApiKey,
     Claim,
+    DeliveryRecord,
+    DeliveryState,
     EventRecord,
     EventType,
     Failure,
@@ -28,6 +30,7 @@ from genq.jobs import (
     OriginRecord,
     OutputRecord,
     ProgressRecord,
+    WebhookEvent,
 )
 from genq.notify import Topic
 
@@ -50,6 +53,8 @@ class NewJob:
     #: Jobs of one model with the same key may run in one model call (see ``Model.batch_key``).
     batch_key: str | None = None
     origin: OriginRecord | None = None
+    webhook: str | None = None
+    webhook_events: tuple[WebhookEvent, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,45 @@ class JobStore(abc.ABC):
     def take_sign_in(self, token_hash: str, now: float) -> str | None:
         """The account id of an unused, unexpired sign-in token, which is used up: a token is
         taken once, however many take it at once. None for any other token."""
+
+    # -- webhooks ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def webhook_secret(self, account_id: str, made: str, now: float) -> str:
+        """The account's default webhook signing secret; ``made`` becomes it if it has none."""
+
+    @abc.abstractmethod
+    def deliveries(self, job_id: str) -> list[DeliveryRecord]:
+        """The calls of the job's webhook, oldest first."""
+
+    @abc.abstractmethod
+    async def read_deliveries(self, job_id: str) -> list[DeliveryRecord]:
+        """``deliveries``, from the event loop."""
+
+    @abc.abstractmethod
+    def take_deliveries(self, now: float, hold_until: float, limit: int) -> list[DeliveryRecord]:
+        """Take up to ``limit`` pending deliveries due at ``now``, oldest due first, for one
+        attempt each: until ``hold_until`` no other call takes them (on PostgreSQL, rows
+        another process is taking are skipped, not waited for). An attempt that is never
+        settled (its process died) is taken again once its hold lapses."""
+
+    @abc.abstractmethod
+    def settle_delivery(
+        self,
+        taken: DeliveryRecord,
+        state: DeliveryState,
+        now: float,
+        *,
+        status: int | None,
+        error: str | None,
+        next_at: float | None = None,
+    ) -> bool:
+        """Record one attempt of a taken delivery: delivered, failed, or (``PENDING``) due
+        again at ``next_at``. False when it was settled meanwhile (its hold lapsed and
+        another attempt settled it)."""
+
+    @abc.abstractmethod
+    def put_back(self, taken: Sequence[DeliveryRecord], next_at: float) -> None:
+        """Release taken deliveries unattempted, due again at ``next_at``."""
 
     # -- the reads of a polling client, from the event loop ------------------------------
     # What the API reads on every poll, as coroutines: on PostgreSQL each is a round trip on

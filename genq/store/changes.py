@@ -13,8 +13,9 @@ import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from genq.jobs import Status, WebhookEvent
 from genq.notify.base import Topic
-from genq.store.rows import Row
+from genq.store.rows import Decode, Row
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,8 +45,9 @@ class Change:
     """A statement that changes jobs, and what each job it returns records and announces.
 
     ``sql`` returns the changed jobs' rows: at least ``id``, ``status`` when announcing
-    ``QUEUED`` or ``CANCEL``, ``model`` with ``QUEUED``, and every column with
-    ``Record.STATUS``.
+    ``QUEUED`` or ``CANCEL``, ``model`` with ``QUEUED``, every column with
+    ``Record.STATUS``, and ``account_id``, ``webhook`` and ``webhook_events`` with
+    ``Record.GIVEN`` (for the webhook calls it may make due, ``due_webhooks``).
     """
 
     sql: Sql
@@ -71,3 +73,33 @@ def announcements(rows: Sequence[Row], topics: Sequence[Topic]) -> Iterator[tupl
             column, status = ANNOUNCED[topic]
             if status is None or row["status"] == status:
                 yield topic, row[column]
+
+
+#: The event types of a ``Record.GIVEN`` change that call a job's webhook, as that event.
+GIVEN_WEBHOOKS = (WebhookEvent.PROGRESS, WebhookEvent.OUTPUT)
+#: Statuses whose change calls the webhook's ``completed``.
+ENDED = tuple(s.value for s in Status if s.terminal)
+
+
+def due_webhooks(
+    record: Record, row: Row, event_type: str | None, decode: Decode
+) -> list[WebhookEvent]:
+    """The webhook calls a changed job's row makes due, in order: ``start`` when it starts
+    running; ``output`` (if it has outputs) and ``completed`` when it ends; ``progress`` or
+    ``output`` for such an event given; of those, the ones its submit asked for.
+    (``genq.store.postgres`` spells the same rule in SQL.)"""
+    if record is Record.NOTHING or row["webhook"] is None:
+        return []
+    due: list[WebhookEvent] = []
+    if record is Record.STATUS:
+        status = row["status"]
+        if status == Status.RUNNING:
+            due = [WebhookEvent.START]
+        elif status in ENDED:
+            if status == Status.SUCCEEDED and decode(row["outputs"]):
+                due.append(WebhookEvent.OUTPUT)
+            due.append(WebhookEvent.COMPLETED)
+    elif event_type in GIVEN_WEBHOOKS:
+        due = [WebhookEvent(event_type)]
+    wanted = decode(row["webhook_events"])
+    return [event for event in due if event in wanted]

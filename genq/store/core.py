@@ -48,13 +48,14 @@ from genq.store.rows import (
     progress_event_data,
     worker_lost_message,
 )
+from genq.store.webhooks import WebhookStatements
 
 
 def _fence(claim: Claim) -> dict[str, Any]:
     return {"id": claim.job.id, "worker_id": claim.worker_id, "attempt": claim.attempt}
 
 
-class SQLStore(AccountStatements, JobStore):
+class SQLStore(AccountStatements, WebhookStatements, JobStore):
     """A ``JobStore`` over a database engine's adapter."""
 
     def __init__(self, url: str, db: Engine) -> None:
@@ -258,6 +259,7 @@ class SQLStore(AccountStatements, JobStore):
                 job = self._first_job(self.change(tx, q.DELETE_JOB, args, now))
                 if job is not None:
                     tx.run(q.DELETE_EVENTS, args)
+                    tx.run(q.DELETE_DELIVERIES, args)
                 return job
 
         return self._db.write(run)
@@ -439,6 +441,7 @@ class SQLStore(AccountStatements, JobStore):
                 if removed:
                     ids = self._db.array([r["id"] for r in removed])
                     tx.run(q.DELETE_EVENTS_OF, {"ids": ids})
+                    tx.run(q.DELETE_DELIVERIES_OF, {"ids": ids})
                 return Retired(tuple(map(self._job, removed)), tuple(r["id"] for r in stopping))
 
         return self._db.write(run)

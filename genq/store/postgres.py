@@ -24,7 +24,7 @@ import orjson
 
 from genq.errors import ConfigError, StoreUnavailable
 from genq.notify.base import Topic
-from genq.store.changes import ANNOUNCED, Change, PerEngine, Record, Sql
+from genq.store.changes import ANNOUNCED, ENDED, GIVEN_WEBHOOKS, Change, PerEngine, Record, Sql
 from genq.store.core import SQLStore
 from genq.store.engine import Again, Announce, Args, Engine, T, Tx
 from genq.store.rows import Row
@@ -63,6 +63,25 @@ _STATUS_DATA = (
     " 'message', COALESCE(c.error_message, ''))) END"
 )
 _EVENT = {Record.STATUS: f"'status', {_STATUS_DATA}", Record.GIVEN: ":event_type, :event_data"}
+#: ``changes.due_webhooks`` in SQL: per change record, the webhook events a changed row
+#: ``c`` may make due, in order (NULL: none).
+_ENDED = ", ".join(f"'{status}'" for status in ENDED)
+_DUE_WEBHOOKS = {
+    Record.STATUS: (
+        "(VALUES (1, CASE WHEN c.status = 'succeeded' AND jsonb_array_length(c.outputs) > 0"
+        " THEN 'output' END), (2, CASE WHEN c.status = 'running' THEN 'start'"
+        f" WHEN c.status IN ({_ENDED}) THEN 'completed' END))"
+    ),
+    Record.GIVEN: (
+        "(VALUES (1, CASE WHEN CAST(:event_type AS TEXT) IN"
+        f" ({', '.join(repr(e.value) for e in GIVEN_WEBHOOKS)}) THEN CAST(:event_type AS TEXT)"
+        " END))"
+    ),
+}
+# ``rows.new_delivery_id`` in SQL: 32 hex digits, as random.
+_DELIVERY_ID = (
+    "'msg_' || md5(c.id || w.event || CAST(random() AS TEXT) || CAST(clock_timestamp() AS TEXT))"
+)
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -178,6 +197,20 @@ class PostgresEngine(Engine):
                 sql += (
                     ", e AS (INSERT INTO events (job_id, type, data, created_at)"
                     f" SELECT c.id, {_EVENT[change.record]}, :event_at FROM c)"
+                )
+            if change.record in _DUE_WEBHOOKS:
+                # A progress call is not added while another of the job's waits (as
+                # ``queries.INSERT_DELIVERY``).
+                sql += (
+                    ", d AS (INSERT INTO webhook_deliveries"
+                    " (id, job_id, account_id, event, url, created_at, next_at)"
+                    f" SELECT {_DELIVERY_ID}, c.id, c.account_id, w.event, c.webhook,"
+                    " :event_at + w.n * 1e-6, :event_at + w.n * 1e-6 FROM c CROSS JOIN LATERAL"
+                    f" {_DUE_WEBHOOKS[change.record]} AS w(n, event)"
+                    " WHERE c.webhook IS NOT NULL AND w.event IS NOT NULL"
+                    " AND c.webhook_events ? w.event AND (w.event <> 'progress' OR NOT EXISTS"
+                    " (SELECT 1 FROM webhook_deliveries p WHERE p.job_id = c.id"
+                    " AND p.event = 'progress' AND p.state = 'pending')))"
                 )
             notify = "".join(f", {self._notify(topic)}" for topic in change.announce)
             sql = self._statements[change] = spelled(f"{sql} SELECT c.*{notify} FROM c")

@@ -103,10 +103,10 @@ HELD = (
 INSERT_JOB = Change(
     "INSERT INTO jobs (id, account_id, model, input, status, priority, metadata,"
     " cost_estimate_micros, created_at, expires_at, idempotency_key, fingerprint, batch_key,"
-    " origin_api, origin_model, origin_request)"
+    " origin_api, origin_model, origin_request, webhook, webhook_events)"
     " VALUES (:id, :account_id, :model, :input, 'queued', :priority, :metadata,"
     " :cost_estimate_micros, :created_at, :expires_at, :idempotency_key, :fingerprint,"
-    " :batch_key, :origin_api, :origin_model, :origin_request)"
+    " :batch_key, :origin_api, :origin_model, :origin_request, :webhook, :webhook_events)"
     " ON CONFLICT DO NOTHING RETURNING *",
     Record.STATUS,
     (Topic.QUEUED,),
@@ -137,6 +137,7 @@ DELETE_JOB = Change(
     (Topic.CANCEL, Topic.JOB),
 )
 DELETE_EVENTS = "DELETE FROM events WHERE job_id = :id"
+DELETE_DELIVERIES = "DELETE FROM webhook_deliveries WHERE job_id = :id"
 EVENTS_AFTER = (
     "SELECT * FROM events WHERE job_id = :job_id AND id > :after_id ORDER BY id LIMIT :limit"
 )
@@ -248,14 +249,16 @@ CLAIM_BATCH = _claim("model = :model AND batch_key = :batch_key")
 
 #: A worker's writes are fenced by its claim: the job, the worker and the attempt.
 _FENCE = "id = :id AND worker_id = :worker_id AND attempts = :attempt AND status = 'running'"
+#: What a ``Record.GIVEN`` change returns: the job, and what its webhook calls need.
+_GIVEN_COLUMNS = "id, account_id, webhook, webhook_events"
 HEARTBEAT = f"UPDATE jobs SET lease_expires_at = :lease WHERE {_FENCE} RETURNING cancel_requested"
 SET_PROGRESS = Change(
     "UPDATE jobs SET progress_step = :step, progress_total = :total,"
-    f" progress_message = :message WHERE {_FENCE} RETURNING id",
+    f" progress_message = :message WHERE {_FENCE} RETURNING {_GIVEN_COLUMNS}",
     Record.GIVEN,
 )
 # The row lock orders this event after any other change of the job in flight.
-ADD_EVENT = Change(f"SELECT id FROM jobs WHERE {_FENCE} FOR UPDATE", Record.GIVEN)
+ADD_EVENT = Change(f"SELECT {_GIVEN_COLUMNS} FROM jobs WHERE {_FENCE} FOR UPDATE", Record.GIVEN)
 LOCK_CLAIMED = f"SELECT cancel_requested, cost_estimate_micros FROM jobs WHERE {_FENCE} FOR UPDATE"
 INSERT_EVENT = (
     "INSERT INTO events (job_id, type, data, created_at)"
@@ -342,3 +345,39 @@ EXPIRE = Change(
     Record.NOTHING,
 )
 DELETE_EVENTS_OF = "DELETE FROM events WHERE job_id = ANY(:ids)"
+DELETE_DELIVERIES_OF = "DELETE FROM webhook_deliveries WHERE job_id = ANY(:ids)"
+
+# -- webhooks ----------------------------------------------------------------------------
+INSERT_WEBHOOK_SECRET = (
+    "INSERT INTO webhook_secrets (account_id, secret, created_at)"
+    " VALUES (:account_id, :secret, :now) ON CONFLICT (account_id) DO NOTHING"
+)
+WEBHOOK_SECRET = "SELECT secret FROM webhook_secrets WHERE account_id = :account_id"
+# SQLite's twin of the deliveries part of ``genq.store.postgres``'s change statement: a
+# progress call is not added while another of the job's waits (that one sends the latest).
+INSERT_DELIVERY = (
+    "INSERT INTO webhook_deliveries (id, job_id, account_id, event, url, created_at, next_at)"
+    " SELECT :id, :job_id, :account_id, :event, :url, :at, :at"
+    " WHERE :event != 'progress' OR NOT EXISTS (SELECT 1 FROM webhook_deliveries"
+    " WHERE job_id = :job_id AND event = 'progress' AND state = 'pending')"
+)
+JOB_DELIVERIES = "SELECT * FROM webhook_deliveries WHERE job_id = :job_id ORDER BY created_at, id"
+_DUE = "state = 'pending' AND next_at <= :now"
+ANY_DUE_DELIVERY = f"SELECT 1 FROM webhook_deliveries WHERE {_DUE} LIMIT 1"
+# Taking pushes ``next_at`` past the attempt: a process that dies mid-attempt leaves the row
+# to be taken again once that passes. Concurrent takers skip the rows another is taking.
+TAKE_DELIVERIES = (
+    "UPDATE webhook_deliveries SET next_at = :hold_until WHERE id IN (SELECT id FROM"
+    f" webhook_deliveries WHERE {_DUE} ORDER BY next_at LIMIT :limit FOR UPDATE SKIP LOCKED)"
+    " RETURNING *"
+)
+# Fenced by the attempt count: an attempt whose hold lapsed settles nothing.
+SETTLE_DELIVERY = (
+    "UPDATE webhook_deliveries SET state = :state, attempts = attempts + 1,"
+    " last_status = :status, last_error = :error, next_at = :next_at,"
+    " finished_at = :finished_at WHERE id = :id AND attempts = :attempts AND state = 'pending'"
+    " RETURNING id"
+)
+PUT_BACK_DELIVERIES = (
+    "UPDATE webhook_deliveries SET next_at = :next_at WHERE id = ANY(:ids) AND state = 'pending'"
+)

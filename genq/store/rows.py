@@ -6,6 +6,7 @@ micro-credits; the values here hold exact ``Decimal`` credits (see ``genq.credit
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
@@ -15,6 +16,8 @@ from genq.credits import from_micros, to_micros
 from genq.jobs import (
     Account,
     ApiKey,
+    DeliveryRecord,
+    DeliveryState,
     EventRecord,
     EventType,
     Failure,
@@ -23,6 +26,7 @@ from genq.jobs import (
     OutputRecord,
     ProgressRecord,
     Status,
+    WebhookEvent,
 )
 from genq.store.base import NewJob
 
@@ -67,6 +71,25 @@ def job_from_row(row: Row, decode: Decode) -> JobRecord:
         origin=None
         if row["origin_api"] is None
         else OriginRecord(row["origin_api"], row["origin_model"], decode(row["origin_request"])),
+        webhook=row["webhook"],
+        webhook_events=tuple(WebhookEvent(e) for e in decode(row["webhook_events"])),
+    )
+
+
+def delivery_from_row(row: Row) -> DeliveryRecord:
+    return DeliveryRecord(
+        id=row["id"],
+        job_id=row["job_id"],
+        account_id=row["account_id"],
+        event=WebhookEvent(row["event"]),
+        url=row["url"],
+        state=DeliveryState(row["state"]),
+        attempts=row["attempts"],
+        created_at=row["created_at"],
+        next_at=row["next_at"],
+        last_status=row["last_status"],
+        last_error=row["last_error"],
+        finished_at=row["finished_at"],
     )
 
 
@@ -114,6 +137,24 @@ def event_columns(job_id: str, type: str, data: Any, created_at: float) -> dict[
     return {"job_id": job_id, "type": type, "data": data, "created_at": created_at}
 
 
+def new_delivery_id() -> str:
+    """A webhook call's ``webhook-id`` (as Standard Webhooks writes them: ``msg_...``)."""
+    return "msg_" + secrets.token_hex(16)
+
+
+def delivery_columns(row: Row, event: WebhookEvent, now: float, order: int) -> dict[str, Any]:
+    """The columns of a new call of the webhook of a job's changed row, the ``order``-th of
+    the calls its change makes due (later ones are a microsecond later, to keep the order)."""
+    return {
+        "id": new_delivery_id(),
+        "job_id": row["id"],
+        "account_id": row["account_id"],
+        "event": event.value,
+        "url": row["webhook"],
+        "at": now + order * 1e-6,
+    }
+
+
 def status_event_data(row: Row) -> dict[str, Any]:
     """The data of the ``status`` event of a job's row, just changed."""
     data: dict[str, Any] = {"status": row["status"]}
@@ -150,6 +191,8 @@ def job_columns(new: NewJob, encode: Callable[[Any], Any]) -> dict[str, Any]:
         "origin_api": None if origin is None else origin.api,
         "origin_model": None if origin is None else origin.model,
         "origin_request": encode({} if origin is None else origin.request),
+        "webhook": new.webhook,
+        "webhook_events": encode([e.value for e in new.webhook_events]),
     }
 
 

@@ -24,10 +24,10 @@ import orjson
 from genq.errors import StoreUnavailable
 from genq.notify.base import Topic
 from genq.store import queries as q
-from genq.store.changes import Change, PerEngine, Record, Sql, announcements
+from genq.store.changes import Change, PerEngine, Record, Sql, announcements, due_webhooks
 from genq.store.core import SQLStore
 from genq.store.engine import Again, Announce, Args, Engine, T, Tx
-from genq.store.rows import Row, event_columns, status_event_data
+from genq.store.rows import Row, delivery_columns, event_columns, status_event_data
 from genq.store.schema import SCHEMA_VERSION, check_version, migrations
 
 log = logging.getLogger("genq.store.sqlite")
@@ -94,6 +94,16 @@ class SQLiteTx(Tx):
             events = [(r["id"], *event) for r in rows]
         if events:
             self.conn.executemany(spelled(q.INSERT_EVENT), [event_columns(*e, now) for e in events])
+        given = None if event is None else event[0]
+        due = [
+            delivery_columns(r, webhook_event, now, order)
+            for r in rows
+            for order, webhook_event in enumerate(
+                due_webhooks(change.record, r, given, orjson.loads), 1
+            )
+        ]
+        if due:
+            self.conn.executemany(spelled(q.INSERT_DELIVERY), due)
         if self._announcing:
             self.announced.extend(announcements(rows, change.announce))
         return rows
