@@ -94,7 +94,7 @@ class NewAccount(BaseModel):
     name: str = Field(
         min_length=1,
         max_length=100,
-        # It is a path segment in some vendor dialects (Oxen's), and shown in lists.
+        # It is a path segment in some vendor dialects, and shown in lists.
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$",
         description="Unique; the account's namespace: letters, digits, '.', '_', '@', '-'.",
     )

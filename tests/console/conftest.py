@@ -31,8 +31,11 @@ SCREENSHOTS = Path(__file__).parent / "screenshots"
 VIEWPORT: ViewportSize = {"width": 1200, "height": 860}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """One browser for these tests, stopped when they end: Playwright's synchronous API keeps an
+    event loop running in the main thread while it lives, and ``asyncio.run`` in any later test
+    would refuse to start."""
     path = shutil.which("chromium")
     if path is None:
         pytest.fail("the console tests need Debian's Chromium: apt-get install chromium")
