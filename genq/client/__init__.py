@@ -7,6 +7,8 @@ It needs only httpx and httpx-sse, not the server's packages::
     with genq.Client() as client:
         job = client.run("demo-image", {"prompt": "a lighthouse at dusk"})
         client.download(job, "out")
+
+``genq.webhooks.verify`` checks the signature of a call of a job's webhook.
 """
 
 from genq.client._async import AsyncClient, AsyncJobHandle
@@ -74,6 +76,9 @@ __all__ = [
     "TransportError",
     "ValidationError",
 ]
+
+# The receiver's side of webhooks, a module of its own: genq.webhooks.verify(...).
+from genq import webhooks as webhooks
 
 # The names belong to this package: reprs and tracebacks show genq.client.Job, not the
 # private module that defines it.
