@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     reference_max_bytes: int = Field(default=DEFAULT_REFERENCE_MAX_BYTES, gt=0)
     reference_max_pixels: int = Field(default=DEFAULT_REFERENCE_MAX_PIXELS, gt=0)
     reference_allow_private: bool = False
+    webhook_allow_http: bool = False
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_retry_seconds: float = Field(default=24 * 3600, gt=0)
+    webhook_backoff_seconds: float = Field(default=5.0, gt=0)
+    webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_host_concurrency: int = Field(default=4, ge=1)
     #: Networks whose clients may read /metrics without an admin key (loopback always may).
     metrics_allow: list[IPvAnyNetwork] = Field(default_factory=list)
     model_memory_gb: float | None = Field(default=None, gt=0)

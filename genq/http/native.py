@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
 from cachetools import LRUCache
@@ -21,13 +21,14 @@ from genq.http.openapi import CALLER, EVENT_STREAM, FILE_ANSWERS, SUBMIT, native
 from genq.http.render import render_event, render_job
 from genq.http.responses import EventStream, FileDownload, JSONResponse, request_invalid
 from genq.http.routing import Header, Path, Query, Router
-from genq.jobs import EventRecord, EventType, JobRecord
+from genq.jobs import DeliveryRecord, EventRecord, EventType, JobRecord
 from genq.limits import parse_json
 from genq.service import MAX_PAGE, MAX_WAIT_SECONDS, QueueState
 
 router = Router("/v1")
 
 T = TypeVar("T")
+WebhookEventName = Literal["start", "progress", "output", "completed"]
 #: Longest a client may ask an event stream to last.
 MAX_STREAM_SECONDS = 24 * 3600
 
@@ -55,12 +56,31 @@ class SubmitRequest(BaseModel):
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="Yours to keep with the job; returned unchanged."
     )
+    webhook: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="An https URL to call (POST, signed per Standard Webhooks with the "
+        "account's secret, GET /v1/webhooks/default/secret) on webhook_events; http only "
+        "where the server allows it. Loopback and private addresses are refused.",
+        examples=["https://example.com/genq-webhook"],
+    )
+    webhook_events: list[WebhookEventName] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4,
+        description="What to call the webhook for: start, progress (the latest, not every "
+        'step), output, completed. Default: ["completed"].',
+    )
 
 
 def job_response(
-    caller: Caller, job: JobRecord, status_code: int = 200, queue: QueueState | None = None
+    caller: Caller,
+    job: JobRecord,
+    status_code: int = 200,
+    queue: QueueState | None = None,
+    deliveries: list[DeliveryRecord] | None = None,
 ) -> JSONResponse:
-    body = render_job(job, caller.base_url, caller.links.outputs(job), queue)
+    body = render_job(job, caller.base_url, caller.links.outputs(job), queue, deliveries)
     return JSONResponse(body, status_code=status_code)
 
 
@@ -112,6 +132,8 @@ async def submit_job(
         priority=body.priority,
         metadata=body.metadata,
         idempotency_key=idempotency_key,
+        webhook=body.webhook,
+        webhook_events=body.webhook_events,
     )
     if wait and not job.terminal:
         job = await caller.svc.wait(caller.account_id, job.id, wait)
@@ -176,7 +198,9 @@ async def get_job(
         job = await svc.wait(caller.account_id, job_id, wait)
     else:
         job = await svc.get(caller.account_id, job_id)
-    return job_response(caller, job, queue=await svc.queue_state(job))
+    # Read only for a job with a webhook: the status read of every other job stays one read.
+    deliveries = await svc.deliveries(job) if job.webhook is not None else None
+    return job_response(caller, job, queue=await svc.queue_state(job), deliveries=deliveries)
 
 
 @router.post(

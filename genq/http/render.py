@@ -8,7 +8,7 @@ from typing import Any
 
 from genq.credits import credits_json
 from genq.http.links import OutputLinks
-from genq.jobs import EventRecord, JobRecord, OutputRecord
+from genq.jobs import DeliveryRecord, EventRecord, JobRecord, OutputRecord
 from genq.service import QueueState
 
 
@@ -42,8 +42,13 @@ def media_entry(output: OutputRecord, links: OutputLinks) -> dict[str, Any]:
 
 
 def render_job(
-    job: JobRecord, base_url: str, links: list[OutputLinks], queue: QueueState | None = None
+    job: JobRecord,
+    base_url: str,
+    links: list[OutputLinks],
+    queue: QueueState | None = None,
+    deliveries: list[DeliveryRecord] | None = None,
 ) -> dict[str, Any]:
+    """A job on the native API; with ``deliveries``, the calls of its webhook too."""
     outputs = [
         {**media_entry(output, urls), "size": output.size, "sha256": output.sha256}
         for output, urls in zip(job.outputs, links, strict=True)
@@ -85,7 +90,24 @@ def render_job(
     if queue is not None:
         body["queue_position"] = queue.position
         body["status_message"] = queue.message
+    if job.webhook is not None:
+        body["webhook"] = job.webhook
+        body["webhook_events"] = [event.value for event in job.webhook_events]
+        if deliveries is not None:
+            body["webhooks"] = [render_delivery(d) for d in deliveries]
     return body
+
+
+def render_delivery(delivery: DeliveryRecord) -> dict[str, Any]:
+    """One call of a job's webhook: its ``webhook-id``, event, state, attempts and the
+    receiver's last HTTP status (None: no answer yet)."""
+    return {
+        "id": delivery.id,
+        "event": delivery.event.value,
+        "state": delivery.state.value,
+        "attempts": delivery.attempts,
+        "last_status": delivery.last_status,
+    }
 
 
 def render_event(event: EventRecord) -> dict[str, Any]:

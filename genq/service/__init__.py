@@ -4,7 +4,8 @@ HTTP surfaces (the native API and each vendor dialect) call only this.
 
 The service is one class made of one part per concern: ``core`` (what they share),
 ``submit``, ``follow``, ``listing``, ``control`` (cancel, delete), ``files``,
-``housekeeping`` (the sweep) and ``accounts`` (accounts, keys and the console's sign-in).
+``housekeeping`` (the sweep), ``accounts`` (accounts, keys and the console's sign-in) and
+``webhooks``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from genq.service.follow import MAX_WAIT_SECONDS, Following, QueueState
 from genq.service.housekeeping import Housekeeping
 from genq.service.listing import MAX_PAGE, MAX_PAGE_NUMBER, Listing
 from genq.service.submit import Submitting
+from genq.service.webhooks import Webhooks
 from genq.store import JobFilter
 from genq.store.base import AccountSummary
 
@@ -33,6 +35,6 @@ __all__ = [
 ]
 
 
-class JobService(Submitting, Following, Listing, Control, Files, Housekeeping, Accounts):
+class JobService(Submitting, Following, Listing, Control, Files, Housekeeping, Accounts, Webhooks):
     """Jobs for the HTTP surfaces: submit, follow, list, cancel and delete them, reach their
-    files, and keep the store tidy; and the accounts and keys they belong to."""
+    files, and keep the store tidy; the accounts and keys they belong to; their webhooks."""

@@ -3,16 +3,18 @@ job that goes to the store."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from genq import limits, metrics, pricing
 from genq.jobs import JobRecord, OriginRecord
-from genq.service.core import ServiceCore
+from genq.service.webhooks import Webhooks
 from genq.store import NewJob
 
 
@@ -25,7 +27,14 @@ def fingerprint(model: str, input: Any, priority: int, metadata: Any) -> str:
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-class Submitting(ServiceCore):
+def hooked_fingerprint(plain: str, webhook: str, events: Sequence[str]) -> str:
+    """The fingerprint of a submit with a webhook: a replay must name the same one (a job
+    without one keeps the fingerprint it always had)."""
+    body = {"fingerprint": plain, "webhook": webhook, "events": list(events)}
+    return hashlib.sha256(orjson.dumps(body)).hexdigest()
+
+
+class Submitting(Webhooks):
     async def submit(
         self,
         account_id: str,
@@ -38,13 +47,17 @@ class Submitting(ServiceCore):
         api: str = "native",
         request: dict[str, Any] | None = None,
         retention_seconds: float | None = None,
+        webhook: str | None = None,
+        webhook_events: Sequence[str] | None = None,
     ) -> tuple[JobRecord, bool]:
         """Validate and enqueue a job; returns it and whether it was created (not replayed).
 
         ``model`` may be an alias. A vendor dialect names itself as ``api`` and hands over
         ``request``, its normalized form of the call, which the job keeps (and which an
         idempotent replay must match), and may give its jobs their own retention period.
+        ``webhook`` is called on ``webhook_events`` (default ``completed``).
         """
+        events = await self.check_webhook(webhook, webhook_events)
         new = self._new_job(
             account_id,
             model,
@@ -56,6 +69,15 @@ class Submitting(ServiceCore):
             request=request,
             retention_seconds=retention_seconds,
         )
+        if webhook is not None:
+            new = dataclasses.replace(
+                new,
+                webhook=webhook,
+                webhook_events=events,
+                fingerprint=None
+                if new.fingerprint is None
+                else hooked_fingerprint(new.fingerprint, webhook, events),
+            )
         submitted = await self._db(self.store.submit, new)
         if submitted.created:
             metrics.SUBMITTED.labels(new.model, api).inc()

@@ -1,0 +1,231 @@
+"""The webhook dispatcher: takes due webhook calls from the store's outbox and sends them
+(``webhook_send``), at least once each, in every API process (on PostgreSQL the processes
+share the work: a call one of them is taking is skipped by the others).
+
+The rules, in one place:
+
+- 2xx: delivered. 429: retried after its ``Retry-After`` (else as a 5xx). 5xx, timeouts and
+  connection errors: retried after ``webhook_backoff_seconds``, doubled for each further retry
+  up to ``webhook_backoff_max_seconds``, with jitter, while the call is younger than
+  ``webhook_retry_seconds``. Any other status (a 3xx: redirects are not followed; a 4xx): the
+  call fails at once, as does an address the guard refuses.
+- One job's calls go out one at a time, in the order they were made (a retry waits its
+  turn, and may let a later call pass).
+- At most ``webhook_host_concurrency`` calls to one host at once, and each within
+  ``webhook_timeout_seconds``: a slow or dead receiver holds only its own calls. Calls to a
+  host that is busy are put back for a moment, untried.
+- The body is the job as ``GET /v1/jobs/{id}`` shows it now, plus ``event``: rendered when
+  sent, so its links are fresh. A job deleted meanwhile has no calls left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import functools
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import orjson
+from cachetools import TTLCache
+
+from genq.jobs import DeliveryRecord, DeliveryState, JobRecord, WebhookEvent
+from genq.notify import Notifier, Topic
+from genq.service import webhook_send as send
+from genq.settings import Settings
+from genq.store import JobStore
+from genq.webhooks import new_secret
+
+log = logging.getLogger("genq.webhooks")
+
+T = TypeVar("T")
+#: Most calls one process has under way at once, all hosts together.
+MAX_IN_FLIGHT = 64
+#: How soon a call put back because its host was busy is looked at again.
+BUSY_HOST_DELAY = 0.5
+
+Render = Callable[[JobRecord], dict[str, Any]]
+
+
+def host_of(url: str) -> str:
+    """What the per-host limit counts by: the URL's scheme, host and port."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0].lower()}"
+
+
+def backoff(settings: Settings, attempts: int) -> float:
+    """The wait before the retry that follows ``attempts`` failed attempts: doubling from
+    ``webhook_backoff_seconds``, at most ``webhook_backoff_max_seconds``, ±20 % jitter so that
+    the calls a receiver's outage failed together do not all come back together."""
+    delay = settings.webhook_backoff_seconds * 2 ** max(0, attempts - 1)
+    return min(delay, settings.webhook_backoff_max_seconds) * random.uniform(0.8, 1.2)
+
+
+class Dispatcher:
+    """Sends the outbox of ``store``: rendering jobs with ``render``, woken by job changes on
+    ``notifier``."""
+
+    def __init__(
+        self, store: JobStore, settings: Settings, render: Render, notifier: Notifier
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.render = render
+        self._wake = asyncio.Event()
+        self._busy: collections.Counter[str] = collections.Counter()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last_of_job: dict[str, asyncio.Task[None]] = {}
+        # Read once a minute at most: a secret is made once and never changes (yet).
+        self._secrets: TTLCache[str, str] = TTLCache(maxsize=4096, ttl=60)
+        loop = asyncio.get_running_loop()
+
+        def changed(job_id: str) -> None:
+            # A job changed: a call may have become due.
+            loop.call_soon_threadsafe(self._wake.set)
+
+        notifier.add_listener(Topic.JOB, changed)
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        if self.store.blocking:
+            return await asyncio.to_thread(fn, *args)
+        return fn(*args)
+
+    def wake_in(self, seconds: float) -> None:
+        # A little late: the loop's timers may fire a hair before the wall clock says a call
+        # is due, and that look would find nothing until the next poll.
+        asyncio.get_running_loop().call_later(max(0.0, seconds) + 0.01, self._wake.set)
+
+    async def run(self) -> None:
+        """Send due calls until canceled."""
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    await self.round()
+                except Exception:
+                    log.exception("taking webhook calls failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval_seconds)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+
+    async def round(self) -> None:
+        """Take the due calls there is room for and start them; put back those whose host
+        is busy."""
+        room = MAX_IN_FLIGHT - len(self._tasks)
+        if room <= 0:
+            return
+        now = time.time()
+        # Held long enough for the attempt, the attempts of its job's calls before it (at
+        # most one per event) and its record; a process killed meanwhile leaves it to be
+        # taken again after that.
+        hold = now + (len(WebhookEvent) + 1) * self.settings.webhook_timeout_seconds + 10
+        taken = await self._db(self.store.take_deliveries, now, hold, room)
+        later = []
+        for delivery in taken:
+            host = host_of(delivery.url)
+            if self._busy[host] >= self.settings.webhook_host_concurrency:
+                later.append(delivery)
+                continue
+            self._busy[host] += 1
+            # One job's calls go out one after the other, in the order they were made.
+            before = self._last_of_job.get(delivery.job_id)
+            task = asyncio.create_task(self._deliver(delivery, host, before))
+            self._last_of_job[delivery.job_id] = task
+            self._tasks.add(task)
+            task.add_done_callback(functools.partial(self._done, delivery.job_id))
+        if later:
+            await self._db(self.store.put_back, later, now + BUSY_HOST_DELAY)
+            self.wake_in(BUSY_HOST_DELAY)
+
+    def _done(self, job_id: str, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._last_of_job.get(job_id) is task:
+            del self._last_of_job[job_id]
+
+    async def _deliver(
+        self, delivery: DeliveryRecord, host: str, before: asyncio.Task[None] | None
+    ) -> None:
+        try:
+            if before is not None:
+                await asyncio.wait([before])
+            await self._attempt(delivery)
+        except Exception:
+            # Left held: taken again when the hold lapses.
+            log.exception("webhook call %s failed", delivery.id)
+        finally:
+            self._busy[host] -= 1
+            if not self._busy[host]:
+                del self._busy[host]
+            self._wake.set()
+
+    async def _secret(self, account_id: str) -> str:
+        secret = self._secrets.get(account_id)
+        if secret is None:
+            made = new_secret()
+            secret = await self._db(self.store.webhook_secret, account_id, made, time.time())
+            self._secrets[account_id] = secret
+        return secret
+
+    async def _attempt(self, delivery: DeliveryRecord) -> None:
+        settings = self.settings
+        job = await self._db(self.store.get_job_any_account, delivery.job_id, time.time())
+        if job is None:
+            await self._settle(delivery, DeliveryState.FAILED, None, "the job is gone")
+            return
+        body = orjson.dumps({**self.render(job), "event": delivery.event.value})
+        answer = await send.attempt(
+            delivery.url,
+            delivery.id,
+            body,
+            await self._secret(delivery.account_id),
+            timeout=settings.webhook_timeout_seconds,
+            allow_http=settings.webhook_allow_http,
+            allow_private=settings.webhook_allow_private,
+        )
+        status = answer.status
+        if status is not None and 200 <= status < 300:
+            await self._settle(delivery, DeliveryState.DELIVERED, status, None)
+            return
+        retry = not answer.refused and (status is None or status >= 500 or status == 429)
+        now = time.time()
+        wait = answer.retry_after if status == 429 else None
+        if wait is None:
+            wait = backoff(settings, delivery.attempts + 1)
+        if retry and now + wait <= delivery.created_at + settings.webhook_retry_seconds:
+            log.info("webhook call %s: %s; retry in %.1f s", delivery.id, answer.error, wait)
+            await self._settle(delivery, DeliveryState.PENDING, status, answer.error, now + wait)
+            self.wake_in(wait)
+            return
+        log.warning(
+            "webhook call %s to %s failed: %s", delivery.id, host_of(delivery.url), answer.error
+        )
+        await self._settle(delivery, DeliveryState.FAILED, status, answer.error)
+
+    async def _settle(
+        self,
+        delivery: DeliveryRecord,
+        state: DeliveryState,
+        status: int | None,
+        error: str | None,
+        next_at: float | None = None,
+    ) -> None:
+        settled = await self._db(
+            lambda: self.store.settle_delivery(
+                delivery, state, time.time(), status=status, error=error, next_at=next_at
+            )
+        )
+        if not settled:
+            log.warning("webhook call %s was settled by another attempt", delivery.id)
+
+
+async def dispatch_forever(
+    store: JobStore, settings: Settings, render: Render, notifier: Notifier
+) -> None:
+    """Run a ``Dispatcher`` until canceled."""
+    await Dispatcher(store, settings, render, notifier).run()

@@ -1,0 +1,211 @@
+"""Webhook calls from a real ``genq serve`` to a real receiver on loopback: signed per Standard
+Webhooks (checked with the independent ``standardwebhooks`` package and with the client's
+``genq.webhooks.verify``), retried on 5xx with growing gaps, after ``Retry-After`` on 429,
+given up on another 4xx, kept across a SIGKILL of the server, and never held up by another
+receiver that hangs."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import standardwebhooks
+
+import genq
+from tests.conftest import GenqServer, wait_for, wait_until
+from tests.webhooks.receiver import Answer, Receiver, receivers
+
+# Loopback receivers over plain http, retried quickly.
+HOOK_SETTINGS: dict[str, Any] = {
+    "webhook_allow_private": True,
+    "webhook_allow_http": True,
+    "webhook_backoff_seconds": 0.3,
+    "webhook_timeout_seconds": 2.0,
+    "webhook_retry_seconds": 60.0,
+    "workers": 1,
+}
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    yield from (r[0] for r in receivers(1))
+
+
+def submit(server: GenqServer, url: str, **body: Any) -> dict[str, Any]:
+    with server.client() as client:
+        answer = client.post(
+            "/v1/jobs",
+            json={"model": "noop", "input": body.pop("input", {}), "webhook": url, **body},
+        )
+        assert answer.status_code == 202, answer.text
+        return dict(answer.json())
+
+
+def job(server: GenqServer, job_id: str) -> dict[str, Any]:
+    with server.client() as client:
+        return dict(client.get(f"/v1/jobs/{job_id}").json())
+
+
+def secret(server: GenqServer) -> str:
+    with server.client() as client:
+        return str(client.get("/v1/webhooks/default/secret").json()["key"])
+
+
+def delivered(server: GenqServer, job_id: str, count: int = 1) -> list[dict[str, Any]]:
+    """The job's webhook calls, once ``count`` of them are no longer pending."""
+    found: list[dict[str, Any]] = []
+
+    def settled() -> bool:
+        found[:] = job(server, job_id).get("webhooks", [])
+        return sum(1 for d in found if d["state"] != "pending") >= count
+
+    wait_until(settled, timeout=20)
+    return found
+
+
+def test_calls_are_signed_and_shown_on_the_job(make_server: Any, receiver: Receiver) -> None:
+    """Every event asked for comes, in order (progress once or more: a call that went out
+    is not held back for the next), signed with the account's secret as
+    ``standardwebhooks`` and ``genq.webhooks.verify`` check it; the body is the job as its
+    status read shows it, plus the event; the job lists each call as delivered."""
+    server = make_server(**HOOK_SETTINGS)
+    events = ["start", "progress", "output", "completed"]
+    made = submit(
+        server,
+        receiver.url,
+        input={"steps": 2, "sleep_ms": 200, "output_text": "hi"},
+        webhook_events=events,
+    )
+    assert made["webhook"] == receiver.url
+    assert made["webhook_events"] == events
+    with server.client() as client:
+        wait_for(client, made["id"])
+    wait_until(lambda: any(c.json["event"] == "completed" for c in receiver.calls))
+    calls = list(receiver.calls)
+    key = secret(server)
+    assert key.startswith("whsec_")
+    for call in calls:
+        assert standardwebhooks.Webhook(key).verify(call.body, call.headers) == call.json
+        assert genq.webhooks.verify(key, call.headers, call.body) == call.json
+        assert call.json["id"] == made["id"]
+        assert call.headers["webhook-id"].startswith("msg_")
+    called = [c.json["event"] for c in calls]
+    assert called[0] == "start"
+    assert called[-2:] == ["output", "completed"]
+    assert set(called[1:-2]) == {"progress"}
+    final = calls[-1].json
+    assert final["status"] == "succeeded"
+    assert final["outputs"][0]["url"].startswith("http://127.0.0.1:")
+    shown = delivered(server, made["id"], len(calls))
+    assert [(d["event"], d["state"], d["attempts"], d["last_status"]) for d in shown] == [
+        (event, "delivered", 1, 200) for event in called
+    ]
+    assert {d["id"] for d in shown} == {c.id for c in calls}
+
+
+def test_a_job_without_webhook_shows_no_webhooks(make_server: Any) -> None:
+    """A job submitted without a webhook has no webhook fields at all."""
+    server = make_server(**HOOK_SETTINGS)
+    with server.client() as client:
+        made = client.post("/v1/jobs", json={"model": "noop"}).json()
+        done = wait_for(client, made["id"])
+    assert "webhooks" not in done
+    assert "webhook" not in done
+
+
+@pytest.mark.backends("sqlite")
+def test_5xx_is_retried_with_growing_gaps(make_server: Any, receiver: Receiver) -> None:
+    """Three 500s, then a 200: four calls with the same webhook-id, each gap longer than the
+    last (0.3 s doubling, ±20 %)."""
+    server = make_server(**HOOK_SETTINGS)
+    receiver.script = [Answer(500), Answer(503), Answer(500)]
+    made = submit(server, receiver.url)
+    calls = receiver.wait(4)
+    assert len({c.id for c in calls}) == 1
+    gaps = [b.at - a.at for a, b in itertools.pairwise(calls)]
+    assert gaps[0] < gaps[1] < gaps[2], gaps
+    assert 0.2 < gaps[0] < 1.0, gaps
+    [shown] = delivered(server, made["id"])
+    assert (shown["state"], shown["attempts"], shown["last_status"]) == ("delivered", 4, 200)
+
+
+@pytest.mark.backends("sqlite")
+def test_429_waits_for_retry_after(make_server: Any, receiver: Receiver) -> None:
+    """A 429 with ``Retry-After: 2`` is retried after 2 s, not after the 0.3 s backoff."""
+    server = make_server(**HOOK_SETTINGS)
+    receiver.script = [Answer(429, {"Retry-After": "2"})]
+    submit(server, receiver.url)
+    first, second = receiver.wait(2)[:2]
+    assert second.id == first.id
+    assert second.at - first.at >= 1.9
+
+
+@pytest.mark.backends("sqlite")
+def test_other_4xx_stops_the_call(make_server: Any, receiver: Receiver) -> None:
+    """A 404 fails the call at once: one attempt, shown failed with its status."""
+    server = make_server(**HOOK_SETTINGS)
+    receiver.default = Answer(404)
+    made = submit(server, receiver.url)
+    [shown] = delivered(server, made["id"])
+    assert (shown["state"], shown["attempts"], shown["last_status"]) == ("failed", 1, 404)
+    time.sleep(1.0)
+    assert len(receiver.calls) == 1
+
+
+def test_a_call_outlives_a_sigkill(make_server: Any, receiver: Receiver) -> None:
+    """The server is killed after the job ended and its call failed once; restarted, it
+    sends the call again with the same webhook-id."""
+    server = make_server(**{**HOOK_SETTINGS, "webhook_backoff_seconds": 2.0})
+    receiver.script = [Answer(500)]
+    made = submit(server, receiver.url)
+    [first] = receiver.wait(1)
+    server.kill()
+    server.start()
+    calls = receiver.wait(2)
+    assert [c.id for c in calls] == [first.id, first.id]
+    assert calls[1].json["status"] == "succeeded"
+    [shown] = delivered(server, made["id"])
+    assert (shown["state"], shown["attempts"]) == ("delivered", 2)
+
+
+def test_a_job_killed_right_after_it_ended_still_calls(
+    make_server: Any, receiver: Receiver
+) -> None:
+    """A server killed while the receiver is down still sends the call of every job that
+    ended, once it is back."""
+    server = make_server(**HOOK_SETTINGS)
+    receiver.close()
+    made = submit(server, receiver.url)
+    with server.client() as client:
+        wait_for(client, made["id"])
+    server.kill()
+    back = Receiver(receiver.port)
+    try:
+        server.start()
+        [call] = back.wait(1)
+        assert call.json["id"] == made["id"]
+    finally:
+        back.close()
+
+
+@pytest.mark.backends("sqlite")
+def test_a_hanging_receiver_holds_up_no_other(make_server: Any) -> None:
+    """While one receiver hangs on every call (past the call timeout), another's calls and
+    the jobs themselves go through at once."""
+    server = make_server(**{**HOOK_SETTINGS, "webhook_host_concurrency": 2})
+    for slow, fast in receivers(2):
+        slow.default = Answer(delay=5.0)
+        for _ in range(6):
+            submit(server, slow.url)
+        slow.wait(2)
+        started = time.monotonic()
+        made = submit(server, fast.url)
+        with server.client() as client:
+            assert wait_for(client, made["id"])["status"] == "succeeded"
+        [call] = fast.wait(1, timeout=10)
+        assert call.at - started < 2.0
+        # The slow host never had more calls under way than its limit.
+        assert len(slow.calls) == 2
