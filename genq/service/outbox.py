@@ -8,7 +8,8 @@ The rules, in one place:
   connection errors: retried after ``webhook_backoff_seconds``, doubled for each further retry
   up to ``webhook_backoff_max_seconds``, with jitter, while the call is younger than
   ``webhook_retry_seconds``. Any other status (a 3xx: redirects are not followed; a 4xx): the
-  call fails at once, as does an address the guard refuses.
+  call fails at once, as does an address the guard refuses. An attempt that breaks in any
+  other way (a render, a link) is a failed attempt too, retried as after a 5xx.
 - One job's calls go out one at a time, in the order they were made (a retry waits its
   turn, and may let a later call pass).
 - At most ``webhook_host_concurrency`` calls to one host at once, and each within
@@ -154,10 +155,15 @@ class Dispatcher:
         try:
             if before is not None:
                 await asyncio.wait([before])
-            await self._attempt(delivery)
+            try:
+                await self._attempt(delivery)
+            except Exception as exc:
+                # Whatever broke (a render, a link, a receiver's odd answer) counts as a failed
+                # attempt, retried within the window: left held, it would be sent forever.
+                log.exception("webhook call %s: the attempt failed", delivery.id)
+                await self._retry_or_fail(delivery, None, f"the attempt failed ({exc!r})")
         except Exception:
-            # Left held: taken again when the hold lapses.
-            log.exception("webhook call %s failed", delivery.id)
+            log.exception("webhook call %s could not be settled", delivery.id)
         finally:
             self._busy[host] -= 1
             if not self._busy[host]:
@@ -192,20 +198,33 @@ class Dispatcher:
         if status is not None and 200 <= status < 300:
             await self._settle(delivery, DeliveryState.DELIVERED, status, None)
             return
-        retry = not answer.refused and (status is None or status >= 500 or status == 429)
+        if answer.refused or (status is not None and status < 500 and status != 429):
+            await self._fail(delivery, status, answer.error)
+            return
+        await self._retry_or_fail(delivery, status, answer.error, answer.retry_after)
+
+    async def _retry_or_fail(
+        self,
+        delivery: DeliveryRecord,
+        status: int | None,
+        error: str | None,
+        retry_after: float | None = None,
+    ) -> None:
+        settings = self.settings
         now = time.time()
-        wait = answer.retry_after if status == 429 else None
+        wait = retry_after
         if wait is None:
             wait = backoff(settings, delivery.attempts + 1)
-        if retry and now + wait <= delivery.created_at + settings.webhook_retry_seconds:
-            log.info("webhook call %s: %s; retry in %.1f s", delivery.id, answer.error, wait)
-            await self._settle(delivery, DeliveryState.PENDING, status, answer.error, now + wait)
+        if now + wait <= delivery.created_at + settings.webhook_retry_seconds:
+            log.info("webhook call %s: %s; retry in %.1f s", delivery.id, error, wait)
+            await self._settle(delivery, DeliveryState.PENDING, status, error, now + wait)
             self.wake_in(wait)
             return
-        log.warning(
-            "webhook call %s to %s failed: %s", delivery.id, host_of(delivery.url), answer.error
-        )
-        await self._settle(delivery, DeliveryState.FAILED, status, answer.error)
+        await self._fail(delivery, status, error)
+
+    async def _fail(self, delivery: DeliveryRecord, status: int | None, error: str | None) -> None:
+        log.warning("webhook call %s to %s failed: %s", delivery.id, host_of(delivery.url), error)
+        await self._settle(delivery, DeliveryState.FAILED, status, error)
 
     async def _settle(
         self,

@@ -36,16 +36,19 @@ def _tls_context() -> ssl.SSLContext:
 
 
 def retry_after(value: str | None, now: float) -> float | None:
-    """Seconds a ``Retry-After`` header asks for (a number or an HTTP date); None if absent
-    or unreadable."""
+    """Seconds a ``Retry-After`` header asks for (ASCII digits, or an HTTP date with its
+    zone); None if absent or anything else: a receiver's header never fails a call."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    # str.isdigit() alone takes "²" and other digits float() refuses.
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
         return None
     return max(0.0, when.timestamp() - now)
 
@@ -118,7 +121,10 @@ async def _post(
             except httpx.HTTPError as exc:
                 return Answer(None, f"the call failed ({type(exc).__name__}: {exc})")
             status = response.status_code
-            wait = retry_after(response.headers.get("retry-after"), time.time())
-            error = None if response.is_success else f"the receiver answered {status}"
-            return Answer(status, error, retry_after=wait)
+            if response.is_success:
+                return Answer(status)
+            wait = None
+            if status == 429:
+                wait = retry_after(response.headers.get("retry-after"), time.time())
+            return Answer(status, f"the receiver answered {status}", retry_after=wait)
     return Answer(None, f"cannot connect ({failure})")

@@ -144,6 +144,18 @@ def test_429_waits_for_retry_after(make_server: Any, receiver: Receiver) -> None
 
 
 @pytest.mark.backends("sqlite")
+def test_a_200_with_an_odd_retry_after_is_delivered(make_server: Any, receiver: Receiver) -> None:
+    """A 200 is delivered whatever its headers say: ``Retry-After: ²`` is not read."""
+    server = make_server(**HOOK_SETTINGS)
+    receiver.default = Answer(200, {"Retry-After": "\u00b2"})
+    made = submit(server, receiver.url)
+    [shown] = delivered(server, made["id"])
+    assert (shown["state"], shown["attempts"], shown["last_status"]) == ("delivered", 1, 200)
+    time.sleep(1.0)
+    assert len(receiver.calls) == 1
+
+
+@pytest.mark.backends("sqlite")
 def test_other_4xx_stops_the_call(make_server: Any, receiver: Receiver) -> None:
     """A 404 fails the call at once: one attempt, shown failed with its status."""
     server = make_server(**HOOK_SETTINGS)
