@@ -4,9 +4,10 @@ share the work: a call one of them is taking is skipped by the others).
 
 The rules, in one place:
 
-- 2xx: delivered. 429: retried after its ``Retry-After`` (else as a 5xx). 5xx, timeouts and
-  connection errors: retried after ``webhook_backoff_seconds``, doubled for each further retry
-  up to ``webhook_backoff_max_seconds``, with jitter, while the call is younger than
+- 2xx: delivered. 429: retried after its ``Retry-After`` (at least the backoff, at most
+  until the end of the window; without one, as a 5xx). 5xx, timeouts and connection errors:
+  retried after ``webhook_backoff_seconds``, doubled for each further retry up to
+  ``webhook_backoff_max_seconds``, with jitter, while the call is younger than
   ``webhook_retry_seconds``. Any other status (a 3xx: redirects are not followed; a 4xx): the
   call fails at once, as does an address the guard refuses. An attempt that breaks in any
   other way (a render, a link) is a failed attempt too, retried as after a 5xx.
@@ -212,13 +213,17 @@ class Dispatcher:
     ) -> None:
         settings = self.settings
         now = time.time()
-        wait = retry_after
-        if wait is None:
-            wait = backoff(settings, delivery.attempts + 1)
-        if now + wait <= delivery.created_at + settings.webhook_retry_seconds:
-            log.info("webhook call %s: %s; retry in %.1f s", delivery.id, error, wait)
-            await self._settle(delivery, DeliveryState.PENDING, status, error, now + wait)
-            self.wake_in(wait)
+        deadline = delivery.created_at + settings.webhook_retry_seconds
+        wait = backoff(settings, delivery.attempts + 1)
+        at = now + wait
+        if retry_after is not None and now < deadline:
+            # Never sooner than the backoff ("Retry-After: 0" would make a tight loop), never
+            # later than the window's end: a last try then.
+            at = min(now + max(retry_after, wait), deadline)
+        if at <= deadline:
+            log.info("webhook call %s: %s; retry in %.1f s", delivery.id, error, at - now)
+            await self._settle(delivery, DeliveryState.PENDING, status, error, at)
+            self.wake_in(at - now)
             return
         await self._fail(delivery, status, error)
 

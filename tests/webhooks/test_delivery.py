@@ -144,6 +144,18 @@ def test_429_waits_for_retry_after(make_server: Any, receiver: Receiver) -> None
 
 
 @pytest.mark.backends("sqlite")
+def test_429_with_retry_after_zero_waits_the_backoff(make_server: Any, receiver: Receiver) -> None:
+    """``Retry-After: 0`` on every 429 is retried after the growing backoff, not at once."""
+    server = make_server(**HOOK_SETTINGS)
+    receiver.default = Answer(429, {"Retry-After": "0"})
+    submit(server, receiver.url)
+    first, second = receiver.wait(2)[:2]
+    assert second.at - first.at >= 0.2
+    time.sleep(2.0)
+    assert len(receiver.calls) < 8
+
+
+@pytest.mark.backends("sqlite")
 def test_a_200_with_an_odd_retry_after_is_delivered(make_server: Any, receiver: Receiver) -> None:
     """A 200 is delivered whatever its headers say: ``Retry-After: ²`` is not read."""
     server = make_server(**HOOK_SETTINGS)
