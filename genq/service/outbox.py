@@ -15,7 +15,8 @@ The rules, in one place:
   turn, and may let a later call pass).
 - At most ``webhook_host_concurrency`` calls to one host at once, and each within
   ``webhook_timeout_seconds``: a slow or dead receiver holds only its own calls. Calls to a
-  host that is busy are put back for a moment, untried.
+  host that is busy are put back for a moment, untried; a take holds at most that many
+  calls to one URL, so that one receiver's backlog never fills it.
 - The body is the job as ``GET /v1/jobs/{id}`` shows it now, plus ``event``: rendered when
   sent, so its links are fresh. A job deleted meanwhile has no calls left.
 """
@@ -127,7 +128,11 @@ class Dispatcher:
         # most one per event) and its record; a process killed meanwhile leaves it to be
         # taken again after that.
         hold = now + (len(WebhookEvent) + 1) * self.settings.webhook_timeout_seconds + 10
-        taken = await self._db(self.store.take_deliveries, now, hold, room)
+        taken = await self._db(
+            lambda: self.store.take_deliveries(
+                now, hold, room, per_url=self.settings.webhook_host_concurrency
+            )
+        )
         later = []
         for delivery in taken:
             host = host_of(delivery.url)

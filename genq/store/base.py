@@ -217,11 +217,13 @@ class JobStore(abc.ABC):
         """``deliveries``, from the event loop."""
 
     @abc.abstractmethod
-    def take_deliveries(self, now: float, hold_until: float, limit: int) -> list[DeliveryRecord]:
-        """Take up to ``limit`` pending deliveries due at ``now``, oldest due first, for one
-        attempt each: until ``hold_until`` no other call takes them (on PostgreSQL, rows
-        another process is taking are skipped, not waited for). An attempt that is never
-        settled (its process died) is taken again once its hold lapses."""
+    def take_deliveries(
+        self, now: float, hold_until: float, limit: int, *, per_url: int
+    ) -> list[DeliveryRecord]:
+        """Take up to ``limit`` pending deliveries due at ``now``, oldest due first and at
+        most ``per_url`` to one URL, for one attempt each: until ``hold_until`` no other call
+        takes them. An attempt that is never settled (its process died) is taken again once
+        its hold lapses."""
 
     @abc.abstractmethod
     def settle_delivery(

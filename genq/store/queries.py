@@ -365,11 +365,15 @@ JOB_DELIVERIES = "SELECT * FROM webhook_deliveries WHERE job_id = :job_id ORDER 
 _DUE = "state = 'pending' AND next_at <= :now"
 ANY_DUE_DELIVERY = f"SELECT 1 FROM webhook_deliveries WHERE {_DUE} LIMIT 1"
 # Taking pushes ``next_at`` past the attempt: a process that dies mid-attempt leaves the row
-# to be taken again once that passes. Concurrent takers skip the rows another is taking.
+# to be taken again once that passes. At most :per_url of one URL, so that the backlog of a
+# receiver at its limit does not fill every take ahead of other receivers' calls. Row locks
+# do not go with a window function: a concurrent taker waits for the rows being taken, then
+# finds them no longer due (the outer condition is checked again on the row it waited for).
 TAKE_DELIVERIES = (
     "UPDATE webhook_deliveries SET next_at = :hold_until WHERE id IN (SELECT id FROM"
-    f" webhook_deliveries WHERE {_DUE} ORDER BY next_at LIMIT :limit FOR UPDATE SKIP LOCKED)"
-    " RETURNING *"
+    " (SELECT id, next_at, ROW_NUMBER() OVER (PARTITION BY url ORDER BY next_at) AS nth"
+    f" FROM webhook_deliveries WHERE {_DUE}) AS due WHERE nth <= :per_url"
+    f" ORDER BY next_at LIMIT :limit) AND {_DUE} RETURNING *"
 )
 # Fenced by the attempt count: an attempt whose hold lapsed settles nothing.
 SETTLE_DELIVERY = (

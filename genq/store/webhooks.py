@@ -36,8 +36,10 @@ class WebhookStatements:
         rows = await self._db.read(q.JOB_DELIVERIES, {"job_id": job_id})
         return [delivery_from_row(row) for row in rows]
 
-    def take_deliveries(self, now: float, hold_until: float, limit: int) -> list[DeliveryRecord]:
-        args = {"now": now, "hold_until": hold_until, "limit": limit}
+    def take_deliveries(
+        self, now: float, hold_until: float, limit: int, *, per_url: int
+    ) -> list[DeliveryRecord]:
+        args = {"now": now, "hold_until": hold_until, "limit": limit, "per_url": per_url}
         # As claims do: on SQLite a write holds the whole database, so look first.
         if self._db.exclusive_writes and self._db.one(q.ANY_DUE_DELIVERY, args) is None:
             return []

@@ -65,25 +65,25 @@ def test_taken_deliveries_are_held_settled_and_put_back(fresh_store: JobStore) -
     attempt; one put back is due again; a delivered one is never taken again."""
     job = fresh_store.submit(hooked(fresh_store, (WebhookEvent.COMPLETED,))).job
     fresh_store.request_cancel(job.account_id, job.id, T0 + 1)
-    [taken] = fresh_store.take_deliveries(T0 + 2, T0 + 60, 10)
+    [taken] = fresh_store.take_deliveries(T0 + 2, T0 + 60, 10, per_url=10)
     assert (taken.event, taken.url, taken.attempts) == (WebhookEvent.COMPLETED, URL, 0)
-    assert fresh_store.take_deliveries(T0 + 3, T0 + 60, 10) == []
+    assert fresh_store.take_deliveries(T0 + 3, T0 + 60, 10, per_url=10) == []
     # Retried later: due at T0 + 10.
     retry = DeliveryState.PENDING
     assert fresh_store.settle_delivery(
         taken, retry, T0 + 4, status=500, error=None, next_at=T0 + 10
     )
     assert not fresh_store.settle_delivery(taken, retry, T0 + 4, status=500, error=None)
-    assert fresh_store.take_deliveries(T0 + 9, T0 + 60, 10) == []
-    [again] = fresh_store.take_deliveries(T0 + 10, T0 + 60, 10)
+    assert fresh_store.take_deliveries(T0 + 9, T0 + 60, 10, per_url=10) == []
+    [again] = fresh_store.take_deliveries(T0 + 10, T0 + 60, 10, per_url=10)
     assert (again.id, again.attempts, again.last_status) == (taken.id, 1, 500)
     fresh_store.put_back([again], T0 + 20)
-    [third] = fresh_store.take_deliveries(T0 + 20, T0 + 60, 10)
+    [third] = fresh_store.take_deliveries(T0 + 20, T0 + 60, 10, per_url=10)
     assert third.attempts == 1
     assert fresh_store.settle_delivery(
         third, DeliveryState.DELIVERED, T0 + 21, status=204, error=None
     )
-    assert fresh_store.take_deliveries(T0 + 1000, T0 + 2000, 10) == []
+    assert fresh_store.take_deliveries(T0 + 1000, T0 + 2000, 10, per_url=10) == []
     [last] = fresh_store.deliveries(job.id)
     assert (last.state, last.attempts, last.last_status) == (DeliveryState.DELIVERED, 2, 204)
 
@@ -93,7 +93,7 @@ def test_a_deleted_jobs_deliveries_go_with_it(fresh_store: JobStore) -> None:
     job = fresh_store.submit(hooked(fresh_store)).job
     fresh_store.request_cancel(job.account_id, job.id, T0 + 1)
     fresh_store.delete_job(job.account_id, job.id, T0 + 2)
-    assert fresh_store.take_deliveries(T0 + 3, T0 + 60, 10) == []
+    assert fresh_store.take_deliveries(T0 + 3, T0 + 60, 10, per_url=10) == []
 
 
 def test_an_accounts_secret_is_made_once(fresh_store: JobStore) -> None:
@@ -101,3 +101,21 @@ def test_an_accounts_secret_is_made_once(fresh_store: JobStore) -> None:
     account = fresh_store.ensure_account("alice", None, T0)
     assert fresh_store.webhook_secret(account.id, "whsec_a", T0) == "whsec_a"
     assert fresh_store.webhook_secret(account.id, "whsec_b", T0) == "whsec_a"
+
+
+def test_a_take_holds_few_calls_of_one_url(fresh_store: JobStore) -> None:
+    """At most ``per_url`` calls to one URL per take: a receiver's backlog leaves room for
+    another receiver's call made after it."""
+    for _ in range(5):
+        job = fresh_store.submit(hooked(fresh_store, (WebhookEvent.COMPLETED,))).job
+        fresh_store.request_cancel(job.account_id, job.id, T0 + 1)
+    other = dataclasses.replace(
+        hooked(fresh_store, (WebhookEvent.COMPLETED,)), webhook="https://other.example.com/"
+    )
+    late = fresh_store.submit(other).job
+    fresh_store.request_cancel(late.account_id, late.id, T0 + 2)
+    taken = fresh_store.take_deliveries(T0 + 3, T0 + 60, 3, per_url=2)
+    assert sorted(d.url for d in taken) == ["https://hooks.example.com/genq"] * 2 + [
+        "https://other.example.com/"
+    ]
+    assert len(fresh_store.take_deliveries(T0 + 3, T0 + 60, 10, per_url=2)) == 2

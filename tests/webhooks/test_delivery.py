@@ -6,7 +6,9 @@ receiver that hangs."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import sqlite3
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -233,3 +235,28 @@ def test_a_hanging_receiver_holds_up_no_other(make_server: Any) -> None:
         assert call.at - started < 2.0
         # The slow host never had more calls under way than its limit.
         assert len(slow.calls) == 2
+
+
+@pytest.mark.backends("sqlite")
+def test_a_hanging_receivers_backlog_holds_up_no_other(make_server: Any) -> None:
+    """Thousands of due calls to a receiver that hangs do not delay another receiver's call:
+    it arrives within about a second."""
+    server = make_server(**{**HOOK_SETTINGS, "webhook_host_concurrency": 1})
+    for slow, fast in receivers(2):
+        slow.default = Answer(delay=30.0)
+        made = submit(server, slow.url)
+        slow.wait(1)
+        [db] = server.data_dir.glob("**/*.db")
+        with contextlib.closing(sqlite3.connect(db, timeout=30)) as con, con:
+            [(account,)] = con.execute("SELECT account_id FROM jobs WHERE id = ?", [made["id"]])
+            due = time.time() - 5
+            con.executemany(
+                "INSERT INTO webhook_deliveries (id, job_id, account_id, event, url,"
+                " created_at, next_at) VALUES (?, ?, ?, 'completed', ?, ?, ?)",
+                [(f"msg_{n}", made["id"], account, slow.url, due, due) for n in range(3000)],
+            )
+        time.sleep(1.0)
+        started = time.monotonic()
+        submit(server, fast.url)
+        [call] = fast.wait(1, timeout=30)
+        assert call.at - started < 1.5
