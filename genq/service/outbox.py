@@ -11,8 +11,9 @@ The rules, in one place:
   ``webhook_retry_seconds``. Any other status (a 3xx: redirects are not followed; a 4xx): the
   call fails at once, as does an address the guard refuses. An attempt that breaks in any
   other way (a render, a link) is a failed attempt too, retried as after a 5xx.
-- One job's calls go out one at a time, in the order they were made (a retry waits its
-  turn, and may let a later call pass).
+- One job's calls go out one at a time, in the order they were made, across processes: a
+  call is not taken while an earlier one of its job is pending (a retry holds the later
+  calls back until it is delivered or fails).
 - At most ``webhook_host_concurrency`` calls to one host at once, and each within
   ``webhook_timeout_seconds``: a slow or dead receiver holds only its own calls. Calls to a
   host that is busy are put back for a moment, untried; a take holds at most that many
@@ -26,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import functools
 import logging
 import random
 import time
@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import orjson
 from cachetools import TTLCache
 
-from genq.jobs import DeliveryRecord, DeliveryState, JobRecord, WebhookEvent
+from genq.jobs import DeliveryRecord, DeliveryState, JobRecord
 from genq.notify import Notifier, Topic
 from genq.service import webhook_send as send
 from genq.settings import Settings
@@ -81,7 +81,6 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._busy: collections.Counter[str] = collections.Counter()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._last_of_job: dict[str, asyncio.Task[None]] = {}
         # Read once a minute at most: a secret is made once and never changes (yet).
         self._secrets: TTLCache[str, str] = TTLCache(maxsize=4096, ttl=60)
         loop = asyncio.get_running_loop()
@@ -124,10 +123,10 @@ class Dispatcher:
         if room <= 0:
             return
         now = time.time()
-        # Held long enough for the attempt, the attempts of its job's calls before it (at
-        # most one per event) and its record; a process killed meanwhile leaves it to be
-        # taken again after that.
-        hold = now + (len(WebhookEvent) + 1) * self.settings.webhook_timeout_seconds + 10
+        # Held long enough for the attempt (it starts at once: a job's earlier calls are not
+        # taken together) and its record; a process killed meanwhile leaves it to be taken
+        # again after that.
+        hold = now + self.settings.webhook_timeout_seconds + 10
         taken = await self._db(
             lambda: self.store.take_deliveries(
                 now, hold, room, per_url=self.settings.webhook_host_concurrency
@@ -140,27 +139,15 @@ class Dispatcher:
                 later.append(delivery)
                 continue
             self._busy[host] += 1
-            # One job's calls go out one after the other, in the order they were made.
-            before = self._last_of_job.get(delivery.job_id)
-            task = asyncio.create_task(self._deliver(delivery, host, before))
-            self._last_of_job[delivery.job_id] = task
+            task = asyncio.create_task(self._deliver(delivery, host))
             self._tasks.add(task)
-            task.add_done_callback(functools.partial(self._done, delivery.job_id))
+            task.add_done_callback(self._tasks.discard)
         if later:
             await self._db(self.store.put_back, later, now + BUSY_HOST_DELAY)
             self.wake_in(BUSY_HOST_DELAY)
 
-    def _done(self, job_id: str, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if self._last_of_job.get(job_id) is task:
-            del self._last_of_job[job_id]
-
-    async def _deliver(
-        self, delivery: DeliveryRecord, host: str, before: asyncio.Task[None] | None
-    ) -> None:
+    async def _deliver(self, delivery: DeliveryRecord, host: str) -> None:
         try:
-            if before is not None:
-                await asyncio.wait([before])
             try:
                 await self._attempt(delivery)
             except Exception as exc:

@@ -364,15 +364,33 @@ INSERT_DELIVERY = (
 JOB_DELIVERIES = "SELECT * FROM webhook_deliveries WHERE job_id = :job_id ORDER BY created_at, id"
 _DUE = "state = 'pending' AND next_at <= :now"
 ANY_DUE_DELIVERY = f"SELECT 1 FROM webhook_deliveries WHERE {_DUE} LIMIT 1"
+
+
 # Taking pushes ``next_at`` past the attempt: a process that dies mid-attempt leaves the row
 # to be taken again once that passes. At most :per_url of one URL, so that the backlog of a
 # receiver at its limit does not fill every take ahead of other receivers' calls. Row locks
 # do not go with a window function: a concurrent taker waits for the rows being taken, then
 # finds them no longer due (the outer condition is checked again on the row it waited for).
+#
+# A job's calls go out in the order they were made: none is taken while an earlier one of its
+# job is pending (being sent, or waiting for a retry). The calls of one change (output, then
+# completed) share a time: the event's order breaks the tie.
+def _made_before(a: str, b: str) -> str:
+    rank = (
+        "CASE {}.event WHEN 'start' THEN 0 WHEN 'progress' THEN 1 WHEN 'output' THEN 2 ELSE 3 END"
+    )
+    return (
+        f"({a}.created_at < {b}.created_at OR ({a}.created_at = {b}.created_at"
+        f" AND {rank.format(a)} < {rank.format(b)}))"
+    )
+
+
 TAKE_DELIVERIES = (
     "UPDATE webhook_deliveries SET next_at = :hold_until WHERE id IN (SELECT id FROM"
-    " (SELECT id, next_at, ROW_NUMBER() OVER (PARTITION BY url ORDER BY next_at) AS nth"
-    f" FROM webhook_deliveries WHERE {_DUE}) AS due WHERE nth <= :per_url"
+    " (SELECT d.id, d.next_at, ROW_NUMBER() OVER (PARTITION BY d.url ORDER BY d.next_at)"
+    " AS nth FROM webhook_deliveries AS d WHERE d.state = 'pending' AND d.next_at <= :now"
+    " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS e WHERE e.job_id = d.job_id"
+    f" AND e.state = 'pending' AND {_made_before('e', 'd')})) AS due WHERE nth <= :per_url"
     f" ORDER BY next_at LIMIT :limit) AND {_DUE} RETURNING *"
 )
 # Fenced by the attempt count: an attempt whose hold lapsed settles nothing.

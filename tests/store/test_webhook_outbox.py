@@ -119,3 +119,32 @@ def test_a_take_holds_few_calls_of_one_url(fresh_store: JobStore) -> None:
         "https://other.example.com/"
     ]
     assert len(fresh_store.take_deliveries(T0 + 3, T0 + 60, 10, per_url=2)) == 2
+
+
+def test_a_jobs_calls_are_taken_in_order(fresh_store: JobStore) -> None:
+    """A job's call is not taken while an earlier one of the job is pending, even when that
+    one waits for a retry: start, then output, then completed (made at the same time)."""
+    job = fresh_store.submit(hooked(fresh_store)).job
+    claim = fresh_store.claim("w1", ["m"], T0 + 1, LEASE)[0]
+    fresh_store.finish(claim, T0 + 2, outputs=[OutputRecord("k", "image/png", 1, "x")])
+
+    def take(at: float) -> list[str]:
+        return [d.event.value for d in fresh_store.take_deliveries(at, at + 5, 10, per_url=10)]
+
+    [start] = fresh_store.take_deliveries(T0 + 3, T0 + 8, 10, per_url=10)
+    assert start.event is WebhookEvent.START
+    assert fresh_store.settle_delivery(
+        start, DeliveryState.PENDING, T0 + 4, status=500, error=None, next_at=T0 + 20
+    )
+    assert take(T0 + 10) == []
+    assert take(T0 + 20) == ["start"]
+    [start] = fresh_store.deliveries(job.id)[:1]
+    assert fresh_store.settle_delivery(
+        start, DeliveryState.DELIVERED, T0 + 21, status=200, error=None
+    )
+    [output] = fresh_store.take_deliveries(T0 + 22, T0 + 27, 10, per_url=10)
+    assert output.event is WebhookEvent.OUTPUT
+    assert fresh_store.settle_delivery(
+        output, DeliveryState.FAILED, T0 + 23, status=404, error=None
+    )
+    assert take(T0 + 24) == ["completed"]

@@ -239,8 +239,8 @@ def test_a_hanging_receiver_holds_up_no_other(make_server: Any) -> None:
 
 @pytest.mark.backends("sqlite")
 def test_a_hanging_receivers_backlog_holds_up_no_other(make_server: Any) -> None:
-    """Thousands of due calls to a receiver that hangs do not delay another receiver's call:
-    it arrives within about a second."""
+    """Thousands of due calls (of as many jobs) to a receiver that hangs do not delay
+    another receiver's call: it arrives within about a second."""
     server = make_server(**{**HOOK_SETTINGS, "webhook_host_concurrency": 1})
     for slow, fast in receivers(2):
         slow.default = Answer(delay=30.0)
@@ -253,10 +253,32 @@ def test_a_hanging_receivers_backlog_holds_up_no_other(make_server: Any) -> None
             con.executemany(
                 "INSERT INTO webhook_deliveries (id, job_id, account_id, event, url,"
                 " created_at, next_at) VALUES (?, ?, ?, 'completed', ?, ?, ?)",
-                [(f"msg_{n}", made["id"], account, slow.url, due, due) for n in range(3000)],
+                [(f"msg_{n}", f"job_{n}", account, slow.url, due, due) for n in range(3000)],
             )
         time.sleep(1.0)
         started = time.monotonic()
         submit(server, fast.url)
         [call] = fast.wait(1, timeout=30)
         assert call.at - started < 1.5
+
+
+@pytest.mark.backends("postgres")
+def test_two_servers_send_each_jobs_calls_in_order(make_server: Any, receiver: Receiver) -> None:
+    """Two servers sharing one database send every job's ``start`` before its
+    ``completed``, each call once."""
+    first = make_server("a", **HOOK_SETTINGS)
+    (first.data_dir.parent / "b").mkdir()
+    (first.data_dir.parent / "b" / "api-key").write_text(first.key)
+    shared = {"db": first.settings["db"], "storage": first.settings["storage"]}
+    second = make_server("b", **HOOK_SETTINGS, **shared)
+    receiver.default = Answer(delay=0.05)
+    for n in range(40):
+        submit((first, second)[n % 2], receiver.url, webhook_events=["start", "completed"])
+    receiver.wait(80, timeout=60)
+    time.sleep(1.0)
+    calls = list(receiver.calls)
+    assert len({c.id for c in calls}) == len(calls) == 80
+    events: dict[str, list[str]] = {}
+    for call in calls:
+        events.setdefault(call.json["id"], []).append(call.json["event"])
+    assert all(called == ["start", "completed"] for called in events.values()), events
