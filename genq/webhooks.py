@@ -46,9 +46,13 @@ def new_secret() -> str:
 
 def _key(secret: str) -> bytes:
     try:
-        return base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise WebhookVerificationError("the secret is not whsec_ followed by base64") from exc
+    # An empty key is one anybody can sign with.
+    if not key:
+        raise WebhookVerificationError("the secret is empty")
+    return key
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes | str) -> str:
@@ -71,8 +75,8 @@ def verify(
     """The call's body, parsed as JSON, once its signature and timestamp hold.
 
     ``headers`` may be any mapping (names in any case); ``body`` must be the bytes as
-    received, before any parsing. Raises ``WebhookVerificationError`` when a header is
-    missing, no ``v1`` signature matches, or the timestamp is more than ``tolerance``
+    received, before any parsing. Raises ``WebhookVerificationError`` when the secret is
+    empty, a header is missing (or ``webhook-id`` empty), no ``v1`` signature matches, or the timestamp is more than ``tolerance``
     seconds from ``now`` (default: the clock).
     """
     found = {name.lower(): value for name, value in headers.items()}
@@ -82,6 +86,8 @@ def verify(
         signatures = found["webhook-signature"]
     except KeyError as exc:
         raise WebhookVerificationError(f"the {exc.args[0]} header is missing") from None
+    if not msg_id:
+        raise WebhookVerificationError("the webhook-id header is empty")
     try:
         timestamp = int(stamp)
     except ValueError:

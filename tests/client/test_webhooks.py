@@ -1,8 +1,12 @@
 """``genq.webhooks.verify`` accepts what the independent ``standardwebhooks`` package signs,
-and refuses a wrong signature, a stale or future timestamp, and missing headers."""
+and refuses a wrong signature, a stale or future timestamp, missing headers, an empty secret
+and an empty ``webhook-id``."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import time
 from datetime import UTC, datetime
 
@@ -70,3 +74,29 @@ def test_a_tampered_body_is_refused() -> None:
     with pytest.raises(WebhookVerificationError):
         genq.webhooks.verify(secret, signed(secret), BODY.replace(b"job_1", b"job_2"))
     assert issubclass(WebhookVerificationError, genq.GenqError)
+
+
+def forged(msg_id: str, key: bytes) -> dict[str, str]:
+    """Headers signed with the raw ``key``, as anyone who knows it can sign."""
+    stamp = int(time.time())
+    digest = hmac.new(key, f"{msg_id}.{stamp}.".encode() + BODY, hashlib.sha256).digest()
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": "v1," + base64.b64encode(digest).decode(),
+    }
+
+
+@pytest.mark.parametrize("secret", ["", "whsec_"])
+def test_an_empty_secret_is_refused(secret: str) -> None:
+    """An empty secret would accept a call anyone signed with the empty key: it raises."""
+    with pytest.raises(WebhookVerificationError, match="secret is empty"):
+        genq.webhooks.verify(secret, forged("msg_1", b""), BODY)
+
+
+def test_an_empty_webhook_id_is_refused() -> None:
+    """A call must name itself: an empty ``webhook-id`` is refused, even signed."""
+    secret = new_secret()
+    headers = forged("", base64.b64decode(secret.removeprefix("whsec_")))
+    with pytest.raises(WebhookVerificationError, match="webhook-id header is empty"):
+        genq.webhooks.verify(secret, headers, BODY)
