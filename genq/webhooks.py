@@ -76,8 +76,8 @@ def verify(
 
     ``headers`` may be any mapping (names in any case); ``body`` must be the bytes as
     received, before any parsing. Raises ``WebhookVerificationError`` when the secret is
-    empty, a header is missing (or ``webhook-id`` empty), no ``v1`` signature matches, or the timestamp is more than ``tolerance``
-    seconds from ``now`` (default: the clock).
+    empty, a header is missing (or ``webhook-id`` empty), no ``v1`` signature matches, or
+    the timestamp is more than ``tolerance`` seconds from ``now`` (default: the clock).
     """
     found = {name.lower(): value for name, value in headers.items()}
     try:
