@@ -140,7 +140,15 @@ def test_a_worker_tells_a_claim_and_an_end_once_each(tmp_path: Path) -> None:
     told = []
     while supervisor_end.poll():
         told.append(supervisor_end.recv())
-    assert told == [Busy(job_id), Changed(job_id), Done(job_id)]
+    assert [(type(m), m.job_id) for m in told] == [
+        (Busy, job_id),
+        (Changed, job_id),
+        (Done, job_id),
+    ]
+    # The end carries what the metrics count of it (see genq.metrics).
+    done = told[-1]
+    assert isinstance(done, Done)
+    assert ("finished", ("noop", "succeeded"), 1) in done.figures
     store.close()
 
 
