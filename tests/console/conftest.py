@@ -1,5 +1,5 @@
 """Browser tests of the console: Debian's Chromium driven by Playwright, one ``genq serve`` per
-module and one browser per session.
+module and one browser for them all.
 
 The browser is the system's ``chromium`` (``apt-get install chromium``), launched through its
 path: Playwright's own download is never used. Without it these tests fail rather than skip,
