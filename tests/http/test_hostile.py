@@ -80,6 +80,24 @@ ROUTES = {
         '{"model": "demo-image", "prompt": "x", "extra": VALUE}',
         message_shape,
     ),
+    "webhook": Route(
+        "/v1/jobs",
+        '{"model": "noop", "input": {}, "webhook": VALUE}',
+        '{"model": "noop", "input": {}, "webhook": "https://a.example", "webhook_events": VALUE}',
+        native_shape,
+    ),
+    "keys": Route(
+        "/v1/keys",
+        '{"name": VALUE}',
+        '{"name": "x", "extra": VALUE}',
+        native_shape,
+    ),
+    "sign_in": Route(
+        "/v1/console/sign-in",
+        '{"token": VALUE}',
+        '{"token": "x", "extra": VALUE}',
+        native_shape,
+    ),
     "segmind": Route(
         "/v2/demo-image",
         '{"prompt": VALUE}',
