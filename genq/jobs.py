@@ -82,8 +82,9 @@ class DeliveryState(enum.StrEnum):
 
 @dataclass(frozen=True)
 class DeliveryRecord:
-    """One call of a job's webhook: one event, sent until it is delivered or given up, always
-    with ``id`` as its ``webhook-id`` so that the receiver can drop repeats."""
+    """One call of a webhook for a job: one event, sent until it is delivered or given up,
+    always with ``id`` as its ``webhook-id`` so that the receiver can drop repeats. The
+    webhook is the job's own (``endpoint_id`` None) or an endpoint of its account."""
 
     id: str
     job_id: str
@@ -99,6 +100,47 @@ class DeliveryRecord:
     last_status: int | None = None
     last_error: str | None = None
     finished_at: float | None = None
+    #: The account's endpoint it calls; None: the job's own webhook.
+    endpoint_id: str | None = None
+    #: When its retry window started: ``created_at``, or its last redelivery.
+    retry_from: float | None = None
+
+    @property
+    def window_start(self) -> float:
+        return self.created_at if self.retry_from is None else self.retry_from
+
+
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    """A URL an account registered, called for its jobs' ``events`` (of every model, or of
+    ``models``), signed with a secret of its own."""
+
+    id: str
+    account_id: str
+    url: str
+    events: tuple[WebhookEvent, ...]
+    #: The models whose jobs call it; None: every model.
+    models: tuple[str, ...] | None
+    description: str | None
+    secret: str
+    created_at: float
+    #: The secret before the last rotation, which signs too until ``previous_until``.
+    previous_secret: str | None = None
+    previous_until: float | None = None
+    #: When it was disabled (by its account, or by a receiver's 410 Gone); None: enabled.
+    disabled_at: float | None = None
+    disabled_reason: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.disabled_at is None
+
+    def signing_secrets(self, now: float) -> tuple[str, ...]:
+        """The secrets a call made at ``now`` is signed with: the current one, and the one
+        before it for a while after a rotation (receivers verify with either)."""
+        if self.previous_secret is not None and (self.previous_until or 0) > now:
+            return (self.secret, self.previous_secret)
+        return (self.secret,)
 
 
 @dataclass(frozen=True)
@@ -179,6 +221,8 @@ class JobRecord:
     started_at: float | None = None
     finished_at: float | None = None
     inference_time: float | None = None
+    #: How long its worker spent loading the model before running it; None: it was loaded.
+    load_time: float | None = None
     attempts: int = 0
     cancel_requested: bool = False
     #: Jobs of one model with the same key may run together in one model call.

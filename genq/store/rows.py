@@ -26,6 +26,7 @@ from genq.jobs import (
     OutputRecord,
     ProgressRecord,
     Status,
+    WebhookEndpoint,
     WebhookEvent,
 )
 from genq.store.base import NewJob
@@ -65,6 +66,7 @@ def job_from_row(row: Row, decode: Decode) -> JobRecord:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         inference_time=row["inference_time"],
+        load_time=row["load_time"],
         attempts=row["attempts"],
         cancel_requested=bool(row["cancel_requested"]),
         batch_key=row["batch_key"],
@@ -90,6 +92,26 @@ def delivery_from_row(row: Row) -> DeliveryRecord:
         last_status=row["last_status"],
         last_error=row["last_error"],
         finished_at=row["finished_at"],
+        endpoint_id=row["endpoint_id"],
+        retry_from=row["retry_from"],
+    )
+
+
+def endpoint_from_row(row: Row, decode: Decode) -> WebhookEndpoint:
+    models = row["models"]
+    return WebhookEndpoint(
+        id=row["id"],
+        account_id=row["account_id"],
+        url=row["url"],
+        events=tuple(WebhookEvent(e) for e in decode(row["events"])),
+        models=None if models is None else tuple(decode(models)),
+        description=row["description"],
+        secret=row["secret"],
+        created_at=row["created_at"],
+        previous_secret=row["previous_secret"],
+        previous_until=row["previous_until"],
+        disabled_at=row["disabled_at"],
+        disabled_reason=row["disabled_reason"],
     )
 
 
