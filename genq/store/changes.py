@@ -47,7 +47,7 @@ class Change:
     ``sql`` returns the changed jobs' rows: at least ``id``, ``status`` when announcing
     ``QUEUED`` or ``CANCEL``, ``model`` with ``QUEUED``, every column with
     ``Record.STATUS``, and ``account_id``, ``webhook`` and ``webhook_events`` with
-    ``Record.GIVEN`` (for the webhook calls it may make due, ``due_webhooks``).
+    ``Record.GIVEN`` (for the webhook calls it may make due, ``due_events``).
     """
 
     sql: Sql
@@ -81,25 +81,27 @@ GIVEN_WEBHOOKS = (WebhookEvent.PROGRESS, WebhookEvent.OUTPUT)
 ENDED = tuple(s.value for s in Status if s.terminal)
 
 
-def due_webhooks(
+def due_events(
     record: Record, row: Row, event_type: str | None, decode: Decode
 ) -> list[WebhookEvent]:
-    """The webhook calls a changed job's row makes due, in order: ``start`` when it starts
+    """The webhook events a changed job's row makes due, in order: ``start`` when it starts
     running; ``output`` (if it has outputs) and ``completed`` when it ends; ``progress`` or
-    ``output`` for such an event given; of those, the ones its submit asked for.
-    (``genq.store.postgres`` spells the same rule in SQL.)"""
-    if record is Record.NOTHING or row["webhook"] is None:
-        return []
-    due: list[WebhookEvent] = []
+    ``output`` for such an event given. Each webhook (the job's own, the account's
+    endpoints) is then called for those it wants. (``genq.store.postgres`` spells the same
+    rule in SQL.)"""
     if record is Record.STATUS:
         status = row["status"]
         if status == Status.RUNNING:
-            due = [WebhookEvent.START]
-        elif status in ENDED:
+            return [WebhookEvent.START]
+        if status in ENDED:
             if status == Status.SUCCEEDED and decode(row["outputs"]):
-                due.append(WebhookEvent.OUTPUT)
-            due.append(WebhookEvent.COMPLETED)
-    elif event_type in GIVEN_WEBHOOKS:
-        due = [WebhookEvent(event_type)]
-    wanted = decode(row["webhook_events"])
-    return [event for event in due if event in wanted]
+                return [WebhookEvent.OUTPUT, WebhookEvent.COMPLETED]
+            return [WebhookEvent.COMPLETED]
+    elif record is Record.GIVEN and event_type in GIVEN_WEBHOOKS:
+        return [WebhookEvent(event_type)]
+    return []
+
+
+def own_webhook_wants(row: Row, event: WebhookEvent, decode: Decode) -> bool:
+    """Whether the job's own webhook (``webhook`` on its submit) is called for ``event``."""
+    return row["webhook"] is not None and event in decode(row["webhook_events"])

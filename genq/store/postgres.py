@@ -63,8 +63,8 @@ _STATUS_DATA = (
     " 'message', COALESCE(c.error_message, ''))) END"
 )
 _EVENT = {Record.STATUS: f"'status', {_STATUS_DATA}", Record.GIVEN: ":event_type, :event_data"}
-#: ``changes.due_webhooks`` in SQL: per change record, the webhook events a changed row
-#: ``c`` may make due, in order (NULL: none).
+#: ``changes.due_events`` in SQL: per change record, the webhook events a changed row ``c``
+#: may make due, in order (NULL: none).
 _ENDED = ", ".join(f"'{status}'" for status in ENDED)
 _DUE_WEBHOOKS = {
     Record.STATUS: (
@@ -199,18 +199,31 @@ class PostgresEngine(Engine):
                     f" SELECT c.id, {_EVENT[change.record]}, :event_at FROM c)"
                 )
             if change.record in _DUE_WEBHOOKS:
-                # A progress call is not added while another of the job's waits (as
-                # ``queries.INSERT_DELIVERY``).
+                # The calls of the job's own webhook (``queries.INSERT_DELIVERY``), then those
+                # of the account's endpoints that want the event for the job's model
+                # (``queries.INSERT_ENDPOINT_DELIVERIES``): a progress call is not added while
+                # another of the job's to the same webhook waits.
+                due = f"c CROSS JOIN LATERAL {_DUE_WEBHOOKS[change.record]} AS w(n, event)"
+                at = ":event_at + w.n * 1e-6"
+                waiting = (
+                    "w.event <> 'progress' OR NOT EXISTS (SELECT 1 FROM webhook_deliveries p"
+                    " WHERE p.job_id = c.id AND p.endpoint_id IS NOT DISTINCT FROM {}"
+                    " AND p.event = 'progress' AND p.state = 'pending')"
+                )
                 sql += (
                     ", d AS (INSERT INTO webhook_deliveries"
                     " (id, job_id, account_id, event, url, created_at, next_at)"
-                    f" SELECT {_DELIVERY_ID}, c.id, c.account_id, w.event, c.webhook,"
-                    " :event_at + w.n * 1e-6, :event_at + w.n * 1e-6 FROM c CROSS JOIN LATERAL"
-                    f" {_DUE_WEBHOOKS[change.record]} AS w(n, event)"
-                    " WHERE c.webhook IS NOT NULL AND w.event IS NOT NULL"
-                    " AND c.webhook_events ? w.event AND (w.event <> 'progress' OR NOT EXISTS"
-                    " (SELECT 1 FROM webhook_deliveries p WHERE p.job_id = c.id"
-                    " AND p.event = 'progress' AND p.state = 'pending')))"
+                    f" SELECT {_DELIVERY_ID}, c.id, c.account_id, w.event, c.webhook, {at}, {at}"
+                    f" FROM {due} WHERE c.webhook IS NOT NULL AND w.event IS NOT NULL"
+                    f" AND c.webhook_events ? w.event AND ({waiting.format('NULL')}))"
+                    ", h AS (INSERT INTO webhook_deliveries"
+                    " (id, job_id, account_id, endpoint_id, event, url, created_at, next_at)"
+                    f" SELECT {_DELIVERY_ID.replace('w.event', 'w.event || h.id')}, c.id,"
+                    f" c.account_id, h.id, w.event, h.url, {at}, {at} FROM {due}"
+                    " JOIN webhook_endpoints h ON h.account_id = c.account_id"
+                    " AND h.disabled_at IS NULL AND h.events ? w.event"
+                    " AND (h.models IS NULL OR h.models ? c.model)"
+                    f" WHERE w.event IS NOT NULL AND ({waiting.format('h.id')}))"
                 )
             notify = "".join(f", {self._notify(topic)}" for topic in change.announce)
             sql = self._statements[change] = spelled(f"{sql} SELECT c.*{notify} FROM c")

@@ -250,7 +250,7 @@ CLAIM_BATCH = _claim("model = :model AND batch_key = :batch_key")
 #: A worker's writes are fenced by its claim: the job, the worker and the attempt.
 _FENCE = "id = :id AND worker_id = :worker_id AND attempts = :attempt AND status = 'running'"
 #: What a ``Record.GIVEN`` change returns: the job, and what its webhook calls need.
-_GIVEN_COLUMNS = "id, account_id, webhook, webhook_events"
+_GIVEN_COLUMNS = "id, account_id, model, webhook, webhook_events"
 HEARTBEAT = f"UPDATE jobs SET lease_expires_at = :lease WHERE {_FENCE} RETURNING cancel_requested"
 SET_PROGRESS = Change(
     "UPDATE jobs SET progress_step = :step, progress_total = :total,"
@@ -353,13 +353,28 @@ INSERT_WEBHOOK_SECRET = (
     " VALUES (:account_id, :secret, :now) ON CONFLICT (account_id) DO NOTHING"
 )
 WEBHOOK_SECRET = "SELECT secret FROM webhook_secrets WHERE account_id = :account_id"
-# SQLite's twin of the deliveries part of ``genq.store.postgres``'s change statement: a
-# progress call is not added while another of the job's waits (that one sends the latest).
+# SQLite's twins of the deliveries part of ``genq.store.postgres``'s change statement: a
+# progress call is not added while another of the job's to the same webhook waits (that one
+# sends the latest). First the job's own webhook, then the account's endpoints that want the
+# event for the job's model.
 INSERT_DELIVERY = (
     "INSERT INTO webhook_deliveries (id, job_id, account_id, event, url, created_at, next_at)"
     " SELECT :id, :job_id, :account_id, :event, :url, :at, :at"
     " WHERE :event != 'progress' OR NOT EXISTS (SELECT 1 FROM webhook_deliveries"
-    " WHERE job_id = :job_id AND event = 'progress' AND state = 'pending')"
+    " WHERE job_id = :job_id AND endpoint_id IS NULL AND event = 'progress'"
+    " AND state = 'pending')"
+)
+INSERT_ENDPOINT_DELIVERIES = (
+    "INSERT INTO webhook_deliveries"
+    " (id, job_id, account_id, endpoint_id, event, url, created_at, next_at)"
+    " SELECT 'msg_' || lower(hex(randomblob(16))), :job_id, :account_id, h.id, :event, h.url,"
+    " :at, :at FROM webhook_endpoints AS h WHERE h.account_id = :account_id"
+    " AND h.disabled_at IS NULL"
+    " AND EXISTS (SELECT 1 FROM json_each(h.events) WHERE value = :event)"
+    " AND (h.models IS NULL OR EXISTS (SELECT 1 FROM json_each(h.models) WHERE value = :model))"
+    " AND (:event != 'progress' OR NOT EXISTS (SELECT 1 FROM webhook_deliveries AS p"
+    " WHERE p.job_id = :job_id AND p.endpoint_id = h.id AND p.event = 'progress'"
+    " AND p.state = 'pending'))"
 )
 JOB_DELIVERIES = "SELECT * FROM webhook_deliveries WHERE job_id = :job_id ORDER BY created_at, id"
 _DUE = "state = 'pending' AND next_at <= :now"
@@ -372,8 +387,9 @@ ANY_DUE_DELIVERY = f"SELECT 1 FROM webhook_deliveries WHERE {_DUE} LIMIT 1"
 # do not go with a window function: a concurrent taker waits for the rows being taken, then
 # finds them no longer due (the outer condition is checked again on the row it waited for).
 #
-# A job's calls go out in the order they were made: none is taken while an earlier one of its
-# job is pending (being sent, or waiting for a retry). The calls of one change (output, then
+# A job's calls to one URL go out in the order they were made: none is taken while an earlier
+# one of its job to that URL is pending (being sent, or waiting for a retry); a receiver that
+# is down holds back no other receiver's calls. The calls of one change (output, then
 # completed) share a time: the event's order breaks the tie.
 def _made_before(a: str, b: str) -> str:
     rank = (
@@ -390,7 +406,7 @@ TAKE_DELIVERIES = (
     " (SELECT d.id, d.next_at, ROW_NUMBER() OVER (PARTITION BY d.url ORDER BY d.next_at)"
     " AS nth FROM webhook_deliveries AS d WHERE d.state = 'pending' AND d.next_at <= :now"
     " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS e WHERE e.job_id = d.job_id"
-    f" AND e.state = 'pending' AND {_made_before('e', 'd')})) AS due WHERE nth <= :per_url"
+    f" AND e.url = d.url AND e.state = 'pending' AND {_made_before('e', 'd')})) AS due WHERE nth <= :per_url"
     f" ORDER BY next_at LIMIT :limit) AND {_DUE} RETURNING *"
 )
 # Fenced by the attempt count: an attempt whose hold lapsed settles nothing.

@@ -164,16 +164,15 @@ def new_delivery_id() -> str:
     return "msg_" + secrets.token_hex(16)
 
 
-def delivery_columns(row: Row, event: WebhookEvent, now: float, order: int) -> dict[str, Any]:
-    """The columns of a new call of the webhook of a job's changed row, the ``order``-th of
-    the calls its change makes due (later ones are a microsecond later, to keep the order)."""
+def delivery_columns(row: Row, event: WebhookEvent, at: float) -> dict[str, Any]:
+    """The columns of a new call of the job's own webhook for ``event``, made at ``at``."""
     return {
         "id": new_delivery_id(),
         "job_id": row["id"],
         "account_id": row["account_id"],
         "event": event.value,
         "url": row["webhook"],
-        "at": now + order * 1e-6,
+        "at": at,
     }
 
 

@@ -24,7 +24,7 @@ import orjson
 from genq.errors import StoreUnavailable
 from genq.notify.base import Topic
 from genq.store import queries as q
-from genq.store.changes import Change, PerEngine, Record, Sql, announcements, due_webhooks
+from genq.store.changes import Change, PerEngine, Record, Sql, announcements, due_events, own_webhook_wants
 from genq.store.core import SQLStore
 from genq.store.engine import Again, Announce, Args, Engine, T, Tx
 from genq.store.rows import Row, delivery_columns, event_columns, status_event_data
@@ -95,15 +95,27 @@ class SQLiteTx(Tx):
         if events:
             self.conn.executemany(spelled(q.INSERT_EVENT), [event_columns(*e, now) for e in events])
         given = None if event is None else event[0]
-        due = [
-            delivery_columns(r, webhook_event, now, order)
-            for r in rows
+        own, endpoints = [], []
+        for r in rows:
             for order, webhook_event in enumerate(
-                due_webhooks(change.record, r, given, orjson.loads), 1
-            )
-        ]
-        if due:
-            self.conn.executemany(spelled(q.INSERT_DELIVERY), due)
+                due_events(change.record, r, given, orjson.loads), 1
+            ):
+                at = now + order * 1e-6
+                if own_webhook_wants(r, webhook_event, orjson.loads):
+                    own.append(delivery_columns(r, webhook_event, at))
+                endpoints.append(
+                    {
+                        "job_id": r["id"],
+                        "account_id": r["account_id"],
+                        "model": r["model"],
+                        "event": webhook_event.value,
+                        "at": at,
+                    }
+                )
+        if own:
+            self.conn.executemany(spelled(q.INSERT_DELIVERY), own)
+        if endpoints:
+            self.conn.executemany(spelled(q.INSERT_ENDPOINT_DELIVERIES), endpoints)
         if self._announcing:
             self.announced.extend(announcements(rows, change.announce))
         return rows
