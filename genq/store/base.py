@@ -30,6 +30,7 @@ from genq.jobs import (
     OriginRecord,
     OutputRecord,
     ProgressRecord,
+    WebhookEndpoint,
     WebhookEvent,
 )
 from genq.notify import Topic
@@ -209,8 +210,61 @@ class JobStore(abc.ABC):
         """The account's default webhook signing secret; ``made`` becomes it if it has none."""
 
     @abc.abstractmethod
+    def add_endpoint(self, endpoint: WebhookEndpoint, most: int) -> bool:
+        """Register an endpoint; False when its account has ``most`` already."""
+
+    @abc.abstractmethod
+    def endpoints(self, account_id: str) -> list[WebhookEndpoint]:
+        """The account's endpoints, oldest first."""
+
+    @abc.abstractmethod
+    def get_endpoint(self, endpoint_id: str, account_id: str | None) -> WebhookEndpoint | None:
+        """One endpoint of the account (None: of any account)."""
+
+    @abc.abstractmethod
+    def delete_endpoint(self, endpoint_id: str, account_id: str, now: float) -> bool:
+        """Delete an endpoint of the account; its pending calls fail. False: no such one."""
+
+    @abc.abstractmethod
+    def disable_endpoint(
+        self, endpoint_id: str, account_id: str | None, now: float, reason: str
+    ) -> WebhookEndpoint | None:
+        """Disable an endpoint (of any account with None), for ``reason``: it is called for no
+        new change, and its pending calls fail."""
+
+    @abc.abstractmethod
+    def enable_endpoint(self, endpoint_id: str, account_id: str) -> WebhookEndpoint | None:
+        """Enable an endpoint again, for the changes from now on."""
+
+    @abc.abstractmethod
+    def rotate_endpoint_secret(
+        self, endpoint_id: str, account_id: str, secret: str, previous_until: float
+    ) -> WebhookEndpoint | None:
+        """Give an endpoint a new secret; the one it had signs too until ``previous_until``."""
+
+    @abc.abstractmethod
+    def list_deliveries(
+        self,
+        account_id: str,
+        *,
+        job_id: str | None = None,
+        endpoint_id: str | None = None,
+        state: DeliveryState | None = None,
+        before: tuple[float, str] | None = None,
+        limit: int = 100,
+    ) -> list[DeliveryRecord]:
+        """The account's webhook calls, newest first, of one job or endpoint or in one state,
+        made before ``before`` (``created_at``, ``id``)."""
+
+    @abc.abstractmethod
+    def redeliver(self, delivery_id: str, account_id: str, now: float) -> DeliveryRecord | None:
+        """Send a delivered or failed call again, due now with a new retry window, keeping
+        its ``webhook-id``. The call as it was when it is pending (unchanged); None when the
+        account has no such call."""
+
+    @abc.abstractmethod
     def deliveries(self, job_id: str) -> list[DeliveryRecord]:
-        """The calls of the job's webhook, oldest first."""
+        """The webhook calls for the job, oldest first."""
 
     @abc.abstractmethod
     async def read_deliveries(self, job_id: str) -> list[DeliveryRecord]:

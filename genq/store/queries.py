@@ -377,6 +377,62 @@ INSERT_ENDPOINT_DELIVERIES = (
     " AND p.state = 'pending'))"
 )
 JOB_DELIVERIES = "SELECT * FROM webhook_deliveries WHERE job_id = :job_id ORDER BY created_at, id"
+
+# -- webhook endpoints -----------------------------------------------------------------
+# At most :most per account, counted in the insert (on PostgreSQL with the account locked).
+INSERT_ENDPOINT = (
+    "INSERT INTO webhook_endpoints (id, account_id, url, events, models, description, secret,"
+    " created_at) SELECT :id, :account_id, :url, :events, :models, :description, :secret,"
+    " :created_at WHERE (SELECT COUNT(*) FROM webhook_endpoints"
+    " WHERE account_id = :account_id) < :most RETURNING id"
+)
+ENDPOINTS = "SELECT * FROM webhook_endpoints WHERE account_id = :account_id ORDER BY created_at, id"
+_ENDPOINT = "id = :id AND (account_id = :account_id OR CAST(:account_id AS TEXT) IS NULL)"
+ENDPOINT = f"SELECT * FROM webhook_endpoints WHERE {_ENDPOINT}"
+DELETE_ENDPOINT = f"DELETE FROM webhook_endpoints WHERE {_ENDPOINT} RETURNING id"
+DISABLE_ENDPOINT = (
+    "UPDATE webhook_endpoints SET disabled_at = COALESCE(disabled_at, :now),"
+    f" disabled_reason = COALESCE(disabled_reason, :reason) WHERE {_ENDPOINT} RETURNING *"
+)
+ENABLE_ENDPOINT = (
+    "UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL"
+    f" WHERE {_ENDPOINT} RETURNING *"
+)
+ROTATE_ENDPOINT_SECRET = (
+    "UPDATE webhook_endpoints SET previous_secret = secret, previous_until = :previous_until,"
+    f" secret = :secret WHERE {_ENDPOINT} RETURNING *"
+)
+#: An endpoint deleted or disabled takes its pending calls with it.
+FAIL_ENDPOINT_DELIVERIES = (
+    "UPDATE webhook_deliveries SET state = 'failed', last_error = :reason, finished_at = :now"
+    " WHERE endpoint_id = :id AND state = 'pending'"
+)
+
+
+def list_deliveries(job: bool, endpoint: bool, state: bool, before: bool) -> str:
+    """The account's webhook calls, newest first, filtered as asked."""
+    where = ["account_id = :account_id"]
+    if job:
+        where.append("job_id = :job_id")
+    if endpoint:
+        where.append("endpoint_id = :endpoint_id")
+    if state:
+        where.append("state = :state")
+    if before:
+        where.append("(created_at < :before_at OR (created_at = :before_at AND id < :before_id))")
+    return (
+        f"SELECT * FROM webhook_deliveries WHERE {' AND '.join(where)}"
+        " ORDER BY created_at DESC, id DESC LIMIT :limit"
+    )
+
+
+DELIVERY = "SELECT * FROM webhook_deliveries WHERE id = :id AND account_id = :account_id"
+# A call sent again keeps its id (receivers that saw it drop it), with a new retry window.
+REDELIVER = (
+    "UPDATE webhook_deliveries SET state = 'pending', next_at = :now, retry_from = :now,"
+    " finished_at = NULL WHERE id = :id AND account_id = :account_id AND state <> 'pending'"
+    " RETURNING *"
+)
 _DUE = "state = 'pending' AND next_at <= :now"
 ANY_DUE_DELIVERY = f"SELECT 1 FROM webhook_deliveries WHERE {_DUE} LIMIT 1"
 
@@ -406,7 +462,8 @@ TAKE_DELIVERIES = (
     " (SELECT d.id, d.next_at, ROW_NUMBER() OVER (PARTITION BY d.url ORDER BY d.next_at)"
     " AS nth FROM webhook_deliveries AS d WHERE d.state = 'pending' AND d.next_at <= :now"
     " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS e WHERE e.job_id = d.job_id"
-    f" AND e.url = d.url AND e.state = 'pending' AND {_made_before('e', 'd')})) AS due WHERE nth <= :per_url"
+    " AND e.url = d.url AND e.state = 'pending'"
+    f" AND {_made_before('e', 'd')})) AS due WHERE nth <= :per_url"
     f" ORDER BY next_at LIMIT :limit) AND {_DUE} RETURNING *"
 )
 # Fenced by the attempt count: an attempt whose hold lapsed settles nothing.

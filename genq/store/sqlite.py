@@ -24,7 +24,15 @@ import orjson
 from genq.errors import StoreUnavailable
 from genq.notify.base import Topic
 from genq.store import queries as q
-from genq.store.changes import Change, PerEngine, Record, Sql, announcements, due_events, own_webhook_wants
+from genq.store.changes import (
+    Change,
+    PerEngine,
+    Record,
+    Sql,
+    announcements,
+    due_events,
+    own_webhook_wants,
+)
 from genq.store.core import SQLStore
 from genq.store.engine import Again, Announce, Args, Engine, T, Tx
 from genq.store.rows import Row, delivery_columns, event_columns, status_event_data
