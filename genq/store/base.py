@@ -430,8 +430,11 @@ class JobStore(abc.ABC):
         canceled: bool = False,
         cost_actual: Decimal | None = None,
         inference_time: float | None = None,
+        load_time: float | None = None,
     ) -> JobRecord | None:
-        """Make the job terminal (and charge a success); None when the lease was lost."""
+        """Make the job terminal (and charge a success); None when the lease was lost.
+        ``load_time``: the seconds the worker spent loading the model for it (None: it had
+        the model loaded already)."""
 
     # -- workers -----------------------------------------------------------------------
     @abc.abstractmethod

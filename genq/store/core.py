@@ -343,6 +343,7 @@ class SQLStore(AccountStatements, WebhookStatements, JobStore):
         canceled: bool = False,
         cost_actual: Decimal | None = None,
         inference_time: float | None = None,
+        load_time: float | None = None,
     ) -> JobRecord | None:
         def run(tx: Tx) -> JobRecord | None:
             with tx.atomic():
@@ -369,6 +370,7 @@ class SQLStore(AccountStatements, WebhookStatements, JobStore):
                 args["error_code"] = error.code if error else None
                 args["error_message"] = error.message if error else None
                 args.update(charge=to_micros(charge), inference_time=inference_time, now=now)
+                args["load_time"] = load_time
                 args["done"] = status is Status.SUCCEEDED
                 job = self._job(self.change(tx, q.FINISH, args, now)[0])
                 if charge:

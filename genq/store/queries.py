@@ -269,7 +269,8 @@ _COMPLETE = "CASE WHEN progress_total > 1 THEN progress_total ELSE 1 END"
 FINISH = Change(
     "UPDATE jobs SET status = :status, outputs = :outputs, error_code = :error_code,"
     " error_message = :error_message, cost_actual_micros = :charge,"
-    " inference_time = :inference_time, finished_at = :now, lease_expires_at = NULL,"
+    " inference_time = :inference_time, load_time = :load_time, finished_at = :now,"
+    " lease_expires_at = NULL,"
     f" progress_step = CASE WHEN :done THEN {_COMPLETE} ELSE progress_step END,"
     f" progress_total = CASE WHEN :done THEN {_COMPLETE} ELSE progress_total END"
     f" WHERE {_FENCE} RETURNING *",

@@ -872,6 +872,28 @@ def test_finish_canceled_ends_canceled(store: JobStore) -> None:
     assert store.get_account(payer.id) == payer
 
 
+def test_finish_records_the_load_time_the_job_waited_for(store: JobStore, account: Account) -> None:
+    """finish stores the model's load time of a success or a failure as given, and none
+    (null) when the worker had the model loaded already."""
+    loaded, failed, warm = submit_many(store, account, 3)
+    claims = {claim.job.id: claim for claim in store.claim("w1", ["m"], T0 + 100, LEASE, limit=3)}
+    first, second, third = (claims[job.id] for job in (loaded, failed, warm))
+    assert first.job.load_time is None
+    done = store.finish(first, T0 + 107, load_time=6.2, inference_time=0.069)
+    assert done is not None
+    assert (done.load_time, done.inference_time) == (6.2, 0.069)
+    assert get(store, loaded).load_time == 6.2
+    error = Failure("model_load_failed", "OSError: weights not found")
+    ended = store.finish(second, T0 + 102, error=error, load_time=1.5)
+    assert ended is not None
+    assert ended.load_time == 1.5
+    assert get(store, failed).load_time == 1.5
+    plain = store.finish(third, T0 + 103, inference_time=0.07)
+    assert plain is not None
+    assert plain.load_time is None
+    assert get(store, warm).load_time is None
+
+
 # -- release_worker / release_lapsed ----------------------------------------------------------
 def test_release_worker_requeues_its_running_jobs(store: JobStore, account: Account) -> None:
     """release_worker puts the worker's running jobs back in the queue and leaves others alone."""
