@@ -250,11 +250,15 @@ class JobStore(abc.ABC):
         job_id: str | None = None,
         endpoint_id: str | None = None,
         state: DeliveryState | None = None,
-        before: tuple[float, str] | None = None,
+        before: str | None = None,
         limit: int = 100,
     ) -> list[DeliveryRecord]:
-        """The account's webhook calls, newest first, of one job or endpoint or in one state,
-        made before ``before`` (``created_at``, ``id``)."""
+        """The account's webhook calls, newest first, of one job or endpoint or in one state;
+        with ``before`` (a call's id), those listed after that one."""
+
+    @abc.abstractmethod
+    def get_delivery(self, delivery_id: str, account_id: str) -> DeliveryRecord | None:
+        """One webhook call for the account's jobs."""
 
     @abc.abstractmethod
     def redeliver(self, delivery_id: str, account_id: str, now: float) -> DeliveryRecord | None:

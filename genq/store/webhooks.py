@@ -112,7 +112,7 @@ class WebhookStatements:
         job_id: str | None = None,
         endpoint_id: str | None = None,
         state: DeliveryState | None = None,
-        before: tuple[float, str] | None = None,
+        before: str | None = None,
         limit: int = 100,
     ) -> list[DeliveryRecord]:
         sql = q.list_deliveries(
@@ -123,16 +123,20 @@ class WebhookStatements:
             "job_id": job_id,
             "endpoint_id": endpoint_id,
             "state": None if state is None else state.value,
-            "before_at": None if before is None else before[0],
-            "before_id": None if before is None else before[1],
+            "before": before,
             "limit": limit,
         }
         return [delivery_from_row(row) for row in self._db.all(sql, args)]
+
+    def get_delivery(self, delivery_id: str, account_id: str) -> DeliveryRecord | None:
+        row = self._db.one(q.DELIVERY, {"id": delivery_id, "account_id": account_id})
+        return None if row is None else delivery_from_row(row)
 
     def redeliver(self, delivery_id: str, account_id: str, now: float) -> DeliveryRecord | None:
         args = {"id": delivery_id, "account_id": account_id, "now": now}
 
         def run(tx: Tx) -> Row | None:
+            # One still pending is left as it is.
             return tx.one(q.REDELIVER, args) or tx.one(q.DELIVERY, args)
 
         row = self._db.write(run)

@@ -7,7 +7,13 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 
-from genq.jobs import DeliveryState, OutputRecord, ProgressRecord, WebhookEvent
+from genq.jobs import (
+    DeliveryState,
+    OutputRecord,
+    ProgressRecord,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from genq.store import JobStore, NewJob
 from tests.store.test_store_contract import LEASE, T0, new_job
 
@@ -148,3 +154,205 @@ def test_a_jobs_calls_are_taken_in_order(fresh_store: JobStore) -> None:
         output, DeliveryState.FAILED, T0 + 23, status=404, error=None
     )
     assert take(T0 + 24) == ["completed"]
+
+
+# -- endpoints ------------------------------------------------------------------------------
+HOOK = "https://hooks.example.com/endpoint"
+
+
+def endpoint(
+    store: JobStore,
+    events: tuple[WebhookEvent, ...] = ALL,
+    models: tuple[str, ...] | None = None,
+    url: str = HOOK,
+    account: str = "alice",
+) -> WebhookEndpoint:
+    owner = store.ensure_account(account, Decimal(5), T0)
+    made = WebhookEndpoint(
+        id=f"wh_{len(store.endpoints(owner.id))}_{account}",
+        account_id=owner.id,
+        url=url,
+        events=events,
+        models=models,
+        description=None,
+        secret="whsec_c2VjcmV0",
+        created_at=T0,
+    )
+    assert store.add_endpoint(made, 50)
+    return made
+
+
+def calls_of(store: JobStore, job_id: str) -> list[tuple[str, str, str]]:
+    """Each call of the job: its endpoint ("" for the job's own webhook), event and URL."""
+    return [(d.endpoint_id or "", d.event.value, d.url) for d in store.deliveries(job_id)]
+
+
+def run_to_end(store: JobStore, job: NewJob, outputs: bool = True) -> str:
+    made = store.submit(job).job
+    claim = store.claim("w1", [job.model], T0 + 1, LEASE)[0]
+    store.set_progress(claim, ProgressRecord(1, 4), T0 + 2)
+    store.set_progress(claim, ProgressRecord(2, 4), T0 + 3)
+    found = [OutputRecord("k", "image/png", 1, "x")] if outputs else []
+    store.finish(claim, T0 + 4, outputs=found)
+    return made.id
+
+
+def test_an_accounts_endpoints_are_called_for_the_events_and_models_they_want(
+    fresh_store: JobStore,
+) -> None:
+    """Each endpoint of the job's account gets a call per event it wants (progress once while
+    one waits, per endpoint), for the models it names; another account's endpoint, a disabled
+    one and one for another model get none; the job's own webhook is called beside them."""
+    everything = endpoint(fresh_store)
+    ends = endpoint(fresh_store, (WebhookEvent.COMPLETED,), url="https://b.example.com/h")
+    endpoint(fresh_store, ALL, models=("other",), url="https://c.example.com/h")
+    endpoint(fresh_store, ALL, url="https://bob.example.com/h", account="bob")
+    off = endpoint(fresh_store, ALL, url="https://off.example.com/h")
+    assert fresh_store.disable_endpoint(off.id, None, T0, "test") is not None
+    job_id = run_to_end(fresh_store, hooked(fresh_store, (WebhookEvent.START,)))
+    calls = calls_of(fresh_store, job_id)
+    assert sorted(calls) == sorted(
+        [
+            ("", "start", URL),
+            (everything.id, "start", HOOK),
+            (everything.id, "progress", HOOK),
+            (everything.id, "output", HOOK),
+            (everything.id, "completed", HOOK),
+            (ends.id, "completed", ends.url),
+        ]
+    )
+    # The endpoint's calls in the order they were made.
+    assert [e for i, e, _ in calls if i == everything.id] == [
+        "start",
+        "progress",
+        "output",
+        "completed",
+    ]
+
+
+def test_an_endpoint_for_a_model_is_called_for_its_jobs(fresh_store: JobStore) -> None:
+    only_m = endpoint(fresh_store, (WebhookEvent.COMPLETED,), models=("x", "m"))
+    account = fresh_store.ensure_account("alice", Decimal(5), T0)
+    job_id = run_to_end(fresh_store, new_job(account), outputs=False)
+    assert calls_of(fresh_store, job_id) == [(only_m.id, "completed", HOOK)]
+
+
+def test_a_dead_receiver_holds_back_no_other_receivers_calls_of_the_job(
+    fresh_store: JobStore,
+) -> None:
+    """A job's calls go out in order per URL: the endpoint's ``start`` waiting for a retry
+    holds back its own ``completed`` only."""
+    hook = endpoint(fresh_store, (WebhookEvent.START, WebhookEvent.COMPLETED))
+    job = fresh_store.submit(hooked(fresh_store, (WebhookEvent.START, WebhookEvent.COMPLETED))).job
+    claim = fresh_store.claim("w1", ["m"], T0 + 1, LEASE)[0]
+    fresh_store.finish(claim, T0 + 2, outputs=[])
+    taken = fresh_store.take_deliveries(T0 + 3, T0 + 8, 10, per_url=10)
+    assert sorted((d.endpoint_id or "", d.event.value) for d in taken) == [
+        ("", "start"),
+        (hook.id, "start"),
+    ]
+    for call in taken:
+        if call.endpoint_id is None:
+            ok = DeliveryState.DELIVERED
+            assert fresh_store.settle_delivery(call, ok, T0 + 4, status=200, error=None)
+        else:
+            retry = DeliveryState.PENDING
+            assert fresh_store.settle_delivery(
+                call, retry, T0 + 4, status=500, error=None, next_at=T0 + 100
+            )
+    [completed] = fresh_store.take_deliveries(T0 + 10, T0 + 15, 10, per_url=10)
+    assert (completed.endpoint_id, completed.event, completed.job_id) == (
+        None,
+        WebhookEvent.COMPLETED,
+        job.id,
+    )
+
+
+def test_disabling_or_deleting_an_endpoint_fails_its_pending_calls(fresh_store: JobStore) -> None:
+    first = endpoint(fresh_store, (WebhookEvent.COMPLETED,))
+    second = endpoint(fresh_store, (WebhookEvent.COMPLETED,), url="https://b.example.com/h")
+    account = fresh_store.ensure_account("alice", Decimal(5), T0)
+    job = fresh_store.submit(new_job(account)).job
+    fresh_store.request_cancel(account.id, job.id, T0 + 1)
+    disabled = fresh_store.disable_endpoint(first.id, account.id, T0 + 2, "gone")
+    assert disabled is not None
+    assert (disabled.disabled_at, disabled.disabled_reason) == (T0 + 2, "gone")
+    assert fresh_store.delete_endpoint(second.id, account.id, T0 + 3)
+    assert not fresh_store.delete_endpoint(second.id, account.id, T0 + 3)
+    states = {(d.endpoint_id, d.state, d.last_error) for d in fresh_store.deliveries(job.id)}
+    assert states == {
+        (first.id, DeliveryState.FAILED, "gone"),
+        (second.id, DeliveryState.FAILED, "the webhook endpoint was deleted"),
+    }
+    assert fresh_store.take_deliveries(T0 + 4, T0 + 9, 10, per_url=10) == []
+    assert [e.id for e in fresh_store.endpoints(account.id)] == [first.id]
+    enabled = fresh_store.enable_endpoint(first.id, account.id)
+    assert enabled is not None
+    assert enabled.enabled
+
+
+def test_an_endpoint_belongs_to_its_account(fresh_store: JobStore) -> None:
+    mine = endpoint(fresh_store)
+    bob = fresh_store.ensure_account("bob", Decimal(5), T0)
+    assert fresh_store.get_endpoint(mine.id, bob.id) is None
+    assert fresh_store.get_endpoint(mine.id, None) == mine
+    assert fresh_store.disable_endpoint(mine.id, bob.id, T0, "x") is None
+    assert fresh_store.enable_endpoint(mine.id, bob.id) is None
+    assert fresh_store.rotate_endpoint_secret(mine.id, bob.id, "whsec_eA==", T0) is None
+    assert not fresh_store.delete_endpoint(mine.id, bob.id, T0)
+    assert fresh_store.endpoints(bob.id) == []
+
+
+def test_an_account_has_at_most_so_many_endpoints(fresh_store: JobStore) -> None:
+    endpoint(fresh_store)
+    second = dataclasses.replace(endpoint(fresh_store), id="wh_more")
+    assert not fresh_store.add_endpoint(second, 2)
+    assert len(fresh_store.endpoints(second.account_id)) == 2
+
+
+def test_a_rotated_secret_signs_beside_the_new_one_for_a_while(fresh_store: JobStore) -> None:
+    made = endpoint(fresh_store)
+    rotated = fresh_store.rotate_endpoint_secret(made.id, made.account_id, "whsec_bmV3", T0 + 10)
+    assert rotated is not None
+    assert rotated.signing_secrets(T0 + 5) == ("whsec_bmV3", made.secret)
+    assert rotated.signing_secrets(T0 + 10) == ("whsec_bmV3",)
+
+
+def test_calls_are_listed_newest_first_and_sent_again(fresh_store: JobStore) -> None:
+    """The account's calls by job, endpoint and state, a page at a time; a call sent again is
+    due at once with a new retry window and its id; a pending one stays as it is; another
+    account sees none of them."""
+    hook = endpoint(fresh_store, (WebhookEvent.COMPLETED,))
+    account = fresh_store.ensure_account("alice", Decimal(5), T0)
+    jobs = []
+    for n in range(3):
+        job = fresh_store.submit(new_job(account)).job
+        fresh_store.request_cancel(account.id, job.id, T0 + 1 + n)
+        jobs.append(job.id)
+    listed = fresh_store.list_deliveries(account.id)
+    assert [d.job_id for d in listed] == jobs[::-1]
+    page = fresh_store.list_deliveries(account.id, limit=2)
+    rest = fresh_store.list_deliveries(account.id, before=page[-1].id)
+    assert [d.id for d in page + rest] == [d.id for d in listed]
+    assert [d.job_id for d in fresh_store.list_deliveries(account.id, job_id=jobs[1])] == [jobs[1]]
+    assert len(fresh_store.list_deliveries(account.id, endpoint_id=hook.id)) == 3
+    assert fresh_store.list_deliveries(account.id, state=DeliveryState.FAILED) == []
+    bob = fresh_store.ensure_account("bob", Decimal(5), T0)
+    assert fresh_store.list_deliveries(bob.id) == []
+    assert fresh_store.redeliver(listed[0].id, bob.id, T0 + 50) is None
+    # Pending: left as it is.
+    assert fresh_store.redeliver(listed[0].id, account.id, T0 + 50) == listed[0]
+    [call] = [d for d in fresh_store.take_deliveries(T0 + 10, T0 + 15, 10, per_url=10)][:1]
+    assert fresh_store.settle_delivery(call, DeliveryState.FAILED, T0 + 11, status=400, error="x")
+    again = fresh_store.redeliver(call.id, account.id, T0 + 50)
+    assert again is not None
+    assert (again.id, again.state, again.next_at, again.retry_from, again.finished_at) == (
+        call.id,
+        DeliveryState.PENDING,
+        T0 + 50,
+        T0 + 50,
+        None,
+    )
+    assert again.window_start == T0 + 50
+    assert fresh_store.get_delivery(call.id, account.id) == again
+    assert call.id in {d.id for d in fresh_store.take_deliveries(T0 + 50, T0 + 55, 10, per_url=10)}
