@@ -48,7 +48,7 @@ def render_job(
     queue: QueueState | None = None,
     deliveries: list[DeliveryRecord] | None = None,
 ) -> dict[str, Any]:
-    """A job on the native API; with ``deliveries``, the calls of its webhook too."""
+    """A job on the native API; with ``deliveries``, the webhook calls for it too."""
     outputs = [
         {**media_entry(output, urls), "size": output.size, "sha256": output.sha256}
         for output, urls in zip(job.outputs, links, strict=True)
@@ -78,7 +78,11 @@ def render_job(
         "created_at": isotime(job.created_at),
         "started_at": isotime(job.started_at),
         "finished_at": isotime(job.finished_at),
-        "metrics": {"queue_time": job.queue_time, "inference_time": job.inference_time},
+        "metrics": {
+            "queue_time": job.queue_time,
+            "load_time": job.load_time,
+            "inference_time": job.inference_time,
+        },
         "attempts": job.attempts,
         "metadata": job.metadata,
         "origin": None
@@ -93,16 +97,18 @@ def render_job(
     if job.webhook is not None:
         body["webhook"] = job.webhook
         body["webhook_events"] = [event.value for event in job.webhook_events]
-        if deliveries is not None:
-            body["webhooks"] = [render_delivery(d) for d in deliveries]
+    if deliveries is not None:
+        body["webhooks"] = [render_delivery(d) for d in deliveries]
     return body
 
 
 def render_delivery(delivery: DeliveryRecord) -> dict[str, Any]:
-    """One call of a job's webhook: its ``webhook-id``, event, state, attempts and the
-    receiver's last HTTP status (None: no answer yet)."""
+    """One webhook call for a job: its ``webhook-id``, the account's endpoint it calls (None:
+    the job's own webhook), event, state, attempts and the receiver's last HTTP status (None:
+    no answer yet)."""
     return {
         "id": delivery.id,
+        "webhook_id": delivery.endpoint_id,
         "event": delivery.event.value,
         "state": delivery.state.value,
         "attempts": delivery.attempts,

@@ -43,6 +43,8 @@ def test_get_returns_the_whole_finished_job(api: httpx.Client) -> None:
     assert done["attempts"] == 1
     assert done["metrics"]["inference_time"] >= 0.04
     assert done["metrics"]["queue_time"] >= 0
+    # A number only for the job that made its worker load the model (tests/worker).
+    assert done["metrics"]["load_time"] is None or done["metrics"]["load_time"] >= 0
     for field in ("created_at", "started_at", "finished_at", "expires_at"):
         assert done[field].endswith("Z")
     [output] = done["outputs"]
