@@ -185,3 +185,44 @@ class Hungry(Model):
 
 class Sated(Hungry):
     """Another model of the same size, to make the worker choose which to keep loaded."""
+
+
+class SlowLoad(Model):
+    """Takes ``LOAD_SECONDS`` to set up (as weights take to load), then echoes its ``tag``,
+    after ``sleep_ms`` (stopping when asked); jobs of one model share a call when it batches."""
+
+    name = "slow-load"
+    modality = "text"
+    input_schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {
+            "tag": {"type": "string", "default": ""},
+            "sleep_ms": {"type": "integer", "minimum": 0, "default": 0},
+        },
+    }
+    LOAD_SECONDS = 0.3
+
+    def setup(self) -> None:
+        time.sleep(self.LOAD_SECONDS)
+
+    def batch_key(self, input: dict[str, Any]) -> str | None:
+        return "all"
+
+    def predict(self, input: dict[str, Any], ctx: RunContext) -> None:
+        deadline = time.monotonic() + input["sleep_ms"] / 1000
+        while time.monotonic() < deadline:
+            ctx.check_stop()
+            time.sleep(0.005)
+        path = ctx.work_dir / "tag.txt"
+        path.write_text(input["tag"])
+        ctx.add_output(path, "text/plain")
+
+
+class SlowBroken(SlowLoad):
+    """Spends ``LOAD_SECONDS`` looking for its weights, then fails to load."""
+
+    name = "slow-broken"
+
+    def setup(self) -> None:
+        super().setup()
+        raise OSError("weights not found at /models/slow-broken")

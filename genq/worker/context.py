@@ -38,6 +38,8 @@ class JobContext(RunContext):
         self.batched = batched
         #: The job's end is recorded; what the model still does for it is dropped.
         self.ended = False
+        #: Seconds its model call waited for the model to load; None: it was loaded already.
+        self.load_time: float | None = None
         self._last_progress = 0.0
         self._text: list[str] = []
         self._last_text = 0.0

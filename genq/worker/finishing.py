@@ -132,7 +132,7 @@ class Finisher:
         retried = False
         while True:
             try:
-                job = self.store.finish(ctx.claim, time.time(), **kwargs)
+                job = self.store.finish(ctx.claim, time.time(), load_time=ctx.load_time, **kwargs)
                 break
             except StoreUnavailable as exc:
                 self.hub.observe(metrics.store_error("finish"))

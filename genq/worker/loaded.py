@@ -55,14 +55,14 @@ class LoadedModels:
     def names(self) -> list[str]:
         return list(self._loaded)
 
-    def use(self, registered: RegisteredModel) -> float | None:
-        """Make sure ``registered`` is set up, making room for it first; returns the seconds
-        its setup took (None: it was loaded already). Raises what its ``setup`` raised (the
+    def use(self, registered: RegisteredModel) -> bool:
+        """Make sure ``registered`` is set up, making room for it first; returns whether it
+        was loaded now (False: it was loaded already). Raises what its ``setup`` raised (the
         model then stays unloaded)."""
         name = registered.name
         if name in self._loaded:
             self._loaded.move_to_end(name)
-            return None
+            return False
         self._make_room(registered.model.memory_bytes())
         started = time.perf_counter()
         try:
@@ -75,7 +75,7 @@ class LoadedModels:
         self._loaded[name] = registered
         # The estimate may have been low: the model's real size decides who else stays.
         self._make_room(0)
-        return took
+        return True
 
     def _make_room(self, incoming: int) -> None:
         budget = self.budget

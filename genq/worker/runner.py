@@ -168,14 +168,18 @@ class Worker:
         duration."""
         finish = self.finisher.finish
         registered = self.registry.get(ctxs[0].claim.job.model)
+        loading = time.perf_counter()
         try:
-            self.loaded.use(registered)
+            loaded_now = self.loaded.use(registered)
         except Exception as exc:
+            _waited_for_load(ctxs, loading)
             log.exception("model %s failed to load", registered.name)
             load_failed = Failure("model_load_failed", f"{type(exc).__name__}: {exc}")
             for ctx in ctxs:
                 finish(ctx, error=load_failed)
             return registered, [], 0.0
+        if loaded_now:
+            _waited_for_load(ctxs, loading)
         started = time.perf_counter()
         error: Failure | None = None
         stopped = False
@@ -254,6 +258,14 @@ class Worker:
             )
         for ctx in ctxs:
             ctx.cleanup()
+
+
+def _waited_for_load(ctxs: list[JobContext], since: float) -> None:
+    """Each job of a model call waited for the model's load (begun at ``since``,
+    ``time.perf_counter``), making room for it included, whether it loaded or failed."""
+    load_time = time.perf_counter() - since
+    for ctx in ctxs:
+        ctx.load_time = load_time
 
 
 def worker_main(
