@@ -56,11 +56,14 @@ function output(job, o, index) {
 
 /** Timings and cost of a job, as a definition list. */
 export function facts(job) {
+  const load = job.metrics?.load_time;
   const rows = [
     ["Status", statusBadge(job.status)],
     ["Model", job.model],
     ["Created", job.created_at ? new Date(job.created_at).toLocaleString() : "—"],
     ["Queued for", seconds(job.metrics?.queue_time)],
+    // Only a job whose worker had to load the model first has a load time.
+    ...(load === null || load === undefined ? [] : [["Loaded model in", seconds(load)]]),
     ["Ran for", seconds(job.metrics?.inference_time)],
     ["Cost", job.cost?.actual === null || job.cost?.actual === undefined ? `estimate ${credits(job.cost?.estimate, "—")}` : `${credits(job.cost.actual)} credits`],
   ];
