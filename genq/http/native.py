@@ -198,8 +198,9 @@ async def get_job(
         job = await svc.wait(caller.account_id, job_id, wait)
     else:
         job = await svc.get(caller.account_id, job_id)
-    # Read only for a job with a webhook: the status read of every other job stays one read.
-    deliveries = await svc.deliveries(job) if job.webhook is not None else None
+    # Read only for a job with a webhook or whose account has endpoints: the status read of
+    # every other job stays one read.
+    deliveries = await svc.deliveries(job)
     return job_response(caller, job, queue=await svc.queue_state(job), deliveries=deliveries)
 
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from cachetools import LRUCache
+from cachetools import LRUCache, TTLCache
 
 from genq.errors import Missing, StoreUnavailable, Unauthorized
 from genq.jobs import ApiKey, JobRecord
@@ -39,6 +39,10 @@ def known_id(job_id: str) -> str:
     return job_id
 
 
+#: How long a process trusts what it read of whether an account has webhook endpoints.
+HAS_ENDPOINTS_SECONDS = 2.0
+
+
 class ServiceCore:
     """What each part of the service works with: settings, store, storage, registry, notifier."""
 
@@ -61,6 +65,11 @@ class ServiceCore:
         self._texts: LRUCache[tuple[str | int, ...], str] = LRUCache(KEPT_TEXT_CHARS, getsizeof=len)
         self._served: set[str] = set()
         self._served_at = -1.0
+        #: Whether an account has webhook endpoints (whether a job's status read looks for
+        #: calls when it has no webhook of its own), trusted for a moment.
+        self._endpoint_accounts: TTLCache[str, bool] = TTLCache(
+            maxsize=100_000, ttl=HAS_ENDPOINTS_SECONDS
+        )
 
     async def start(self) -> None:
         """Start hearing of other processes' changes (the notifier)."""

@@ -1,25 +1,41 @@
 """Webhooks: the checks a job's webhook meets at submit (``webhook_guard``), the account's
-default signing secret, and the calls of a job's webhook as its status read shows them.
-Sending them is the dispatcher's (``outbox``, one attempt in ``webhook_send``)."""
+default signing secret, its registered endpoints, and the calls for its jobs, as a job's
+status read and the account's lists show them. Sending them is the dispatcher's (``outbox``,
+one attempt in ``webhook_send``)."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Sequence
 
-from genq.errors import ValidationFailed
-from genq.jobs import DEFAULT_WEBHOOK_EVENTS, DeliveryRecord, JobRecord, WebhookEvent
+from genq.errors import Clash, Missing, ValidationFailed
+from genq.jobs import (
+    DEFAULT_WEBHOOK_EVENTS,
+    DeliveryRecord,
+    DeliveryState,
+    JobRecord,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from genq.service import webhook_guard as guard
+from genq.service.accounts import known
 from genq.service.core import ServiceCore
 from genq.webhooks import new_secret
+
+#: Most endpoints one account may register.
+MAX_ENDPOINTS = 50
+#: How long the secret an endpoint had before a rotation still signs its calls.
+PREVIOUS_SECRET_SECONDS = 24 * 3600.0
 
 
 class Webhooks(ServiceCore):
     async def check_webhook(
-        self, url: str | None, events: Sequence[str] | None
+        self, url: str | None, events: Sequence[str] | None, *, field: str = "webhook"
     ) -> tuple[WebhookEvent, ...]:
         """The events a submit's webhook is called for (default: ``completed``); 422 naming
-        the field for a URL genq would not call or events without a URL."""
+        the field (``field`` for the URL) for a URL genq would not call or events without a
+        URL."""
         if url is None:
             if events is not None:
                 raise ValidationFailed.at("webhook_events", "needs a webhook")
@@ -32,18 +48,172 @@ class Webhooks(ServiceCore):
                 allow_private=settings.webhook_allow_private,
             )
         except guard.Refused as refused:
-            raise ValidationFailed.at("webhook", str(refused)) from None
-        if events is None:
-            return DEFAULT_WEBHOOK_EVENTS
-        # The order of WebhookEvent, each once.
-        return tuple(event for event in WebhookEvent if event.value in events)
+            raise ValidationFailed.at(field, str(refused)) from None
+        return _events(events)
 
     async def default_webhook_secret(self, account_id: str) -> str:
         """The account's default signing secret (``whsec_...``), made on first use."""
         return await self._db(self.store.webhook_secret, account_id, new_secret(), time.time())
 
-    async def deliveries(self, job: JobRecord) -> list[DeliveryRecord]:
-        """The calls of the job's webhook; none, without a read, for a job that has none."""
-        if job.webhook is None:
-            return []
+    async def deliveries(self, job: JobRecord) -> list[DeliveryRecord] | None:
+        """The webhook calls for the job; None, without a read, for a job with no webhook of
+        its own whose account has no endpoints."""
+        if job.webhook is None and not await self._has_endpoints(job.account_id):
+            return None
         return await self.store.read_deliveries(job.id)
+
+    async def _has_endpoints(self, account_id: str) -> bool:
+        found = self._endpoint_accounts.get(account_id)
+        if found is None:
+            found = bool(await self.endpoints(account_id))
+            self._endpoint_accounts[account_id] = found
+        return found
+
+    def _endpoints_changed(self, account_id: str) -> None:
+        self._endpoint_accounts.pop(account_id, None)
+
+    # -- endpoints ------------------------------------------------------------------------
+    async def endpoints(self, account_id: str) -> list[WebhookEndpoint]:
+        """The account's endpoints, oldest first."""
+        return await self._db(self.store.endpoints, account_id)
+
+    async def endpoint(self, endpoint_id: str, account_id: str) -> WebhookEndpoint:
+        """One endpoint of the account (404 otherwise)."""
+        found = await self._db(self.store.get_endpoint, known(endpoint_id, "webhook"), account_id)
+        return _found(found, endpoint_id)
+
+    async def add_endpoint(
+        self,
+        account_id: str,
+        url: str,
+        events: Sequence[str] | None,
+        models: Sequence[str] | None,
+        description: str | None,
+    ) -> WebhookEndpoint:
+        """Register an endpoint: its URL passes the checks a job's webhook meets, its models
+        are known (an alias stands for its model); 409 past ``MAX_ENDPOINTS``."""
+        await self.check_webhook(url, None, field="url")
+        endpoint = WebhookEndpoint(
+            id="wh_" + secrets.token_hex(12),
+            account_id=account_id,
+            url=url,
+            events=_events(events),
+            models=None if models is None else self._model_names(models),
+            description=description,
+            secret=new_secret(),
+            created_at=time.time(),
+        )
+        if not await self._db(self.store.add_endpoint, endpoint, MAX_ENDPOINTS):
+            raise Clash(
+                f"the account has {MAX_ENDPOINTS} webhook endpoints, the most it may have: "
+                "delete one first",
+                code="too_many_webhooks",
+            )
+        self._endpoints_changed(account_id)
+        return endpoint
+
+    def _model_names(self, models: Sequence[str]) -> tuple[str, ...]:
+        names: list[str] = []
+        for index, name in enumerate(models):
+            try:
+                model = self.registry.get(name).name
+            except Missing:
+                raise ValidationFailed.at(f"models/{index}", f"no model {name!r}") from None
+            if model not in names:
+                names.append(model)
+        return tuple(names)
+
+    async def delete_endpoint(self, endpoint_id: str, account_id: str) -> None:
+        """Delete an endpoint of the account; its calls not yet sent fail."""
+        deleted = await self._db(
+            self.store.delete_endpoint, known(endpoint_id, "webhook"), account_id, time.time()
+        )
+        if not deleted:
+            _found(None, endpoint_id)
+        self._endpoints_changed(account_id)
+
+    async def set_endpoint_enabled(
+        self, endpoint_id: str, account_id: str, enabled: bool
+    ) -> WebhookEndpoint:
+        """Enable an endpoint of the account, or disable it (its calls not yet sent fail)."""
+        endpoint_id = known(endpoint_id, "webhook")
+        if enabled:
+            found = await self._db(self.store.enable_endpoint, endpoint_id, account_id)
+        else:
+            found = await self._db(
+                self.store.disable_endpoint,
+                endpoint_id,
+                account_id,
+                time.time(),
+                "disabled by its account",
+            )
+        return _found(found, endpoint_id)
+
+    async def rotate_endpoint_secret(self, endpoint_id: str, account_id: str) -> WebhookEndpoint:
+        """Give an endpoint a new secret; the one it had signs its calls too for
+        ``PREVIOUS_SECRET_SECONDS``, so that its receiver can switch meanwhile."""
+        found = await self._db(
+            self.store.rotate_endpoint_secret,
+            known(endpoint_id, "webhook"),
+            account_id,
+            new_secret(),
+            time.time() + PREVIOUS_SECRET_SECONDS,
+        )
+        return _found(found, endpoint_id)
+
+    # -- calls ------------------------------------------------------------------------------
+    async def list_deliveries(
+        self,
+        account_id: str,
+        *,
+        job_id: str | None,
+        endpoint_id: str | None,
+        state: DeliveryState | None,
+        before: str | None,
+        limit: int,
+    ) -> list[DeliveryRecord]:
+        """The account's webhook calls, newest first."""
+        return await self._db(
+            lambda: self.store.list_deliveries(
+                account_id,
+                job_id=job_id,
+                endpoint_id=endpoint_id,
+                state=state,
+                before=before,
+                limit=limit,
+            )
+        )
+
+    async def redeliver(self, delivery_id: str, account_id: str) -> DeliveryRecord:
+        """Send a call again, with its ``webhook-id``, for a new retry window; a call still
+        pending stays as it is. 409 for the call of an endpoint deleted or disabled since."""
+        delivery_id = known(delivery_id, "delivery")
+        delivery = await self._db(self.store.get_delivery, delivery_id, account_id)
+        if delivery is None:
+            raise Missing(f"no webhook call {delivery_id!r}", code="delivery_not_found")
+        if delivery.endpoint_id is not None:
+            endpoint = await self._db(self.store.get_endpoint, delivery.endpoint_id, account_id)
+            if endpoint is None or not endpoint.enabled:
+                raise Clash(
+                    f"the webhook endpoint {delivery.endpoint_id} of this call is "
+                    + ("deleted" if endpoint is None else "disabled: enable it first"),
+                    code="webhook_disabled",
+                )
+        sent = await self._db(self.store.redeliver, delivery_id, account_id, time.time())
+        if sent is None:  # the job was deleted meanwhile
+            raise Missing(f"no webhook call {delivery_id!r}", code="delivery_not_found")
+        return sent
+
+
+def _events(events: Sequence[str] | None) -> tuple[WebhookEvent, ...]:
+    """The events asked for, in the order of ``WebhookEvent`` and each once (default:
+    ``completed``)."""
+    if events is None:
+        return DEFAULT_WEBHOOK_EVENTS
+    return tuple(event for event in WebhookEvent if event.value in events)
+
+
+def _found(endpoint: WebhookEndpoint | None, endpoint_id: str) -> WebhookEndpoint:
+    if endpoint is None:
+        raise Missing(f"no webhook endpoint {endpoint_id!r}", code="webhook_not_found")
+    return endpoint
