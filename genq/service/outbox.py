@@ -4,16 +4,21 @@ share the work: a call one of them is taking is skipped by the others).
 
 The rules, in one place:
 
-- 2xx: delivered. 429: retried after its ``Retry-After`` (at least the backoff, at most
-  until the end of the window; without one, as a 5xx). 5xx, timeouts and connection errors:
-  retried after ``webhook_backoff_seconds``, doubled for each further retry up to
-  ``webhook_backoff_max_seconds``, with jitter, while the call is younger than
-  ``webhook_retry_seconds``. Any other status (a 3xx: redirects are not followed; a 4xx): the
-  call fails at once, as does an address the guard refuses. An attempt that breaks in any
-  other way (a render, a link) is a failed attempt too, retried as after a 5xx.
-- One job's calls go out one at a time, in the order they were made, across processes: a
-  call is not taken while an earlier one of its job is pending (a retry holds the later
-  calls back until it is delivered or fails).
+- The call of a job's own webhook is signed with its account's default secret; that of an
+  endpoint with the endpoint's secret (and the one before it, for a day after a rotation).
+  An endpoint deleted or disabled meanwhile fails its call unsent.
+- 2xx: delivered. 410 Gone from an endpoint disables it (its pending calls fail). 429:
+  retried after its ``Retry-After`` (at least the backoff, at most until the end of the
+  window; without one, as a 5xx). 5xx, timeouts and connection errors: retried after
+  ``webhook_backoff_seconds``, doubled for each further retry up to
+  ``webhook_backoff_max_seconds``, with jitter, for ``webhook_retry_seconds`` from when the
+  call was made (or sent again by its account). Any other status (a 3xx: redirects are not
+  followed; a 4xx): the call fails at once, as does an address the guard refuses. An attempt
+  that breaks in any other way (a render, a link) is a failed attempt too, retried as after
+  a 5xx.
+- One job's calls to one URL go out one at a time, in the order they were made, across
+  processes: a call is not taken while an earlier one of its job to that URL is pending (a
+  retry holds the later calls back until it is delivered or fails).
 - At most ``webhook_host_concurrency`` calls to one host at once, and each within
   ``webhook_timeout_seconds``: a slow or dead receiver holds only its own calls. Calls to a
   host that is busy are put back for a moment, untried; a take holds at most that many
@@ -36,6 +41,7 @@ from typing import Any, TypeVar
 import orjson
 from cachetools import TTLCache
 
+from genq import metrics
 from genq.jobs import DeliveryRecord, DeliveryState, JobRecord
 from genq.notify import Notifier, Topic
 from genq.service import webhook_send as send
@@ -52,6 +58,12 @@ MAX_IN_FLIGHT = 64
 BUSY_HOST_DELAY = 0.5
 
 Render = Callable[[JobRecord], dict[str, Any]]
+#: A settled attempt's outcome, as ``genq_webhook_attempts_total`` counts it.
+OUTCOMES = {
+    DeliveryState.DELIVERED: "delivered",
+    DeliveryState.PENDING: "retried",
+    DeliveryState.FAILED: "failed",
+}
 
 
 def host_of(url: str) -> str:
@@ -81,7 +93,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._busy: collections.Counter[str] = collections.Counter()
         self._tasks: set[asyncio.Task[None]] = set()
-        # Read once a minute at most: a secret is made once and never changes (yet).
+        # Read once a minute at most: an account's default secret is made once and never
+        # changes. (An endpoint's is read for each call: it may be rotated.)
         self._secrets: TTLCache[str, str] = TTLCache(maxsize=4096, ttl=60)
         loop = asyncio.get_running_loop()
 
@@ -171,30 +184,55 @@ class Dispatcher:
             self._secrets[account_id] = secret
         return secret
 
+    async def _signing(self, delivery: DeliveryRecord) -> tuple[str, ...] | str:
+        """The secrets that sign the call, or why it cannot be sent."""
+        if delivery.endpoint_id is None:
+            return (await self._secret(delivery.account_id),)
+        endpoint = await self._db(self.store.get_endpoint, delivery.endpoint_id, None)
+        if endpoint is None:
+            return "the webhook endpoint was deleted"
+        if not endpoint.enabled:
+            return f"the webhook endpoint is disabled ({endpoint.disabled_reason})"
+        return endpoint.signing_secrets(time.time())
+
     async def _attempt(self, delivery: DeliveryRecord) -> None:
         settings = self.settings
         job = await self._db(self.store.get_job_any_account, delivery.job_id, time.time())
         if job is None:
             await self._settle(delivery, DeliveryState.FAILED, None, "the job is gone")
             return
+        secrets = await self._signing(delivery)
+        if isinstance(secrets, str):
+            await self._settle(delivery, DeliveryState.FAILED, None, secrets)
+            return
         body = orjson.dumps({**self.render(job), "event": delivery.event.value})
+        started = time.perf_counter()
         answer = await send.attempt(
             delivery.url,
             delivery.id,
             body,
-            await self._secret(delivery.account_id),
+            secrets,
             timeout=settings.webhook_timeout_seconds,
             allow_http=settings.webhook_allow_http,
             allow_private=settings.webhook_allow_private,
         )
+        metrics.WEBHOOK_ATTEMPT_SECONDS.observe(time.perf_counter() - started)
         status = answer.status
         if status is not None and 200 <= status < 300:
             await self._settle(delivery, DeliveryState.DELIVERED, status, None)
             return
         if answer.refused or (status is not None and status < 500 and status != 429):
             await self._fail(delivery, status, answer.error)
+            if status == 410 and delivery.endpoint_id is not None:
+                await self._gone(delivery)
             return
         await self._retry_or_fail(delivery, status, answer.error, answer.retry_after)
+
+    async def _gone(self, delivery: DeliveryRecord) -> None:
+        """The receiver of an endpoint answered 410 Gone: disable the endpoint."""
+        log.warning("webhook endpoint %s answered 410 Gone: it is disabled", delivery.endpoint_id)
+        reason = "its receiver answered 410 Gone"
+        await self._db(self.store.disable_endpoint, delivery.endpoint_id, None, time.time(), reason)
 
     async def _retry_or_fail(
         self,
@@ -205,7 +243,7 @@ class Dispatcher:
     ) -> None:
         settings = self.settings
         now = time.time()
-        deadline = delivery.created_at + settings.webhook_retry_seconds
+        deadline = delivery.window_start + settings.webhook_retry_seconds
         wait = backoff(settings, delivery.attempts + 1)
         at = now + wait
         if retry_after is not None and now < deadline:
@@ -238,6 +276,10 @@ class Dispatcher:
         )
         if not settled:
             log.warning("webhook call %s was settled by another attempt", delivery.id)
+            return
+        metrics.WEBHOOK_CALLS.labels(OUTCOMES[state]).inc()
+        if state is DeliveryState.DELIVERED:
+            metrics.WEBHOOK_LATENCY.observe(max(0.0, time.time() - delivery.window_start))
 
 
 async def dispatch_forever(

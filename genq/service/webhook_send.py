@@ -9,6 +9,7 @@ import email.utils
 import functools
 import ssl
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -57,18 +58,19 @@ async def attempt(
     url: str,
     msg_id: str,
     body: bytes,
-    secret: str,
+    secrets: Sequence[str],
     *,
     timeout: float,
     allow_http: bool,
     allow_private: bool,
 ) -> Answer:
-    """POST ``body`` to ``url``, signed with ``secret`` as the call ``msg_id``."""
+    """POST ``body`` to ``url`` as the call ``msg_id``, signed with each of ``secrets`` (a
+    signature each, as Standard Webhooks allows while a secret is being replaced)."""
     try:
         parsed, host, port = guard.parse_webhook(url, allow_http=allow_http)
         async with asyncio.timeout(timeout):
             addresses = await guard.resolve(host, port, allow_private=allow_private)
-            return await _post(parsed, host, addresses, msg_id, body, secret, timeout)
+            return await _post(parsed, host, addresses, msg_id, body, secrets, timeout)
     except guard.Refused as refused:
         return Answer(None, str(refused), refused=True)
     except TimeoutError:
@@ -83,7 +85,7 @@ async def _post(
     addresses: list[guard.IPAddress],
     msg_id: str,
     body: bytes,
-    secret: str,
+    secrets: Sequence[str],
     timeout: float,
 ) -> Answer:
     timestamp = int(time.time())
@@ -93,7 +95,7 @@ async def _post(
         "Host": url.netloc.decode("ascii"),
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, msg_id, timestamp, body),
+        "webhook-signature": " ".join(sign(s, msg_id, timestamp, body) for s in secrets),
     }
     # As genq.media.fetch does: the request goes to the checked address, with the host name
     # in the Host header and as the TLS server name; a client per call, so that no kept-alive
