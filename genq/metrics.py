@@ -13,7 +13,8 @@ process would become a write to a shared memory map.
 
 Each process serves its own figures: on PostgreSQL with several API processes, scrape each
 (and sum in the queries); the workers of a ``genq worker`` machine report to its own
-supervisor, which serves no ``/metrics``.
+supervisor, which serves them with ``--metrics-port`` (``genq.worker.exporter``). A process
+serves only the families it can see (``served``), so that the sums count each event once.
 """
 
 from __future__ import annotations
@@ -258,6 +259,34 @@ def add(observations: Iterable[Observation]) -> None:
             observe(labels, value)
 
 
+#: Families only worker processes observe (and tell their supervisor): a process that runs
+#: none leaves them out rather than serve zeros for what it cannot see.
+WORKER_SIDE = frozenset(
+    family.name
+    for figure in (BATCH_SIZE, LOAD_TIME, LOADS, EVICTIONS, BUSY, IDLE_GAP, REFERENCE_REFUSALS)
+    for family in figure.describe()
+)
+#: Families each process counts of what it saw itself: a job's end (by the worker that ran
+#: it, or by the API process that canceled it while queued) and a failed store call, so that
+#: the sum over processes counts each once. Every other family is an API process's alone.
+SHARED = frozenset(
+    family.name
+    for figure in (FINISHED, QUEUE_WAIT, RUN_TIME, CREDITS, STORE_ERRORS)
+    for family in figure.describe()
+)
+
+
+def served(*, api: bool, workers: bool) -> Iterator[Metric]:
+    """The registry's families that a process serves: with ``api``, it answers HTTP requests;
+    with ``workers``, it supervises worker processes."""
+    for family in REGISTRY.collect():
+        if family.name in WORKER_SIDE:
+            if workers:
+                yield family
+        elif api or family.name in SHARED:
+            yield family
+
+
 def queue_figures(depths: dict[str, tuple[int, float]]) -> Iterator[Metric]:
     """The queue's depth and its oldest job's age, by model, from ``depths`` as the store
     counted them at scrape time (``JobStore.queue_depths``)."""
@@ -277,8 +306,8 @@ def worker_figures(alive: int, busy: int) -> Iterator[Metric]:
     """The worker processes of this process's supervisor, as it counts them at scrape time."""
     workers = GaugeMetricFamily(
         "genq_workers",
-        "Worker processes of this API process, by state: alive, and busy (alive and holding "
-        "a job).",
+        "Worker processes of this process (genq serve or genq worker), by state: alive, and "
+        "busy (alive and holding a job).",
         labels=["state"],
     )
     workers.add_metric(["alive"], alive)

@@ -13,7 +13,7 @@ import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
 from genq import logs
-from genq.http.app import GenqApp, create_app
+from genq.http.app import GenqApp, census, create_app
 from genq.keys import SIGN_IN_SECONDS, create_key, new_sign_in_token, sign_in_link
 from genq.models.registry import ModelRegistry
 from genq.notify import open_notifier
@@ -21,6 +21,7 @@ from genq.service import JobService
 from genq.settings import Settings, write_private
 from genq.storage import open_storage
 from genq.store import JobStore, open_store
+from genq.worker.exporter import Exporter
 from genq.worker.supervisor import Supervisor
 
 log = logging.getLogger("genq")
@@ -45,24 +46,31 @@ def build_app(settings: Settings, *, workers: bool = True) -> GenqApp:
 async def run_workers(
     settings: Settings, *, models: list[str] | None, concurrency: int, burst: bool
 ) -> None:
-    """``genq worker``: supervised worker processes and nothing else, until SIGTERM/SIGINT
-    (or, with ``burst``, until the queue is empty)."""
+    """``genq worker``: supervised worker processes, and their figures at ``/metrics`` if
+    ``worker_metrics_port`` is set, until SIGTERM/SIGINT (or, with ``burst``, until the queue
+    is empty)."""
     store = open_store(settings.db_url)
     notifier = open_notifier(settings.db_url, follow_jobs=False)
     store.on_change(notifier.announce)
     supervisor = Supervisor(settings, store, notifier, concurrency, models=models, burst=burst)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await supervisor.start()
-    await notifier.start()
-    print(
-        f"genq worker: {concurrency} process(es) serving "
-        f"{', '.join(models) if models else 'every configured model'}",
-        flush=True,
-    )
+    exporter: Exporter | None = None
     try:
+        port = settings.worker_metrics_port
+        if port is not None:
+            # Before any worker starts: an address it cannot have ends the command at once.
+            exporter = await Exporter.start(census(supervisor), settings.worker_metrics_host, port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await supervisor.start()
+        await notifier.start()
+        print(
+            f"genq worker: {concurrency} process(es) serving "
+            f"{', '.join(models) if models else 'every configured model'}"
+            + ("" if port is None else f"; figures at {metrics_url(settings)}"),
+            flush=True,
+        )
         waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
         if burst:
             waits.append(asyncio.ensure_future(supervisor.wait_exited()))
@@ -72,8 +80,16 @@ async def run_workers(
         # Running jobs get the grace period to finish; those still running are handed back.
         await supervisor.stop(settings.cancel_grace_seconds)
     finally:
+        if exporter is not None:
+            await exporter.close()
         await notifier.close()
         store.close()
+
+
+def metrics_url(settings: Settings) -> str:
+    """Where ``genq worker`` serves its figures."""
+    host = settings.worker_metrics_host
+    return f"http://{f'[{host}]' if ':' in host else host}:{settings.worker_metrics_port}/metrics"
 
 
 def first_start_key(settings: Settings, store: JobStore) -> str | None:

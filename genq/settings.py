@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     webhook_host_concurrency: int = Field(default=4, ge=1)
     #: Networks whose clients may read /metrics without an admin key (loopback always may).
     metrics_allow: list[IPvAnyNetwork] = Field(default_factory=list)
+    #: Where ``genq worker`` serves its figures at /metrics, to anyone who reaches it; None:
+    #: nowhere.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    worker_metrics_host: str = "127.0.0.1"
     model_memory_gb: float | None = Field(default=None, gt=0)
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)
     aliases: dict[str, str | dict[str, Any]] = Field(default_factory=dict)

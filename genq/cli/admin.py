@@ -102,6 +102,18 @@ def worker(
     ),
     concurrency: int = typer.Option(1, min=1, help="Worker processes to run."),
     burst: bool = typer.Option(False, "--burst", help="Exit once the queue is empty."),
+    metrics_port: int = typer.Option(
+        None,
+        "--metrics-port",
+        help="Serve the workers' figures for Prometheus at http://HOST:PORT/metrics (env "
+        "GENQ_WORKER_METRICS_PORT; default: not served).",
+    ),
+    metrics_host: str = typer.Option(
+        None,
+        "--metrics-host",
+        help="Address the figures are served on (env GENQ_WORKER_METRICS_HOST; default "
+        "127.0.0.1). They take no key: anyone who reaches the address can read them.",
+    ),
     db: str = Db,
     storage: str = Storage,
     data_dir: Path = DataDir,
@@ -110,11 +122,19 @@ def worker(
 ) -> None:
     """Run worker processes only, on this or any machine that reaches the database and the
     result storage. SIGTERM lets running jobs finish (or hands them back after the cancel
-    grace period)."""
+    grace period). With --metrics-port, their figures are served at /metrics (the API
+    processes serve the queue's)."""
     import asyncio
 
     setup_logging(log_format)
-    settings = load_settings(config, data_dir=data_dir, db=db, storage=storage)
+    settings = load_settings(
+        config,
+        data_dir=data_dir,
+        db=db,
+        storage=storage,
+        worker_metrics_port=metrics_port,
+        worker_metrics_host=metrics_host,
+    )
     from genq.models.registry import ModelRegistry
     from genq.server import run_workers
 

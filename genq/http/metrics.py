@@ -35,14 +35,14 @@ TEXT = {
 
 class Scrape:
     """Every figure of this process, with the queue's as the store has it now and its
-    workers as the supervisor counts them (none when it runs no workers)."""
+    workers as the supervisor counts them; without workers, none of what only they see."""
 
     def __init__(self, depths: dict[str, tuple[int, float]], workers: Workers | None) -> None:
         self.depths = depths
         self.workers = workers
 
     def collect(self) -> Iterator[Metric]:
-        yield from metrics.REGISTRY.collect()
+        yield from metrics.served(api=True, workers=self.workers is not None)
         yield from metrics.queue_figures(self.depths)
         if self.workers is not None:
             yield from metrics.worker_figures(self.workers.alive, self.workers.busy)
