@@ -37,6 +37,8 @@ from genq.client import (
     Timeout,
     TransportError,
     ValidationError,
+    Webhook,
+    WebhookDelivery,
 )
 
 __all__ = [
@@ -70,5 +72,7 @@ __all__ = [
     "Timeout",
     "TransportError",
     "ValidationError",
+    "Webhook",
+    "WebhookDelivery",
     "__version__",
 ]

@@ -8,7 +8,8 @@ It needs only httpx and httpx-sse, not the server's packages::
         job = client.run("demo-image", {"prompt": "a lighthouse at dusk"})
         client.download(job, "out")
 
-``genq.webhooks.verify`` checks the signature of a call of a job's webhook.
+``client.webhooks`` registers the account's webhook endpoints and lists the calls made for
+its jobs; ``genq.webhooks.verify`` checks the signature of one such call.
 """
 
 from genq.client._async import AsyncClient, AsyncJobHandle
@@ -42,6 +43,8 @@ from genq.client._types import (
     Origin,
     Output,
     Progress,
+    Webhook,
+    WebhookDelivery,
 )
 
 __all__ = [
@@ -75,6 +78,8 @@ __all__ = [
     "Timeout",
     "TransportError",
     "ValidationError",
+    "Webhook",
+    "WebhookDelivery",
 ]
 
 # The receiver's side of webhooks, a module of its own: genq.webhooks.verify(...).

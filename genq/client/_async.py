@@ -6,7 +6,8 @@ import asyncio
 import builtins
 import contextlib
 import inspect
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -19,7 +20,16 @@ from genq.client._base import BaseClient, Call, Pages
 from genq.client._config import DEFAULT_TIMEOUT
 from genq.client._download import FileSink, output_path
 from genq.client._follow import Follow, StreamRefused
-from genq.client._types import Event, Job, JobStatus, ModelInfo, Output, Progress
+from genq.client._types import (
+    Event,
+    Job,
+    JobStatus,
+    ModelInfo,
+    Output,
+    Progress,
+    Webhook,
+    WebhookDelivery,
+)
 
 T = TypeVar("T")
 
@@ -48,6 +58,8 @@ class AsyncClient(BaseClient):
         self.jobs = AsyncJobs(self)
         #: The models the server offers.
         self.models = AsyncModels(self)
+        #: The account's webhook endpoints and the calls made for its jobs.
+        self.webhooks = AsyncWebhooks(self)
 
     async def run(
         self,
@@ -301,7 +313,7 @@ class AsyncJobs:
         limit: int | None = None,
     ) -> AsyncIterator[Job]:
         """The account's jobs, newest first, fetched a page at a time; at most ``limit``."""
-        pages = Pages(status, model, page_size, limit)
+        pages = Pages(partial(_base.list_jobs, status, model), page_size, limit)
         while (call := pages.next_call()) is not None:
             for job in pages.take(await self._client._call(call)):
                 yield job
@@ -327,3 +339,80 @@ class AsyncModels:
     async def get(self, name: str) -> ModelInfo:
         """A model by its name or an alias."""
         return await self._client._call(_base.get_model(name))
+
+
+class AsyncWebhooks:
+    """``client.webhooks``: the account's webhook endpoints, and the calls made for its jobs
+    (to those endpoints and to jobs' own webhooks)."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        url: str,
+        *,
+        events: Sequence[str] | None = None,
+        models: Sequence[str] | None = None,
+        description: str | None = None,
+    ) -> Webhook:
+        """Register an endpoint, called for the account's jobs (of every model, or of
+        ``models``: names or aliases) on ``events`` (``start``, ``progress``, ``output``,
+        ``completed``; default ``completed``). Its ``secret`` is in this answer only: keep it
+        to verify the calls (``genq.webhooks.verify``)."""
+        return await self._client._call(_base.create_webhook(url, events, models, description))
+
+    async def list(self) -> builtins.list[Webhook]:
+        """The account's endpoints, oldest first, without their secrets."""
+        return await self._client._call(_base.list_webhooks())
+
+    async def get(self, webhook_id: str) -> Webhook:
+        """An endpoint, without its secret."""
+        return await self._client._call(_base.get_webhook(webhook_id))
+
+    async def delete(self, webhook_id: str) -> None:
+        """Delete an endpoint; its calls not yet sent fail, those sent stay listed."""
+        await self._client._call(_base.delete_webhook(webhook_id))
+
+    async def disable(self, webhook_id: str) -> Webhook:
+        """Call the endpoint for no change from now on; its calls not yet sent fail."""
+        return await self._client._call(_base.change_webhook(webhook_id, "disable"))
+
+    async def enable(self, webhook_id: str) -> Webhook:
+        """Call the endpoint again for the changes from now on (``redeliver`` sends a call
+        it missed)."""
+        return await self._client._call(_base.change_webhook(webhook_id, "enable"))
+
+    async def rotate_secret(self, webhook_id: str) -> Webhook:
+        """Give the endpoint a new secret, in this answer only; for 24 hours its calls carry
+        a signature with the old one too, so that the receiver can switch meanwhile."""
+        return await self._client._call(_base.change_webhook(webhook_id, "rotate-secret"))
+
+    async def default_secret(self) -> str:
+        """The account's default secret (``whsec_...``), which signs the calls of jobs' own
+        webhooks; made on first use."""
+        return await self._client._call(_base.default_webhook_secret())
+
+    async def deliveries(
+        self,
+        *,
+        job_id: str | None = None,
+        webhook_id: str | None = None,
+        state: str | None = None,
+        page_size: int = 50,
+        limit: int | None = None,
+    ) -> AsyncIterator[WebhookDelivery]:
+        """The calls made for the account's jobs, newest first, fetched a page at a time; at
+        most ``limit``. Only those of one job, of one endpoint, or in one ``state``
+        (``pending``, ``delivered``, ``failed``) when given."""
+        page = partial(_base.list_deliveries, job_id, webhook_id, state)
+        pages = Pages(page, page_size, limit)
+        while (call := pages.next_call()) is not None:
+            for delivery in pages.take(await self._client._call(call)):
+                yield delivery
+
+    async def redeliver(self, delivery_id: str) -> WebhookDelivery:
+        """Send a delivered or failed call again, with the same ``webhook-id`` and a new retry
+        window (a pending one stays as it is); the call of a disabled or deleted endpoint:
+        ``Conflict``."""
+        return await self._client._call(_base.redeliver(delivery_id))

@@ -4,7 +4,7 @@ their answers. Each client only sends (``_sync.py``, ``_async.py``)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
@@ -20,7 +20,7 @@ from genq.client._errors import (
     api_error,
 )
 from genq.client._retry import RetryPolicy, retry_after
-from genq.client._types import Job, JobStatus, ModelInfo
+from genq.client._types import Job, JobStatus, ModelInfo, Webhook, WebhookDelivery
 
 T = TypeVar("T")
 
@@ -103,35 +103,39 @@ def long_poll_timeout(timeout: httpx.Timeout, wait: float) -> httpx.Timeout:
     return with_read(timeout, wait + (timeout.read or 60.0))
 
 
-class Pages:
-    """Paging through ``GET /v1/jobs`` by ``next_cursor``, stopping after ``limit`` jobs."""
+#: One page of a list of the API: its items and the cursor of the next page (None: the last).
+Page = tuple[list[T], str | None]
+
+
+class Pages(Generic[T]):
+    """Paging through a list of the API by ``next_cursor``, stopping after ``limit`` items.
+    ``page(size, cursor)`` is the request for one page."""
 
     def __init__(
         self,
-        status: JobStatus | str | None,
-        model: str | None,
+        page: Callable[[int, str | None], Call[Page[T]]],
         page_size: int,
         limit: int | None,
     ) -> None:
-        self.status, self.model, self.page_size = status, model, page_size
+        self.page, self.page_size = page, page_size
         self.left = limit
         self.cursor: str | None = None
         self.done = limit is not None and limit <= 0
 
-    def next_call(self) -> Call[tuple[list[Job], str | None]] | None:
+    def next_call(self) -> Call[Page[T]] | None:
         """The request for the next page; None once done."""
         if self.done:
             return None
         size = self.page_size if self.left is None else min(self.page_size, self.left)
-        return list_jobs(self.status, self.model, size, self.cursor)
+        return self.page(size, self.cursor)
 
-    def take(self, page: tuple[list[Job], str | None]) -> list[Job]:
-        jobs, self.cursor = page
+    def take(self, page: Page[T]) -> list[T]:
+        items, self.cursor = page
         if self.left is not None:
-            jobs = jobs[: self.left]
-            self.left -= len(jobs)
+            items = items[: self.left]
+            self.left -= len(items)
         self.done = self.cursor is None or self.left == 0
-        return jobs
+        return items
 
 
 def job_path(job_id: str) -> str:
@@ -167,7 +171,7 @@ def delete_job(job_id: str) -> Call[None]:
 
 def list_jobs(
     status: JobStatus | str | None, model: str | None, page_size: int, cursor: str | None
-) -> Call[tuple[list[Job], str | None]]:
+) -> Call[Page[Job]]:
     params: dict[str, Any] = {"limit": page_size}
     for name, value in (("status", status), ("model", model), ("cursor", cursor)):
         if value is not None:
@@ -181,6 +185,67 @@ def list_models() -> Call[list[ModelInfo]]:
 
 def get_model(name: str) -> Call[ModelInfo]:
     return Call("GET", f"/v1/models/{quote(name, safe='/')}", read_model)
+
+
+def webhook_path(webhook_id: str) -> str:
+    return f"/v1/webhooks/{quote(webhook_id, safe='')}"
+
+
+def create_webhook(
+    url: str,
+    events: Sequence[str] | None,
+    models: Sequence[str] | None,
+    description: str | None,
+) -> Call[Webhook]:
+    body: dict[str, Any] = {"url": url}
+    # Left out rather than null: the server's defaults apply (``completed``, every model).
+    for name, value in (("events", events), ("models", models)):
+        if value is not None:
+            body[name] = list(value)
+    if description is not None:
+        body["description"] = description
+    return Call("POST", "/v1/webhooks", read_webhook, json=body)
+
+
+def list_webhooks() -> Call[list[Webhook]]:
+    return Call("GET", "/v1/webhooks", read_webhooks)
+
+
+def get_webhook(webhook_id: str) -> Call[Webhook]:
+    return Call("GET", webhook_path(webhook_id), read_webhook)
+
+
+def delete_webhook(webhook_id: str) -> Call[None]:
+    return Call("DELETE", webhook_path(webhook_id), lambda response: None, gone_after_retry=True)
+
+
+def change_webhook(webhook_id: str, action: str) -> Call[Webhook]:
+    """``POST /v1/webhooks/{id}/{action}``: ``disable``, ``enable`` or ``rotate-secret``."""
+    return Call("POST", f"{webhook_path(webhook_id)}/{action}", read_webhook)
+
+
+def default_webhook_secret() -> Call[str]:
+    return Call("GET", "/v1/webhooks/default/secret", read_secret)
+
+
+def list_deliveries(
+    job_id: str | None,
+    webhook_id: str | None,
+    state: str | None,
+    page_size: int,
+    cursor: str | None,
+) -> Call[Page[WebhookDelivery]]:
+    params: dict[str, Any] = {"limit": page_size}
+    filters = (("job_id", job_id), ("webhook_id", webhook_id), ("state", state), ("cursor", cursor))
+    for name, value in filters:
+        if value is not None:
+            params[name] = str(value)
+    return Call("GET", "/v1/webhooks/deliveries", read_delivery_page, params=params)
+
+
+def redeliver(delivery_id: str) -> Call[WebhookDelivery]:
+    path = f"/v1/webhooks/deliveries/{quote(delivery_id, safe='')}/redeliver"
+    return Call("POST", path, read_delivery)
 
 
 def output_link(url: str) -> Call[None]:
@@ -219,21 +284,49 @@ def read_job(response: httpx.Response) -> Job:
     return Job.from_api(read_json(response))
 
 
-def read_page(response: httpx.Response) -> tuple[list[Job], str | None]:
+def read_items(response: httpx.Response, item: Callable[[Any], T], what: str) -> list[T]:
+    """The ``data`` of a list answer, each read by ``item``."""
+    return read_page_of(response, item, what)[0]
+
+
+def read_page_of(response: httpx.Response, item: Callable[[Any], T], what: str) -> Page[T]:
     body = read_json(response)
     try:
-        return [Job.from_api(item) for item in body["data"]], body.get("next_cursor")
+        return [item(data) for data in body["data"]], body.get("next_cursor")
     except (KeyError, TypeError, AttributeError) as exc:
-        raise ProtocolError(f"cannot read a page of jobs: {exc!r}") from None
+        raise ProtocolError(f"cannot read {what}: {exc!r}") from None
+
+
+def read_page(response: httpx.Response) -> Page[Job]:
+    return read_page_of(response, Job.from_api, "a page of jobs")
 
 
 def read_models(response: httpx.Response) -> list[ModelInfo]:
-    body = read_json(response)
-    try:
-        return [ModelInfo.from_api(item) for item in body["data"]]
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ProtocolError(f"cannot read the list of models: {exc!r}") from None
+    return read_items(response, ModelInfo.from_api, "the list of models")
 
 
 def read_model(response: httpx.Response) -> ModelInfo:
     return ModelInfo.from_api(read_json(response))
+
+
+def read_webhook(response: httpx.Response) -> Webhook:
+    return Webhook.from_api(read_json(response))
+
+
+def read_webhooks(response: httpx.Response) -> list[Webhook]:
+    return read_items(response, Webhook.from_api, "the list of webhook endpoints")
+
+
+def read_secret(response: httpx.Response) -> str:
+    try:
+        return str(read_json(response)["key"])
+    except (KeyError, TypeError) as exc:
+        raise ProtocolError(f"cannot read the webhook secret: {exc!r}") from None
+
+
+def read_delivery(response: httpx.Response) -> WebhookDelivery:
+    return WebhookDelivery.from_api(read_json(response))
+
+
+def read_delivery_page(response: httpx.Response) -> Page[WebhookDelivery]:
+    return read_page_of(response, WebhookDelivery.from_api, "a page of webhook calls")

@@ -7,7 +7,7 @@ GenqError
 │   ├── InsufficientCredits  402 insufficient_credits
 │   ├── PermissionDenied     403 invalid_signature, link_expired
 │   ├── NotFound             404 job_not_found, model_not_found, output_not_found, ...
-│   ├── Conflict             409 idempotency_conflict, job_not_cancelable
+│   ├── Conflict             409 idempotency_conflict, job_not_cancelable, webhook_disabled
 │   ├── ValidationError      422 validation_error (details: each failing field path)
 │   ├── RateLimited          429 (retry_after: what the server asked for, in seconds)
 │   └── ServerError          5xx (502, 503 and 504 only once retries are spent)

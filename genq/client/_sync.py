@@ -5,7 +5,8 @@ from __future__ import annotations
 import builtins
 import contextlib
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -18,7 +19,16 @@ from genq.client._base import BaseClient, Call, Pages
 from genq.client._config import DEFAULT_TIMEOUT
 from genq.client._download import FileSink, output_path
 from genq.client._follow import Follow, StreamRefused
-from genq.client._types import Event, Job, JobStatus, ModelInfo, Output, Progress
+from genq.client._types import (
+    Event,
+    Job,
+    JobStatus,
+    ModelInfo,
+    Output,
+    Progress,
+    Webhook,
+    WebhookDelivery,
+)
 
 T = TypeVar("T")
 
@@ -51,6 +61,8 @@ class Client(BaseClient):
         self.jobs = Jobs(self)
         #: The models the server offers.
         self.models = Models(self)
+        #: The account's webhook endpoints and the calls made for its jobs.
+        self.webhooks = Webhooks(self)
 
     def run(
         self,
@@ -298,7 +310,7 @@ class Jobs:
         limit: int | None = None,
     ) -> Iterator[Job]:
         """The account's jobs, newest first, fetched a page at a time; at most ``limit``."""
-        pages = Pages(status, model, page_size, limit)
+        pages = Pages(partial(_base.list_jobs, status, model), page_size, limit)
         while (call := pages.next_call()) is not None:
             yield from pages.take(self._client._call(call))
 
@@ -323,3 +335,79 @@ class Models:
     def get(self, name: str) -> ModelInfo:
         """A model by its name or an alias."""
         return self._client._call(_base.get_model(name))
+
+
+class Webhooks:
+    """``client.webhooks``: the account's webhook endpoints, and the calls made for its jobs
+    (to those endpoints and to jobs' own webhooks)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(
+        self,
+        url: str,
+        *,
+        events: Sequence[str] | None = None,
+        models: Sequence[str] | None = None,
+        description: str | None = None,
+    ) -> Webhook:
+        """Register an endpoint, called for the account's jobs (of every model, or of
+        ``models``: names or aliases) on ``events`` (``start``, ``progress``, ``output``,
+        ``completed``; default ``completed``). Its ``secret`` is in this answer only: keep it
+        to verify the calls (``genq.webhooks.verify``)."""
+        return self._client._call(_base.create_webhook(url, events, models, description))
+
+    def list(self) -> builtins.list[Webhook]:
+        """The account's endpoints, oldest first, without their secrets."""
+        return self._client._call(_base.list_webhooks())
+
+    def get(self, webhook_id: str) -> Webhook:
+        """An endpoint, without its secret."""
+        return self._client._call(_base.get_webhook(webhook_id))
+
+    def delete(self, webhook_id: str) -> None:
+        """Delete an endpoint; its calls not yet sent fail, those sent stay listed."""
+        self._client._call(_base.delete_webhook(webhook_id))
+
+    def disable(self, webhook_id: str) -> Webhook:
+        """Call the endpoint for no change from now on; its calls not yet sent fail."""
+        return self._client._call(_base.change_webhook(webhook_id, "disable"))
+
+    def enable(self, webhook_id: str) -> Webhook:
+        """Call the endpoint again for the changes from now on (``redeliver`` sends a call
+        it missed)."""
+        return self._client._call(_base.change_webhook(webhook_id, "enable"))
+
+    def rotate_secret(self, webhook_id: str) -> Webhook:
+        """Give the endpoint a new secret, in this answer only; for 24 hours its calls carry
+        a signature with the old one too, so that the receiver can switch meanwhile."""
+        return self._client._call(_base.change_webhook(webhook_id, "rotate-secret"))
+
+    def default_secret(self) -> str:
+        """The account's default secret (``whsec_...``), which signs the calls of jobs' own
+        webhooks; made on first use."""
+        return self._client._call(_base.default_webhook_secret())
+
+    def deliveries(
+        self,
+        *,
+        job_id: str | None = None,
+        webhook_id: str | None = None,
+        state: str | None = None,
+        page_size: int = 50,
+        limit: int | None = None,
+    ) -> Iterator[WebhookDelivery]:
+        """The calls made for the account's jobs, newest first, fetched a page at a time; at
+        most ``limit``. Only those of one job, of one endpoint, or in one ``state``
+        (``pending``, ``delivered``, ``failed``) when given."""
+        page = partial(_base.list_deliveries, job_id, webhook_id, state)
+        pages = Pages(page, page_size, limit)
+        while (call := pages.next_call()) is not None:
+            yield from pages.take(self._client._call(call))
+
+    def redeliver(self, delivery_id: str) -> WebhookDelivery:
+        """Send a delivered or failed call again, with the same ``webhook-id`` and a new retry
+        window (a pending one stays as it is); the call of a disabled or deleted endpoint:
+        ``Conflict``."""
+        return self._client._call(_base.redeliver(delivery_id))

@@ -242,6 +242,98 @@ class ModelInfo:
             raise ProtocolError(f"cannot read a model from the server's answer: {exc!r}") from None
 
 
+@dataclass(frozen=True)
+class Webhook:
+    """A webhook endpoint of the account: a URL called for its jobs' ``events`` (of every
+    model, or of ``models``), each call signed with the endpoint's own secret."""
+
+    id: str
+    url: str
+    #: ``start``, ``progress``, ``output``, ``completed``.
+    events: tuple[str, ...]
+    #: The models whose jobs call it; None: every model.
+    models: tuple[str, ...] | None
+    description: str | None
+    #: False once disabled, by its account or by a receiver that answered 410 Gone.
+    enabled: bool
+    disabled_at: datetime | None
+    disabled_reason: str | None
+    created_at: datetime | None
+    #: The signing secret (``whsec_...``): only in the answer that made it (``create``,
+    #: ``rotate_secret``), None in every other.
+    secret: str | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: Any) -> Webhook:
+        try:
+            models = data.get("models")
+            return cls(
+                id=str(data["id"]),
+                url=str(data["url"]),
+                events=tuple(str(event) for event in data.get("events") or ()),
+                models=None if models is None else tuple(str(model) for model in models),
+                description=data.get("description"),
+                enabled=bool(data.get("enabled", True)),
+                disabled_at=timestamp(data.get("disabled_at")),
+                disabled_reason=data.get("disabled_reason"),
+                created_at=timestamp(data.get("created_at")),
+                secret=data.get("secret"),
+                raw=data,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ProtocolError(
+                f"cannot read a webhook endpoint from the server's answer: {exc!r}"
+            ) from None
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One webhook call made for a job: to the job's own webhook (``webhook_id`` None) or to
+    an endpoint of the account. Its ``id`` is the ``webhook-id`` header the receiver sees."""
+
+    id: str
+    job_id: str
+    webhook_id: str | None
+    #: ``start``, ``progress``, ``output`` or ``completed``.
+    event: str
+    url: str
+    #: ``pending`` (not sent yet, or waiting for a retry), ``delivered`` or ``failed``.
+    state: str
+    attempts: int
+    #: The receiver's HTTP status on the last attempt; None: no answer (or none yet).
+    last_status: int | None
+    last_error: str | None
+    created_at: datetime | None
+    #: When a pending call is tried next.
+    next_attempt_at: datetime | None
+    finished_at: datetime | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: Any) -> WebhookDelivery:
+        try:
+            return cls(
+                id=str(data["id"]),
+                job_id=str(data["job_id"]),
+                webhook_id=data.get("webhook_id"),
+                event=str(data["event"]),
+                url=str(data["url"]),
+                state=str(data["state"]),
+                attempts=int(data.get("attempts") or 0),
+                last_status=data.get("last_status"),
+                last_error=data.get("last_error"),
+                created_at=timestamp(data.get("created_at")),
+                next_attempt_at=timestamp(data.get("next_attempt_at")),
+                finished_at=timestamp(data.get("finished_at")),
+                raw=data,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ProtocolError(
+                f"cannot read a webhook call from the server's answer: {exc!r}"
+            ) from None
+
+
 def timestamp(value: Any) -> datetime | None:
     """An ISO 8601 time of the API (``...Z``) as an aware datetime."""
     return None if value is None else datetime.fromisoformat(value)
