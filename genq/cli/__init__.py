@@ -1,5 +1,5 @@
 """The ``genq`` command line: server-side commands (``admin``) and the client commands
-(``run``, ``jobs ...``, ``models list|show``, ``status``).
+(``run``, ``jobs ...``, ``models list|show``, ``webhooks ...``, ``status``).
 
 The client commands talk to a genq server over HTTP through :class:`genq.client.Client`, so
 they work with the base install alone: none of their modules imports the server's. Each prints
@@ -11,7 +11,7 @@ tables or text by default and the server's JSON with ``--json``; an API error pr
 from __future__ import annotations
 
 # Imported in this order, the commands are listed in it: the server's, then the client's.
-from genq.cli import admin, jobs, models, run, status
+from genq.cli import admin, jobs, models, run, status, webhooks
 from genq.cli.app import app
 
-__all__ = ["admin", "app", "jobs", "models", "run", "status"]
+__all__ = ["admin", "app", "jobs", "models", "run", "status", "webhooks"]

@@ -17,6 +17,10 @@ accounts_app = typer.Typer(
 app.add_typer(accounts_app, name="accounts", no_args_is_help=True)
 models_app = typer.Typer(help="Work with models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+webhooks_app = typer.Typer(
+    help="The account's webhook endpoints and the calls made for its jobs.", no_args_is_help=True
+)
+app.add_typer(webhooks_app, name="webhooks")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
