@@ -162,6 +162,27 @@ REFERENCE_REFUSALS = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+WEBHOOK_CALLS = Counter(
+    "genq_webhook_attempts",
+    "Webhook call attempts by outcome: delivered (a 2xx), retried (a 5xx, 429, timeout or "
+    "connection error, tried again later), failed (given up: another status, a refused "
+    "address, the retry window spent, or its endpoint gone).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+WEBHOOK_ATTEMPT_SECONDS = Histogram(
+    "genq_webhook_attempt_seconds",
+    "How long one webhook call took to be answered (or to fail).",
+    buckets=HTTP_BUCKETS,
+    registry=REGISTRY,
+)
+WEBHOOK_LATENCY = Histogram(
+    "genq_webhook_delivery_latency_seconds",
+    "From the change that made a webhook call due (or its redelivery) to its delivery, "
+    "retries included.",
+    buckets=TIME_BUCKETS,
+    registry=REGISTRY,
+)
 
 #: The methods counted by name; any other is ``other``, as a client may send any token.
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
