@@ -15,7 +15,7 @@ from genq.http.account import parse_body
 from genq.http.auth import Auth
 from genq.http.links import Links
 from genq.http.native import WebhookEventName
-from genq.http.openapi import BODY, CALLER, native_errors
+from genq.http.openapi import BODY, CALLER, Error, native_errors
 from genq.http.render import isotime, render_job
 from genq.http.responses import JSONResponse
 from genq.http.routing import Path, Query, Router
@@ -118,7 +118,7 @@ def render_call(delivery: DeliveryRecord) -> dict[str, Any]:
     }
 
 
-NOT_FOUND = {404: {"description": "No endpoint with that id in the caller's account."}}
+NOT_FOUND = {404: {"model": Error, "description": "No endpoint with that id in the account."}}
 
 
 @router.post(
