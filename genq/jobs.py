@@ -231,6 +231,19 @@ class JobRecord:
     #: The URL called on ``webhook_events``; None: no webhook (and no deliveries to show).
     webhook: str | None = None
     webhook_events: tuple[WebhookEvent, ...] = ()
+    #: When it must have started by, or it expires (``time.time()``); None: no deadline.
+    start_deadline: float | None = None
+    #: How long it may run; None: the model's limit, if any.
+    timeout_seconds: float | None = None
+    #: The job this one runs again, and the job that ran this one again.
+    retry_of: str | None = None
+    retried_by: str | None = None
+    #: After an automatic retry, when it may be taken again.
+    run_after: float | None = None
+    #: The bytes its outputs hold.
+    output_bytes: int = 0
+    #: The worker time its account was charged when it was taken (fair scheduling).
+    fair_charge: float | None = None
 
     @property
     def terminal(self) -> bool:
@@ -272,6 +285,26 @@ class Account:
     created_at: float
     #: An admin account's keys manage every account and key (the console's admin pages).
     admin: bool = False
+    #: Its share of worker time against other accounts' (fair scheduling).
+    weight: float = 1.0
+    #: Its limits; None where the configured default applies.
+    limits: AccountLimits = field(default_factory=lambda: AccountLimits())
+
+
+@dataclass(frozen=True)
+class AccountLimits:
+    """An account's own limits, each None where the configured default applies and 0 for no
+    limit at all."""
+
+    #: Its jobs running at once.
+    max_running: int | None = None
+    #: Its jobs queued at once.
+    max_queued: int | None = None
+    #: Requests per second per key, and how many may come at once above that rate.
+    rate_per_second: float | None = None
+    rate_burst: int | None = None
+    #: Bytes its jobs' stored outputs may hold.
+    storage_quota_bytes: int | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from genq import pricing
 from genq.credits import from_micros, to_micros
 from genq.jobs import (
     Account,
+    AccountLimits,
     ApiKey,
     DeliveryRecord,
     DeliveryState,
@@ -75,6 +76,13 @@ def job_from_row(row: Row, decode: Decode) -> JobRecord:
         else OriginRecord(row["origin_api"], row["origin_model"], decode(row["origin_request"])),
         webhook=row["webhook"],
         webhook_events=tuple(WebhookEvent(e) for e in decode(row["webhook_events"])),
+        start_deadline=row["start_deadline"],
+        timeout_seconds=row["timeout_seconds"],
+        retry_of=row["retry_of"],
+        retried_by=row["retried_by"],
+        run_after=row["run_after"],
+        output_bytes=row["output_bytes"],
+        fair_charge=row["fair_charge"],
     )
 
 
@@ -136,6 +144,14 @@ def account_from_row(row: Row) -> Account:
         _amount(row["credits_micros"]),
         row["created_at"],
         admin=bool(row["admin"]),
+        weight=row["weight"],
+        limits=AccountLimits(
+            max_running=row["max_running"],
+            max_queued=row["max_queued"],
+            rate_per_second=row["rate_per_second"],
+            rate_burst=row["rate_burst"],
+            storage_quota_bytes=row["storage_quota_bytes"],
+        ),
     )
 
 
