@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from genq.http.account import parse_body
 from genq.http.auth import Auth
+from genq.http.cursors import decode_position, encode_position
 from genq.http.links import Links
 from genq.http.native import WebhookEventName
 from genq.http.openapi import BODY, CALLER, Error, native_errors
@@ -181,7 +182,7 @@ async def list_deliveries(
         job_id=job_id,
         endpoint_id=webhook_id,
         state=state,
-        before=cursor,
+        before=decode_position(cursor) if cursor else None,
         limit=limit + 1,
     )
     more = len(calls) > limit
@@ -190,7 +191,7 @@ async def list_deliveries(
         {
             "object": "list",
             "data": [render_call(c) for c in calls],
-            "next_cursor": calls[-1].id if more else None,
+            "next_cursor": encode_position(calls[-1].created_at, calls[-1].id) if more else None,
         }
     )
 

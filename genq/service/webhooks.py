@@ -169,7 +169,7 @@ class Webhooks(ServiceCore):
         job_id: str | None,
         endpoint_id: str | None,
         state: DeliveryState | None,
-        before: str | None,
+        before: tuple[float, str] | None,
         limit: int,
     ) -> list[DeliveryRecord]:
         """The account's webhook calls, newest first."""

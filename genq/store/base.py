@@ -250,11 +250,11 @@ class JobStore(abc.ABC):
         job_id: str | None = None,
         endpoint_id: str | None = None,
         state: DeliveryState | None = None,
-        before: str | None = None,
+        before: tuple[float, str] | None = None,
         limit: int = 100,
     ) -> list[DeliveryRecord]:
         """The account's webhook calls, newest first, of one job or endpoint or in one state;
-        with ``before`` (a call's id), those listed after that one."""
+        with ``before`` (a call's ``created_at`` and ``id``), those listed after that one."""
 
     @abc.abstractmethod
     def get_delivery(self, delivery_id: str, account_id: str) -> DeliveryRecord | None:

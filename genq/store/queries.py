@@ -420,10 +420,7 @@ def list_deliveries(job: bool, endpoint: bool, state: bool, before: bool) -> str
     if state:
         where.append("state = :state")
     if before:
-        where.append(
-            "(created_at, id) < (SELECT created_at, id FROM webhook_deliveries"
-            " WHERE id = :before AND account_id = :account_id)"
-        )
+        where.append("(created_at < :before_at OR (created_at = :before_at AND id < :before_id))")
     return (
         f"SELECT * FROM webhook_deliveries WHERE {' AND '.join(where)}"
         " ORDER BY created_at DESC, id DESC LIMIT :limit"

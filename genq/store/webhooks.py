@@ -112,7 +112,7 @@ class WebhookStatements:
         job_id: str | None = None,
         endpoint_id: str | None = None,
         state: DeliveryState | None = None,
-        before: str | None = None,
+        before: tuple[float, str] | None = None,
         limit: int = 100,
     ) -> list[DeliveryRecord]:
         sql = q.list_deliveries(
@@ -123,7 +123,8 @@ class WebhookStatements:
             "job_id": job_id,
             "endpoint_id": endpoint_id,
             "state": None if state is None else state.value,
-            "before": before,
+            "before_at": None if before is None else before[0],
+            "before_id": None if before is None else before[1],
             "limit": limit,
         }
         return [delivery_from_row(row) for row in self._db.all(sql, args)]

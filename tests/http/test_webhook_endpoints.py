@@ -223,3 +223,24 @@ def test_a_call_is_sent_again_unless_its_endpoint_is_disabled(api: Api) -> None:
     assert (again["id"], again["state"], again["finished_at"]) == (call["id"], "pending", None)
     api.delete(f"/v1/webhooks/{made['id']}")
     assert error_code(api.post(path), 409) == "webhook_disabled"
+
+
+def test_a_listing_goes_on_after_its_last_call_is_deleted(api: Api) -> None:
+    """The cursor holds a position, not a call: the next page comes even when the call that
+    ended the last one went with its job; a cursor no listing made is refused."""
+    register(api)
+    jobs = []
+    for _ in range(3):
+        job = api.post("/v1/jobs", json={"model": "noop"}).json()
+        api.post(f"/v1/jobs/{job['id']}/cancel")
+        jobs.append(job["id"])
+    first = api.get("/v1/webhooks/deliveries", params={"limit": 1}).json()
+    assert [c["job_id"] for c in first["data"]] == [jobs[2]]
+    assert api.delete(f"/v1/jobs/{jobs[2]}").status_code in (200, 204)
+    rest = api.get(
+        "/v1/webhooks/deliveries", params={"limit": 5, "cursor": first["next_cursor"]}
+    ).json()
+    assert [c["job_id"] for c in rest["data"]] == [jobs[1], jobs[0]]
+    for cursor in ("nope", "cG5hbg", "x" * 100):
+        answer = api.get("/v1/webhooks/deliveries", params={"cursor": cursor})
+        assert error_code(answer, 422) == "validation_error", cursor

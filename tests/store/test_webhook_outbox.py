@@ -332,7 +332,7 @@ def test_calls_are_listed_newest_first_and_sent_again(fresh_store: JobStore) -> 
     listed = fresh_store.list_deliveries(account.id)
     assert [d.job_id for d in listed] == jobs[::-1]
     page = fresh_store.list_deliveries(account.id, limit=2)
-    rest = fresh_store.list_deliveries(account.id, before=page[-1].id)
+    rest = fresh_store.list_deliveries(account.id, before=(page[-1].created_at, page[-1].id))
     assert [d.id for d in page + rest] == [d.id for d in listed]
     assert [d.job_id for d in fresh_store.list_deliveries(account.id, job_id=jobs[1])] == [jobs[1]]
     assert len(fresh_store.list_deliveries(account.id, endpoint_id=hook.id)) == 3
