@@ -6,12 +6,13 @@ ServiceError
 ├── BadRequest            400 invalid_json / bad_request
 ├── Unauthorized          401 unauthorized
 ├── OutOfCredits          402 insufficient_credits
-├── Forbidden             403 invalid_signature / link_expired
+├── Forbidden             403 invalid_signature / link_expired / quota_exceeded
 ├── Missing               404 not_found / job_not_found / model_not_found
 ├── Clash                 409 idempotency_conflict / job_not_cancelable
 ├── PayloadTooLarge       413 payload_too_large
 ├── RangeNotSatisfiable   416 range_not_satisfiable (a file download's Range starts past its end)
 ├── ValidationFailed      422 validation_error (details: failing field paths)
+├── TooManyRequests       429 too_many_queued
 ├── ModelUnavailable      503 model_unavailable
 ├── StoreUnavailable      503 store_unavailable (the database cannot be reached; retry)
 └── ConfigError           (start-up only, never reaches HTTP)
@@ -110,6 +111,13 @@ class ValidationFailed(ServiceError):
         """The error for one failing field, named by its path (``input/width``)."""
         detail = {"path": path, "message": message}
         return cls(f"invalid request: {path}: {message}", details=[detail])
+
+
+class TooManyRequests(ServiceError):
+    """Refused for now: an account's limit is reached; the same request may succeed later."""
+
+    status_code = 429
+    code = "too_many_requests"
 
 
 class ModelUnavailable(ServiceError):
