@@ -56,6 +56,10 @@ class NewJob:
     origin: OriginRecord | None = None
     webhook: str | None = None
     webhook_events: tuple[WebhookEvent, ...] = ()
+    #: When it must have started by (``time.time()``), or it expires; None: no deadline.
+    start_deadline: float | None = None
+    #: How long it may run once started; None: no limit.
+    timeout_seconds: float | None = None
 
 
 @dataclass(frozen=True)

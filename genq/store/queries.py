@@ -103,10 +103,12 @@ HELD = (
 INSERT_JOB = Change(
     "INSERT INTO jobs (id, account_id, model, input, status, priority, metadata,"
     " cost_estimate_micros, created_at, expires_at, idempotency_key, fingerprint, batch_key,"
-    " origin_api, origin_model, origin_request, webhook, webhook_events)"
+    " origin_api, origin_model, origin_request, webhook, webhook_events, start_deadline,"
+    " timeout_seconds)"
     " VALUES (:id, :account_id, :model, :input, 'queued', :priority, :metadata,"
     " :cost_estimate_micros, :created_at, :expires_at, :idempotency_key, :fingerprint,"
-    " :batch_key, :origin_api, :origin_model, :origin_request, :webhook, :webhook_events)"
+    " :batch_key, :origin_api, :origin_model, :origin_request, :webhook, :webhook_events,"
+    " :start_deadline, :timeout_seconds)"
     " ON CONFLICT DO NOTHING RETURNING *",
     Record.STATUS,
     (Topic.QUEUED,),

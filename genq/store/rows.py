@@ -230,6 +230,8 @@ def job_columns(new: NewJob, encode: Callable[[Any], Any]) -> dict[str, Any]:
         "origin_request": encode({} if origin is None else origin.request),
         "webhook": new.webhook,
         "webhook_events": encode([e.value for e in new.webhook_events]),
+        "start_deadline": new.start_deadline,
+        "timeout_seconds": new.timeout_seconds,
     }
 
 
