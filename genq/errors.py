@@ -20,6 +20,7 @@ ServiceError
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 #: Longest error message, and longest string in its details: a message may quote the value
@@ -47,13 +48,22 @@ class ServiceError(Exception):
     status_code = 500
     code = "internal_error"
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         message = shorten(message)
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
         self.details = _bounded(details)
+        #: Headers every surface's answer carries, whatever its body's shape (``Retry-After``).
+        self.headers = dict(headers or {})
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "message": self.message}

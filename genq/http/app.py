@@ -152,7 +152,7 @@ def unanswered(exc: Exception, scope: Scope) -> Response:
         return error_response(exc.status_code, code, str(exc.detail))
     if isinstance(exc, ServiceError):
         answered_error(exc)
-        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=exc.headers)
     log.exception("unhandled error on %s %s", scope["method"], scope["path"], exc_info=exc)
     return error_response(500, "internal_error", "internal server error")
 

@@ -326,7 +326,7 @@ class Router:
                 return await endpoint(**await plan.arguments(request))
             except ServiceError as exc:
                 metrics.answered_error(exc)
-                return render_error(exc)
+                return with_headers(render_error(exc), exc)
             except (HTTPException, ClientDisconnect):
                 raise  # answered (or dropped) the same way on every surface
             except Exception:
@@ -340,6 +340,12 @@ class Router:
         # Starlette answers HEAD on every GET route; here a route answers what it declares.
         route.methods = {operation.method}
         return route
+
+
+def with_headers(answer: Response, exc: ServiceError) -> Response:
+    """``answer`` with the headers ``exc`` carries: every surface's error shape gets them."""
+    answer.headers.update(exc.headers)
+    return answer
 
 
 class Served:

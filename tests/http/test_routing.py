@@ -63,6 +63,10 @@ def make_router(prefix: str, render_error: Any = None) -> Router:
     async def boom(request: Request) -> Response:
         raise RuntimeError(request.url.path)
 
+    @router.get("/later")
+    async def later() -> Response:
+        raise ServiceError("come back later", code="later", headers={"Retry-After": "7"})
+
     return router
 
 
@@ -119,6 +123,17 @@ def test_each_router_answers_every_refusal_in_its_own_shape(client: TestClient) 
     assert native.json() == {
         "error": {"code": "internal_error", "message": "internal server error"}
     }
+
+
+def test_an_errors_headers_reach_every_surfaces_answer(client: TestClient) -> None:
+    """The headers an error carries (``Retry-After``) are in the native answer and in a
+    dialect's own shape alike."""
+    native = client.get("/t/later")
+    assert native.headers["Retry-After"] == "7"
+    assert native.json()["error"]["code"] == "later"
+    shaped_answer = client.get("/v/t/later")
+    assert shaped_answer.headers["Retry-After"] == "7"
+    assert shaped_answer.json() == {"failure": "later", "said": "come back later"}
 
 
 def test_a_route_answers_only_the_methods_it_declares(client: TestClient) -> None:
