@@ -204,7 +204,9 @@ def create_webhook(
             body[name] = list(value)
     if description is not None:
         body["description"] = description
-    return Call("POST", "/v1/webhooks", read_webhook, json=body)
+    # As every submit: a retry after a lost answer gets the endpoint that answer showed.
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    return Call("POST", "/v1/webhooks", read_webhook, json=body, headers=headers)
 
 
 def list_webhooks() -> Call[list[Webhook]]:

@@ -19,7 +19,7 @@ from genq.http.native import WebhookEventName
 from genq.http.openapi import BODY, CALLER, Error, native_errors
 from genq.http.render import isotime, render_job
 from genq.http.responses import JSONResponse
-from genq.http.routing import Path, Query, Router
+from genq.http.routing import Header, Path, Query, Router
 from genq.jobs import DeliveryRecord, DeliveryState, JobRecord, WebhookEndpoint
 from genq.service import JobService
 from genq.service.outbox import dispatch_forever
@@ -132,19 +132,32 @@ NOT_FOUND = {404: {"model": Error, "description": "No endpoint with that id in t
             "content": {"application/json": {"schema": NewWebhook.model_json_schema()}},
         }
     },
-    responses=native_errors(*CALLER, *BODY, 409),
+    responses={
+        200: {"description": "The endpoint an earlier request with this Idempotency-Key made."},
+        **native_errors(*CALLER, *BODY, 409),
+    },
 )
-async def create_webhook(request: Request, caller: Auth) -> Response:
+async def create_webhook(
+    request: Request,
+    caller: Auth,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> Response:
     """An endpoint called for the account's jobs (of every model, or of ``models``) on
     ``events``. Its ``secret`` (``whsec_...``) is shown this once: verify each call with it
     as the Standard Webhooks specification says (``genq.webhooks.verify`` in the client).
     At most 50 per account (409 past that). A receiver answering 410 Gone
-    disables its endpoint."""
+    disables its endpoint. The same ``Idempotency-Key`` with the same body answers the
+    endpoint it made (200, with its secret); with another body, 409."""
     body = parse_body(NewWebhook, await request.body(), caller.svc.max_json_depth)
-    endpoint = await caller.svc.add_endpoint(
-        caller.account_id, body.url, body.events, body.models, body.description
+    endpoint, created = await caller.svc.add_endpoint(
+        caller.account_id,
+        body.url,
+        body.events,
+        body.models,
+        body.description,
+        (idempotency_key or "").strip() or None,
     )
-    return JSONResponse(render_endpoint(endpoint, secret=True), status_code=201)
+    return JSONResponse(render_endpoint(endpoint, secret=True), status_code=201 if created else 200)
 
 
 @router.get(
@@ -259,9 +272,10 @@ async def enable_webhook(caller: Auth, webhook_id: str = WEBHOOK_ID) -> Response
     responses={**native_errors(*CALLER, 422), **NOT_FOUND},
 )
 async def rotate_secret(caller: Auth, webhook_id: str = WEBHOOK_ID) -> Response:
-    """The new ``secret`` is shown this once. For 24 hours
-    each call carries a signature with the old secret too, so that the receiver can switch
-    meanwhile."""
+    """The new ``secret`` is shown this once. For 24 hours each call carries a signature with
+    the old secret too, so that the receiver can switch meanwhile. Rotated again within those
+    24 hours, the secret from before the first rotation keeps signing, the one in between
+    does not."""
     endpoint = await caller.svc.rotate_endpoint_secret(webhook_id, caller.account_id)
     return JSONResponse(render_endpoint(endpoint, secret=True))
 

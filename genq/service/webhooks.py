@@ -5,6 +5,7 @@ one attempt in ``webhook_send``)."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from collections.abc import Sequence
@@ -89,12 +90,15 @@ class Webhooks(ServiceCore):
         events: Sequence[str] | None,
         models: Sequence[str] | None,
         description: str | None,
-    ) -> WebhookEndpoint:
-        """Register an endpoint: its URL passes the checks a job's webhook meets, its models
-        are known (an alias stands for its model); 409 past ``MAX_ENDPOINTS``."""
+        idempotency_key: str | None = None,
+    ) -> tuple[WebhookEndpoint, bool]:
+        """Register an endpoint (and True), or, for an ``idempotency_key`` the account used
+        before with the same request, the endpoint that made (and False; 409 for another
+        request). Its URL passes the checks a job's webhook meets, its models are known (an
+        alias stands for its model); 409 past ``MAX_ENDPOINTS``."""
         await self.check_webhook(url, None, field="url")
         endpoint = WebhookEndpoint(
-            id="wh_" + secrets.token_hex(12),
+            id=_endpoint_id(account_id, idempotency_key),
             account_id=account_id,
             url=url,
             events=_events(events),
@@ -103,6 +107,21 @@ class Webhooks(ServiceCore):
             secret=new_secret(),
             created_at=time.time(),
         )
+        if idempotency_key is not None:
+            made = await self._db(self.store.get_endpoint, endpoint.id, account_id)
+            if made is not None:
+                if (made.url, made.events, made.models, made.description) != (
+                    endpoint.url,
+                    endpoint.events,
+                    endpoint.models,
+                    endpoint.description,
+                ):
+                    raise Clash(
+                        "this Idempotency-Key was already used with a different request",
+                        code="idempotency_conflict",
+                        details={"webhook_id": made.id},
+                    )
+                return made, False
         if not await self._db(self.store.add_endpoint, endpoint, MAX_ENDPOINTS):
             raise Clash(
                 f"the account has {MAX_ENDPOINTS} webhook endpoints, the most it may have: "
@@ -110,7 +129,7 @@ class Webhooks(ServiceCore):
                 code="too_many_webhooks",
             )
         self._endpoints_changed(account_id)
-        return endpoint
+        return endpoint, True
 
     def _model_names(self, models: Sequence[str]) -> tuple[str, ...]:
         names: list[str] = []
@@ -151,13 +170,18 @@ class Webhooks(ServiceCore):
 
     async def rotate_endpoint_secret(self, endpoint_id: str, account_id: str) -> WebhookEndpoint:
         """Give an endpoint a new secret; the one it had signs its calls too for
-        ``PREVIOUS_SECRET_SECONDS``, so that its receiver can switch meanwhile."""
+        ``PREVIOUS_SECRET_SECONDS``, so that its receiver can switch meanwhile. Rotated again
+        within that time, the secret before the first rotation keeps signing, the one in
+        between does not: a rotation repeated because its answer was lost leaves the
+        receiver's secret working."""
+        now = time.time()
         found = await self._db(
             self.store.rotate_endpoint_secret,
             known(endpoint_id, "webhook"),
             account_id,
             new_secret(),
-            time.time() + PREVIOUS_SECRET_SECONDS,
+            now,
+            now + PREVIOUS_SECRET_SECONDS,
         )
         return _found(found, endpoint_id)
 
@@ -211,6 +235,15 @@ def _events(events: Sequence[str] | None) -> tuple[WebhookEvent, ...]:
     if events is None:
         return DEFAULT_WEBHOOK_EVENTS
     return tuple(event for event in WebhookEvent if event.value in events)
+
+
+def _endpoint_id(account_id: str, idempotency_key: str | None) -> str:
+    """A new endpoint's id: random, or, for a request with an ``Idempotency-Key``, made from
+    the account and the key, so that a repeated request finds the endpoint the first made."""
+    if idempotency_key is None:
+        return "wh_" + secrets.token_hex(12)
+    digest = hashlib.sha256(f"{account_id}\x00{idempotency_key}".encode()).hexdigest()
+    return "wh_" + digest[:24]
 
 
 def _found(endpoint: WebhookEndpoint | None, endpoint_id: str) -> WebhookEndpoint:

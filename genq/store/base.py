@@ -242,9 +242,10 @@ class JobStore(abc.ABC):
 
     @abc.abstractmethod
     def rotate_endpoint_secret(
-        self, endpoint_id: str, account_id: str, secret: str, previous_until: float
+        self, endpoint_id: str, account_id: str, secret: str, now: float, previous_until: float
     ) -> WebhookEndpoint | None:
-        """Give an endpoint a new secret; the one it had signs too until ``previous_until``."""
+        """Give an endpoint a new secret; the one it had signs too until ``previous_until``,
+        unless one from before an earlier rotation still signs at ``now``: that one stays."""
 
     @abc.abstractmethod
     def list_deliveries(

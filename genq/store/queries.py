@@ -401,9 +401,13 @@ ENABLE_ENDPOINT = (
     "UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL"
     f" WHERE {_ENDPOINT} RETURNING *"
 )
+# Rotated again while the secret before is still signing: that one stays (the receiver may
+# never have seen the one in between, if the answer that showed it was lost).
 ROTATE_ENDPOINT_SECRET = (
-    "UPDATE webhook_endpoints SET previous_secret = secret, previous_until = :previous_until,"
-    f" secret = :secret WHERE {_ENDPOINT} RETURNING *"
+    "UPDATE webhook_endpoints SET previous_secret = CASE WHEN previous_until > :now"
+    " THEN previous_secret ELSE secret END, previous_until = CASE WHEN previous_until > :now"
+    f" THEN previous_until ELSE :previous_until END, secret = :secret WHERE {_ENDPOINT}"
+    " RETURNING *"
 )
 #: An endpoint deleted or disabled takes its pending calls with it.
 FAIL_ENDPOINT_DELIVERIES = (

@@ -94,12 +94,13 @@ class WebhookStatements:
         return self._endpoint(self._db.write(lambda tx: tx.one(q.ENABLE_ENDPOINT, args)))
 
     def rotate_endpoint_secret(
-        self, endpoint_id: str, account_id: str, secret: str, previous_until: float
+        self, endpoint_id: str, account_id: str, secret: str, now: float, previous_until: float
     ) -> WebhookEndpoint | None:
         args = {
             "id": endpoint_id,
             "account_id": account_id,
             "secret": secret,
+            "now": now,
             "previous_until": previous_until,
         }
         return self._endpoint(self._db.write(lambda tx: tx.one(q.ROTATE_ENDPOINT_SECRET, args)))

@@ -244,3 +244,23 @@ def test_a_listing_goes_on_after_its_last_call_is_deleted(api: Api) -> None:
     for cursor in ("nope", "cG5hbg", "x" * 100):
         answer = api.get("/v1/webhooks/deliveries", params={"cursor": cursor})
         assert error_code(answer, 422) == "validation_error", cursor
+
+
+def test_a_registration_repeated_with_its_idempotency_key_makes_one_endpoint(api: Api) -> None:
+    """The same key and body answer the endpoint the first made, secret included (its answer
+    may have been lost); another body with that key is a 409; another account's same key
+    makes its own endpoint."""
+    once = {"Idempotency-Key": "create-1", **api.as_(api.admin_key)}
+    first = api.client.post("/v1/webhooks", json={"url": HOOK}, headers=once)
+    again = api.client.post("/v1/webhooks", json={"url": HOOK}, headers=once)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    other = api.client.post("/v1/webhooks", json={"url": HOOK, "models": ["noop"]}, headers=once)
+    assert error_code(other, 409) == "idempotency_conflict"
+    assert len(api.get("/v1/webhooks").json()["data"]) == 1
+    _, bob = api.account("bob")
+    theirs = api.client.post(
+        "/v1/webhooks", json={"url": HOOK}, headers={**api.as_(bob), "Idempotency-Key": "create-1"}
+    )
+    assert theirs.status_code == 201
+    assert theirs.json()["id"] != first.json()["id"]

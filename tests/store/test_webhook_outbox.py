@@ -298,7 +298,7 @@ def test_an_endpoint_belongs_to_its_account(fresh_store: JobStore) -> None:
     assert fresh_store.get_endpoint(mine.id, None) == mine
     assert fresh_store.disable_endpoint(mine.id, bob.id, T0, "x") is None
     assert fresh_store.enable_endpoint(mine.id, bob.id) is None
-    assert fresh_store.rotate_endpoint_secret(mine.id, bob.id, "whsec_eA==", T0) is None
+    assert fresh_store.rotate_endpoint_secret(mine.id, bob.id, "whsec_eA==", T0, T0) is None
     assert not fresh_store.delete_endpoint(mine.id, bob.id, T0)
     assert fresh_store.endpoints(bob.id) == []
 
@@ -311,11 +311,22 @@ def test_an_account_has_at_most_so_many_endpoints(fresh_store: JobStore) -> None
 
 
 def test_a_rotated_secret_signs_beside_the_new_one_for_a_while(fresh_store: JobStore) -> None:
+    """The secret before a rotation signs until its time is up; rotated again meanwhile, it
+    still does (the one in between never reached the receiver, if its answer was lost), and
+    a rotation after that time replaces the secret it finds."""
     made = endpoint(fresh_store)
-    rotated = fresh_store.rotate_endpoint_secret(made.id, made.account_id, "whsec_bmV3", T0 + 10)
+    rotate = fresh_store.rotate_endpoint_secret
+    rotated = rotate(made.id, made.account_id, "whsec_bmV3", T0, T0 + 10)
     assert rotated is not None
     assert rotated.signing_secrets(T0 + 5) == ("whsec_bmV3", made.secret)
     assert rotated.signing_secrets(T0 + 10) == ("whsec_bmV3",)
+    twice = rotate(made.id, made.account_id, "whsec_dHdpY2U=", T0 + 1, T0 + 11)
+    assert twice is not None
+    assert twice.signing_secrets(T0 + 5) == ("whsec_dHdpY2U=", made.secret)
+    assert twice.signing_secrets(T0 + 10) == ("whsec_dHdpY2U=",)
+    later = rotate(made.id, made.account_id, "whsec_bGF0ZXI=", T0 + 20, T0 + 30)
+    assert later is not None
+    assert later.signing_secrets(T0 + 25) == ("whsec_bGF0ZXI=", "whsec_dHdpY2U=")
 
 
 def test_calls_are_listed_newest_first_and_sent_again(fresh_store: JobStore) -> None:
