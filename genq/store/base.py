@@ -476,6 +476,24 @@ class JobStore(abc.ABC):
     def expire(self, now: float) -> Retired:
         """Remove jobs whose retention has ended; ask running ones to stop first."""
 
+    # -- time limits (``genq.deadlines``) ---------------------------------------------------
+    @abc.abstractmethod
+    def next_start_deadline(self) -> float | None:
+        """The earliest start deadline of a queued job; None: no queued job has one."""
+
+    @abc.abstractmethod
+    def expire_start_deadlines(self, now: float) -> list[JobRecord]:
+        """End every queued job whose start deadline is at or before ``now``: ``expired``,
+        charged nothing, its error saying why. Returns them (each to one of several callers
+        at once)."""
+
+    @abc.abstractmethod
+    def time_out(self, job_id: str, now: float) -> JobRecord | None:
+        """End a running job past its timeout (``started_at + timeout_seconds <= now``) as
+        ``failed`` with code ``timeout``, charged nothing: its worker did not stop it and is
+        being killed. None when the job is not running past its timeout (it ended meanwhile,
+        or runs again with a clock of its own)."""
+
     @abc.abstractmethod
     def on_change(self, announce: Callable[[Topic, str], None] | None) -> None:
         """Have ``announce(topic, payload)`` told of every change this store makes, once it is

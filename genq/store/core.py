@@ -37,6 +37,7 @@ from genq.store.base import (
     Submitted,
 )
 from genq.store.changes import Change
+from genq.store.deadlines import DeadlineStatements
 from genq.store.engine import Again, Announce, Args, Engine, Tx
 from genq.store.rows import (
     Row,
@@ -55,7 +56,7 @@ def _fence(claim: Claim) -> dict[str, Any]:
     return {"id": claim.job.id, "worker_id": claim.worker_id, "attempt": claim.attempt}
 
 
-class SQLStore(AccountStatements, WebhookStatements, JobStore):
+class SQLStore(AccountStatements, WebhookStatements, DeadlineStatements, JobStore):
     """A ``JobStore`` over a database engine's adapter."""
 
     def __init__(self, url: str, db: Engine) -> None:
