@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
+from genq.account_limits import DEFAULT_WEIGHT, LIMIT_NAMES, AccountUsage
 from genq.credits import MAX_MICROS, from_micros, to_micros
 from genq.errors import Clash, ValidationFailed
 from genq.jobs import Account, ApiKey
@@ -102,6 +103,35 @@ class AccountStatements:
             for row in rows
         ]
 
+    # -- an account's weight and limits (genq.account_limits) ---------------------------------
+    def set_account_limits(
+        self, account_id: str, changes: dict[str, int | float | None]
+    ) -> Account | None:
+        unknown = set(changes) - {"weight", *LIMIT_NAMES}
+        assert not unknown, f"not a limit: {unknown}"
+        args: dict[str, object] = {"id": account_id, **changes}
+        if "weight" in changes and changes["weight"] is None:
+            args["weight"] = DEFAULT_WEIGHT
+        if not changes:
+            row = self._db.one(q.ACCOUNT, args)
+        else:
+            sql = q.set_account_limits(tuple(sorted(changes)))
+            row = self._db.write(lambda tx: tx.one(sql, args))
+        return None if row is None else account_from_row(row)
+
+    def account_usage(self, account_id: str, now: float) -> AccountUsage:
+        row = self._db.one(q.ACCOUNT_USAGE, {"account_id": account_id, "now": now})
+        return AccountUsage() if row is None else _usage_of(row)
+
+    def accounts_usage(self, now: float) -> dict[str, AccountUsage]:
+        rows = self._db.all(q.ACCOUNTS_USAGE, {"now": now})
+        return {row["account_id"]: _usage_of(row) for row in rows}
+
+    def stored_bytes(self, account_id: str, now: float) -> int:
+        row = self._db.one(q.STORED_BYTES, {"account_id": account_id, "now": now})
+        # PostgreSQL's SUM of a BIGINT is a NUMERIC.
+        return 0 if row is None else int(row["stored"])
+
     # -- keys ------------------------------------------------------------------------------
     def create_key(
         self, key_id: str, account_id: str, name: str | None, key_hash: str, prefix: str, now: float
@@ -170,6 +200,10 @@ class AccountStatements:
         args = {"token_hash": token_hash, "now": now}
         row = self._db.write(lambda tx: tx.one(q.TAKE_SIGN_IN, args))
         return None if row is None else str(row["account_id"])
+
+
+def _usage_of(row: Row) -> AccountUsage:
+    return AccountUsage(int(row["queued"]), int(row["running"]), int(row["stored"] or 0))
 
 
 def _sum(micros: int | Decimal) -> Decimal:

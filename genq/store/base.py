@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from genq.account_limits import AccountUsage
 from genq.jobs import (
     Account,
     ApiKey,
@@ -60,6 +61,9 @@ class NewJob:
     start_deadline: float | None = None
     #: How long it may run once started; None: no limit.
     timeout_seconds: float | None = None
+    #: The account's cap on queued jobs where it has none of its own (the configured
+    #: ``max_queued_per_account``); None or 0: none.
+    max_queued_default: int | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,27 @@ class JobStore(abc.ABC):
     @abc.abstractmethod
     def usage(self, account_id: str, since: float) -> list[Usage]:
         """The account's jobs created at or after ``since``, by model and UTC day."""
+
+    @abc.abstractmethod
+    def set_account_limits(
+        self, account_id: str, changes: dict[str, int | float | None]
+    ) -> Account | None:
+        """Set the account's ``weight`` (None: the default) or limits (names of
+        ``genq.account_limits.LIMIT_NAMES``; None: the configured default, 0: none); None
+        when no account has that id."""
+
+    @abc.abstractmethod
+    def account_usage(self, account_id: str, now: float) -> AccountUsage:
+        """What the account's limits count: its jobs queued and running, its live jobs'
+        stored output bytes."""
+
+    @abc.abstractmethod
+    def accounts_usage(self, now: float) -> dict[str, AccountUsage]:
+        """``account_usage`` of every account that has live jobs, by account id."""
+
+    @abc.abstractmethod
+    def stored_bytes(self, account_id: str, now: float) -> int:
+        """The bytes the outputs of the account's live jobs hold."""
 
     @abc.abstractmethod
     def create_key(
@@ -347,14 +372,17 @@ class JobStore(abc.ABC):
     def submit(self, new: NewJob) -> Submitted:
         """Insert a queued job (and its first event), or replay an idempotent submit.
 
-        Raises ``Clash`` when the idempotency key was used with another fingerprint, and
-        ``OutOfCredits`` when the estimate exceeds the account's balance.
+        Raises ``Clash`` when the idempotency key was used with another fingerprint,
+        ``OutOfCredits`` when the estimate exceeds the account's balance, and
+        ``TooManyRequests`` (``too_many_queued``) when the account has its cap of queued jobs
+        (its own, or ``new.max_queued_default``).
         """
 
     @abc.abstractmethod
     def submit_many(self, news: Sequence[NewJob]) -> list[JobRecord]:
         """Insert queued jobs (without idempotency keys) in one transaction, all or none:
-        ``OutOfCredits`` when together they exceed the account's balance."""
+        ``OutOfCredits`` when together they exceed the account's balance,
+        ``TooManyRequests`` when they would pass its cap of queued jobs."""
 
     @abc.abstractmethod
     def get_job(self, account_id: str, job_id: str, now: float) -> JobRecord | None:

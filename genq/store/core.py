@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from genq import pricing
+from genq import account_limits, pricing
 from genq.credits import from_micros, to_micros
 from genq.errors import Clash
 from genq.jobs import (
@@ -123,6 +123,17 @@ class SQLStore(AccountStatements, WebhookStatements, DeadlineStatements, JobStor
         # PostgreSQL's SUM of a BIGINT is a NUMERIC: a Decimal holding a whole number.
         pricing.check_balance(new.cost_estimate, credits, int(row["held"]) if row else 0)
 
+    def _capped(self, account: Row, new: NewJob) -> bool:
+        return account_limits.cap(account["max_queued"], new.max_queued_default) is not None
+
+    def _check_queued(self, tx: Tx, new: NewJob, account: Row, adding: int) -> None:
+        """Refuse ``adding`` jobs beyond the account's cap of queued jobs: called with the
+        account's row locked, so that the count holds until the jobs are inserted."""
+        most = account_limits.cap(account["max_queued"], new.max_queued_default)
+        if most is not None:
+            row = tx.one(q.QUEUED_OF, {"account_id": new.account_id})
+            account_limits.check_queued(int(row["n"]) if row else 0, adding, most)
+
     def submit(self, new: NewJob) -> Submitted:
         args = job_columns(new, self._db.json)
 
@@ -132,15 +143,18 @@ class SQLStore(AccountStatements, WebhookStatements, DeadlineStatements, JobStor
             assert row is not None, f"no account {new.account_id}"
             if row["job_id"] is not None:
                 return self._replay(tx, new)
-            if row["credits_micros"] is None:
+            if row["credits_micros"] is None and not self._capped(row, new):
                 job = self._insert(tx, new, args)
             else:
                 with tx.atomic():
                     # Submits of one limited account queue up here, so that their holds
-                    # never add up to more than the balance.
+                    # never add up to more than the balance, nor their jobs to more than
+                    # its cap of queued jobs.
                     locked = tx.one(q.LOCK_BALANCE, args)
                     assert locked is not None
-                    self._check_credits(tx, new, locked["credits_micros"])
+                    if locked["credits_micros"] is not None:
+                        self._check_credits(tx, new, locked["credits_micros"])
+                    self._check_queued(tx, new, locked, 1)
                     job = self._insert(tx, new, args)
             return self._replay(tx, new) if job is None else Submitted(job, created=True)
 
@@ -158,6 +172,7 @@ class SQLStore(AccountStatements, WebhookStatements, DeadlineStatements, JobStor
                     # (the jobs commit together): its jobs, not a second hold.
                     found = [self._first_job(tx.all(q.JOB, {"id": new.id})) for new in news]
                     return [job for job in found if job is not None]
+                self._check_queued(tx, news[0], balance, len(news))
                 for new in news:
                     if balance["credits_micros"] is not None:
                         self._check_credits(tx, new, balance["credits_micros"])
@@ -372,6 +387,7 @@ class SQLStore(AccountStatements, WebhookStatements, DeadlineStatements, JobStor
                 args["error_message"] = error.message if error else None
                 args.update(charge=to_micros(charge), inference_time=inference_time, now=now)
                 args["load_time"] = load_time
+                args["output_bytes"] = sum(o.size for o in kept)
                 args["done"] = status is Status.SUCCEEDED
                 job = self._job(self.change(tx, q.FINISH, args, now)[0])
                 if charge:

@@ -85,15 +85,43 @@ USAGE = PerEngine(
     postgres=_usage("CAST(FLOOR(created_at / 86400) AS BIGINT)"),
 )
 
+# -- an account's limits (genq.account_limits) --------------------------------------------
+# Its queued jobs, from ``jobs_account_status``: a submit's count against ``max_queued``.
+QUEUED_OF = "SELECT COUNT(*) AS n FROM jobs WHERE account_id = :account_id AND status = 'queued'"
+# The bytes its live jobs' outputs hold (a job's row, and its files, go together).
+STORED_BYTES = (
+    "SELECT COALESCE(SUM(output_bytes), 0) AS stored FROM jobs"
+    " WHERE account_id = :account_id AND expires_at > :now"
+)
+ACCOUNT_USAGE = (
+    "SELECT (SELECT COUNT(*) FROM jobs WHERE account_id = :account_id AND status = 'queued')"
+    " AS queued, (SELECT COUNT(*) FROM jobs WHERE account_id = :account_id"
+    f" AND status = 'running') AS running, ({STORED_BYTES}) AS stored"
+)
+# Every account's at once: one pass over the jobs.
+ACCOUNTS_USAGE = (
+    "SELECT account_id, SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END) AS queued,"
+    " SUM(CASE WHEN status = 'running' THEN 1 ELSE 0 END) AS running,"
+    " SUM(output_bytes) AS stored FROM jobs WHERE expires_at > :now GROUP BY account_id"
+)
+
+
+def set_account_limits(columns: tuple[str, ...]) -> str:
+    """Set an account's weight or limits: ``columns``, each from ``:column`` (the caller
+    passes only names of ``genq.account_limits``)."""
+    sets = ", ".join(f"{column} = :{column}" for column in columns)
+    return f"UPDATE accounts SET {sets} WHERE id = :id RETURNING *"
+
+
 # -- submitting --------------------------------------------------------------------------
 # The job already made by this very submit (a retry after its commit's answer was lost) or
 # by an earlier one with the same key.
 BALANCE_AND_KEYED_JOB = (
-    "SELECT a.credits_micros, j.id AS job_id FROM accounts a LEFT JOIN jobs j"
+    "SELECT a.credits_micros, a.max_queued, j.id AS job_id FROM accounts a LEFT JOIN jobs j"
     " ON j.account_id = a.id AND (j.idempotency_key = :idempotency_key OR j.id = :id)"
     " WHERE a.id = :account_id"
 )
-LOCK_BALANCE = "SELECT credits_micros FROM accounts WHERE id = :account_id FOR UPDATE"
+LOCK_BALANCE = "SELECT credits_micros, max_queued FROM accounts WHERE id = :account_id FOR UPDATE"
 HELD = (
     "SELECT COALESCE(SUM(cost_estimate_micros), 0) AS held FROM jobs"
     " WHERE account_id = :account_id AND status IN ('queued', 'running')"
@@ -272,6 +300,7 @@ FINISH = Change(
     "UPDATE jobs SET status = :status, outputs = :outputs, error_code = :error_code,"
     " error_message = :error_message, cost_actual_micros = :charge,"
     " inference_time = :inference_time, load_time = :load_time, finished_at = :now,"
+    " output_bytes = :output_bytes,"
     " lease_expires_at = NULL,"
     f" progress_step = CASE WHEN :done THEN {_COMPLETE} ELSE progress_step END,"
     f" progress_total = CASE WHEN :done THEN {_COMPLETE} ELSE progress_total END"

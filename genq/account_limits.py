@@ -1,0 +1,124 @@
+"""An account's limits: the one place that says what each one is and how it is checked.
+
+Each limit is the account's own value, set by an admin (``PATCH /v1/admin/accounts/{id}``,
+``genq accounts limits``), or where it has none (NULL in ``accounts``) the configured default
+(``max_running_per_account``, ``max_queued_per_account``, ``storage_quota_bytes``, and the
+per-key rate settings); 0, as either, means no limit.
+
+- ``max_running``: jobs of the account running at once; the claim leaves the account's
+  queued jobs to wait while it has that many running (``genq.store.queries``).
+- ``max_queued``: jobs of the account queued at once; a submit that would pass it is refused
+  with 429 ``too_many_queued``. The count is taken in the submit's own write transaction, with
+  the account's row locked (on PostgreSQL, ``FOR UPDATE``; SQLite holds the whole database),
+  so concurrent submits, from any number of API processes, never pass it.
+- ``storage_quota_bytes``: bytes the account's kept outputs hold (``jobs.output_bytes`` of its
+  live jobs); a submit while they hold that much or more is refused with 403
+  ``quota_exceeded``. It is checked before the job is queued, against a reading at most
+  ``STORED_BYTES_SECONDS`` old in each process, and the outputs of jobs already queued or
+  running count only once written: an account can pass its quota by what those jobs write.
+- ``rate_per_second`` and ``rate_burst``: requests per second per key.
+
+``weight`` is not a limit: it is the account's share of worker time against other accounts'
+(1 unless an admin set another), which the claim's fair share reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from genq.errors import Forbidden, TooManyRequests
+from genq.jobs import Account
+
+#: The limits an admin may set, as ``AccountLimits`` and the ``accounts`` columns name them.
+LIMIT_NAMES = ("max_running", "max_queued", "rate_per_second", "rate_burst", "storage_quota_bytes")
+#: The most each setting may be: beyond any real need, within what the columns (and JSON
+#: readers' numbers) hold exactly.
+MAXIMA: dict[str, float] = {
+    "weight": 1000.0,
+    "max_running": 1_000_000,
+    "max_queued": 100_000_000,
+    "rate_per_second": 1_000_000.0,
+    "rate_burst": 1_000_000,
+    "storage_quota_bytes": 2**53 - 1,
+}
+#: The weight of an account whose admin set none.
+DEFAULT_WEIGHT = 1.0
+#: How old the stored bytes a submit's quota check reads may be, in seconds.
+STORED_BYTES_SECONDS = 2.0
+
+Source = Literal["account", "default"]
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One limit as it applies: its value (None: no limit) and where it comes from."""
+
+    value: int | float | None
+    source: Source
+
+
+@dataclass(frozen=True)
+class LimitDefaults:
+    """The configured defaults (None or 0: no limit)."""
+
+    max_running: int | None = None
+    max_queued: int | None = None
+    rate_per_second: float | None = None
+    rate_burst: int | None = None
+    storage_quota_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class AccountUsage:
+    """What an account's limits count: its jobs queued and running, its stored bytes."""
+
+    queued: int = 0
+    running: int = 0
+    stored_bytes: int = 0
+
+
+def applied(own: int | float | None, default: int | float | None) -> Limit:
+    """The limit an account's own value (None: unset) and the default make."""
+    if own is not None:
+        return Limit(own or None, "account")
+    return Limit(default or None, "default")
+
+
+def cap(own: int | None, default: int | None) -> int | None:
+    """The value of ``applied``: None for no limit."""
+    value = own if own is not None else default
+    return value or None
+
+
+def effective(account: Account, defaults: LimitDefaults) -> dict[str, Limit]:
+    """Each of the account's limits as it applies, by name (``LIMIT_NAMES``)."""
+    return {
+        name: applied(getattr(account.limits, name), getattr(defaults, name))
+        for name in LIMIT_NAMES
+    }
+
+
+def check_queued(queued: int, adding: int, most: int | None) -> None:
+    """Refuse ``adding`` more jobs to an account with ``queued`` queued, beyond ``most``."""
+    if most is None or queued + adding <= most:
+        return
+    more = "a job" if adding == 1 else f"{adding} jobs"
+    raise TooManyRequests(
+        f"the account has {queued} jobs queued, and may have at most {most}: {more} more"
+        " can be queued once some of them start",
+        code="too_many_queued",
+        details={"queued": queued, "max_queued": most, "submitted": adding},
+    )
+
+
+def check_quota(used: int, quota: int | None) -> None:
+    """Refuse a submit of an account whose outputs hold ``quota`` bytes or more."""
+    if quota is None or used < quota:
+        return
+    raise Forbidden(
+        f"the account's stored outputs hold {used} bytes, its quota is {quota}:"
+        " delete jobs to free space",
+        code="quota_exceeded",
+        details={"used_bytes": used, "quota_bytes": quota},
+    )
