@@ -32,10 +32,15 @@ class LocalStorage(FileStorage):
     def put(self, key: str, source: Path, content_type: str | None = None) -> None:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        # Move into place atomically so that a reader never sees half a file.
+        # Move into place atomically so that a reader never sees half a file; what a write
+        # that failed (a full disk) left under the temporary name goes.
         partial = target.with_name(f".{target.name}.partial")
-        shutil.copyfile(source, partial)
-        os.replace(partial, target)
+        try:
+            shutil.copyfile(source, partial)
+            os.replace(partial, target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
 
     def read(self, key: str, limit: int) -> bytes | None:
         try:

@@ -59,7 +59,8 @@ class S3Storage(FileStorage):
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def put(self, key: str, source: Path, content_type: str | None = None) -> None:
-        # upload_file switches to a multipart upload for large files.
+        # upload_file switches to a multipart upload for large files. Either way an object
+        # appears whole or not at all: a failed multipart upload is aborted, its parts dropped.
         self._client.upload_file(
             str(source),
             self.bucket,

@@ -3,15 +3,7 @@
 from __future__ import annotations
 
 from genq.errors import ConfigError
-from genq.store.base import (
-    JobFilter,
-    JobStore,
-    NewJob,
-    Released,
-    Retired,
-    Scheduling,
-    Submitted,
-)
+from genq.store.base import JobFilter, JobStore, NewJob, Released, Retired, Submitted
 
 __all__ = [
     "JobFilter",
@@ -19,7 +11,6 @@ __all__ = [
     "NewJob",
     "Released",
     "Retired",
-    "Scheduling",
     "Submitted",
     "engine_of",
     "open_store",

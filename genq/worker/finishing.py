@@ -21,7 +21,7 @@ from genq.settings import Settings
 from genq.storage import FileStorage
 from genq.store import JobStore
 from genq.worker.context import JobContext
-from genq.worker.outputs import actual_cost, store_output, stored_keys
+from genq.worker.outputs import actual_cost, storage_failure, store_output, stored_keys
 from genq.worker.protocol import Done, Hub
 
 log = logging.getLogger("genq.worker")
@@ -103,7 +103,7 @@ class Finisher:
         except Exception as exc:
             log.exception("storing outputs of %s failed", claim.job.id)
             self.storage.delete_keys(stored_keys(outputs))
-            self.finish(ctx, error=Failure("storage_error", str(exc)), inference_time=elapsed)
+            self.finish(ctx, error=storage_failure(exc), inference_time=elapsed)
             return
         cost = actual_cost(self.registry, registered.name, claim.job, outputs)
         job = self.finish(ctx, outputs=outputs, cost_actual=cost, inference_time=elapsed)

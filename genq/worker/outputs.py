@@ -3,6 +3,7 @@ attempt, videos given a thumbnail; and what the job costs for them."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genq import pricing
-from genq.jobs import JobRecord, OutputRecord
+from genq.jobs import Failure, JobRecord, OutputRecord
 from genq.media.encode import video_thumbnail
 from genq.models.registry import ModelRegistry
 from genq.storage import FileStorage
@@ -80,6 +81,25 @@ def store_thumbnail(storage: FileStorage, ctx: JobContext, video: Path, key: str
         log.warning("no thumbnail for %s of job %s: %r", video.name, ctx.job_id, exc)
         return None
     return key
+
+
+#: What a write meets on a disk with no room left: no space, or the disk quota spent.
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL
+
+
+def storage_failure(exc: Exception) -> Failure:
+    """Why a job whose outputs could not be written or stored failed: ``storage_error``,
+    saying so plainly when a disk was full (and naming none of the server's paths)."""
+    if is_disk_full(exc):
+        return Failure(
+            "storage_error",
+            "the job's outputs could not be written: no space left on the server's disk",
+        )
+    return Failure("storage_error", str(exc) or type(exc).__name__)
 
 
 def stored_keys(outputs: list[OutputRecord]) -> list[str]:

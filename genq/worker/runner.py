@@ -34,6 +34,7 @@ from genq.worker.finishing import Finisher
 from genq.worker.heartbeat import Heartbeat
 from genq.worker.lifeline import watch_supervisor
 from genq.worker.loaded import GIB, LoadedModels, free_accelerator_cache
+from genq.worker.outputs import is_disk_full, storage_failure
 from genq.worker.protocol import Done, Hub
 
 log = logging.getLogger("genq.worker")
@@ -225,6 +226,9 @@ class Worker:
     def _model_error(
         self, registered: RegisteredModel, ctxs: list[JobContext], exc: Exception
     ) -> Failure:
+        if is_disk_full(exc):  # the model's own writes: no model error, no retry will help
+            log.warning("job(s) %s: %r", ", ".join(c.job_id for c in ctxs), exc)
+            return storage_failure(exc)
         if not is_out_of_memory(exc):
             log.info("job(s) %s failed: %r", ", ".join(c.job_id for c in ctxs), exc)
             return Failure("model_error", str(exc) or type(exc).__name__)

@@ -5,7 +5,10 @@ The behaviour all storages share is in test_storage_contract.py.
 
 from __future__ import annotations
 
+import errno
 import math
+import os
+import shutil
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -73,3 +76,25 @@ def test_delete_keys_removes_files_and_the_folders_they_leave_empty(
     assert not (storage.root / "job_1").exists()
     assert storage.local_path("job_2/1/output-0.png") is not None
     assert storage.root.is_dir()
+
+
+def half_then_full(source: str | Path, target: str | Path) -> None:
+    """``shutil.copyfile`` on a disk that fills halfway through the file."""
+    data = Path(source).read_bytes()
+    Path(target).write_bytes(data[: len(data) // 2])
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+
+
+def test_a_write_that_fails_leaves_no_partial_file(
+    storage: LocalStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that fills mid-write: the error goes to the caller, and neither the file nor
+    the half written under its temporary name is left; a file stored before stays whole."""
+    put(storage, tmp_path, "job_1/1/output-0.png", b"kept")
+    monkeypatch.setattr(shutil, "copyfile", half_then_full)
+    with pytest.raises(OSError, match="No space left") as caught:
+        put(storage, tmp_path, "job_1/1/output-1.png", b"0123456789")
+    assert caught.value.errno == errno.ENOSPC
+    folder = tmp_path / "files" / "job_1" / "1"
+    assert sorted(p.name for p in folder.iterdir()) == ["output-0.png"]
+    assert (folder / "output-0.png").read_bytes() == b"kept"
