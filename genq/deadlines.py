@@ -19,6 +19,8 @@ START_DEADLINE_CODE = "start_deadline"
 START_DEADLINE_MESSAGE = "no worker started the job before its start deadline"
 #: The error code of a job stopped at its timeout.
 TIMEOUT_CODE = "timeout"
+#: The longest timeout a model or a job may have: a year.
+MAX_TIMEOUT_SECONDS = 365 * 86_400.0
 
 
 def start_deadline_at(value: float | str, now: float, expires_at: float) -> float:
@@ -58,8 +60,8 @@ def run_limit(requested: float | None, model_limit: float | None, model: str) ->
     or exceeds the model's."""
     if requested is None:
         return model_limit
-    if isinstance(requested, bool) or not math.isfinite(requested) or requested <= 0:
-        raise ValidationFailed.at("timeout", "must be a positive number of seconds")
+    if isinstance(requested, bool) or not 0 < requested <= MAX_TIMEOUT_SECONDS:
+        raise ValidationFailed.at("timeout", "must be a number of seconds above 0, at most a year")
     if model_limit is not None and requested > model_limit:
         raise ValidationFailed.at(
             "timeout", f"must be at most {model_limit:g} seconds, the limit of model {model!r}"

@@ -32,7 +32,7 @@ class Status(enum.StrEnum):
     FAILED = "failed"
     #: Stopped at the caller's request.
     CANCELED = "canceled"
-    #: Its retention period ended before it could finish.
+    #: No worker took it by its start deadline (its error: ``start_deadline``).
     EXPIRED = "expired"
 
     @property
@@ -61,7 +61,7 @@ class WebhookEvent(enum.StrEnum):
     PROGRESS = "progress"
     #: The job has its outputs (when it succeeds with any).
     OUTPUT = "output"
-    #: The job ended: succeeded, failed or canceled.
+    #: The job ended: succeeded, failed, canceled or expired.
     COMPLETED = "completed"
 
 

@@ -75,6 +75,22 @@ class Settings(BaseSettings):
     #: nowhere.
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     worker_metrics_host: str = "127.0.0.1"
+    #: An account's limits unless an admin set its own (``genq.account_limits``): jobs
+    #: running at once, jobs queued at once, bytes its stored outputs hold. None or 0: none.
+    max_running_per_account: int | None = Field(default=None, ge=0)
+    max_queued_per_account: int | None = Field(default=None, ge=0)
+    storage_quota_bytes: int | None = Field(default=None, ge=0)
+    #: Requests per second per key, unless its account has its own (``genq.service.rate_limits``);
+    #: None: no limit. The burst: how many may come at once (None: twice the rate, at least 1).
+    #: With N API processes, ``rate_limit_processes = N`` gives each its share of both.
+    rate_limit_per_second: float | None = Field(default=None, ge=0)
+    rate_limit_burst: int | None = Field(default=None, ge=0)
+    rate_limit_processes: int = Field(default=1, ge=1)
+    #: Fair shares of worker time (``genq.store.fair``): waiting this long lifts a job one
+    #: priority level (0: never), and an idle account comes back at most this many worker
+    #: seconds behind the others.
+    fair_share_aging_seconds: float = Field(default=300.0, ge=0)
+    fair_share_credit_seconds: float = Field(default=30.0, ge=0)
     model_memory_gb: float | None = Field(default=None, gt=0)
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)
     aliases: dict[str, str | dict[str, Any]] = Field(default_factory=dict)

@@ -252,6 +252,7 @@ def lifetime(
             await supervisor.start()
         await service.start()
         sweeper = asyncio.create_task(sweep_forever(service, settings.sweep_interval_seconds))
+        deadlines = asyncio.create_task(service.keep_start_deadlines())
         dispatcher = asyncio.create_task(webhooks.dispatch_webhooks(service, settings))
         # Everything made at start-up lives as long as the server: keep it out of the
         # collector's way, or each full collection walks the whole import graph again.
@@ -261,6 +262,7 @@ def lifetime(
             yield
         finally:
             sweeper.cancel()
+            deadlines.cancel()
             dispatcher.cancel()
             try:
                 if supervisor is not None:

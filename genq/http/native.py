@@ -9,11 +9,12 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
 from cachetools import LRUCache
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictStr, ValidationError
 from sse_starlette import ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from genq.deadlines import MAX_TIMEOUT_SECONDS
 from genq.errors import Missing, ValidationFailed
 from genq.http.auth import Auth, Caller
 from genq.http.cursors import DECIMAL_ID, decode_cursor, encode_cursor
@@ -70,6 +71,23 @@ class SubmitRequest(BaseModel):
         max_length=4,
         description="What to call the webhook for: start, progress (the latest, not every "
         'step), output, completed. Default: ["completed"].',
+    )
+    start_deadline: StrictFloat | StrictStr | None = Field(
+        default=None,
+        description="When the job must have started by: seconds from now, or an RFC 3339 "
+        "time. A job still queued then ends expired, charged nothing. No later than the "
+        "job's expires_at.",
+        examples=[300, "2030-01-01T12:00:00Z"],
+    )
+    timeout: StrictFloat | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_TIMEOUT_SECONDS,
+        allow_inf_nan=False,
+        description="Seconds the job may run once started (loading its model included); "
+        "past them it is stopped and fails with code timeout. At most the model's "
+        "timeout_seconds, which applies when this is not given.",
+        examples=[600],
     )
 
 
@@ -134,6 +152,8 @@ async def submit_job(
         idempotency_key=idempotency_key,
         webhook=body.webhook,
         webhook_events=body.webhook_events,
+        start_deadline=body.start_deadline,
+        timeout=body.timeout,
     )
     if wait and not job.terminal:
         job = await caller.svc.wait(caller.account_id, job.id, wait)

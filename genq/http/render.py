@@ -89,6 +89,8 @@ def render_job(
         if job.origin is None
         else {"api": job.origin.api, "model": job.origin.model},
         "expires_at": isotime(job.expires_at),
+        "start_deadline": isotime(job.start_deadline),
+        "timeout": job.timeout_seconds,
         "urls": job_urls(job.id, base_url),
     }
     if queue is not None:

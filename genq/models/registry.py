@@ -11,6 +11,7 @@ from typing import Any
 import jsonschema
 import pydantic
 
+from genq.deadlines import MAX_TIMEOUT_SECONDS
 from genq.errors import ConfigError, Missing, ModelUnavailable
 from genq.models.aliases import Alias, check_input, parse_aliases, strict_validator
 from genq.models.base import Model, Price, fill_defaults
@@ -39,6 +40,7 @@ _ENTRY_KEYS = {
     "enabled",
     "max_batch",
     "batch_wait_ms",
+    "timeout_seconds",
 }
 
 DEFAULT_BATCH_WAIT_MS = 5.0
@@ -76,6 +78,9 @@ class RegisteredModel:
     max_batch: int = 1
     #: How long a worker waits for companions of a job it claimed, in seconds.
     batch_wait: float = DEFAULT_BATCH_WAIT_MS / 1000
+    #: The longest one of its jobs may run (and the most a submit's ``timeout`` may ask
+    #: for); None: no limit.
+    timeout_seconds: float | None = None
 
     @property
     def missing(self) -> list[str]:
@@ -90,6 +95,7 @@ class RegisteredModel:
             "input_schema": self.model.input_schema,
             "price": self.price.to_dict(),
             "max_batch": self.max_batch,
+            "timeout_seconds": self.timeout_seconds,
             "available": not missing,
             **({"unavailable_reason": self._unavailable_reason(missing)} if missing else {}),
         }
@@ -113,6 +119,22 @@ class RegisteredModel:
     def batch_key(self, input: dict[str, Any]) -> str | None:
         """The key under which the job may share a model call; None: it runs alone."""
         return self.model.batch_key(input) if self.max_batch > 1 else None
+
+
+def _timeout(where: str, entry: dict[str, Any]) -> float | None:
+    """The ``timeout_seconds`` of a ``[models.NAME]`` table; None: no limit."""
+    seconds = entry.get("timeout_seconds")
+    if seconds is None:
+        return None
+    if (
+        not isinstance(seconds, int | float)
+        or isinstance(seconds, bool)
+        or not 0 < seconds <= MAX_TIMEOUT_SECONDS
+    ):
+        raise ConfigError(
+            f"{where}.timeout_seconds must be a number of seconds above 0, at most a year"
+        )
+    return float(seconds)
 
 
 def _entrypoint(where: str, entry: dict[str, Any]) -> str:
@@ -180,6 +202,7 @@ class ModelRegistry:
             validator=strict_validator(model.input_schema, where),
             max_batch=max_batch,
             batch_wait=batch_wait_ms / 1000,
+            timeout_seconds=_timeout(where, entry),
         )
 
     def names(self) -> list[str]:

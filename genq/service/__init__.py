@@ -4,14 +4,15 @@ HTTP surfaces (the native API and each vendor dialect) call only this.
 
 The service is one class made of one part per concern: ``core`` (what they share),
 ``submit``, ``follow``, ``listing``, ``control`` (cancel, delete), ``files``,
-``housekeeping`` (the sweep), ``accounts`` (accounts, keys and the console's sign-in) and
-``webhooks``.
+``housekeeping`` (the sweep), ``accounts`` (accounts, keys and the console's sign-in),
+``webhooks`` and ``deadlines`` (start deadlines).
 """
 
 from __future__ import annotations
 
 from genq.service.accounts import Accounts, Tally, UsageReport
 from genq.service.control import Control
+from genq.service.deadlines import Deadlines
 from genq.service.files import MAX_TEXT_BYTES, Files
 from genq.service.follow import MAX_WAIT_SECONDS, Following, QueueState
 from genq.service.housekeeping import Housekeeping
@@ -35,6 +36,8 @@ __all__ = [
 ]
 
 
-class JobService(Submitting, Following, Listing, Control, Files, Housekeeping, Accounts, Webhooks):
+class JobService(
+    Submitting, Following, Listing, Control, Files, Housekeeping, Deadlines, Accounts, Webhooks
+):
     """Jobs for the HTTP surfaces: submit, follow, list, cancel and delete them, reach their
     files, and keep the store tidy; the accounts and keys they belong to; their webhooks."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from genq import limits, metrics, pricing
+from genq import deadlines, limits, metrics, pricing
 from genq.jobs import JobRecord, OriginRecord
 from genq.service.webhooks import Webhooks
 from genq.store import NewJob
@@ -34,6 +34,15 @@ def hooked_fingerprint(plain: str, webhook: str, events: Sequence[str]) -> str:
     return hashlib.sha256(orjson.dumps(body)).hexdigest()
 
 
+def limited_fingerprint(
+    plain: str, start_deadline: float | str | None, timeout: float | None
+) -> str:
+    """The fingerprint of a submit with time limits: a replay must ask for the same ones, as
+    written (a job without any keeps the fingerprint it always had)."""
+    body = {"fingerprint": plain, "start_deadline": start_deadline, "timeout": timeout}
+    return hashlib.sha256(orjson.dumps(body)).hexdigest()
+
+
 class Submitting(Webhooks):
     async def submit(
         self,
@@ -49,12 +58,15 @@ class Submitting(Webhooks):
         retention_seconds: float | None = None,
         webhook: str | None = None,
         webhook_events: Sequence[str] | None = None,
+        start_deadline: float | str | None = None,
+        timeout: float | None = None,
     ) -> tuple[JobRecord, bool]:
         """Validate and enqueue a job; returns it and whether it was created (not replayed).
 
         ``model`` may be an alias. A vendor dialect names itself as ``api`` and hands over
         ``request``, its normalized form of the call, which the job keeps (and which an
         idempotent replay must match), and may give its jobs their own retention period.
+        ``start_deadline`` and ``timeout`` are the job's time limits (``genq.deadlines``).
         ``webhook`` is called on ``webhook_events`` (default ``completed``).
         """
         events = await self.check_webhook(webhook, webhook_events)
@@ -68,6 +80,8 @@ class Submitting(Webhooks):
             api=api,
             request=request,
             retention_seconds=retention_seconds,
+            start_deadline=start_deadline,
+            timeout=timeout,
         )
         if webhook is not None:
             new = dataclasses.replace(
@@ -78,6 +92,9 @@ class Submitting(Webhooks):
                 if new.fingerprint is None
                 else hooked_fingerprint(new.fingerprint, webhook, events),
             )
+        if new.fingerprint is not None and (start_deadline is not None or timeout is not None):
+            limited = limited_fingerprint(new.fingerprint, start_deadline, timeout)
+            new = dataclasses.replace(new, fingerprint=limited)
         submitted = await self._db(self.store.submit, new)
         if submitted.created:
             metrics.SUBMITTED.labels(new.model, api).inc()
@@ -122,6 +139,8 @@ class Submitting(Webhooks):
         api: str,
         request: dict[str, Any] | None,
         retention_seconds: float | None,
+        start_deadline: float | str | None = None,
+        timeout: float | None = None,
     ) -> NewJob:
         registered, alias = self.registry.resolve(model)
         if alias is not None:
@@ -136,6 +155,11 @@ class Submitting(Webhooks):
         estimate = pricing.estimate(registered, validated, alias)
         now = time.time()
         fingerprinted = input if request is None else {"api": api, "request": request}
+        expires_at = now + (retention_seconds or self.settings.retention_seconds)
+        deadline = None
+        if start_deadline is not None:
+            deadline = deadlines.start_deadline_at(start_deadline, now, expires_at)
+        run_limit = deadlines.run_limit(timeout, registered.timeout_seconds, registered.name)
         return NewJob(
             id=new_job_id(),
             account_id=account_id,
@@ -145,7 +169,7 @@ class Submitting(Webhooks):
             metadata=metadata,
             cost_estimate=estimate,
             created_at=now,
-            expires_at=now + (retention_seconds or self.settings.retention_seconds),
+            expires_at=expires_at,
             idempotency_key=idempotency_key,
             fingerprint=(
                 fingerprint(model, fingerprinted, priority, metadata)
@@ -154,6 +178,8 @@ class Submitting(Webhooks):
             ),
             batch_key=registered.batch_key(validated),
             origin=origin,
+            start_deadline=deadline,
+            timeout_seconds=run_limit,
         )
 
     def _check_request(

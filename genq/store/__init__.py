@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from genq.errors import ConfigError
-from genq.store.base import JobFilter, JobStore, NewJob, Released, Retired, Submitted
+from genq.store.base import (
+    JobFilter,
+    JobStore,
+    NewJob,
+    Released,
+    Retired,
+    Scheduling,
+    Submitted,
+)
 
 __all__ = [
     "JobFilter",
@@ -11,6 +19,7 @@ __all__ = [
     "NewJob",
     "Released",
     "Retired",
+    "Scheduling",
     "Submitted",
     "engine_of",
     "open_store",

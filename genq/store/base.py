@@ -38,6 +38,19 @@ from genq.notify import Topic
 
 
 @dataclass(frozen=True)
+class Scheduling:
+    """How a claim picks (``genq.store.fair``): the aging step in seconds (0: no aging),
+    each account's cap of running jobs where it has none of its own (None or 0: none), the
+    worker seconds taking a job charges its account until it ends, and how far behind the
+    others (in worker seconds) an idle account may come back."""
+
+    aging_seconds: float = 300.0
+    max_running_default: int | None = None
+    charge: float = 1.0
+    credit_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
 class NewJob:
     """What the service hands the store to create a job."""
 
@@ -438,8 +451,11 @@ class JobStore(abc.ABC):
         lease_seconds: float,
         limit: int = 1,
         batch_key: str | None = None,
+        scheduling: Scheduling = Scheduling(),
     ) -> list[Claim]:
-        """Atomically take up to ``limit`` queued jobs: highest priority first, then oldest.
+        """Atomically take up to ``limit`` queued jobs that may run now: highest priority
+        first (aging lifts long waits), then each account's fair share of worker time, then
+        oldest (``genq.store.fair``); no account past its cap of running jobs.
 
         With ``batch_key``, only jobs of ``models[0]`` that carry that key: the companions of a
         job already claimed, to run in the same model call."""

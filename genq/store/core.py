@@ -25,6 +25,7 @@ from genq.jobs import (
     ProgressRecord,
     Status,
 )
+from genq.store import fair
 from genq.store import queries as q
 from genq.store.accounts import AccountStatements
 from genq.store.base import (
@@ -34,6 +35,7 @@ from genq.store.base import (
     NewJob,
     Released,
     Retired,
+    Scheduling,
     Submitted,
 )
 from genq.store.changes import Change
@@ -310,22 +312,49 @@ class SQLStore(AccountStatements, WebhookStatements, DeadlineStatements, JobStor
         lease_seconds: float,
         limit: int = 1,
         batch_key: str | None = None,
+        scheduling: Scheduling = Scheduling(),
     ) -> list[Claim]:
         if not models:
             return []
         args = dict(models=self._db.array(models), model=models[0], batch_key=batch_key, now=now)
         args.update(limit=limit, worker_id=worker_id, lease=now + lease_seconds)
+        args.update(
+            charge=scheduling.charge,
+            max_running=scheduling.max_running_default or 0,
+            # No aging: a step no wait reaches.
+            aging=scheduling.aging_seconds or 1e18,
+            credit=scheduling.credit_seconds,
+        )
         if batch_key is not None:
-            peek, change = q.ANY_QUEUED_BATCH, q.CLAIM_BATCH
+            peek, fill = q.ANY_QUEUED_BATCH, q.CLAIM_BATCH
         elif len(set(models)) == 1:
-            peek, change = q.ANY_QUEUED, q.CLAIM_MODEL
+            peek, fill = q.ANY_QUEUED, q.CLAIM_MODEL
         else:
-            peek, change = q.ANY_QUEUED, q.CLAIM
+            peek, fill = q.ANY_QUEUED, q.CLAIM
         # Most claims of an idle worker find nothing: look without taking a write lock that
         # holds the whole database.
         if self._db.exclusive_writes and self._db.one(peek, args) is None:
             return []
-        rows = self._write_change(change, args, now)
+
+        def run(tx: Tx) -> list[Row]:
+            with tx.atomic():
+                # The fair pick (each account's next job, ranked); the jobs of a batch after
+                # its first, and what it left short (more jobs than accounts waiting, or, on
+                # PostgreSQL, heads other claims hold), in queue order.
+                ranked = [] if batch_key is not None else tx.all(fair.PICK, args)
+                rows = []
+                if ranked:
+                    taken = {**args, "seqs": self._db.array([r["seq"] for r in ranked])}
+                    rows = self.change(tx, fair.TAKE_PICKED, taken, now)
+                if len(rows) < limit:
+                    rows += self.change(tx, fill, {**args, "limit": limit - len(rows)}, now)
+                at = {r["seq"]: r["vt"] for r in ranked}
+                for row in rows:
+                    charge = {"id": row["account_id"], "vt": at.get(row["seq"], 0.0)}
+                    tx.run(fair.CHARGE, {**charge, "charge": scheduling.charge})
+                return rows
+
+        rows = self._db.write(run)
         rows.sort(key=lambda r: (-r["priority"], r["seq"]))
         return [Claim(job, worker_id, job.attempts) for job in map(self._job, rows)]
 
@@ -392,9 +421,18 @@ class SQLStore(AccountStatements, WebhookStatements, DeadlineStatements, JobStor
                 job = self._job(self.change(tx, q.FINISH, args, now)[0])
                 if charge:
                     tx.run(q.CHARGE, {"charge": to_micros(charge), "account_id": job.account_id})
+                self._correct_fair_charge(tx, job, now)
                 return job
 
         return self._db.write(run)
+
+    def _correct_fair_charge(self, tx: Tx, job: JobRecord, now: float) -> None:
+        """Its account is charged the worker time the job really took, not the estimate its
+        claim charged (``genq.store.fair``)."""
+        if job.fair_charge is not None and job.started_at is not None:
+            ran = max(0.0, now - job.started_at)
+            args = {"ran": ran, "charged": job.fair_charge, "account_id": job.account_id}
+            tx.run(fair.CORRECT, args)
 
     # -- workers -------------------------------------------------------------------------
     def register_worker(

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from genq.jobs import Status
 from genq.notify.base import Topic
+from genq.store import fair
 from genq.store.base import JobFilter
 from genq.store.changes import Change, PerEngine, Record
 
@@ -243,16 +244,17 @@ ANY_QUEUED_BATCH = (
 
 _TAKE = (
     "UPDATE jobs SET status = 'running', worker_id = :worker_id, attempts = attempts + 1,"
-    " started_at = :now, lease_expires_at = :lease"
+    " started_at = :now, lease_expires_at = :lease, fair_charge = :charge"
 )
 
 
 def _claim(which: str) -> Change:
-    """Take the best ``:limit`` queued, unexpired jobs of ``which`` for a worker: highest
-    priority, then oldest."""
+    """Take the best ``:limit`` queued jobs of ``which`` that a worker may take now (see
+    ``genq.store.fair``) for a worker: highest priority, then oldest. What fills a batch, or
+    a claim the fair pick left short (``genq.store.fair``); each is charged ``:charge``."""
     pick = (
-        f"SELECT seq FROM jobs WHERE status = 'queued' AND {which} AND expires_at > :now"
-        " ORDER BY priority DESC, seq LIMIT :limit"
+        f"SELECT seq FROM jobs WHERE status = 'queued' AND {which} AND {fair.TAKEABLE}"
+        f" AND ({fair.ROOM}) ORDER BY priority DESC, seq LIMIT :limit"
     )
     return Change(
         PerEngine(

@@ -226,11 +226,13 @@ def test_usage_counts_queued_running_and_stored(store: JobStore) -> None:
     for _ in range(3):
         store.submit(new_job(one))
     store.submit(new_job(two))
+    # Two claims: one of each account (``one`` has had its share already: ``two`` goes first).
+    store.claim("w1", ["noop"], T0, 30.0)
     store.claim("w1", ["noop"], T0, 30.0)
     assert store.account_usage(one.id, T0) == AccountUsage(queued=2, running=1, stored_bytes=10)
     assert store.accounts_usage(T0) == {
         one.id: AccountUsage(2, 1, 10),
-        two.id: AccountUsage(1, 0, 0),
+        two.id: AccountUsage(0, 1, 0),
     }
     assert store.account_usage("acct_none", T0) == AccountUsage()
 
