@@ -24,6 +24,7 @@ per-key rate settings); 0, as either, means no limit.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -93,10 +94,21 @@ def cap(own: int | None, default: int | None) -> int | None:
 
 def effective(account: Account, defaults: LimitDefaults) -> dict[str, Limit]:
     """Each of the account's limits as it applies, by name (``LIMIT_NAMES``)."""
-    return {
+    limits = {
         name: applied(getattr(account.limits, name), getattr(defaults, name))
         for name in LIMIT_NAMES
     }
+    # As genq.service.rate_limits applies them: a burst of 0 lifts the rate limit too, and a
+    # burst set nowhere is twice the rate.
+    rate, burst = limits["rate_per_second"], limits["rate_burst"]
+    own = account.limits.rate_burst
+    burst_set = own if own is not None else defaults.rate_burst
+    if rate.value is None or burst_set == 0:
+        limits["rate_per_second"] = Limit(None, rate.source)
+        limits["rate_burst"] = Limit(None, burst.source)
+    elif burst_set is None:
+        limits["rate_burst"] = Limit(max(1, math.ceil(2 * rate.value)), "default")
+    return limits
 
 
 def check_queued(queued: int, adding: int, most: int | None) -> None:

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from genq.credits import credits_json, parse_credits, to_micros
 from genq.http.auth import Auth, Caller, authenticated
+from genq.http.limits import LimitsChange, render_limits
 from genq.http.openapi import BODY, CALLER, Error, json_request, native_errors
 from genq.http.render import isotime
 from genq.http.responses import JSONResponse, request_invalid
@@ -166,8 +167,10 @@ def render_tally(tally: Tally, name: str) -> dict[str, Any]:
 @router.get("/account", summary="The caller's account", responses=native_errors(*CALLER))
 async def get_account(caller: Auth) -> Response:
     """The account of the key that makes the request: its balance (null: no limit), what its
-    unfinished jobs hold, whether it is an admin account, and that key."""
+    unfinished jobs hold, whether it is an admin account, its weight, its limits and what
+    they count (``usage``), and that key."""
     summary = await caller.svc.account_of(caller.key)
+    limited = await caller.svc.limits_of(summary.account)
     keys = await caller.svc.keys_of(caller.account_id)
     key = next((k for k in keys if k.id == caller.key.id), caller.key)
     account = summary.account
@@ -179,6 +182,7 @@ async def get_account(caller: Auth) -> Response:
             "credits": credits_json(account.credits),
             "held": credits_json(summary.held),
             "admin": account.admin,
+            **render_limits(limited),
             "key": render_key(key, caller),
         }
     )
@@ -281,8 +285,15 @@ async def get_usage(
     responses={**native_errors(*CALLER), **NOT_ADMIN},
 )
 async def list_accounts(caller: Admin) -> Response:
+    """Each with its weight, its limits and what they count (``usage``: the stored bytes
+    are summed over every account's jobs, one pass over them all)."""
     summaries = await caller.svc.accounts()
-    return JSONResponse({"object": "list", "data": [render_account(s) for s in summaries]})
+    usage = await caller.svc.accounts_limits()
+    data = [
+        {**render_account(s), **render_limits(caller.svc.view(s.account, usage.get(s.account.id)))}
+        for s in summaries
+    ]
+    return JSONResponse({"object": "list", "data": data})
 
 
 @router.get(
@@ -335,6 +346,27 @@ async def add_credits(request: Request, caller: Admin, account_id: str = ACCOUNT
     body = parse_body(AddedCredits, await request.body(), caller.svc.max_json_depth)
     summary = await caller.svc.add_credits(account_id, body.amount)
     return JSONResponse(render_account(summary))
+
+
+@router.patch(
+    "/admin/accounts/{account_id}",
+    summary="Set an account's weight and limits (admin)",
+    openapi_extra=json_request(LimitsChange.model_json_schema()),
+    responses={
+        **native_errors(*CALLER, *BODY),
+        **NOT_ADMIN,
+        **_answer(404, "No account with that id."),
+    },
+)
+async def set_limits(request: Request, caller: Admin, account_id: str = ACCOUNT_ID) -> Response:
+    """The fields given are set, the others kept: ``weight`` (more than 0; null: back to 1),
+    ``max_running``, ``max_queued``, ``rate_per_second``, ``rate_burst`` and
+    ``storage_quota_bytes`` (null: back to the configured default; 0: no limit). The answer
+    is the account with its limits as they now apply."""
+    body = parse_body(LimitsChange, await request.body(), caller.svc.max_json_depth)
+    limited = await caller.svc.set_limits(account_id, body.changes())
+    summary = await caller.svc.account_summary(limited.account.id)
+    return JSONResponse({**render_account(summary), **render_limits(limited)})
 
 
 @router.get(

@@ -28,7 +28,8 @@ MEANINGS = {
     400: "The body is not JSON, or the request is malformed.",
     401: "No API key, or an unknown or disabled one.",
     402: "The account's credits do not cover the job's estimate.",
-    403: "The link's signature does not match, or the link has expired.",
+    403: "The link's signature does not match, or the link has expired; or (a submit) the "
+    "account's stored outputs hold its storage quota (quota_exceeded).",
     404: "No such job, model or file, or it is past its retention.",
     409: "The job's state, or the Idempotency-Key's first request, forbids it.",
     413: "The body is larger than max_body_bytes.",
@@ -42,8 +43,9 @@ MEANINGS = {
 CALLER = (401, 503)
 #: What a route that reads a JSON body may answer besides: not JSON, too large, invalid.
 BODY = (400, 413, 422)
-#: What a submit may answer besides: no credits for it, no such model.
-SUBMIT = (*BODY, 402, 404)
+#: What a submit may answer besides: no credits for it, its account's quota used up, no such
+#: model.
+SUBMIT = (*BODY, 402, 403, 404)
 
 _BYTES = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
 #: A file download's answers but its errors: the whole file, or the byte ranges of a

@@ -314,6 +314,9 @@ class Router:
     def delete(self, path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
         return self.route("DELETE", path, **options)
 
+    def patch(self, path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
+        return self.route("PATCH", path, **options)
+
     def routes(self) -> list[Route]:
         """Starlette's routes for these operations, each answering in this router's shape."""
         return [self._served(operation) for operation in self.operations]

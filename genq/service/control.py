@@ -7,10 +7,11 @@ import time
 from genq import metrics
 from genq.errors import Clash, Missing
 from genq.jobs import JobRecord, Status
-from genq.service.core import ServiceCore, known_id
+from genq.service.core import known_id
+from genq.service.quotas import Quotas
 
 
-class Control(ServiceCore):
+class Control(Quotas):
     async def cancel(self, account_id: str, job_id: str) -> JobRecord:
         """Cancel a job: at once when queued, at its next step (or by force) when running."""
         now = time.time()
@@ -35,4 +36,5 @@ class Control(ServiceCore):
         if job is None:
             raise Missing(f"no job {job_id!r}", code="job_not_found")
         await self._db(self.storage.delete_job, job_id)
+        self.forget_stored(account_id)
         return job

@@ -14,6 +14,7 @@ import orjson
 
 from genq import deadlines, limits, metrics, pricing
 from genq.jobs import JobRecord, OriginRecord
+from genq.service.quotas import Quotas
 from genq.service.webhooks import Webhooks
 from genq.store import NewJob
 
@@ -43,7 +44,7 @@ def limited_fingerprint(
     return hashlib.sha256(orjson.dumps(body)).hexdigest()
 
 
-class Submitting(Webhooks):
+class Submitting(Quotas, Webhooks):
     async def submit(
         self,
         account_id: str,
@@ -69,6 +70,7 @@ class Submitting(Webhooks):
         ``start_deadline`` and ``timeout`` are the job's time limits (``genq.deadlines``).
         ``webhook`` is called on ``webhook_events`` (default ``completed``).
         """
+        await self.check_quota(account_id)
         events = await self.check_webhook(webhook, webhook_events)
         new = self._new_job(
             account_id,
@@ -111,6 +113,7 @@ class Submitting(Webhooks):
     ) -> list[JobRecord]:
         """Validate and enqueue several jobs of one model, each an ``(input, request)`` pair,
         all or none: one refused input or a balance too small for all of them queues none."""
+        await self.check_quota(account_id)
         news = [
             self._new_job(
                 account_id,
@@ -168,6 +171,7 @@ class Submitting(Webhooks):
             priority=priority,
             metadata=metadata,
             cost_estimate=estimate,
+            max_queued_default=self.settings.max_queued_per_account,
             created_at=now,
             expires_at=expires_at,
             idempotency_key=idempotency_key,

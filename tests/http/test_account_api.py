@@ -131,6 +131,9 @@ def test_account_shows_balance_hold_and_calling_key(api: Api) -> None:
     assert body["key"]["last_used_at"] is not None
     assert body["key"]["prefix"] == raw[:10]
     del body["key"]
+    # Its limits and what they count (tests/http/test_account_limits_api.py).
+    assert (body.pop("weight"), body.pop("usage")["queued"]) == (1.0, 2)
+    assert body.pop("limits")["max_queued"] == {"value": None, "source": "default"}
     assert body == {
         "object": "account",
         "id": account.id,
@@ -346,6 +349,8 @@ def test_admin_lists_accounts_by_name(api: Api) -> None:
     bee, default, last = listed["data"]
     assert (bee["keys"], bee["credits"], bee["held"], bee["admin"]) == (2, None, 0, False)
     assert (default["admin"], default["keys"]) == (True, 1)
+    assert (last.pop("weight"), last.pop("usage")["queued"]) == (1.0, 1)
+    assert last.pop("limits")["max_queued"] == {"value": None, "source": "default"}
     assert last == {
         "object": "account",
         "id": zed.id,

@@ -93,7 +93,7 @@ router = dialect_router(render_error, DIALECT.title)
 @router.post(
     "/v2/{model:rest}",
     summary="Segmind: submit an async request",
-    responses=errors(*CALLER, 400, 402, 404, 413, 422),
+    responses=errors(*CALLER, 400, 402, 403, 404, 413, 422),
     openapi_extra=json_request({"type": "object", "properties": {"prompt": {"type": "string"}}}),
 )
 async def submit(
