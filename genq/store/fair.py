@@ -19,14 +19,16 @@ workers therefore see each other's claims at once, not when the jobs end. A job 
 is charged the batch's whole time.
 
 Aging lifts a long-waiting job: one priority level per ``aging_seconds`` waited, up to the
-highest level queued, where fair shares decide among equals. Within one account its own jobs
-run by priority, then oldest first.
+highest level queued, where fair shares decide among equals, then the oldest. Within one
+account its jobs run by priority, then oldest first, except that its oldest job, once aging
+has lifted it level with the others, goes first: a low-priority job waits at most for the
+jobs queued before it, whatever comes after.
 
 The claim walks the accounts that have queued jobs of the worker's models (a loose index
-scan of ``jobs_fair``: one index probe per account), takes each account's next job, ranks
-those, and takes the first ``limit`` (each of another account); what is left of ``limit``
-(a batch; on PostgreSQL, heads that concurrent claims hold) is filled in queue order. The
-walk costs a probe per account with queued work, not one per queued job.
+scan of ``jobs_fair``: one index probe per account), takes each account's next and oldest
+jobs, ranks those, and takes the first ``limit``; what is left of ``limit`` (a batch; on
+PostgreSQL, heads that concurrent claims hold) is filled in queue order. The walk costs a
+few probes per account with queued work, not one per queued job.
 
 An account's cap of running jobs is checked by the claim: exact on SQLite (one writer at a
 time); on PostgreSQL, claims running at the same moment for one account may each see room
@@ -80,10 +82,10 @@ def pick(engine: str) -> str:
     )
     first = walk.format(model="m.model", after="")
     later = walk.format(model="w.model", after=" AND account_id > w.account_id")
+    # Each account's next job by its priorities, and its oldest (the one aging lifts most).
     head = (
         "SELECT j.seq FROM jobs j WHERE j.status = 'queued' AND j.model = w.model"
-        f" AND j.account_id = w.account_id AND {_TAKEABLE} ORDER BY j.priority DESC, j.seq"
-        " LIMIT 1"
+        f" AND j.account_id = w.account_id AND {_TAKEABLE} ORDER BY {{order}} LIMIT 1"
     )
     # An account at its cap of running jobs has no next job.
     room = (
@@ -95,7 +97,9 @@ def pick(engine: str) -> str:
         f"WITH RECURSIVE m AS ({_spell(engine, _MODELS)}),"
         f" w(model, account_id) AS (SELECT m.model, ({first}) FROM m"
         f" UNION ALL SELECT w.model, ({later}) FROM w WHERE w.account_id IS NOT NULL),"
-        f" h AS (SELECT ({head}) AS seq FROM w WHERE w.account_id IS NOT NULL),"
+        f" h AS (SELECT ({head.format(order='j.priority DESC, j.seq')}) AS seq FROM w"
+        f" WHERE w.account_id IS NOT NULL UNION SELECT ({head.format(order='j.seq')}) FROM w"
+        " WHERE w.account_id IS NOT NULL),"
         " c AS (SELECT j.seq, j.account_id, j.priority AS base, j.priority"
         f" + {_spell(engine, _LIFT)} AS level, a.vtime FROM h JOIN jobs j ON j.seq = h.seq"
         f" JOIN accounts a ON a.id = j.account_id WHERE {room}),"

@@ -16,7 +16,7 @@ from genq import metrics
 from genq.errors import StoreUnavailable
 from genq.jobs import Claim
 from genq.settings import Settings
-from genq.store import JobStore
+from genq.store import JobStore, Scheduling
 from genq.worker.context import InHand
 from genq.worker.lifeline import supervisor_alive
 from genq.worker.protocol import Busy, Cancel, Hub, Idle, Stop
@@ -24,6 +24,8 @@ from genq.worker.protocol import Busy, Cancel, Hub, Idle, Stop
 log = logging.getLogger("genq.worker")
 
 T = TypeVar("T")
+#: What a claim charges its account before this worker has timed a job of the model.
+DEFAULT_CHARGE = 1.0
 
 
 @dataclass(eq=False)
@@ -38,6 +40,8 @@ class ClaimLoop:
     stopping: threading.Event = field(default_factory=threading.Event, init=False)
     _receive_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _claim_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    #: Seconds a job of each model held this worker, lately (``timed``).
+    job_seconds: dict[str, float] = field(default_factory=dict, init=False)
 
     def run(self, run_claim: Callable[[Claim], int], *, burst: bool) -> int:
         """Claim jobs and run each with ``run_claim`` (it says how many jobs it ran, the
@@ -56,8 +60,29 @@ class ClaimLoop:
                 self.receive(self.settings.poll_interval_seconds)
                 continue
             for claim in claims:
-                done += run_claim(claim)
+                started = time.monotonic()
+                ran = run_claim(claim)
+                done += ran
+                self.timed(claim.job.model, (time.monotonic() - started) / max(1, ran))
         return done
+
+    # -- fair shares ---------------------------------------------------------------------
+    def timed(self, model: str, seconds: float) -> None:
+        """A job of ``model`` held this worker ``seconds``: the estimate a claim charges its
+        account (a moving average; corrected by the store when each job ends)."""
+        before = self.job_seconds.get(model)
+        self.job_seconds[model] = seconds if before is None else 0.7 * before + 0.3 * seconds
+
+    def scheduling(self, models: list[str]) -> Scheduling:
+        """How a claim of ``models`` picks (``genq.store.fair``)."""
+        known = [self.job_seconds[m] for m in models if m in self.job_seconds]
+        settings = self.settings
+        return Scheduling(
+            aging_seconds=settings.fair_share_aging_seconds,
+            max_running_default=settings.max_running_per_account,
+            charge=sum(known) / len(known) if known else DEFAULT_CHARGE,
+            credit_seconds=settings.fair_share_credit_seconds,
+        )
 
     # -- messages from the supervisor ----------------------------------------------------
     def receive(self, timeout: float) -> None:
@@ -117,6 +142,7 @@ class ClaimLoop:
                     self.settings.lease_seconds,
                     limit=limit,
                     batch_key=batch_key,
+                    scheduling=self.scheduling(models),
                 )
         for claim in claims:
             self.hub.send(Busy(claim.job.id))

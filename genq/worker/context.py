@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genq import metrics
+from genq.deadlines import run_deadline, timeout_failure
 from genq.errors import StoreUnavailable
-from genq.jobs import Claim, EventType, ProgressRecord
+from genq.jobs import Claim, EventType, Failure, ProgressRecord
 from genq.limits import stored_text
 from genq.media import fetch
 from genq.models.base import RunContext
@@ -47,6 +48,10 @@ class JobContext(RunContext):
         self._progress: list[ProgressRecord] = []
         self._progress_lock = threading.Lock()
         self._work_dir: Path | None = None
+        #: When its timeout ends (``time.monotonic``); None: it has none.
+        self.timeout_at = _monotonic(run_deadline(claim.job))
+        #: Stopped because its timeout ended, not at its caller's request.
+        self.timed_out = False
 
     @property
     def work_dir(self) -> Path:
@@ -63,10 +68,27 @@ class JobContext(RunContext):
     def stop_requested(self) -> bool:
         if not self.stop.is_set():
             self.worker.claims.receive(0)
+            if self.out_of_time():
+                self.timed_out = True
+                self.stop.set()
         if self.stop.is_set() and self.batched and not self.ended:
             # The model goes on for the other jobs of its call; this one ends now.
-            self.worker.end_early(self, canceled=True)
+            self.worker.end_early(self)
         return self.stop.is_set()
+
+    def out_of_time(self) -> bool:
+        """Whether its timeout has ended."""
+        return self.timeout_at is not None and time.monotonic() >= self.timeout_at
+
+    def stopped_end(self) -> dict[str, Any]:
+        """How it ends when its model stopped it: failed at its timeout, else canceled (the
+        arguments of ``Finisher.finish``)."""
+        if self.timed_out:
+            return {"error": self.timeout_failure()}
+        return {"canceled": True}
+
+    def timeout_failure(self) -> Failure:
+        return timeout_failure(self.claim.job.timeout_seconds or 0.0)
 
     def progress(self, step: int, total: int, message: str | None = None) -> None:
         if self.ended:
@@ -170,6 +192,11 @@ class JobContext(RunContext):
         if self.ended:
             return
         self.outputs.append(PendingOutput(Path(path), content_type, width, height, duration))
+
+
+def _monotonic(at: float | None) -> float | None:
+    """A ``time.time()`` as a ``time.monotonic()``: a wall clock set meanwhile moves no limit."""
+    return None if at is None else time.monotonic() + (at - time.time())
 
 
 class InHand:

@@ -12,7 +12,8 @@ message                    direction            meaning
                                                 have said so yet)
 ``Stop()``                 supervisor → worker  finish the job in hand, claim no more, exit
 ``Idle(figures)``          worker → supervisor  nothing to claim: wake me when a job comes
-``Busy(job_id)``           worker → supervisor  the job is claimed (its claim is committed)
+``Busy(job_id, ...)``      worker → supervisor  the job is claimed (its claim is committed);
+                                                ``timeout_at``: when its timeout ends, if any
 ``Changed(job_id)``        worker → supervisor  the worker's store committed another change of
                                                 the job (progress, text, logs)
 ``Done(job_id, figures)``  worker → supervisor  the job is no longer in hand (its end is
@@ -23,7 +24,7 @@ The supervisor publishes each ``Busy``, ``Changed`` and ``Done`` on the job's to
 and an end are told once, by the message that says the job is in hand or no longer (with
 PostgreSQL the store announces to every process itself, and the publish does nothing). It
 reads a worker's first message as a sign it started well, and ``Busy``/``Done`` to know which
-worker to kill when a cancel is not obeyed in time.
+worker to kill when a cancel or a timeout is not obeyed in time.
 
 The store is the truth; the pipe only makes things fast. A lost message costs at most one
 poll interval: a worker claims every ``poll_interval_seconds`` even if never woken, and the
@@ -88,6 +89,9 @@ class Busy:
     """The worker holds this job now: its claim is committed."""
 
     job_id: str
+    #: When its timeout ends (``time.time()``): a worker that still holds it a cancel grace
+    #: period later is killed. None: it has no timeout.
+    timeout_at: float | None = None
 
 
 @dataclass(frozen=True)

@@ -157,11 +157,12 @@ class Worker:
             if not ctx.ended:
                 self.hub.send(Done(ctx.job_id))
 
-    def end_early(self, ctx: JobContext, *, canceled: bool) -> None:
-        """Record the end of one job of a model call that goes on for the others."""
+    def end_early(self, ctx: JobContext) -> None:
+        """Record the end of one job of a model call that goes on for the others: stopped
+        (canceled, or at its timeout)."""
         ctx.ended = True
         ctx.flush_text()
-        self.finisher.finish(ctx, canceled=canceled)
+        self.finisher.finish(ctx, **ctx.stopped_end())
 
     def _execute(self, ctxs: list[JobContext]) -> tuple[RegisteredModel, list[JobContext], float]:
         """Run the model call; record the ends of jobs that did not succeed. Returns the
@@ -201,13 +202,16 @@ class Worker:
                 continue
             ctx.flush_text()
             if stopped and ctx.stop.is_set():
-                finish(ctx, canceled=True, inference_time=elapsed)
+                finish(ctx, **ctx.stopped_end(), inference_time=elapsed)
             elif stopped:
                 # Only a batched model call can stop with some of its jobs still wanted.
                 lost = Failure("model_error", "the model stopped before finishing the job")
                 finish(ctx, error=lost, inference_time=elapsed)
             elif error is not None:
                 finish(ctx, error=error, inference_time=elapsed)
+            elif ctx.out_of_time():
+                # Made in a call that ended past its timeout: the limit holds all the same.
+                finish(ctx, error=ctx.timeout_failure(), inference_time=elapsed)
             else:
                 succeeded.append(ctx)
         return registered, succeeded, elapsed

@@ -1,5 +1,5 @@
 """Runs worker processes: starts them, wakes idle ones, relays their news, enforces cancel
-grace periods, and replaces any that die (taking back the jobs they held)."""
+grace periods and timeouts, and replaces any that die (taking back the jobs they held)."""
 
 from __future__ import annotations
 
@@ -174,10 +174,12 @@ class Supervisor:
                 if self._pending_wakes:
                     self._pending_wakes = 0
                     self._send(handle, Wake())
-            case Busy(job_id):
+            case Busy(job_id, timeout_at):
                 handle.idle = False
                 handle.job_ids.add(job_id)
                 self.notifier.publish(Topic.JOB, job_id)
+                if timeout_at is not None:
+                    self._watch_timeout(job_id, timeout_at)
             case Changed(job_id):
                 self.notifier.publish(Topic.JOB, job_id)
             case Done(job_id, figures):
@@ -224,6 +226,40 @@ class Supervisor:
                 # canceled.
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(handle.process.pid or 0, signal.SIGKILL)
+
+    # -- timeouts ------------------------------------------------------------------------
+    def _watch_timeout(self, job_id: str, timeout_at: float) -> None:
+        """Kill the worker that still holds ``job_id`` a cancel grace period after its
+        timeout ends (``time.time()``). The worker stops the job itself at its first step
+        boundary past the timeout; this is for a model that does not look."""
+        assert self._loop is not None
+        delay = max(0.0, timeout_at - time.time()) + self.settings.cancel_grace_seconds
+        self._loop.call_later(delay, self._enforce_timeout, job_id)
+
+    def _enforce_timeout(self, job_id: str) -> None:
+        for handle in list(self.workers):
+            self._drain(handle)
+            if job_id not in handle.job_ids or not handle.process.is_alive():
+                continue
+            # Ended in the store before the kill: the exit handler would put it back in the
+            # queue. None: it ended meanwhile, or runs again, on a clock of its own.
+            try:
+                job = self.store.time_out(job_id, time.time())
+            except Exception as exc:
+                log.warning("could not end job %s at its timeout (%s): trying again", job_id, exc)
+                assert self._loop is not None
+                self._loop.call_later(1.0, self._enforce_timeout, job_id)
+                return
+            if job is None:
+                return
+            log.warning(
+                "worker %s did not stop job %s within %.1f s of its timeout: killing it",
+                handle.worker_id,
+                job_id,
+                self.settings.cancel_grace_seconds,
+            )
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(handle.process.pid or 0, signal.SIGKILL)
 
     # -- shutdown ------------------------------------------------------------------------
     async def wait_exited(self) -> None:

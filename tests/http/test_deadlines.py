@@ -1,5 +1,6 @@
 """Time limits through the native API and real worker processes: a job not started by its
-start deadline expires."""
+start deadline expires; a job that runs past its timeout is stopped and fails ``timeout``, by
+its worker at a step boundary or, for a model that does not look, by killing the worker."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import psutil
 import pytest
 
-from tests.conftest import GenqServer, wait_for
+from tests.conftest import GenqServer, wait_for, wait_until
 from tests.http.test_jobs import read_events, submit, wait_status
 
 
@@ -58,6 +60,76 @@ def test_a_job_that_starts_in_time_runs_past_its_start_deadline(api: httpx.Clien
     assert wait_for(api, submit(api, {})["id"])["status"] == "succeeded"  # workers are up
     job = submit(api, {"sleep_ms": 1500}, start_deadline=1.0)
     assert wait_for(api, job["id"])["status"] == "succeeded"
+
+
+def test_a_noop_past_its_timeout_fails_timeout_within_the_grace_period(make_server) -> None:
+    """A job that runs past its timeout is stopped by its model at a step boundary and ends
+    failed with code ``timeout``, its message naming the limit, within the grace period and
+    charged nothing; its worker process is not killed."""
+    server: GenqServer = make_server(workers=1, cancel_grace_seconds=1.0, lease_seconds=600)
+    with server.client() as api:
+        job = submit(api, {"sleep_ms": 30_000, "steps": 300}, timeout=1)
+        assert job["timeout"] == 1
+        assert wait_status(api, job["id"], "running")
+        [worker] = server.worker_pids()
+        done = wait_for(api, job["id"], timeout=15)
+        assert done["status"] == "failed"
+        assert done["error"]["code"] == "timeout"
+        assert "1 seconds" in done["error"]["message"]
+        assert done["cost"]["actual"] == 0
+        assert 1.0 <= ran_for(done) < 2.0
+        assert done["progress"]["step"] < 300
+        time.sleep(1.2)  # past the grace period, when a kill would have come
+        assert server.worker_pids() == [worker]
+
+
+def test_a_model_that_ignores_the_stop_request_is_killed_at_its_timeout(make_server) -> None:
+    """A model that never looks at its stop flag is killed a grace period after its timeout:
+    the job ends failed with code ``timeout`` (not canceled, not queued again), and a new
+    worker process takes the dead one's place."""
+    server: GenqServer = make_server(workers=1, cancel_grace_seconds=1.0, lease_seconds=600)
+    with server.client() as api:
+        job = submit(api, {"sleep_ms": 60_000, "ignore_cancel": True}, timeout=1)
+        assert wait_status(api, job["id"], "running")
+        [worker] = server.worker_pids()
+        done = wait_for(api, job["id"], timeout=15)
+        assert done["status"] == "failed"
+        assert done["error"]["code"] == "timeout"
+        assert done["attempts"] == 1
+        assert 2.0 <= ran_for(done) < 4.0
+        wait_until(lambda: not psutil.pid_exists(worker) or worker not in server.worker_pids())
+        wait_until(lambda: len(server.worker_pids()) == 1)
+        after = submit(api, {"sleep_ms": 1})
+        assert wait_for(api, after["id"], timeout=20)["status"] == "succeeded"
+        # Ended once: no status after the failure.
+        statuses = [
+            e["data"]["status"] for e in read_events(api, job["id"]) if e["event"] == "status"
+        ]
+        assert statuses == ["queued", "running", "failed"]
+
+
+MODEL_TIMEOUT = "[models.noop]\ntimeout_seconds = 1.5\n"
+
+
+def test_a_models_timeout_applies_to_its_jobs_and_bounds_theirs(make_server) -> None:
+    """A model's ``timeout_seconds`` is each of its jobs' timeout unless the submit asks for
+    less; a submit that asks for more is refused (422 naming ``timeout``). The model shows
+    its limit."""
+    server: GenqServer = make_server(workers=1, toml=MODEL_TIMEOUT, cancel_grace_seconds=1.0)
+    with server.client() as api:
+        assert api.get("/v1/models/noop").json()["timeout_seconds"] == 1.5
+        refused = api.post("/v1/jobs", json={"model": "noop", "input": {}, "timeout": 2})
+        assert refused.status_code == 422
+        assert refused.json()["error"]["details"][0]["path"] == "timeout"
+        assert "1.5 seconds" in refused.json()["error"]["message"]
+        shorter = submit(api, {}, timeout=0.5)
+        assert shorter["timeout"] == 0.5
+        job = submit(api, {"sleep_ms": 30_000, "steps": 300})
+        assert job["timeout"] == 1.5
+        done = wait_for(api, job["id"], timeout=15)
+        assert done["status"] == "failed"
+        assert done["error"]["code"] == "timeout"
+        assert 1.5 <= ran_for(done) < 2.5
 
 
 def in_an_hour() -> datetime:

@@ -180,3 +180,19 @@ def test_credits_are_untouched_by_the_share(fresh_store: JobStore) -> None:
     found = fresh_store.get_account(owner.id)
     assert found is not None
     assert found.credits == Decimal(5)
+
+
+def test_an_aged_job_waits_only_for_its_accounts_older_jobs(fresh_store: JobStore) -> None:
+    """A priority -5 job behind its own account's priority 0 jobs: once aging lifts it level
+    with them, it runs before those queued after it."""
+    owner = account(fresh_store, "owner")
+    before = queue(fresh_store, owner, 2)
+    [low] = queue(fresh_store, owner, 1, priority=-5, created_at=T0 + 1)
+    after = queue(fresh_store, owner, 5, created_at=T0 + 100)
+    aging = Scheduling(charge=1.0, aging_seconds=10.0)
+    order = []
+    for n in range(4):
+        claim = run_one(fresh_store, T0 + 101 + 2 * n, aging)
+        assert claim is not None
+        order.append(claim.job.id)
+    assert order == [*before, low, after[0]]
