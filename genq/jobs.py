@@ -320,3 +320,6 @@ class ApiKey:
     last_used_at: float | None = None
     #: Its SHA-256 (``genq.keys.hash_key``), by which the store and the key cache know it.
     key_hash: str = field(default="", repr=False)
+    #: Its account's limits, read with the key when it is looked up by its hash (to
+    #: authenticate a request); None where the key was read otherwise (listed, changed).
+    limits: AccountLimits | None = None

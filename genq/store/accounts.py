@@ -171,11 +171,11 @@ class AccountStatements:
 
     def find_key(self, key_hash: str) -> ApiKey | None:
         row = self._db.one(q.KEY_BY_HASH, {"key_hash": key_hash})
-        return None if row is None else key_from_row(row)
+        return None if row is None else key_from_row(row, with_limits=True)
 
     async def read_key(self, key_hash: str) -> ApiKey | None:
         rows = await self._db.read(q.KEY_BY_HASH, {"key_hash": key_hash})
-        return key_from_row(rows[0]) if rows else None
+        return key_from_row(rows[0], with_limits=True) if rows else None
 
     # -- the console's sign-in tokens ------------------------------------------------------
     def create_sign_in(

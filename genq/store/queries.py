@@ -48,7 +48,13 @@ INSERT_KEY = (
 )
 KEYS = f"{_KEYS} ORDER BY k.created_at, k.id"
 ACCOUNT_KEYS = f"{_KEYS} WHERE k.account_id = :account_id ORDER BY k.created_at, k.id"
-KEY_BY_HASH = f"{_KEYS} WHERE k.key_hash = :key_hash"
+# With its account's limits: the key read that authenticates a request carries them, so that
+# the rate limit costs no read of its own.
+KEY_BY_HASH = (
+    "SELECT k.*, a.name AS account_name, a.max_running, a.max_queued, a.rate_per_second,"
+    " a.rate_burst, a.storage_quota_bytes"
+    " FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = :key_hash"
+)
 # ``:account_id`` NULL: a key of any account (an admin's or the command line's change).
 _THE_KEY = "id = :id AND (CAST(:account_id AS TEXT) IS NULL OR account_id = :account_id)"
 DISABLE_KEY = f"UPDATE api_keys SET disabled = :disabled WHERE {_THE_KEY}" + _RETURNING_KEY

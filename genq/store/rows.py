@@ -123,7 +123,9 @@ def endpoint_from_row(row: Row, decode: Decode) -> WebhookEndpoint:
     )
 
 
-def key_from_row(row: Row) -> ApiKey:
+def key_from_row(row: Row, *, with_limits: bool = False) -> ApiKey:
+    """The key of ``row``; ``with_limits``: the row has its account's limit columns too
+    (``KEY_BY_HASH``)."""
     return ApiKey(
         id=row["id"],
         account_id=row["account_id"],
@@ -134,6 +136,7 @@ def key_from_row(row: Row) -> ApiKey:
         created_at=row["created_at"],
         last_used_at=row["last_used_at"],
         key_hash=row["key_hash"],
+        limits=limits_from_row(row) if with_limits else None,
     )
 
 
@@ -145,13 +148,18 @@ def account_from_row(row: Row) -> Account:
         row["created_at"],
         admin=bool(row["admin"]),
         weight=row["weight"],
-        limits=AccountLimits(
-            max_running=row["max_running"],
-            max_queued=row["max_queued"],
-            rate_per_second=row["rate_per_second"],
-            rate_burst=row["rate_burst"],
-            storage_quota_bytes=row["storage_quota_bytes"],
-        ),
+        limits=limits_from_row(row),
+    )
+
+
+def limits_from_row(row: Row) -> AccountLimits:
+    """An account's limits, from its row (or a row that joined its limit columns)."""
+    return AccountLimits(
+        max_running=row["max_running"],
+        max_queued=row["max_queued"],
+        rate_per_second=row["rate_per_second"],
+        rate_burst=row["rate_burst"],
+        storage_quota_bytes=row["storage_quota_bytes"],
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from genq.credits import MAX_MICROS, from_micros
 from genq.errors import Clash, ValidationFailed
+from genq.jobs import AccountLimits
 from genq.store import JobStore
 
 T0 = 1_700_000_000.0
@@ -71,6 +72,19 @@ def test_a_keys_changes_can_be_limited_to_its_account(fresh_store: JobStore) -> 
     assert (changed.disabled, changed.account_name, changed.key_hash) == (True, "bob", "hb")
     summaries = {s.account.name: s for s in fresh_store.list_accounts()}
     assert (summaries["alice"].keys, summaries["bob"].keys) == (1, 1)
+
+
+def test_a_key_found_by_its_hash_carries_its_accounts_limits(fresh_store: JobStore) -> None:
+    """find_key (and read_key, the read that authenticates: test_reads compares the two)
+    brings the account's limits along, so the rate limit needs no read of its own; a listed
+    key has none."""
+    alice = fresh_store.ensure_account("alice", None, T0)
+    fresh_store.create_key("key_a", alice.id, None, "ha", "pa", T0)
+    fresh_store.set_account_limits(alice.id, {"rate_per_second": 2.5, "rate_burst": 0})
+    found = fresh_store.find_key("ha")
+    assert found is not None
+    assert found.limits == AccountLimits(rate_per_second=2.5, rate_burst=0)
+    assert [k.limits for k in fresh_store.list_keys(alice.id)] == [None]
 
 
 def test_a_keys_use_is_recorded_at_most_once_per_interval(fresh_store: JobStore) -> None:
