@@ -15,6 +15,7 @@ ServiceError
 ├── TooManyRequests       429 too_many_queued
 ├── ModelUnavailable      503 model_unavailable
 ├── StoreUnavailable      503 store_unavailable (the database cannot be reached; retry)
+├── StorageFull           503 storage_full (the disk is nearly full: no new jobs; Retry-After)
 └── ConfigError           (start-up only, never reaches HTTP)
 """
 
@@ -138,6 +139,11 @@ class ModelUnavailable(ServiceError):
 class StoreUnavailable(ServiceError):
     status_code = 503
     code = "store_unavailable"
+
+
+class StorageFull(ServiceError):
+    status_code = 503
+    code = "storage_full"
 
 
 class ConfigError(ServiceError):

@@ -162,6 +162,11 @@ REFERENCE_REFUSALS = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+STORAGE_FULL = Counter(
+    "genq_storage_full",
+    "Submits refused (503 storage_full) because the disk that takes outputs was nearly full.",
+    registry=REGISTRY,
+)
 WEBHOOK_CALLS = Counter(
     "genq_webhook_attempts",
     "Webhook call attempts by outcome: delivered (a 2xx), retried (a 5xx, 429, timeout or "

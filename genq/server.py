@@ -18,6 +18,7 @@ from genq.keys import SIGN_IN_SECONDS, create_key, new_sign_in_token, sign_in_li
 from genq.models.registry import ModelRegistry
 from genq.notify import open_notifier
 from genq.service import JobService
+from genq.service.disk_guard import workers_folder
 from genq.settings import Settings, write_private
 from genq.storage import open_storage
 from genq.store import JobStore, open_store
@@ -40,6 +41,8 @@ def build_app(settings: Settings, *, workers: bool = True) -> GenqApp:
     supervisor = None
     if workers and settings.workers > 0:
         supervisor = Supervisor(settings, store, notifier, settings.workers)
+        # Its workers write outputs here before storing them: new jobs need room there too.
+        service.disk.watch(workers_folder())
     return create_app(service, supervisor, settings=settings, storage=storage)
 
 

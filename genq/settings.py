@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     max_metadata_depth: int = Field(default=limits.DEFAULT_METADATA_DEPTH, ge=1, le=200)
     max_text_chars: int = Field(default=limits.DEFAULT_TEXT_CHARS, gt=0)
     max_list_bytes: int = Field(default=limits.DEFAULT_LIST_BYTES, gt=0)
+    #: New jobs are refused (503 storage_full) while the disk their outputs go to has less
+    #: free space than this, in bytes (``genq.service.disk_guard``); 0: never.
+    min_free_disk_bytes: int = Field(default=1 << 30, ge=0)
     progress_interval_seconds: float = Field(default=0.1, ge=0)
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
     poll_interval_seconds: float = Field(default=2.0, gt=0)

@@ -11,7 +11,7 @@ import typer
 
 from genq.cli.app import app
 from genq.cli.connection import Key, Url
-from genq.cli.render import AsJson, print_json
+from genq.cli.render import AsJson, file_size, print_json
 from genq.client import Client, GenqError, _config
 
 READY, NOT_READY, UNREACHABLE = 0, 1, 2
@@ -102,7 +102,7 @@ def print_report(report: dict[str, Any]) -> None:
         else:
             found = f"{1000 * check.get('seconds', 0):.0f} ms"
         outcome = "ok" if check.get("ok") else f"FAILED: {check.get('error')}"
-        typer.echo(f"  {name:<9} {outcome} ({found})")
+        typer.echo(f"  {name:<9} {outcome} ({found}){disk_space(check)}")
     if "details_error" in report:
         typer.echo(f"models and jobs: not read ({report['details_error']})")
         return
@@ -128,3 +128,14 @@ def print_report(report: dict[str, Any]) -> None:
     typer.echo("your jobs (queued / running):")
     for name, counts in jobs.items():
         typer.echo(f"  {name}: {counts['queued']} / {counts['running']}")
+
+
+def disk_space(check: dict[str, Any]) -> str:
+    """``; disk: 41.2 GB free``, and whether new jobs are refused for want of it."""
+    free = check.get("disk_free_bytes")
+    if not isinstance(free, int):
+        return ""
+    said = f"; disk: {file_size(free)} free"
+    if check.get("disk_full"):
+        said += f", under {file_size(check.get('disk_min_free_bytes') or 0)}: NEW JOBS REFUSED"
+    return said

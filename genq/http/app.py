@@ -201,7 +201,7 @@ def create_app(
     """The application of ``service``, built from ``settings`` and the ``storage`` whose files
     it links to, with ``supervisor``'s workers living as long as it, if given."""
     workers = None if supervisor is None else census(supervisor)
-    readiness = Readiness(service.store, storage, workers)
+    readiness = Readiness(service.store, storage, workers, disk=service.disk)
     app = GenqApp(
         [
             native.router,

@@ -35,7 +35,8 @@ MEANINGS = {
     413: "The body is larger than max_body_bytes.",
     416: "No byte of the requested Range is in the file.",
     422: "A field, parameter or header is invalid; the error names each one.",
-    503: "The database cannot be reached, or the model cannot run here now: retry later.",
+    503: "The database cannot be reached, the model cannot run here now, or (a submit) the "
+    "server's disk is too full for new jobs (storage_full, with Retry-After): retry later.",
 }
 
 #: What every route that takes an API key may answer: no key (or a bad one), and the

@@ -23,6 +23,19 @@ class ReadinessCheck(BaseModel):
     alive: int | None = Field(default=None, description="workers: processes alive.")
     ready: int | None = Field(default=None, description="workers: processes that spoke.")
     busy: int | None = Field(default=None, description="workers: processes running a job.")
+    disk_free_bytes: int | None = Field(
+        default=None,
+        description="storage: free bytes on the disk new jobs' outputs go to (the fullest "
+        "of those watched).",
+    )
+    disk_min_free_bytes: int | None = Field(
+        default=None,
+        description="storage: the free bytes under which new jobs are refused with 503 "
+        "storage_full (0: never); the process stays ready.",
+    )
+    disk_full: bool | None = Field(
+        default=None, description="storage: whether new jobs are refused for want of disk."
+    )
 
 
 class ReadinessAnswer(BaseModel):

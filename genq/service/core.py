@@ -17,6 +17,7 @@ from genq.keys import hash_key
 from genq.models.aliases import Alias
 from genq.models.registry import ModelRegistry, RegisteredModel
 from genq.notify import Notifier
+from genq.service.disk_guard import disk_guard
 from genq.service.keys import KeyCache
 from genq.settings import Settings
 from genq.storage import FileStorage
@@ -39,8 +40,8 @@ def known_id(job_id: str) -> str:
     return job_id
 
 
-#: How long a process trusts what it read of whether an account has webhook calls.
-HAS_CALLS_SECONDS = 2.0
+#: How long a process trusts what it read of whether an account has webhook endpoints.
+HAS_ENDPOINTS_SECONDS = 2.0
 
 
 class ServiceCore:
@@ -65,11 +66,13 @@ class ServiceCore:
         self._texts: LRUCache[tuple[str | int, ...], str] = LRUCache(KEPT_TEXT_CHARS, getsizeof=len)
         self._served: set[str] = set()
         self._served_at = -1.0
-        #: Whether any webhook call was made for an account's jobs (whether a job's status
-        #: read looks for calls when it has no webhook of its own), trusted for a moment.
-        self._accounts_with_calls: TTLCache[str, bool] = TTLCache(
-            maxsize=100_000, ttl=HAS_CALLS_SECONDS
+        #: Whether an account has webhook endpoints (whether a job's status read looks for
+        #: calls when it has no webhook of its own), trusted for a moment.
+        self._endpoint_accounts: TTLCache[str, bool] = TTLCache(
+            maxsize=100_000, ttl=HAS_ENDPOINTS_SECONDS
         )
+        #: Refuses new jobs while the disk their outputs go to is nearly full.
+        self.disk = disk_guard(settings, storage)
 
     async def start(self) -> None:
         """Start hearing of other processes' changes (the notifier)."""

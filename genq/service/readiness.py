@@ -7,11 +7,16 @@ by ``CHECK_TIMEOUT``, so a database that does not answer makes the probe fail qu
 than hang; a check still stuck from an earlier probe is not started again beside itself. A
 result is reused for ``CACHE_SECONDS``, so probes every second (from several balancers) cost
 about one round of checks a second.
+
+The storage check also shows the free space of the disk new jobs' outputs go to
+(``disk_guard``). A disk too full for new jobs does not make the process not ready: it still
+serves reads, downloads, cancels and deletes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import tempfile
@@ -23,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genq.service.disk_guard import DiskGuard
 from genq.storage import FileStorage
 from genq.store import JobStore
 
@@ -92,12 +98,14 @@ class Readiness:
         storage: FileStorage,
         workers: Callable[[], Workers] | None = None,
         *,
+        disk: DiskGuard | None = None,
         timeout: float = CHECK_TIMEOUT,
         cache_seconds: float = CACHE_SECONDS,
     ) -> None:
         self.store = store
         self.storage = storage
         self.workers = workers
+        self.disk = disk
         self.timeout = timeout
         self.cache_seconds = cache_seconds
         # Threads of their own: a check stuck on a dead database holds one of these, never
@@ -117,7 +125,7 @@ class Readiness:
                 self._bounded("store", self.store.ping),
                 self._bounded("storage", self._write_storage),
             )
-            checks = {"store": store, "storage": storage}
+            checks = {"store": store, "storage": await self._with_disk(storage)}
             if self.workers is not None:
                 checks["workers"] = self._check_workers(self.workers)
             report = Report(checks, time.time())
@@ -158,6 +166,18 @@ class Readiness:
             probe.write_bytes(b"ready\n")
             self.storage.put(key, probe, "text/plain")
         self.storage.delete_keys([key])
+
+    async def _with_disk(self, storage: Check) -> Check:
+        """The storage check with the free space of the disk new jobs' outputs go to."""
+        space = None if self.disk is None else await self.disk.space()
+        if space is None:
+            return storage
+        details = {
+            "disk_free_bytes": space.free_bytes,
+            "disk_min_free_bytes": space.min_free_bytes,
+            "disk_full": space.full,
+        }
+        return dataclasses.replace(storage, details={**storage.details, **details})
 
     @staticmethod
     def _check_workers(workers: Callable[[], Workers]) -> Check:

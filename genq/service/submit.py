@@ -71,6 +71,7 @@ class Submitting(Quotas, Webhooks):
         ``webhook`` is called on ``webhook_events`` (default ``completed``).
         """
         await self.check_quota(account_id)
+        await self.disk.check()
         events = await self.check_webhook(webhook, webhook_events)
         new = self._new_job(
             account_id,
@@ -113,6 +114,7 @@ class Submitting(Quotas, Webhooks):
     ) -> list[JobRecord]:
         """Validate and enqueue several jobs of one model, each an ``(input, request)`` pair,
         all or none: one refused input or a balance too small for all of them queues none."""
+        await self.disk.check()
         await self.check_quota(account_id)
         news = [
             self._new_job(

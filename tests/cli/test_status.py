@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from genq.cli.status import disk_space
 from tests.conftest import GenqServer, free_port
 from tests.tcpproxy import served_through_proxy
 
@@ -32,6 +33,7 @@ def test_a_ready_server_exits_0_and_shows_what_it_serves(server: GenqServer) -> 
     assert shown.returncode == 0, shown.stderr
     assert f"genq at {server.url}: ready" in shown.stdout
     assert "workers   ok (2 alive" in shown.stdout
+    assert " GB free" in shown.stdout or " MB free" in shown.stdout  # the storage line's disk
     assert "models served: " in shown.stdout
     assert "noop" in shown.stdout
     as_json = status("--url", server.url, "--key", server.key, "--json")
@@ -39,6 +41,15 @@ def test_a_ready_server_exits_0_and_shows_what_it_serves(server: GenqServer) -> 
     assert report["ready"] is True
     assert report["readiness"]["checks"]["store"]["ok"] is True
     assert any(m["name"] == "noop" and m["available"] for m in report["models"])
+
+
+def test_the_storage_line_shows_the_disk_and_whether_jobs_are_refused() -> None:
+    """The free space, and a plain warning when it is under the threshold."""
+    roomy = {"disk_free_bytes": 2_500_000_000, "disk_min_free_bytes": 1 << 30, "disk_full": False}
+    assert disk_space(roomy) == "; disk: 2.5 GB free"
+    full = {"disk_free_bytes": 500_000_000, "disk_min_free_bytes": 1 << 30, "disk_full": True}
+    assert disk_space(full) == "; disk: 500.0 MB free, under 1.1 GB: NEW JOBS REFUSED"
+    assert disk_space({"ok": True}) == ""
 
 
 def test_queues_then_a_server_that_cannot_reach_its_database_exits_1(tmp_path: Path) -> None:
