@@ -510,7 +510,8 @@ TAKE_DELIVERIES = (
     f" AND {_made_before('e', 'd')})) AS due WHERE nth <= :per_url"
     f" ORDER BY next_at LIMIT :limit) AND {_DUE} RETURNING *"
 )
-# Fenced by the attempt count: an attempt whose hold lapsed settles nothing.
+# Fenced by the attempt count and the hold its take set: an attempt whose hold lapsed, or
+# whose call was failed and sent again meanwhile, settles nothing.
 SETTLE_DELIVERY = (
     "UPDATE webhook_deliveries SET state = :state, attempts = attempts + 1,"
     " last_status = :status, last_error = :error, next_at = :next_at,"
