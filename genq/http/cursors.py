@@ -40,7 +40,7 @@ def decode_position(cursor: str) -> tuple[float, str]:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, _, id = text.removeprefix("p").partition(" ")
-        if not text.startswith("p") or not id:
+        if not text.startswith("p") or not id or "\x00" in id:
             raise ValueError(cursor)
         created_at = float(at)
         if created_at != created_at or created_at in (float("inf"), float("-inf")):

@@ -21,6 +21,7 @@ from genq.http.render import isotime, render_job
 from genq.http.responses import JSONResponse
 from genq.http.routing import Header, Path, Query, Router
 from genq.jobs import DeliveryRecord, DeliveryState, JobRecord, WebhookEndpoint
+from genq.limits import check_param
 from genq.service import JobService
 from genq.service.outbox import dispatch_forever
 from genq.settings import Settings
@@ -190,6 +191,8 @@ async def list_deliveries(
 ) -> Response:
     """Both the calls of jobs' own webhooks (``webhook_id`` null) and those of the account's
     endpoints, with each call's state, attempts and the receiver's last answer."""
+    check_param(job_id, "job_id")
+    check_param(webhook_id, "webhook_id")
     calls = await caller.svc.list_deliveries(
         caller.account_id,
         job_id=job_id,

@@ -40,8 +40,8 @@ def known_id(job_id: str) -> str:
     return job_id
 
 
-#: How long a process trusts what it read of whether an account has webhook endpoints.
-HAS_ENDPOINTS_SECONDS = 2.0
+#: How long a process trusts what it read of whether an account has webhook calls.
+HAS_CALLS_SECONDS = 2.0
 
 
 class ServiceCore:
@@ -66,10 +66,10 @@ class ServiceCore:
         self._texts: LRUCache[tuple[str | int, ...], str] = LRUCache(KEPT_TEXT_CHARS, getsizeof=len)
         self._served: set[str] = set()
         self._served_at = -1.0
-        #: Whether an account has webhook endpoints (whether a job's status read looks for
-        #: calls when it has no webhook of its own), trusted for a moment.
-        self._endpoint_accounts: TTLCache[str, bool] = TTLCache(
-            maxsize=100_000, ttl=HAS_ENDPOINTS_SECONDS
+        #: Whether any webhook call was made for an account's jobs (whether a job's status
+        #: read looks for calls when it has no webhook of its own), trusted for a moment.
+        self._accounts_with_calls: TTLCache[str, bool] = TTLCache(
+            maxsize=100_000, ttl=HAS_CALLS_SECONDS
         )
         #: Refuses new jobs while the disk their outputs go to is nearly full.
         self.disk = disk_guard(settings, storage)

@@ -55,7 +55,9 @@ def parse_webhook(url: str, *, allow_http: bool) -> tuple[httpx.URL, str, int]:
     host = parsed.raw_host.decode("ascii")
     if not host:
         raise Refused("the URL has no host")
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    port = parsed.port if parsed.port is not None else (443 if parsed.scheme == "https" else 80)
+    if not 1 <= port <= 65535:
+        raise Refused(f"the port {port} is not one from 1 to 65535")
     return parsed, host, port
 
 

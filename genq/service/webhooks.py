@@ -58,20 +58,17 @@ class Webhooks(ServiceCore):
 
     async def deliveries(self, job: JobRecord) -> list[DeliveryRecord] | None:
         """The webhook calls for the job; None, without a read, for a job with no webhook of
-        its own whose account has no endpoints."""
-        if job.webhook is None and not await self._has_endpoints(job.account_id):
+        its own whose account never had a call made (its endpoints', say)."""
+        if job.webhook is None and not await self._has_calls(job.account_id):
             return None
         return await self.store.read_deliveries(job.id)
 
-    async def _has_endpoints(self, account_id: str) -> bool:
-        found = self._endpoint_accounts.get(account_id)
+    async def _has_calls(self, account_id: str) -> bool:
+        found = self._accounts_with_calls.get(account_id)
         if found is None:
-            found = bool(await self.endpoints(account_id))
-            self._endpoint_accounts[account_id] = found
+            found = await self.store.has_calls(account_id)
+            self._accounts_with_calls[account_id] = found
         return found
-
-    def _endpoints_changed(self, account_id: str) -> None:
-        self._endpoint_accounts.pop(account_id, None)
 
     # -- endpoints ------------------------------------------------------------------------
     async def endpoints(self, account_id: str) -> list[WebhookEndpoint]:
@@ -108,28 +105,44 @@ class Webhooks(ServiceCore):
             created_at=time.time(),
         )
         if idempotency_key is not None:
-            made = await self._db(self.store.get_endpoint, endpoint.id, account_id)
+            made = await self._made_with_key(endpoint)
             if made is not None:
-                if (made.url, made.events, made.models, made.description) != (
-                    endpoint.url,
-                    endpoint.events,
-                    endpoint.models,
-                    endpoint.description,
-                ):
-                    raise Clash(
-                        "this Idempotency-Key was already used with a different request",
-                        code="idempotency_conflict",
-                        details={"webhook_id": made.id},
-                    )
                 return made, False
         if not await self._db(self.store.add_endpoint, endpoint, MAX_ENDPOINTS):
+            # Another request with the same key, just now?
+            made = None if idempotency_key is None else await self._made_with_key(endpoint)
+            if made is not None:
+                return made, False
             raise Clash(
                 f"the account has {MAX_ENDPOINTS} webhook endpoints, the most it may have: "
                 "delete one first",
                 code="too_many_webhooks",
             )
-        self._endpoints_changed(account_id)
         return endpoint, True
+
+    async def _made_with_key(self, endpoint: WebhookEndpoint) -> WebhookEndpoint | None:
+        """The endpoint an earlier request with the same Idempotency-Key made (its id is made
+        from the key); 409 when that request was another, or its endpoint was deleted."""
+        made = await self._db(self.store.get_endpoint, endpoint.id, endpoint.account_id)
+        if made is None:
+            if await self._db(self.store.endpoint_had_calls, endpoint.id):
+                raise Clash(
+                    "this Idempotency-Key made an endpoint that was deleted since",
+                    code="idempotency_conflict",
+                )
+            return None
+        if (made.url, made.events, made.models, made.description) != (
+            endpoint.url,
+            endpoint.events,
+            endpoint.models,
+            endpoint.description,
+        ):
+            raise Clash(
+                "this Idempotency-Key was already used with a different request",
+                code="idempotency_conflict",
+                details={"webhook_id": made.id},
+            )
+        return made
 
     def _model_names(self, models: Sequence[str]) -> tuple[str, ...]:
         names: list[str] = []
@@ -149,7 +162,6 @@ class Webhooks(ServiceCore):
         )
         if not deleted:
             _found(None, endpoint_id)
-        self._endpoints_changed(account_id)
 
     async def set_endpoint_enabled(
         self, endpoint_id: str, account_id: str, enabled: bool

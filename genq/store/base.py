@@ -253,7 +253,8 @@ class JobStore(abc.ABC):
 
     @abc.abstractmethod
     def add_endpoint(self, endpoint: WebhookEndpoint, most: int) -> bool:
-        """Register an endpoint; False when its account has ``most`` already."""
+        """Register an endpoint; False when its account has ``most`` already, or one with its
+        id was registered meanwhile."""
 
     @abc.abstractmethod
     def endpoints(self, account_id: str) -> list[WebhookEndpoint]:
@@ -302,6 +303,14 @@ class JobStore(abc.ABC):
     @abc.abstractmethod
     def get_delivery(self, delivery_id: str, account_id: str) -> DeliveryRecord | None:
         """One webhook call for the account's jobs."""
+
+    @abc.abstractmethod
+    async def has_calls(self, account_id: str) -> bool:
+        """Whether any webhook call was made for the account's jobs, from the event loop."""
+
+    @abc.abstractmethod
+    def endpoint_had_calls(self, endpoint_id: str) -> bool:
+        """Whether any webhook call was made for the endpoint (deleted or not)."""
 
     @abc.abstractmethod
     def redeliver(self, delivery_id: str, account_id: str, now: float) -> DeliveryRecord | None:

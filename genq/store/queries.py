@@ -424,7 +424,7 @@ INSERT_ENDPOINT = (
     "INSERT INTO webhook_endpoints (id, account_id, url, events, models, description, secret,"
     " created_at) SELECT :id, :account_id, :url, :events, :models, :description, :secret,"
     " :created_at WHERE (SELECT COUNT(*) FROM webhook_endpoints"
-    " WHERE account_id = :account_id) < :most RETURNING id"
+    " WHERE account_id = :account_id) < :most ON CONFLICT (id) DO NOTHING RETURNING id"
 )
 ENDPOINTS = "SELECT * FROM webhook_endpoints WHERE account_id = :account_id ORDER BY created_at, id"
 _ENDPOINT = "id = :id AND (account_id = :account_id OR CAST(:account_id AS TEXT) IS NULL)"
@@ -472,11 +472,15 @@ def list_deliveries(job: bool, endpoint: bool, state: bool, before: bool) -> str
 
 DELIVERY = "SELECT * FROM webhook_deliveries WHERE id = :id AND account_id = :account_id"
 # A call sent again keeps its id (receivers that saw it drop it), with a new retry window.
+# Its attempts start again from 0: the backoff of its new window starts again too.
 REDELIVER = (
     "UPDATE webhook_deliveries SET state = 'pending', next_at = :now, retry_from = :now,"
-    " finished_at = NULL WHERE id = :id AND account_id = :account_id AND state <> 'pending'"
-    " RETURNING *"
+    " attempts = 0, finished_at = NULL WHERE id = :id AND account_id = :account_id"
+    " AND state <> 'pending' RETURNING *"
 )
+ANY_CALL_OF_ENDPOINT = "SELECT 1 FROM webhook_deliveries WHERE endpoint_id = :id LIMIT 1"
+#: Whether the account has any webhook call (a job's status read looks for its calls).
+ANY_CALL_OF = "SELECT 1 FROM webhook_deliveries WHERE account_id = :account_id LIMIT 1"
 _DUE = "state = 'pending' AND next_at <= :now"
 ANY_DUE_DELIVERY = f"SELECT 1 FROM webhook_deliveries WHERE {_DUE} LIMIT 1"
 
@@ -516,7 +520,7 @@ SETTLE_DELIVERY = (
     "UPDATE webhook_deliveries SET state = :state, attempts = attempts + 1,"
     " last_status = :status, last_error = :error, next_at = :next_at,"
     " finished_at = :finished_at WHERE id = :id AND attempts = :attempts AND state = 'pending'"
-    " RETURNING id"
+    " AND next_at = :held RETURNING id"
 )
 PUT_BACK_DELIVERIES = (
     "UPDATE webhook_deliveries SET next_at = :next_at WHERE id = ANY(:ids) AND state = 'pending'"

@@ -130,6 +130,12 @@ class WebhookStatements:
         }
         return [delivery_from_row(row) for row in self._db.all(sql, args)]
 
+    async def has_calls(self, account_id: str) -> bool:
+        return bool(await self._db.read(q.ANY_CALL_OF, {"account_id": account_id}))
+
+    def endpoint_had_calls(self, endpoint_id: str) -> bool:
+        return self._db.one(q.ANY_CALL_OF_ENDPOINT, {"id": endpoint_id}) is not None
+
     def get_delivery(self, delivery_id: str, account_id: str) -> DeliveryRecord | None:
         row = self._db.one(q.DELIVERY, {"id": delivery_id, "account_id": account_id})
         return None if row is None else delivery_from_row(row)
@@ -181,6 +187,7 @@ class WebhookStatements:
             "error": error,
             "next_at": now if next_at is None else next_at,
             "finished_at": None if state is DeliveryState.PENDING else now,
+            "held": taken.next_at,
         }
         return self._db.write(lambda tx: tx.one(q.SETTLE_DELIVERY, args)) is not None
 

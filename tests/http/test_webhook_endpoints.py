@@ -4,6 +4,7 @@ sent again. (The calls themselves, to a real receiver: ``tests/webhooks/test_end
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from starlette.testclient import TestClient
 from genq.keys import create_key
 from genq.server import build_app
 from genq.service import JobService
+from genq.service.core import HAS_CALLS_SECONDS
 from genq.service.webhooks import MAX_ENDPOINTS
 from genq.settings import Settings
 from tests.http.test_account_api import Api, error_code
@@ -264,3 +266,37 @@ def test_a_registration_repeated_with_its_idempotency_key_makes_one_endpoint(api
     )
     assert theirs.status_code == 201
     assert theirs.json()["id"] != first.json()["id"]
+
+
+def test_hostile_listing_parameters_and_ports_are_refused(api: Api) -> None:
+    for params in ({"job_id": "a\x00b"}, {"webhook_id": "wh_\x00"}):
+        answer = api.get("/v1/webhooks/deliveries", params=params)
+        assert error_code(answer, 422) == "validation_error", params
+    from genq.http.cursors import encode_position
+
+    answer = api.get("/v1/webhooks/deliveries", params={"cursor": encode_position(1.0, "a\x00")})
+    assert error_code(answer, 422) == "validation_error"
+    for port in ("99999", "0"):
+        answer = api.post("/v1/webhooks", json={"url": f"https://93.184.215.14:{port}/h"})
+        assert error_code(answer, 422) == "validation_error", port
+
+
+def test_a_jobs_calls_stay_shown_after_its_endpoint_is_deleted(api: Api) -> None:
+    made = register(api)
+    job = api.post("/v1/jobs", json={"model": "noop"}).json()
+    api.post(f"/v1/jobs/{job['id']}/cancel")
+    api.delete(f"/v1/webhooks/{made['id']}")
+    time.sleep(HAS_CALLS_SECONDS)
+    [call] = api.get(f"/v1/jobs/{job['id']}").json()["webhooks"]
+    assert (call["webhook_id"], call["state"]) == (made["id"], "failed")
+
+
+def test_a_key_whose_endpoint_was_deleted_makes_no_new_one(api: Api) -> None:
+    """Its id would be the deleted endpoint's, and inherit its calls: 409."""
+    once = {"Idempotency-Key": "create-2", **api.as_(api.admin_key)}
+    made = api.client.post("/v1/webhooks", json={"url": HOOK}, headers=once).json()
+    job = api.post("/v1/jobs", json={"model": "noop"}).json()
+    api.post(f"/v1/jobs/{job['id']}/cancel")
+    api.delete(f"/v1/webhooks/{made['id']}")
+    again = api.client.post("/v1/webhooks", json={"url": HOOK}, headers=once)
+    assert error_code(again, 409) == "idempotency_conflict"

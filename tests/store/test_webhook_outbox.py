@@ -367,3 +367,34 @@ def test_calls_are_listed_newest_first_and_sent_again(fresh_store: JobStore) -> 
     assert again.window_start == T0 + 50
     assert fresh_store.get_delivery(call.id, account.id) == again
     assert call.id in {d.id for d in fresh_store.take_deliveries(T0 + 50, T0 + 55, 10, per_url=10)}
+
+
+def test_an_attempt_from_before_a_call_was_sent_again_settles_nothing(
+    fresh_store: JobStore,
+) -> None:
+    """A call is taken; its endpoint is disabled (failing it), enabled, and the call sent
+    again, all while the first attempt is out: that attempt's answer settles nothing, and
+    the call sent again starts over at 0 attempts."""
+    hook = endpoint(fresh_store, (WebhookEvent.COMPLETED,))
+    account = fresh_store.ensure_account("alice", Decimal(5), T0)
+    job = fresh_store.submit(new_job(account)).job
+    fresh_store.request_cancel(account.id, job.id, T0 + 1)
+    [taken] = fresh_store.take_deliveries(T0 + 2, T0 + 60, 10, per_url=10)
+    assert fresh_store.disable_endpoint(hook.id, account.id, T0 + 3, "off") is not None
+    assert fresh_store.enable_endpoint(hook.id, account.id) is not None
+    again = fresh_store.redeliver(taken.id, account.id, T0 + 4)
+    assert again is not None
+    assert (again.state, again.attempts) == (DeliveryState.PENDING, 0)
+    ok = DeliveryState.DELIVERED
+    assert not fresh_store.settle_delivery(taken, ok, T0 + 5, status=200, error=None)
+    [now] = fresh_store.take_deliveries(T0 + 6, T0 + 60, 10, per_url=10)
+    assert fresh_store.settle_delivery(now, ok, T0 + 7, status=200, error=None)
+
+
+def test_an_endpoint_id_taken_meanwhile_is_not_an_error(fresh_store: JobStore) -> None:
+    """Two registrations of one id (the same Idempotency-Key, at once): the second is told
+    no, and the first stands."""
+    made = endpoint(fresh_store)
+    assert not fresh_store.add_endpoint(dataclasses.replace(made, url="https://x.example/h"), 50)
+    assert fresh_store.get_endpoint(made.id, made.account_id) == made
+    assert not fresh_store.endpoint_had_calls(made.id)
