@@ -12,6 +12,7 @@ ServiceError
 ├── PayloadTooLarge       413 payload_too_large
 ├── RangeNotSatisfiable   416 range_not_satisfiable (a file download's Range starts past its end)
 ├── ValidationFailed      422 validation_error (details: failing field paths)
+├── RateLimited           429 rate_limited (the key's requests per second; Retry-After)
 ├── TooManyRequests       429 too_many_queued
 ├── ModelUnavailable      503 model_unavailable
 ├── StoreUnavailable      503 store_unavailable (the database cannot be reached; retry)
@@ -129,6 +130,13 @@ class TooManyRequests(ServiceError):
 
     status_code = 429
     code = "too_many_requests"
+
+
+class RateLimited(ServiceError):
+    """The key asked more often than its rate limit allows (``genq.service.rate_limits``)."""
+
+    status_code = 429
+    code = "rate_limited"
 
 
 class ModelUnavailable(ServiceError):

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from genq.errors import StoreUnavailable
+from genq.errors import RateLimited, StoreUnavailable
 from genq.jobs import JobRecord, Status
 
 #: What a worker saw: a figure's name (a key of ``OBSERVED``), its labels, and a value.
@@ -154,6 +154,11 @@ STORE_ERRORS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+RATE_LIMITED = Counter(
+    "genq_rate_limited",
+    "Requests refused with 429 rate_limited: their key had used up its rate limit.",
+    registry=REGISTRY,
+)
 REFERENCE_REFUSALS = Counter(
     "genq_reference_refusals",
     "Reference inputs a worker refused to use, by reason: too_large, too_many_pixels, "
@@ -256,9 +261,11 @@ def store_error(kind: str) -> Observation:
 
 def answered_error(exc: Exception) -> None:
     """Count the error an HTTP request is answered with, if the figures count it: a store
-    failure (``StoreUnavailable``, 503)."""
+    failure (``StoreUnavailable``, 503), a rate limit's refusal (``RateLimited``, 429)."""
     if isinstance(exc, StoreUnavailable):
         STORE_ERRORS.labels("request").inc()
+    elif isinstance(exc, RateLimited):
+        RATE_LIMITED.inc()
 
 
 def ended(job: JobRecord) -> list[Observation]:

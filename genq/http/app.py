@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from genq import __version__, logs
 from genq.errors import PayloadTooLarge, ServiceError
 from genq.http import account, metrics, native, webhooks
+from genq.http.auth import ANSWER_HEADERS
 from genq.http.console import console_routes
 from genq.http.dialects.registry import dialect_routers
 from genq.http.docs import docs_routes
@@ -73,6 +74,8 @@ class Front:
     - The request id: the client's ``X-Request-ID`` if it is sane (printable, at most 128
       characters), else a new one (24 hex digits); in the log's context while the request
       runs, and in every answer's headers, errors included.
+    - The headers a route's dependency kept for the answer (``ANSWER_HEADERS``: a rate-limited
+      key's ``RateLimit-*``), whatever the route answers.
     - The HTTP figures (``genq.metrics.Requests``): each answered request by method, route
       template and status, and its time to the answer's end. A request that got no answer
       (its client went away first) is not counted.
@@ -120,7 +123,11 @@ class Front:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 # A new list: a response's headers may be a list it keeps.
-                message["headers"] = [*message.get("headers", ()), (REQUEST_ID, rid)]
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (REQUEST_ID, rid),
+                    *scope.get(ANSWER_HEADERS, ()),
+                ]
             await send(message)
 
         try:

@@ -80,11 +80,27 @@ class Caller:
         return Links(self.request.app.state.storage, self.base_url, self.svc.link_expiry)
 
 
-async def authenticated(request: Request) -> Caller:
+#: Where a request keeps the headers its answer carries whatever it is (``Front`` adds them).
+ANSWER_HEADERS = "genq.answer_headers"
+
+
+async def identified(request: Request) -> Caller:
+    """The caller, its key checked but its rate limit not counted (``/metrics``)."""
     svc: JobService = request.app.state.service
     key = await svc.authenticate(raw_api_key(request))
     logs.account.set(key.account_id)
     return Caller(svc, key, request)
+
+
+async def authenticated(request: Request) -> Caller:
+    """The caller, its key checked and this request counted against its rate limit: 429
+    ``rate_limited`` past it; the answer of a limited key says what it has left
+    (``RateLimit-*`` headers)."""
+    caller = await identified(request)
+    left = caller.svc.admit(caller.key)
+    if left is not None:
+        request.scope[ANSWER_HEADERS] = left.raw_headers()
+    return caller
 
 
 Auth = Annotated[Caller, Depends(authenticated)]

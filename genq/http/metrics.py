@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from genq import metrics
 from genq.errors import Forbidden
-from genq.http.auth import authenticated, raw_api_key
+from genq.http.auth import identified, raw_api_key
 from genq.http.openapi import native_errors
 from genq.http.routing import Router
 from genq.service import JobService
@@ -64,7 +64,7 @@ async def allowed(request: Request) -> None:
         return
     if raw_api_key(request) is None:
         raise Forbidden("/metrics answers loopback clients, metrics_allow and admin keys")
-    caller = await authenticated(request)
+    caller = await identified(request)
     await svc.require_admin(caller.key)
 
 

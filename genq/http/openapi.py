@@ -35,13 +35,15 @@ MEANINGS = {
     413: "The body is larger than max_body_bytes.",
     416: "No byte of the requested Range is in the file.",
     422: "A field, parameter or header is invalid; the error names each one.",
+    429: "Too many requests: the key's rate limit is spent (retry after Retry-After seconds), "
+    "or the account has as many jobs queued as it may.",
     503: "The database cannot be reached, the model cannot run here now, or (a submit) the "
     "server's disk is too full for new jobs (storage_full, with Retry-After): retry later.",
 }
 
-#: What every route that takes an API key may answer: no key (or a bad one), and the
-#: database out of reach (the key is looked up in it).
-CALLER = (401, 503)
+#: What every route that takes an API key may answer: no key (or a bad one), the key's rate
+#: limit spent, and the database out of reach (the key is looked up in it).
+CALLER = (401, 429, 503)
 #: What a route that reads a JSON body may answer besides: not JSON, too large, invalid.
 BODY = (400, 413, 422)
 #: What a submit may answer besides: no credits for it, its account's quota used up, no such

@@ -19,6 +19,7 @@ from genq.models.registry import ModelRegistry, RegisteredModel
 from genq.notify import Notifier
 from genq.service.disk_guard import disk_guard
 from genq.service.keys import KeyCache
+from genq.service.rate_limits import Allowance, RateLimiter
 from genq.settings import Settings
 from genq.storage import FileStorage
 from genq.store import JobStore
@@ -61,6 +62,11 @@ class ServiceCore:
         self.registry = registry
         self.notifier = notifier
         self._keys = KeyCache()
+        self._rates = RateLimiter(
+            settings.rate_limit_per_second,
+            settings.rate_limit_burst,
+            processes=settings.rate_limit_processes,
+        )
         #: Texts that no longer change (a stored file's, a finished job's streamed text), kept
         #: for the clients that poll them.
         self._texts: LRUCache[tuple[str | int, ...], str] = LRUCache(KEPT_TEXT_CHARS, getsizeof=len)
@@ -143,6 +149,11 @@ class ServiceCore:
         self._keys.keep(digest, key, ticket)
         await self._note_use(key)
         return key
+
+    def admit(self, key: ApiKey) -> Allowance | None:
+        """Count a request of ``key`` against its rate limit: what it has left (None: it has
+        no limit), or 429 ``rate_limited`` when it has nothing left."""
+        return self._rates.take(key)
 
     async def _note_use(self, key: ApiKey) -> None:
         """Record when the key was used, to the minute: on a read of its row (at most once a

@@ -13,7 +13,6 @@ from multiprocessing.connection import Connection
 from typing import TypeVar
 
 from genq import metrics
-from genq.deadlines import run_deadline
 from genq.errors import StoreUnavailable
 from genq.jobs import Claim
 from genq.settings import Settings
@@ -146,7 +145,7 @@ class ClaimLoop:
                     scheduling=self.scheduling(models),
                 )
         for claim in claims:
-            self.hub.send(Busy(claim.job.id, run_deadline(claim.job)))
+            self.hub.send(Busy(claim.job.id))
         return claims
 
     @contextlib.contextmanager
