@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 
 from genq.errors import Forbidden, TooManyRequests
@@ -43,6 +44,8 @@ MAXIMA: dict[str, float] = {
     "rate_burst": 1_000_000,
     "storage_quota_bytes": 2**53 - 1,
 }
+#: The limits counted in whole numbers (the others, and the weight, may have a fraction).
+WHOLE = frozenset({"max_running", "max_queued", "rate_burst", "storage_quota_bytes"})
 #: The weight of an account whose admin set none.
 DEFAULT_WEIGHT = 1.0
 #: How old the stored bytes a submit's quota check reads may be, in seconds.
@@ -77,6 +80,28 @@ class AccountUsage:
     queued: int = 0
     running: int = 0
     stored_bytes: int = 0
+
+
+def checked(name: str, value: object) -> int | float:
+    """``value`` as the weight or limit ``name`` takes it: a number (an ``int``, ``float`` or
+    ``Decimal``, not a ``bool``), whole where ``name`` is in ``WHOLE``, not negative, at most
+    ``MAXIMA[name]``, and for the weight more than 0. ``ValueError`` says what is wrong."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError("must be a number")
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    whole = name in WHOLE
+    if whole and value != int(value):
+        raise ValueError("must be a whole number")
+    number: int | float = int(value) if whole else float(value)
+    if number < 0:
+        raise ValueError("must not be negative")
+    if name == "weight" and number == 0:
+        raise ValueError("must be more than 0")
+    most = MAXIMA[name]
+    if number > most:
+        raise ValueError(f"must be at most {int(most) if whole else most}")
+    return number
 
 
 def applied(own: int | float | None, default: int | float | None) -> Limit:

@@ -282,19 +282,37 @@ def keys_delete(key_id: str, db: str = Db, data_dir: Path = DataDir, config: Pat
 
 @accounts_app.command("list")
 def accounts_list(db: str = Db, data_dir: Path = DataDir, config: Path = Config) -> None:
-    """List accounts with their balance, what their unfinished jobs hold, and their keys."""
+    """List accounts with their balance, what their unfinished jobs hold, their keys, their
+    weight and the limits that apply to them (``*``: the account's own, not the default)."""
+    from genq.account_limits import effective
+    from genq.cli.limits import limits_summary
     from genq.credits import credits_text
+    from genq.service.quotas import limit_defaults
 
+    defaults = limit_defaults(load_settings(config, data_dir=data_dir, db=db))
     store = open_settings_store(data_dir, config, db)
-    table = Table("id", "name", "credits", "held", "keys", "admin", "created")
+    table = Table(
+        "id", "name", "credits", "held", "keys", "admin", "created", "weight", "limits (*: own)"
+    )
     for summary in store.list_accounts():
         account = summary.account
         credits = "no limit" if account.credits is None else credits_text(account.credits)
         created = datetime.fromtimestamp(account.created_at, UTC).strftime("%Y-%m-%d %H:%M")
         admin = "admin" if account.admin else ""
         held = credits_text(summary.held)
-        table.add_row(account.id, account.name, credits, held, str(summary.keys), admin, created)
-    Console(width=120).print(table)
+        limits = limits_summary(effective(account, defaults))
+        table.add_row(
+            account.id,
+            account.name,
+            credits,
+            held,
+            str(summary.keys),
+            admin,
+            created,
+            f"{account.weight:g}",
+            limits,
+        )
+    Console(width=160).print(table)
 
 
 @accounts_app.command("credit")
@@ -322,6 +340,67 @@ def accounts_credit(
     assert raised is not None
     assert raised.credits is not None
     typer.echo(f"{account}: {credits_text(raised.credits)} credits")
+
+
+LimitOption = "a number, 'none' (no limit) or 'default' (the configured default)"
+
+
+@accounts_app.command("limits")
+def accounts_limits(
+    account: str = typer.Argument(..., help="The account's name."),
+    weight: str = typer.Option(
+        None, help="Its share of worker time against other accounts' (more than 0; 'default': 1)."
+    ),
+    max_running: str = typer.Option(None, help=f"Its jobs running at once: {LimitOption}."),
+    max_queued: str = typer.Option(None, help=f"Its jobs queued at once: {LimitOption}."),
+    rate: str = typer.Option(None, help=f"Requests per second per key: {LimitOption}."),
+    burst: str = typer.Option(
+        None, help=f"Requests a key may send at once above its rate: {LimitOption}."
+    ),
+    quota: str = typer.Option(
+        None,
+        help=f"Bytes its stored outputs may hold (10GiB, 500MB, ...): {LimitOption}.",
+    ),
+    db: str = Db,
+    data_dir: Path = DataDir,
+    config: Path = Config,
+) -> None:
+    """Set an account's weight and limits (the options given; the others are kept) and print
+    them, each with where it comes from, and what they count; without options, print them."""
+    import time
+
+    from genq.account_limits import effective
+    from genq.cli.limits import limits_report, parse_limit
+    from genq.service.quotas import limit_defaults
+
+    given = {
+        "weight": ("--weight", weight),
+        "max_running": ("--max-running", max_running),
+        "max_queued": ("--max-queued", max_queued),
+        "rate_per_second": ("--rate", rate),
+        "rate_burst": ("--burst", burst),
+        "storage_quota_bytes": ("--quota", quota),
+    }
+    changes: dict[str, int | float | None] = {}
+    for name, (option, text) in given.items():
+        if text is not None:
+            try:
+                changes[name] = parse_limit(name, text)
+            except ValueError as exc:
+                raise fail(f"{option}: {exc}") from None
+    defaults = limit_defaults(load_settings(config, data_dir=data_dir, db=db))
+    store = open_settings_store(data_dir, config, db)
+    try:
+        found = store.find_account(account)
+        if found is None:
+            raise fail(f"no account {account!r}: see `genq accounts list`")
+        changed = store.set_account_limits(found.id, changes)
+        assert changed is not None
+        usage = store.account_usage(changed.id, time.time())
+    finally:
+        store.close()
+    limits = effective(changed, defaults)
+    typer.echo(limits_report(account, changed.weight, limits, usage))
 
 
 @app.command("console-link")

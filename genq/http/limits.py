@@ -5,76 +5,41 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 
-from genq.account_limits import MAXIMA
+from genq.account_limits import MAXIMA, WHOLE, checked
 from genq.service.quotas import AccountLimitsView
 
 
-def _number(value: object, name: str, *, whole: bool) -> int | float:
-    """A JSON number within ``MAXIMA[name]``, not negative (the body's fractions come as
-    decimals, see ``genq.http.account.parse_body``)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        raise ValueError("must be a number")
-    if whole and value != int(value):
-        raise ValueError("must be a whole number")
-    number: int | float = int(value) if whole else float(value)
-    if number < 0:
-        raise ValueError("must not be negative")
-    most = MAXIMA[name]
-    if number > most:
-        raise ValueError(f"must be at most {int(most) if whole else most}")
-    return number
+def _schema(name: str) -> dict[str, Any]:
+    kind = "integer" if name in WHOLE else "number"
+    return {"type": kind, "minimum": 0, "maximum": MAXIMA[name]}
 
 
-def _check(name: str, *, whole: bool) -> Callable[[object], int | float]:
-    return functools.partial(_number, name=name, whole=whole)
-
-
-def _schema(name: str, *, whole: bool) -> dict[str, Any]:
-    return {"type": "integer" if whole else "number", "minimum": 0, "maximum": MAXIMA[name]}
+def _checks(name: str) -> Callable[[object], int | float]:
+    return functools.partial(checked, name)
 
 
 MaxRunning = Annotated[
-    int,
-    PlainValidator(_check("max_running", whole=True)),
-    WithJsonSchema(_schema("max_running", whole=True)),
+    int, PlainValidator(_checks("max_running")), WithJsonSchema(_schema("max_running"))
 ]
 MaxQueued = Annotated[
-    int,
-    PlainValidator(_check("max_queued", whole=True)),
-    WithJsonSchema(_schema("max_queued", whole=True)),
+    int, PlainValidator(_checks("max_queued")), WithJsonSchema(_schema("max_queued"))
 ]
 Rate = Annotated[
-    float,
-    PlainValidator(_check("rate_per_second", whole=False)),
-    WithJsonSchema(_schema("rate_per_second", whole=False)),
+    float, PlainValidator(_checks("rate_per_second")), WithJsonSchema(_schema("rate_per_second"))
 ]
-Burst = Annotated[
-    int,
-    PlainValidator(_check("rate_burst", whole=True)),
-    WithJsonSchema(_schema("rate_burst", whole=True)),
-]
+Burst = Annotated[int, PlainValidator(_checks("rate_burst")), WithJsonSchema(_schema("rate_burst"))]
 Quota = Annotated[
     int,
-    PlainValidator(_check("storage_quota_bytes", whole=True)),
-    WithJsonSchema(_schema("storage_quota_bytes", whole=True)),
+    PlainValidator(_checks("storage_quota_bytes")),
+    WithJsonSchema(_schema("storage_quota_bytes")),
 ]
-
-
-def _weight(value: object) -> float:
-    weight = float(_number(value, "weight", whole=False))
-    if weight == 0:
-        raise ValueError("must be more than 0")
-    return weight
-
-
 Weight = Annotated[
     float,
-    PlainValidator(_weight),
+    PlainValidator(_checks("weight")),
     WithJsonSchema({"type": "number", "exclusiveMinimum": 0, "maximum": MAXIMA["weight"]}),
 ]
 _LIMIT = "null: back to the configured default; 0: no limit."

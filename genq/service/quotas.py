@@ -25,6 +25,7 @@ from genq.errors import Missing
 from genq.jobs import Account
 from genq.service.accounts import known
 from genq.service.core import ServiceCore
+from genq.settings import Settings
 
 #: Accounts whose limits and stored bytes a process keeps at once.
 MAX_KEPT = 100_000
@@ -40,6 +41,17 @@ class AccountLimitsView:
     usage: AccountUsage
 
 
+def limit_defaults(settings: Settings) -> LimitDefaults:
+    """The defaults of every account's limits that ``settings`` configure."""
+    return LimitDefaults(
+        max_running=settings.max_running_per_account,
+        max_queued=settings.max_queued_per_account,
+        rate_per_second=settings.rate_limit_per_second,
+        rate_burst=settings.rate_limit_burst,
+        storage_quota_bytes=settings.storage_quota_bytes,
+    )
+
+
 class Quotas(ServiceCore):
     @functools.cached_property
     def _limited_accounts(self) -> TTLCache[str, Account]:
@@ -52,14 +64,7 @@ class Quotas(ServiceCore):
     @property
     def limit_defaults(self) -> LimitDefaults:
         """The configured defaults of every account's limits."""
-        settings = self.settings
-        return LimitDefaults(
-            max_running=settings.max_running_per_account,
-            max_queued=settings.max_queued_per_account,
-            rate_per_second=settings.rate_limit_per_second,
-            rate_burst=settings.rate_limit_burst,
-            storage_quota_bytes=settings.storage_quota_bytes,
-        )
+        return limit_defaults(self.settings)
 
     async def check_quota(self, account_id: str) -> None:
         """Refuse a submit (403 ``quota_exceeded``) while the account's stored outputs hold

@@ -13,6 +13,7 @@ from multiprocessing.connection import Connection
 from typing import TypeVar
 
 from genq import metrics
+from genq.deadlines import run_deadline
 from genq.errors import StoreUnavailable
 from genq.jobs import Claim
 from genq.settings import Settings
@@ -145,7 +146,7 @@ class ClaimLoop:
                     scheduling=self.scheduling(models),
                 )
         for claim in claims:
-            self.hub.send(Busy(claim.job.id))
+            self.hub.send(Busy(claim.job.id, run_deadline(claim.job)))
         return claims
 
     @contextlib.contextmanager

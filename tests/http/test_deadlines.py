@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from tests.conftest import GenqServer, wait_for, wait_until
+from tests.http.dialects.test_segmind import poll_status
 from tests.http.test_jobs import read_events, submit, wait_status
 
 
@@ -113,8 +114,8 @@ MODEL_TIMEOUT = "[models.noop]\ntimeout_seconds = 1.5\n"
 
 def test_a_models_timeout_applies_to_its_jobs_and_bounds_theirs(make_server) -> None:
     """A model's ``timeout_seconds`` is each of its jobs' timeout unless the submit asks for
-    less; a submit that asks for more is refused (422 naming ``timeout``). The model shows
-    its limit."""
+    less, a vendor dialect's jobs included (Segmind's answer carries the failure); a submit
+    that asks for more is refused (422 naming ``timeout``). The model shows its limit."""
     server: GenqServer = make_server(workers=1, toml=MODEL_TIMEOUT, cancel_grace_seconds=1.0)
     with server.client() as api:
         assert api.get("/v1/models/noop").json()["timeout_seconds"] == 1.5
@@ -126,10 +127,21 @@ def test_a_models_timeout_applies_to_its_jobs_and_bounds_theirs(make_server) -> 
         assert shorter["timeout"] == 0.5
         job = submit(api, {"sleep_ms": 30_000, "steps": 300})
         assert job["timeout"] == 1.5
+        # A vendor dialect's job gets the model's timeout too, and reads as its failure.
+        segmind = httpx.post(
+            f"{server.url}/v2/noop",
+            headers={"x-api-key": server.key},
+            json={"sleep_ms": 30_000, "steps": 300},
+        ).json()
         done = wait_for(api, job["id"], timeout=15)
         assert done["status"] == "failed"
         assert done["error"]["code"] == "timeout"
         assert 1.5 <= ran_for(done) < 2.5
+        status = poll_status(server, segmind["request_id"], timeout=15)
+        assert status["status"] == "FAILED"
+        answer = httpx.get(segmind["response_url"], headers={"x-api-key": server.key})
+        assert answer.status_code == 422
+        assert answer.json()["error"] == "the job ran longer than its timeout of 1.5 seconds"
 
 
 def in_an_hour() -> datetime:
