@@ -70,6 +70,8 @@ class NewJob:
     origin: OriginRecord | None = None
     webhook: str | None = None
     webhook_events: tuple[WebhookEvent, ...] = ()
+    #: The job this one runs again (``POST /v1/jobs/{id}/retry``): the two are linked.
+    retry_of: str | None = None
     #: When it must have started by (``time.time()``), or it expires; None: no deadline.
     start_deadline: float | None = None
     #: How long it may run once started; None: no limit.
@@ -497,6 +499,20 @@ class JobStore(abc.ABC):
         """Make the job terminal (and charge a success); None when the lease was lost.
         ``load_time``: the seconds the worker spent loading the model for it (None: it had
         the model loaded already)."""
+
+    @abc.abstractmethod
+    def retry_later(
+        self, claim: Claim, now: float, *, run_after: float, event: dict[str, Any]
+    ) -> JobRecord | None:
+        """Put a job whose attempt failed back in the queue, not to be taken before
+        ``run_after``, with ``event`` as its ``status`` event (``genq.retries``); fenced by
+        the claim. None when the lease was lost or a cancel was asked for: the job then ends
+        as usual (``finish``)."""
+
+    @abc.abstractmethod
+    def next_run_after(self, models: Sequence[str], now: float) -> float | None:
+        """The earliest time after ``now`` when a queued job of ``models`` waiting for its
+        retry may be taken; None: none waits."""
 
     # -- workers -----------------------------------------------------------------------
     @abc.abstractmethod

@@ -41,6 +41,7 @@ from genq.store.base import (
 from genq.store.changes import Change
 from genq.store.deadlines import DeadlineStatements
 from genq.store.engine import Again, Announce, Args, Engine, Tx
+from genq.store.retries import RetryStatements
 from genq.store.rows import (
     Row,
     event_columns,
@@ -58,7 +59,9 @@ def _fence(claim: Claim) -> dict[str, Any]:
     return {"id": claim.job.id, "worker_id": claim.worker_id, "attempt": claim.attempt}
 
 
-class SQLStore(AccountStatements, WebhookStatements, DeadlineStatements, JobStore):
+class SQLStore(
+    AccountStatements, WebhookStatements, RetryStatements, DeadlineStatements, JobStore
+):
     """A ``JobStore`` over a database engine's adapter."""
 
     def __init__(self, url: str, db: Engine) -> None:
@@ -118,6 +121,8 @@ class SQLStore(AccountStatements, WebhookStatements, DeadlineStatements, JobStor
     def _insert(self, tx: Tx, new: NewJob, args: Args) -> JobRecord | None:
         """Insert a queued job (with its first event, announced), or None when the job's id or
         idempotency key is taken."""
+        if new.retry_of is not None:
+            return self._insert_retry(tx, new, args)
         return self._first_job(self.change(tx, q.INSERT_JOB, args, new.created_at))
 
     def _check_credits(self, tx: Tx, new: NewJob, credits: int) -> None:
