@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any, ClassVar
 
 from PIL import Image
@@ -226,3 +227,32 @@ class SlowBroken(SlowLoad):
     def setup(self) -> None:
         super().setup()
         raise OSError("weights not found at /models/slow-broken")
+
+
+class Flaky(Model):
+    """Fails on its first ``failures`` attempts at a job (with a model error, or out of
+    memory with ``oom``), then succeeds. Each attempt appends its start time to a file named
+    after the job in the folder ``tally``, which the test reads."""
+
+    name = "flaky"
+    modality = "text"
+    price = Price(per_job=0.0001)
+    input_schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "required": ["tally"],
+        "properties": {
+            "tally": {"type": "string"},
+            "failures": {"type": "integer", "minimum": 0, "default": 1},
+            "oom": {"type": "boolean", "default": False},
+        },
+    }
+
+    def predict(self, input: dict[str, Any], ctx: RunContext) -> None:
+        tally = Path(input["tally"]) / ctx.job_id
+        with tally.open("a") as f:
+            f.write(f"{time.time()!r}\n")
+        attempt = len(tally.read_text().splitlines())
+        if attempt <= input["failures"]:
+            if input["oom"]:
+                raise MemoryError(f"attempt {attempt} ran out of memory")
+            raise RuntimeError(f"attempt {attempt} failed")

@@ -8,7 +8,7 @@ from typing import Any
 
 from genq.credits import credits_json
 from genq.http.links import OutputLinks
-from genq.jobs import DeliveryRecord, EventRecord, JobRecord, OutputRecord
+from genq.jobs import DeliveryRecord, EventRecord, JobRecord, OutputRecord, Status
 from genq.service import QueueState
 
 
@@ -92,7 +92,12 @@ def render_job(
         "start_deadline": isotime(job.start_deadline),
         "timeout": job.timeout_seconds,
         "urls": job_urls(job.id, base_url),
+        "retry_of": job.retry_of,
+        "retried_by": job.retried_by,
     }
+    if job.status is Status.QUEUED and job.run_after is not None:
+        # Waiting for an automatic retry (``genq.retries``).
+        body["next_attempt_at"] = isotime(job.run_after)
     if queue is not None:
         body["queue_position"] = queue.position
         body["status_message"] = queue.message

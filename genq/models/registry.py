@@ -5,7 +5,7 @@ runtime (``runtime = "diffusers"``); the table's other keys are that class's ``O
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
@@ -15,6 +15,7 @@ from genq.deadlines import MAX_TIMEOUT_SECONDS
 from genq.errors import ConfigError, Missing, ModelUnavailable
 from genq.models.aliases import Alias, check_input, parse_aliases, strict_validator
 from genq.models.base import Model, Price, fill_defaults
+from genq.retries import DEFAULT_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS, MOST_RETRIES, AutoRetry
 
 BUILTIN_MODELS = {
     "noop": "genq.demos.noop:Noop",
@@ -41,6 +42,8 @@ _ENTRY_KEYS = {
     "max_batch",
     "batch_wait_ms",
     "timeout_seconds",
+    "max_retries",
+    "retry_backoff_seconds",
 }
 
 DEFAULT_BATCH_WAIT_MS = 5.0
@@ -81,6 +84,8 @@ class RegisteredModel:
     #: The longest one of its jobs may run (and the most a submit's ``timeout`` may ask
     #: for); None: no limit.
     timeout_seconds: float | None = None
+    #: Its automatic retries after a failure that may go away (``genq.retries``).
+    retry: AutoRetry = field(default_factory=AutoRetry)
 
     @property
     def missing(self) -> list[str]:
@@ -96,6 +101,7 @@ class RegisteredModel:
             "price": self.price.to_dict(),
             "max_batch": self.max_batch,
             "timeout_seconds": self.timeout_seconds,
+            "max_retries": self.retry.max_retries,
             "available": not missing,
             **({"unavailable_reason": self._unavailable_reason(missing)} if missing else {}),
         }
@@ -152,6 +158,25 @@ def _entrypoint(where: str, entry: dict[str, Any]) -> str:
     return RUNTIMES[runtime]
 
 
+def _auto_retry(where: str, entry: dict[str, Any]) -> AutoRetry:
+    """The ``max_retries`` and ``retry_backoff_seconds`` of a ``[models.NAME]`` table."""
+    retries = entry.get("max_retries", 0)
+    backoff = entry.get("retry_backoff_seconds", DEFAULT_BACKOFF_SECONDS)
+    whole = isinstance(retries, int) and not isinstance(retries, bool)
+    if not whole or not 0 <= retries <= MOST_RETRIES:
+        raise ConfigError(f"{where}.max_retries must be a whole number from 0 to {MOST_RETRIES}")
+    if (
+        not isinstance(backoff, int | float)
+        or isinstance(backoff, bool)
+        or not 0 <= backoff <= MAX_BACKOFF_SECONDS
+    ):
+        raise ConfigError(
+            f"{where}.retry_backoff_seconds must be a number of seconds from 0 to "
+            f"{MAX_BACKOFF_SECONDS:g}"
+        )
+    return AutoRetry(retries, float(backoff))
+
+
 class ModelRegistry:
     def __init__(
         self,
@@ -203,6 +228,7 @@ class ModelRegistry:
             max_batch=max_batch,
             batch_wait=batch_wait_ms / 1000,
             timeout_seconds=_timeout(where, entry),
+            retry=_auto_retry(where, entry),
         )
 
     def names(self) -> list[str]:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
 
+from genq import retries
 from genq.jobs import EventRecord, EventType, JobRecord, Status
 from genq.notify import Topic
 from genq.service.core import ServiceCore
@@ -44,7 +45,9 @@ class Following(ServiceCore):
             return None
         position = await self._db(self.store.queue_position, job)
         message = None
-        if job.model not in await self.served_models():
+        if job.run_after is not None and job.run_after > time.time():
+            message = retries.waiting_message(job.attempts, job.run_after)
+        elif job.model not in await self.served_models():
             message = (
                 f"no worker serves model {job.model!r} at the moment: the job stays queued "
                 "until one that does starts"

@@ -27,6 +27,8 @@ log = logging.getLogger("genq.worker")
 T = TypeVar("T")
 #: What a claim charges its account before this worker has timed a job of the model.
 DEFAULT_CHARGE = 1.0
+#: How long after a retry falls due an idle worker claims it: the claim must see it due.
+DUE_SLACK = 0.01
 
 
 @dataclass(eq=False)
@@ -41,6 +43,9 @@ class ClaimLoop:
     stopping: threading.Event = field(default_factory=threading.Event, init=False)
     _receive_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _claim_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    #: Its models that retry failed jobs (``genq.retries``): an idle worker wakes when one
+    #: of their jobs falls due.
+    retried: list[str] = field(default_factory=list, init=False)
     #: Seconds a job of each model held this worker, lately (``timed``).
     job_seconds: dict[str, float] = field(default_factory=dict, init=False)
 
@@ -55,10 +60,11 @@ class ClaimLoop:
             except StoreUnavailable:
                 break
             if not claims:
-                if burst or self.stopping.is_set():
+                due = self.retry_due()
+                if (burst and due is None) or self.stopping.is_set():
                     break
                 self.hub.send(Idle())
-                self.receive(self.settings.poll_interval_seconds)
+                self.receive(self.idle_wait(due))
                 continue
             for claim in claims:
                 started = time.monotonic()
@@ -84,6 +90,26 @@ class ClaimLoop:
             charge=sum(known) / len(known) if known else DEFAULT_CHARGE,
             credit_seconds=settings.fair_share_credit_seconds,
         )
+
+    # -- jobs waiting for an automatic retry ---------------------------------------------
+    def retry_due(self) -> float | None:
+        """When the first queued job of ``retried`` waiting for its retry falls due; None:
+        none waits (or the database cannot say)."""
+        if not self.retried:
+            return None
+        try:
+            return self.store.next_run_after(self.retried, time.time())
+        except StoreUnavailable:
+            return None
+
+    def idle_wait(self, due: float | None) -> float:
+        """How long an idle worker waits for a wake before it claims again: the poll interval,
+        or less, until ``due``. No one announces a retry falling due (on PostgreSQL, workers
+        hear the requeue itself, too early to take the job)."""
+        wait = self.settings.poll_interval_seconds
+        if due is not None:
+            wait = min(wait, max(0.0, due - time.time()) + DUE_SLACK)
+        return wait
 
     # -- messages from the supervisor ----------------------------------------------------
     def receive(self, timeout: float) -> None:

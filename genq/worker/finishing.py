@@ -23,6 +23,7 @@ from genq.store import JobStore
 from genq.worker.context import JobContext
 from genq.worker.outputs import actual_cost, storage_failure, store_output, stored_keys
 from genq.worker.protocol import Done, Hub
+from genq.worker.retrying import retry_later
 
 log = logging.getLogger("genq.worker")
 
@@ -113,12 +114,16 @@ class Finisher:
             self.storage.delete_keys(stored_keys(outputs))
 
     def finish(self, ctx: JobContext, **kwargs: Any) -> JobRecord | None:
-        """Record the end; through a database outage, for as long as the lease would last.
-        Then the job is ended, and the supervisor told (``Done``), whatever became of it."""
+        """Record the end (or, after a failure its model retries, queue the job again); through
+        a database outage, for as long as the lease would last. Then the job is out of hand,
+        and the supervisor told (``Done``), whatever became of it."""
         ctx.write_progress()  # what the reporter has not written yet comes before the end
         try:
             with self.hub.told_later():
-                job = self._record_end(ctx, **kwargs)
+                # A failure that may go away puts the job back in the queue instead.
+                job = retry_later(self.store, self.registry, ctx.claim, kwargs.get("error"))
+                if job is None:
+                    job = self._record_end(ctx, **kwargs)
             if job is not None:
                 self.hub.observe(*metrics.ended(job))
             return job

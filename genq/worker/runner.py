@@ -73,6 +73,7 @@ class Worker:
         self.claims = ClaimLoop(
             settings, self.store, worker_id, self.models, self.hub, self.in_hand
         )
+        self.claims.retried = [m for m in self.models if self.registry.get(m).retry.max_retries]
         self.heartbeat = Heartbeat(self.store, self.in_hand, self._register, settings.lease_seconds)
         self.finisher = Finisher(
             settings, self.store, self.storage, self.registry, self.hub, self._release
