@@ -235,6 +235,34 @@ async def cancel_job(caller: Auth, job_id: str = JOB_ID) -> Response:
     return job_response(caller, await caller.svc.cancel(caller.account_id, job_id))
 
 
+@router.post(
+    "/jobs/{job_id}/retry",
+    status_code=202,
+    summary="Run a failed, canceled or expired job again",
+    responses={
+        200: {
+            "description": "An idempotent replay: the retry this Idempotency-Key made.",
+            "content": {"application/json": {}},
+        },
+        **native_errors(*CALLER, 402, 404, 409, 422),
+    },
+)
+async def retry_job(
+    caller: Auth,
+    job_id: str = JOB_ID,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> Response:
+    """A new job with the same model (as the caller named it), input, priority, metadata and
+    webhook, charged as a new job (202). The new job's ``retry_of`` names this one, whose
+    ``retried_by`` names its latest retry. A queued, running or succeeded job answers 409
+    ``not_retryable``. The same ``Idempotency-Key`` returns the retry it made (200)."""
+    idempotency_key = (idempotency_key or "").strip() or None
+    job, created = await caller.svc.retry(
+        caller.account_id, job_id, idempotency_key=idempotency_key
+    )
+    return job_response(caller, job, 202 if created else 200)
+
+
 @router.delete(
     "/jobs/{job_id}",
     summary="Delete a job and its files",

@@ -3,9 +3,9 @@
 HTTP surfaces (the native API and each vendor dialect) call only this.
 
 The service is one class made of one part per concern: ``core`` (what they share),
-``submit``, ``follow``, ``listing``, ``control`` (cancel, delete), ``files``,
-``housekeeping`` (the sweep), ``accounts`` (accounts, keys and the console's sign-in),
-``webhooks`` and ``deadlines`` (start deadlines).
+``submit``, ``retry`` (an ended job run again), ``follow``, ``listing``, ``control`` (cancel,
+delete), ``files``, ``housekeeping`` (the sweep), ``accounts`` (accounts, keys and the
+console's sign-in), ``webhooks`` and ``deadlines`` (start deadlines).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from genq.service.files import MAX_TEXT_BYTES, Files
 from genq.service.follow import MAX_WAIT_SECONDS, Following, QueueState
 from genq.service.housekeeping import Housekeeping
 from genq.service.listing import MAX_PAGE, MAX_PAGE_NUMBER, Listing
+from genq.service.retry import Retrying
 from genq.service.submit import Submitting
 from genq.service.webhooks import Webhooks
 from genq.store import JobFilter
@@ -37,7 +38,16 @@ __all__ = [
 
 
 class JobService(
-    Submitting, Following, Listing, Control, Files, Housekeeping, Deadlines, Accounts, Webhooks
+    Retrying,
+    Submitting,
+    Following,
+    Listing,
+    Control,
+    Files,
+    Housekeeping,
+    Deadlines,
+    Accounts,
+    Webhooks,
 ):
     """Jobs for the HTTP surfaces: submit, follow, list, cancel and delete them, reach their
     files, and keep the store tidy; the accounts and keys they belong to; their webhooks."""

@@ -35,6 +35,12 @@ def hooked_fingerprint(plain: str, webhook: str, events: Sequence[str]) -> str:
     return hashlib.sha256(orjson.dumps(body)).hexdigest()
 
 
+def retry_fingerprint(plain: str, retry_of: str) -> str:
+    """The fingerprint of a retry: its key replays a retry of that same job, nothing else."""
+    body = {"fingerprint": plain, "retry_of": retry_of}
+    return hashlib.sha256(orjson.dumps(body)).hexdigest()
+
+
 def limited_fingerprint(
     plain: str, start_deadline: float | str | None, timeout: float | None
 ) -> str:
@@ -61,6 +67,7 @@ class Submitting(Quotas, Webhooks):
         webhook_events: Sequence[str] | None = None,
         start_deadline: float | str | None = None,
         timeout: float | None = None,
+        retry_of: str | None = None,
     ) -> tuple[JobRecord, bool]:
         """Validate and enqueue a job; returns it and whether it was created (not replayed).
 
@@ -68,7 +75,8 @@ class Submitting(Quotas, Webhooks):
         ``request``, its normalized form of the call, which the job keeps (and which an
         idempotent replay must match), and may give its jobs their own retention period.
         ``start_deadline`` and ``timeout`` are the job's time limits (``genq.deadlines``).
-        ``webhook`` is called on ``webhook_events`` (default ``completed``).
+        ``webhook`` is called on ``webhook_events`` (default ``completed``). ``retry_of``: the
+        job this one runs again (``genq.service.retry``), linked to it.
         """
         await self.check_quota(account_id)
         await self.disk.check()
@@ -94,6 +102,14 @@ class Submitting(Quotas, Webhooks):
                 fingerprint=None
                 if new.fingerprint is None
                 else hooked_fingerprint(new.fingerprint, webhook, events),
+            )
+        if retry_of is not None:
+            new = dataclasses.replace(
+                new,
+                retry_of=retry_of,
+                fingerprint=None
+                if new.fingerprint is None
+                else retry_fingerprint(new.fingerprint, retry_of),
             )
         if new.fingerprint is not None and (start_deadline is not None or timeout is not None):
             limited = limited_fingerprint(new.fingerprint, start_deadline, timeout)
