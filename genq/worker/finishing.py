@@ -103,7 +103,12 @@ class Finisher:
                 outputs.append(store_output(self.storage, ctx, index, pending))
         except Exception as exc:
             log.exception("storing outputs of %s failed", claim.job.id)
-            self.storage.delete_keys(stored_keys(outputs))
+            try:
+                self.storage.delete_keys(stored_keys(outputs))
+            except Exception:
+                # The job's end comes first: what is left goes when the job is deleted or
+                # expires (``delete_job`` takes every file of every attempt).
+                log.exception("could not remove the stored outputs of %s", claim.job.id)
             self.finish(ctx, error=storage_failure(exc), inference_time=elapsed)
             return
         cost = actual_cost(self.registry, registered.name, claim.job, outputs)

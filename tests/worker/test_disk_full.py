@@ -22,7 +22,8 @@ from genq.models.registry import ModelRegistry
 from genq.notify import LocalNotifier
 from genq.service import JobService
 from genq.settings import Settings
-from genq.storage import open_storage
+from genq.storage import FileStorage, open_storage
+from genq.storage.local import LocalStorage
 from genq.store import JobStore, open_store
 from genq.worker.runner import Worker
 
@@ -55,10 +56,12 @@ def parts(tmp_path: Path) -> Iterator[tuple[Settings, JobStore, JobService, str]
     store.close()
 
 
-def run_one(parts: Any, model: str, input: dict[str, Any]) -> JobRecord:
+def run_one(
+    parts: Any, model: str, input: dict[str, Any], storage: FileStorage | None = None
+) -> JobRecord:
     settings, store, service, account = parts
     job, _ = asyncio.run(service.submit(account, model, input))
-    assert Worker(settings, "w-test", store=store).run(burst=True) == 1
+    assert Worker(settings, "w-test", store=store, storage=storage).run(burst=True) == 1
     ended = store.get_job_any_account(job.id, time.time())
     assert ended is not None
     return ended
@@ -68,12 +71,12 @@ def files_of(settings: Settings, job_id: str) -> list[Path]:
     return [p for p in (settings.data_dir / "files" / job_id).rglob("*") if p.is_file()]
 
 
-def test_a_disk_that_fills_while_outputs_are_stored(
-    parts: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Two images, the disk full halfway through storing the second: the job fails with
-    storage_error, the first image is removed too, and nothing partial is left."""
-    settings = parts[0]
+TWO_IMAGES = {"prompt": "a full disk", "num_images": 2, "width": 64}
+
+
+def full_after_one_copy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make ``shutil.copyfile`` copy one file, then fill the disk halfway through the next;
+    returns the targets it was asked for."""
     copy = shutil.copyfile
     copies: list[str] = []
 
@@ -86,7 +89,17 @@ def test_a_disk_that_fills_while_outputs_are_stored(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
 
     monkeypatch.setattr(shutil, "copyfile", copy_until_full)
-    job = run_one(parts, "demo-image", {"prompt": "a full disk", "num_images": 2, "width": 64})
+    return copies
+
+
+def test_a_disk_that_fills_while_outputs_are_stored(
+    parts: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two images, the disk full halfway through storing the second: the job fails with
+    storage_error, the first image is removed too, and nothing partial is left."""
+    settings = parts[0]
+    copies = full_after_one_copy(monkeypatch)
+    job = run_one(parts, "demo-image", TWO_IMAGES)
     assert len(copies) == 2
     assert job.status is Status.FAILED
     assert job.error is not None
@@ -105,3 +118,24 @@ def test_a_model_whose_own_write_fills_the_disk(parts: Any) -> None:
     assert files_of(parts[0], job.id) == []
     leftovers = list(Path(tempfile.gettempdir()).glob(f"genq-{job.id}-*"))
     assert leftovers == []
+
+
+class Undeletable(LocalStorage):
+    """Local files that cannot be removed (the disk went read-only)."""
+
+    def delete_keys(self, keys: list[str]) -> None:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+
+def test_outputs_that_cannot_be_removed_still_end_the_job(
+    parts: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills, and the outputs already stored cannot be removed: the job still ends
+    failed with storage_error (its files go when it is deleted), never left running."""
+    settings = parts[0]
+    storage = Undeletable(settings.data_dir / "files", settings.signing_secret())
+    full_after_one_copy(monkeypatch)
+    job = run_one(parts, "demo-image", TWO_IMAGES, storage)
+    assert job.status is Status.FAILED
+    assert job.error is not None
+    assert job.error.code == "storage_error"
