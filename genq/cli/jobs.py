@@ -1,4 +1,4 @@
-"""``genq jobs list|show|watch|cancel|delete|download``: follow and manage jobs on a genq
+"""``genq jobs list|show|watch|cancel|retry|delete|download``: follow and manage jobs on a genq
 server."""
 
 from __future__ import annotations
@@ -105,6 +105,25 @@ def jobs_cancel(
         print_json(job.raw)
     else:
         typer.echo(f"{job.id}: {job_state(job)}")
+
+
+@jobs_app.command("retry")
+def jobs_retry(
+    job_id: str = JobId,
+    as_json: bool = AsJson,
+    url: str = Url,
+    key: str = Key,
+    max_retries: int | None = MaxRetries,
+) -> None:
+    """Run a failed, canceled or expired job again, as a new job (charged as one); prints the
+    new job's id. Follow it with genq jobs watch."""
+    with connect(url, key, max_retries) as client:
+        job = client.jobs.retry(job_id).job
+    assert job is not None
+    if as_json:
+        print_json(job.raw)
+    else:
+        typer.echo(f"{job.id}: {job_state(job)} (retry of {job_id})")
 
 
 @jobs_app.command("delete")

@@ -142,6 +142,13 @@ def job_view(job: Job) -> RenderableType:
         ("input", json.dumps(job.input, ensure_ascii=False)),
         ("metadata", json.dumps(job.metadata, ensure_ascii=False) if job.metadata else ""),
     ]
+    for name, value in (
+        ("next attempt", local_time(job.next_attempt_at) if job.next_attempt_at else None),
+        ("retry of", job.retry_of),
+        ("retried by", job.retried_by),
+    ):
+        if value:
+            rows.append((name, value))
     fields = fields_grid(rows)
     if not job.outputs:
         return fields

@@ -288,6 +288,11 @@ class AsyncJobHandle:
         self.job = await self._client.jobs.cancel(self.id)
         return self.job
 
+    async def retry(self, *, idempotency_key: str | None = None) -> AsyncJobHandle:
+        """Run this job again, if it failed, was canceled or expired: a handle on the new
+        job (see ``client.jobs.retry``)."""
+        return await self._client.jobs.retry(self.id, idempotency_key=idempotency_key)
+
     async def delete(self) -> None:
         """Delete the job and its files, stopping it first if it runs."""
         await self._client.jobs.delete(self.id)
@@ -321,6 +326,14 @@ class AsyncJobs:
     async def cancel(self, job_id: str) -> Job:
         """Cancel a job (idempotent); a job that has already finished: ``Conflict``."""
         return await self._client._call(_base.cancel_job(job_id))
+
+    async def retry(self, job_id: str, *, idempotency_key: str | None = None) -> AsyncJobHandle:
+        """Run a failed, canceled or expired job again: a new job (charged as one) with the
+        same model, input, priority, metadata and webhook, whose ``retry_of`` names the old
+        one; any other job: ``Conflict``. A retried call never makes a second job: each
+        carries an ``Idempotency-Key`` (a new uuid4 unless given)."""
+        job = await self._client._call(_base.retry_job(job_id, idempotency_key))
+        return AsyncJobHandle(self._client, job.id, job)
 
     async def delete(self, job_id: str) -> None:
         """Delete a job and its files."""

@@ -165,6 +165,12 @@ def cancel_job(job_id: str) -> Call[Job]:
     return Call("POST", f"{job_path(job_id)}/cancel", read_job)
 
 
+def retry_job(job_id: str, idempotency_key: str | None) -> Call[Job]:
+    # As a submit: a retry after a lost answer gets the job that answer described.
+    headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+    return Call("POST", f"{job_path(job_id)}/retry", read_job, headers=headers)
+
+
 def delete_job(job_id: str) -> Call[None]:
     return Call("DELETE", job_path(job_id), lambda response: None, gone_after_retry=True)
 

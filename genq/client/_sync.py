@@ -285,6 +285,11 @@ class JobHandle:
         self.job = self._client.jobs.cancel(self.id)
         return self.job
 
+    def retry(self, *, idempotency_key: str | None = None) -> JobHandle:
+        """Run this job again, if it failed, was canceled or expired: a handle on the new
+        job (see ``client.jobs.retry``)."""
+        return self._client.jobs.retry(self.id, idempotency_key=idempotency_key)
+
     def delete(self) -> None:
         """Delete the job and its files, stopping it first if it runs."""
         self._client.jobs.delete(self.id)
@@ -317,6 +322,14 @@ class Jobs:
     def cancel(self, job_id: str) -> Job:
         """Cancel a job (idempotent); a job that has already finished: ``Conflict``."""
         return self._client._call(_base.cancel_job(job_id))
+
+    def retry(self, job_id: str, *, idempotency_key: str | None = None) -> JobHandle:
+        """Run a failed, canceled or expired job again: a new job (charged as one) with the
+        same model, input, priority, metadata and webhook, whose ``retry_of`` names the old
+        one; any other job: ``Conflict``. A retried call never makes a second job: each
+        carries an ``Idempotency-Key`` (a new uuid4 unless given)."""
+        job = self._client._call(_base.retry_job(job_id, idempotency_key))
+        return JobHandle(self._client, job.id, job)
 
     def delete(self, job_id: str) -> None:
         """Delete a job and its files."""

@@ -130,6 +130,12 @@ class Job:
     input: dict[str, Any]
     origin: Origin | None
     raw: dict[str, Any] = field(repr=False, compare=False)
+    #: The job this one runs again (``jobs.retry``), and the latest job that ran this one
+    #: again.
+    retry_of: str | None = None
+    retried_by: str | None = None
+    #: For a job queued again after a failed attempt: when it may run again.
+    next_attempt_at: datetime | None = None
 
     @classmethod
     def from_api(cls, data: Any) -> Job:
@@ -158,6 +164,9 @@ class Job:
                 input=dict(data.get("input") or {}),
                 origin=None if origin is None else Origin(origin["api"], origin["model"]),
                 raw=data,
+                retry_of=data.get("retry_of"),
+                retried_by=data.get("retried_by"),
+                next_attempt_at=timestamp(data.get("next_attempt_at")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ProtocolError(f"cannot read a job from the server's answer: {exc!r}") from None

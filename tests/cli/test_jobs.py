@@ -1,4 +1,4 @@
-"""`genq jobs list|show|watch|cancel|delete|download` against a real `genq serve`."""
+"""`genq jobs list|show|watch|cancel|retry|delete|download` against a real `genq serve`."""
 
 from __future__ import annotations
 
@@ -164,3 +164,24 @@ def test_jobs_download_of_an_unfinished_job_fails(server: GenqServer, api: httpx
         assert "genq jobs watch" in result.stderr
     finally:
         stop(api, job_id)
+
+
+def test_jobs_retry(server: GenqServer, api: httpx.Client) -> None:
+    """`genq jobs retry` runs a failed job again as a new job and prints its id; a job that
+    succeeded cannot be retried."""
+    job_id = submit(api, "noop", fail="nope")
+    wait_for(api, job_id)
+    result = succeeded(genq(server, "jobs", "retry", job_id))
+    new_id = result.stdout.split(":")[0]
+    assert result.stdout.endswith(f"(retry of {job_id})\n")
+    assert wait_for(api, new_id)["retry_of"] == job_id
+    shown = succeeded(genq(server, "jobs", "show", job_id)).stdout
+    assert "retried by" in shown
+    assert new_id in shown
+    again = json.loads(succeeded(genq(server, "jobs", "retry", new_id, "--json")).stdout)
+    assert again["retry_of"] == new_id
+    done = submit(api, "noop")
+    wait_for(api, done)
+    refused = genq(server, "jobs", "retry", done)
+    assert refused.exit_code != 0
+    assert "succeeded" in refused.stderr

@@ -79,6 +79,22 @@ def test_submit_wait_events_and_status(server: GenqServer) -> None:
     run(server, test)
 
 
+def test_a_failed_job_is_retried(server: GenqServer) -> None:
+    """AsyncJobHandle.retry() and client.jobs.retry() make new jobs linked to the old."""
+
+    async def test(client: genq.AsyncClient) -> None:
+        failed = await client.submit("noop", {"fail": "boom"})
+        await failed.wait(timeout=60)
+        again = await failed.retry()
+        assert again.job is not None
+        assert again.job.retry_of == failed.id
+        await again.wait(timeout=60)
+        third = await client.jobs.retry(failed.id)
+        assert (await failed.status()).retried_by == third.id
+
+    run(server, test)
+
+
 def test_failures_cancel_and_delete(server: GenqServer) -> None:
     """run() raises JobFailed; a handle cancels and deletes its job."""
 

@@ -197,3 +197,24 @@ def test_models_list_and_get(server: GenqServer) -> None:
     assert noop.price["per_job"] == 0.0001
     assert noop.available is True
     assert models["demo-image"].modality == "image"
+
+
+def test_a_failed_job_is_retried_through_a_handle(server: GenqServer) -> None:
+    """jobs.retry() and JobHandle.retry() make a new job linked to the failed one; retrying a
+    job that succeeded raises Conflict; a retry with the same Idempotency-Key is made once."""
+    with client_for(server) as client:
+        failed = client.submit("noop", {"fail": "boom"}, metadata={"n": 2})
+        failed.wait(timeout=60)
+        again = failed.retry()
+        assert again.job is not None
+        assert again.id != failed.id
+        assert (again.job.retry_of, again.job.metadata) == (failed.id, {"n": 2})
+        assert failed.status().retried_by == again.id
+        assert again.wait(timeout=60).status is genq.JobStatus.FAILED
+        key = str(uuid.uuid4())
+        third = client.jobs.retry(again.id, idempotency_key=key)
+        assert client.jobs.retry(again.id, idempotency_key=key).id == third.id
+        assert third.status().retry_of == again.id
+        done = client.submit("noop").wait(timeout=60)
+        with pytest.raises(genq.Conflict, match="succeeded"):
+            client.jobs.retry(done.id)
