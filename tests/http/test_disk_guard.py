@@ -124,3 +124,15 @@ def test_readyz_stays_ready_and_shows_the_space(make_api: MakeApi, tmp_path: Pat
     assert abs(storage["disk_free_bytes"] - free) < 1 << 30
     roomy = make_api(1).client.get("/readyz").json()["checks"]["storage"]
     assert (roomy["disk_full"], roomy["disk_min_free_bytes"]) == (False, 1)
+
+
+def test_a_full_disk_refuses_a_retry(make_api: MakeApi) -> None:
+    """Running an ended job again makes a new job: refused alike while the disk is full."""
+    api = make_api(1)
+    job = api.post("/v1/jobs", json=NOOP).json()
+    assert api.post(f"/v1/jobs/{job['id']}/cancel").json()["status"] == "canceled"
+    api.service.disk.min_free_bytes = ABOVE_ANY_DISK
+    refused = api.post(f"/v1/jobs/{job['id']}/retry")
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "storage_full"
+    assert refused.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
