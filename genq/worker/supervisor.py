@@ -73,6 +73,8 @@ class Supervisor:
         self.workers: list[WorkerHandle] = []
         self._pending_wakes = 0
         self._restart_delay = 0.0
+        #: The timer of each job in hand that has a timeout (``_watch_timeout``).
+        self._timeouts: dict[str, asyncio.TimerHandle] = {}
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._mp = multiprocessing.get_context("spawn")
@@ -117,6 +119,8 @@ class Supervisor:
         handle.conn.close()
         handle.process.join()
         self.workers.remove(handle)
+        for job_id in handle.job_ids:
+            self._forget_timeout(job_id)
         if not self.workers:
             self._all_exited.set()
         # The store announces the jobs it takes back, and the requeued ones wake a worker.
@@ -185,6 +189,7 @@ class Supervisor:
             case Done(job_id, figures):
                 metrics.add(figures)
                 handle.job_ids.discard(job_id)
+                self._forget_timeout(job_id)
                 self.notifier.publish(Topic.JOB, job_id)
 
     def _send(self, handle: WorkerHandle, message: ToWorker) -> None:
@@ -234,9 +239,18 @@ class Supervisor:
         boundary past the timeout; this is for a model that does not look."""
         assert self._loop is not None
         delay = max(0.0, timeout_at - time.time()) + self.settings.cancel_grace_seconds
-        self._loop.call_later(delay, self._enforce_timeout, job_id)
+        self._forget_timeout(job_id)
+        self._timeouts[job_id] = self._loop.call_later(delay, self._enforce_timeout, job_id)
+
+    def _forget_timeout(self, job_id: str) -> None:
+        """Drop the job's timer: it is no longer in hand (a timer per job would otherwise
+        stay in the loop for as long as the timeout, however soon the job ends)."""
+        timer = self._timeouts.pop(job_id, None)
+        if timer is not None:
+            timer.cancel()
 
     def _enforce_timeout(self, job_id: str) -> None:
+        self._timeouts.pop(job_id, None)
         for handle in list(self.workers):
             self._drain(handle)
             if job_id not in handle.job_ids or not handle.process.is_alive():
@@ -248,7 +262,7 @@ class Supervisor:
             except Exception as exc:
                 log.warning("could not end job %s at its timeout (%s): trying again", job_id, exc)
                 assert self._loop is not None
-                self._loop.call_later(1.0, self._enforce_timeout, job_id)
+                self._timeouts[job_id] = self._loop.call_later(1.0, self._enforce_timeout, job_id)
                 return
             if job is None:
                 return
