@@ -18,8 +18,8 @@ class Retrying(Submitting):
         """A new job with the ended job's model (by the name its caller used), input,
         priority, metadata, webhook, timeout and retention (not its start deadline, which has
         passed or would hold the retry to the old job's time); returns it and whether it was
-        created (not an idempotent replay). 409 ``not_retryable`` unless the job failed, was canceled or
-        expired."""
+        created (not an idempotent replay). 409 ``not_retryable`` unless the job failed, was
+        canceled or expired."""
         old = await self.get(account_id, job_id)
         if old.status not in RETRYABLE:
             raise Clash(
