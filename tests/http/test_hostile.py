@@ -86,6 +86,12 @@ ROUTES = {
         '{"model": "noop", "input": {}, "webhook": "https://a.example", "webhook_events": VALUE}',
         native_shape,
     ),
+    "time_limits": Route(
+        "/v1/jobs",
+        '{"model": "noop", "input": {}, "start_deadline": VALUE}',
+        '{"model": "noop", "input": {}, "timeout": VALUE}',
+        native_shape,
+    ),
     "keys": Route(
         "/v1/keys",
         '{"name": VALUE}',
