@@ -10,9 +10,9 @@ are not seen from it, and a worker whose disk fills fails its job with ``storage
 leaving no partial file.)
 
 Free space is read with ``shutil.disk_usage`` at most once per ``READ_INTERVAL`` per process,
-on a thread of its own: a submit waits at most ``READ_WAIT`` for a reading (a network
-filesystem that hangs), then goes by the last one; while a reading is still out, none is
-started beside it.
+on a thread of its own: the submit that starts a reading waits at most ``READ_WAIT`` for it (a
+network filesystem that hangs), then goes by the last one; while a reading is out, none is
+started beside it and other submits go by the last one at once.
 
 Low disk does not make the process not ready (``/readyz``): it still serves status reads,
 downloads, cancels and deletes (deleting is how space comes back), and a load balancer that
@@ -133,8 +133,9 @@ class DiskGuard:
         reading = self._reading
         if reading is not None and (reading.done() or reading.get_loop() is not loop):
             reading = None
-        if reading is None:
-            reading = self._reading = loop.create_task(self._read())
+        if reading is not None:
+            return  # one is out already, maybe on a filesystem that hangs: go by the last
+        reading = self._reading = loop.create_task(self._read())
         # A reading that takes longer goes on by itself; this submit goes by the last one.
         await asyncio.wait([reading], timeout=self.wait)
 
