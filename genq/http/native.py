@@ -24,7 +24,7 @@ from genq.http.responses import EventStream, FileDownload, JSONResponse, request
 from genq.http.routing import Header, Path, Query, Router
 from genq.jobs import DeliveryRecord, EventRecord, EventType, JobRecord
 from genq.limits import parse_json
-from genq.service import MAX_PAGE, MAX_WAIT_SECONDS, QueueState
+from genq.service import MAX_PAGE, MAX_WAIT_SECONDS, Estimate, QueueState
 
 router = Router("/v1")
 
@@ -97,8 +97,9 @@ def job_response(
     status_code: int = 200,
     queue: QueueState | None = None,
     deliveries: list[DeliveryRecord] | None = None,
+    eta: Estimate | None = None,
 ) -> JSONResponse:
-    body = render_job(job, caller.base_url, caller.links.outputs(job), queue, deliveries)
+    body = render_job(job, caller.base_url, caller.links.outputs(job), queue, deliveries, eta)
     return JSONResponse(body, status_code=status_code)
 
 
@@ -221,7 +222,13 @@ async def get_job(
     # Read only for a job with a webhook or whose account has endpoints: the status read of
     # every other job stays one read.
     deliveries = await svc.deliveries(job)
-    return job_response(caller, job, queue=await svc.queue_state(job), deliveries=deliveries)
+    return job_response(
+        caller,
+        job,
+        queue=await svc.queue_state(job),
+        deliveries=deliveries,
+        eta=Estimate(await svc.eta(job)),
+    )
 
 
 @router.post(

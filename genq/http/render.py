@@ -9,7 +9,7 @@ from typing import Any
 from genq.credits import credits_json
 from genq.http.links import OutputLinks
 from genq.jobs import DeliveryRecord, EventRecord, JobRecord, OutputRecord, Status
-from genq.service import QueueState
+from genq.service import Estimate, QueueState
 
 
 def isotime(timestamp: float | None) -> str | None:
@@ -47,8 +47,10 @@ def render_job(
     links: list[OutputLinks],
     queue: QueueState | None = None,
     deliveries: list[DeliveryRecord] | None = None,
+    eta: Estimate | None = None,
 ) -> dict[str, Any]:
-    """A job on the native API; with ``deliveries``, the webhook calls for it too."""
+    """A job on the native API; with ``deliveries``, the webhook calls for it too; with
+    ``eta``, a job not ended shows ``eta_seconds`` (null where genq cannot tell)."""
     outputs = [
         {**media_entry(output, urls), "size": output.size, "sha256": output.sha256}
         for output, urls in zip(job.outputs, links, strict=True)
@@ -101,6 +103,8 @@ def render_job(
     if queue is not None:
         body["queue_position"] = queue.position
         body["status_message"] = queue.message
+    if eta is not None and not job.terminal:
+        body["eta_seconds"] = eta.seconds
     if job.webhook is not None:
         body["webhook"] = job.webhook
         body["webhook_events"] = [event.value for event in job.webhook_events]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from genq.service.accounts import Accounts, Tally, UsageReport
 from genq.service.control import Control
 from genq.service.deadlines import Deadlines
+from genq.service.estimates import Estimate, Estimates
 from genq.service.files import MAX_TEXT_BYTES, Files
 from genq.service.follow import MAX_WAIT_SECONDS, Following, QueueState
 from genq.service.housekeeping import Housekeeping
@@ -29,6 +30,7 @@ __all__ = [
     "MAX_TEXT_BYTES",
     "MAX_WAIT_SECONDS",
     "AccountSummary",
+    "Estimate",
     "JobFilter",
     "JobService",
     "QueueState",
@@ -48,6 +50,7 @@ class JobService(
     Deadlines,
     Accounts,
     Webhooks,
+    Estimates,
 ):
     """Jobs for the HTTP surfaces: submit, follow, list, cancel and delete them, reach their
     files, and keep the store tidy; the accounts and keys they belong to; their webhooks."""

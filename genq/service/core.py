@@ -43,6 +43,8 @@ def known_id(job_id: str) -> str:
 
 #: How long a process trusts what it read of whether an account has webhook calls.
 HAS_CALLS_SECONDS = 2.0
+#: How long a model's recent run time and its workers' count are trusted (estimates).
+MODEL_FIGURES_SECONDS = 5.0
 
 
 class ServiceCore:
@@ -76,6 +78,10 @@ class ServiceCore:
         #: read looks for calls when it has no webhook of its own), trusted for a moment.
         self._accounts_with_calls: TTLCache[str, bool] = TTLCache(
             maxsize=100_000, ttl=HAS_CALLS_SECONDS
+        )
+        #: Each model's recent run time and live workers, for estimates (``estimates``).
+        self._model_figures_cache: TTLCache[str, tuple[float | None, int]] = TTLCache(
+            maxsize=10_000, ttl=MODEL_FIGURES_SECONDS
         )
         #: Refuses new jobs while the disk their outputs go to is nearly full.
         self.disk = disk_guard(settings, storage)

@@ -15,7 +15,7 @@ import abc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from genq.account_limits import AccountUsage
 from genq.jobs import (
@@ -35,6 +35,9 @@ from genq.jobs import (
     WebhookEvent,
 )
 from genq.notify import Topic
+
+if TYPE_CHECKING:
+    from genq.store.estimates import Ahead
 
 
 @dataclass(frozen=True)
@@ -527,6 +530,20 @@ class JobStore(abc.ABC):
     @abc.abstractmethod
     def served_models(self, since: float) -> set[str]:
         """The models served by workers seen at or after ``since``."""
+
+    @abc.abstractmethod
+    def workers_per_model(self, since: float) -> dict[str, int]:
+        """How many workers seen at or after ``since`` serve each model."""
+
+    # -- estimates (``genq.store.estimates``), from the event loop -------------------------
+    @abc.abstractmethod
+    async def ahead_of(self, job: JobRecord) -> Ahead:
+        """What a queued job waits for under fair shares."""
+
+    @abc.abstractmethod
+    async def recent_run_seconds(self, model: str) -> float | None:
+        """How long the model's latest successful jobs held their workers, on average; None:
+        none finished yet."""
 
     # -- recovery and housekeeping -----------------------------------------------------
     @abc.abstractmethod

@@ -8,6 +8,7 @@ per job is a tracked figure.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -41,6 +42,7 @@ from genq.store.base import (
 from genq.store.changes import Change
 from genq.store.deadlines import DeadlineStatements
 from genq.store.engine import Again, Announce, Args, Engine, Tx
+from genq.store.estimates import EstimateStatements
 from genq.store.retries import RetryStatements
 from genq.store.rows import (
     Row,
@@ -60,7 +62,12 @@ def _fence(claim: Claim) -> dict[str, Any]:
 
 
 class SQLStore(
-    AccountStatements, WebhookStatements, RetryStatements, DeadlineStatements, JobStore
+    AccountStatements,
+    WebhookStatements,
+    RetryStatements,
+    DeadlineStatements,
+    EstimateStatements,
+    JobStore,
 ):
     """A ``JobStore`` over a database engine's adapter."""
 
@@ -450,8 +457,11 @@ class SQLStore(
         self._db.write(lambda tx: tx.run(q.UNREGISTER_WORKER, {"id": worker_id}))
 
     def served_models(self, since: float) -> set[str]:
+        return set(self.workers_per_model(since))
+
+    def workers_per_model(self, since: float) -> dict[str, int]:
         rows = self._db.all(q.SERVED_MODELS, {"since": since})
-        return {name for row in rows for name in self._db.decode(row["models"])}
+        return dict(Counter(name for row in rows for name in self._db.decode(row["models"])))
 
     # -- recovery and housekeeping -------------------------------------------------------
     def _release(self, tx: Tx, which: q.Release, args: Args, now: float) -> Released:

@@ -1,0 +1,62 @@
+"""When a job will be done (``eta_seconds``): a queued job from the jobs that start before it
+under fair shares (``genq.store.estimates``), how long the model's jobs run lately, and how
+many workers serve the model; a running job from the rate of its progress, or else from the
+model's run time."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from genq.jobs import JobRecord, Status
+from genq.service.core import ServiceCore
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Seconds until a job is expected to be done; None: genq cannot tell."""
+
+    seconds: float | None
+
+
+class Estimates(ServiceCore):
+    async def eta(self, job: JobRecord) -> float | None:
+        """Seconds until the job is expected to be done; None when genq cannot tell (it has
+        ended, no worker serves its model, or no job of it has finished yet and it reports
+        no progress)."""
+        if job.status is Status.RUNNING:
+            return await self._running_eta(job)
+        if job.status is not Status.QUEUED:
+            return None
+        run, workers = await self._model_figures(job.model)
+        if not workers or run is None:
+            return None
+        ahead = await self.store.ahead_of(job)
+        # Workers free now take the first jobs at once; each later start waits for a job to
+        # end, and they end at ``workers`` per run time (the first of them half a run away).
+        free = max(0, workers - ahead.running)
+        waits = ahead.jobs() - free + 1
+        start = 0.0 if waits <= 0 else (waits - 0.5) * run / workers
+        return round(start + run, 1)
+
+    async def _running_eta(self, job: JobRecord) -> float | None:
+        if job.started_at is None:
+            return None
+        elapsed = max(0.0, time.time() - job.started_at)
+        step, total = job.progress.step, job.progress.total
+        if total > 0 and 0 < step <= total:
+            return round(elapsed * (total - step) / step, 1)
+        run = (await self._model_figures(job.model))[0]
+        return None if run is None else round(max(0.0, run - elapsed), 1)
+
+    async def _model_figures(self, model: str) -> tuple[float | None, int]:
+        """The model's recent run time (None: none yet) and its live workers, trusted for
+        ``core.MODEL_FIGURES_SECONDS``."""
+        cache = self._model_figures_cache
+        found = cache.get(model)
+        if found is None:
+            since = time.time() - self.settings.lease_seconds
+            workers = (await self._db(self.store.workers_per_model, since)).get(model, 0)
+            found = (await self.store.recent_run_seconds(model), workers)
+            cache[model] = found
+        return found
