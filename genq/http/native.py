@@ -251,7 +251,8 @@ async def cancel_job(caller: Auth, job_id: str = JOB_ID) -> Response:
             "description": "An idempotent replay: the retry this Idempotency-Key made.",
             "content": {"application/json": {}},
         },
-        **native_errors(*CALLER, 402, 404, 409, 422),
+        # What a submit may answer: the retry is one.
+        **native_errors(*CALLER, *SUBMIT, 409),
     },
 )
 async def retry_job(

@@ -176,3 +176,27 @@ def test_an_idempotency_key_makes_one_retry(api: Api) -> None:
     )
     listed = api.get("/v1/jobs", params={"limit": 100}).json()["data"]
     assert [j["id"] for j in listed if j["retry_of"] == old["id"]] == [made.json()["id"]]
+
+
+def test_an_expired_job_runs_again_without_its_deadline(api: Api) -> None:
+    """A job that expired at its start deadline runs again, with no deadline of its own."""
+    old = submit(api, start_deadline=0.05)
+    deadline = time.monotonic() + 10
+    while read(api, old["id"])["status"] != "expired":
+        assert time.monotonic() < deadline, "the job did not expire"
+        time.sleep(0.05)
+    answer = retry(api, old["id"])
+    assert answer.status_code == 202, answer.text
+    assert (answer.json()["retry_of"], answer.json()["start_deadline"]) == (old["id"], None)
+
+
+def test_a_retry_meets_the_limits_of_a_submit(api: Api) -> None:
+    """An account at its cap of queued jobs is refused a retry as it is a submit: 429
+    too_many_queued, and no link is made."""
+    account, key = api.account("capped")
+    old = submit(api, key)
+    fail(api, old["id"])
+    api.store.set_account_limits(account.id, {"max_queued": 1})
+    submit(api, key)
+    assert error_code(retry(api, old["id"], key), 429) == "too_many_queued"
+    assert read(api, old["id"], key)["retried_by"] is None
