@@ -69,22 +69,28 @@ class Quotas(ServiceCore):
     async def check_quota(self, account_id: str) -> None:
         """Refuse a submit (403 ``quota_exceeded``) while the account's stored outputs hold
         its quota or more."""
+        over = await self.over_quota(account_id)
+        if over is not None:
+            account_limits.check_quota(*over)
+
+    async def over_quota(self, account_id: str) -> tuple[int, int] | None:
+        """The account's stored bytes and its quota when they hold it or more; else None."""
         account = self._limited_accounts.get(account_id)
         if account is None:
             account = await self._db(self.store.get_account, account_id)
             if account is None:
-                return  # the store refuses the submit itself
+                return None  # the store refuses the submit itself
             self._limited_accounts[account_id] = account
         quota = account_limits.cap(
             account.limits.storage_quota_bytes, self.settings.storage_quota_bytes
         )
         if quota is None:
-            return
+            return None
         used = self._stored.get(account_id)
         if used is None:
             used = await asyncio.to_thread(self.store.stored_bytes, account_id, time.time())
             self._stored[account_id] = used
-        account_limits.check_quota(used, quota)
+        return (used, quota) if used >= quota else None
 
     def forget_stored(self, account_id: str) -> None:
         """Read the account's stored bytes afresh at its next submit (its job was deleted)."""

@@ -78,7 +78,7 @@ class Submitting(Quotas, Webhooks):
         ``webhook`` is called on ``webhook_events`` (default ``completed``). ``retry_of``: the
         job this one runs again (``genq.service.retry``), linked to it.
         """
-        await self.check_quota(account_id)
+        over_quota = await self.over_quota(account_id)
         await self.disk.check()
         events = await self.check_webhook(webhook, webhook_events)
         new = self._new_job(
@@ -114,6 +114,9 @@ class Submitting(Quotas, Webhooks):
         if new.fingerprint is not None and (start_deadline is not None or timeout is not None):
             limited = limited_fingerprint(new.fingerprint, start_deadline, timeout)
             new = dataclasses.replace(new, fingerprint=limited)
+        if over_quota is not None:
+            # Refused by the store, unless this submit replays a job it made already.
+            new = dataclasses.replace(new, over_quota=over_quota)
         submitted = await self._db(self.store.submit, new)
         if submitted.created:
             metrics.SUBMITTED.labels(new.model, api).inc()

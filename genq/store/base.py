@@ -82,6 +82,9 @@ class NewJob:
     #: The account's cap on queued jobs where it has none of its own (the configured
     #: ``max_queued_per_account``); None or 0: none.
     max_queued_default: int | None = None
+    #: The account's stored bytes and its quota, when they refuse a new job: the store
+    #: answers 403 ``quota_exceeded`` unless the submit replays a job it made already.
+    over_quota: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

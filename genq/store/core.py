@@ -157,6 +157,8 @@ class SQLStore(
             assert row is not None, f"no account {new.account_id}"
             if row["job_id"] is not None:
                 return self._replay(tx, new)
+            if new.over_quota is not None:
+                account_limits.check_quota(*new.over_quota)
             if row["credits_micros"] is None and not self._capped(row, new):
                 job = self._insert(tx, new, args)
             else:

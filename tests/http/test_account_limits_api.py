@@ -33,7 +33,7 @@ class Api:
     admin_key: str
 
     def call(self, method: str, path: str, key: str | None = None, **kwargs: Any) -> Answer:
-        headers = {"Authorization": f"Bearer {key or self.admin_key}"}
+        headers = {"Authorization": f"Bearer {key or self.admin_key}", **kwargs.pop("headers", {})}
         return self.client.request(method, path, headers=headers, **kwargs)
 
     def account(self, name: str) -> tuple[str, str]:
@@ -228,6 +228,21 @@ def test_stored_outputs_at_the_quota_refuse_submits_until_deleted(api: Api) -> N
     assert view["usage"]["stored_bytes"] == 1000
     assert api.call("DELETE", f"/v1/jobs/{job_id}", key).status_code == 200
     assert api.submit(key).status_code == 202
+
+
+def test_an_idempotent_replay_over_quota_answers_its_job(api: Api) -> None:
+    """A submit retried with its Idempotency-Key after the account reached its quota gets
+    its job back (200), while a new one is refused."""
+    account_id, key = api.account("retrier")
+    body = {"model": "noop", "input": {}}
+    headers = {"Idempotency-Key": "once"}
+    made = api.call("POST", "/v1/jobs", key, json=body, headers=headers)
+    assert made.status_code == 202, made.text
+    finished_with_outputs(api, account_id, [50])
+    api.limits(account_id, storage_quota_bytes=10)
+    again = api.call("POST", "/v1/jobs", key, json=body, headers=headers)
+    assert (again.status_code, again.json()["id"]) == (200, made.json()["id"])
+    error(api.submit(key), 403, "quota_exceeded")
 
 
 @pytest.mark.backends("sqlite")

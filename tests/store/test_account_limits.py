@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from genq.account_limits import AccountUsage
-from genq.errors import TooManyRequests
+from genq.errors import Forbidden, TooManyRequests
 from genq.jobs import Account, Failure, OutputRecord, Status
 from genq.store import JobStore, NewJob
 from genq.store.postgres import PostgresStore
@@ -267,3 +267,19 @@ def test_setting_an_accounts_weight_and_limits(store: JobStore) -> None:
     assert again.limits.rate_burst == 4
     assert store.set_account_limits(account.id, {}) == again
     assert store.set_account_limits("acct_none", {"max_queued": 1}) is None
+
+
+def test_a_submit_over_quota_is_refused_unless_it_replays(store: JobStore) -> None:
+    """A new job marked over quota is refused with 403 quota_exceeded and the figures; a
+    replay of a job the submit made already answers that job."""
+    account = store.ensure_account("full", None, T0)
+    first = new_job(account, idempotency_key="k1", fingerprint="f")
+    assert store.submit(first).created
+    replay = store.submit(
+        new_job(account, idempotency_key="k1", fingerprint="f", over_quota=(9, 5))
+    )
+    assert (replay.created, replay.job.id) == (False, first.id)
+    with pytest.raises(Forbidden) as refused:
+        store.submit(new_job(account, over_quota=(9, 5)))
+    assert refused.value.code == "quota_exceeded"
+    assert refused.value.details == {"used_bytes": 9, "quota_bytes": 5}
