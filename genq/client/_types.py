@@ -136,6 +136,9 @@ class Job:
     retried_by: str | None = None
     #: For a job queued again after a failed attempt: when it may run again.
     next_attempt_at: datetime | None = None
+    #: For a queued or running job read by its id: seconds until it is expected to be done;
+    #: None when the server cannot tell (or did not say).
+    eta_seconds: float | None = None
 
     @classmethod
     def from_api(cls, data: Any) -> Job:
@@ -167,6 +170,7 @@ class Job:
                 retry_of=data.get("retry_of"),
                 retried_by=data.get("retried_by"),
                 next_attempt_at=timestamp(data.get("next_attempt_at")),
+                eta_seconds=seconds(data.get("eta_seconds")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ProtocolError(f"cannot read a job from the server's answer: {exc!r}") from None
@@ -346,3 +350,8 @@ class WebhookDelivery:
 def timestamp(value: Any) -> datetime | None:
     """An ISO 8601 time of the API (``...Z``) as an aware datetime."""
     return None if value is None else datetime.fromisoformat(value)
+
+
+def seconds(value: Any) -> float | None:
+    """A number of seconds of the API (null: not known) as a float."""
+    return None if value is None else float(value)

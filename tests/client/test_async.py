@@ -95,6 +95,24 @@ def test_a_failed_job_is_retried(server: GenqServer) -> None:
     run(server, test)
 
 
+def test_a_running_job_carries_its_eta(server: GenqServer) -> None:
+    """AsyncJobHandle.status() of a running job that reports progress has eta_seconds."""
+
+    async def test(client: genq.AsyncClient) -> None:
+        handle = await client.submit("noop", {"steps": 10, "sleep_ms": 3000})
+        deadline = time.monotonic() + 60
+        while (job := await handle.status()).progress.step < 2:
+            assert time.monotonic() < deadline, job
+            await asyncio.sleep(0.05)
+        eta = (await handle.status()).eta_seconds
+        assert eta is not None
+        assert 0 < eta < 60, eta
+        await handle.cancel()
+        assert (await handle.wait(timeout=60)).eta_seconds is None
+
+    run(server, test)
+
+
 def test_failures_cancel_and_delete(server: GenqServer) -> None:
     """run() raises JobFailed; a handle cancels and deletes its job."""
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import genq
-from tests.conftest import GenqServer
+from tests.conftest import GenqServer, wait_until
 
 pytestmark = pytest.mark.backends("sqlite")
 
@@ -169,6 +169,20 @@ def test_a_queued_job_carries_its_place_in_the_queue(make_server: Any) -> None:
         assert canceled.status is genq.JobStatus.CANCELED
         assert (canceled.queue_position, client.get(first.id).queue_position) == (None, None)
         assert second.status().queue_position == 0
+
+
+@pytest.mark.backends("sqlite", "postgres")
+def test_a_running_job_read_by_its_id_carries_its_eta(server: GenqServer) -> None:
+    """status() of a running job that reports progress has eta_seconds, a number of seconds
+    from its rate of progress; the job once ended has none."""
+    with client_for(server) as client:
+        handle = client.submit("noop", {"steps": 10, "sleep_ms": 3000})
+        wait_until(lambda: handle.status().progress.step >= 2, timeout=60)
+        eta = handle.status().eta_seconds
+        assert eta is not None
+        assert 0 < eta < 60, eta
+        handle.cancel()
+        assert handle.wait(timeout=60).eta_seconds is None
 
 
 def test_jobs_list_pages_through_next_cursor(server: GenqServer) -> None:

@@ -61,6 +61,17 @@ def test_a_job_reads_every_documented_field() -> None:
     assert job.raw is JOB
 
 
+def test_a_job_reads_its_eta_when_the_server_gives_one() -> None:
+    """eta_seconds is a float where the server gives a number, None where it gives null or
+    leaves the key out (a job ended, or one not read by its id)."""
+    running = {**JOB, "status": "running", "finished_at": None}
+    assert genq.Job.from_api({**running, "eta_seconds": 12}).eta_seconds == 12.0
+    assert genq.Job.from_api({**running, "eta_seconds": None}).eta_seconds is None
+    assert genq.Job.from_api(JOB).eta_seconds is None
+    with pytest.raises(genq.ProtocolError):
+        genq.Job.from_api({**running, "eta_seconds": "soon"})
+
+
 def test_only_the_last_four_statuses_are_terminal() -> None:
     """JobStatus.terminal is true for succeeded, failed, canceled and expired."""
     assert [s.value for s in genq.JobStatus if s.terminal] == [
