@@ -172,7 +172,7 @@ STORAGE_FULL = Counter(
     "Submits refused (503 storage_full) because the disk that takes outputs was nearly full.",
     registry=REGISTRY,
 )
-WEBHOOK_CALLS = Counter(
+WEBHOOK_ATTEMPTS = Counter(
     "genq_webhook_attempts",
     "Webhook call attempts by outcome: delivered (a 2xx), retried (a 5xx, 429, timeout or "
     "connection error, tried again later), failed (given up: another status, a refused "

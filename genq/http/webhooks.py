@@ -135,7 +135,12 @@ NOT_FOUND = {404: {"model": Error, "description": "No endpoint with that id in t
     },
     responses={
         200: {"description": "The endpoint an earlier request with this Idempotency-Key made."},
-        **native_errors(*CALLER, *BODY, 409),
+        **native_errors(*CALLER, *BODY),
+        409: {
+            "model": Error,
+            "description": "The account has 50 endpoints (`too_many_webhooks`), or the "
+            "Idempotency-Key was used with another request (`idempotency_conflict`).",
+        },
     },
 )
 async def create_webhook(
@@ -215,7 +220,14 @@ async def list_deliveries(
 @router.post(
     "/webhooks/deliveries/{delivery_id}/redeliver",
     summary="Send a webhook call again",
-    responses=native_errors(*CALLER, 404, 409, 422),
+    responses={
+        **native_errors(*CALLER, 422),
+        404: {"model": Error, "description": "No such call for the account's jobs."},
+        409: {
+            "model": Error,
+            "description": "Its endpoint was deleted or is disabled (`webhook_disabled`).",
+        },
+    },
 )
 async def redeliver(caller: Auth, delivery_id: str = DELIVERY_ID) -> Response:
     """A delivered or failed call is sent again, with the same ``webhook-id`` (a receiver

@@ -277,7 +277,7 @@ class Dispatcher:
         if not settled:
             log.warning("webhook call %s was settled by another attempt", delivery.id)
             return
-        metrics.WEBHOOK_CALLS.labels(OUTCOMES[state]).inc()
+        metrics.WEBHOOK_ATTEMPTS.labels(OUTCOMES[state]).inc()
         if state is DeliveryState.DELIVERED:
             metrics.WEBHOOK_LATENCY.observe(max(0.0, time.time() - delivery.window_start))
 

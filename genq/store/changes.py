@@ -46,8 +46,9 @@ class Change:
 
     ``sql`` returns the changed jobs' rows: at least ``id``, ``status`` when announcing
     ``QUEUED`` or ``CANCEL``, ``model`` with ``QUEUED``, every column with
-    ``Record.STATUS``, and ``account_id``, ``webhook`` and ``webhook_events`` with
-    ``Record.GIVEN`` (for the webhook calls it may make due, ``due_events``).
+    ``Record.STATUS``, and ``account_id``, ``model``, ``webhook`` and ``webhook_events``
+    with ``Record.GIVEN`` (for the webhook calls it may make due, ``due_events``: the
+    account's endpoints filter by model).
     """
 
     sql: Sql
