@@ -6,16 +6,17 @@ Each limit is the account's own value, set by an admin (``PATCH /v1/admin/accoun
 per-key rate settings); 0, as either, means no limit.
 
 - ``max_running``: jobs of the account running at once; the claim leaves the account's
-  queued jobs to wait while it has that many running (``genq.store.queries``).
+  queued jobs to wait while it has that many running (``genq.store.fair``).
 - ``max_queued``: jobs of the account queued at once; a submit that would pass it is refused
   with 429 ``too_many_queued``. The count is taken in the submit's own write transaction, with
   the account's row locked (on PostgreSQL, ``FOR UPDATE``; SQLite holds the whole database),
   so concurrent submits, from any number of API processes, never pass it.
 - ``storage_quota_bytes``: bytes the account's kept outputs hold (``jobs.output_bytes`` of its
   live jobs); a submit while they hold that much or more is refused with 403
-  ``quota_exceeded``. It is checked before the job is queued, against a reading at most
-  ``STORED_BYTES_SECONDS`` old in each process, and the outputs of jobs already queued or
-  running count only once written: an account can pass its quota by what those jobs write.
+  ``quota_exceeded`` (unless the submit replays a job it made). It is checked against a
+  reading at most ``STORED_BYTES_SECONDS`` old in each process, and the outputs of jobs
+  already queued or running count only once written: an account can pass its quota by what
+  those jobs write.
 - ``rate_per_second`` and ``rate_burst``: requests per second per key.
 
 ``weight`` is not a limit: it is the account's share of worker time against other accounts'
