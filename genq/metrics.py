@@ -167,6 +167,13 @@ REFERENCE_REFUSALS = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+RETRIED = Counter(
+    "genq_jobs_retried",
+    "Jobs queued again after a failed attempt (a model's automatic retries), by model and the "
+    "attempt's error code.",
+    ["model", "code"],
+    registry=REGISTRY,
+)
 STORAGE_FULL = Counter(
     "genq_storage_full",
     "Submits refused (503 storage_full) because the disk that takes outputs was nearly full.",
@@ -246,6 +253,7 @@ OBSERVED: dict[str, Callable[[tuple[str, ...], float], None]] = {
     "idle_gap": lambda _, value: IDLE_GAP.observe(value),
     "store_error": lambda labels, _: STORE_ERRORS.labels(*labels).inc(),
     "reference_refused": lambda labels, _: REFERENCE_REFUSALS.labels(*labels).inc(),
+    "retried": lambda labels, _: RETRIED.labels(*labels).inc(),
 }
 
 
@@ -296,7 +304,16 @@ def add(observations: Iterable[Observation]) -> None:
 #: none leaves them out rather than serve zeros for what it cannot see.
 WORKER_SIDE = frozenset(
     family.name
-    for figure in (BATCH_SIZE, LOAD_TIME, LOADS, EVICTIONS, BUSY, IDLE_GAP, REFERENCE_REFUSALS)
+    for figure in (
+        BATCH_SIZE,
+        LOAD_TIME,
+        LOADS,
+        EVICTIONS,
+        BUSY,
+        IDLE_GAP,
+        REFERENCE_REFUSALS,
+        RETRIED,
+    )
     for family in figure.describe()
 )
 #: Families each process counts of what it saw itself: a job's end (by the worker that ran

@@ -126,9 +126,12 @@ class Finisher:
         try:
             with self.hub.told_later():
                 # A failure that may go away puts the job back in the queue instead.
-                job = retry_later(self.store, self.registry, ctx.claim, kwargs.get("error"))
+                error = kwargs.get("error")
+                job = retry_later(self.store, self.registry, ctx.claim, error)
                 if job is None:
                     job = self._record_end(ctx, **kwargs)
+                elif error is not None:
+                    self.hub.observe(("retried", (job.model, error.code), 1))
             if job is not None:
                 self.hub.observe(*metrics.ended(job))
             return job

@@ -58,7 +58,7 @@ def status_events(api: httpx.Client, job_id: str) -> list[dict[str, Any]]:
 def test_a_failed_attempt_runs_again_after_its_backoff(make_server: Any, tmp_path: Path) -> None:
     """A job that fails its first attempt with a model error waits in the queue, showing when
     it runs again; its second attempt starts at that time, not before and within a second,
-    and succeeds, counted in attempts."""
+    and succeeds, counted in attempts and in the figures."""
     server = start(make_server, retries=2)
     tally = tmp_path / "tally"
     tally.mkdir()
@@ -100,6 +100,8 @@ def test_a_failed_attempt_runs_again_after_its_backoff(make_server: Any, tmp_pat
         assert retried["error"] == {"code": "model_error", "message": "attempt 1 failed"}
         assert retried["retry"] == {"attempt": 1, "next_attempt_at": job["next_attempt_at"]}
         assert second - first >= 0.8  # the backoff of 1 s, less its jitter
+        figures = api.get("/metrics").text
+        assert 'genq_jobs_retried_total{code="model_error",model="flaky"} 1.0' in figures
 
 
 def test_a_job_out_of_retries_fails(make_server: Any, tmp_path: Path) -> None:
