@@ -3,6 +3,7 @@ command's exit status once it ends."""
 
 from __future__ import annotations
 
+import math
 import time
 
 from rich.console import Console
@@ -38,6 +39,30 @@ class ElapsedColumn(ProgressColumn):
         return Text(elapsed_text(time.monotonic() - self.since), style="progress.elapsed")
 
 
+class EtaColumn(ProgressColumn):
+    """How long the job is expected to take still ("about 12 s left"); nothing when the
+    server cannot tell."""
+
+    def __init__(self, view: ProgressView) -> None:
+        super().__init__()
+        self.view = view
+
+    def render(self, task: Task) -> Text:
+        return Text(self.view.eta, style="progress.remaining")
+
+
+def eta_text(seconds: float | None) -> str:
+    """``seconds`` left in words, rounded up: "about 40 s left", "about 3 min left", "about
+    2 h left"; "" for None or no time left."""
+    if seconds is None or seconds <= 0:
+        return ""
+    if seconds < 90:
+        return f"about {math.ceil(seconds)} s left"
+    if seconds < 90 * 60:
+        return f"about {math.ceil(seconds / 60)} min left"
+    return f"about {math.ceil(seconds / 3600)} h left"
+
+
 def elapsed_text(seconds: float) -> str:
     minutes, seconds = divmod(max(0, int(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
@@ -63,13 +88,16 @@ class ProgressView:
             TextColumn("{task.description}"),
             BarColumn(),
             TextColumn("{task.fields[figures]}"),
+            EtaColumn(self),
             ElapsedColumn(self.since),
             console=self.console,
         )
         self.task = self.progress.add_task("", total=None, figures="")
         self.state = job_state(job)
         self.step, self.total = job.progress.step, job.progress.total
+        self.eta_seconds, self.eta_read_at = job.eta_seconds, time.monotonic()
         self.printed: tuple[str, str] | None = None
+        self.printed_eta = False
         self.printed_at = 0.0
 
     def __enter__(self) -> ProgressView:
@@ -88,8 +116,16 @@ class ProgressView:
     def figures(self) -> str:
         return f"{self.step}/{self.total}" if self.total else ""
 
+    @property
+    def eta(self) -> str:
+        """The job's last read ``eta_seconds``, less the time since it was read."""
+        if self.eta_seconds is None:
+            return ""
+        return eta_text(self.eta_seconds - (time.monotonic() - self.eta_read_at))
+
     def show_job(self, job: Job) -> None:
         self.state = job_state(job)
+        self.eta_seconds, self.eta_read_at = job.eta_seconds, time.monotonic()
         self.show_progress(job.progress)
 
     def show_progress(self, progress: JobProgress) -> None:
@@ -111,20 +147,29 @@ class ProgressView:
         elif not self.quiet:
             printed_state, printed_figures = self.printed or ("", "")
             due = time.monotonic() - self.printed_at >= self.LINE_INTERVAL
-            if self.state != printed_state or (self.figures != printed_figures and due):
+            # A line when the estimate is first known; later ones carry it as it is then.
+            eta_known = bool(self.eta) and not self.printed_eta
+            if (
+                self.state != printed_state
+                or eta_known
+                or (self.figures != printed_figures and due)
+            ):
                 self.print_line()
 
     def print_line(self) -> None:
-        parts = [self.job_id, self.state, self.figures, elapsed_text(time.monotonic() - self.since)]
+        elapsed = elapsed_text(time.monotonic() - self.since)
+        eta = self.eta
+        parts = [self.job_id, self.state, self.figures, eta, elapsed]
         self.console.print(Text("  ".join(part for part in parts if part)))
         self.printed = (self.state, self.figures)
+        self.printed_eta = bool(eta)
         self.printed_at = time.monotonic()
 
 
 def follow(handle: JobHandle, view: ProgressView) -> Job:
-    """Wait for the job to end. While it is queued its place in the queue is read every
-    ``QUEUE_POLL_SECONDS`` (the event stream does not carry it); then its events show its
-    progress until the end."""
+    """Wait for the job to end. While it is queued its place in the queue and its estimate
+    are read every ``QUEUE_POLL_SECONDS`` (the event stream does not carry them); then its
+    events show its progress until the end, with the last estimate read counting down."""
     job = handle.job or handle.status()
     while job.status is JobStatus.QUEUED:
         view.show_job(job)

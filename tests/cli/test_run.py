@@ -4,15 +4,18 @@ Ctrl-C in a child process."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
 
+from genq.cli.progress import eta_text
 from genq.cli.run import parse_input
 from tests.cli.invoke import genq, status, stop, succeeded
 from tests.conftest import GenqServer, wait_for, wait_until
@@ -126,6 +129,32 @@ def test_run_shows_the_progress(server: GenqServer) -> None:
     assert any(" running  " in line and "/6  " in line for line in lines), result.stderr
     assert any(" succeeded  6/6  " in line for line in lines), result.stderr
     assert result.stdout == ""
+
+
+def test_run_shows_how_long_a_queued_job_has_left(make_server: Any) -> None:
+    """A job queued behind another shows the server's estimate ("about N s left") beside its
+    place in the queue, once the model has run a job to estimate from."""
+    server: GenqServer = make_server(workers=1)
+    with server.client() as client:
+        # A job's run time first: the estimate comes from it.
+        body = {"model": "noop", "input": {"sleep_ms": 1500}}
+        wait_for(client, client.post("/v1/jobs", json=body).json()["id"])
+        blocker = client.post("/v1/jobs", json=body).json()["id"]
+        wait_until(lambda: status(client, blocker) == "running", timeout=60)
+        result = succeeded(genq(server, "run", "noop", "--input", "sleep_ms=100"))
+    queued = [line for line in result.stderr.splitlines() if " queued (next)  " in line]
+    assert any(re.search(r"  about \d+ s left  \d:\d\d:\d\d$", line) for line in queued), (
+        result.stderr
+    )
+
+
+def test_the_estimate_reads_in_seconds_minutes_or_hours() -> None:
+    """The time left is rounded up, in seconds up to 90 s and minutes up to 90 min; an
+    unknown or spent estimate shows nothing."""
+    assert eta_text(12.2) == "about 13 s left"
+    assert eta_text(200) == "about 4 min left"
+    assert eta_text(3 * 3600) == "about 3 h left"
+    assert eta_text(None) == eta_text(0) == eta_text(-1) == ""
 
 
 def test_run_draws_a_progress_bar_on_a_terminal(server: GenqServer) -> None:
