@@ -71,6 +71,14 @@ export function facts(job) {
   return h("dl", { class: "facts" }, rows.map(([k, v]) => [h("dt", { text: k }), h("dd", { "data-fact": k.toLowerCase() }, v)]));
 }
 
+/** Seconds left in words, rounded up: "about 40 s left", "about 3 min left", "about 2 h left"; "" for none left. */
+export function etaText(left) {
+  if (!(left > 0)) return "";
+  if (left < 90) return `about ${Math.ceil(left)} s left`;
+  if (left < 90 * 60) return `about ${Math.ceil(left / 60)} min left`;
+  return `about ${Math.ceil(left / 3600)} h left`;
+}
+
 /**
  * A live view of a job, which follows its events until it ends.
  * Returns the element; ``signal`` stops following when the page is left; ``onEvent`` sees
@@ -79,6 +87,7 @@ export function facts(job) {
 export function liveJob(job, { signal, onDone, onEvent } = {}) {
   const status = h("span", { "data-live-status": "", role: "status", "aria-live": "polite" }, statusBadge(job.status));
   const position = h("span", { class: "muted", "data-queue": "" });
+  const eta = h("span", { class: "muted", "data-eta": "", title: "The server's estimate of when the job will be done" });
   const connection = h("span", { class: "muted", "aria-live": "polite" });
   const progress = h("progress", { max: 1, value: 0, "aria-label": "Progress" });
   const stepText = h("span", { class: "muted", "data-steps": "" });
@@ -89,7 +98,7 @@ export function liveJob(job, { signal, onDone, onEvent } = {}) {
   const element = h(
     "section",
     { class: "run card", "data-job": job.id, "aria-label": `Job ${job.id}` },
-    h("div", { class: "actions" }, status, position, h("a", { href: `#/jobs/${encodeURIComponent(job.id)}`, class: "mono", text: job.id }), cancel, connection),
+    h("div", { class: "actions" }, status, position, eta, h("a", { href: `#/jobs/${encodeURIComponent(job.id)}`, class: "mono", text: job.id }), cancel, connection),
     h("div", {}, progress, stepText),
     text,
     logs,
@@ -112,7 +121,25 @@ export function liveJob(job, { signal, onDone, onEvent } = {}) {
     fill(status, statusBadge(s));
     if (asked && !TERMINAL.has(s)) fill(position, "stopping…");
     else if (s !== "queued") position.textContent = "";
-    if (TERMINAL.has(s)) cancel.hidden = true;
+    if (TERMINAL.has(s)) {
+      cancel.hidden = true;
+      showEta(null);
+    }
+  }
+  // The last estimate read (``eta_seconds``) counts down between reads, once a second.
+  let doneAt = null;
+  let ticking = null;
+  function tick() {
+    eta.textContent = doneAt === null ? "" : etaText((doneAt - Date.now()) / 1000);
+    if (!eta.textContent || signal?.aborted) {
+      clearInterval(ticking);
+      ticking = null;
+    }
+  }
+  function showEta(seconds) {
+    doneAt = typeof seconds === "number" && !TERMINAL.has(current) ? Date.now() + seconds * 1000 : null;
+    tick();
+    if (eta.textContent && ticking === null) ticking = setInterval(tick, 1000);
   }
   function log(message) {
     logs.append(`${message}\n`);
@@ -122,6 +149,7 @@ export function liveJob(job, { signal, onDone, onEvent } = {}) {
   if (job.queue_position !== undefined && job.queue_position !== null && job.status === "queued") {
     position.textContent = `position ${job.queue_position} in the queue`;
   }
+  showEta(job.eta_seconds);
 
   async function finish() {
     try {
@@ -143,10 +171,21 @@ export function liveJob(job, { signal, onDone, onEvent } = {}) {
         if (now.status === "queued" && now.queue_position !== null && now.queue_position !== undefined) {
           position.textContent = now.status_message || `position ${now.queue_position} in the queue`;
         }
+        if (!TERMINAL.has(now.status)) showEta(now.eta_seconds);
       } catch {
         return;
       }
       await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  async function runningEta() {
+    // Once, as the job starts: its estimate from here on counts down from this read.
+    try {
+      const now = await get(`/v1/jobs/${encodeURIComponent(job.id)}`, { signal });
+      if (now.status === "running") showEta(now.eta_seconds);
+    } catch {
+      // The countdown of the last estimate goes on.
     }
   }
 
@@ -160,7 +199,9 @@ export function liveJob(job, { signal, onDone, onEvent } = {}) {
     (type, data) => {
       onEvent?.(type, data);
       if (type === "status") {
+        const was = current;
         setStatus(data.status, false);
+        if (data.status === "running" && was !== "running") runningEta();
       } else if (type === "progress") {
         if (data.total > 0) {
           progress.max = 1;
