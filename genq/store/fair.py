@@ -104,10 +104,13 @@ def pick(engine: str) -> str:
         f" + {_spell(engine, _LIFT)} AS level, a.vtime FROM h JOIN jobs j ON j.seq = h.seq"
         f" JOIN accounts a ON a.id = j.account_id WHERE {room}),"
         f" r AS (SELECT c.seq, c.account_id, {least}(c.level, (SELECT MAX(base) FROM c))"
-        f" AS level, {greatest}(c.vtime, (SELECT MAX(vtime) FROM c) - :credit) AS vt FROM c)"
-        " SELECT j.seq, r.account_id, r.vt FROM r JOIN jobs j ON j.seq = r.seq"
-        " WHERE j.status = 'queued' ORDER BY r.level DESC, r.vt, j.seq LIMIT :limit"
-        f"{lock}"
+        f" AS level, {greatest}(c.vtime, (SELECT MAX(vtime) FROM c) - :credit) AS vt FROM c),"
+        # One candidate per account: its highest level, the oldest of equals.
+        " o AS (SELECT r.*, ROW_NUMBER() OVER (PARTITION BY r.account_id"
+        " ORDER BY r.level DESC, r.seq) AS nth FROM r)"
+        " SELECT j.seq, o.account_id, o.vt FROM o JOIN jobs j ON j.seq = o.seq"
+        " WHERE o.nth = 1 AND j.status = 'queued' ORDER BY o.level DESC, o.vt, j.seq"
+        f" LIMIT :limit{lock}"
     )
 
 
