@@ -12,7 +12,7 @@ ServiceError
 ├── PayloadTooLarge       413 payload_too_large
 ├── RangeNotSatisfiable   416 range_not_satisfiable (a file download's Range starts past its end)
 ├── ValidationFailed      422 validation_error (details: failing field paths)
-├── RateLimited           429 rate_limited (the key's requests per second; Retry-After)
+├── RequestRateExceeded   429 rate_limited (the key's requests per second; Retry-After)
 ├── TooManyRequests       429 too_many_queued
 ├── ModelUnavailable      503 model_unavailable
 ├── StoreUnavailable      503 store_unavailable (the database cannot be reached; retry)
@@ -132,7 +132,7 @@ class TooManyRequests(ServiceError):
     code = "too_many_requests"
 
 
-class RateLimited(ServiceError):
+class RequestRateExceeded(ServiceError):
     """The key asked more often than its rate limit allows (``genq.service.rate_limits``)."""
 
     status_code = 429

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from genq.errors import RateLimited, StoreUnavailable
+from genq.errors import RequestRateExceeded, StoreUnavailable
 from genq.jobs import JobRecord, Status
 
 #: What a worker saw: a figure's name (a key of ``OBSERVED``), its labels, and a value.
@@ -269,10 +269,10 @@ def store_error(kind: str) -> Observation:
 
 def answered_error(exc: Exception) -> None:
     """Count the error an HTTP request is answered with, if the figures count it: a store
-    failure (``StoreUnavailable``, 503), a rate limit's refusal (``RateLimited``, 429)."""
+    failure (``StoreUnavailable``, 503), a rate limit's refusal (``RequestRateExceeded``, 429)."""
     if isinstance(exc, StoreUnavailable):
         STORE_ERRORS.labels("request").inc()
-    elif isinstance(exc, RateLimited):
+    elif isinstance(exc, RequestRateExceeded):
         RATE_LIMITED.inc()
 
 

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from genq.errors import RateLimited
+from genq.errors import RequestRateExceeded
 from genq.jobs import AccountLimits, ApiKey
 
 #: Buckets kept at once; past that, full ones (idle keys, which a new bucket would equal) are
@@ -124,7 +124,7 @@ class RateLimiter:
 
     def take(self, key: ApiKey) -> Allowance | None:
         """Take a token of ``key``'s bucket: what it has left, or None when it is not limited;
-        ``RateLimited`` when it has none."""
+        ``RequestRateExceeded`` when it has none."""
         bucket = self._buckets.get(key.id)
         if bucket is None or bucket.limits is not key.limits:
             bucket = self._renew(key, bucket)
@@ -142,7 +142,7 @@ class RateLimiter:
         bucket.tokens = tokens
         wait = max(1, math.ceil((1 - tokens) / quota.rate))
         left = Allowance(quota.burst, 0, math.ceil((quota.burst - tokens) / quota.rate))
-        raise RateLimited(
+        raise RequestRateExceeded(
             f"this key may send {quota.rate:g} requests a second (up to {quota.burst} at once)"
             f" and has sent more: retry in {wait} s",
             headers={"Retry-After": str(wait), **left.headers()},

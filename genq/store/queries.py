@@ -241,7 +241,10 @@ def count_jobs(account_id: str, now: float, where: JobFilter) -> tuple[str, dict
 
 
 # -- the worker side ---------------------------------------------------------------------
-ANY_QUEUED = "SELECT 1 FROM jobs WHERE status = 'queued' AND model = ANY(:models) LIMIT 1"
+ANY_QUEUED = (
+    "SELECT 1 FROM jobs WHERE status = 'queued' AND model = ANY(:models)"
+    f" AND {fair.TAKEABLE} LIMIT 1"
+)
 ANY_QUEUED_BATCH = (
     "SELECT 1 FROM jobs WHERE status = 'queued' AND model = :model AND batch_key = :batch_key"
     " LIMIT 1"

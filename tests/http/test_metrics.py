@@ -246,7 +246,8 @@ def test_reference_refusals_reach_the_figures_through_the_supervisor(tmp_path: P
     worker_end, supervisor_end = multiprocessing.Pipe()
     hub = Hub(worker_end)
     worker = cast(Worker, SimpleNamespace(settings=settings, hub=hub))
-    ctx = JobContext(worker, cast(Claim, SimpleNamespace(job=SimpleNamespace(id="j1"))))
+    job = SimpleNamespace(id="j1", timeout_seconds=None, started_at=None)
+    ctx = JobContext(worker, cast(Claim, SimpleNamespace(job=job)))
     refused = {
         "too_large": "data:text/plain," + "x" * 3000,
         "too_many_pixels": png_data_uri(100, 100),

@@ -10,6 +10,7 @@ Time is never slept: every call gets an explicit ``now``, counted from ``T0``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import threading
@@ -24,6 +25,7 @@ import pytest
 from genq.errors import Clash, ConfigError, OutOfCredits
 from genq.jobs import (
     Account,
+    AccountLimits,
     Claim,
     EventRecord,
     EventType,
@@ -205,7 +207,8 @@ def test_create_key_and_find_key_by_hash(store: JobStore, account: Account) -> N
     assert key.prefix == "gq_abcd"
     assert key.disabled is False
     assert key.created_at == T0
-    assert store.find_key("hash-1") == key
+    # Found by its hash, it carries its account's limits (none set: each the default).
+    assert store.find_key("hash-1") == dataclasses.replace(key, limits=AccountLimits())
     assert store.find_key("hash-unknown") is None
 
 
