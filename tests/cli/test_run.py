@@ -131,6 +131,7 @@ def test_run_shows_the_progress(server: GenqServer) -> None:
     assert result.stdout == ""
 
 
+@pytest.mark.backends("sqlite", "postgres")
 def test_run_shows_how_long_a_queued_job_has_left(make_server: Any) -> None:
     """A job queued behind another shows the server's estimate ("about N s left") beside its
     place in the queue, once the model has run a job to estimate from."""
