@@ -83,6 +83,10 @@ class AccountUsage:
     stored_bytes: int = 0
 
 
+#: The least weight an account may have: less would make its claims' charges overflow.
+MIN_WEIGHT = 0.001
+
+
 def checked(name: str, value: object) -> int | float:
     """``value`` as the weight or limit ``name`` takes it: a number (an ``int``, ``float`` or
     ``Decimal``, not a ``bool``), whole where ``name`` is in ``WHOLE``, not negative, at most
@@ -97,8 +101,8 @@ def checked(name: str, value: object) -> int | float:
     number: int | float = int(value) if whole else float(value)
     if number < 0:
         raise ValueError("must not be negative")
-    if name == "weight" and number == 0:
-        raise ValueError("must be more than 0")
+    if name == "weight" and number < MIN_WEIGHT:
+        raise ValueError(f"must be at least {MIN_WEIGHT}")
     most = MAXIMA[name]
     if number > most:
         raise ValueError(f"must be at most {int(most) if whole else most}")

@@ -23,6 +23,7 @@ from genq.service.rate_limits import Allowance, RateLimiter
 from genq.settings import Settings
 from genq.storage import FileStorage
 from genq.store import JobStore
+from genq.store.estimates import Level
 
 log = logging.getLogger("genq.service")
 
@@ -45,6 +46,8 @@ def known_id(job_id: str) -> str:
 HAS_CALLS_SECONDS = 2.0
 #: How long a model's recent run time and its workers' count are trusted (estimates).
 MODEL_FIGURES_SECONDS = 5.0
+#: How long a model's queue at a priority is trusted (estimates).
+QUEUE_LEVEL_SECONDS = 1.0
 
 
 class ServiceCore:
@@ -78,6 +81,10 @@ class ServiceCore:
         #: read looks for calls when it has no webhook of its own), trusted for a moment.
         self._accounts_with_calls: TTLCache[str, bool] = TTLCache(
             maxsize=100_000, ttl=HAS_CALLS_SECONDS
+        )
+        #: Each model's queue at a priority, for estimates: the same for all its jobs.
+        self._queue_levels: TTLCache[tuple[str, int], Level] = TTLCache(
+            maxsize=10_000, ttl=QUEUE_LEVEL_SECONDS
         )
         #: Each model's recent run time and live workers, for estimates (``estimates``).
         self._model_figures_cache: TTLCache[str, tuple[float | None, int]] = TTLCache(

@@ -31,11 +31,15 @@ class Estimates(ServiceCore):
         run, workers = await self._model_figures(job.model)
         if not workers or run is None:
             return None
-        ahead = await self.store.ahead_of(job)
+        key = (job.model, job.priority)
+        level = self._queue_levels.get(key)
+        if level is None:
+            level = self._queue_levels[key] = await self.store.queue_at(*key)
+        ahead = await self.store.ahead_of(job, level)
         # Workers free now take the first jobs at once; each later start waits for a job to
         # end, and they end at ``workers`` per run time (the first of them half a run away).
         free = max(0, workers - ahead.running)
-        waits = ahead.jobs() - free + 1
+        waits = ahead.jobs(job.account_id) - free + 1
         start = 0.0 if waits <= 0 else (waits - 0.5) * run / workers
         return round(start + run, 1)
 

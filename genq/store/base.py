@@ -37,7 +37,7 @@ from genq.jobs import (
 from genq.notify import Topic
 
 if TYPE_CHECKING:
-    from genq.store.estimates import Ahead
+    from genq.store.estimates import Ahead, Level
 
 
 @dataclass(frozen=True)
@@ -540,8 +540,12 @@ class JobStore(abc.ABC):
 
     # -- estimates (``genq.store.estimates``), from the event loop -------------------------
     @abc.abstractmethod
-    async def ahead_of(self, job: JobRecord) -> Ahead:
-        """What a queued job waits for under fair shares."""
+    async def ahead_of(self, job: JobRecord, level: Level) -> Ahead:
+        """What a queued job waits for under fair shares, with the queue at its priority."""
+
+    @abc.abstractmethod
+    async def queue_at(self, model: str, priority: int) -> Level:
+        """A model's queued jobs above a priority, and each account's at it."""
 
     @abc.abstractmethod
     async def recent_run_seconds(self, model: str) -> float | None:

@@ -435,14 +435,15 @@ class SQLStore(
                 job = self._job(self.change(tx, q.FINISH, args, now)[0])
                 if charge:
                     tx.run(q.CHARGE, {"charge": to_micros(charge), "account_id": job.account_id})
-                self._correct_fair_charge(tx, job, now)
+                self._correct_fair_charge(tx, claim.job, now)
                 return job
 
         return self._db.write(run)
 
     def _correct_fair_charge(self, tx: Tx, job: JobRecord, now: float) -> None:
-        """Its account is charged the worker time the job really took, not the estimate its
-        claim charged (``genq.store.fair``)."""
+        """An attempt of ``job`` (as its claim took it) ended at ``now``: its account is
+        charged the worker time it really took, not the estimate its claim charged
+        (``genq.store.fair``)."""
         if job.fair_charge is not None and job.started_at is not None:
             ran = max(0.0, now - job.started_at)
             args = {"ran": ran, "charged": job.fair_charge, "account_id": job.account_id}

@@ -9,23 +9,28 @@ from dataclasses import dataclass
 from genq.jobs import JobRecord
 from genq.store.engine import Engine
 
-#: What runs before a queued job: its own account's jobs ahead of it, other accounts' jobs of
-#: a higher priority, the model's running jobs, and its account's weight.
-_AHEAD = (
+#: What runs before a queued job of its own account: its jobs of a higher priority and those
+#: of its priority queued before it (two index ranges of ``jobs_fair``), the model's running
+#: jobs, and the account's weight.
+_OWN = (
     "SELECT (SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND model = :model"
-    " AND account_id = :account_id AND (priority > :priority OR (priority = :priority"
-    " AND seq < (SELECT seq FROM jobs WHERE id = :id)))) AS own,"
+    " AND account_id = :account_id AND priority > :priority) AS higher,"
     " (SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND model = :model"
-    " AND account_id <> :account_id AND priority > :priority) AS higher,"
+    " AND account_id = :account_id AND priority = :priority"
+    " AND seq < (SELECT seq FROM jobs WHERE id = :id)) AS before,"
     " (SELECT COUNT(*) FROM jobs WHERE status = 'running' AND model = :model) AS running,"
     " (SELECT weight FROM accounts WHERE id = :account_id) AS weight"
 )
-#: Other accounts' queued jobs of the same model and priority, with their weights: they share
-#: the workers with this job's account.
+#: Every account's queued jobs of a model above a priority, and at it with their weights:
+#: the same for every job of that model and priority (``queue_at`` is kept a moment).
+_ABOVE = (
+    "SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued' AND model = :model"
+    " AND priority > :priority"
+)
 _PEERS = (
     "SELECT j.account_id, COUNT(*) AS n, MAX(a.weight) AS weight FROM jobs j"
     " JOIN accounts a ON a.id = j.account_id WHERE j.status = 'queued' AND j.model = :model"
-    " AND j.priority = :priority AND j.account_id <> :account_id GROUP BY j.account_id"
+    " AND j.priority = :priority GROUP BY j.account_id"
 )
 #: How long the model's latest successful jobs held their workers.
 _RECENT_RUNS = (
@@ -37,44 +42,63 @@ RECENT_RUNS = 50
 
 
 @dataclass(frozen=True)
-class Ahead:
-    """What a queued job waits for: its own account's jobs queued before it, other accounts'
-    jobs of a higher priority, other accounts' jobs at its priority (account id, count,
-    weight), its account's weight, and the model's running jobs."""
+class Level:
+    """A model's queue at one priority: its jobs above that priority, and each account's at
+    it (account id, count, weight)."""
 
-    own: int
+    above: int
+    accounts: tuple[tuple[str, int, float], ...]
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """What a queued job waits for: its own account's jobs of a higher priority and of its
+    priority queued before it, its account's weight, the model's running jobs, and the queue
+    at its priority (``Level``)."""
+
     higher: int
-    peers: tuple[tuple[str, int, float], ...]
+    before: int
     weight: float
     running: int
+    level: Level
 
-    def jobs(self) -> float:
-        """How many jobs start before it: every job above it, and of each other account at
-        its priority, as many as its share of the workers gives it while this account runs
-        its ``own + 1`` (at most what it has queued)."""
-        share = sum(min(n, (self.own + 1) * weight / self.weight) for _, n, weight in self.peers)
-        return self.own + self.higher + share
+    def jobs(self, account_id: str) -> float:
+        """How many jobs start before it: every job above it, its own account's before it,
+        and of each other account at its priority as many as its share of the workers gives
+        it while this account runs its ``before + 1`` (at most what it has queued)."""
+        share = sum(
+            min(n, (self.before + 1) * weight / self.weight)
+            for other, n, weight in self.level.accounts
+            if other != account_id
+        )
+        return self.level.above + self.before + share
 
 
 class EstimateStatements:
     _db: Engine
 
-    async def ahead_of(self, job: JobRecord) -> Ahead:
+    async def ahead_of(self, job: JobRecord, level: Level) -> Ahead:
         args = {
             "id": job.id,
             "model": job.model,
             "account_id": job.account_id,
             "priority": job.priority,
         }
-        [row] = await self._db.read(_AHEAD, args)
-        peers = await self._db.read(_PEERS, args)
+        [row] = await self._db.read(_OWN, args)
         return Ahead(
-            own=int(row["own"]),
             higher=int(row["higher"]),
-            peers=tuple((p["account_id"], int(p["n"]), float(p["weight"])) for p in peers),
+            before=int(row["before"]),
             weight=float(row["weight"] or 1.0),
             running=int(row["running"]),
+            level=level,
         )
+
+    async def queue_at(self, model: str, priority: int) -> Level:
+        args = {"model": model, "priority": priority}
+        [above] = await self._db.read(_ABOVE, args)
+        rows = await self._db.read(_PEERS, args)
+        accounts = tuple((r["account_id"], int(r["n"]), float(r["weight"])) for r in rows)
+        return Level(int(above["n"]), accounts)
 
     async def recent_run_seconds(self, model: str) -> float | None:
         rows = await self._db.read(_RECENT_RUNS, {"model": model, "limit": RECENT_RUNS})

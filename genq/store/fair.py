@@ -54,7 +54,7 @@ _TAKEABLE = (
 #: Levels gained by waiting: whole steps of ``:aging`` seconds (PostgreSQL's CAST rounds).
 _LIFT = PerEngine(
     sqlite="CAST((:now - j.created_at) / :aging AS INTEGER)",
-    postgres="CAST(FLOOR((:now - j.created_at) / :aging) AS INTEGER)",
+    postgres="CAST(LEAST(FLOOR((:now - j.created_at) / :aging), 1000000) AS INTEGER)",
 )
 _LEAST = PerEngine(sqlite="MIN", postgres="LEAST")
 _GREATEST = PerEngine(sqlite="MAX", postgres="GREATEST")
@@ -135,9 +135,9 @@ TAKE_PICKED = Change(
 )
 #: The conditions of ``pick`` as one job's (``jobs``), for the claims that fill a batch.
 TAKEABLE = _TAKEABLE.replace("j.", "jobs.")
-ROOM = (
+#: The claims that fill take no job of an account with a running cap: all the jobs a claim
+#: takes are checked against the count from before it, so only one per capped account (the
+#: pick's) keeps the cap exact. A capped account's jobs therefore run one per claim.
+UNCAPPED = (
     "COALESCE((SELECT max_running FROM accounts WHERE id = jobs.account_id), :max_running) <= 0"
-    " OR (SELECT COUNT(*) FROM jobs r WHERE r.account_id = jobs.account_id"
-    " AND r.status = 'running')"
-    " < COALESCE((SELECT max_running FROM accounts WHERE id = jobs.account_id), :max_running)"
 )

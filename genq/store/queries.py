@@ -263,7 +263,7 @@ def _claim(which: str) -> Change:
     a claim the fair pick left short (``genq.store.fair``); each is charged ``:charge``."""
     pick = (
         f"SELECT seq FROM jobs WHERE status = 'queued' AND {which} AND {fair.TAKEABLE}"
-        f" AND ({fair.ROOM}) ORDER BY priority DESC, seq LIMIT :limit"
+        f" AND {fair.UNCAPPED} ORDER BY priority DESC, seq LIMIT :limit"
     )
     return Change(
         PerEngine(

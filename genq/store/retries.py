@@ -53,6 +53,8 @@ class RetryStatements:
 
         def _job(self, row: Row) -> JobRecord: ...
 
+        def _correct_fair_charge(self, tx: Tx, job: JobRecord, now: float) -> None: ...
+
     def _insert_retry(self, tx: Tx, new: NewJob, args: Args) -> JobRecord | None:
         """Insert a job that runs ``new.retry_of`` again, and link the two, at once; None when
         the job's id or idempotency key is taken."""
@@ -77,7 +79,16 @@ class RetryStatements:
             "run_after": run_after,
         }
         given = (EventType.STATUS, event)
-        rows = self._db.write(lambda tx: self.change(tx, REQUEUE_ATTEMPT, args, now, given))
+
+        def run(tx: Tx) -> list[Row]:
+            with tx.atomic():
+                rows = self.change(tx, REQUEUE_ATTEMPT, args, now, given)
+                if rows:
+                    # The attempt's worker time, as a finished one's.
+                    self._correct_fair_charge(tx, claim.job, now)
+                return rows
+
+        rows = self._db.write(run)
         return self._job(rows[0]) if rows else None
 
     def next_run_after(self, models: Sequence[str], now: float) -> float | None:

@@ -90,7 +90,7 @@ def test_the_list_shows_weight_and_limits(data_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--weight", "0"], "--weight: must be more than 0"),
+        (["--weight", "0"], "--weight: must be at least 0.001"),
         (["--weight", "none"], "--weight: a weight is a number"),
         (["--max-queued", "-1"], "--max-queued: must not be negative"),
         (["--max-running", "1.5"], "--max-running: must be a whole number"),

@@ -28,6 +28,12 @@ def queue(store: JobStore, owner: Account, n: int, **kwargs: object) -> list[str
     return [store.submit(new_job(owner, **kwargs)).job.id for _ in range(n)]  # type: ignore[arg-type]
 
 
+def vtime(store: JobStore, owner: Account) -> float:
+    row = store._db.one("SELECT vtime FROM accounts WHERE id = :id", {"id": owner.id})  # type: ignore[attr-defined]
+    assert row is not None
+    return float(row["vtime"])
+
+
 def run_one(store: JobStore, now: float, scheduling: Scheduling = ONE) -> Claim | None:
     """Claim one job and finish it a second later; the claim."""
     claims = store.claim("w1", ["m"], now, LEASE, scheduling=scheduling)
@@ -196,3 +202,33 @@ def test_an_aged_job_waits_only_for_its_accounts_older_jobs(fresh_store: JobStor
         assert claim is not None
         order.append(claim.job.id)
     assert order == [*before, low, after[0]]
+
+
+def test_one_claim_of_several_keeps_an_accounts_running_cap(fresh_store: JobStore) -> None:
+    """Neither a claim of several nor a batch's fill takes a capped account past its cap:
+    the pick takes one of its jobs per claim, the fill none."""
+    capped = account(fresh_store, "capped")
+    assert fresh_store.set_account_limits(capped.id, {"max_running": 2}) is not None
+    queue(fresh_store, capped, 6)
+    taken = fresh_store.claim("w1", ["m"], T0 + 1, LEASE, limit=5, scheduling=ONE)
+    assert len(taken) == 1
+    more = fresh_store.claim("w2", ["m"], T0 + 1, LEASE, limit=5, scheduling=ONE)
+    assert len(more) == 1
+    assert fresh_store.claim("w3", ["m"], T0 + 1, LEASE, limit=5, scheduling=ONE) == []
+    # An uncapped account's batch still fills.
+    free = account(fresh_store, "free")
+    queue(fresh_store, free, 4)
+    assert len(fresh_store.claim("w4", ["m"], T0 + 1, LEASE, limit=4, scheduling=ONE)) == 4
+
+
+def test_an_attempt_queued_again_for_a_retry_is_charged_its_time(fresh_store: JobStore) -> None:
+    """An attempt that failed and waits for its retry held its worker: its account is charged
+    that time, as for an attempt that ended."""
+    slow, other = account(fresh_store, "slow"), account(fresh_store, "other")
+    queue(fresh_store, slow, 1)
+    [claim] = fresh_store.claim("w1", ["m"], T0 + 1, LEASE, scheduling=ONE)
+    again = fresh_store.retry_later(claim, T0 + 61, run_after=T0 + 62, event={"status": "queued"})
+    assert again is not None
+    # Charged 1 s at its claim, corrected to the 60 s it held the worker.
+    assert vtime(fresh_store, slow) == 60.0
+    assert vtime(fresh_store, other) == 0.0
