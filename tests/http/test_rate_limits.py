@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from genq.errors import RateLimited
+from genq.errors import RequestRateExceeded
 from genq.jobs import AccountLimits, ApiKey
 from genq.keys import create_key
 from genq.metrics import REGISTRY
@@ -53,17 +53,17 @@ def test_a_burst_then_one_request_per_token() -> None:
     assert [(a.limit, a.remaining) for a in left if a] == [(3, 2), (3, 1), (3, 0)]
     assert left[-1] is not None
     assert left[-1].reset == 2  # 3 tokens at 2 a second
-    with pytest.raises(RateLimited) as refused:
+    with pytest.raises(RequestRateExceeded) as refused:
         limiter.take(key())
     assert refused.value.headers["Retry-After"] == "1"
     assert refused.value.headers["RateLimit-Remaining"] == "0"
     clock.now += 0.5
     assert limiter.take(key()) is not None
-    with pytest.raises(RateLimited):
+    with pytest.raises(RequestRateExceeded):
         limiter.take(key())
     clock.now += 10  # idle: the bucket fills up to its burst, no further
     assert [limiter.take(key()) is not None for _ in range(3)] == [True] * 3
-    with pytest.raises(RateLimited):
+    with pytest.raises(RequestRateExceeded):
         limiter.take(key())
 
 
@@ -71,7 +71,7 @@ def test_a_slow_rate_asks_for_a_longer_wait() -> None:
     """At one request every ten seconds, Retry-After says ten seconds."""
     limiter = RateLimiter(0.1, 1, clock=Clock())
     limiter.take(key())
-    with pytest.raises(RateLimited) as refused:
+    with pytest.raises(RequestRateExceeded) as refused:
         limiter.take(key())
     assert refused.value.headers["Retry-After"] == "10"
 
@@ -96,7 +96,7 @@ def test_keys_have_buckets_of_their_own() -> None:
     """One key's spent bucket leaves another key's, of the same account, untouched."""
     limiter = RateLimiter(1.0, 1, clock=Clock())
     limiter.take(key("key_a"))
-    with pytest.raises(RateLimited):
+    with pytest.raises(RequestRateExceeded):
         limiter.take(key("key_a"))
     assert limiter.take(key("key_b")) is not None
 
@@ -109,7 +109,7 @@ def test_new_limits_apply_to_the_bucket_a_key_has() -> None:
     small = AccountLimits(rate_per_second=1.0, rate_burst=2)
     limiter.take(key(limits=small))
     limiter.take(key(limits=small))
-    with pytest.raises(RateLimited):
+    with pytest.raises(RequestRateExceeded):
         limiter.take(key(limits=AccountLimits(rate_per_second=1.0, rate_burst=10)))
     assert limiter.take(key(limits=AccountLimits(rate_per_second=0))) is None
     assert limiter.take(key(limits=AccountLimits())) is None
@@ -126,7 +126,7 @@ def test_idle_buckets_go_first_when_there_are_too_many() -> None:
     limiter.take(key("busy"))
     limiter.take(key("busy"))
     limiter.take(key("new"))
-    with pytest.raises(RateLimited):
+    with pytest.raises(RequestRateExceeded):
         limiter.take(key("busy"))
     assert set(limiter._buckets) == {"busy", "new"}
 
@@ -155,9 +155,9 @@ class Api:
 
 @pytest.fixture
 def api(backend_name: str, tmp_path: Path) -> Iterator[Api]:
-    limits = {"rate_limit_per_second": 2.0, "rate_limit_burst": 3}
+    limits: dict[str, Any] = {"rate_limit_per_second": 2.0, "rate_limit_burst": 3}
     schema = new_schema("rate") if backend_name == "postgres" else None
-    db = {} if schema is None else {"db": store_url(schema)}
+    db: dict[str, Any] = {} if schema is None else {"db": store_url(schema)}
     app = build_app(Settings(data_dir=tmp_path, **limits, **db), workers=False)
     service: JobService = app.state.service
     _, raw = create_key(service.store, "default", admin=True)

@@ -79,7 +79,7 @@ def test_a_failed_job_runs_again_as_a_new_job_linked_both_ways(api: Api) -> None
     """The retry has the failed job's model (by its alias), input, priority, metadata,
     webhook and timeout, but no start deadline; each names the other; a job never retried
     names none."""
-    body = {
+    body: dict[str, Any] = {
         "model": "quick",
         "input": {"steps": 2},
         "priority": 7,
