@@ -3,6 +3,7 @@ keys and usage, the admin routes, and the console's one-time sign-in."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -57,14 +58,13 @@ class Api:
         return account, raw
 
 
-@pytest.fixture
-def api(backend_name: str, tmp_path: Path) -> Iterator[Api]:
-    schema = None
-    settings = Settings(data_dir=tmp_path)
-    if backend_name == "postgres":
-        schema = new_schema("acct")
-        settings = Settings(data_dir=tmp_path, db=store_url(schema))
-    app = build_app(settings, workers=False)
+@contextlib.contextmanager
+def running_api(backend_name: str, tmp_path: Path, name: str, **settings: Any) -> Iterator[Api]:
+    """An in-process server with ``settings`` on ``backend_name`` (PostgreSQL: a schema of its
+    own, prefixed ``name``) and an admin account ``default``."""
+    schema = new_schema(name) if backend_name == "postgres" else None
+    db: dict[str, Any] = {} if schema is None else {"db": store_url(schema)}
+    app = build_app(Settings(data_dir=tmp_path, **settings, **db), workers=False)
     service: JobService = app.state.service
     _, raw = create_key(service.store, "default", admin=True)
     try:
@@ -73,6 +73,12 @@ def api(backend_name: str, tmp_path: Path) -> Iterator[Api]:
     finally:
         if schema is not None:
             drop_schema(schema)
+
+
+@pytest.fixture
+def api(backend_name: str, tmp_path: Path) -> Iterator[Api]:
+    with running_api(backend_name, tmp_path, "acct") as api:
+        yield api
 
 
 def error_code(response: Answer, status: int) -> str:

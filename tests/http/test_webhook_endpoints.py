@@ -9,16 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from starlette.testclient import TestClient
 
-from genq.keys import create_key
-from genq.server import build_app
-from genq.service import JobService
 from genq.service.core import HAS_CALLS_SECONDS
 from genq.service.webhooks import MAX_ENDPOINTS
-from genq.settings import Settings
-from tests.http.test_account_api import Api, error_code
-from tests.pg import drop_schema, new_schema, store_url
+from tests.http.test_account_api import Api, error_code, running_api
 
 #: A public address, so that registration resolves nothing.
 HOOK = "https://93.184.215.14/genq"
@@ -27,25 +21,9 @@ HOOK = "https://93.184.215.14/genq"
 @pytest.fixture
 def api(backend_name: str, tmp_path: Path) -> Iterator[Api]:
     """As ``test_account_api``'s, with a model ``noop`` and its alias ``quick``."""
-    schema = None
-    db = {}
-    if backend_name == "postgres":
-        schema = new_schema("hooks")
-        db = {"db": store_url(schema)}
-    settings = Settings(
-        data_dir=tmp_path,
-        aliases={"quick": {"model": "noop"}},
-        **db,  # type: ignore[arg-type]
-    )
-    app = build_app(settings, workers=False)
-    service: JobService = app.state.service
-    _, raw = create_key(service.store, "default", admin=True)
-    try:
-        with TestClient(app) as client:
-            yield Api(client, service.store, service, raw)
-    finally:
-        if schema is not None:
-            drop_schema(schema)
+    aliases = {"quick": {"model": "noop"}}
+    with running_api(backend_name, tmp_path, "hooks", aliases=aliases) as api:
+        yield api
 
 
 def register(api: Api, key: str | None = None, **body: object) -> dict[str, object]:
