@@ -163,6 +163,7 @@ EXAMPLES = {
     "idle_gap": (),
     "store_error": ("claim",),
     "reference_refused": ("too_large",),
+    "retried": ("example", "model_error"),
 }
 
 
