@@ -44,7 +44,7 @@ def known_id(job_id: str) -> str:
 
 #: How long a process trusts what it read of whether an account has webhook calls.
 HAS_CALLS_SECONDS = 2.0
-#: How long a model's recent run time and its workers' count are trusted (estimates).
+#: How long a model's recent run time is trusted (estimates).
 MODEL_FIGURES_SECONDS = 5.0
 #: How long a model's queue at a priority is trusted (estimates).
 QUEUE_LEVEL_SECONDS = 1.0
@@ -75,7 +75,7 @@ class ServiceCore:
         #: Texts that no longer change (a stored file's, a finished job's streamed text), kept
         #: for the clients that poll them.
         self._texts: LRUCache[tuple[str | int, ...], str] = LRUCache(KEPT_TEXT_CHARS, getsizeof=len)
-        self._served: set[str] = set()
+        self._served: dict[str, int] = {}
         self._served_at = -1.0
         #: Whether any webhook call was made for an account's jobs (whether a job's status
         #: read looks for calls when it has no webhook of its own), trusted for a moment.
@@ -86,8 +86,8 @@ class ServiceCore:
         self._queue_levels: TTLCache[tuple[str, int], Level] = TTLCache(
             maxsize=10_000, ttl=QUEUE_LEVEL_SECONDS
         )
-        #: Each model's recent run time and live workers, for estimates (``estimates``).
-        self._model_figures_cache: TTLCache[str, tuple[float | None, int]] = TTLCache(
+        #: Each model's recent run time, for estimates (``estimates``).
+        self._run_seconds: TTLCache[str, float | None] = TTLCache(
             maxsize=10_000, ttl=MODEL_FIGURES_SECONDS
         )
         #: Refuses new jobs while the disk their outputs go to is nearly full.
@@ -108,6 +108,17 @@ class ServiceCore:
                 self.store.close()
 
     # -- what the surfaces may read -------------------------------------------------------
+    async def served_models(self) -> dict[str, int]:
+        """How many live workers serve each model they serve (re-read at most once a
+        second)."""
+        now = time.monotonic()
+        if now - self._served_at > 1.0:
+            # A worker refreshes its entry every third of a lease.
+            since = time.time() - self.settings.lease_seconds
+            self._served = await self._db(self.store.workers_per_model, since)
+            self._served_at = now
+        return self._served
+
     @property
     def max_json_depth(self) -> int:
         """How deeply a request body's JSON may nest."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from genq.jobs import JobRecord, Status
 from genq.service.core import ServiceCore
@@ -19,6 +20,10 @@ class Estimate:
     seconds: float | None
 
 
+#: A run time not read yet (None is one read: no job has finished).
+UNREAD: Any = object()
+
+
 class Estimates(ServiceCore):
     async def eta(self, job: JobRecord) -> float | None:
         """Seconds until the job is expected to be done; None when genq cannot tell (it has
@@ -28,7 +33,8 @@ class Estimates(ServiceCore):
             return await self._running_eta(job)
         if job.status is not Status.QUEUED:
             return None
-        run, workers = await self._model_figures(job.model)
+        run = await self._run_time(job.model)
+        workers = (await self.served_models()).get(job.model, 0)
         if not workers or run is None:
             return None
         key = (job.model, job.priority)
@@ -50,17 +56,13 @@ class Estimates(ServiceCore):
         step, total = job.progress.step, job.progress.total
         if total > 0 and 0 < step <= total:
             return round(elapsed * (total - step) / step, 1)
-        run = (await self._model_figures(job.model))[0]
+        run = await self._run_time(job.model)
         return None if run is None else round(max(0.0, run - elapsed), 1)
 
-    async def _model_figures(self, model: str) -> tuple[float | None, int]:
-        """The model's recent run time (None: none yet) and its live workers, trusted for
+    async def _run_time(self, model: str) -> float | None:
+        """The model's recent run time (None: none yet), trusted for
         ``core.MODEL_FIGURES_SECONDS``."""
-        cache = self._model_figures_cache
-        found = cache.get(model)
-        if found is None:
-            since = time.time() - self.settings.lease_seconds
-            workers = (await self._db(self.store.workers_per_model, since)).get(model, 0)
-            found = (await self.store.recent_run_seconds(model), workers)
-            cache[model] = found
+        found = self._run_seconds.get(model, UNREAD)
+        if found is UNREAD:
+            found = self._run_seconds[model] = await self.store.recent_run_seconds(model)
         return found

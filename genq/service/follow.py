@@ -54,16 +54,6 @@ class Following(ServiceCore):
             )
         return QueueState(position, message)
 
-    async def served_models(self) -> set[str]:
-        """Models that live workers serve (re-read at most once a second)."""
-        now = time.monotonic()
-        if now - self._served_at > 1.0:
-            # A worker refreshes its entry every third of a lease.
-            since = time.time() - self.settings.lease_seconds
-            self._served = await self._db(self.store.served_models, since)
-            self._served_at = now
-        return self._served
-
     async def events(
         self, account_id: str, job_id: str, last_event_id: int = 0
     ) -> AsyncIterator[EventRecord]:
