@@ -14,6 +14,7 @@ from starlette.responses import Response
 from genq.http.account import parse_body
 from genq.http.auth import Auth
 from genq.http.cursors import decode_position, encode_position
+from genq.http.dialects.registry import DIALECTS
 from genq.http.links import Links
 from genq.http.native import WebhookEventName
 from genq.http.openapi import BODY, CALLER, Error, native_errors
@@ -311,7 +312,19 @@ async def dispatch_webhooks(service: JobService, settings: Settings) -> None:
     base_url = server_url(settings)
     links = Links(service.storage, base_url, service.link_expiry)
 
-    def render(job: JobRecord) -> dict[str, Any]:
-        return render_job(job, base_url, links.outputs(job))
+    bodies = {
+        dialect.name: body
+        for dialect in DIALECTS
+        if (body := dialect.webhook_renderer()) is not None
+    }
+
+    async def render(job: JobRecord, delivery: DeliveryRecord) -> dict[str, Any]:
+        """A job's own webhook set through a dialect with its own body gets that; the
+        account's endpoints, and every other call, the job as genq shows it."""
+        if delivery.endpoint_id is None and job.origin is not None:
+            dialect_body = bodies.get(job.origin.api)
+            if dialect_body is not None:
+                return await dialect_body(service, job, delivery.event, base_url, links)
+        return {**render_job(job, base_url, links.outputs(job)), "event": delivery.event.value}
 
     await dispatch_forever(service.store, settings, render, service.notifier)

@@ -23,8 +23,10 @@ The rules, in one place:
   ``webhook_timeout_seconds``: a slow or dead receiver holds only its own calls. Calls to a
   host that is busy are put back for a moment, untried; a take holds at most that many
   calls to one URL, so that one receiver's backlog never fills it.
-- The body is the job as ``GET /v1/jobs/{id}`` shows it now, plus ``event``: rendered when
-  sent, so its links are fresh. A job deleted meanwhile has no calls left.
+- The body is the job as ``GET /v1/jobs/{id}`` shows it now, plus ``event``; a job's own
+  webhook, set through a vendor dialect that has its own body, gets that (the vendor's
+  prediction object, say). Rendered when sent, so its links are fresh. A job deleted
+  meanwhile has no calls left.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
@@ -57,7 +59,8 @@ MAX_IN_FLIGHT = 64
 #: How soon a call put back because its host was busy is looked at again.
 BUSY_HOST_DELAY = 0.5
 
-Render = Callable[[JobRecord], dict[str, Any]]
+#: The body of one call for a job: its JSON object, ``event`` included.
+Render = Callable[[JobRecord, DeliveryRecord], Awaitable[dict[str, Any]]]
 #: A settled attempt's outcome, as ``genq_webhook_attempts_total`` counts it.
 OUTCOMES = {
     DeliveryState.DELIVERED: "delivered",
@@ -205,7 +208,7 @@ class Dispatcher:
         if isinstance(secrets, str):
             await self._settle(delivery, DeliveryState.FAILED, None, secrets)
             return
-        body = orjson.dumps({**self.render(job), "event": delivery.event.value})
+        body = orjson.dumps(await self.render(job, delivery))
         started = time.perf_counter()
         answer = await send.attempt(
             delivery.url,

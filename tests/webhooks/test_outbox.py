@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from genq.jobs import DeliveryState, JobRecord, WebhookEvent
+from genq.jobs import DeliveryRecord, DeliveryState, JobRecord, WebhookEvent
 from genq.notify.local import LocalNotifier
 from genq.service import webhook_send as send
 from genq.service.outbox import Dispatcher
@@ -36,7 +36,7 @@ def due_call(store: JobStore) -> str:
     return job.id
 
 
-def broken_render(job: JobRecord) -> dict[str, Any]:
+async def broken_render(job: JobRecord, delivery: DeliveryRecord) -> dict[str, Any]:
     raise RuntimeError("cannot render")
 
 
@@ -83,8 +83,8 @@ def answering(monkeypatch: pytest.MonkeyPatch, answer: send.Answer) -> None:
     monkeypatch.setattr(send, "attempt", attempt)
 
 
-def plain_render(job: JobRecord) -> dict[str, Any]:
-    return {"id": job.id}
+async def plain_render(job: JobRecord, delivery: DeliveryRecord) -> dict[str, Any]:
+    return {"id": job.id, "event": delivery.event.value}
 
 
 def retried_at(store: JobStore, job_id: str, settings: Settings) -> float:

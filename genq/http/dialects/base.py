@@ -8,6 +8,7 @@ nothing below it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -76,6 +77,10 @@ async def submit_translated(
     idempotency_key: str | None = None,
     settings_name: str | None = None,
     root: str = "input",
+    webhook: str | None = None,
+    webhook_events: Sequence[str] | None = None,
+    start_deadline: float | None = None,
+    timeout: float | None = None,
 ) -> tuple[JobRecord, bool]:
     """Submit a vendor request for ``model`` (an alias or a model's own name) as a job.
 
@@ -83,6 +88,8 @@ async def submit_translated(
     then the fields are translated into the model's inputs (see ``inputs.model_input``). The
     job keeps ``request`` (by default the fields) to answer later in the dialect's terms.
     ``root`` is where the fields sit in the vendor's request, for the paths errors name.
+    ``webhook`` (called on ``webhook_events``, genq's names), ``start_deadline`` and
+    ``timeout`` are the native submit's.
     """
     input, fields = translate(caller, model, fields, strict=strict, root=root)
     settings = dialect_settings(caller, settings_name or api)
@@ -94,6 +101,10 @@ async def submit_translated(
         api=api,
         request=fields if request is None else request,
         retention_seconds=settings.retention_seconds,
+        webhook=webhook,
+        webhook_events=webhook_events,
+        start_deadline=start_deadline,
+        timeout=timeout,
     )
 
 

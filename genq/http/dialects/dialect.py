@@ -12,7 +12,17 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from genq.http.links import Links
     from genq.http.routing import Router
+    from genq.jobs import JobRecord, WebhookEvent
+    from genq.service import JobService
+
+    #: A dialect's webhook body: (service, job, event, base_url, links to the job's files).
+    WebhookBody = Callable[
+        [JobService, JobRecord, WebhookEvent, str, Links], Awaitable[dict[str, Any]]
+    ]
 
 
 class DialectSettings(BaseModel):
@@ -40,10 +50,22 @@ class Dialect(Generic[S]):
     default_aliases: Mapping[str, Mapping[str, Any]]
     #: The module whose ``router`` holds the routes: imported only when they are mounted.
     routes: str
+    #: The body of the calls to a webhook set through the dialect, as the vendor sends them:
+    #: ``"module:function"``, an async ``function(service, job, event, base_url, links)``
+    #: returning the JSON object (``genq.http.webhooks.dispatch_webhooks``). None: genq's own
+    #: body (the job, and ``event``).
+    webhook_body: str | None = None
 
     def router(self) -> Router:
         router: Router = importlib.import_module(self.routes).router
         return router
+
+    def webhook_renderer(self) -> WebhookBody | None:
+        if self.webhook_body is None:
+            return None
+        module, _, name = self.webhook_body.partition(":")
+        render: WebhookBody = getattr(importlib.import_module(module), name)
+        return render
 
 
 class DialectTable(BaseModel):
