@@ -17,7 +17,7 @@ from typing import Any
 from genq.errors import ValidationFailed
 from genq.models.registry import RegisteredModel
 
-#: fal-style named sizes (some vendors pass them through), as width x height.
+#: Named image sizes (``landscape_16_9``; some vendors pass them through), as width x height.
 NAMED_SIZES = {
     "square_hd": (1024, 1024),
     "square": (512, 512),

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from genq.http.dialects import mindvideo, netmind, netmind_legacy, oxen, segmind
+from genq.http.dialects import (
+    fal,
+    mindvideo,
+    netmind,
+    netmind_legacy,
+    oxen,
+    replicate,
+    runpod,
+    segmind,
+)
 from genq.http.dialects.dialect import Dialect, default_aliases
 
 if TYPE_CHECKING:
@@ -23,6 +32,9 @@ DIALECTS: tuple[Dialect[Any], ...] = (
     mindvideo.DIALECT,
     oxen.DIALECT,
     segmind.DIALECT,
+    replicate.DIALECT,
+    fal.DIALECT,
+    runpod.DIALECT,
 )
 
 #: Every model slug the vendors' documents name, mapped to the demo model closest to it.
