@@ -49,6 +49,9 @@ class EventType(enum.StrEnum):
     OUTPUT = "output"
     #: A piece of generated text, as a text model writes it (``{"delta": "..."}``).
     TEXT = "text"
+    #: One value a model streams while it runs, any JSON (``{"value": ...}``): what a
+    #: generator handler of another platform yields, say.
+    PARTIAL = "partial"
 
 
 class WebhookEvent(enum.StrEnum):

@@ -37,6 +37,8 @@ DEFAULT_METADATA_DEPTH = 5
 DEFAULT_TEXT_CHARS = 100_000
 DEFAULT_LIST_BYTES = 8 * 1024 * 1024
 MAX_STORED_MESSAGE_CHARS = 4000
+#: Largest value a model streams as one ``partial`` event, as JSON.
+MAX_PARTIAL_BYTES = 256 * 1024
 #: Longest key of a JSON object anywhere in a body.
 MAX_KEY_CHARS = 1000
 refuse = ValidationFailed.at
@@ -109,6 +111,28 @@ def check_param(value: str | None, path: str) -> None:
     """Refuse a header or query parameter with a NUL character (no store can look one up)."""
     if value is not None and "\x00" in value:
         raise refuse(path, "must not contain NUL characters")
+
+
+def stored_json(value: Any, max_bytes: int = MAX_PARTIAL_BYTES) -> Any:
+    """A JSON value a model produced, made storable: its strings and keys as ``stored_text``
+    makes them (any length); ValueError when it is not JSON or takes more than ``max_bytes``."""
+    try:
+        size = len(orjson.dumps(value))
+    except TypeError as exc:
+        raise ValueError(f"not a JSON value: {exc}") from None
+    if size > max_bytes:
+        raise ValueError(f"{size} bytes as JSON, more than {max_bytes}")
+    return _storable(value)
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        return stored_text(value, limit=None)
+    if isinstance(value, dict):
+        return {stored_text(str(k), limit=None): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
 
 
 def stored_text(text: str, limit: int | None = MAX_STORED_MESSAGE_CHARS) -> str:

@@ -159,6 +159,10 @@ class RunContext(abc.ABC):
     def text(self, delta: str) -> None:  # noqa: B027 - optional, dropped by default
         """Stream a piece of generated text (a token or a few) to the job's event stream."""
 
+    def partial(self, value: Any) -> None:  # noqa: B027 - optional, dropped by default
+        """Stream one JSON value (what a generator yields) to the job's event stream, as a
+        ``partial`` event, in order; one over 256 KiB as JSON is dropped with a log line."""
+
     def defer(self, work: Callable[[], None]) -> None:
         """Run ``work`` after the model call, on another thread, before the job's outputs are
         stored: encoding and writing files there lets the worker start its next model call

@@ -17,7 +17,7 @@ from genq import metrics
 from genq.deadlines import run_deadline, timeout_failure
 from genq.errors import StoreUnavailable
 from genq.jobs import Claim, EventType, Failure, ProgressRecord
-from genq.limits import stored_text
+from genq.limits import stored_json, stored_text
 from genq.media import fetch
 from genq.models.base import RunContext
 from genq.worker.outputs import PendingOutput
@@ -133,6 +133,19 @@ class JobContext(RunContext):
         self._last_text = now
         with self._best_effort():
             self.worker.store.add_event(self.claim, EventType.TEXT, {"delta": delta}, now)
+
+    def partial(self, value: Any) -> None:
+        if self.ended:
+            return
+        # The text streamed before it comes before it.
+        self.flush_text()
+        try:
+            data = {"value": stored_json(value)}
+        except ValueError as exc:
+            self.log(f"a streamed value was dropped: {exc}")
+            return
+        with self._best_effort():
+            self.worker.store.add_event(self.claim, EventType.PARTIAL, data, time.time())
 
     def defer(self, work: Callable[[], None]) -> None:
         self._deferred.append(work)
