@@ -1,5 +1,5 @@
 """Following jobs: waiting for one to end, where a queued one stands, its events as they
-come, and the text a text model has streamed so far."""
+come, and the text a text model has streamed so far, and the lines it has logged."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import bisect
 import functools
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
@@ -17,6 +18,8 @@ from genq.notify import Topic
 from genq.service.core import ServiceCore
 
 MAX_WAIT_SECONDS = 60.0
+#: Most log lines ``logs_so_far`` answers: the latest ones.
+MAX_LOG_LINES = 1000
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,16 @@ class Following(ServiceCore):
         if job.terminal:
             self._keep_text(key, text)
         return text
+
+    async def logs_so_far(self, job: JobRecord, limit: int = MAX_LOG_LINES) -> list[EventRecord]:
+        """The lines the job's model has logged so far (its ``log`` events), oldest first:
+        the latest ``limit`` of them."""
+        lines: deque[EventRecord] = deque(maxlen=limit)
+        after = 0
+        while events := await self.store.read_events(job.id, after):
+            after = events[-1].id
+            lines.extend(e for e in events if e.type is EventType.LOG)
+        return list(lines)
 
     @functools.cached_property
     def _feeds(self) -> dict[str, JobFeed]:

@@ -284,3 +284,25 @@ def test_followers_that_leave_leave_nothing_waiting(service: JobService) -> None
         return waiting
 
     assert asyncio.run(scenario()) == 1
+
+
+def test_logs_so_far_are_the_latest_log_lines_in_order(service: JobService) -> None:
+    """A job's log lines are its ``log`` events alone, oldest first, across pages of the
+    store's reads; past the limit, the latest ones."""
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        store = service.store
+        now = time.time()
+        account = store.ensure_account("acme", None, now)
+        job = store.submit(new_job(account, created_at=now)).job
+        claim = store.claim("w1", ["m"], time.time(), LEASE)[0]
+        for index in range(600):
+            store.add_event(claim, EventType.LOG, {"message": f"line {index}"}, time.time())
+            store.add_event(claim, EventType.TEXT, {"delta": "x"}, time.time())
+        every = await service.logs_so_far(job)
+        latest = await service.logs_so_far(job, limit=2)
+        return [e.data["message"] for e in every], [e.data["message"] for e in latest]
+
+    every, latest = asyncio.run(scenario())
+    assert every == [f"line {index}" for index in range(600)]
+    assert latest == ["line 598", "line 599"]
