@@ -30,6 +30,7 @@ RUNTIMES = {
     "diffusers": "genq.runtimes.diffusion:DiffusersModel",
     "transformers": "genq.runtimes.textgen:TextGenerationModel",
     "python": "genq.runtimes.plugin:PythonModel",
+    "runpod": "genq.runtimes.runpod:RunPodModel",
 }
 
 #: Keys every ``[models.NAME]`` table may have; the others belong to the model's ``Options``.

@@ -27,6 +27,9 @@ from genq.settings import Settings
 GENQ = Path(genq.__file__).parent
 DIALECTS_DIR = GENQ / "http" / "dialects"
 REGISTRY = DIALECTS_DIR / "registry.py"
+MODELS_REGISTRY = GENQ / "models" / "registry.py"
+#: A runtime's entry in ``RUNTIMES``: its name, then its own module of ``genq.runtimes``.
+RUNTIME_ENTRY = re.compile(r'^ *"(\w+)": "genq\.runtimes\.\1:\w+",$', re.MULTILINE)
 NAMES = [dialect.name for dialect in DIALECTS]
 #: A vendor's word: the first part of its dialects' names (netmind for netmind_legacy).
 VENDORS = sorted({name.split("_")[0] for name in NAMES})
@@ -66,7 +69,8 @@ def app_with(tmp_path: Path) -> Iterator[AppWith]:
 
 def test_vendor_names_stay_in_their_own_package() -> None:
     """No file of genq names a vendor outside that vendor's packages, but the registry and
-    the runtime that runs the vendor's model code (``genq/runtimes/runpod.py``)."""
+    the runtime that runs the vendor's model code (``genq/runtimes/runpod.py``, listed once
+    by its name among the models' runtimes)."""
     assert set(VENDORS) >= {"netmind", "mindvideo", "oxen", "segmind", "replicate", "fal"}
     words = {vendor: re.compile(rf"\b{vendor}\b") for vendor in VENDORS}
     strays = []
@@ -74,6 +78,8 @@ def test_vendor_names_stay_in_their_own_package() -> None:
         if not path.is_file() or "__pycache__" in path.parts or path == REGISTRY:
             continue
         text = path.read_text(errors="ignore").lower()
+        if path == MODELS_REGISTRY:
+            text = RUNTIME_ENTRY.sub("", text)
         inside = (
             path.relative_to(DIALECTS_DIR).parts[0] if path.is_relative_to(DIALECTS_DIR) else ""
         )
