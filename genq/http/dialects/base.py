@@ -81,6 +81,7 @@ async def submit_translated(
     webhook_events: Sequence[str] | None = None,
     start_deadline: float | None = None,
     timeout: float | None = None,
+    priority: int = 0,
 ) -> tuple[JobRecord, bool]:
     """Submit a vendor request for ``model`` (an alias or a model's own name) as a job.
 
@@ -88,8 +89,8 @@ async def submit_translated(
     then the fields are translated into the model's inputs (see ``inputs.model_input``). The
     job keeps ``request`` (by default the fields) to answer later in the dialect's terms.
     ``root`` is where the fields sit in the vendor's request, for the paths errors name.
-    ``webhook`` (called on ``webhook_events``, genq's names), ``start_deadline`` and
-    ``timeout`` are the native submit's.
+    ``webhook`` (called on ``webhook_events``, genq's names), ``start_deadline``,
+    ``timeout`` and ``priority`` are the native submit's.
     """
     input, fields = translate(caller, model, fields, strict=strict, root=root)
     settings = dialect_settings(caller, settings_name or api)
@@ -105,6 +106,7 @@ async def submit_translated(
         webhook_events=webhook_events,
         start_deadline=start_deadline,
         timeout=timeout,
+        priority=priority,
     )
 
 
