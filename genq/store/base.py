@@ -95,6 +95,9 @@ class JobFilter:
     model: str | None = None
     origin_api: str | None = None
     origin_model: str | None = None
+    #: Only jobs run more than once: an attempt after a failed one or a lost worker, or a
+    #: retry of an earlier job.
+    retried: bool = False
 
 
 @dataclass(frozen=True)
@@ -440,8 +443,11 @@ class JobStore(abc.ABC):
         """How many of the account's live jobs ``list_jobs`` can list with this filter."""
 
     @abc.abstractmethod
-    def request_cancel(self, account_id: str, job_id: str, now: float) -> JobRecord | None:
-        """Cancel a queued job at once, flag a running one; terminal jobs are left as they are."""
+    def request_cancel(
+        self, account_id: str, job_id: str, now: float, *, queued_only: bool = False
+    ) -> JobRecord | None:
+        """Cancel a queued job at once, flag a running one (unless ``queued_only``: it is left
+        to run); terminal jobs are left as they are."""
 
     @abc.abstractmethod
     def delete_job(self, account_id: str, job_id: str, now: float) -> JobRecord | None:
@@ -449,6 +455,14 @@ class JobStore(abc.ABC):
 
     @abc.abstractmethod
     def events_after(self, job_id: str, after_id: int, limit: int = 500) -> list[EventRecord]: ...
+
+    @abc.abstractmethod
+    def take_stream(
+        self, account_id: str, job_id: str, now: float, *, limit: int, max_bytes: int
+    ) -> list[EventRecord] | None:
+        """The job's streamed pieces (``text`` and ``partial`` events) that no take handed out
+        before, oldest first: at most ``limit`` of them, holding at most ``max_bytes`` as JSON
+        (at least one), now marked taken (``genq.store.streams``). None: no such live job."""
 
     @abc.abstractmethod
     def queue_position(self, job: JobRecord) -> int:
@@ -537,6 +551,11 @@ class JobStore(abc.ABC):
     @abc.abstractmethod
     def workers_per_model(self, since: float) -> dict[str, int]:
         """How many workers seen at or after ``since`` serve each model."""
+
+    @abc.abstractmethod
+    async def read_model_workers(self, model: str, since: float) -> tuple[int, int]:
+        """The workers seen at or after ``since`` that serve ``model``, and how many of them
+        run a job now (of any model)."""
 
     # -- estimates (``genq.store.estimates``), from the event loop -------------------------
     @abc.abstractmethod

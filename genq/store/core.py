@@ -54,6 +54,7 @@ from genq.store.rows import (
     progress_event_data,
     worker_lost_message,
 )
+from genq.store.streams import StreamStatements
 from genq.store.webhooks import WebhookStatements
 
 
@@ -67,6 +68,7 @@ class SQLStore(
     RetryStatements,
     DeadlineStatements,
     EstimateStatements,
+    StreamStatements,
     JobStore,
 ):
     """A ``JobStore`` over a database engine's adapter."""
@@ -266,7 +268,9 @@ class SQLStore(
         rows = await self._db.read(*q.count_jobs(account_id, now, where))
         return int(rows[0]["n"]) if rows else 0
 
-    def request_cancel(self, account_id: str, job_id: str, now: float) -> JobRecord | None:
+    def request_cancel(
+        self, account_id: str, job_id: str, now: float, *, queued_only: bool = False
+    ) -> JobRecord | None:
         args = {"id": job_id, "account_id": account_id, "now": now}
 
         def run(tx: Tx) -> JobRecord | None:
@@ -276,7 +280,7 @@ class SQLStore(
                     return None
                 if row["status"] == "queued":
                     row = self.change(tx, q.CANCEL_QUEUED, args, now)[0]
-                elif row["status"] == "running" and not row["cancel_requested"]:
+                elif row["status"] == "running" and not (row["cancel_requested"] or queued_only):
                     logged = (EventType.LOG, {"message": "cancel requested"})
                     row = self.change(tx, q.FLAG_CANCEL, args, now, logged)[0]
                 return self._job(row)
@@ -465,6 +469,12 @@ class SQLStore(
     def workers_per_model(self, since: float) -> dict[str, int]:
         rows = self._db.all(q.SERVED_MODELS, {"since": since})
         return dict(Counter(name for row in rows for name in self._db.decode(row["models"])))
+
+    async def read_model_workers(self, model: str, since: float) -> tuple[int, int]:
+        live = await self._db.read(q.LIVE_WORKERS, {"since": since})
+        serving = {row["id"] for row in live if model in self._db.decode(row["models"])}
+        busy = {row["worker_id"] for row in await self._db.read(q.BUSY_WORKERS, {})}
+        return len(serving), len(serving & busy)
 
     # -- recovery and housekeeping -------------------------------------------------------
     def _release(self, tx: Tx, which: q.Release, args: Args, now: float) -> Released:

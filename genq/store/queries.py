@@ -203,6 +203,8 @@ def _filter(where: JobFilter, args: dict[str, Any]) -> str:
             args[column] = value
     if where.statuses:
         sql += f" AND {_status_in(where.statuses)}"
+    if where.retried:
+        sql += " AND (attempts > 1 OR retry_of IS NOT NULL)"
     return sql
 
 
@@ -332,6 +334,9 @@ REGISTER_WORKER = (
 UNREGISTER_WORKER = "DELETE FROM workers WHERE id = :id"
 FORGET_SILENT_WORKERS = "DELETE FROM workers WHERE seen_at < :before"
 SERVED_MODELS = "SELECT models FROM workers WHERE seen_at >= :since"
+LIVE_WORKERS = "SELECT id, models FROM workers WHERE seen_at >= :since"
+#: The workers that run a job now, from the partial index of running jobs.
+BUSY_WORKERS = "SELECT DISTINCT worker_id FROM jobs WHERE status = 'running'"
 
 
 # -- recovery and housekeeping -----------------------------------------------------------
