@@ -116,13 +116,16 @@ def check_param(value: str | None, path: str) -> None:
 def stored_json(value: Any, max_bytes: int = MAX_PARTIAL_BYTES) -> Any:
     """A JSON value a model produced, made storable: its strings and keys as ``stored_text``
     makes them (any length); ValueError when it is not JSON or takes more than ``max_bytes``."""
+    # Made storable first: JSON has no form for a lone surrogate, which a storable value
+    # holds as U+FFFD.
+    storable = _storable(value)
     try:
-        size = len(orjson.dumps(value))
+        size = len(orjson.dumps(storable))
     except TypeError as exc:
         raise ValueError(f"not a JSON value: {exc}") from None
     if size > max_bytes:
         raise ValueError(f"{size} bytes as JSON, more than {max_bytes}")
-    return _storable(value)
+    return storable
 
 
 def _storable(value: Any) -> Any:
