@@ -299,8 +299,10 @@ async def job_events(
         "Last-Event-ID).",
     ),
 ) -> EventStream:
-    """One event per status change, progress update, log line and output; resumable with
-    ``Last-Event-ID``; the stream ends after the terminal status event, or after
+    """One event per status change (``status``), progress update (``progress``), log line
+    (``log``) and output (``output``); a text model's text as it comes (``text``), and the
+    values a model streams, such as a generator handler's items (``partial``, ``{"value"}``);
+    resumable with ``Last-Event-ID``; the stream ends after the terminal status event, or after
     ``timeout`` seconds: a client with a deadline gets its answer on time, which the
     keep-alive pings would otherwise put off."""
     after = event_after(last_event_id)
