@@ -7,12 +7,14 @@ import asyncio
 import logging
 import os
 import signal
+import ssl
 from typing import Any
 
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
 from genq import logs
+from genq.errors import ConfigError
 from genq.http.app import GenqApp, census, create_app
 from genq.keys import SIGN_IN_SECONDS, create_key, new_sign_in_token, sign_in_link
 from genq.models.registry import ModelRegistry
@@ -113,7 +115,35 @@ def base_url(settings: Settings) -> str:
     host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host, settings.host)
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
+    return f"{settings.scheme}://{host}:{settings.port}"
+
+
+def check_tls(settings: Settings) -> None:
+    """Refuse to start, in one line, with a TLS certificate without its key (or a key
+    without its certificate), or ones that cannot be served (missing, unreadable, not PEM,
+    not a pair, an encrypted key), rather than fail inside the server with a traceback."""
+    cert, key = settings.tls_cert, settings.tls_key
+    if cert is None and key is None:
+        return
+    if cert is None or key is None:
+        given, missing = ("tls_cert", "tls_key") if key is None else ("tls_key", "tls_cert")
+        raise ConfigError(f"cannot serve TLS: {given} is set but {missing} is not")
+    for name, path in (("tls_cert", cert), ("tls_key", key)):
+        try:
+            path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot serve TLS: {name} {path}: {exc.strerror or exc}") from None
+
+    def encrypted() -> bytes:
+        raise ConfigError(f"cannot serve TLS: tls_key {key} is encrypted; give it unencrypted")
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key, encrypted)
+    except ssl.SSLError as exc:
+        reason = (exc.reason or "not PEM").replace("_", " ").lower()
+        raise ConfigError(
+            f"cannot serve TLS: {cert} and {key} are not a PEM certificate and its key ({reason})"
+        ) from None
 
 
 def console_link(settings: Settings, store: JobStore, account: str) -> str | None:
@@ -126,6 +156,7 @@ def console_link(settings: Settings, store: JobStore, account: str) -> str | Non
 
 
 def serve(settings: Settings, *, workers: bool = True) -> None:
+    check_tls(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.db_url)
     try:
@@ -165,4 +196,6 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
         log_level=os.environ.get("GENQ_LOG_LEVEL", "warning").lower(),
         access_log=False,
         timeout_graceful_shutdown=int(settings.cancel_grace_seconds) + 5,
+        ssl_certfile=settings.tls_cert,
+        ssl_keyfile=settings.tls_key,
     )

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     db: str | None = None
     storage: str | None = None
     public_url: str | None = None
+    #: A PEM certificate (chain) and its private key: ``genq serve`` answers HTTPS with
+    #: them (both or neither, ``genq.server.check_tls``; None: plain HTTP).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     secret: str | None = None
     retention_seconds: float = Field(default=24 * 3600, gt=0)
     link_ttl_seconds: float = Field(default=3600, gt=0)
@@ -98,6 +102,11 @@ class Settings(BaseSettings):
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)
     aliases: dict[str, str | dict[str, Any]] = Field(default_factory=dict)
     dialects: Dialects = Field(default_factory=Dialects)
+
+    @property
+    def scheme(self) -> str:
+        """How clients reach ``genq serve``: ``https`` with a TLS certificate, else ``http``."""
+        return "http" if self.tls_cert is None else "https"
 
     @classmethod
     def settings_customise_sources(

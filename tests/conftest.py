@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -84,16 +85,25 @@ class GenqServer:
     """A ``genq serve`` child process and an HTTP client for it."""
 
     def __init__(
-        self, data_dir: Path, toml: str = "", backend: Backend | None = None, **settings: Any
+        self,
+        data_dir: Path,
+        toml: str = "",
+        backend: Backend | None = None,
+        tls_ca: str | None = None,
+        **settings: Any,
     ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.config = data_dir.parent / f"{data_dir.name}.toml"
         self.backend = backend or Backend("sqlite")
         self.env = self.backend.env()
         merged = {**FAST_SETTINGS, **self.backend.settings(), **settings}
         self.settings = merged
+        # With tls_cert (and tls_key) it serves HTTPS, checked against the CA file tls_ca.
+        self.url = f"{'https' if 'tls_cert' in merged else 'http'}://127.0.0.1:{self.port}"
+        self.verify: ssl.SSLContext | bool = True
+        if tls_ca is not None:
+            self.verify = ssl.create_default_context(cafile=tls_ca)
         flat = "".join(f"{k} = {toml_value(v)}\n" for k, v in merged.items())
         self.config.write_text(flat + toml)
         self.process: subprocess.Popen[bytes] | None = None
@@ -126,7 +136,8 @@ class GenqServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"genq serve exited with {self.process.returncode}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                healthz = httpx.get(f"{self.url}/healthz", timeout=1, verify=self.verify)
+                if healthz.status_code == 200:
                     break
             time.sleep(0.05)
         else:
@@ -180,6 +191,7 @@ class GenqServer:
     def client(self, key: str | None = None, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key or self.key}"}
         kwargs.setdefault("follow_redirects", True)
+        kwargs.setdefault("verify", self.verify)
         return httpx.Client(base_url=self.url, headers=headers, timeout=90, **kwargs)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:

@@ -70,6 +70,17 @@ def serve(
     ),
     db: str = Db,
     storage: str = Storage,
+    tls_cert: Path = typer.Option(
+        None,
+        "--tls-cert",
+        help="Serve HTTPS with this PEM certificate (chain); needs --tls-key (env "
+        "GENQ_TLS_CERT; default: plain HTTP).",
+    ),
+    tls_key: Path = typer.Option(
+        None,
+        "--tls-key",
+        help="The certificate's private key, PEM, unencrypted (env GENQ_TLS_KEY).",
+    ),
     config: Path = Config,
     log_format: str = LogFormat,
 ) -> None:
@@ -83,6 +94,8 @@ def serve(
         workers=workers,
         db=db,
         storage=storage,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
     )
     from genq.server import serve as run_server
 

@@ -304,7 +304,7 @@ def server_url(settings: Settings) -> str:
     host = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(settings.host)
     if host is None:
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    return f"http://{host}:{settings.port}"
+    return f"{settings.scheme}://{host}:{settings.port}"
 
 
 async def dispatch_webhooks(service: JobService, settings: Settings) -> None:
