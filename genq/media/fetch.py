@@ -1,5 +1,6 @@
 """Fetching reference inputs (the image of an image-to-image, inpainting or image-to-video job)
-named by an ``http://`` or ``https://`` URL or given inline as a ``data:`` URI.
+named by an ``http://`` or ``https://`` URL or given inline as a ``data:`` URI; and, for models
+that take files of any kind (a Cog predictor's ``Path`` inputs), such files (``fetch_file``).
 
 What can be checked without the network (the scheme, the URL's form, a ``data:`` URI's
 contents) is checked when the job is submitted too (``check_reference``, in
@@ -25,10 +26,14 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
+import mimetypes
+import re
 import socket
 import ssl
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 from PIL import Image
@@ -60,6 +65,7 @@ __all__ = [
     "address_kind",
     "check_reference",
     "fetch_bytes",
+    "fetch_file",
     "fetch_image",
 ]
 
@@ -68,8 +74,8 @@ log = logging.getLogger("genq.fetch")
 MAX_REDIRECTS = 5
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_IMAGES = "image/png,image/jpeg,image/webp,image/gif;q=0.8"
 _REQUEST_HEADERS = {
-    "Accept": "image/png,image/jpeg,image/webp,image/gif;q=0.8",
     # A compressed body could inflate a thousandfold within one chunk, before the size check
     # sees it; images gain nothing from compression anyway.
     "Accept-Encoding": "identity",
@@ -121,8 +127,10 @@ def fetch_bytes(
     allow_private: bool = False,
     timeout: float = 20.0,
     job_id: str | None = None,
+    any_type: bool = False,
 ) -> Fetched:
-    """The bytes of the PNG, JPEG, WebP or GIF image at ``ref``.
+    """The bytes of the PNG, JPEG, WebP or GIF image at ``ref`` (with ``any_type``: of any
+    file, its type recognised from the bytes for those images, else as declared).
 
     ``ref`` is an ``http://`` or ``https://`` URL (at most ``MAX_REDIRECTS`` redirects) or a
     ``data:`` URI. At most ``max_bytes`` are read; ``timeout`` bounds the whole fetch (roughly:
@@ -134,8 +142,11 @@ def fetch_bytes(
         if is_data_uri(ref):
             data, declared = decode_data_uri(ref, max_bytes)
         else:
-            data, declared = _download(ref, max_bytes, allow_private, timeout)
+            accept = "*/*" if any_type else _IMAGES
+            data, declared = _download(ref, max_bytes, allow_private, timeout, accept)
         content_type = sniff(data)
+        if content_type is None and any_type:
+            content_type = _declared_type(declared) or "application/octet-stream"
         if content_type is None:
             raise Refusal(not_an_image(declared), kind="bad_type")
     except Refusal as refusal:
@@ -152,6 +163,49 @@ def fetch_bytes(
             f"cannot fetch {shown(ref)}{via}: {refusal}", refusal.kind
         ) from refusal.__cause__
     return Fetched(data, content_type)
+
+
+def fetch_file(
+    ref: str,
+    folder: Path,
+    *,
+    max_bytes: int,
+    allow_private: bool = False,
+    timeout: float = 20.0,
+    job_id: str | None = None,
+) -> tuple[Path, str]:
+    """The file at ``ref``, of any type, saved in ``folder`` and its content type.
+
+    It is fetched as ``fetch_bytes(..., any_type=True)`` fetches it, with the same refusals
+    (``InputError``) but for the type, and named after the URL's last path segment (only
+    letters, digits, ``.``, ``-`` and ``_`` kept), or ``file``, with the suffix of its type
+    when the name has none.
+    """
+    fetched = fetch_bytes(
+        ref,
+        max_bytes=max_bytes,
+        allow_private=allow_private,
+        timeout=timeout,
+        job_id=job_id,
+        any_type=True,
+    )
+    path = folder / _file_name(ref.strip(), fetched.content_type)
+    path.write_bytes(fetched.data)
+    return path, fetched.content_type
+
+
+def _declared_type(declared: str | None) -> str | None:
+    """A declared content type without its parameters, if it looks like one."""
+    kind = (declared or "").split(";")[0].strip().lower()
+    return kind if re.fullmatch(r"[a-z0-9.+-]+/[a-z0-9.+-]+", kind) else None
+
+
+def _file_name(ref: str, content_type: str) -> str:
+    name = "" if is_data_uri(ref) else unquote(parse_url(ref).path.rsplit("/", 1)[-1])
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", name)[-100:].lstrip(".") or "file"
+    if "." not in name:
+        name += mimetypes.guess_extension(content_type) or ""
+    return name
 
 
 # --- addresses -------------------------------------------------------------------------------
@@ -206,13 +260,15 @@ class _Limits:
     allow_private: bool
     timeout: float
     deadline: float
+    #: The request's Accept header.
+    accept: str
 
 
 def _download(
-    ref: str, max_bytes: int, allow_private: bool, timeout: float
+    ref: str, max_bytes: int, allow_private: bool, timeout: float, accept: str
 ) -> tuple[bytes, str | None]:
     """The body of the URL ``ref`` and its declared content type, following redirects."""
-    limits = _Limits(max_bytes, allow_private, timeout, time.monotonic() + timeout)
+    limits = _Limits(max_bytes, allow_private, timeout, time.monotonic() + timeout, accept)
     url = parse_url(ref)
     # Redirects are followed here rather than by httpx, so that every hop is checked.
     for hop in range(MAX_REDIRECTS + 1):
@@ -240,7 +296,7 @@ def _get(url: httpx.URL, limits: _Limits) -> tuple[bytes, str | None] | httpx.UR
         verify=_tls_context(), trust_env=False, follow_redirects=False, timeout=remaining
     ) as client:
         try:
-            response = _connect(client, url, host, addresses)
+            response = _connect(client, url, host, addresses, limits.accept)
             try:
                 if response.status_code in _REDIRECT_STATUSES:
                     return _redirect_target(url, response)
@@ -257,7 +313,7 @@ def _get(url: httpx.URL, limits: _Limits) -> tuple[bytes, str | None] | httpx.UR
 
 
 def _connect(
-    client: httpx.Client, url: httpx.URL, host: str, addresses: list[IPAddress]
+    client: httpx.Client, url: httpx.URL, host: str, addresses: list[IPAddress], accept: str
 ) -> httpx.Response:
     """The response headers from the first of ``addresses`` that takes the connection.
 
@@ -269,7 +325,7 @@ def _connect(
     do the same at connect time, but httpx only takes one through its private transport
     attributes.)
     """
-    headers = {**_REQUEST_HEADERS, "Host": url.netloc.decode("ascii")}
+    headers = {**_REQUEST_HEADERS, "Accept": accept, "Host": url.netloc.decode("ascii")}
     extensions = {"sni_hostname": host} if url.scheme == "https" else {}
     failure: httpx.ConnectError | None = None
     for address in addresses:

@@ -23,12 +23,14 @@ from genq.media.fetch import (
     Fetched,
     check_reference,
     fetch_bytes,
+    fetch_file,
     fetch_image,
 )
 from genq.models.base import InputError
-from tests.media.images import LIMIT, PNG, encoded
+from tests.media.images import LIMIT, PNG, data_uri, encoded
 from tests.media.network import (
     FakeDNS,
+    Handler,
     LocalServer,
     body,
     chunked,
@@ -338,3 +340,58 @@ def test_https_certificate_for_another_name_is_refused(
     with pytest.raises(InputError, match=r"could not connect \(.*certificate verify failed"):
         fetch_bytes(url, max_bytes=LIMIT, allow_private=True)
     assert tls_server.requests == []
+
+
+# --- files of any type -----------------------------------------------------------------------
+
+
+def test_files_of_any_type_are_fetched_and_named_after_their_url(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    """fetch_file takes what is no image, asks for any type, and names the file after the
+    URL's last segment (characters a file name should not hold replaced)."""
+    wave = b"RIFF\x24\x00\x00\x00WAVEfmt "
+    accepted: list[str] = []
+
+    def route(handler: Handler) -> None:
+        accepted.append(handler.headers.get("Accept", ""))
+        handler.answer(200, wave, "audio/wav")
+
+    server.routes["/clips/voice%20memo%3B1.wav?x=1"] = route
+    path, content_type = fetch_file(
+        server.url("/clips/voice%20memo%3B1.wav?x=1"), tmp_path, max_bytes=LIMIT, allow_private=True
+    )
+    assert (path, path.read_bytes(), content_type) == (
+        tmp_path / "voice_memo_1.wav",
+        wave,
+        "audio/wav",
+    )
+    assert accepted == ["*/*"]
+
+
+@pytest.mark.parametrize(
+    ("ref", "name", "content_type"),
+    [
+        (data_uri(b"hello", "text/plain"), "file.txt", "text/plain"),
+        (data_uri(PNG, "application/octet-stream"), "file.png", "image/png"),
+        ("data:,plain%20bytes", "file.bin", "application/octet-stream"),
+    ],
+)
+def test_a_data_uri_file_is_named_after_its_type(
+    tmp_path: Path, ref: str, name: str, content_type: str
+) -> None:
+    """A data: URI's file is called file, with the suffix of its type: an image's recognised
+    from its bytes, another's as declared."""
+    path, found = fetch_file(ref, tmp_path, max_bytes=LIMIT)
+    assert (path.name, found) == (name, content_type)
+
+
+def test_file_fetches_keep_the_guard(server: LocalServer, tmp_path: Path) -> None:
+    """A private address and a file over the limit are refused as for images, nothing saved."""
+    server.routes["/big.bin"] = body(b"x" * (LIMIT + 1), "application/octet-stream")
+    with pytest.raises(InputError, match="does not resolve to a public address"):
+        fetch_file(server.url("/big.bin"), tmp_path, max_bytes=LIMIT)
+    assert server.requests == []
+    with pytest.raises(InputError, match="larger than the 64 KiB limit"):
+        fetch_file(server.url("/big.bin"), tmp_path, max_bytes=LIMIT, allow_private=True)
+    assert list(tmp_path.iterdir()) == []
