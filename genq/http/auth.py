@@ -15,12 +15,16 @@ from genq.http.routing import Depends
 from genq.jobs import ApiKey
 from genq.service import JobService
 
+#: The ``Authorization`` schemes that carry a genq key.
+KEY_SCHEMES = ("bearer", "key")
+
 
 def raw_api_key(request: Request) -> str | None:
-    """``Authorization: Bearer KEY`` or ``Authorization: KEY``, else ``x-api-key: KEY``."""
+    """``Authorization: Bearer KEY``, ``Authorization: Key KEY`` (the scheme some vendors'
+    clients send) or ``Authorization: KEY``, else ``x-api-key: KEY``."""
     header = (request.headers.get("authorization") or "").strip()
     scheme, _, rest = header.partition(" ")
-    if scheme.lower() == "bearer" and rest.strip():
+    if scheme.lower() in KEY_SCHEMES and rest.strip():
         return rest.strip()
     if header and not rest:
         return header
