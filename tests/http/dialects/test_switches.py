@@ -20,6 +20,7 @@ CREATE_ROUTES = {
     "mindvideo": "/api/v1/tasks",
     "oxen": "/api/ai/queue",
     "segmind": "/v2/seedream-4.5",
+    "fal": "/fal/queue/fal-ai/flux/schnell",
 }
 
 
