@@ -30,6 +30,18 @@ class Control(Quotas):
             )
         return job
 
+    async def cancel_queued(self, account_id: str, job_id: str) -> bool:
+        """Cancel a job if it is still queued; whether this call canceled it (a job a worker
+        took meanwhile is left to run)."""
+        now = time.time()
+        job = await self._db(
+            self.store.request_cancel, account_id, known_id(job_id), now, queued_only=True
+        )
+        if job is None or job.status is not Status.CANCELED or job.finished_at != now:
+            return False
+        metrics.add(metrics.ended(job))
+        return True
+
     async def delete(self, account_id: str, job_id: str) -> JobRecord:
         """Delete a job and its files, stopping it first if it runs."""
         job = await self._db(self.store.delete_job, account_id, known_id(job_id), time.time())

@@ -119,6 +119,17 @@ class ServiceCore:
             self._served_at = now
         return self._served
 
+    async def model_workers(self, model: str) -> tuple[int, int]:
+        """The live workers that serve ``model``, and how many of them run a job now (of any
+        model)."""
+        since = time.time() - self.settings.lease_seconds
+        return await self.store.read_model_workers(model, since)
+
+    @property
+    def retention_seconds(self) -> float:
+        """How long a job lives when its surface sets no retention of its own."""
+        return self.settings.retention_seconds
+
     @property
     def max_json_depth(self) -> int:
         """How deeply a request body's JSON may nest."""

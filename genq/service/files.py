@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from genq.errors import Forbidden, Missing
 from genq.jobs import JobRecord, OutputRecord
@@ -25,6 +28,20 @@ class Files(ServiceCore):
         for output in job.outputs:
             if output.content_type.startswith("text/"):
                 return await self._stored_text(output.key, limit)
+        return None
+
+    async def output_json(self, job: JobRecord, limit: int = MAX_TEXT_BYTES) -> Any:
+        """The value of the job's first JSON output (``application/json``), when it holds at
+        most ``limit`` bytes; None without one, or past the limit."""
+        for output in job.outputs:
+            if output.content_type.split(";")[0].strip() == "application/json":
+                if output.size > limit:
+                    return None
+                text = await self._stored_text(output.key, limit)
+                try:
+                    return None if text is None else orjson.loads(text)
+                except orjson.JSONDecodeError:  # not what its content type says
+                    return None
         return None
 
     async def _stored_text(self, key: str, limit: int) -> str | None:

@@ -74,6 +74,11 @@ class Listing(ServiceCore):
         total = await self.store.read_count(account_id, now, where)
         return [job for _, job in rows], total
 
+    async def count_jobs(self, account_id: str, where: JobFilter) -> int:
+        """How many of the account's live jobs a filter selects."""
+        limits.check_param(where.model, "model")
+        return await self.store.read_count(account_id, time.time(), where)
+
     async def _read_page(
         self,
         account_id: str,
