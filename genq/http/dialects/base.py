@@ -55,14 +55,23 @@ def dialect_settings(caller: Caller, name: str) -> DialectSettings:
 
 
 def translate(
-    caller: Caller, model: str, fields: dict[str, Any], *, strict: bool = False, root: str
+    caller: Caller,
+    model: str,
+    fields: dict[str, Any],
+    *,
+    strict: bool = False,
+    root: str,
+    verbatim: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The model's input for a vendor request's fields, and the fields with the defaults of
-    the alias's vendor schema (checked first, when the alias has one)."""
+    the alias's vendor schema (checked first, when the alias has one). ``verbatim``: the
+    fields are the model's own inputs, passed as they are (the model's schema checks them)."""
     target, alias = caller.svc.resolve(model)
     if alias is not None and alias.input_schema is not None:
         alias.check(fields, root)
         fields = fill_defaults(alias.input_schema, fields)
+    if verbatim:
+        return fields, fields
     return model_input(fields, target, strict=strict, root=root), fields
 
 
@@ -82,6 +91,7 @@ async def submit_translated(
     start_deadline: float | None = None,
     timeout: float | None = None,
     priority: int = 0,
+    verbatim: bool = False,
 ) -> tuple[JobRecord, bool]:
     """Submit a vendor request for ``model`` (an alias or a model's own name) as a job.
 
@@ -90,9 +100,11 @@ async def submit_translated(
     job keeps ``request`` (by default the fields) to answer later in the dialect's terms.
     ``root`` is where the fields sit in the vendor's request, for the paths errors name.
     ``webhook`` (called on ``webhook_events``, genq's names), ``start_deadline``,
-    ``timeout`` and ``priority`` are the native submit's.
+    ``timeout`` and ``priority`` are the native submit's. ``verbatim``: the fields are the
+    model's own inputs (a vendor whose requests carry them as the model defines them), not
+    translated.
     """
-    input, fields = translate(caller, model, fields, strict=strict, root=root)
+    input, fields = translate(caller, model, fields, strict=strict, root=root, verbatim=verbatim)
     settings = dialect_settings(caller, settings_name or api)
     return await caller.svc.submit(
         caller.account_id,
