@@ -40,16 +40,18 @@ class Listing(ServiceCore):
         before: int | None = None,
         status: str | None = None,
         model: str | None = None,
+        origin_api: str | None = None,
     ) -> tuple[list[JobRecord], int | None]:
         """Up to ``limit`` jobs, newest first, from before the sequence number ``before``
-        (None: the newest), and the sequence number of the next page (None: no more)."""
+        (None: the newest), and the sequence number of the next page (None: no more); only
+        those submitted through ``origin_api``, when given (a dialect's own)."""
         if status is not None and status not in Status.__members__.values():
             raise ValidationFailed(
                 f"unknown status {status!r}",
                 details=[{"path": "status", "message": f"one of {[s.value for s in Status]}"}],
             )
         limit = max(1, min(limit, MAX_PAGE))
-        where = JobFilter(statuses=(status,) if status else (), model=model)
+        where = JobFilter(statuses=(status,) if status else (), model=model, origin_api=origin_api)
         rows, more = await self._read_page(
             account_id,
             time.time(),
