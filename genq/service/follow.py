@@ -1,5 +1,6 @@
 """Following jobs: waiting for one to end, where a queued one stands, its events as they
-come, and the text a text model has streamed so far, and the lines it has logged."""
+come, and the text a text model has streamed so far, and the lines it has logged (or all it
+wrote while running at once: its transcript)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
+
+import orjson
+from cachetools import LRUCache
 
 from genq import retries
 from genq.jobs import EventRecord, EventType, JobRecord, Status
@@ -18,8 +23,25 @@ from genq.notify import Topic
 from genq.service.core import ServiceCore
 
 MAX_WAIT_SECONDS = 60.0
+#: Most of what ended jobs' transcripts hold, kept for the clients that poll them (characters
+#: of text and log lines, and bytes of streamed values as JSON).
+KEPT_TRANSCRIPT_CHARS = 16 << 20
 #: Most log lines ``logs_so_far`` answers: the latest ones.
 MAX_LOG_LINES = 1000
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What a job's model wrote while it ran, from its events, in order: the pieces of text
+    it streamed (``text`` events), its log lines, and the values it streamed (``partial``)."""
+
+    text: tuple[str, ...] = ()
+    logs: tuple[str, ...] = ()
+    values: tuple[Any, ...] = ()
+
+    def size(self) -> int:
+        written = sum(map(len, self.text)) + sum(map(len, self.logs))
+        return written + (len(orjson.dumps(self.values)) if self.values else 0)
 
 
 @dataclass(frozen=True)
@@ -90,6 +112,34 @@ class Following(ServiceCore):
             after = events[-1].id
             lines.extend(e for e in events if e.type is EventType.LOG)
         return list(lines)
+
+    async def transcript(self, job: JobRecord) -> Transcript:
+        """The job's streamed text, log lines (the latest ``MAX_LOG_LINES``) and streamed
+        values so far, read in one pass over its events; kept once the job has ended, when no
+        more can come."""
+        if job.terminal and (kept := self._transcripts.get(job.id)) is not None:
+            return kept
+        text: list[str] = []
+        logs: deque[str] = deque(maxlen=MAX_LOG_LINES)
+        values: list[Any] = []
+        after = 0
+        while events := await self.store.read_events(job.id, after):
+            after = events[-1].id
+            for event in events:
+                if event.type is EventType.TEXT and event.data.get("delta"):
+                    text.append(event.data["delta"])
+                elif event.type is EventType.LOG:
+                    logs.append(event.data.get("message", ""))
+                elif event.type is EventType.PARTIAL:
+                    values.append(event.data.get("value"))
+        transcript = Transcript(tuple(text), tuple(logs), tuple(values))
+        if job.terminal and transcript.size() <= KEPT_TRANSCRIPT_CHARS:
+            self._transcripts[job.id] = transcript
+        return transcript
+
+    @functools.cached_property
+    def _transcripts(self) -> LRUCache[str, Transcript]:
+        return LRUCache(KEPT_TRANSCRIPT_CHARS, getsizeof=Transcript.size)
 
     @functools.cached_property
     def _feeds(self) -> dict[str, JobFeed]:
