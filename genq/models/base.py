@@ -36,6 +36,7 @@ import abc
 import contextlib
 import copy
 import importlib.util
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
@@ -191,6 +192,15 @@ class RunContext(abc.ABC):
             max_pixels=DEFAULT_REFERENCE_MAX_PIXELS,
             size=size,
         )
+
+    def fetch_file(self, ref: str) -> Path:
+        """A file of any type given by URL or ``data:`` URI, saved in a new folder of
+        ``work_dir`` under the name its URL gives it, fetched within the operator's limits
+        (bytes, no private addresses unless allowed); refusals raise ``InputError``."""
+        from genq.media.fetch import fetch_file
+
+        folder = Path(tempfile.mkdtemp(prefix="fetched-", dir=self.work_dir))
+        return fetch_file(ref, folder, max_bytes=DEFAULT_REFERENCE_MAX_BYTES)[0]
 
     @property
     @abc.abstractmethod

@@ -175,6 +175,21 @@ class JobContext(RunContext):
             self.worker.hub.observe(metrics.reference_refused(refusal.kind))
             raise
 
+    def fetch_file(self, ref: str) -> Path:
+        settings = self.worker.settings
+        folder = Path(tempfile.mkdtemp(prefix="fetched-", dir=self.work_dir))
+        try:
+            return fetch.fetch_file(
+                ref,
+                folder,
+                max_bytes=settings.reference_max_bytes,
+                allow_private=settings.reference_allow_private,
+                job_id=self.job_id,
+            )[0]
+        except fetch.RefusedReference as refusal:
+            self.worker.hub.observe(metrics.reference_refused(refusal.kind))
+            raise
+
     def log(self, message: str) -> None:
         if self.ended:
             return
