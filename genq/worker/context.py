@@ -95,7 +95,9 @@ class JobContext(RunContext):
             return
         now = time.time()
         interval = self.worker.settings.progress_interval_seconds
-        if step < total and now - self._last_progress < interval:
+        # The last step of a known total is always stored; a count without one (total 0) is
+        # throttled all along.
+        if (step < total or total <= 0) and now - self._last_progress < interval:
             return
         self._last_progress = now
         if message is not None:
