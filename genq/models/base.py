@@ -244,9 +244,16 @@ class Model(abc.ABC):
 
     def declare(self, **attributes: Any) -> None:
         """Give this instance its own values of the class attributes above (``description``,
-        ``modality``, ``input_schema``, ``price``, ``requires``): a runtime class that serves
-        many configured models calls it from ``__init__``."""
-        unknown = set(attributes) - {"description", "modality", "input_schema", "price", "requires"}
+        ``modality``, ``input_schema``, ``price``, ``requires``, ``extra``): a runtime class
+        that serves many configured models calls it from ``__init__``."""
+        unknown = set(attributes) - {
+            "description",
+            "modality",
+            "input_schema",
+            "price",
+            "requires",
+            "extra",
+        }
         if unknown:
             raise TypeError(f"not a model attribute: {', '.join(sorted(unknown))}")
         vars(self).update(attributes)
