@@ -4,8 +4,9 @@ HTTP surfaces (the native API and each vendor dialect) call only this.
 
 The service is one class made of one part per concern: ``core`` (what they share),
 ``submit``, ``retry`` (an ended job run again), ``follow``, ``listing``, ``control`` (cancel,
-delete), ``files``, ``housekeeping`` (the sweep), ``accounts`` (accounts, keys and the
-console's sign-in), ``webhooks`` and ``deadlines`` (start deadlines).
+delete), ``files``, ``uploads`` (files sent ahead of the jobs that read them),
+``housekeeping`` (the sweep), ``accounts`` (accounts, keys and the console's sign-in),
+``webhooks`` and ``deadlines`` (start deadlines).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from genq.service.housekeeping import Housekeeping
 from genq.service.listing import MAX_PAGE, MAX_PAGE_NUMBER, Listing
 from genq.service.retry import Retrying
 from genq.service.submit import Submitting
+from genq.service.uploads import Uploads
 from genq.service.webhooks import Webhooks
 from genq.store import JobFilter
 from genq.store.base import AccountSummary
@@ -51,6 +53,8 @@ class JobService(
     Accounts,
     Webhooks,
     Estimates,
+    Uploads,
 ):
     """Jobs for the HTTP surfaces: submit, follow, list, cancel and delete them, reach their
-    files, and keep the store tidy; the accounts and keys they belong to; their webhooks."""
+    files, and keep the store tidy; the accounts and keys they belong to; their webhooks;
+    the files sent ahead of them."""
