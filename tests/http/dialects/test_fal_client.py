@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import itertools
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -198,6 +199,20 @@ def test_a_webhook_gets_fals_body_signed_as_genq_signs(fal: ModuleType, server: 
     with server.client() as native:
         secret = native.get("/v1/webhooks/default/secret").json()["key"]
     Webhook(secret).verify(call.body, call.headers)
+
+
+def test_stream_sends_the_text_as_it_is_written_then_the_result(fal: ModuleType) -> None:
+    """``stream`` of a text model gets the text so far as the model writes it, each event
+    longer than the last, then the whole result."""
+    events = list(fal.stream("fal-ai/any-llm", arguments={"prompt": "the sea", "max_tokens": 24}))
+    *partials, result = events
+    assert partials, "no text came before the result"
+    assert all(event["partial"] is True for event in partials)
+    texts = [event["output"] for event in partials]
+    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(texts))
+    assert result["partial"] is False
+    assert result["output"] == texts[-1]
+    assert len(result["output"].split()) == 24
 
 
 def unsigned(result: dict[str, Any]) -> dict[str, Any]:

@@ -354,10 +354,22 @@ async def cancel(caller: Auth, app: str = APP, request_id: str = REQUEST_ID) -> 
     return JSONResponse({"status": "CANCELLATION_REQUESTED"}, 202)
 
 
+#: A run's answer: the result, or (a path ending in ``/stream``) its stream.
+RUN_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The result; for an app path ending in /stream, server-sent events.",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "text/event-stream": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
 @router.post(
     "/fal/run/{app:rest}",
     summary="fal: run a request and wait for its result",
-    responses=errors(*CALLER, 400, 402, 403, 404, 413, *ENDINGS),
+    responses={**RUN_ANSWER, **errors(*CALLER, 400, 402, 403, 404, 413, *ENDINGS)},
     openapi_extra=json_request(ARGUMENTS),
 )
 async def run(
@@ -368,11 +380,15 @@ async def run(
 ) -> Response:
     """The result, as the queue's result route answers it, once the request is done; a 504
     request_timeout when it is not done within sync_timeout_seconds (it goes on: follow it
-    at the queue's status URL)."""
+    at the queue's status URL). An app path ending in ``/stream`` (fal's client's
+    ``stream``) answers server-sent events instead: the result so far as the model writes
+    it, then the result (or ``{detail, error_type}``)."""
     app_id = AppId.parse(app)
     job = await submit_request(
         request, caller, app_id, priority=None, start_timeout=x_fal_request_timeout
     )
+    if app_id.path is not None and app_id.path.rsplit("/", 1)[-1] == "stream":
+        return await streamed(caller, job)
     finished = await wait_for_result(request, caller, job)
     if finished is None:
         return error_answer(CLIENT_GONE, "the client closed the request", "client_disconnected")
@@ -401,3 +417,31 @@ async def wait_for_result(request: Request, caller: Caller, job: JobRecord) -> J
                 await caller.svc.cancel(caller.account_id, job.id)
             return None
     return job
+
+
+async def streamed(caller: Caller, job: JobRecord) -> EventStream:
+    """A run's events: a text model's text so far at each piece, each value a model streams
+    (``ctx.partial``), and last the result, or the error the request ended with."""
+    svc, account_id = caller.svc, caller.account_id
+    events = await svc.events(account_id, job.id)
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        text = ""
+        async for event in events:
+            if event.type is EventType.TEXT:
+                text += event.data.get("delta", "")
+                body = {"output": text, "partial": True, "reasoning": None, "error": None}
+                yield ServerSentEvent(data=orjson.dumps(body).decode())
+            elif event.type is EventType.PARTIAL:
+                yield ServerSentEvent(data=orjson.dumps(event.data.get("value")).decode())
+            elif event.type is EventType.STATUS and Status(event.data["status"]).terminal:
+                ended = await svc.get(account_id, job.id)
+                if ended.status is Status.SUCCEEDED:
+                    last = await result_body(svc, caller.links, ended)
+                else:
+                    _, _, detail, error_type = failure(ended)
+                    last = {"detail": detail, "error_type": error_type}
+                yield ServerSentEvent(data=orjson.dumps(last).decode())
+                return
+
+    return EventStream(stream(), headers={REQUEST_ID_HEADER: job.id})
