@@ -30,6 +30,7 @@ RUNTIMES = {
     "diffusers": "genq.runtimes.diffusion:DiffusersModel",
     "transformers": "genq.runtimes.textgen:TextGenerationModel",
     "python": "genq.runtimes.plugin:PythonModel",
+    "cog": "genq.runtimes.cog:CogModel",
     "runpod": "genq.runtimes.runpod:RunPodModel",
 }
 
