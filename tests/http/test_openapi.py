@@ -127,6 +127,8 @@ def test_each_surface_documents_its_own_error_shape(server: GenqServer) -> None:
         ("/api/ai/queue", "post", "400"): "OxenError",
         ("/v2/{model}", "post", "422"): "SegmindFailed",
         ("/v2/{model}", "post", "404"): "SegmindError",
+        ("/fal/queue/{app}", "post", "422"): "FalError",
+        ("/fal/queue/{app}/requests/{request_id}", "get", "500"): "FalError",
         ("/files/{key}", "get", "403"): "Error",
     }
     for (path, method, status), name in expected.items():
