@@ -6,7 +6,8 @@ fal's client, each a path here, so that no app id shadows another route of genq'
 ``X-Fal-Queue-Priority: low`` queues it behind the others, ``X-Fal-Request-Timeout`` is its
 start deadline); ``GET .../requests/{id}/status[?logs=true]``, ``.../status/stream``,
 ``GET .../requests/{id}`` (the result) and ``PUT .../requests/{id}/cancel`` follow it at the
-app's base, as the client calls them. ``POST /fal/run/{app}`` answers the result itself.
+app's base, as the client calls them. ``POST /fal/run/{app}`` answers the result itself,
+or, for an app path ending in ``/stream``, server-sent events of it as it is written.
 Shapes: ``answers``; app ids: ``apps``.
 """
 
