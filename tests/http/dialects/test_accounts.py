@@ -46,6 +46,18 @@ def netmind_not_found(response: httpx.Response, job_id: str) -> None:
     assert response.json()["detail"]
 
 
+def replicate_not_found(response: httpx.Response, job_id: str) -> None:
+    assert response.status_code == 404, response.text
+    assert response.json()["code"] == "prediction_not_found"
+
+
+def replicate_create(server: GenqServer, headers: dict[str, str]) -> str:
+    path = "/replicate/v1/models/genq/noop/predictions"
+    response = httpx.post(server.url + path, headers=headers, json={"input": {}}, timeout=30)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
 def legacy_not_found(response: httpx.Response, job_id: str) -> None:
     assert response.status_code == 404, response.text
     assert response.json()["code"] == "job_not_found"
@@ -91,6 +103,16 @@ DIALECTS = {
             ("GET", "/api/v1/tasks/{id}/events"),
         ),
         mindvideo_not_found,
+        bearer,
+    ),
+    "replicate": Dialect(
+        replicate_create,
+        (
+            ("GET", "/replicate/v1/predictions/{id}"),
+            ("POST", "/replicate/v1/predictions/{id}/cancel"),
+            ("GET", "/replicate/v1/predictions/{id}/stream"),
+        ),
+        replicate_not_found,
         bearer,
     ),
     "segmind": Dialect(
