@@ -1,6 +1,6 @@
 """Following jobs: waiting for one to end, where a queued one stands, its events as they
 come, and the text a text model has streamed so far, and the lines it has logged (or all it
-wrote while running at once: its transcript)."""
+wrote while running at once: its transcript); and taking its streamed pieces, each once."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ import orjson
 from cachetools import LRUCache
 
 from genq import retries
+from genq.errors import Missing
 from genq.jobs import EventRecord, EventType, JobRecord, Status
 from genq.notify import Topic
-from genq.service.core import ServiceCore
+from genq.service.core import ServiceCore, known_id
 
 MAX_WAIT_SECONDS = 60.0
 #: Most of what ended jobs' transcripts hold, kept for the clients that poll them (characters
@@ -28,6 +29,10 @@ MAX_WAIT_SECONDS = 60.0
 KEPT_TRANSCRIPT_CHARS = 16 << 20
 #: Most log lines ``logs_so_far`` answers: the latest ones.
 MAX_LOG_LINES = 1000
+#: Most streamed pieces one ``take_stream`` hands out, and about the most bytes they hold (a
+#: single piece holds at most 256 KiB, ``genq.limits.MAX_PARTIAL_BYTES``).
+STREAM_TAKE = 1000
+STREAM_TAKE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,23 @@ class Following(ServiceCore):
     @functools.cached_property
     def _transcripts(self) -> LRUCache[str, Transcript]:
         return LRUCache(KEPT_TRANSCRIPT_CHARS, getsizeof=Transcript.size)
+
+    async def take_stream(self, account_id: str, job_id: str) -> list[EventRecord]:
+        """The job's streamed pieces (``text`` and ``partial`` events) that no earlier call
+        took, oldest first, now taken: each is handed out once, whichever API process is
+        asked (``genq.store.streams``). At most ``STREAM_TAKE`` of them, and about
+        ``STREAM_TAKE_BYTES``, at a time."""
+        taken = await self._db(
+            self.store.take_stream,
+            account_id,
+            known_id(job_id),
+            time.time(),
+            limit=STREAM_TAKE,
+            max_bytes=STREAM_TAKE_BYTES,
+        )
+        if taken is None:
+            raise Missing(f"no job {job_id!r}", code="job_not_found")
+        return taken
 
     @functools.cached_property
     def _feeds(self) -> dict[str, JobFeed]:

@@ -157,7 +157,13 @@ def test_a_models_workers_and_those_busy(store: JobStore, account: Account) -> N
     since = NOW - LEASE
 
     def workers(model: str) -> tuple[int, int]:
-        return asyncio.run(store.read_model_workers(model, since))
+        async def read() -> tuple[int, int]:
+            try:
+                return await store.read_model_workers(model, since)
+            finally:
+                await store.close_reads()  # the loop's own connections end with it
+
+        return asyncio.run(read())
 
     assert workers("m") == (2, 0)
     submit(store, account, model="n")
