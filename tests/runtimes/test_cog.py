@@ -462,3 +462,30 @@ def test_a_cancel_stops_a_stream_without_killing_the_worker(cog_server: GenqServ
         # Well within the grace period after which a worker would be killed.
         assert time.monotonic() - canceled < cog_server.settings["cancel_grace_seconds"]
         assert cog_server.worker_pids() == workers
+
+
+def test_the_example_runs_through_replicates_own_client(
+    cog_server: GenqServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Replicate's official client, pointed at genq by REPLICATE_BASE_URL alone, runs the
+    example folder by name: the image it uploads is resized and the output is the PNG's URL
+    (a plain string over http); the streaming example's words come as the client's stream."""
+    replicate = pytest.importorskip("replicate")
+    monkeypatch.setenv("REPLICATE_BASE_URL", f"{cog_server.url}/replicate")
+    monkeypatch.setenv("REPLICATE_API_TOKEN", cog_server.key)
+    client = replicate.Client()
+    client.poll_interval = 0.1
+    picture = tmp_path / "picture.png"
+    Image.new("RGB", (12, 8), "red").save(picture)
+    try:
+        with picture.open("rb") as file:
+            output = client.run("genq/resize", input={"image": file, "scale": 0.5})
+        streamed = list(client.stream("genq/words", input={"prompt": "one two three"}))
+    finally:
+        client._client.close()
+    assert isinstance(output, str)
+    assert output.startswith("http://")
+    with cog_server.client() as api:
+        resized = Image.open(io.BytesIO(api.get(output).content))
+    assert (resized.format, resized.size) == ("PNG", (6, 4))
+    assert "".join(str(event) for event in streamed) == "one two three"
