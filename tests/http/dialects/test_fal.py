@@ -308,6 +308,21 @@ def test_a_failed_request_is_completed_with_its_error(
     assert answer.headers["x-fal-error-type"] == error_type
 
 
+def test_a_request_not_started_within_its_request_timeout_ends(fal: Fal) -> None:
+    """A request still queued past its X-Fal-Request-Timeout ends: COMPLETED with
+    request_timeout, its result a 504 marked as the caller's own limit (which fal's client
+    does not retry)."""
+    queued = fal.queued("genq/noop", {}, **{"X-Fal-Request-Timeout": "0.05"})
+    time.sleep(0.1)
+    fal.client.portal.call(fal.service.expire_start_deadlines)  # type: ignore[union-attr]
+    done = fal.get(queued["status_url"]).json()
+    assert (done["status"], done["error_type"]) == ("COMPLETED", "request_timeout")
+    answer = fal.get(queued["response_url"])
+    assert answer.status_code == 504
+    assert answer.json()["error_type"] == "request_timeout"
+    assert answer.headers["x-fal-request-timeout-type"] == "user"
+
+
 def test_cancel_answers_requested_then_already_completed(fal: Fal) -> None:
     """A queued request's cancel answers 202 CANCELLATION_REQUESTED and the request ends
     (its result a 499 client_cancelled); a running one is asked to stop; a request already
