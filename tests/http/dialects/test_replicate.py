@@ -192,6 +192,11 @@ def test_names_resolve_by_alias_then_by_the_default_owner(api: Api) -> None:
     assert made["model"] == "black-forest-labs/flux-schnell"
     native = api.client.get(f"/v1/jobs/{made['id']}", headers=api.headers()).json()
     assert native["model"] == "demo-image"
+    # Runs are counted per name, and per account.
+    assert api.get("/v1/models/black-forest-labs/flux-schnell").json()["run_count"] == 1
+    assert api.get("/v1/models/genq/demo-image").json()["run_count"] == 0
+    other = api.get("/v1/models/black-forest-labs/flux-schnell", key=api.account("other"))
+    assert other.json()["run_count"] == 0
 
 
 def test_the_default_owner_is_a_setting(tmp_path: Path) -> None:

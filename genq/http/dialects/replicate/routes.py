@@ -311,9 +311,9 @@ async def inline_uploads(caller: Caller, given: dict[str, Any]) -> dict[str, Any
     try:
         uris = await caller.svc.upload_data_uris(caller.account_id, list(named.values()))
     except Missing as missing:
-        path = next(p for p, upload_id in named.items() if upload_id in missing.message)
+        found = (p for p, upload_id in named.items() if upload_id in missing.message)
         raise ValidationFailed.at(
-            path, "no such file of yours (expired or deleted?): upload it again"
+            next(found, "input"), "no such file of yours (expired or deleted?): upload it again"
         ) from None
     by_path = {path: uris[upload_id] for path, upload_id in named.items()}
     return cast(dict[str, Any], replaced(given, "input", by_path))
@@ -489,8 +489,15 @@ async def list_models(caller: Auth) -> Response:
     """genq's models under the dialect's owner, and every alias, on one page."""
     root = api_root(caller)
     entries = catalog(caller.svc, settings_of(caller).owner)
-    results = [entry.model_object(root, 0) for entry in entries]
+    results = [entry.model_object(root, await run_count(caller, entry)) for entry in entries]
     return JSONResponse({"results": results, "next": None, "previous": None})
+
+
+async def run_count(caller: Caller, entry: Entry) -> int:
+    """The caller's own predictions of the model, by the name it has here."""
+    where = JobFilter(origin_api=API, origin_model=entry.target)
+    _, runs = await caller.svc.page_jobs(caller.account_id, where, page_size=1)
+    return runs
 
 
 @router.get(
@@ -501,9 +508,7 @@ async def list_models(caller: Auth) -> Response:
 async def get_model(caller: Auth, owner: str = OWNER, name: str = NAME) -> Response:
     """With its ``latest_version``; ``run_count`` counts the caller's own predictions of it."""
     entry = find(caller.svc, settings_of(caller).owner, owner, name)
-    where = JobFilter(origin_api=API, origin_model=entry.target)
-    _, runs = await caller.svc.page_jobs(caller.account_id, where, page_size=1)
-    return JSONResponse(entry.model_object(api_root(caller), runs))
+    return JSONResponse(entry.model_object(api_root(caller), await run_count(caller, entry)))
 
 
 @router.get(
