@@ -13,4 +13,5 @@ DIALECT = Dialect(
     settings_model=DialectSettings,
     default_aliases={},
     routes="genq.http.dialects.runpod.routes",
+    webhook_body="genq.http.dialects.runpod.routes:webhook_body",
 )
