@@ -73,6 +73,11 @@ def segmind_not_found(response: httpx.Response, job_id: str) -> None:
     assert response.json() == {"error": f"Request {job_id} not found"}
 
 
+def runpod_not_found(response: httpx.Response, job_id: str) -> None:
+    assert response.status_code == 404, response.text
+    assert response.json() == {"error": "request does not exist", "code": "job_not_found"}
+
+
 DIALECTS = {
     "netmind": Dialect(
         lambda server, headers: post(
@@ -124,6 +129,17 @@ DIALECTS = {
         ),
         segmind_not_found,
         lambda key: {"x-api-key": key},
+    ),
+    "runpod": Dialect(
+        lambda server, headers: post(server, "/runpod/v2/noop/run", headers, {"input": {}})["id"],
+        (
+            ("GET", "/runpod/v2/noop/status/{id}"),
+            ("GET", "/runpod/v2/noop/stream/{id}"),
+            ("POST", "/runpod/v2/noop/cancel/{id}"),
+            ("POST", "/runpod/v2/noop/retry/{id}"),
+        ),
+        runpod_not_found,
+        bearer,
     ),
 }
 

@@ -21,6 +21,7 @@ CREATE_ROUTES = {
     "oxen": "/api/ai/queue",
     "segmind": "/v2/seedream-4.5",
     "fal": "/fal/queue/fal-ai/flux/schnell",
+    "runpod": "/runpod/v2/demo-image/run",
 }
 
 
