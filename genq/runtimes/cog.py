@@ -321,7 +321,6 @@ def _arguments(
 ) -> dict[str, Any]:
     """The predictor's keyword arguments: file inputs fetched into the job's folder, then
     checked and defaulted by Cog's own ``check_input``."""
-    from cog import Path as CogPath
     from cog._inspector import check_input
 
     values: dict[str, Any] = {}
@@ -332,26 +331,34 @@ def _arguments(
             continue
         primitive = spec.type.primitive.name
         if primitive in ("PATH", "FILE") and value is not None:
-
-            def local(ref: Any, name: str = name, primitive: str = primitive) -> Any:
-                if not isinstance(ref, str):
-                    return ref  # Cog's check refuses it
-                try:
-                    path = ctx.fetch_file(ref)
-                except InputError as exc:
-                    raise InputError(f"{name}: {exc}") from None
-                if primitive == "PATH":
-                    return CogPath(path)
-                file = path.open("rb")
-                opened.append(file)
-                return file
-
-            value = [local(v) for v in value] if isinstance(value, list) else local(value)
+            refs = value if isinstance(value, list) else [value]
+            files = [_local_file(ref, name, primitive == "FILE", ctx, opened) for ref in refs]
+            value = files if isinstance(value, list) else files[0]
         values[name] = value
     try:
         return check_input(info.inputs, values)
     except (ValueError, TypeError) as exc:
         raise InputError(str(exc)) from None
+
+
+def _local_file(
+    ref: Any, name: str, as_file: bool, ctx: RunContext, opened: list[io.IOBase]
+) -> Any:
+    """A ``Path`` input's URL or ``data:`` URI as a ``cog.Path`` to the fetched file; a
+    ``File`` input's as the file, open (closed after the job)."""
+    from cog import Path as CogPath
+
+    if not isinstance(ref, str):
+        return ref  # Cog's check refuses it
+    try:
+        path = ctx.fetch_file(ref)
+    except InputError as exc:
+        raise InputError(f"{name}: {exc}") from None
+    if not as_file:
+        return CogPath(path)
+    file = path.open("rb")
+    opened.append(file)
+    return file
 
 
 # -- outputs ---------------------------------------------------------------------------------
@@ -371,7 +378,7 @@ class _Outputs:
         if isinstance(value, list | tuple) and all(self._is_output(v) for v in value):
             for item in value:
                 self.add(item)
-        elif self._is_file(value):
+        elif self.is_file(value):
             self.file(value)
         elif isinstance(value, str):
             self.text(value)
@@ -379,9 +386,10 @@ class _Outputs:
             self.json(self.jsonable(value))
 
     def _is_output(self, value: Any) -> bool:
-        return isinstance(value, str) or self._is_file(value)
+        return isinstance(value, str) or self.is_file(value)
 
-    def _is_file(self, value: Any) -> bool:
+    def is_file(self, value: Any) -> bool:
+        """Whether ``value`` is a file the predictor made (or, for a ``Path`` output, names)."""
         if isinstance(value, str):
             return self.returns_paths
         return isinstance(value, PurePath | io.IOBase)
@@ -486,7 +494,7 @@ def _stream(items: Any, loaded: _Loaded, outputs: _Outputs, ctx: RunContext) -> 
             if isinstance(item, str) and not outputs.returns_paths:
                 ctx.text(item)
                 texts.append(item)
-            elif outputs._is_file(item):
+            elif outputs.is_file(item):
                 outputs.file(item)
             else:
                 value = outputs.jsonable(item)
