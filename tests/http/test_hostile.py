@@ -116,6 +116,12 @@ ROUTES = {
         '{"prompt": "x", "extra": VALUE}',
         message_shape,
     ),
+    "runpod": Route(
+        "/runpod/v2/demo-image/run",
+        '{"input": {"prompt": VALUE}}',
+        '{"input": {"prompt": "x"}, "policy": {"extra": VALUE}}',
+        message_shape,
+    ),
 }
 
 
@@ -247,6 +253,10 @@ ID_ROUTES = {
     "segmind-status": ("GET", "/v2/requests/ID/status", message_shape),
     "segmind-get": ("GET", "/v2/requests/ID", message_shape),
     "segmind-v1": ("GET", "/v1/requests/ID", message_shape),
+    "runpod-status": ("GET", "/runpod/v2/noop/status/ID", message_shape),
+    "runpod-stream": ("GET", "/runpod/v2/noop/stream/ID", message_shape),
+    "runpod-cancel": ("POST", "/runpod/v2/noop/cancel/ID", message_shape),
+    "runpod-retry": ("POST", "/runpod/v2/noop/retry/ID", message_shape),
 }
 
 
@@ -333,6 +343,7 @@ UNEXPECTED = {
     "mindvideo": ("/api/v1/tasks", {"model": "faulty", "input": {"prompt": "x"}}, mindvideo_shape),
     "oxen": ("/api/ai/queue", {"model": "faulty", "prompt": "x"}, message_shape),
     "segmind": ("/v2/faulty", {"prompt": "x"}, message_shape),
+    "runpod": ("/runpod/v2/faulty/run", {"input": {"prompt": "x"}}, message_shape),
 }
 
 
