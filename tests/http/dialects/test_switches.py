@@ -20,6 +20,7 @@ CREATE_ROUTES = {
     "mindvideo": "/api/v1/tasks",
     "oxen": "/api/ai/queue",
     "segmind": "/v2/seedream-4.5",
+    "replicate": "/replicate/v1/predictions",
     "fal": "/fal/queue/fal-ai/flux/schnell",
     "runpod": "/runpod/v2/demo-image/run",
 }
