@@ -149,7 +149,7 @@ def api_root(caller: Caller) -> str:
     f"{PREFIX}/v1/models/{{owner}}/{{name}}/predictions",
     status_code=201,
     summary="Replicate: create a prediction of a model",
-    responses=errors(*CALLER, *SUBMIT, 409),
+    responses=errors(*CALLER, *SUBMIT),
     openapi_extra=json_request(MODEL_CREATE),
 )
 async def create_model_prediction(
@@ -169,7 +169,7 @@ async def create_model_prediction(
     f"{PREFIX}/v1/deployments/{{owner}}/{{name}}/predictions",
     status_code=201,
     summary="Replicate: create a prediction of a deployment",
-    responses=errors(*CALLER, *SUBMIT, 409),
+    responses=errors(*CALLER, *SUBMIT),
     openapi_extra=json_request(MODEL_CREATE),
 )
 async def create_deployment_prediction(
@@ -188,7 +188,7 @@ async def create_deployment_prediction(
     f"{PREFIX}/v1/predictions",
     status_code=201,
     summary="Replicate: create a prediction of a version",
-    responses=errors(*CALLER, *SUBMIT, 409),
+    responses=errors(*CALLER, *SUBMIT),
     openapi_extra=json_request(VERSION_CREATE),
 )
 async def create_prediction(
