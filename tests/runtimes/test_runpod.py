@@ -539,3 +539,23 @@ def read_events_now(api: httpx.Client, job_id: str) -> list[dict[str, Any]]:
             if line.startswith("event: "):
                 events.append({"event": line.removeprefix("event: ")})
     return events
+
+
+def test_the_official_client_streams_the_example_and_waits_for_its_output(
+    runpod_server: GenqServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RunPod's own client, pointed at genq's RunPod routes, streams the example handler's
+    items as it yields them, reads the aggregated list as the job's output, and gets the same
+    list back from run_sync."""
+    runpod = pytest.importorskip("runpod")
+    monkeypatch.setattr(runpod, "endpoint_url_base", f"{runpod_server.url}/runpod/v2")
+    endpoint = runpod.Endpoint("words", api_key=runpod_server.key)
+    job = endpoint.run({"prompt": "one two three", "delay_ms": 100})
+    words = [{"index": n, "word": w} for n, w in enumerate(["one", "two", "three"])]
+    assert list(job.stream()) == words
+    assert job.status() == "COMPLETED"
+    assert job.output() == words
+    assert endpoint.run_sync({"prompt": "just this"}, timeout=60) == [
+        {"index": 0, "word": "just"},
+        {"index": 1, "word": "this"},
+    ]
