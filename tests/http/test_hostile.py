@@ -32,6 +32,11 @@ def message_shape(body: Any) -> bool:
     return isinstance(body["error"], str)
 
 
+def problem_shape(body: Any) -> bool:
+    """Replicate's problem details."""
+    return isinstance(body["title"], str) and isinstance(body["detail"], str)
+
+
 @dataclass(frozen=True)
 class Route:
     """A route that takes a JSON body: where a hostile value goes in a free-text field, where
@@ -115,6 +120,18 @@ ROUTES = {
         '{"prompt": VALUE}',
         '{"prompt": "x", "extra": VALUE}',
         message_shape,
+    ),
+    "replicate": Route(
+        "/replicate/v1/models/genq/demo-image/predictions",
+        '{"input": {"prompt": VALUE}}',
+        '{"input": {"prompt": "x", "extra": VALUE}}',
+        problem_shape,
+    ),
+    "replicate_version": Route(
+        "/replicate/v1/predictions",
+        '{"version": VALUE, "input": {}}',
+        '{"version": "genq/noop", "input": {}, "webhook_events_filter": VALUE}',
+        problem_shape,
     ),
     "runpod": Route(
         "/runpod/v2/demo-image/run",
@@ -253,6 +270,10 @@ ID_ROUTES = {
     "segmind-status": ("GET", "/v2/requests/ID/status", message_shape),
     "segmind-get": ("GET", "/v2/requests/ID", message_shape),
     "segmind-v1": ("GET", "/v1/requests/ID", message_shape),
+    "replicate-get": ("GET", "/replicate/v1/predictions/ID", problem_shape),
+    "replicate-cancel": ("POST", "/replicate/v1/predictions/ID/cancel", problem_shape),
+    "replicate-stream": ("GET", "/replicate/v1/predictions/ID/stream", problem_shape),
+    "replicate-file": ("GET", "/replicate/v1/files/ID", problem_shape),
     "runpod-status": ("GET", "/runpod/v2/noop/status/ID", message_shape),
     "runpod-stream": ("GET", "/runpod/v2/noop/stream/ID", message_shape),
     "runpod-cancel": ("POST", "/runpod/v2/noop/cancel/ID", message_shape),
