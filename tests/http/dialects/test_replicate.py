@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import io
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -306,6 +307,34 @@ def test_prefer_wait_that_runs_out_answers_starting(api: Api) -> None:
             headers={"Prefer": prefer},
         )
         assert problem(refused, 422)["invalid_fields"][0]["field"] == "header/Prefer"
+
+
+def test_a_wait_that_runs_out_on_a_running_prediction_answers_starting(api: Api) -> None:
+    """A prediction a worker took during the wait still answers starting once the wait runs
+    out (the client would take processing for the end), and processing when read after."""
+    answers: list[Answer] = []
+    waiting = threading.Thread(
+        target=lambda: answers.append(
+            api.post(
+                "/v1/models/genq/noop/predictions",
+                json={"input": {}},
+                headers={"Prefer": "wait=2"},
+            )
+        )
+    )
+    waiting.start()
+    claims: list[Any] = []
+    deadline = time.monotonic() + 10
+    while not claims and time.monotonic() < deadline:
+        claims = api.store.claim("w-test", ["noop"], time.time(), 30)
+        time.sleep(0.02)
+    waiting.join()
+    assert claims, "the prediction was never queued"
+    [answer] = answers
+    assert answer.status_code == 201
+    assert answer.json()["status"] == "starting"
+    assert answer.json()["started_at"] is not None
+    assert api.get(f"/v1/predictions/{answer.json()['id']}").json()["status"] == "processing"
 
 
 # -- reading predictions ------------------------------------------------------------------

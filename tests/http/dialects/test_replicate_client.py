@@ -180,14 +180,14 @@ def test_prefer_wait(client: replicate.Client) -> None:
     assert waited.status == "succeeded"
     assert isinstance(waited.output, list)
 
-    slow = {"prompt": "light", "max_tokens": 40, "token_delay_ms": 60}
+    slow = {"prompt": "light", "max_tokens": 30, "token_delay_ms": 50}
     cut = client.models.predictions.create("genq/demo-text", input=slow, wait=1)
     assert cut.status == "starting"
     cut.wait()
     output = client.run("genq/demo-text", input=slow, wait=1)
     assert isinstance(output, list)
     assert "".join(output) == "".join(cut.output or [])
-    assert len("".join(output).split()) == 40
+    assert len("".join(output).split()) == 30
 
 
 @pytest.mark.backends("sqlite")
