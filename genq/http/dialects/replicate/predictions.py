@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from genq.http.dialects.base import origin_request
+from genq.http.auth import Caller
+from genq.http.dialects.base import dialect_settings, origin_request
+from genq.http.dialects.replicate import DIALECT
+from genq.http.dialects.replicate.settings import ReplicateSettings
 from genq.http.links import Links
 from genq.http.render import isotime
 from genq.jobs import JobRecord, Status, WebhookEvent
@@ -39,6 +42,19 @@ STATUS_WORDS = {
 #: What a prediction that ended without running to completion says, without an error of its own.
 ENDINGS = {Status.EXPIRED: "the prediction expired before a worker took it"}
 PROGRESS_BAR = 10
+
+
+def settings_of(caller: Caller) -> ReplicateSettings:
+    return cast(ReplicateSettings, dialect_settings(caller, DIALECT.name))
+
+
+def api_root(caller: Caller) -> str:
+    """This API's root URL as the caller reaches it: genq's address and ``/replicate``."""
+    return caller.base_url.rstrip("/") + PREFIX
+
+
+def view_of(caller: Caller) -> View:
+    return View(caller.svc, api_root(caller), caller.links)
 
 
 @dataclass(frozen=True)
