@@ -94,6 +94,24 @@ def test_taken_deliveries_are_held_settled_and_put_back(fresh_store: JobStore) -
     assert (last.state, last.attempts, last.last_status) == (DeliveryState.DELIVERED, 2, 204)
 
 
+def test_a_call_whose_attempt_never_ended_is_taken_again_once_its_hold_lapses(
+    fresh_store: JobStore,
+) -> None:
+    """A taken call never settled (its process died mid-attempt) is taken again once its
+    hold lapses, not before; the lost attempt, should it end after all, settles nothing."""
+    job = fresh_store.submit(hooked(fresh_store, (WebhookEvent.COMPLETED,))).job
+    fresh_store.request_cancel(job.account_id, job.id, T0 + 1)
+    [lost] = fresh_store.take_deliveries(T0 + 2, T0 + 14, 10, per_url=10)
+    assert fresh_store.take_deliveries(T0 + 13, T0 + 25, 10, per_url=10) == []
+    [again] = fresh_store.take_deliveries(T0 + 15, T0 + 27, 10, per_url=10)
+    assert (again.id, again.attempts) == (lost.id, 0)
+    ok = DeliveryState.DELIVERED
+    assert fresh_store.settle_delivery(again, ok, T0 + 16, status=200, error=None)
+    assert not fresh_store.settle_delivery(lost, ok, T0 + 17, status=200, error=None)
+    [done] = fresh_store.deliveries(job.id)
+    assert (done.state, done.attempts) == (DeliveryState.DELIVERED, 1)
+
+
 def test_a_deleted_jobs_deliveries_go_with_it(fresh_store: JobStore) -> None:
     """Deleting a job removes its calls: nothing is left to send for a job that is gone."""
     job = fresh_store.submit(hooked(fresh_store)).job

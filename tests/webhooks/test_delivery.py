@@ -180,6 +180,10 @@ def test_other_4xx_stops_the_call(make_server: Any, receiver: Receiver) -> None:
     assert len(receiver.calls) == 1
 
 
+# This test and the next are about a killed process. What they need of the store (a job's
+# change writes its calls in the same transaction; a call whose attempt never ended is taken
+# again once its hold lapses) is checked on both by tests/store/test_webhook_outbox.py.
+@pytest.mark.backends("sqlite")
 def test_a_call_outlives_a_sigkill(make_server: Any, receiver: Receiver) -> None:
     """The server is killed after the job ended and its call failed once; restarted, it
     sends the call again with the same webhook-id."""
@@ -197,6 +201,7 @@ def test_a_call_outlives_a_sigkill(make_server: Any, receiver: Receiver) -> None
     assert (shown["state"], shown["attempts"]) == ("delivered", 2)
 
 
+@pytest.mark.backends("sqlite")
 def test_a_job_killed_right_after_it_ended_still_calls(
     make_server: Any, receiver: Receiver
 ) -> None:
