@@ -17,6 +17,19 @@ SEED_SLUGS = {
     "qwen-image-2-0-pro": "image",
     "kling-video-o3-pro-reference-to-video": "video",
     "seedream-4.5": "image",
+    # Well-known Replicate and fal slugs, so that their clients' examples run as written.
+    "black-forest-labs/flux-schnell": "image",
+    "black-forest-labs/flux-dev": "image",
+    "stability-ai/sdxl": "image",
+    "meta/meta-llama-3-8b-instruct": "text",
+    "minimax/video-01": "video",
+    "meta/musicgen": "audio",
+    "fal-ai/flux/schnell": "image",
+    "fal-ai/flux/dev": "image",
+    "fal-ai/fast-sdxl": "image",
+    "fal-ai/ltx-video": "video",
+    "fal-ai/stable-audio": "audio",
+    "fal-ai/any-llm": "text",
 }
 
 
