@@ -121,7 +121,7 @@ def stored_json(value: Any, max_bytes: int = MAX_PARTIAL_BYTES) -> Any:
     storable = _storable(value)
     try:
         size = len(orjson.dumps(storable))
-    except TypeError as exc:
+    except TypeError as exc:  # an integer past 64 bits, say
         raise ValueError(f"not a JSON value: {exc}") from None
     if size > max_bytes:
         raise ValueError(f"{size} bytes as JSON, more than {max_bytes}")
@@ -129,13 +129,20 @@ def stored_json(value: Any, max_bytes: int = MAX_PARTIAL_BYTES) -> Any:
 
 
 def _storable(value: Any) -> Any:
+    # Only JSON's own types: orjson would write a dataclass or a datetime too, but with its
+    # strings as they are (a NUL, which PostgreSQL's JSON refuses), and a key that is not a
+    # string could meet another once written (1 and "1").
     if isinstance(value, str):
         return stored_text(value, limit=None)
     if isinstance(value, dict):
-        return {stored_text(str(k), limit=None): _storable(v) for k, v in value.items()}
+        if not all(isinstance(key, str) for key in value):
+            raise ValueError("not a JSON value: an object key that is not a string")
+        return {stored_text(k, limit=None): _storable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_storable(v) for v in value]
-    return value
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    raise ValueError(f"not a JSON value: a {type(value).__name__}")
 
 
 def stored_text(text: str, limit: int | None = MAX_STORED_MESSAGE_CHARS) -> str:

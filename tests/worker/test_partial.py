@@ -5,6 +5,7 @@ when too large or not JSON."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,11 +29,17 @@ from tests.pg import drop_schema, new_schema, store_url
 UNSTORABLE = {"key\x00": ["nul\x00", "surrogate\udcff", {"x": "\x00"}]}
 
 
+@dataclasses.dataclass
+class Piece:
+    text: str
+
+
 class Streamer(Model):
     """Streams what its input's ``steps`` say, in order: ``["text", delta]``, ``["value",
     json]``, ``["large", size]`` (a string of that many characters), ``["unstorable"]`` (one
     with NUL and a lone surrogate, which no input may hold) or ``["set"]`` (a value JSON has
-    no form for)."""
+    no form for), ``["dataclass"]`` (a value of a type JSON lacks, holding a NUL) or
+    ``["int-keys"]`` (keys that are not strings, one meeting another once written)."""
 
     name = "streamer"
     input_schema: ClassVar[dict[str, Any]] = {"type": "object"}
@@ -49,6 +56,10 @@ class Streamer(Model):
                 ctx.partial(UNSTORABLE)
             elif kind == "set":
                 ctx.partial({1, 2})
+            elif kind == "dataclass":
+                ctx.partial({"p": Piece("a\x00b")})
+            elif kind == "int-keys":
+                ctx.partial({1: "a", "1": "b"})
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -149,3 +160,14 @@ def test_a_value_that_is_not_json_is_dropped_with_a_log_line(run_job: Any) -> No
     assert [kind for kind, _ in found] == ["log", "value"]
     assert "not a JSON value" in found[0][1]
     assert found[1] == ("value", "after")
+
+
+def test_values_of_other_types_or_with_other_keys_are_dropped(run_job: Any) -> None:
+    """A value holding something other than JSON's own types (a dataclass, whose NUL would
+    reach the store unchanged) or an object key that is not a string (1 and "1" would meet)
+    is not stored: a log line says why each time, and the job goes on."""
+    found = streamed(run_job([["dataclass"], ["int-keys"], ["value", "after"]]))
+    assert [kind for kind, _ in found] == ["log", "log", "value"]
+    assert "not a JSON value: a Piece" in found[0][1]
+    assert "not a string" in found[1][1]
+    assert found[2] == ("value", "after")
