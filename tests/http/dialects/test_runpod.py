@@ -290,9 +290,11 @@ def test_policy_maps_onto_timeout_start_deadline_and_priority(runpod: RunPod) ->
 
 
 def test_invalid_requests_answer_400_naming_the_field(runpod: RunPod) -> None:
-    """A body without an object input, a policy value of the wrong kind, an executionTimeout
-    past the model's limit, a webhook that is not a URL, a ``?wait`` out of RunPod's range and
-    a body that is not JSON each answer 400 ``{"error", "code"}``; no job is made."""
+    """A body without an object input, a policy that is not an object (an empty list or
+    string too), a policy value of the wrong kind, a ttl under a second (named as the
+    caller sent it), an executionTimeout past the model's limit, a webhook that is not a URL,
+    a ``?wait`` out of RunPod's range and a body that is not JSON each answer 400 ``{"error",
+    "code"}``; no job is made."""
     cases: list[tuple[str, Any, str]] = [
         ("run", {"prompt": "x"}, "input: required"),
         ("run", {"input": "x"}, "input must be a JSON object"),
@@ -302,6 +304,11 @@ def test_invalid_requests_answer_400_naming_the_field(runpod: RunPod) -> None:
         ("run", {"input": {}, "policy": {"executionTimeout": 61_000}}, "60000 ms"),
         ("run", {"input": {}, "policy": {"lowPriority": "yes"}}, "policy/lowPriority"),
         ("run", {"input": {}, "policy": 3}, "policy must be a JSON object"),
+        ("run", {"input": {}, "policy": []}, "policy must be a JSON object"),
+        ("run", {"input": {}, "policy": 0}, "policy must be a JSON object"),
+        ("run", {"input": {}, "policy": ""}, "policy must be a JSON object"),
+        ("run", {"input": {}, "policy": {"ttl": 0.0001}}, "policy/ttl"),
+        ("run", {"input": {}, "policy": {"ttl": 999}}, "policy/ttl"),
         ("run", {"input": {}, "webhook": 5}, "webhook"),
         ("run", {"input": {"sleep_ms": "long"}}, "sleep_ms"),
         ("runsync?wait=10", {"input": {}}, "wait"),

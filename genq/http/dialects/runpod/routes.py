@@ -181,13 +181,16 @@ def piece(event: EventRecord) -> Any:
 
 
 # -- submitting ----------------------------------------------------------------------------
-def milliseconds(policy: dict[str, Any], name: str) -> float | None:
-    """A policy's time in milliseconds, as seconds; None when not given."""
+def milliseconds(policy: dict[str, Any], name: str, least: float = 0) -> float | None:
+    """A policy's time in milliseconds, as seconds; None when not given. Above 0, and at
+    least ``least`` milliseconds when given."""
     value = policy.get(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise ValidationFailed.at(f"policy/{name}", "must be a number of milliseconds above 0")
+    if value < least:
+        raise ValidationFailed.at(f"policy/{name}", f"must be at least {least:g} milliseconds")
     if value > MAX_TIMEOUT_SECONDS * 1000:
         raise ValidationFailed.at(f"policy/{name}", "must be at most a year")
     return float(value) / 1000
@@ -201,7 +204,8 @@ async def submit(request: Request, caller: Caller, endpoint_id: str) -> JobRecor
     webhook = body.get("webhook")
     if webhook is not None and not isinstance(webhook, str):
         raise ValidationFailed.at("webhook", "must be a URL")
-    policy = json_object(body.get("policy") or {}, "policy")
+    policy = body.get("policy")
+    policy = {} if policy is None else json_object(policy, "policy")
     low = policy.get("lowPriority", False)
     if not isinstance(low, bool):
         raise ValidationFailed.at("policy/lowPriority", "must be true or false")
@@ -213,7 +217,9 @@ async def submit(request: Request, caller: Caller, endpoint_id: str) -> JobRecor
             "policy/executionTimeout",
             f"must be at most {limit * 1000:g} ms, the limit of model {target.name!r}",
         )
-    ttl = milliseconds(policy, "ttl")
+    # A ttl of a moment would be past before the job is stored (and refused then, naming
+    # genq's start deadline, which the caller never sent).
+    ttl = milliseconds(policy, "ttl", least=1000)
     retention = dialect_settings(caller, API).retention_seconds or caller.svc.retention_seconds
     kept: dict[str, Any] = {k: body[k] for k in ("input", "webhook", "policy") if k in body}
     job, _ = await submit_translated(
