@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
+from genq.http.dialects.replicate.files import replaced, strings
 from genq.http.dialects.replicate.predictions import STATUS_WORDS, error
 from genq.jobs import EventType, Failure, OutputRecord, ProgressRecord, Status
 from genq.keys import create_key
@@ -613,6 +614,18 @@ def test_an_input_naming_an_upload_gets_its_bytes(api: Api) -> None:
     api.delete(link.removesuffix("/download").removeprefix(ROOT))
     gone = api.post("/v1/models/genq/mirror/predictions", json={"input": {"image": link}})
     assert problem(gone, 422)["invalid_fields"][0]["field"] == "input/image"
+
+
+def test_a_key_with_a_slash_is_not_a_list_item() -> None:
+    """The places links are found at and replaced in tell the key ``a/0`` from the first item
+    of ``a``: replacing the one's link leaves the other's value as it was."""
+    given = {"a/0": "link", "a": ["keep-me"]}
+    assert list(strings(given, ("input",))) == [
+        (("input", "a/0"), "link"),
+        (("input", "a", 0), "keep-me"),
+    ]
+    done = replaced(given, ("input",), {("input", "a/0"): "data:,x"})
+    assert done == {"a/0": "data:,x", "a": ["keep-me"]}
 
 
 def test_uploads_are_bounded(tmp_path: Path) -> None:

@@ -176,13 +176,15 @@ async def inline_uploads(caller: Caller, given: dict[str, Any]) -> dict[str, Any
     bytes, as a ``data:`` URI: the worker could not fetch the link, which names genq itself.
     A link to no upload of the caller's is refused, naming the field."""
     prefix = f"{api_root(caller)}/v1/files/"
-    named: dict[str, str] = {}
-    for path, value in strings(given, "input"):
+    # Places are kept as tuples of keys and indexes: as text, the key "a/0" and the first
+    # item of "a" would be one place, and the one's file would replace the other's value.
+    named: dict[Place, str] = {}
+    for place, value in strings(given, ("input",)):
         if value.startswith(prefix):
             rest = value[len(prefix) :].split("?", 1)[0].removesuffix("/download")
             if not UPLOAD_ID.fullmatch(rest):
-                raise ValidationFailed.at(path, "not a link to an uploaded file")
-            named[path] = rest
+                raise ValidationFailed.at(shown(place), "not a link to an uploaded file")
+            named[place] = rest
     if not named:
         return given
     if len(set(named.values())) > MAX_FILES_NAMED:
@@ -190,31 +192,40 @@ async def inline_uploads(caller: Caller, given: dict[str, Any]) -> dict[str, Any
     try:
         uris = await caller.svc.upload_data_uris(caller.account_id, list(named.values()))
     except Missing as missing:
-        found = (p for p, upload_id in named.items() if upload_id in missing.message)
+        found = (shown(p) for p, upload_id in named.items() if upload_id in missing.message)
         raise ValidationFailed.at(
             next(found, "input"), "no such file of yours (expired or deleted?): upload it again"
         ) from None
-    by_path = {path: uris[upload_id] for path, upload_id in named.items()}
-    return cast(dict[str, Any], replaced(given, "input", by_path))
+    by_place = {place: uris[upload_id] for place, upload_id in named.items()}
+    return cast(dict[str, Any], replaced(given, ("input",), by_place))
 
 
-def strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
-    """Every string in a JSON value, with its path."""
+#: Where a value sits in a JSON value: its keys and list indexes from the top.
+Place = tuple[str | int, ...]
+
+
+def shown(place: Place) -> str:
+    """A place as error answers name fields: ``input/images/0``."""
+    return "/".join(map(str, place))
+
+
+def strings(value: Any, place: Place) -> Iterator[tuple[Place, str]]:
+    """Every string in a JSON value, with its place."""
     if isinstance(value, str):
-        yield path, value
+        yield place, value
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from strings(item, f"{path}/{key}")
+            yield from strings(item, (*place, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from strings(item, f"{path}/{index}")
+            yield from strings(item, (*place, index))
 
 
-def replaced(value: Any, path: str, by_path: dict[str, str]) -> Any:
-    if path in by_path:
-        return by_path[path]
+def replaced(value: Any, place: Place, by_place: dict[Place, str]) -> Any:
+    if place in by_place:
+        return by_place[place]
     if isinstance(value, dict):
-        return {key: replaced(item, f"{path}/{key}", by_path) for key, item in value.items()}
+        return {key: replaced(item, (*place, key), by_place) for key, item in value.items()}
     if isinstance(value, list):
-        return [replaced(item, f"{path}/{index}", by_path) for index, item in enumerate(value)]
+        return [replaced(item, (*place, index), by_place) for index, item in enumerate(value)]
     return value
