@@ -7,6 +7,7 @@ schema and a bucket of its own). ``@pytest.mark.backends("sqlite")`` limits a te
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import signal
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,9 @@ import httpx
 import psutil
 import pytest
 
+from genq.keys import create_key
+from genq.settings import Settings
+from genq.store import open_store
 from tests.pg import drop_schema, new_schema, store_url
 from tests.s3server import S3Server, s3_server
 
@@ -39,6 +44,13 @@ FAST_SETTINGS = {
     "lease_seconds": 6.0,
     "progress_interval_seconds": 0.0,
 }
+
+
+#: The options of ``genq keys create`` that ``GenqServer.new_key`` takes.
+KEYS_CREATE = argparse.ArgumentParser(exit_on_error=False)
+KEYS_CREATE.add_argument("--name")
+KEYS_CREATE.add_argument("--credits")
+KEYS_CREATE.add_argument("--admin", action="store_true")
 
 
 def free_port() -> int:
@@ -214,9 +226,20 @@ class GenqServer:
         )
 
     def new_key(self, account: str, *extra: str) -> str:
-        result = self.cli("keys", "create", "--account", account, *extra)
-        assert result.returncode == 0, result.stderr
-        return result.stdout.strip().splitlines()[-1]
+        """A key of ``account`` (made if new), as ``genq keys create --account ACCOUNT EXTRA``
+        makes it (``--name``, ``--credits``, ``--admin``), but in this process: the command
+        itself is tested in tests/http/test_errors_and_auth.py."""
+        options = KEYS_CREATE.parse_args(extra)
+        credits = None if options.credits is None else Decimal(options.credits)
+        db = {"db": self.settings["db"]} if "db" in self.settings else {}
+        store = open_store(Settings(data_dir=self.data_dir, **db).db_url)
+        try:
+            _, raw = create_key(
+                store, account, name=options.name, credits=credits, admin=options.admin
+            )
+        finally:
+            store.close()
+        return raw
 
 
 def pytest_configure(config: pytest.Config) -> None:
