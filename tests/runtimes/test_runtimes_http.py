@@ -390,7 +390,7 @@ def test_jobs_with_matching_settings_run_as_one_batch_with_their_own_seeds(
 def test_a_canceled_job_leaves_its_batch_and_the_others_finish(api: httpx.Client) -> None:
     with worker_held(api):
         jobs = [
-            submit(api, "sd", prompt=f"slow {i}", width=32, height=32, steps=300, seed=i)
+            submit(api, "sd", prompt=f"slow {i}", width=32, height=32, steps=100, seed=i)
             for i in range(3)
         ]
     wait_for_progress(api, jobs[1], 3)
