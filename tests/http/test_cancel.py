@@ -6,11 +6,16 @@ import time
 
 import httpx
 import psutil
+import pytest
 
 from tests.conftest import GenqServer, wait_for, wait_until
 from tests.http.test_jobs import read_events, submit, wait_status
 
 
+# The tests with a server of their own run on SQLite: what cancel asks of the store is
+# checked on both by tests/store/test_store_contract.py, and a cancel reaching a running
+# job's worker in another process on PostgreSQL by tests/acceptance/test_scale_out.py.
+@pytest.mark.backends("sqlite")
 def test_cancel_a_queued_job_at_once(make_server) -> None:
     """A queued job is canceled at once; canceling again answers 200 with the same job."""
     server: GenqServer = make_server(workers=0)
@@ -25,6 +30,7 @@ def test_cancel_a_queued_job_at_once(make_server) -> None:
         assert read_events(api, job["id"])[-1]["data"]["status"] == "canceled"
 
 
+@pytest.mark.backends("sqlite")
 def test_cancel_a_running_job_stops_it_at_the_next_step(make_server) -> None:
     """A running job gets cancel_requested and ends canceled well before it would finish,
     stopped by its model at a step boundary: its worker process is not killed."""
@@ -46,6 +52,7 @@ def test_cancel_a_running_job_stops_it_at_the_next_step(make_server) -> None:
         assert server.worker_pids() == [worker]
 
 
+@pytest.mark.backends("sqlite")
 def test_a_model_that_ignores_cancel_is_killed_after_the_grace_period(make_server) -> None:
     """A model that ignores the stop request is killed after the grace period; the job ends
     canceled at once (not when its 600 s lease lapses) and a new worker process takes the
