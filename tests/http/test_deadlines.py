@@ -24,6 +24,10 @@ def ran_for(job: dict) -> float:
     return (parsed(job["finished_at"]) - parsed(job["started_at"])).total_seconds()
 
 
+# The tests with a server of their own run on SQLite: the store's side of the time limits
+# (expiry, time_out, no charge, the status events) is checked on both by
+# tests/store/test_deadlines.py, and the timers and kills are the supervisor's.
+@pytest.mark.backends("sqlite")
 def test_a_job_queued_behind_a_busy_worker_expires_at_its_start_deadline(make_server) -> None:
     """With the only worker busy, a job with a 1 s start deadline ends expired about a
     second after its submit (error ``start_deadline``, with its status event), charged
@@ -63,6 +67,7 @@ def test_a_job_that_starts_in_time_runs_past_its_start_deadline(api: httpx.Clien
     assert wait_for(api, job["id"])["status"] == "succeeded"
 
 
+@pytest.mark.backends("sqlite")
 def test_a_noop_past_its_timeout_fails_timeout_within_the_grace_period(make_server) -> None:
     """A job that runs past its timeout is stopped by its model at a step boundary and ends
     failed with code ``timeout``, its message naming the limit, within the grace period and
@@ -84,6 +89,7 @@ def test_a_noop_past_its_timeout_fails_timeout_within_the_grace_period(make_serv
         assert server.worker_pids() == [worker]
 
 
+@pytest.mark.backends("sqlite")
 def test_a_model_that_ignores_the_stop_request_is_killed_at_its_timeout(make_server) -> None:
     """A model that never looks at its stop flag is killed a grace period after its timeout:
     the job ends failed with code ``timeout`` (not canceled, not queued again), and a new
@@ -112,6 +118,7 @@ def test_a_model_that_ignores_the_stop_request_is_killed_at_its_timeout(make_ser
 MODEL_TIMEOUT = "[models.noop]\ntimeout_seconds = 1.5\n"
 
 
+@pytest.mark.backends("sqlite")
 def test_a_models_timeout_applies_to_its_jobs_and_bounds_theirs(make_server) -> None:
     """A model's ``timeout_seconds`` is each of its jobs' timeout unless the submit asks for
     less, a vendor dialect's jobs included (Segmind's answer carries the failure); a submit
