@@ -94,6 +94,9 @@ def test_failed_job_reports_the_model_error(api: httpx.Client) -> None:
     assert done["cost"]["actual"] == 0
 
 
+# On PostgreSQL the claim order is checked by test_claim_takes_highest_priority_then_oldest
+# in tests/store/test_store_contract.py.
+@pytest.mark.backends("sqlite")
 def test_higher_priority_runs_first(make_server) -> None:
     """With one worker busy, a later high-priority job runs before earlier normal ones."""
     server: GenqServer = make_server(workers=1)
@@ -194,6 +197,9 @@ def test_delete_removes_the_job_and_its_files(api: httpx.Client) -> None:
     assert again.json()["error"]["code"] == "job_not_found"
 
 
+# On PostgreSQL: a delete is announced as a cancel (tests/store/test_announcements.py), and
+# a cancel reaches a worker in another process (tests/acceptance/test_scale_out.py).
+@pytest.mark.backends("sqlite")
 def test_delete_stops_a_running_job(make_server) -> None:
     """Deleting a running job stops its model at once: the only worker starts the next job
     within seconds, long before the job would end or a lease heartbeat would notice."""
