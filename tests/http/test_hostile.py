@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import GenqServer, wait_for
+from tests.conftest import Backend, GenqServer, wait_for
 
 Shape = Callable[[Any], bool]
 
@@ -334,10 +334,34 @@ def test_what_a_model_writes_is_kept_storable(make_server: Any) -> None:
     assert len(events) < 50_000
 
 
-def test_listing_pages_are_bounded_in_bytes(make_server: Any) -> None:
+#: Models whose pricing misbehaves, on the server below.
+MISPRICED = """
+[models.faulty]
+entrypoint = "tests.plugins:Faulty"
+
+[models.costly]
+entrypoint = "tests.plugins:Costly"
+"""
+
+
+@pytest.fixture(scope="module")
+def bounded(
+    tmp_path_factory: pytest.TempPathFactory, shared_backend: Backend
+) -> Iterator[GenqServer]:
+    """One server for the tests below: a small max_list_bytes, no workers (jobs stay
+    queued), and the models of MISPRICED. Each test lists the jobs of an account of its
+    own."""
+    directory = tmp_path_factory.mktemp(f"bounded-{shared_backend.name}")
+    server = GenqServer(
+        directory / "data", MISPRICED, shared_backend, max_list_bytes=40_000, workers=0
+    ).start()
+    yield server
+    server.stop()
+
+
+def test_listing_pages_are_bounded_in_bytes(bounded: GenqServer) -> None:
     """A listing stops a page once it holds max_list_bytes, and next_cursor reaches the rest."""
-    server = make_server(max_list_bytes=40_000, workers=0)
-    with server.client() as api:
+    with bounded.client(bounded.new_key("listing")) as api:
         made = [
             api.post("/v1/jobs", json={"model": "noop", "metadata": {"n": i, "pad": "x" * 12_000}})
             for i in range(7)
@@ -369,25 +393,24 @@ UNEXPECTED = {
 
 
 @pytest.mark.backends("sqlite")
-def test_unexpected_errors_answer_in_the_routes_shape(make_server: Any) -> None:
+def test_unexpected_errors_answer_in_the_routes_shape(bounded: GenqServer) -> None:
     """A defect (here a plug-in's usage() that raises) is a 500 in the route's own error
     shape, logged once with its traceback, never a dropped connection."""
-    server = make_server(toml='[models.faulty]\nentrypoint = "tests.plugins:Faulty"\n', workers=0)
-    with server.client() as api:
+    with bounded.client() as api:
         for name, (path, body, shape) in UNEXPECTED.items():
             response = api.post(path, json=body)
             assert response.status_code == 500, (name, response.text)
             assert shape(response.json()), (name, response.text)
             assert "ZeroDivisionError" not in response.text
             assert response.headers.get("connection") != "close"
-    assert server.log.read_text().count("ZeroDivisionError: a bug") == len(UNEXPECTED)
+    assert bounded.log.read_text().count("ZeroDivisionError: a bug") == len(UNEXPECTED)
 
 
-def test_numbered_pages_stay_whole(make_server: Any) -> None:
+def test_numbered_pages_stay_whole(bounded: GenqServer) -> None:
     """Numbered listings (NetMind's) never end a page early, whatever max_list_bytes says:
     every job is on exactly one page."""
-    server = make_server(max_list_bytes=40_000, workers=0)
-    headers = {"Authorization": server.key}
+    server = bounded
+    headers = {"Authorization": server.new_key("numbered")}
     body = {"model": "Qwen/Qwen-Image", "config": {"prompt": "p" * 1900, "pad": "x" * 12_000}}
     made = [
         httpx.post(f"{server.url}/v1/generation", headers=headers, json=body).json()["id"]
@@ -404,10 +427,9 @@ def test_numbered_pages_stay_whole(make_server: Any) -> None:
     assert sorted(seen) == sorted(made)
 
 
-def test_an_estimate_no_balance_can_hold_is_refused(make_server: Any) -> None:
+def test_an_estimate_no_balance_can_hold_is_refused(bounded: GenqServer) -> None:
     """Input that prices a job beyond any balance is a 422, not a 500."""
-    server = make_server(toml='[models.costly]\nentrypoint = "tests.plugins:Costly"\n', workers=0)
-    with server.client() as api:
+    with bounded.client() as api:
         for duration in (1e20, 1e300):
             refused = api.post(
                 "/v1/jobs", json={"model": "costly", "input": {"duration": duration}}
