@@ -103,6 +103,10 @@ def test_object_storage_links_are_presigned_for_the_link_ttl(make_server) -> Non
         assert api.get(f"/v1/jobs/{job['id']}/outputs/0").text == TEXT
 
 
+# On PostgreSQL and S3: the store's expiry (a running job asked to stop, the others removed)
+# is checked on both engines by tests/store/test_store_contract.py, and the removal of a
+# job's files from a bucket by tests/storage/test_storage_contract.py.
+@pytest.mark.backends("sqlite")
 @pytest.mark.slow
 def test_retention_removes_finished_and_running_jobs_and_their_files(make_server) -> None:
     """After the retention period a finished job and its links answer 404 and its bytes are
