@@ -1,5 +1,9 @@
 """A job's ``metrics.load_time``: the model load its worker process waited for before running
-it, through a real ``genq serve`` with one worker process, on both stores."""
+it, through a real ``genq serve`` with one worker process.
+
+On SQLite: the worker measures the same on both stores, and the store's side (``finish`` keeps
+the load time of a success, a failure or a cancel, the same statement for each) is checked on
+both by ``test_finish_records_the_load_time_the_job_waited_for`` in tests/store."""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ import pytest
 from tests.conftest import wait_for, wait_until
 from tests.http.test_jobs import read_events
 from tests.plugins import SlowLoad
+
+pytestmark = pytest.mark.backends("sqlite")
 
 MODELS = """
 [models.slow]
