@@ -56,6 +56,7 @@ class S3Server:
         self.port = free_port()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
+        self._client: S3Client | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -89,14 +90,18 @@ class S3Server:
             monkeypatch.setenv(name, value)
 
     def client(self) -> S3Client:
-        """A boto3 client for the server, whatever this process's environment says."""
-        import boto3
+        """A boto3 client for the server, whatever this process's environment says: one for
+        every caller (boto3's clients may be shared between threads), as making one takes
+        a tenth of a second or more."""
+        if self._client is None:
+            import boto3
 
-        return boto3.session.Session(
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name="us-east-1",
-        ).client("s3", endpoint_url=self.endpoint_url)
+            self._client = boto3.session.Session(
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+                region_name="us-east-1",
+            ).client("s3", endpoint_url=self.endpoint_url)
+        return self._client
 
     def create_bucket(self, name: str | None = None) -> str:
         """Create a bucket, by default with a fresh unique name, and return its name."""
@@ -128,6 +133,9 @@ class S3Server:
         raise RuntimeError(f"moto server did not answer in {timeout} s; see {self.log_path}")
 
     def stop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         if self.process is None:
             return
         self.process.terminate()
