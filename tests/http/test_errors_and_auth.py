@@ -107,7 +107,9 @@ def test_missing_or_unknown_key_is_401(server: GenqServer, headers: dict) -> Non
 def test_keys_cli_create_list_disable_delete(server: GenqServer) -> None:
     """`genq keys` creates keys (printed alone on the last line), lists, disables, deletes."""
     account = f"acme-{uuid.uuid4().hex[:6]}"
-    key = server.new_key(account, "--name", "ci")
+    created = server.cli("keys", "create", "--account", account, "--name", "ci")
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
     assert key.startswith("gq_")
     with server.client(key) as api:
         assert api.get("/v1/jobs").status_code == 200
