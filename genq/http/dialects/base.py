@@ -8,13 +8,15 @@ nothing below it.
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
 
-from genq.errors import Missing, ServiceError, ValidationFailed
+from genq.errors import Clash, Missing, ServiceError, ValidationFailed
 from genq.http.auth import Caller
 from genq.http.dialects.dialect import DialectSettings, DialectTable
 from genq.http.dialects.inputs import model_input
@@ -23,6 +25,9 @@ from genq.jobs import JobRecord
 from genq.limits import parse_json
 from genq.models.base import fill_defaults
 from genq.service import JobService
+
+#: How often a request that waits for its job checks that its client is still there.
+SYNC_CHECK_SECONDS = 5.0
 
 
 def dialect_router(render_error: ErrorRenderer, tag: str) -> Router:
@@ -184,3 +189,23 @@ def utc_text(timestamp: float | None, sep: str = " ") -> str | None:
 
 def absolute(caller: Caller, path: str) -> str:
     return caller.base_url.rstrip("/") + path
+
+
+async def wait_for_end(
+    request: Request, caller: Caller, job: JobRecord, seconds: float, *, cancel_if_gone: bool
+) -> JobRecord | None:
+    """The job once terminal, or as it is after ``seconds``; None once its client went away
+    first. Then, with ``cancel_if_gone``, the job is canceled (a synchronous request's job,
+    which nobody would collect); otherwise it goes on, to be followed by its id."""
+    deadline = time.monotonic() + seconds
+    while not job.terminal:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        job = await caller.svc.wait(caller.account_id, job.id, min(left, SYNC_CHECK_SECONDS))
+        if not job.terminal and await request.is_disconnected():
+            if cancel_if_gone:
+                with contextlib.suppress(Missing, Clash):
+                    await caller.svc.cancel(caller.account_id, job.id)
+            return None
+    return job

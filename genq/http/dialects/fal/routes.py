@@ -13,8 +13,6 @@ Shapes: ``answers``; app ids: ``apps``.
 
 from __future__ import annotations
 
-import contextlib
-import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal, cast
 
@@ -34,6 +32,7 @@ from genq.http.dialects.base import (
     origin_request,
     own_job,
     submit_translated,
+    wait_for_end,
 )
 from genq.http.dialects.fal import DIALECT
 from genq.http.dialects.fal.answers import (
@@ -54,8 +53,6 @@ from genq.jobs import EventType, JobRecord, Status
 API = DIALECT.name
 #: genq's priority for fal's two queue priorities: a low one waits behind normal ones.
 PRIORITIES = {"normal": 0, "low": -1}
-#: How often a synchronous run checks that its client is still there.
-SYNC_CHECK_SECONDS = 5.0
 #: The status nginx uses for "the client closed the request": nobody reads it.
 CLIENT_GONE = 499
 
@@ -390,11 +387,11 @@ async def run(
     )
     if app_id.path is not None and app_id.path.rsplit("/", 1)[-1] == "stream":
         return await streamed(caller, job)
-    finished = await wait_for_result(request, caller, job)
+    seconds = fal_settings(caller).sync_timeout_seconds
+    finished = await wait_for_end(request, caller, job, seconds, cancel_if_gone=True)
     if finished is None:
         return error_answer(CLIENT_GONE, "the client closed the request", "client_disconnected")
     if not finished.terminal:
-        seconds = fal_settings(caller).sync_timeout_seconds
         status_url = queue_urls(caller.base_url, app_id.base, job.id)["status_url"]
         detail = (
             f"Request {job.id} did not finish within {seconds:g} seconds; it goes on: "
@@ -402,22 +399,6 @@ async def run(
         )
         return error_answer(504, detail, "request_timeout", {REQUEST_ID_HEADER: job.id})
     return await answer_of(caller, finished)
-
-
-async def wait_for_result(request: Request, caller: Caller, job: JobRecord) -> JobRecord | None:
-    """The job once terminal, or as it is when the sync timeout passes; None when the client
-    went away first (the job is then canceled: nobody would collect it)."""
-    deadline = time.monotonic() + fal_settings(caller).sync_timeout_seconds
-    while not job.terminal:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        job = await caller.svc.wait(caller.account_id, job.id, min(left, SYNC_CHECK_SECONDS))
-        if not job.terminal and await request.is_disconnected():
-            with contextlib.suppress(Missing, Clash):
-                await caller.svc.cancel(caller.account_id, job.id)
-            return None
-    return job
 
 
 async def streamed(caller: Caller, job: JobRecord) -> EventStream:

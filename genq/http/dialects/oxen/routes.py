@@ -11,8 +11,6 @@ account name; Oxen jobs live ``[dialects.oxen] retention_seconds`` (24 hours by 
 
 from __future__ import annotations
 
-import contextlib
-import time
 from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,6 +29,7 @@ from genq.http.dialects.base import (
     requested_model,
     submit_translated,
     submit_translated_group,
+    wait_for_end,
 )
 from genq.http.dialects.oxen import DIALECT
 from genq.http.dialects.oxen.settings import OxenSettings
@@ -49,8 +48,6 @@ STATUS_WORDS = {Status.QUEUED: "queued", Status.RUNNING: "processing"}
 #: Request fields about the queue or the answer rather than the model: kept with the job, not
 #: handed to the model (a slug with a vendor schema would refuse them).
 NOT_FOR_MODEL = ("target_namespace", "response_format", "multi_prompt")
-#: How often a synchronous request checks that its client is still there.
-SYNC_CHECK_SECONDS = 5.0
 #: The status nginx uses for "the client closed the request": nobody reads it.
 CLIENT_GONE = 499
 
@@ -295,27 +292,11 @@ async def generate(request: Request, caller: Caller, kind: str) -> Response:
     job, _ = await submit_translated(
         caller, API, model, model_fields(params), request=params, root=""
     )
-    finished = await wait_for_result(request, caller, job)
+    seconds = oxen_settings(caller).sync_timeout_seconds
+    finished = await wait_for_end(request, caller, job, seconds, cancel_if_gone=True)
     if finished is None:
         return JSONResponse({"error": "the client closed the request"}, status_code=CLIENT_GONE)
     return sync_answer(caller, finished, kind)
-
-
-async def wait_for_result(request: Request, caller: Caller, job: JobRecord) -> JobRecord | None:
-    """The job once terminal, or as it is when the sync timeout passes; None when the client
-    went away first (the job is then canceled: nobody would collect it)."""
-    longest = oxen_settings(caller).sync_timeout_seconds
-    deadline = time.monotonic() + longest
-    while not job.terminal:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        job = await caller.svc.wait(caller.account_id, job.id, min(left, SYNC_CHECK_SECONDS))
-        if not job.terminal and await request.is_disconnected():
-            with contextlib.suppress(Missing, Clash):
-                await caller.svc.cancel(caller.account_id, job.id)
-            return None
-    return job
 
 
 def sync_answer(caller: Caller, job: JobRecord, kind: str) -> Response:

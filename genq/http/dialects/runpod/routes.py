@@ -35,6 +35,7 @@ from genq.http.dialects.base import (
     own_job,
     requested_model,
     submit_translated,
+    wait_for_end,
 )
 from genq.http.dialects.runpod import DIALECT
 from genq.http.links import Links
@@ -58,8 +59,6 @@ WORDS = {
 #: How long ``/runsync`` waits by default, and the bounds of its ``?wait=`` (ms): RunPod's.
 SYNC_WAIT_MS = 90_000
 SYNC_WAIT_RANGE = (1000, 300_000)
-#: How often a waiting ``/runsync`` checks that its client is still there.
-SYNC_CHECK_SECONDS = 5.0
 #: A policy's priority: a low-priority job runs after the others queued at the default one.
 LOW_PRIORITY = -1
 
@@ -249,22 +248,6 @@ async def find(caller: Caller, endpoint_id: str, job_id: str) -> JobRecord:
     raise Missing("request does not exist", code="job_not_found")
 
 
-async def wait_for_end(
-    request: Request, caller: Caller, job: JobRecord, seconds: float
-) -> JobRecord:
-    """The job once terminal, or as it is after ``seconds`` or once its client went away
-    (the job goes on either way: it can be followed by its id)."""
-    deadline = time.monotonic() + seconds
-    while not job.terminal:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        job = await caller.svc.wait(caller.account_id, job.id, min(left, SYNC_CHECK_SECONDS))
-        if not job.terminal and await request.is_disconnected():
-            break
-    return job
-
-
 # -- routes --------------------------------------------------------------------------------
 @router.post(
     PREFIX + "/{endpoint_id}/run",
@@ -297,7 +280,8 @@ async def runsync(
     """The job's status once it ends, or as it is when the wait is over (IN_QUEUE or
     IN_PROGRESS: follow it at ``/status/{id}``)."""
     job = await submit(request, caller, endpoint_id)
-    job = await wait_for_end(request, caller, job, wait / 1000)
+    # A client gone meanwhile reads nothing; the job goes on, to be followed by its id.
+    job = await wait_for_end(request, caller, job, wait / 1000, cancel_if_gone=False) or job
     return JSONResponse(await status_body(caller.svc, caller.links, job))
 
 
