@@ -191,9 +191,12 @@ def test_a_call_outlives_a_sigkill(make_server: Any, receiver: Receiver) -> None
     receiver.script = [Answer(500)]
     made = submit(server, receiver.url)
     [first] = receiver.wait(1)
+    # Killed once the failed attempt is recorded: killed before, the attempt would never
+    # have ended, and the call would count one attempt, not two.
+    wait_until(lambda: job(server, made["id"])["webhooks"][0]["attempts"] == 1, timeout=20)
     server.kill()
     server.start()
-    # Taken again once the killed server's hold lapses (the call timeout and 10 s).
+    # Taken again once its backoff has passed.
     calls = receiver.wait(2, timeout=40)
     assert [c.id for c in calls] == [first.id, first.id]
     assert calls[1].json["status"] == "succeeded"
