@@ -74,6 +74,13 @@ DEFAULT_REFERENCE_MAX_PIXELS = 25_000_000
 #: form, data), so a job is not queued only to fail in the worker.
 IMAGE_REFERENCE = "image-reference"
 
+#: The JSON Schema ``format`` of a string input that names a reference sound (fetched with
+#: ``RunContext.fetch_audio``): an ``http://`` or ``https://`` URL or a ``data:`` URI holding
+#: WAV, FLAC, MP3, OGG, WebM or M4A audio, checked when the job is submitted as images are.
+AUDIO_REFERENCE = "audio-reference"
+#: Longest reference sound a model takes, unless its config sets ``max_audio_seconds``.
+DEFAULT_MAX_AUDIO_SECONDS = 1800.0
+
 
 class InputError(Exception):
     """Raised by a model for input the schema allowed but the model cannot use (job fails
@@ -228,8 +235,12 @@ class RunContext(abc.ABC):
 class Model(abc.ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
-    #: image, video, audio, text or none.
+    #: image, video, audio, text or none: what the model makes.
     modality: ClassVar[str] = "none"
+    #: What the model does, in Hugging Face's task names where one fits
+    #: (``automatic-speech-recognition``, ``text-to-speech``, ``image-to-text``, ...); ""
+    #: when not said. Vendor aliases such as ``openai/whisper`` find their model by it.
+    task: ClassVar[str] = ""
     input_schema: ClassVar[dict[str, Any]] = {"type": "object"}
     price: ClassVar[Price] = Price()
     #: Modules that must be importable for this model to run (checked without importing).
@@ -244,11 +255,12 @@ class Model(abc.ABC):
 
     def declare(self, **attributes: Any) -> None:
         """Give this instance its own values of the class attributes above (``description``,
-        ``modality``, ``input_schema``, ``price``, ``requires``, ``extra``): a runtime class
-        that serves many configured models calls it from ``__init__``."""
+        ``modality``, ``task``, ``input_schema``, ``price``, ``requires``, ``extra``): a
+        runtime class that serves many configured models calls it from ``__init__``."""
         unknown = set(attributes) - {
             "description",
             "modality",
+            "task",
             "input_schema",
             "price",
             "requires",
