@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -29,6 +30,42 @@ class Echo(Model):
         path = ctx.work_dir / "echo.txt"
         path.write_text(input["prompt"])
         ctx.add_output(path, "text/plain")
+
+
+class Listener(Model):
+    """A speech-to-text stand-in: "transcribes" a sound by fetching it and writing its size,
+    language and task; with timestamps, the segments, SRT and WebVTT files a real one adds."""
+
+    name = "listener"
+    description = "Writes what it heard: the sound's size in bytes."
+    modality = "text"
+    task = "automatic-speech-recognition"
+    input_schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "required": ["audio"],
+        "properties": {
+            "audio": {"type": "string", "format": "audio-reference"},
+            "language": {"type": "string", "default": "en"},
+            "task": {"enum": ["transcribe", "translate"], "default": "transcribe"},
+            "timestamps": {"enum": ["none", "segment", "word"], "default": "none"},
+        },
+    }
+
+    def predict(self, input: dict[str, Any], ctx: RunContext) -> None:
+        size = ctx.fetch_file(input["audio"]).stat().st_size
+        words = f"heard {size} bytes ({input['language']}, {input['task']})"
+        files = [("transcript.txt", words, "text/plain")]
+        if input["timestamps"] != "none":
+            segment = {"start": 0.0, "end": 1.0, "text": words}
+            files += [
+                ("segments.json", json.dumps([segment]), "application/json"),
+                ("transcript.srt", f"1\n00:00:00,000 --> 00:00:01,000\n{words}\n", "text/srt"),
+                ("transcript.vtt", f"WEBVTT\n\n00:00.000 --> 00:01.000\n{words}\n", "text/vtt"),
+            ]
+        for name, content, content_type in files:
+            path = ctx.work_dir / name
+            path.write_text(content)
+            ctx.add_output(path, content_type)
 
 
 class Loud(Model):
