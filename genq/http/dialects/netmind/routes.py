@@ -2,9 +2,12 @@
 
 One generic job API for any model: ``{"model": SLUG, "config": {...}}`` creates a generation,
 which is polled until ``completed`` or ``failed``; its files are listed in ``result.data``.
-The model's slug is an alias (``Qwen/Qwen-Image``, ``hkchengrex/MMAudio``) or a local model's
-own name; config fields the model does not have are ignored, as the vendor ignores fields a
-model does not use.
+The model's slug is an alias (``Qwen/Qwen-Image``, ``hkchengrex/MMAudio``, ``openai/whisper``)
+or a local model's own name; config fields the model does not have are ignored, as the vendor
+ignores fields a model does not use. A speech-to-text config (``{"task": "transcribe",
+"audio_url": URL}``) gives the model its ``audio`` and ``task``; the transcript is read from
+``result.data[0].text``: each plain-text file of a completed generation carries its content
+(its first MiB, the service's ``MAX_TEXT_BYTES``) besides its link.
 """
 
 from __future__ import annotations
@@ -53,6 +56,12 @@ ENDINGS = {
 }
 
 FILE_TYPES = ("image", "video", "audio", "text")
+#: NetMind's config names for inputs that models name otherwise: the field takes the model's
+#: name when the model has an input of that name and none of NetMind's.
+CONFIG_NAMES = {"audio_url": "audio"}
+#: Largest plain-text file whose content a listed generation carries: a page of them stays
+#: small, and a generation read by its id carries the first MiB of any.
+LISTED_TEXT_BYTES = 64 * 1024
 
 
 router = dialect_router(render_error, tag=DIALECT.title)
@@ -81,7 +90,7 @@ def file_type(caller: Caller, job: JobRecord, output: OutputRecord) -> str:
     return kind if kind in FILE_TYPES else modality(caller, job)
 
 
-def result(caller: Caller, job: JobRecord) -> dict[str, Any]:
+async def result(caller: Caller, job: JobRecord, listed: bool) -> dict[str, Any]:
     if job.status is Status.SUCCEEDED:
         links = caller.links.outputs(job)
         data = [
@@ -93,6 +102,9 @@ def result(caller: Caller, job: JobRecord) -> dict[str, Any]:
             }
             for output, link in zip(job.outputs, links, strict=True)
         ]
+        if (found := await plain_text(caller, job, listed)) is not None:
+            index, text = found
+            data[index]["text"] = text
         return {"data": data}
     if job.error is not None:
         return {"error": {"code": job.error.code, "message": job.error.message}}
@@ -102,7 +114,22 @@ def result(caller: Caller, job: JobRecord) -> dict[str, Any]:
     return {}
 
 
-def render(caller: Caller, job: JobRecord) -> dict[str, Any]:
+async def plain_text(caller: Caller, job: JobRecord, listed: bool) -> tuple[int, str] | None:
+    """The index and content (its first MiB) of a completed job's plain-text file (a
+    transcript, a caption), when that is its first text file; in a list, only when it holds
+    at most ``LISTED_TEXT_BYTES``. The service reads that one file and keeps its text."""
+    for index, output in enumerate(job.outputs):
+        if not output.content_type.startswith("text/"):
+            continue
+        media_type = output.content_type.split(";", 1)[0].strip().lower()
+        if media_type != "text/plain" or (listed and output.size > LISTED_TEXT_BYTES):
+            return None
+        text = await caller.svc.output_text(job)
+        return None if text is None else (index, text)
+    return None
+
+
+async def render(caller: Caller, job: JobRecord, *, listed: bool = False) -> dict[str, Any]:
     return {
         "id": job.id,
         "user_id": job.account_id,
@@ -111,7 +138,7 @@ def render(caller: Caller, job: JobRecord) -> dict[str, Any]:
         "updated_at": utc_text(updated_at(job)),
         "deleted_at": None,
         "is_deleted": False,
-        "result": result(caller, job),
+        "result": await result(caller, job, listed),
     }
 
 
@@ -135,6 +162,17 @@ def parse_create(body: Any) -> tuple[str, dict[str, Any]]:
     return model.strip(), config
 
 
+def model_names(caller: Caller, model: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The config with NetMind's own names (``CONFIG_NAMES``) changed to the model's, where
+    the model has the input under its name and not under NetMind's."""
+    props = caller.svc.resolve(model)[0].model.input_schema.get("properties", {})
+    renamed = dict(config)
+    for theirs, ours in CONFIG_NAMES.items():
+        if theirs in renamed and ours not in renamed and ours in props and theirs not in props:
+            renamed[ours] = renamed.pop(theirs)
+    return renamed
+
+
 @router.post(
     "/v1/generation",
     summary="NetMind: create a generation",
@@ -144,9 +182,14 @@ def parse_create(body: Any) -> tuple[str, dict[str, Any]]:
 async def create_generation(request: Request, caller: Auth) -> Response:
     model, config = parse_create(await json_body(request))
     job, _ = await submit_translated(
-        caller, API, model, config, request={"model": model, "config": config}, root="config"
+        caller,
+        API,
+        model,
+        model_names(caller, model, config),
+        request={"model": model, "config": config},
+        root="config",
     )
-    return JSONResponse(render(caller, job))
+    return JSONResponse(await render(caller, job))
 
 
 @router.get(
@@ -162,7 +205,8 @@ async def list_generations(
     jobs, _ = await caller.svc.page_jobs(
         caller.account_id, JobFilter(origin_api=API), page=page, page_size=page_size
     )
-    return JSONResponse({"generation_list": [render(caller, job) for job in jobs]})
+    listed = [await render(caller, job, listed=True) for job in jobs]
+    return JSONResponse({"generation_list": listed})
 
 
 @router.get(
@@ -171,7 +215,7 @@ async def list_generations(
     responses=errors(*CALLER, 404),
 )
 async def get_generation(caller: Auth, generation_id: str) -> Response:
-    return JSONResponse(render(caller, await generation(caller, generation_id)))
+    return JSONResponse(await render(caller, await generation(caller, generation_id)))
 
 
 @router.delete(
