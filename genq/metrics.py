@@ -162,8 +162,8 @@ RATE_LIMITED = Counter(
 REFERENCE_REFUSALS = Counter(
     "genq_reference_refusals",
     "Reference inputs a worker refused to use, by reason: too_large, too_many_pixels, "
-    "private_address, bad_type, malformed, fetch_failed (no answer, an error status, too "
-    "many redirects).",
+    "too_long (a sound), private_address, bad_type, malformed, fetch_failed (no answer, an "
+    "error status, too many redirects).",
     ["reason"],
     registry=REGISTRY,
 )

@@ -1,4 +1,5 @@
-"""Fetching reference inputs (the image of an image-to-image, inpainting or image-to-video job)
+"""Fetching reference inputs (the image of an image-to-image, inpainting or image-to-video job,
+``fetch_image``; the sound a speech model transcribes or a voice is cloned from, ``fetch_audio``)
 named by an ``http://`` or ``https://`` URL or given inline as a ``data:`` URI; and, for models
 that take files of any kind (a Cog predictor's ``Path`` inputs), such files (``fetch_file``).
 
@@ -11,8 +12,10 @@ operator's network: unless the operator allows private addresses, a host that re
 loopback, private, link-local (cloud metadata), CGNAT or otherwise non-public address is
 refused, on every redirect hop. The connection goes to the very address that was checked, so
 a second DNS answer (rebinding) cannot swap in another one. Sizes are limited while reading,
-and only PNG, JPEG, WebP and GIF pass, recognised by their bytes, never by what the server
-says they are. An image's pixels are counted from its header before it is decoded.
+and only PNG, JPEG, WebP and GIF images pass, or WAV, FLAC, MP3, AAC, OGG, WebM and M4A
+sounds, recognised by their bytes, never by what the server says they are. An image's pixels
+are counted from its header before it is decoded; a sound's length from its header, and again
+while it is decoded.
 
 Every refusal raises ``RefusedReference``, an ``InputError`` (the job fails with
 ``invalid_input``), with a message that names the reference and the reason, and a bounded kind
@@ -33,28 +36,37 @@ import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 import httpx
 from PIL import Image
 
 from genq.media.addresses import IPAddress, address_kind, address_text
+from genq.media.audio import decode_audio
 from genq.media.reference import (
+    ReferenceKind,
     Refusal,
     RefusedReference,
     Resize,
+    check_audio_reference,
     check_reference,
     decode_data_uri,
     decode_image,
     host_and_port,
     is_data_uri,
-    not_an_image,
+    not_of_kind,
     parse_url,
     shown,
     size_text,
     sniff,
+    sniff_as,
 )
 from genq.models.base import DEFAULT_REFERENCE_MAX_PIXELS
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = [
     "MAX_REDIRECTS",
@@ -63,7 +75,9 @@ __all__ = [
     "RefusedReference",
     "Resize",
     "address_kind",
+    "check_audio_reference",
     "check_reference",
+    "fetch_audio",
     "fetch_bytes",
     "fetch_file",
     "fetch_image",
@@ -74,10 +88,15 @@ log = logging.getLogger("genq.fetch")
 MAX_REDIRECTS = 5
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_IMAGES = "image/png,image/jpeg,image/webp,image/gif;q=0.8"
+_ACCEPT: dict[ReferenceKind, str] = {
+    "image": "image/png,image/jpeg,image/webp,image/gif;q=0.8",
+    # Servers name these types in more ways than one (audio/x-wav, audio/x-m4a, ...).
+    "audio": "audio/wav,audio/flac,audio/mpeg,audio/ogg,audio/webm,audio/mp4,audio/aac,"
+    "audio/*;q=0.8",
+}
 _REQUEST_HEADERS = {
     # A compressed body could inflate a thousandfold within one chunk, before the size check
-    # sees it; images gain nothing from compression anyway.
+    # sees it; images and sounds gain nothing from compression anyway.
     "Accept-Encoding": "identity",
     "User-Agent": "genq",
 }
@@ -120,6 +139,40 @@ def fetch_image(
         ) from refusal.__cause__
 
 
+def fetch_audio(
+    ref: str,
+    *,
+    sample_rate: int,
+    max_seconds: float,
+    max_bytes: int,
+    allow_private: bool = False,
+    timeout: float = 20.0,
+    job_id: str | None = None,
+) -> npt.NDArray[np.float32]:
+    """The sound at ``ref`` (URL or ``data:`` URI), decoded to one channel (the mean of its
+    channels) of float32 samples in [-1, 1] at ``sample_rate``.
+
+    Refuses, with ``InputError``, what ``fetch_bytes`` refuses, sounds that do not decode or
+    hold no sound, and sounds longer than ``max_seconds``: from their header, before decoding,
+    and while decoding, which stops there (a header may lie), so that no sound takes more
+    memory than ``max_seconds`` of samples.
+    """
+    fetched = fetch_bytes(
+        ref,
+        max_bytes=max_bytes,
+        allow_private=allow_private,
+        timeout=timeout,
+        job_id=job_id,
+        kind="audio",
+    )
+    try:
+        return decode_audio(fetched.data, sample_rate=sample_rate, max_seconds=max_seconds)
+    except Refusal as refusal:
+        raise RefusedReference(
+            f"cannot use {shown(ref)}: {refusal}", refusal.kind
+        ) from refusal.__cause__
+
+
 def fetch_bytes(
     ref: str,
     *,
@@ -128,9 +181,11 @@ def fetch_bytes(
     timeout: float = 20.0,
     job_id: str | None = None,
     any_type: bool = False,
+    kind: ReferenceKind = "image",
 ) -> Fetched:
-    """The bytes of the PNG, JPEG, WebP or GIF image at ``ref`` (with ``any_type``: of any
-    file, its type recognised from the bytes for those images, else as declared).
+    """The bytes of the PNG, JPEG, WebP or GIF image at ``ref``, or with ``kind="audio"`` of
+    the WAV, FLAC, MP3, AAC, OGG, WebM or M4A sound (with ``any_type``: of any file, its type
+    recognised from the bytes for those images, else as declared).
 
     ``ref`` is an ``http://`` or ``https://`` URL (at most ``MAX_REDIRECTS`` redirects) or a
     ``data:`` URI. At most ``max_bytes`` are read; ``timeout`` bounds the whole fetch (roughly:
@@ -142,13 +197,15 @@ def fetch_bytes(
         if is_data_uri(ref):
             data, declared = decode_data_uri(ref, max_bytes)
         else:
-            accept = "*/*" if any_type else _IMAGES
+            accept = "*/*" if any_type else _ACCEPT[kind]
             data, declared = _download(ref, max_bytes, allow_private, timeout, accept)
-        content_type = sniff(data)
-        if content_type is None and any_type:
-            content_type = _declared_type(declared) or "application/octet-stream"
+        content_type: str | None
+        if any_type:
+            content_type = sniff(data) or _declared_type(declared) or "application/octet-stream"
+        else:
+            content_type = sniff_as(kind, data)
         if content_type is None:
-            raise Refusal(not_an_image(declared), kind="bad_type")
+            raise Refusal(not_of_kind(kind, declared), kind="bad_type")
     except Refusal as refusal:
         via = f" (redirected to {shown(refusal.via)})" if refusal.via else ""
         if refusal.private:

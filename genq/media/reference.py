@@ -1,6 +1,7 @@
 """What can be told of a reference input (the image of an image-to-image, inpainting or
-image-to-video job) without the network: the form of its URL, a ``data:`` URI's contents, the
-type of its bytes and, from an image's header, its pixel count.
+image-to-video job, the sound a speech model transcribes or a voice is cloned from) without the
+network: the form of its URL, a ``data:`` URI's contents, the type of its bytes and, from an
+image's header, its pixel count.
 
 ``check_reference`` runs these checks when a job is submitted, so that a job no fetch could
 serve is refused at once, naming the field; the fetch (``genq.media.fetch``) runs them again in
@@ -9,7 +10,8 @@ the worker, around the download.
 An image is judged by its header before it is decoded: one with more pixels than allowed is
 refused, since a few kilobytes of PNG can hold a flat 9400x9400 picture that takes 265 MB as
 RGB. One that is to be resized is shrunk before anything else is done to it (a JPEG is even
-decoded at a reduced scale), so it never exists at full size more than once.
+decoded at a reduced scale), so it never exists at full size more than once. A sound is
+decoded by ``genq.media.audio``, which bounds its length the same way.
 """
 
 from __future__ import annotations
@@ -38,8 +40,16 @@ _SHOWN_LENGTH = 80
 #: What a refusal is, for the operator's figures (``genq_reference_refusals_total``): a
 #: bounded set, unlike the reasons.
 RefusalKind = Literal[
-    "too_large", "too_many_pixels", "private_address", "bad_type", "malformed", "fetch_failed"
+    "too_large",
+    "too_many_pixels",
+    "too_long",
+    "private_address",
+    "bad_type",
+    "malformed",
+    "fetch_failed",
 ]
+#: What a reference must hold.
+ReferenceKind = Literal["image", "audio"]
 
 
 class Refusal(Exception):
@@ -63,11 +73,12 @@ class RefusedReference(InputError):
         self.kind = kind
 
 
-def check_reference(ref: str) -> None:
+def check_reference(ref: str, kind: ReferenceKind = "image") -> None:
     """Refuse, with ``InputError`` giving the bare reason, a reference no fetch could use
     whatever the network answers: a scheme other than ``http``, ``https`` and ``data``, a
-    malformed URL, a URL with credentials, a ``data:`` URI that is malformed or holds no PNG,
-    JPEG, WebP or GIF image.
+    malformed URL, a URL with credentials, a ``data:`` URI that is malformed or does not hold
+    what ``kind`` asks for (a PNG, JPEG, WebP or GIF image; WAV, FLAC, MP3, AAC, OGG, WebM or
+    M4A audio).
 
     Nothing is looked up or downloaded: the registry runs it on every reference input when a
     job is submitted. Which addresses a host name has is left to the fetch, in the worker.
@@ -77,12 +88,27 @@ def check_reference(ref: str) -> None:
         if is_data_uri(ref):
             # The request body limit bounds it already; the worker applies its own.
             data, declared = decode_data_uri(ref, max_bytes=len(ref))
-            if sniff(data) is None:
-                raise Refusal(not_an_image(declared), kind="bad_type")
+            if sniff_as(kind, data) is None:
+                raise Refusal(not_of_kind(kind, declared), kind="bad_type")
         else:
             host_and_port(parse_url(ref))
     except Refusal as refusal:
         raise InputError(str(refusal)) from refusal.__cause__
+
+
+def check_audio_reference(ref: str) -> None:
+    """``check_reference`` for a sound: the check of the ``audio-reference`` input format."""
+    check_reference(ref, "audio")
+
+
+def sniff_as(kind: ReferenceKind, data: bytes) -> str | None:
+    """The content type of ``data`` if it is of a type accepted as ``kind``."""
+    return sniff(data) if kind == "image" else sniff_audio(data)
+
+
+def not_of_kind(kind: ReferenceKind, declared: str | None) -> str:
+    """Why bytes declared as ``declared`` are refused as ``kind``."""
+    return not_an_image(declared) if kind == "image" else not_audio(declared)
 
 
 # --- URLs ------------------------------------------------------------------------------------
@@ -226,6 +252,84 @@ def decode_image(data: bytes, max_pixels: int, size: Resize | None) -> Image.Ima
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         # What Pillow raises for truncated or corrupt files.
         raise Refusal(f"not a readable image ({exc})", kind="bad_type") from exc
+
+
+# --- sounds ----------------------------------------------------------------------------------
+
+_AUDIO_ACCEPTED = "WAV, FLAC, MP3, AAC, OGG, WebM or M4A audio"
+# ISO base media files that hold pictures, not sound (HEIF, AVIF).
+_IMAGE_BRANDS = frozenset(
+    {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
+)
+
+
+def sniff_audio(data: bytes) -> str | None:
+    """The content type of WAV, FLAC, MP3, AAC (ADTS), OGG, WebM (Matroska) and MP4 (M4A)
+    bytes, from their signatures.
+
+    ffmpeg would recognise these by probing too, but also hundreds of other formats, each a
+    demuxer that untrusted bytes would reach; the decoder is only given the one named here.
+    """
+    if data[:4] in (b"RIFF", b"RF64") and data[8:12] == b"WAVE":
+        return "audio/wav"
+    if data[:4] == b"fLaC":
+        return "audio/flac"
+    if data[:4] == b"OggS":
+        return "audio/ogg"
+    if data[:4] == b"\x1a\x45\xdf\xa3":  # EBML
+        return "audio/webm" if b"webm" in data[:64] else "audio/x-matroska"
+    if data[4:8] == b"ftyp":
+        return None if data[8:12] in _IMAGE_BRANDS else "audio/mp4"
+    if data[:3] == b"ID3":
+        # An ID3v2 tag leads most MP3 files, and sometimes FLAC or AAC: what follows it says.
+        behind = sniff_audio(data[_id3_length(data) :])
+        return behind if behind in ("audio/flac", "audio/aac") else "audio/mpeg"
+    if _is_adts_frame(data):
+        return "audio/aac"
+    if _is_mpeg_audio_frame(data):
+        return "audio/mpeg"
+    return None
+
+
+def _id3_length(data: bytes) -> int:
+    """The length of the ID3v2 tag ``data`` starts with: a 10-byte header, a "syncsafe" size
+    (7 bits a byte), and a 10-byte footer when its flag says so."""
+    size = 0
+    for byte in data[6:10]:
+        size = size << 7 | byte & 0x7F
+    footer = 10 if len(data) > 5 and data[5] & 0x10 else 0
+    return 10 + size + footer
+
+
+def _is_adts_frame(data: bytes) -> bool:
+    """Whether ``data`` starts with an ADTS header (raw AAC): 12 sync bits, layer 0, a
+    sampling frequency index that exists."""
+    return (
+        len(data) >= 7 and data[0] == 0xFF and data[1] & 0xF6 == 0xF0 and (data[2] >> 2) & 0x0F < 13
+    )
+
+
+def _is_mpeg_audio_frame(data: bytes) -> bool:
+    """Whether ``data`` starts with an MPEG audio frame header (an MP3 without an ID3 tag):
+    11 sync bits, then a version, layer, bit rate and sample rate that exist."""
+    return (
+        len(data) >= 4
+        and data[0] == 0xFF
+        and data[1] & 0xE0 == 0xE0
+        and (data[1] >> 3) & 0x03 != 1
+        and (data[1] >> 1) & 0x03 != 0
+        and data[2] >> 4 != 0x0F
+        and (data[2] >> 2) & 0x03 != 3
+    )
+
+
+def not_audio(declared: str | None) -> str:
+    if declared is None:
+        return f"not {_AUDIO_ACCEPTED}"
+    kind = shown(declared.split(";")[0].strip())
+    if kind.startswith("audio/"):  # AIFF, AMR, ... or a lie
+        return f"not {_AUDIO_ACCEPTED} (declared as {kind})"
+    return f"not audio (declared as {kind})"
 
 
 # --- messages --------------------------------------------------------------------------------
