@@ -31,6 +31,7 @@ TASKS = {
     "image-to-video",
     "text-to-audio",
     "text-generation",
+    "automatic-speech-recognition",
 }
 
 
@@ -89,8 +90,8 @@ def _digests(folder: Path) -> dict[str, str]:
 
 def test_kinds() -> None:
     """Every kind names its tasks, all of them runtime tasks, and its library."""
-    assert set(tiny.KINDS) == {"sd", "flux", "ltx", "audio", "gpt2", "sd15"}
-    assert tiny.default_kinds() == ["sd", "flux", "ltx", "audio", "gpt2"]
+    assert set(tiny.KINDS) == {"sd", "flux", "ltx", "audio", "gpt2", "whisper", "sd15"}
+    assert tiny.default_kinds() == ["sd", "flux", "ltx", "audio", "gpt2", "whisper"]
     for kind in tiny.KINDS.values():
         assert kind.tasks
         assert set(kind.tasks) <= TASKS

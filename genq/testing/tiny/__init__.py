@@ -16,6 +16,9 @@ Kinds (``KINDS``; ``genq models make-tiny DIR`` builds the default ones):
 - ``ltx``: LTX-Video layout (``LTXPipeline``); ``LTXImageToVideoPipeline`` loads the same folder.
 - ``audio``: Stable Audio Open layout (``StableAudioPipeline``), text-to-audio.
 - ``gpt2``: a GPT-2 causal language model with a chat template (transformers), text-generation.
+- ``whisper``: a Whisper speech recognition model (transformers) with Whisper's special and
+  timestamp tokens, automatic-speech-recognition of 16 kHz audio: transcription and translation,
+  a language to choose, segment and word timestamps, 30-second windows.
 - ``sd15``: not built by default. Stable Diffusion 1.5's real sizes (about 1.07 billion random
   weights, 4.3 GB) for GPU benchmarks: the work per step of the real model without its weights.
 
@@ -48,10 +51,15 @@ from genq.testing.tiny.tokenizers import (
     clip_tokenizer,
     gpt2_tokenizer,
     t5_tokenizer,
+    token_id,
+    whisper_languages,
+    whisper_tokenizer,
 )
+from genq.testing.tiny.whisper import WHISPER_MAX_LENGTH, WHISPER_SAMPLING_RATE, build_whisper
 
 __all__ = [
     "AUDIO_SAMPLING_RATE",
+    "AUTOMATIC_SPEECH_RECOGNITION",
     "CHAT_TEMPLATE",
     "IMAGE_TO_IMAGE",
     "IMAGE_TO_VIDEO",
@@ -63,6 +71,8 @@ __all__ = [
     "TEXT_TO_IMAGE",
     "TEXT_TO_VIDEO",
     "TINY_VOCAB",
+    "WHISPER_MAX_LENGTH",
+    "WHISPER_SAMPLING_RATE",
     "Kind",
     "SDConfigs",
     "clip_tokenizer",
@@ -71,6 +81,9 @@ __all__ = [
     "make_tiny",
     "sd_configs",
     "t5_tokenizer",
+    "token_id",
+    "whisper_languages",
+    "whisper_tokenizer",
 ]
 
 TEXT_TO_IMAGE = "text-to-image"
@@ -80,6 +93,7 @@ TEXT_TO_VIDEO = "text-to-video"
 IMAGE_TO_VIDEO = "image-to-video"
 TEXT_TO_AUDIO = "text-to-audio"
 TEXT_GENERATION = "text-generation"
+AUTOMATIC_SPEECH_RECOGNITION = "automatic-speech-recognition"
 
 
 @dataclass(frozen=True)
@@ -113,6 +127,11 @@ KINDS: dict[str, Kind] = {
     ),
     "gpt2": Kind(
         "GPT-2 causal language model with a chat template", (TEXT_GENERATION,), "transformers"
+    ),
+    "whisper": Kind(
+        "Whisper speech recognition; 16 kHz audio in 30 s windows, segment and word timestamps",
+        (AUTOMATIC_SPEECH_RECOGNITION,),
+        "transformers",
     ),
     "sd15": Kind(
         "Stable Diffusion 1.5 at its real sizes (1.07 B random weights, 4.3 GB), 512x512 images",
@@ -173,5 +192,6 @@ _BUILDERS: dict[str, Callable[[int], list[Any]]] = {
     "ltx": build_ltx,
     "audio": build_audio,
     "gpt2": build_gpt2,
+    "whisper": build_whisper,
     "sd15": lambda seed: build_sd(seed, "sd15"),
 }

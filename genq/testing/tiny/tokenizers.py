@@ -68,6 +68,13 @@ def _pairs(merges: list[tuple[str, str]]) -> Any:
     return merges
 
 
+def token_id(tokenizer: PreTrainedTokenizerBase, token: str) -> int:
+    """The id of one token, known to be in the vocabulary."""
+    found = tokenizer.convert_tokens_to_ids(token)
+    assert isinstance(found, int)
+    return found
+
+
 def _check_size(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
     if len(tokenizer) > TINY_VOCAB:  # pragma: no cover - guards edits of the word list
         raise AssertionError(f"tokenizer has {len(tokenizer)} tokens, models have {TINY_VOCAB}")
@@ -126,3 +133,55 @@ def gpt2_tokenizer() -> PreTrainedTokenizerBase:
     tokenizer.add_special_tokens({"additional_special_tokens": _TURN_MARKERS})
     tokenizer.chat_template = CHAT_TEMPLATE
     return _check_size(tokenizer)
+
+
+# Whisper's special tokens after <|endoftext|>, in Whisper's order: a language's token id is
+# <|startoftranscript|>'s plus one plus the language's place in transformers' LANGUAGES table, and
+# the timestamp tokens start right after <|notimestamps|>.
+WHISPER_TASK_TOKENS = [
+    "<|translate|>",
+    "<|transcribe|>",
+    "<|startoflm|>",
+    "<|startofprev|>",
+    "<|nospeech|>",
+    "<|notimestamps|>",
+]
+# Whisper's timestamps: 0.00 s to 30.00 s in steps of 0.02 s.
+WHISPER_TIMESTAMPS = [f"<|{index * 0.02:.2f}|>" for index in range(1501)]
+
+
+def whisper_languages() -> list[str]:
+    """Whisper's language codes in its token order (transformers' own table)."""
+    from transformers.models.whisper.tokenization_whisper import LANGUAGES
+
+    return list(LANGUAGES)
+
+
+def whisper_tokenizer() -> PreTrainedTokenizerBase:
+    """Whisper's byte-level BPE: the word list's tokens, then <|endoftext|>, the special tokens
+    and the 1501 timestamp tokens at the end of the vocabulary, where Whisper has them.
+
+    It has more tokens than ``TINY_VOCAB``: the timestamp tokens alone are 1501, and they must be
+    the vocabulary's last ids (every id above <|notimestamps|> is read as a timestamp)."""
+    from tokenizers import AddedToken
+    from transformers import WhisperTokenizer
+
+    space = "\u0120"
+    words = _words()
+    vocab, merges = _byte_level_bpe(
+        [], [*([space, *word] for word in words), *(list(word) for word in words)]
+    )
+    specials = [
+        "<|endoftext|>",
+        "<|startoftranscript|>",
+        *(f"<|{code}|>" for code in whisper_languages()),
+        *WHISPER_TASK_TOKENS,
+    ]
+    for token in [*specials, *WHISPER_TIMESTAMPS]:
+        vocab[token] = len(vocab)
+    tokenizer = WhisperTokenizer(vocab=vocab, merges=_pairs(merges), model_max_length=448)
+    tokenizer.add_special_tokens({"additional_special_tokens": specials[1:]})
+    # As in Whisper's own files, timestamps are added tokens but not special ones: decoding with
+    # skip_special_tokens keeps them where asked for.
+    tokenizer.add_tokens([AddedToken(token, special=False) for token in WHISPER_TIMESTAMPS])
+    return tokenizer
