@@ -200,6 +200,26 @@ class RunContext(abc.ABC):
             size=size,
         )
 
+    def fetch_audio(
+        self, ref: str, *, sample_rate: int, max_seconds: float = DEFAULT_MAX_AUDIO_SECONDS
+    ) -> Any:
+        """A reference sound given by URL or ``data:`` URI (WAV, FLAC, MP3, AAC, OGG, WebM or
+        M4A), as a numpy array of float32 samples in [-1, 1], one channel (the mean of the
+        sound's channels) at ``sample_rate``, fetched within the operator's limits (bytes,
+        type, no private addresses unless allowed); refusals raise ``InputError``.
+
+        A sound longer than ``max_seconds`` is refused, from its header before it is decoded
+        and, as a header may lie, while it is decoded: no reference takes more memory than
+        ``max_seconds`` of samples, so a model should pass the longest it takes."""
+        from genq.media.fetch import fetch_audio
+
+        return fetch_audio(
+            ref,
+            sample_rate=sample_rate,
+            max_seconds=max_seconds,
+            max_bytes=DEFAULT_REFERENCE_MAX_BYTES,
+        )
+
     def fetch_file(self, ref: str) -> Path:
         """A file of any type given by URL or ``data:`` URI, saved in a new folder of
         ``work_dir`` under the name its URL gives it, fetched within the operator's limits

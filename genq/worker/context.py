@@ -19,7 +19,7 @@ from genq.errors import StoreUnavailable
 from genq.jobs import Claim, EventType, Failure, ProgressRecord
 from genq.limits import stored_json, stored_text
 from genq.media import fetch
-from genq.models.base import RunContext
+from genq.models.base import DEFAULT_MAX_AUDIO_SECONDS, RunContext
 from genq.worker.outputs import PendingOutput
 
 if TYPE_CHECKING:
@@ -170,6 +170,23 @@ class JobContext(RunContext):
                 max_bytes=settings.reference_max_bytes,
                 max_pixels=settings.reference_max_pixels,
                 size=size,
+                allow_private=settings.reference_allow_private,
+                job_id=self.job_id,
+            )
+        except fetch.RefusedReference as refusal:
+            self.worker.hub.observe(metrics.reference_refused(refusal.kind))
+            raise
+
+    def fetch_audio(
+        self, ref: str, *, sample_rate: int, max_seconds: float = DEFAULT_MAX_AUDIO_SECONDS
+    ) -> Any:
+        settings = self.worker.settings
+        try:
+            return fetch.fetch_audio(
+                ref,
+                sample_rate=sample_rate,
+                max_seconds=max_seconds,
+                max_bytes=settings.reference_max_bytes,
                 allow_private=settings.reference_allow_private,
                 job_id=self.job_id,
             )
