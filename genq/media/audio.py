@@ -60,7 +60,7 @@ def decode_audio(data: bytes, *, sample_rate: int, max_seconds: float) -> npt.ND
             io.BytesIO(data), format=_DEMUXERS[content_type], metadata_errors="ignore"
         )
     except (av.FFmpegError, ValueError) as exc:
-        raise Refusal(f"not readable audio ({exc})", kind="bad_type") from exc
+        raise Refusal(f"not readable audio ({_reason(exc)})", kind="bad_type") from exc
     with container:
         if not container.streams.audio:
             raise Refusal("not readable audio (it holds no sound track)", kind="bad_type")
@@ -80,8 +80,14 @@ def decode_audio(data: bytes, *, sample_rate: int, max_seconds: float) -> npt.ND
         try:
             _decode(av, container, stream, sample_rate, samples)
         except (av.FFmpegError, ValueError) as exc:
-            raise Refusal(f"not readable audio ({exc})", kind="bad_type") from exc
+            raise Refusal(f"not readable audio ({_reason(exc)})", kind="bad_type") from exc
     return samples.result()
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong, without PyAV's error number and file name ("[Errno 1094995529] ...:
+    '<none>'")."""
+    return str(getattr(exc, "strerror", None) or exc)
 
 
 def _declared_seconds(container: Any, stream: Any) -> float | None:
