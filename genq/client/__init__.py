@@ -8,6 +8,9 @@ It needs only httpx and httpx-sse, not the server's packages::
         job = client.run("demo-image", {"prompt": "a lighthouse at dusk"})
         client.download(job, "out")
 
+A ``pathlib.Path`` input value sends a local file (``{"audio": Path("speech.wav")}``), and
+``client.output_text(job)`` reads a text output (a transcript, a caption).
+
 ``client.webhooks`` registers the account's webhook endpoints and lists the calls made for
 its jobs; ``genq.webhooks.verify`` checks the signature of one such call.
 """

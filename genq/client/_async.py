@@ -96,7 +96,11 @@ class AsyncClient(BaseClient):
         idempotency_key: str | None = None,
     ) -> AsyncJobHandle:
         """Queue a job and return at once. A retried submit never makes a second job: each
-        carries an ``Idempotency-Key`` (a new uuid4 unless given)."""
+        carries an ``Idempotency-Key`` (a new uuid4 unless given).
+
+        A ``pathlib.Path`` in ``input`` (at any depth) is a local file, sent as a ``data:``
+        URI of its bytes (a sound to transcribe, an image to caption): ``OSError`` if it
+        cannot be read, ``ValueError`` if it has more than 20 MiB."""
         call = _base.submit_job(model, input, priority, metadata, idempotency_key)
         job = await self._call(call)
         return AsyncJobHandle(self, job.id, job)
@@ -115,6 +119,32 @@ class AsyncClient(BaseClient):
             await self._fetch(job.id, index, output, Path(directory), verify)
             for index, output in enumerate(job.outputs)
         ]
+
+    async def output_text(
+        self, job: Job, index: int | None = None, *, max_bytes: int = _base.MAX_TEXT_BYTES
+    ) -> str | None:
+        """The content of one of the job's outputs as text: output ``index``, or else its
+        first ``text/plain`` one (a transcript, a caption); None when it has none. At most
+        ``max_bytes`` are read: a longer text is cut there (``Output.size`` tells)."""
+        found = _base.text_output(job, index)
+        if found is None:
+            return None
+        attempt = 0
+        while True:
+            response = await self._open_output(job.id, found, job.outputs[found])
+            try:
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > max_bytes:
+                        break
+                return _base.decode_text(bytes(data[:max_bytes]), cut=len(data) > max_bytes)
+            except httpx.RequestError as exc:
+                delay = self.retry.after_error(attempt, exc)
+            finally:
+                await response.aclose()
+            await asyncio.sleep(delay)
+            attempt += 1
 
     async def aclose(self) -> None:
         await self._http.aclose()

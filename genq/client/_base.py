@@ -3,6 +3,7 @@ their answers. Each client only sends (``_sync.py``, ``_async.py``)."""
 
 from __future__ import annotations
 
+import codecs
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,8 +20,12 @@ from genq.client._errors import (
     ProtocolError,
     api_error,
 )
+from genq.client._files import with_files
 from genq.client._retry import RetryPolicy, retry_after
 from genq.client._types import Job, JobStatus, ModelInfo, Webhook, WebhookDelivery
+
+#: Most of a text output that ``output_text`` reads unless told otherwise.
+MAX_TEXT_BYTES = 1 << 20
 
 T = TypeVar("T")
 
@@ -149,7 +154,13 @@ def submit_job(
     metadata: dict[str, Any] | None,
     idempotency_key: str | None,
 ) -> Call[Job]:
-    body = {"model": model, "input": input or {}, "priority": priority, "metadata": metadata or {}}
+    body = {
+        "model": model,
+        # Local files (``pathlib.Path`` values) travel as data: URIs.
+        "input": with_files(input or {}),
+        "priority": priority,
+        "metadata": metadata or {},
+    }
     # Every submit has a key, so that a retry after a lost answer gets the job that answer
     # described instead of making a second one.
     headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
@@ -264,6 +275,25 @@ def output_link(url: str) -> Call[None]:
 def output_file(job_id: str, index: int) -> Call[None]:
     """An output file by the API key, for when its signed link has expired."""
     return Call("GET", f"{job_path(job_id)}/outputs/{index}", lambda response: None)
+
+
+def text_output(job: Job, index: int | None) -> int | None:
+    """Which output ``output_text`` reads: ``index`` (``IndexError`` if the job has no such
+    output), or else the first ``text/plain`` one; None when there is none."""
+    if index is not None:
+        if not 0 <= index < len(job.outputs):
+            raise IndexError(f"job {job.id} has no output {index}")
+        return index
+    for n, output in enumerate(job.outputs):
+        if output.content_type.partition(";")[0].strip().lower() == "text/plain":
+            return n
+    return None
+
+
+def decode_text(data: bytes, cut: bool) -> str:
+    """UTF-8 text; in text ``cut`` short, a character cut in two is left out rather than
+    shown as U+FFFD."""
+    return codecs.getincrementaldecoder("utf-8")(errors="replace").decode(data, final=not cut)
 
 
 def outcome(job: Job) -> Job:

@@ -99,7 +99,11 @@ class Client(BaseClient):
         idempotency_key: str | None = None,
     ) -> JobHandle:
         """Queue a job and return at once. A retried submit never makes a second job: each
-        carries an ``Idempotency-Key`` (a new uuid4 unless given)."""
+        carries an ``Idempotency-Key`` (a new uuid4 unless given).
+
+        A ``pathlib.Path`` in ``input`` (at any depth) is a local file, sent as a ``data:``
+        URI of its bytes (a sound to transcribe, an image to caption): ``OSError`` if it
+        cannot be read, ``ValueError`` if it has more than 20 MiB."""
         call = _base.submit_job(model, input, priority, metadata, idempotency_key)
         job = self._call(call)
         return JobHandle(self, job.id, job)
@@ -118,6 +122,32 @@ class Client(BaseClient):
             self._fetch(job.id, index, output, Path(directory), verify)
             for index, output in enumerate(job.outputs)
         ]
+
+    def output_text(
+        self, job: Job, index: int | None = None, *, max_bytes: int = _base.MAX_TEXT_BYTES
+    ) -> str | None:
+        """The content of one of the job's outputs as text: output ``index``, or else its
+        first ``text/plain`` one (a transcript, a caption); None when it has none. At most
+        ``max_bytes`` are read: a longer text is cut there (``Output.size`` tells)."""
+        found = _base.text_output(job, index)
+        if found is None:
+            return None
+        attempt = 0
+        while True:
+            response = self._open_output(job.id, found, job.outputs[found])
+            try:
+                data = bytearray()
+                for chunk in response.iter_bytes():
+                    data += chunk
+                    if len(data) > max_bytes:
+                        break
+                return _base.decode_text(bytes(data[:max_bytes]), cut=len(data) > max_bytes)
+            except httpx.RequestError as exc:
+                delay = self.retry.after_error(attempt, exc)
+            finally:
+                response.close()
+            time.sleep(delay)
+            attempt += 1
 
     def close(self) -> None:
         self._http.close()
