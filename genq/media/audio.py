@@ -40,6 +40,11 @@ _DEMUXERS = {
 _DECLARED_SLACK_SECONDS = 1.0
 #: Room made at first for a sound whose length is not declared; the buffer doubles from there.
 _FIRST_SECONDS = 30.0
+#: The lowest sample rate taken. Resampling makes the samples of a whole decoded frame at once,
+#: and a frame may hold 65535 samples (FLAC): at 1 Hz, that is 18 hours, a billion samples at
+#: 16 kHz made in one go, before their length could be checked. Real sounds have 8 kHz or
+#: more; at 4 kHz, a frame makes at most 16 s of 48 kHz samples.
+_MIN_SAMPLE_RATE = 4000
 
 
 def decode_audio(data: bytes, *, sample_rate: int, max_seconds: float) -> npt.NDArray[np.float32]:
@@ -108,6 +113,12 @@ def _decode(av: Any, container: Any, stream: Any, sample_rate: int, samples: _Sa
         # takes only what it was made for, so each change gets a new one.
         frame_setup = (frame.format.name, frame.layout.name, frame.sample_rate)
         if frame_setup != setup:
+            if frame.sample_rate < _MIN_SAMPLE_RATE:
+                raise Refusal(
+                    f"its sample rate, {frame.sample_rate} Hz, is below the "
+                    f"{_MIN_SAMPLE_RATE} Hz taken",
+                    kind="malformed",
+                )
             if resampler is not None:
                 samples.add_frames(resampler.resample(None))
             # Planar float at the model's rate, channels kept: they are averaged here, as

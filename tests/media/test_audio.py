@@ -298,6 +298,18 @@ def test_a_sound_without_samples_is_refused() -> None:
     assert str(refused).endswith(": it holds no sound (no samples)")
 
 
+def test_a_sound_at_a_rate_too_low_to_resample_safely_is_refused() -> None:
+    """A 1 kHz WAV is refused: resampled up a whole frame at a time, a very low rate would
+    make one frame many times the length limit before it could be counted."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as low:
+        low.setparams((1, 2, 1000, 0, "NONE", "not compressed"))
+        low.writeframes(np.full(500, 1000, dtype="<i2").tobytes())
+    refused = refusal(audio_uri(buffer.getvalue()))
+    assert refused.kind == "malformed"
+    assert str(refused).endswith(": its sample rate, 1000 Hz, is below the 4000 Hz taken")
+
+
 def test_a_private_address_is_refused_before_any_request(server: LocalServer, wav: bytes) -> None:
     """A URL on 127.0.0.1 is refused unless private addresses are allowed; no request is made."""
     server.routes["/voice.wav"] = body(wav, "audio/wav")
