@@ -32,6 +32,7 @@ TASKS = {
     "text-to-audio",
     "text-generation",
     "automatic-speech-recognition",
+    "image-to-text",
 }
 
 
@@ -90,8 +91,8 @@ def _digests(folder: Path) -> dict[str, str]:
 
 def test_kinds() -> None:
     """Every kind names its tasks, all of them runtime tasks, and its library."""
-    assert set(tiny.KINDS) == {"sd", "flux", "ltx", "audio", "gpt2", "whisper", "sd15"}
-    assert tiny.default_kinds() == ["sd", "flux", "ltx", "audio", "gpt2", "whisper"]
+    assert set(tiny.KINDS) == {"sd", "flux", "ltx", "audio", "gpt2", "whisper", "caption", "sd15"}
+    assert tiny.default_kinds() == ["sd", "flux", "ltx", "audio", "gpt2", "whisper", "caption"]
     for kind in tiny.KINDS.values():
         assert kind.tasks
         assert set(kind.tasks) <= TASKS

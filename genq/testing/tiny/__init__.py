@@ -19,6 +19,8 @@ Kinds (``KINDS``; ``genq models make-tiny DIR`` builds the default ones):
 - ``whisper``: a Whisper speech recognition model (transformers) with Whisper's special and
   timestamp tokens, automatic-speech-recognition of 16 kHz audio: transcription and translation,
   a language to choose, segment and word timestamps, 30-second windows.
+- ``caption``: a BLIP captioning model (transformers), image-to-text: a caption of a picture, or
+  the continuation of a text prompt about it (which is how it answers a question).
 - ``sd15``: not built by default. Stable Diffusion 1.5's real sizes (about 1.07 billion random
   weights, 4.3 GB) for GPU benchmarks: the work per step of the real model without its weights.
 
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from genq.testing.tiny.audio import AUDIO_SAMPLING_RATE, OOBLECK_WARNING, build_audio
+from genq.testing.tiny.caption import CAPTION_IMAGE_SIZE, CAPTION_MAX_NEW_TOKENS, build_caption
 from genq.testing.tiny.flux import build_flux
 from genq.testing.tiny.gpt2 import build_gpt2
 from genq.testing.tiny.ltx import build_ltx
@@ -48,6 +51,7 @@ from genq.testing.tiny.sd import SDConfigs, build_sd, sd_configs
 from genq.testing.tiny.tokenizers import (
     CHAT_TEMPLATE,
     TINY_VOCAB,
+    blip_tokenizer,
     clip_tokenizer,
     gpt2_tokenizer,
     t5_tokenizer,
@@ -60,8 +64,11 @@ from genq.testing.tiny.whisper import WHISPER_MAX_LENGTH, WHISPER_SAMPLING_RATE,
 __all__ = [
     "AUDIO_SAMPLING_RATE",
     "AUTOMATIC_SPEECH_RECOGNITION",
+    "CAPTION_IMAGE_SIZE",
+    "CAPTION_MAX_NEW_TOKENS",
     "CHAT_TEMPLATE",
     "IMAGE_TO_IMAGE",
+    "IMAGE_TO_TEXT",
     "IMAGE_TO_VIDEO",
     "INPAINTING",
     "KINDS",
@@ -75,6 +82,7 @@ __all__ = [
     "WHISPER_SAMPLING_RATE",
     "Kind",
     "SDConfigs",
+    "blip_tokenizer",
     "clip_tokenizer",
     "default_kinds",
     "gpt2_tokenizer",
@@ -94,6 +102,7 @@ IMAGE_TO_VIDEO = "image-to-video"
 TEXT_TO_AUDIO = "text-to-audio"
 TEXT_GENERATION = "text-generation"
 AUTOMATIC_SPEECH_RECOGNITION = "automatic-speech-recognition"
+IMAGE_TO_TEXT = "image-to-text"
 
 
 @dataclass(frozen=True)
@@ -131,6 +140,11 @@ KINDS: dict[str, Kind] = {
     "whisper": Kind(
         "Whisper speech recognition; 16 kHz audio in 30 s windows, segment and word timestamps",
         (AUTOMATIC_SPEECH_RECOGNITION,),
+        "transformers",
+    ),
+    "caption": Kind(
+        "BLIP captioning; pictures resized to 32x32, an optional text prompt to continue",
+        (IMAGE_TO_TEXT,),
         "transformers",
     ),
     "sd15": Kind(
@@ -193,5 +207,6 @@ _BUILDERS: dict[str, Callable[[int], list[Any]]] = {
     "audio": build_audio,
     "gpt2": build_gpt2,
     "whisper": build_whisper,
+    "caption": build_caption,
     "sd15": lambda seed: build_sd(seed, "sd15"),
 }

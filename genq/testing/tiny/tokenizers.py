@@ -185,3 +185,19 @@ def whisper_tokenizer() -> PreTrainedTokenizerBase:
     # skip_special_tokens keeps them where asked for.
     tokenizer.add_tokens([AddedToken(token, special=False) for token in WHISPER_TIMESTAMPS])
     return tokenizer
+
+
+def blip_tokenizer() -> PreTrainedTokenizerBase:
+    """BERT's WordPiece as BLIP uses it: lower case, [PAD] 0, [UNK], [CLS], [SEP] (a caption's
+    end), [MASK], and BLIP's [DEC] (the decoder's first token, standing where [CLS] was) as the
+    beginning of a sequence."""
+    from transformers import BertTokenizer
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]"]
+    # Any word is spelled from single characters when it is not in the list.
+    characters = string.ascii_lowercase + string.digits + string.punctuation
+    tokens = [*specials, *characters, *("##" + char for char in characters), *_words()]
+    vocab = {token: index for index, token in enumerate(dict.fromkeys(tokens))}
+    tokenizer = BertTokenizer(vocab=vocab, bos_token="[DEC]", model_max_length=512)
+    tokenizer.add_special_tokens({"bos_token": "[DEC]"})
+    return _check_size(tokenizer)
