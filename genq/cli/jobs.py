@@ -20,12 +20,15 @@ from genq.cli.render import (
     print_result,
     stdout_console,
 )
-from genq.client import Job, JobStatus
+from genq.client import Client, Job, JobStatus
+from genq.client._base import text_output
 
 jobs_app = typer.Typer(help="Follow and manage jobs on a genq server.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 
 JobId = typer.Argument(..., help="The job's id.")
+#: Most of a text output that ``show`` and ``watch`` print: the rest is a download away.
+SHOWN_TEXT_BYTES = 64 * 1024
 
 
 @jobs_app.command("list")
@@ -57,14 +60,26 @@ def jobs_show(
     key: str = Key,
     max_retries: int | None = MaxRetries,
 ) -> None:
-    """Show a job: status, progress, error, cost, times, input and outputs."""
+    """Show a job: status, progress, error, cost, times, input and outputs, and the content of
+    its first text output (a transcript, a caption; its first 64 KiB)."""
     with connect(url, key, max_retries) as client:
         job = client.get(job_id)
-    show_job(job, as_json)
+        text = None if as_json else first_text(client, job)
+    show_job(job, as_json, text)
 
 
-def show_job(job: Job, as_json: bool) -> None:
-    print_result(job.raw, as_json, lambda: job_view(job))
+def first_text(client: Client, job: Job) -> tuple[int, str] | None:
+    """The index and content (its first ``SHOWN_TEXT_BYTES``) of the job's first
+    ``text/plain`` output; None without one."""
+    index = text_output(job, None)
+    if index is None:
+        return None
+    text = client.output_text(job, index, max_bytes=SHOWN_TEXT_BYTES)
+    return None if text is None else (index, text)
+
+
+def show_job(job: Job, as_json: bool, text: tuple[int, str] | None = None) -> None:
+    print_result(job.raw, as_json, lambda: job_view(job, text))
 
 
 @jobs_app.command("watch")
@@ -86,7 +101,8 @@ def jobs_watch(
         except KeyboardInterrupt:
             typer.echo(f"\nstopped watching; {job_id} keeps running", err=True)
             raise typer.Exit(INTERRUPTED) from None
-    show_job(job, as_json)
+        text = None if as_json else first_text(client, job)
+    show_job(job, as_json, text)
     finish(job)
 
 

@@ -123,8 +123,9 @@ def jobs_table(jobs: list[Job]) -> Table:
     return table
 
 
-def job_view(job: Job) -> RenderableType:
-    """One job: its fields, then a table of its outputs."""
+def job_view(job: Job, text: tuple[int, str] | None = None) -> RenderableType:
+    """One job: its fields, then a table of its outputs, then ``text``: the index and content
+    of one of its text outputs (a transcript, a caption), as far as it was read."""
     model = job.model
     if job.origin is not None:
         model += f" (as {job.origin.model!r} through {job.origin.api})"
@@ -161,7 +162,25 @@ def job_view(job: Job) -> RenderableType:
             output_details(output),
             Text(output.sha256[:16] + "…"),
         )
-    return Group(fields, Text(""), outputs)
+    if text is None:
+        return Group(fields, Text(""), outputs)
+    return Group(fields, Text(""), outputs, Text(""), text_view(job, *text))
+
+
+def text_view(job: Job, index: int, text: str) -> RenderableType:
+    """A text output's content under a heading naming it, with a line saying where the rest
+    is when only its start was read."""
+    output = job.outputs[index]
+    heading = Text(f"output {index} ({output.content_type})", style="bold")
+    shown = len(text.encode())
+    if shown >= output.size:
+        return Group(heading, Text(text))
+    rest = Text(
+        f"… the first {file_size(shown)} of {file_size(output.size)}; "
+        f"the whole file: genq jobs download {job.id}",
+        style="dim",
+    )
+    return Group(heading, Text(text), rest)
 
 
 def price_text(price: dict[str, Any]) -> str:

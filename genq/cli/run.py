@@ -14,6 +14,7 @@ from genq.cli.connection import Key, MaxRetries, Url, connect, reported_errors
 from genq.cli.files import OutputDir, print_files, save_outputs, writable_folder
 from genq.cli.progress import INTERRUPTED, ProgressView, finish, follow
 from genq.client import JobHandle, JobStatus
+from genq.client._files import MAX_FILE_BYTES, file_input
 
 
 @app.command()
@@ -25,7 +26,9 @@ def run(
         "-i",
         metavar="KEY=VALUE",
         help="One input field (repeatable). VALUE is read as JSON when it parses (numbers, "
-        "true, lists, ...), else as text.",
+        "true, lists, ...), else as text; @PATH sends the file at PATH (an image, a sound: "
+        f"at most {MAX_FILE_BYTES // (1024 * 1024)} MiB) as a data: URI. A text that starts "
+        "with @ goes in JSON quotes: 'KEY=\"@...\"'.",
     ),
     input_file: str = typer.Option(
         None,
@@ -68,7 +71,8 @@ def run(
 
 def parse_input(pairs: list[str], source: str | None) -> dict[str, Any]:
     """The job input: the JSON object in ``source`` (a file, or ``-`` for stdin), then each
-    ``KEY=VALUE`` pair over it, VALUE read as JSON when it parses and as text otherwise."""
+    ``KEY=VALUE`` pair over it, VALUE read as JSON when it parses and as text otherwise, and
+    ``KEY=@PATH`` as the file at PATH, a ``data:`` URI."""
     data: dict[str, Any] = {}
     if source is not None:
         try:
@@ -86,11 +90,27 @@ def parse_input(pairs: list[str], source: str | None) -> dict[str, Any]:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise fail(f"--input takes KEY=VALUE, not {pair!r}")
+        if raw.startswith("@"):
+            data[key] = file_value(raw[1:])
+            continue
         try:
             data[key] = json.loads(raw)
         except json.JSONDecodeError:
             data[key] = raw
     return data
+
+
+def file_value(path: str) -> str:
+    """The file at ``path`` as a ``data:`` URI, its type told from its bytes; one line and exit
+    2 when it cannot be read or is larger than a server takes."""
+    if not path:
+        raise fail("--input KEY=@PATH needs the file's path after the @")
+    try:
+        return file_input(path)
+    except OSError as exc:
+        raise fail(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise fail(str(exc)) from None
 
 
 def offer_cancel(handle: JobHandle) -> typer.Exit:
