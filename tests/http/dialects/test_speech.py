@@ -126,9 +126,9 @@ def test_netmind_generation_carries_its_transcript(genq: Genq) -> None:
 
 
 def test_netmind_text_goes_only_with_plain_text_files(genq: Genq) -> None:
-    """With timestamps the segments (JSON), SRT and WebVTT files are listed as links only;
-    the plain transcript alone carries its text."""
-    config = {"audio_url": WAV_URI, "timestamps": "segment", "language": "fr"}
+    """With timestamps (NetMind's ``chunk_level``) the segments (JSON), SRT and WebVTT files
+    are listed as links only; the plain transcript alone carries its text."""
+    config = {"audio_url": WAV_URI, "chunk_level": "segment", "language": "fr"}
     generation_id = netmind_transcribe(genq, config)
     genq.work()
     data = genq.get(f"/v1/generation/{generation_id}").json()["result"]["data"]

@@ -5,7 +5,8 @@ which is polled until ``completed`` or ``failed``; its files are listed in ``res
 The model's slug is an alias (``Qwen/Qwen-Image``, ``hkchengrex/MMAudio``, ``openai/whisper``)
 or a local model's own name; config fields the model does not have are ignored, as the vendor
 ignores fields a model does not use. A speech-to-text config (``{"task": "transcribe",
-"audio_url": URL}``) gives the model its ``audio`` and ``task``; the transcript is read from
+"audio_url": URL, "chunk_level": "segment"}``) gives the model its ``audio``, ``task`` and
+``timestamps``; the transcript is read from
 ``result.data[0].text``: each plain-text file of a completed generation carries its content
 (its first MiB, the service's ``MAX_TEXT_BYTES``) besides its link.
 """
@@ -58,7 +59,7 @@ ENDINGS = {
 FILE_TYPES = ("image", "video", "audio", "text")
 #: NetMind's config names for inputs that models name otherwise: the field takes the model's
 #: name when the model has an input of that name and none of NetMind's.
-CONFIG_NAMES = {"audio_url": "audio"}
+CONFIG_NAMES = {"audio_url": "audio", "chunk_level": "timestamps"}
 #: Largest plain-text file whose content a listed generation carries: a page of them stays
 #: small, and a generation read by its id carries the first MiB of any.
 LISTED_TEXT_BYTES = 64 * 1024
