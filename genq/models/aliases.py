@@ -17,8 +17,8 @@ import jsonschema
 
 from genq.errors import ConfigError, ValidationFailed
 from genq.http.dialects.registry import DEFAULT_ALIASES as dialect_aliases
-from genq.media.fetch import check_reference
-from genq.models.base import IMAGE_REFERENCE, InputError, Price
+from genq.media.fetch import check_audio_reference, check_reference
+from genq.models.base import AUDIO_REFERENCE, IMAGE_REFERENCE, InputError, Price
 
 #: Every model slug the vendors' documents name, mapped to the demo model closest to it; each
 #: vendor dialect brings its own.
@@ -55,10 +55,17 @@ def _is_image_reference(value: object) -> bool:
 # schemas that use them were written for.
 _FORMATS = jsonschema.FormatChecker(formats=())
 _FORMATS.checks(IMAGE_REFERENCE, raises=InputError)(_is_image_reference)
+def _is_audio_reference(value: object) -> bool:
+    if isinstance(value, str):
+        check_audio_reference(value)
+    return True
+
+
 
 
 def check_input(validator: jsonschema.protocols.Validator, input: Any, root: str = "input") -> None:
     """Raise ``ValidationFailed`` naming every field of ``input`` that breaks the schema."""
+_FORMATS.checks(AUDIO_REFERENCE, raises=InputError)(_is_audio_reference)
     errors = sorted(validator.iter_errors(input), key=lambda e: list(e.absolute_path))
     if not errors:
         return
