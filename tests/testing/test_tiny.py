@@ -33,6 +33,7 @@ TASKS = {
     "text-generation",
     "automatic-speech-recognition",
     "image-to-text",
+    "text-to-speech",
 }
 
 
@@ -91,8 +92,27 @@ def _digests(folder: Path) -> dict[str, str]:
 
 def test_kinds() -> None:
     """Every kind names its tasks, all of them runtime tasks, and its library."""
-    assert set(tiny.KINDS) == {"sd", "flux", "ltx", "audio", "gpt2", "whisper", "caption", "sd15"}
-    assert tiny.default_kinds() == ["sd", "flux", "ltx", "audio", "gpt2", "whisper", "caption"]
+    assert set(tiny.KINDS) == {
+        "sd",
+        "flux",
+        "ltx",
+        "audio",
+        "gpt2",
+        "whisper",
+        "caption",
+        "tts",
+        "sd15",
+    }
+    assert tiny.default_kinds() == [
+        "sd",
+        "flux",
+        "ltx",
+        "audio",
+        "gpt2",
+        "whisper",
+        "caption",
+        "tts",
+    ]
     for kind in tiny.KINDS.values():
         assert kind.tasks
         assert set(kind.tasks) <= TASKS

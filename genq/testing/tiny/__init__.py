@@ -21,6 +21,8 @@ Kinds (``KINDS``; ``genq models make-tiny DIR`` builds the default ones):
   a language to choose, segment and word timestamps, 30-second windows.
 - ``caption``: a BLIP captioning model (transformers), image-to-text: a caption of a picture, or
   the continuation of a text prompt about it (which is how it answers a question).
+- ``tts``: a VITS text-to-speech model (transformers, as Meta's MMS voices), text-to-speech:
+  16 kHz mono speech, longer for a longer text, in one of two speakers' voices.
 - ``sd15``: not built by default. Stable Diffusion 1.5's real sizes (about 1.07 billion random
   weights, 4.3 GB) for GPU benchmarks: the work per step of the real model without its weights.
 
@@ -56,9 +58,11 @@ from genq.testing.tiny.tokenizers import (
     gpt2_tokenizer,
     t5_tokenizer,
     token_id,
+    vits_tokenizer,
     whisper_languages,
     whisper_tokenizer,
 )
+from genq.testing.tiny.tts import TTS_HOP, TTS_SAMPLING_RATE, TTS_SPEAKERS, build_tts
 from genq.testing.tiny.whisper import WHISPER_MAX_LENGTH, WHISPER_SAMPLING_RATE, build_whisper
 
 __all__ = [
@@ -76,8 +80,12 @@ __all__ = [
     "TEXT_GENERATION",
     "TEXT_TO_AUDIO",
     "TEXT_TO_IMAGE",
+    "TEXT_TO_SPEECH",
     "TEXT_TO_VIDEO",
     "TINY_VOCAB",
+    "TTS_HOP",
+    "TTS_SAMPLING_RATE",
+    "TTS_SPEAKERS",
     "WHISPER_MAX_LENGTH",
     "WHISPER_SAMPLING_RATE",
     "Kind",
@@ -90,6 +98,7 @@ __all__ = [
     "sd_configs",
     "t5_tokenizer",
     "token_id",
+    "vits_tokenizer",
     "whisper_languages",
     "whisper_tokenizer",
 ]
@@ -103,6 +112,7 @@ TEXT_TO_AUDIO = "text-to-audio"
 TEXT_GENERATION = "text-generation"
 AUTOMATIC_SPEECH_RECOGNITION = "automatic-speech-recognition"
 IMAGE_TO_TEXT = "image-to-text"
+TEXT_TO_SPEECH = "text-to-speech"
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,9 @@ KINDS: dict[str, Kind] = {
         "BLIP captioning; pictures resized to 32x32, an optional text prompt to continue",
         (IMAGE_TO_TEXT,),
         "transformers",
+    ),
+    "tts": Kind(
+        "VITS text-to-speech (as MMS); 16 kHz mono, two speakers", (TEXT_TO_SPEECH,), "transformers"
     ),
     "sd15": Kind(
         "Stable Diffusion 1.5 at its real sizes (1.07 B random weights, 4.3 GB), 512x512 images",
@@ -208,5 +221,6 @@ _BUILDERS: dict[str, Callable[[int], list[Any]]] = {
     "gpt2": build_gpt2,
     "whisper": build_whisper,
     "caption": build_caption,
+    "tts": build_tts,
     "sd15": lambda seed: build_sd(seed, "sd15"),
 }

@@ -201,3 +201,22 @@ def blip_tokenizer() -> PreTrainedTokenizerBase:
     tokenizer = BertTokenizer(vocab=vocab, bos_token="[DEC]", model_max_length=512)
     tokenizer.add_special_tokens({"bos_token": "[DEC]"})
     return _check_size(tokenizer)
+
+
+def vits_tokenizer() -> PreTrainedTokenizerBase:
+    """Characters, as MMS text-to-speech models spell their input: lower case letters, digits, a
+    space and a little punctuation, with <pad> (id 0) between every two of them. Other
+    characters are dropped; nothing is turned into phonemes, so no phonemizer is needed."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from transformers import VitsTokenizer
+
+    characters = [" ", *string.ascii_lowercase, *string.digits, *"'-,.!?"]
+    vocab = {token: index for index, token in enumerate(["<pad>", "<unk>", *characters])}
+    # The tokenizer reads its vocabulary from a file only.
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "vocab.json"
+        path.write_text(json.dumps(vocab))
+        return VitsTokenizer(vocab_file=str(path), phonemize=False, normalize=True)
