@@ -51,10 +51,6 @@ def _is_image_reference(value: object) -> bool:
     return True
 
 
-# Only genq's own formats are checked: others ("uri", "email", ...) stay annotations, as the
-# schemas that use them were written for.
-_FORMATS = jsonschema.FormatChecker(formats=())
-_FORMATS.checks(IMAGE_REFERENCE, raises=InputError)(_is_image_reference)
 def _is_audio_reference(value: object) -> bool:
     if isinstance(value, str):
         check_audio_reference(value)
@@ -65,6 +61,10 @@ def _is_audio_reference(value: object) -> bool:
 
 def check_input(validator: jsonschema.protocols.Validator, input: Any, root: str = "input") -> None:
     """Raise ``ValidationFailed`` naming every field of ``input`` that breaks the schema."""
+# Only genq's own formats are checked: others ("uri", "email", ...) stay annotations, as the
+# schemas that use them were written for.
+_FORMATS = jsonschema.FormatChecker(formats=())
+_FORMATS.checks(IMAGE_REFERENCE, raises=InputError)(_is_image_reference)
 _FORMATS.checks(AUDIO_REFERENCE, raises=InputError)(_is_audio_reference)
     errors = sorted(validator.iter_errors(input), key=lambda e: list(e.absolute_path))
     if not errors:
