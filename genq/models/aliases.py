@@ -57,10 +57,6 @@ def _is_audio_reference(value: object) -> bool:
     return True
 
 
-
-
-def check_input(validator: jsonschema.protocols.Validator, input: Any, root: str = "input") -> None:
-    """Raise ``ValidationFailed`` naming every field of ``input`` that breaks the schema."""
 # Only genq's own formats are checked: others ("uri", "email", ...) stay annotations, as the
 # schemas that use them were written for.
 _FORMATS = jsonschema.FormatChecker(formats=())
@@ -70,6 +66,10 @@ _FORMATS.checks(AUDIO_REFERENCE, raises=InputError)(_is_audio_reference)
     if not errors:
         return
     details = [detail for e in errors for detail in _details(e, root)]
+
+
+def check_input(validator: jsonschema.protocols.Validator, input: Any, root: str = "input") -> None:
+    """Raise ``ValidationFailed`` naming every field of ``input`` that breaks the schema."""
     summary = "; ".join(f"{d['path']}: {d['message']}" for d in details[:5])
     raise ValidationFailed(f"invalid input: {summary}", details=details)
 
