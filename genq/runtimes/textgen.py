@@ -7,16 +7,10 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from genq.logs import quiet_loaded_libraries
-from genq.models.base import InputError, Model, Price, RunContext, Stopped, fill_defaults
+from genq.models.base import InputError, RunContext, Stopped, fill_defaults
 from genq.models.inputs import SEED_MAX, default_seed
-from genq.runtimes.device import (
-    TorchOptions,
-    folder_weight_bytes,
-    module_bytes,
-    pick_device,
-    pick_dtype,
-)
+from genq.runtimes.device import TorchOptions
+from genq.runtimes.pretrained import PretrainedModel
 
 
 class TextGenerationOptions(TorchOptions):
@@ -25,50 +19,34 @@ class TextGenerationOptions(TorchOptions):
     default_temperature: float = Field(default=0.7, ge=0)
 
 
-class TextGenerationModel(Model):
+class TextGenerationModel(PretrainedModel):
     description = "A transformers text generation model."
     modality = "text"
-    requires = ("torch", "transformers")
-    extra = "transformers"
-    price = Price(per_job=0.0)
+    task = "text-generation"
     Options: ClassVar[type[TextGenerationOptions]] = TextGenerationOptions
     options: TextGenerationOptions
 
     def __init__(self, options: TextGenerationOptions | None = None) -> None:
-        if options is None:
-            raise TypeError("a transformers model needs its options (source)")
         super().__init__(options)
+        assert options is not None
         self.declare(
             description=f"Text generation with the model at {options.source}",
             input_schema=input_schema(options),
         )
-        self.model: Any = None
         self.tokenizer: Any = None
 
     def setup(self) -> None:
         import transformers
 
-        # Their progress bars and notes are no news to genq's log.
-        quiet_loaded_libraries()
-        o = self.options
-        self.device = pick_device(o.device)
-        dtype = pick_dtype(o.dtype, self.device)
-        kwargs: dict[str, Any] = {
-            k: getattr(o, k) for k in ("revision", "cache_dir") if getattr(o, k)
-        }
-        self.tokenizer = transformers.AutoTokenizer.from_pretrained(o.source, **kwargs)
-        model = transformers.AutoModelForCausalLM.from_pretrained(
-            o.source, dtype=dtype, **({"variant": o.variant} if o.variant else {}), **kwargs
-        )
+        self.prepare()
+        source = self.options.source
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(source, **self.source_kwargs())
+        model = transformers.AutoModelForCausalLM.from_pretrained(source, **self.weight_kwargs())
         self.model = model.to(self.device).eval()
 
     def teardown(self) -> None:
-        self.model = self.tokenizer = None
-
-    def memory_bytes(self) -> int:
-        if self.model is None:
-            return folder_weight_bytes(self.options.source)
-        return module_bytes([self.model])
+        super().teardown()
+        self.tokenizer = None
 
     def predict(self, input: dict[str, Any], ctx: RunContext) -> None:
         import torch
@@ -116,11 +94,13 @@ class TextGenerationModel(Model):
 def job_streamer(tokenizer: Any, ctx: RunContext, max_tokens: int) -> Any:
     """A streamer that hands generated text to the job as it comes (whole words, as
     transformers' text streamer cuts them), reports progress per token, and ends generation
-    when the job is canceled. Defined here because transformers is imported late."""
+    when the job is canceled; its ``streamed`` is all the text handed over. Defined here
+    because transformers is imported late."""
     from transformers import TextStreamer
 
     class JobStreamer(TextStreamer):
         count = 0
+        streamed = ""
 
         def put(self, value: Any) -> None:
             if not self.next_tokens_are_prompt:
@@ -131,6 +111,7 @@ def job_streamer(tokenizer: Any, ctx: RunContext, max_tokens: int) -> Any:
             super().put(value)
 
         def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+            self.streamed += text
             ctx.text(text)
 
     return JobStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
