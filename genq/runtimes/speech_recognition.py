@@ -1,0 +1,267 @@
+"""The transformers runtime's ``automatic-speech-recognition`` task: Whisper, and the other
+speech recognition models transformers' pipeline runs (wav2vec2 and other CTC models,
+sequence-to-sequence ones), transcribing a reference sound to text, with segment or word
+timestamps where the model gives them, written as plain text, JSON, SRT and WebVTT.
+
+Long sound is cut into chunks of ``chunk_seconds`` (Whisper hears 30 s at a time); the chunks
+go through the pipeline ``batch_size`` at a time, those of one job and those of jobs that
+share a call (the same language, task and timestamps) alike. Between two model calls each job
+reports how many of its chunks are done and a canceled job leaves; the chunks' texts and
+timestamps are joined, the timestamps moved by each chunk's place in the sound.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from genq.models.base import (
+    AUDIO_REFERENCE,
+    DEFAULT_MAX_AUDIO_SECONDS,
+    InputError,
+    RunContext,
+    Stopped,
+    Usage,
+    fill_defaults,
+)
+from genq.runtimes.device import TorchOptions
+from genq.runtimes.pretrained import PretrainedModel
+from genq.runtimes.transcripts import Segment, Word, segments_from_words, write_transcripts
+
+TIMESTAMPS = ("none", "segment", "word")
+
+
+class SpeechRecognitionOptions(TorchOptions):
+    #: Longest sound a job may send, in seconds.
+    max_audio_seconds: float = Field(default=DEFAULT_MAX_AUDIO_SECONDS, gt=0)
+    #: Seconds of sound the model hears at a time: Whisper's window is 30 s.
+    chunk_seconds: float = Field(default=30.0, gt=0, le=600)
+    #: Chunks per model call, of one job or of several.
+    batch_size: int = Field(default=4, ge=1, le=256)
+
+
+class SpeechRecognitionModel(PretrainedModel):
+    description = "A transformers speech recognition model."
+    modality = "text"
+    task = "automatic-speech-recognition"
+    requires = ("torch", "transformers", "av", "pysubs2")
+    Options: ClassVar[type[SpeechRecognitionOptions]] = SpeechRecognitionOptions
+    options: SpeechRecognitionOptions
+
+    def __init__(self, options: SpeechRecognitionOptions | None = None) -> None:
+        super().__init__(options)
+        assert options is not None
+        self.declare(
+            description=f"Speech recognition with the model at {options.source}",
+            input_schema=input_schema(),
+        )
+        self.pipe: Any = None
+
+    def setup(self) -> None:
+        import transformers
+
+        self.prepare()
+        o = self.options
+        self.pipe = transformers.pipeline(
+            "automatic-speech-recognition",
+            model=o.source,
+            device=self.device,
+            dtype=self.dtype,
+            model_kwargs={"variant": o.variant} if o.variant else {},
+            **self.source_kwargs(),
+        )
+        tokenizer = self.pipe.tokenizer
+        if tokenizer is not None and tokenizer.pad_token is None:
+            # Batches are padded; Whisper's own files pad with <|endoftext|>, as this does.
+            tokenizer.pad_token = tokenizer.eos_token
+        self.model = self.pipe.model
+        self.sample_rate = int(self.pipe.feature_extractor.sampling_rate)
+
+    def teardown(self) -> None:
+        super().teardown()
+        self.pipe = None
+
+    def usage(self, input: dict[str, Any]) -> Usage:
+        timestamps = fill_defaults(self.input_schema, input).get("timestamps", "none")
+        return Usage(outputs=1 if timestamps == "none" else 4)
+
+    def batch_key(self, input: dict[str, Any]) -> str | None:
+        params = fill_defaults(self.input_schema, input)
+        return json.dumps([params.get("language"), params["task"], params["timestamps"]])
+
+    def predict(self, input: dict[str, Any], ctx: RunContext) -> None:
+        self.predict_batch([input], [ctx])
+
+    def predict_batch(self, inputs: list[dict[str, Any]], ctxs: list[RunContext]) -> None:
+        jobs = [
+            Transcription(fill_defaults(self.input_schema, i), ctx)
+            for i, ctx in zip(inputs, ctxs, strict=True)
+        ]
+        # Equal batch keys: the first job's settings are every job's.
+        options = self._call_options(jobs[0].params)
+        size = self._chunk_samples()
+        for job in jobs:
+            if not job.ctx.stop_requested:
+                job.audio = job.ctx.fetch_audio(
+                    job.params["audio"],
+                    sample_rate=self.sample_rate,
+                    max_seconds=self.options.max_audio_seconds,
+                )
+                job.chunks = -(-len(job.audio) // size)
+        for group in self._groups(jobs):
+            if all(job.ctx.stop_requested for job in jobs):
+                raise Stopped()
+            live = [(job, index) for job, index in group if not job.ctx.stop_requested]
+            if not live:
+                continue
+            results = self.pipe(
+                [job.audio[index * size : (index + 1) * size] for job, index in live],
+                batch_size=len(live),
+                **options,
+            )
+            for (job, index), result in zip(live, results, strict=True):
+                length = min(size, len(job.audio) - index * size) / self.sample_rate
+                job.add(result, index * size / self.sample_rate, length)
+                job.done += 1
+                job.ctx.progress(job.done, job.chunks)
+        if all(job.ctx.stop_requested for job in jobs):
+            raise Stopped()
+        for job in jobs:
+            if not job.ctx.stop_requested:
+                seconds = len(job.audio) / self.sample_rate
+                write_transcripts(job.ctx, job.text(), job.segments(), seconds)
+
+    def _chunk_samples(self) -> int:
+        return round(self.options.chunk_seconds * self.sample_rate)
+
+    def _groups(self, jobs: list[Transcription]) -> Iterator[list[tuple[Transcription, int]]]:
+        """The chunks of ``jobs``, ``batch_size`` at a time: a job's chunks in order, the
+        jobs one after another."""
+        chunks = [(job, index) for job in jobs for index in range(job.chunks)]
+        size = self.options.batch_size
+        for start in range(0, len(chunks), size):
+            yield chunks[start : start + size]
+
+    def _call_options(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The pipeline's keyword arguments for a job's language, task and timestamps; input
+        this model cannot follow is refused."""
+        kind = self.pipe.type
+        options: dict[str, Any] = {}
+        generate: dict[str, Any] = {}
+        if kind == "seq2seq_whisper":
+            if params.get("language") is not None:
+                generate["language"] = self._language(params["language"])
+            generate["task"] = params["task"]
+        elif params.get("language") is not None or params["task"] != "transcribe":
+            raise InputError("this model hears one language and only transcribes it")
+        timestamps = params["timestamps"]
+        if timestamps != "none":
+            if kind == "seq2seq_whisper":
+                options["return_timestamps"] = True if timestamps == "segment" else "word"
+            elif kind in ("ctc", "ctc_with_lm"):
+                # A CTC model times words only; segments are made from them.
+                options["return_timestamps"] = "word"
+            else:
+                raise InputError("this model gives no timestamps: set timestamps to none")
+        if generate:
+            options["generate_kwargs"] = generate
+        return options
+
+    def _language(self, given: str) -> str:
+        """Whisper's code for ``given`` (a code such as ``en`` or a name such as ``english``),
+        refused when the model does not know it."""
+        from transformers.models.whisper.tokenization_whisper import TO_LANGUAGE_CODE
+
+        known = getattr(self.model.generation_config, "lang_to_id", None) or {}
+        word = given.strip().lower()
+        code = TO_LANGUAGE_CODE.get(word, word)
+        if f"<|{code}|>" not in known:
+            raise InputError(f"this model does not know the language {given!r}")
+        return code
+
+
+@dataclass
+class Transcription:
+    """One job's part of a call: its inputs, its sound, and what its chunks said so far."""
+
+    params: dict[str, Any]
+    ctx: RunContext
+    audio: Any = None
+    chunks: int = 0
+    done: int = 0
+    texts: list[str] = field(default_factory=list)
+    found: list[Segment] = field(default_factory=list)
+    words: list[Word] = field(default_factory=list)
+
+    def add(self, result: dict[str, Any], offset: float, length: float) -> None:
+        """Take one chunk's text and timestamps, moved by ``offset`` and kept inside the
+        chunk (a model's last timestamp may be missing or run past the sound's end)."""
+        self.texts.append(str(result.get("text", "")).strip())
+        for piece in result.get("chunks", []):
+            start, end = piece.get("timestamp") or (None, None)
+            start = min(max(start or 0.0, 0.0), length)
+            end = length if end is None else min(max(end, start), length)
+            text = str(piece.get("text", ""))
+            if self.params["timestamps"] == "word":
+                self.words.append(Word(offset + start, offset + end, text))
+            else:
+                self.found.append(Segment(offset + start, offset + end, text.strip()))
+
+    def text(self) -> str:
+        return " ".join(text for text in self.texts if text)
+
+    def segments(self) -> list[Segment] | None:
+        """The timed segments, None without timestamps; with word timestamps, made from the
+        words."""
+        if self.params["timestamps"] == "none":
+            return None
+        if self.words:
+            return segments_from_words(self.words)
+        return [segment for segment in self.found if segment.text]
+
+
+def input_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["audio"],
+        "properties": {
+            "audio": {
+                "type": "string",
+                "format": AUDIO_REFERENCE,
+                "title": "Audio",
+                "description": "The sound to transcribe: an http(s) URL or a data: URI of WAV, "
+                "FLAC, MP3, OGG, WebM or M4A audio.",
+                "x-playground": {"widget": "file-upload", "uploadKind": "audio"},
+            },
+            "language": {
+                "type": "string",
+                "title": "Language",
+                "description": "The language spoken, as a code (en, fr, ...) or a name; "
+                "left out, the model finds it.",
+                "minLength": 1,
+                "maxLength": 40,
+            },
+            "task": {
+                "type": "string",
+                "title": "Task",
+                "description": "transcribe: text in the language spoken; translate: in English.",
+                "enum": ["transcribe", "translate"],
+                "default": "transcribe",
+                "x-playground": {"widget": "select"},
+            },
+            "timestamps": {
+                "type": "string",
+                "title": "Timestamps",
+                "description": "segment or word: also write segments.json and SRT and WebVTT "
+                "subtitles.",
+                "enum": list(TIMESTAMPS),
+                "default": "none",
+                "x-playground": {"widget": "select"},
+            },
+        },
+    }
