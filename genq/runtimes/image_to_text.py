@@ -1,0 +1,134 @@
+"""The transformers runtime's ``image-to-text`` task: captioning and visual question answering
+with the models ``AutoModelForImageTextToText`` loads (BLIP, GIT, VisionEncoderDecoder and
+others) and their processor. The text is streamed to the job's event stream as it comes.
+
+The reference image is fetched at the size the processor works at, so a large photo never
+takes more memory than the model's own input.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from genq.models.base import IMAGE_REFERENCE, RunContext, fill_defaults
+from genq.runtimes.device import TorchOptions
+from genq.runtimes.pretrained import PretrainedModel
+from genq.runtimes.textgen import job_streamer
+
+
+class ImageToTextOptions(TorchOptions):
+    default_max_tokens: int = Field(default=64, ge=1)
+    max_tokens: int = Field(default=512, ge=1)
+
+
+class ImageToTextModel(PretrainedModel):
+    description = "A transformers image-to-text model."
+    modality = "text"
+    task = "image-to-text"
+    Options: ClassVar[type[ImageToTextOptions]] = ImageToTextOptions
+    options: ImageToTextOptions
+
+    def __init__(self, options: ImageToTextOptions | None = None) -> None:
+        super().__init__(options)
+        assert options is not None
+        self.declare(
+            description=f"Image to text with the model at {options.source}",
+            input_schema=input_schema(options),
+        )
+        self.processor: Any = None
+
+    def setup(self) -> None:
+        import transformers
+
+        self.prepare()
+        source = self.options.source
+        self.processor = transformers.AutoProcessor.from_pretrained(source, **self.source_kwargs())
+        model = transformers.AutoModelForImageTextToText.from_pretrained(
+            source, **self.weight_kwargs()
+        )
+        self.model = model.to(self.device).eval()
+
+    def teardown(self) -> None:
+        super().teardown()
+        self.processor = None
+
+    def predict(self, input: dict[str, Any], ctx: RunContext) -> None:
+        import torch
+
+        params = fill_defaults(self.input_schema, input)
+        image = ctx.fetch_image(params["image"], size=reference_size(self.processor))
+        prompt = params.get("prompt")
+        inputs = self.processor(images=image.convert("RGB"), text=prompt, return_tensors="pt").to(
+            self.device
+        )
+        floating = {k: v.to(self.dtype) for k, v in inputs.items() if v.is_floating_point()}
+        max_tokens = params["max_tokens"]
+        tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        streamer = job_streamer(tokenizer, ctx, max_tokens)
+        with torch.inference_mode():
+            self.model.generate(
+                **{**inputs, **floating}, max_new_tokens=max_tokens, streamer=streamer
+            )
+        ctx.check_stop()
+        path = ctx.work_dir / "output.txt"
+        path.write_text(streamer.streamed.strip(), encoding="utf-8")
+        ctx.add_output(path, "text/plain; charset=utf-8")
+
+
+def reference_size(processor: Any) -> Any:
+    """The size to fetch a reference image at: the processor's fixed height and width, or a
+    function that scales the image so that its shortest side (or else its longest) is the
+    processor's; None (the image as it is) when the processor says neither."""
+    size = getattr(getattr(processor, "image_processor", None), "size", None)
+
+    def side(name: str) -> int | None:
+        value = size.get(name) if isinstance(size, dict) else getattr(size, name, None)
+        return int(value) if value else None
+
+    height, width = side("height"), side("width")
+    if height and width:
+        return (width, height)
+    shortest, longest = side("shortest_edge"), side("longest_edge")
+    if shortest is None and longest is None:
+        return None
+
+    def scaled(w: int, h: int) -> tuple[int, int]:
+        scale = shortest / min(w, h) if shortest else (longest or 1) / max(w, h)
+        return max(1, round(w * scale)), max(1, round(h * scale))
+
+    return scaled
+
+
+def input_schema(o: ImageToTextOptions) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["image"],
+        "properties": {
+            "image": {
+                "type": "string",
+                "format": IMAGE_REFERENCE,
+                "title": "Image",
+                "description": "The image to describe: an http(s) URL or a data: URI of a "
+                "PNG, JPEG, WebP or GIF image.",
+                "x-playground": {"widget": "file-upload", "uploadKind": "image"},
+            },
+            "prompt": {
+                "type": "string",
+                "title": "Prompt",
+                "description": "The caption's start, or a question about the image; left "
+                "out, the model captions the image.",
+                "minLength": 1,
+                "maxLength": 2000,
+            },
+            "max_tokens": {
+                "type": "integer",
+                "title": "Most new tokens",
+                "default": o.default_max_tokens,
+                "minimum": 1,
+                "maximum": o.max_tokens,
+            },
+        },
+    }
