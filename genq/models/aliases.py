@@ -5,6 +5,10 @@ against before it translates the request into the model's inputs.
 
 Aliases come from the ``[aliases]`` table of the config, over the defaults the vendor
 dialects bring, which map every slug named in the vendors' documents to a demo model.
+
+An alias names its model (``model = "whisper-small"``) or a task (``task =
+"automatic-speech-recognition"``): the first registered model that does that task, in the
+order of the config. With none such the alias is left out, and its name is not found.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from genq.models.base import AUDIO_REFERENCE, IMAGE_REFERENCE, InputError, Price
 #: vendor dialect brings its own.
 DEFAULT_ALIASES: dict[str, dict[str, Any]] = dialect_aliases
 
-_ALIAS_KEYS = {"model", "input", "input_schema", "price"}
+_ALIAS_KEYS = {"model", "task", "input", "input_schema", "price"}
 
 
 def strict_validator(schema: dict[str, Any], where: str) -> jsonschema.protocols.Validator:
@@ -62,14 +66,14 @@ def _is_audio_reference(value: object) -> bool:
 _FORMATS = jsonschema.FormatChecker(formats=())
 _FORMATS.checks(IMAGE_REFERENCE, raises=InputError)(_is_image_reference)
 _FORMATS.checks(AUDIO_REFERENCE, raises=InputError)(_is_audio_reference)
-    errors = sorted(validator.iter_errors(input), key=lambda e: list(e.absolute_path))
-    if not errors:
-        return
-    details = [detail for e in errors for detail in _details(e, root)]
 
 
 def check_input(validator: jsonschema.protocols.Validator, input: Any, root: str = "input") -> None:
     """Raise ``ValidationFailed`` naming every field of ``input`` that breaks the schema."""
+    errors = sorted(validator.iter_errors(input), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return
+    details = [detail for e in errors for detail in _details(e, root)]
     summary = "; ".join(f"{d['path']}: {d['message']}" for d in details[:5])
     raise ValidationFailed(f"invalid input: {summary}", details=details)
 
@@ -110,6 +114,8 @@ class Alias:
     name: str
     #: The registered model it names.
     model: str
+    #: The task it found its model by; None: it names its model.
+    task: str | None = None
     #: Inputs the alias gives the model unless the request sets them.
     input: dict[str, Any] = field(default_factory=dict)
     #: The vendor's schema for this slug, checked before translation; None: none.
@@ -125,32 +131,53 @@ class Alias:
 
 
 def parse_aliases(
-    config: dict[str, str | dict[str, Any]] | None, models: set[str]
+    config: dict[str, str | dict[str, Any]] | None, models: dict[str, str]
 ) -> dict[str, Alias]:
     """The default aliases whose model is registered, with the config's own over them.
+    ``models`` maps each registered model's name to its task ("" for none), in the order of
+    the config.
 
     A configured alias must name a registered model; a default one whose model is missing
-    (disabled in the config) is left out.
+    (disabled in the config) is left out, as is an alias of a task no model does.
     """
     aliases: dict[str, Alias] = {}
     for name, entry in DEFAULT_ALIASES.items():
-        if entry["model"] in models and name not in models:
-            aliases[name] = _alias(name, entry, f"default alias {name!r}")
+        model = _target(entry, models)
+        if model is not None and name not in models:
+            aliases[name] = _alias(name, model, entry, f"default alias {name!r}")
     for name, raw in (config or {}).items():
         where = f"[aliases.{name!r}]"
         entry = {"model": raw} if isinstance(raw, str) else dict(raw)
         unknown = set(entry) - _ALIAS_KEYS
         if unknown:
             raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
-        if entry.get("model") not in models:
-            raise ConfigError(f"{where}: model {entry.get('model')!r} is not a registered model")
         if name in models:
             raise ConfigError(f"{where}: {name!r} is already a model's own name")
-        aliases[name] = _alias(name, entry, where)
+        if "task" in entry:
+            if "model" in entry:
+                raise ConfigError(f"{where} has both a model and a task: keep one")
+            if not isinstance(entry["task"], str) or not entry["task"]:
+                raise ConfigError(f"{where}.task must be a task's name")
+        elif entry.get("model") not in models:
+            raise ConfigError(f"{where}: model {entry.get('model')!r} is not a registered model")
+        model = _target(entry, models)
+        aliases.pop(name, None)  # a configured alias that finds no model hides the default
+        if model is not None:
+            aliases[name] = _alias(name, model, entry, where)
     return aliases
 
 
-def _alias(name: str, entry: dict[str, Any], where: str) -> Alias:
+def _target(entry: dict[str, Any], models: dict[str, str]) -> str | None:
+    """The registered model an alias entry names: its ``model``, or the first model whose
+    task is its ``task``; None when there is none."""
+    task = entry.get("task")
+    if task is None:
+        model = entry.get("model")
+        return model if model in models else None
+    return next((name for name, does in models.items() if does == task), None)
+
+
+def _alias(name: str, model: str, entry: dict[str, Any], where: str) -> Alias:
     schema = entry.get("input_schema")
     if schema is not None and not isinstance(schema, dict):
         raise ConfigError(f"{where}.input_schema must be a table (a JSON Schema object)")
@@ -165,7 +192,8 @@ def _alias(name: str, entry: dict[str, Any], where: str) -> Alias:
             raise ConfigError(f"{where}.price: {exc}") from exc
     return Alias(
         name=name,
-        model=str(entry["model"]),
+        model=model,
+        task=entry.get("task"),
         input=given,
         input_schema=schema,
         validator=None if schema is None else strict_validator(schema, where),

@@ -1,6 +1,7 @@
 """The model registry: built-in models plus entries from the ``[models.NAME]`` tables of the
 TOML config. Each entry names a ``Model`` class, by its ``module:Class`` entry point or by a
-runtime (``runtime = "diffusers"``); the table's other keys are that class's ``Options``."""
+runtime (``runtime = "diffusers"``; for the transformers runtime, with its ``task``); the
+table's other keys are that class's ``Options``."""
 
 from __future__ import annotations
 
@@ -32,6 +33,17 @@ RUNTIMES = {
     "python": "genq.runtimes.plugin:PythonModel",
     "cog": "genq.runtimes.cog:CogModel",
     "runpod": "genq.runtimes.runpod:RunPodModel",
+}
+
+#: Runtimes with one class per task, picked by the table's ``task`` key (the first task when
+#: the table has none): task -> entry point.
+RUNTIME_TASKS = {
+    "transformers": {
+        "text-generation": "genq.runtimes.textgen:TextGenerationModel",
+        "automatic-speech-recognition": "genq.runtimes.speech_recognition:SpeechRecognitionModel",
+        "text-to-speech": "genq.runtimes.text_to_speech:TextToSpeechModel",
+        "image-to-text": "genq.runtimes.image_to_text:ImageToTextModel",
+    },
 }
 
 #: Keys every ``[models.NAME]`` table may have; the others belong to the model's ``Options``.
@@ -157,7 +169,23 @@ def _entrypoint(where: str, entry: dict[str, Any]) -> str:
         raise ConfigError(f"{where} has both a runtime and an entrypoint: keep one")
     if runtime not in RUNTIMES:
         raise ConfigError(f"{where}.runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
+    tasks = RUNTIME_TASKS.get(runtime)
+    if tasks is not None:
+        task = entry.get("task", next(iter(tasks)))
+        if task not in tasks:
+            raise ConfigError(
+                f"{where}.task {task!r} is not a task of the {runtime} runtime: "
+                f"use one of {', '.join(tasks)}"
+            )
+        return tasks[task]
     return RUNTIMES[runtime]
+
+
+def _own_keys(entry: dict[str, Any]) -> dict[str, Any]:
+    """The keys of a ``[models.NAME]`` table that are its class's ``Options``: not the keys
+    every table has, nor the ``task`` that picked the class."""
+    picked = {"task"} if entry.get("runtime") in RUNTIME_TASKS else set()
+    return {k: v for k, v in entry.items() if k not in _ENTRY_KEYS and k not in picked}
 
 
 def _auto_retry(where: str, entry: dict[str, Any]) -> AutoRetry:
@@ -195,13 +223,15 @@ class ModelRegistry:
             if not entry.get("enabled", True):
                 continue
             self._models[name] = self._register(name, entry)
-        self.aliases = parse_aliases(aliases, set(self._models))
+        self.aliases = parse_aliases(
+            aliases, {name: registered.model.task for name, registered in self._models.items()}
+        )
 
     @staticmethod
     def _register(name: str, entry: dict[str, Any]) -> RegisteredModel:
         where = f"[models.{name}]"
         cls = load_entrypoint(_entrypoint(where, entry))
-        own = {key: value for key, value in entry.items() if key not in _ENTRY_KEYS}
+        own = _own_keys(entry)
         try:
             model = cls(cls.Options(**own))
         except pydantic.ValidationError as exc:
@@ -241,7 +271,8 @@ class ModelRegistry:
         return self.resolve(name)[0]
 
     def resolve(self, name: str) -> tuple[RegisteredModel, Alias | None]:
-        """The model ``name`` names, and the alias it went through (None: its own name)."""
+        """The model ``name`` names, and the alias it went through (None: its own name). An
+        alias by task that found no model of its task is no alias: its name is not found."""
         model = self._models.get(name)
         if model is not None:
             return model, None
