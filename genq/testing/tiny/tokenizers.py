@@ -179,7 +179,10 @@ def whisper_tokenizer() -> PreTrainedTokenizerBase:
     ]
     for token in [*specials, *WHISPER_TIMESTAMPS]:
         vocab[token] = len(vocab)
-    tokenizer = WhisperTokenizer(vocab=vocab, merges=_pairs(merges), model_max_length=448)
+    # Padding is <|endoftext|>, as in Whisper's files: a batch needs a pad token.
+    tokenizer = WhisperTokenizer(
+        vocab=vocab, merges=_pairs(merges), pad_token="<|endoftext|>", model_max_length=448
+    )
     tokenizer.add_special_tokens({"additional_special_tokens": specials[1:]})
     # As in Whisper's own files, timestamps are added tokens but not special ones: decoding with
     # skip_special_tokens keeps them where asked for.
