@@ -99,8 +99,7 @@ def test_whisper_pipeline_transcribes(asr: Any) -> None:
     assert isinstance(result["text"], str)
 
 
-@pytest.mark.parametrize("language", ["en", "de"])
-@pytest.mark.parametrize("task", ["transcribe", "translate"])
+@pytest.mark.parametrize(("language", "task"), [("en", "transcribe"), ("de", "translate")])
 def test_whisper_language_and_task(
     asr: Any, features: torch.Tensor, language: str, task: str
 ) -> None:
