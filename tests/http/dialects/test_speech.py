@@ -205,3 +205,15 @@ def test_mindvideo_task_output_has_the_transcript(genq: Genq) -> None:
     assert task["status"] == "succeeded"
     assert task["output"]["text"] == f"heard {len(WAV)} bytes (en, transcribe)"
     assert len(task["output"]["files"]) == 4
+
+
+# -- Oxen ------------------------------------------------------------------------------------
+def test_oxen_has_no_place_for_a_speech_model(genq: Genq) -> None:
+    """Oxen's queue takes image and video models only, as its document says: a speech model
+    is refused with its unsupported-media-type error, and nothing is queued."""
+    headers = {"Authorization": f"Bearer {genq.key}"}
+    body = {"model": "speech-to-text", "audio": WAV_URI}
+    refused = genq.client.post("/api/ai/queue", json=body, headers=headers)
+    assert refused.status_code == 400, refused.text
+    assert refused.json() == {"error": ":unsupported_media_type"}
+    assert genq.get("/v1/jobs").json()["data"] == []
