@@ -63,6 +63,8 @@ def test_caption_generate_streams(
 
     model: Any = AutoModelForImageTextToText.from_pretrained(folder)
     processor = AutoProcessor.from_pretrained(folder)
+    # Every id the model can pick is a token, so a caption is never made of ids without text.
+    assert model.config.text_config.vocab_size == len(processor.tokenizer)
     inputs = processor(images=picture, text="a photo of", return_tensors="pt")
     size = tiny.CAPTION_IMAGE_SIZE
     assert inputs.pixel_values.shape == (1, 3, size, size)

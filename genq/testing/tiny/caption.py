@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from genq.testing.tiny.parts import seeded
-from genq.testing.tiny.tokenizers import TINY_VOCAB, blip_tokenizer, token_id
+from genq.testing.tiny.tokenizers import blip_tokenizer, token_id
 
 # Pictures of any size are resized to this square; 4 patches of 16 pixels a side.
 CAPTION_IMAGE_SIZE = 32
@@ -30,7 +30,8 @@ def build_caption(seed: int) -> list[Any]:
     pad = token_id(tokenizer, "[PAD]")
     config = BlipConfig(
         text_config={
-            "vocab_size": TINY_VOCAB,
+            # No padding to TINY_VOCAB: every id the model picks is a token that decodes to text.
+            "vocab_size": len(tokenizer),
             "hidden_size": 32,
             "encoder_hidden_size": 32,
             "intermediate_size": 64,
