@@ -2,13 +2,13 @@
 
 One generic job API for any model: ``{"model": SLUG, "config": {...}}`` creates a generation,
 which is polled until ``completed`` or ``failed``; its files are listed in ``result.data``.
-The model's slug is an alias (``Qwen/Qwen-Image``, ``hkchengrex/MMAudio``, ``openai/whisper``)
-or a local model's own name; config fields the model does not have are ignored, as the vendor
-ignores fields a model does not use. A speech-to-text config (``{"task": "transcribe",
-"audio_url": URL, "chunk_level": "segment"}``) gives the model its ``audio``, ``task`` and
-``timestamps``; the transcript is read from
-``result.data[0].text``: each plain-text file of a completed generation carries its content
-(its first MiB, the service's ``MAX_TEXT_BYTES``) besides its link.
+The model's slug is an alias (``Qwen/Qwen-Image``, ``hkchengrex/MMAudio``) or a local model's
+own name; config fields the model does not have are ignored, as the vendor ignores fields a
+model does not use. A speech-to-text config (``{"task": "transcribe", "audio_url": URL,
+"chunk_level": "segment"}``) gives the model its ``task``, ``audio`` and ``timestamps``; the
+transcript is read from ``result.data[0].text``, as each plain-text file of a completed
+generation carries its content (its first MiB, the service's ``MAX_TEXT_BYTES``) besides its
+link.
 """
 
 from __future__ import annotations
