@@ -143,6 +143,25 @@ def test_netmind_text_goes_only_with_plain_text_files(genq: Genq) -> None:
     ]
 
 
+def test_netmind_lists_only_short_texts(genq: Genq) -> None:
+    """A text over 64 KiB is read by the generation's id, not in every list of them; a short
+    one is in both."""
+    long_text = "é" * 40_000  # 80 000 bytes of UTF-8
+    ids = [
+        genq.post("/v1/generation", {"model": "noop", "config": {"output_text": text}}).json()["id"]
+        for text in (long_text, "short")
+    ]
+    genq.work()
+    got = [genq.get(f"/v1/generation/{i}").json()["result"]["data"][0]["text"] for i in ids]
+    assert got == [long_text, "short"]
+    listed = {
+        g["id"]: g["result"]["data"][0]
+        for g in genq.get("/v1/generation").json()["generation_list"]
+    }
+    assert "text" not in listed[ids[0]]
+    assert listed[ids[1]]["text"] == "short"
+
+
 def test_netmind_audio_url_goes_only_to_a_model_with_audio(genq: Genq) -> None:
     """For a model without an ``audio`` input, ``audio_url`` is a field it lacks: dropped,
     as NetMind drops any."""
