@@ -2,7 +2,8 @@
 ``config.task`` reach the model's ``audio`` and ``task``, and a completed generation carries
 its transcript in ``result.data[0].text``; Segmind answers a transcript as its text models'
 result; MindVideo's task output has it as ``text``. The jobs run through a worker in this
-process, on a plug-in model (``tests.plugins:Listener``) that "transcribes" a WAV file."""
+process, on a plug-in model (``tests.plugins:Listener``) that "transcribes" a WAV file (and
+on ``noop`` for a long text)."""
 
 from __future__ import annotations
 
