@@ -28,7 +28,7 @@ import pytest
 from genq.keys import create_key
 from genq.settings import Settings
 from genq.store import open_store
-from tests.pg import drop_schema, new_schema, store_url
+from tests.pg import drop_emptied, drop_schema, new_schema, store_url
 from tests.s3server import S3Server, s3_server
 
 __all__ = ["s3_server"]
@@ -253,6 +253,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         marker = metafunc.definition.get_closest_marker("backends")
         names = marker.args if marker else BACKENDS
         metafunc.parametrize("backend_name", names, scope="session")
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    drop_emptied()
+
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import pytest
 from genq.store import JobStore
 from genq.store.postgres import PostgresStore
 from genq.store.sqlite import SQLiteStore
-from tests.pg import drop_schema, new_schema, store_url
+from tests.pg import empty_schema, hand_back, store_url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -20,8 +20,8 @@ def fresh_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobS
         yield store
         store.close()
         return
-    schema = new_schema("fresh")
+    schema = empty_schema()
     store = PostgresStore(store_url(schema))
     yield store
     store.close()
-    drop_schema(schema)
+    hand_back(schema)

@@ -19,7 +19,7 @@ from genq.jobs import Account, Failure, OutputRecord, Status
 from genq.store import JobStore, NewJob
 from genq.store.postgres import PostgresStore
 from genq.store.sqlite import SQLiteStore
-from tests.pg import drop_schema, new_schema, store_url
+from tests.pg import empty_schema, hand_back, store_url
 
 T0 = 1_700_000_000.0
 DAY = 86_400.0
@@ -29,7 +29,7 @@ _ids = itertools.count(1)
 @pytest.fixture(params=["sqlite", "postgres"])
 def open_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], JobStore]]:
     """Open handles on one database per test (as two API processes would)."""
-    schema = None if request.param == "sqlite" else new_schema("limits")
+    schema = None if request.param == "sqlite" else empty_schema()
     opened: list[JobStore] = []
 
     def open_() -> JobStore:
@@ -45,7 +45,7 @@ def open_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable
     for store in opened:
         store.close()
     if schema is not None:
-        drop_schema(schema)
+        hand_back(schema)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ Time is never slept: every call gets an explicit ``now``, counted from ``T0``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -39,7 +38,7 @@ from genq.jobs import (
 from genq.store import JobFilter, JobStore, NewJob, Released, open_store
 from genq.store.postgres import PostgresStore
 from genq.store.sqlite import SQLiteStore
-from tests.pg import drop_schema, new_schema, store_url
+from tests.pg import empty_schema, hand_back, store_url
 
 StoreFactory = Callable[[Path], JobStore]
 
@@ -53,7 +52,7 @@ _schemas: dict[Path, str] = {}
 
 def postgres_store(directory: Path) -> JobStore:
     if directory not in _schemas:
-        _schemas[directory] = new_schema(hashlib.sha1(str(directory).encode()).hexdigest()[:6])
+        _schemas[directory] = empty_schema()
     return PostgresStore(store_url(_schemas[directory]))
 
 
@@ -87,7 +86,7 @@ def open_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable
         store.close()
     schema = _schemas.pop(tmp_path, None)
     if schema is not None:
-        drop_schema(schema)
+        hand_back(schema)
 
 
 @pytest.fixture
