@@ -31,12 +31,18 @@ SEED_SLUGS = {
     "fal-ai/stable-audio": "audio",
     "fal-ai/any-llm": "text",
 }
+#: Slugs that name a task: the first configured model doing it, none out of the box.
+TASK_SLUGS = {"openai/whisper": "automatic-speech-recognition"}
 
 
 def test_every_seed_slug_maps_to_a_demo_model_of_its_modality() -> None:
     """Out of the box each vendor slug resolves to an available demo model of the right kind."""
     registry = ModelRegistry()
-    assert set(DEFAULT_ALIASES) == set(SEED_SLUGS)
+    assert set(DEFAULT_ALIASES) == set(SEED_SLUGS) | set(TASK_SLUGS)
+    for slug, task in TASK_SLUGS.items():
+        assert DEFAULT_ALIASES[slug] == {"task": task}
+        with pytest.raises(Missing):
+            registry.resolve(slug)
     for slug, modality in SEED_SLUGS.items():
         model, alias = registry.resolve(slug)
         assert alias is not None

@@ -37,7 +37,8 @@ DIALECTS: tuple[Dialect[Any], ...] = (
     runpod.DIALECT,
 )
 
-#: Every model slug the vendors' documents name, mapped to the demo model closest to it.
+#: Every model slug the vendors' documents and clients name, mapped to the demo model closest
+#: to it, or to the first configured model of a task (``openai/whisper``: speech to text).
 DEFAULT_ALIASES = default_aliases(DIALECTS)
 
 

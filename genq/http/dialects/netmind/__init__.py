@@ -1,5 +1,6 @@
 """NetMind's asynchronous inference API, ``/v1/generation``: one generic job API for any
-model, named by its slug."""
+model, named by its slug. ``openai/whisper``, the slug its clients transcribe with, names the
+first configured speech-to-text model (by its task); without one it is not found."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ DIALECT = Dialect(
     default_aliases={
         "Qwen/Qwen-Image": {"model": "demo-image"},
         "hkchengrex/MMAudio": {"model": "demo-audio"},
+        "openai/whisper": {"task": "automatic-speech-recognition"},
     },
     routes="genq.http.dialects.netmind.routes",
 )
