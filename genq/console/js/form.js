@@ -3,6 +3,8 @@
 import { h, uid } from "./dom.js";
 
 const IMAGE_REFERENCE = "image-reference";
+const AUDIO_REFERENCE = "audio-reference";
+const REFERENCES = [IMAGE_REFERENCE, AUDIO_REFERENCE];
 
 function hintsOf(prop) {
   return prop["x-playground"] || {};
@@ -19,8 +21,15 @@ function typeOf(prop) {
 function isUpload(prop) {
   const hints = hintsOf(prop);
   if (hints.widget === "file-upload") return true;
-  if (prop.format === IMAGE_REFERENCE) return true;
-  return typeOf(prop) === "array" && prop.items && prop.items.format === IMAGE_REFERENCE;
+  if (REFERENCES.includes(prop.format)) return true;
+  return typeOf(prop) === "array" && prop.items && REFERENCES.includes(prop.items.format);
+}
+
+/** What a file picker offers: images for an image reference, sounds for an audio one. */
+function acceptOf(uploadKind, format) {
+  if (uploadKind === "image" || format === IMAGE_REFERENCE) return "image/*";
+  if (uploadKind === "audio" || format === AUDIO_REFERENCE) return "audio/*";
+  return null;
 }
 
 function widgetOf(prop, name) {
@@ -197,7 +206,7 @@ function field(name, prop, required, onChange) {
     }
   } else if (widget === "file-upload") {
     const multiple = type === "array" || Boolean(hints.multiple);
-    const accept = hints.accept || (hints.uploadKind === "image" || prop.format === IMAGE_REFERENCE || prop.items?.format === IMAGE_REFERENCE ? "image/*" : null);
+    const accept = hints.accept || acceptOf(hints.uploadKind, prop.format || prop.items?.format);
     const list = h("ul", { class: "muted" });
     control = h("input", { ...common, type: "file", accept, multiple });
     control.addEventListener("change", async () => {
