@@ -1,8 +1,8 @@
 """A transcription as public NetMind client code runs it, against the tiny random-weight Whisper
 through the real job path: an in-process genq, a worker in this process running the
-transformers runtime, ``openai/whisper`` an alias of the speech-recognition task. Then the same
-sound through Segmind's ``/v2/{model}`` (from a local URL, private addresses allowed) and the
-native API."""
+transformers runtime, found through the default alias ``openai/whisper`` with no alias
+configured. Then the same sound through Segmind's ``/v2/{model}`` (from a local URL, private
+addresses allowed) and the native API."""
 
 from __future__ import annotations
 
@@ -103,7 +103,6 @@ def whisper(tmp_path: Path, whisper_folder: Path, sound_server: str) -> Iterator
                 "source": str(whisper_folder),
             }
         },
-        aliases={"openai/whisper": {"task": "automatic-speech-recognition"}},
         reference_allow_private=True,
     )
     app = build_app(settings, workers=False)
