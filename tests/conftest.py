@@ -166,6 +166,12 @@ class GenqServer:
                 self.kill()
         self.process = None
 
+    def close(self) -> None:
+        """End a server at the end of its tests. Nothing is checked of how it stops (the tests
+        of SIGTERM call ``stop`` themselves), so it is killed: a graceful stop waits for every
+        worker process to hand back its jobs and exit, for seconds on a busy machine."""
+        self.kill()
+
     def kill(self) -> None:
         """SIGKILL the server and every worker process it started."""
         if self.process is None:
@@ -248,15 +254,15 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    drop_emptied()
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend_name" in metafunc.fixturenames:
         marker = metafunc.definition.get_closest_marker("backends")
         names = marker.args if marker else BACKENDS
         metafunc.parametrize("backend_name", names, scope="session")
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    drop_emptied()
-
 
 
 @pytest.fixture(scope="session")
@@ -300,7 +306,7 @@ def make_server(tmp_path: Path, backend: Backend) -> Iterator[Any]:
 
     yield make
     for server in servers:
-        server.stop()
+        server.close()
 
 
 @pytest.fixture(scope="session")
@@ -311,7 +317,7 @@ def server(
     directory = tmp_path_factory.mktemp(f"shared-{shared_backend.name}")
     server = GenqServer(directory / "data", backend=shared_backend).start()
     yield server
-    server.stop()
+    server.close()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ processes (``genq worker``) sharing one PostgreSQL schema and one S3 bucket."""
 from __future__ import annotations
 
 import contextlib
-import signal
 import subprocess
 import sys
 import time
@@ -126,19 +125,12 @@ class Topology:
         return found
 
     def close(self) -> None:
-        processes = [p for p, _ in self.apis] + self.workers
-        for process in processes:
+        """Kill every process (nothing is checked of how they stop: the tests of SIGTERM send
+        it themselves) and drop the schema."""
+        for process in [p for p, _ in self.apis] + self.workers:
             if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    for child in psutil.Process(process.pid).children(recursive=True):
-                        child.kill()
-                process.kill()
-                process.wait()
+                kill_tree(process.pid)
+            process.wait()
         drop_schema(self.schema)
 
     def logs(self) -> str:
