@@ -89,6 +89,6 @@ def served_through_proxy(data_dir: Path) -> Iterator[tuple[GenqServer, TcpProxy]
     try:
         yield server.start(), proxy
     finally:
-        server.stop()
+        server.close()
         proxy.close()
         drop_schema(schema)

@@ -50,7 +50,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GenqSer
     """One server for a module's tests (SQLite and local files)."""
     server = GenqServer(tmp_path_factory.mktemp("console") / "data").start()
     yield server
-    server.stop()
+    server.close()
 
 
 class Watched:

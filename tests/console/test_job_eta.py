@@ -19,7 +19,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GenqSer
     """One worker: a second job waits in the queue."""
     server = GenqServer(tmp_path_factory.mktemp("console-eta") / "data", workers=1).start()
     yield server
-    server.stop()
+    server.close()
 
 
 def test_a_queued_then_running_job_shows_its_time_left(

@@ -18,7 +18,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GenqSer
     directory = tmp_path_factory.mktemp("console-timings")
     server = GenqServer(directory / "data", toml=toml, workers=1).start()
     yield server
-    server.stop()
+    server.close()
 
 
 def test_the_load_time_shows_for_the_job_that_waited_for_it(

@@ -23,7 +23,7 @@ def console_server(
     directory = tmp_path_factory.mktemp("console-s3")
     server = GenqServer(directory / "data", backend=Backend("sqlite", s3_server), storage=storage)
     yield server.start()
-    server.stop()
+    server.close()
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GenqSer
     toml = CONFIG.format(tiny=directory / "tiny")
     server = GenqServer(directory / "data", toml=toml, workers=1).start(timeout=60)
     yield server
-    server.stop()
+    server.close()
 
 
 def test_image_to_image_with_an_uploaded_reference(

@@ -356,7 +356,7 @@ def bounded(
         directory / "data", MISPRICED, shared_backend, max_list_bytes=40_000, workers=0
     ).start()
     yield server
-    server.stop()
+    server.close()
 
 
 def test_listing_pages_are_bounded_in_bytes(bounded: GenqServer) -> None:

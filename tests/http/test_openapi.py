@@ -84,7 +84,7 @@ def fuzzed(
     directory = tmp_path_factory.mktemp(f"fuzzed-{shared_backend.name}")
     server = GenqServer(directory / "data", backend=shared_backend).start()
     yield server
-    server.stop()
+    server.close()
 
 
 # What an answer looks like does not depend on the store. What PostgreSQL could add (it

@@ -33,7 +33,7 @@ enabled = false
 def plugin_server(tmp_path_factory: pytest.TempPathFactory):
     server = GenqServer(tmp_path_factory.mktemp("plugins") / "data", toml=PLUGINS).start()
     yield server
-    server.stop()
+    server.close()
 
 
 def test_a_plugin_model_runs_like_a_built_in(plugin_server: GenqServer) -> None:

@@ -51,7 +51,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GenqServer]:
     toml = CONFIG.format(missing=directory / "no-weights")
     server = GenqServer(directory / "data", toml=toml, workers=0).start()
     yield server
-    server.stop()
+    server.close()
 
 
 def native(server: GenqServer, model: str, **input: Any) -> httpx.Response:

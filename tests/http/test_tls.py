@@ -38,7 +38,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory, tls: TlsFiles) -> Itera
         workers=1,
     ).start()
     yield server
-    server.stop()
+    server.close()
 
 
 def test_https_answers_and_links_say_https(tls_server: GenqServer) -> None:
