@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,6 @@ import pytest
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
-import huggingface_hub.constants
 import numpy as np
 import torch
 from PIL import Image
@@ -35,28 +32,6 @@ TASKS = {
     "image-to-text",
     "text-to-speech",
 }
-
-
-def _no_network(*args: object, **kwargs: object) -> None:
-    raise AssertionError("tiny models must load without the network")
-
-
-@pytest.fixture(scope="module")
-def offline() -> Iterator[None]:
-    """No hub and no sockets, like a machine without internet access; one torch thread."""
-    threads = torch.get_num_threads()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        # huggingface_hub reads the variable once, at import.
-        patch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-        patch.setattr(socket.socket, "connect", _no_network)
-        # A second thread gains nothing on tensors this small, and on a busy two-core machine
-        # OpenMP's waiting makes every operation many times slower.
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
