@@ -37,6 +37,15 @@ def receiver() -> Iterator[Receiver]:
     yield from (r[0] for r in receivers(1))
 
 
+@pytest.fixture(scope="module")
+def hook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GenqServer]:
+    """One server with HOOK_SETTINGS (SQLite and local files) for the tests of how one call
+    is answered: each test has a receiver of its own, so its calls are its own."""
+    server = GenqServer(tmp_path_factory.mktemp("hooks") / "data", **HOOK_SETTINGS).start()
+    yield server
+    server.close()
+
+
 def submit(server: GenqServer, url: str, **body: Any) -> dict[str, Any]:
     with server.client() as client:
         answer = client.post(
@@ -117,11 +126,10 @@ def test_a_job_without_webhook_shows_no_webhooks(api: httpx.Client) -> None:
     assert "webhook" not in done
 
 
-@pytest.mark.backends("sqlite")
-def test_5xx_is_retried_with_growing_gaps(make_server: Any, receiver: Receiver) -> None:
+def test_5xx_is_retried_with_growing_gaps(hook_server: GenqServer, receiver: Receiver) -> None:
     """Three 500s, then a 200: four calls with the same webhook-id, each gap longer than the
     last (0.3 s doubling, ±20 %)."""
-    server = make_server(**HOOK_SETTINGS)
+    server = hook_server
     receiver.script = [Answer(500), Answer(503), Answer(500)]
     made = submit(server, receiver.url)
     calls = receiver.wait(4)
@@ -133,10 +141,9 @@ def test_5xx_is_retried_with_growing_gaps(make_server: Any, receiver: Receiver) 
     assert (shown["state"], shown["attempts"], shown["last_status"]) == ("delivered", 4, 200)
 
 
-@pytest.mark.backends("sqlite")
-def test_429_waits_for_retry_after(make_server: Any, receiver: Receiver) -> None:
+def test_429_waits_for_retry_after(hook_server: GenqServer, receiver: Receiver) -> None:
     """A 429 with ``Retry-After: 2`` is retried after 2 s, not after the 0.3 s backoff."""
-    server = make_server(**HOOK_SETTINGS)
+    server = hook_server
     receiver.script = [Answer(429, {"Retry-After": "2"})]
     submit(server, receiver.url)
     first, second = receiver.wait(2)[:2]
@@ -144,10 +151,11 @@ def test_429_waits_for_retry_after(make_server: Any, receiver: Receiver) -> None
     assert second.at - first.at >= 1.9
 
 
-@pytest.mark.backends("sqlite")
-def test_429_with_retry_after_zero_waits_the_backoff(make_server: Any, receiver: Receiver) -> None:
+def test_429_with_retry_after_zero_waits_the_backoff(
+    hook_server: GenqServer, receiver: Receiver
+) -> None:
     """``Retry-After: 0`` on every 429 is retried after the growing backoff, not at once."""
-    server = make_server(**HOOK_SETTINGS)
+    server = hook_server
     receiver.default = Answer(429, {"Retry-After": "0"})
     submit(server, receiver.url)
     first, second = receiver.wait(2)[:2]
@@ -156,10 +164,11 @@ def test_429_with_retry_after_zero_waits_the_backoff(make_server: Any, receiver:
     assert len(receiver.calls) < 8
 
 
-@pytest.mark.backends("sqlite")
-def test_a_200_with_an_odd_retry_after_is_delivered(make_server: Any, receiver: Receiver) -> None:
+def test_a_200_with_an_odd_retry_after_is_delivered(
+    hook_server: GenqServer, receiver: Receiver
+) -> None:
     """A 200 is delivered whatever its headers say: ``Retry-After: ²`` is not read."""
-    server = make_server(**HOOK_SETTINGS)
+    server = hook_server
     receiver.default = Answer(200, {"Retry-After": "\u00b2"})
     made = submit(server, receiver.url)
     [shown] = delivered(server, made["id"])
@@ -168,10 +177,9 @@ def test_a_200_with_an_odd_retry_after_is_delivered(make_server: Any, receiver: 
     assert len(receiver.calls) == 1
 
 
-@pytest.mark.backends("sqlite")
-def test_other_4xx_stops_the_call(make_server: Any, receiver: Receiver) -> None:
+def test_other_4xx_stops_the_call(hook_server: GenqServer, receiver: Receiver) -> None:
     """A 404 fails the call at once: one attempt, shown failed with its status."""
-    server = make_server(**HOOK_SETTINGS)
+    server = hook_server
     receiver.default = Answer(404)
     made = submit(server, receiver.url)
     [shown] = delivered(server, made["id"])
