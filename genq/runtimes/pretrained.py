@@ -55,6 +55,26 @@ class PretrainedModel(Model):
         variant = {"variant": self.options.variant} if self.options.variant else {}
         return {**self.source_kwargs(), "dtype": self.dtype, **variant}
 
+    def pipeline(self, task: str) -> Any:
+        """transformers' pipeline for ``task`` with this model's files, device and dtype; its
+        ``model`` is ``self.model``."""
+        import transformers
+
+        o = self.options
+        # The pipeline hands model_kwargs to every from_pretrained it calls.
+        files = {k: getattr(o, k) for k in ("cache_dir", "variant") if getattr(o, k)}
+        make: Any = transformers.pipeline  # typed per task name, and this one is a variable
+        pipe = make(
+            task,
+            model=o.source,
+            revision=o.revision,
+            device=self.device,
+            dtype=self.dtype,
+            model_kwargs=files,
+        )
+        self.model = pipe.model
+        return pipe
+
     def teardown(self) -> None:
         self.model = None
 
@@ -72,10 +92,14 @@ def model_config(o: TorchOptions) -> dict[str, Any]:
         path: Path | None = folder / "config.json"
     else:
         from huggingface_hub import try_to_load_from_cache
+        from huggingface_hub.errors import HFValidationError
 
-        found = try_to_load_from_cache(
-            o.source, "config.json", cache_dir=o.cache_dir, revision=o.revision
-        )
+        try:
+            found = try_to_load_from_cache(
+                o.source, "config.json", cache_dir=o.cache_dir, revision=o.revision
+            )
+        except HFValidationError:  # neither a folder nor a hub id: loading will say so
+            found = None
         path = Path(found) if isinstance(found, str) else None
     if path is None or not path.is_file():
         return {}

@@ -38,7 +38,7 @@ TIMESTAMPS = ("none", "segment", "word")
 class SpeechRecognitionOptions(TorchOptions):
     #: Longest sound a job may send, in seconds.
     max_audio_seconds: float = Field(default=DEFAULT_MAX_AUDIO_SECONDS, gt=0)
-    #: Seconds of sound the model hears at a time: Whisper's window is 30 s.
+    #: Seconds of sound the model hears at a time; at most Whisper's window (30 s) for Whisper.
     chunk_seconds: float = Field(default=30.0, gt=0, le=600)
     #: Chunks per model call, of one job or of several.
     batch_size: int = Field(default=4, ge=1, le=256)
@@ -62,24 +62,20 @@ class SpeechRecognitionModel(PretrainedModel):
         self.pipe: Any = None
 
     def setup(self) -> None:
-        import transformers
-
         self.prepare()
         o = self.options
-        self.pipe = transformers.pipeline(
-            "automatic-speech-recognition",
-            model=o.source,
-            device=self.device,
-            dtype=self.dtype,
-            model_kwargs={"variant": o.variant} if o.variant else {},
-            **self.source_kwargs(),
-        )
+        self.pipe = self.pipeline("automatic-speech-recognition")
         tokenizer = self.pipe.tokenizer
         if tokenizer is not None and tokenizer.pad_token is None:
             # Batches are padded; Whisper's own files pad with <|endoftext|>, as this does.
             tokenizer.pad_token = tokenizer.eos_token
-        self.model = self.pipe.model
-        self.sample_rate = int(self.pipe.feature_extractor.sampling_rate)
+        features = self.pipe.feature_extractor
+        self.sample_rate = int(features.sampling_rate)
+        # Whisper hears at most its window (30 s): a longer chunk would lose its end.
+        window = (
+            getattr(features, "chunk_length", None) if self.pipe.type == "seq2seq_whisper" else None
+        )
+        self.chunk_seconds = min(o.chunk_seconds, window or o.chunk_seconds)
 
     def teardown(self) -> None:
         super().teardown()
@@ -136,7 +132,7 @@ class SpeechRecognitionModel(PretrainedModel):
                 write_transcripts(job.ctx, job.text(), job.segments(), seconds)
 
     def _chunk_samples(self) -> int:
-        return round(self.options.chunk_seconds * self.sample_rate)
+        return round(self.chunk_seconds * self.sample_rate)
 
     def _groups(self, jobs: list[Transcription]) -> Iterator[list[tuple[Transcription, int]]]:
         """The chunks of ``jobs``, ``batch_size`` at a time: a job's chunks in order, the

@@ -40,19 +40,9 @@ class TextToSpeechModel(PretrainedModel):
         self.pipe: Any = None
 
     def setup(self) -> None:
-        import transformers
-
         self.prepare()
-        o = self.options
-        self.pipe = transformers.pipeline(
-            "text-to-audio",  # the pipeline of text-to-speech, by its own name
-            model=o.source,
-            device=self.device,
-            dtype=self.dtype,
-            model_kwargs={"variant": o.variant} if o.variant else {},
-            **self.source_kwargs(),
-        )
-        self.model = self.pipe.model
+        # text-to-audio: the pipeline of text-to-speech, by its own name.
+        self.pipe = self.pipeline("text-to-audio")
 
     def teardown(self) -> None:
         super().teardown()
