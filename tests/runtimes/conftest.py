@@ -16,6 +16,11 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     # Nothing may come from a model hub: every load must find its files in the folder.
     os.environ["HF_HUB_OFFLINE"] = "1"
+    # The hub client reads that once, when imported, which collecting the tests may have done
+    # already: models loaded in this process (by a worker on a thread) must be offline too.
+    import huggingface_hub.constants
+
+    huggingface_hub.constants.HF_HUB_OFFLINE = True
     directory = tmp_path_factory.mktemp("tiny-models")
     make_tiny(directory)
     return directory
