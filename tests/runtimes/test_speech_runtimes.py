@@ -30,6 +30,7 @@ from genq.settings import Settings
 from genq.storage import FileStorage, open_storage
 from genq.store import JobStore, open_store
 from genq.worker.runner import Worker
+from tests.runtimes.test_runtimes_http import hub_cache
 
 pytest.importorskip("transformers")
 pysubs2 = pytest.importorskip("pysubs2")
@@ -39,7 +40,7 @@ soundfile = pytest.importorskip("soundfile")
 WHISPER, TTS, CAPTION = "whisper", "tts", "caption"
 
 
-def models(tiny: Path) -> dict[str, dict[str, Any]]:
+def models(tiny: Path, cache: Path) -> dict[str, dict[str, Any]]:
     whisper = {
         "runtime": "transformers",
         "task": "automatic-speech-recognition",
@@ -51,6 +52,13 @@ def models(tiny: Path) -> dict[str, dict[str, Any]]:
         "asr-chunked": {**whisper, "batch_size": 1},
         "asr-batched": {**whisper, "max_batch": 4, "batch_wait_ms": 0, "max_audio_seconds": 10},
         "tts": {"runtime": "transformers", "task": "text-to-speech", "source": str(tiny / TTS)},
+        # The same voice by a hub id, found in a hub cache with no network.
+        "tts-hub": {
+            "runtime": "transformers",
+            "task": "text-to-speech",
+            "source": "genq-test/tiny-tts",
+            "cache_dir": str(cache),
+        },
         "caption": {
             "runtime": "transformers",
             "task": "image-to-text",
@@ -110,9 +118,11 @@ class Speech:
 
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Iterator[Speech]:
+    directory = tmp_path_factory.mktemp("speech")
+    cache = hub_cache(directory / "hub", "genq-test/tiny-tts", tiny_models / TTS)
     settings = Settings(
-        data_dir=tmp_path_factory.mktemp("speech"),
-        models=models(tiny_models),
+        data_dir=directory / "data",
+        models=models(tiny_models, cache),
         # Every progress step and text delta stored; a cancel seen within half a second.
         progress_interval_seconds=0,
         lease_seconds=1.5,
@@ -388,6 +398,18 @@ def test_speakers_seeds_and_sample_rates(speech: Speech) -> None:
     assert len(samples) == pytest.approx(len(first) / 2, abs=64)
     with pytest.raises(ValidationFailed, match="speaker"):
         speech.submit("tts", text="Good morning.", speaker=2)
+
+
+def test_a_hub_id_speaks_from_the_hub_cache_offline(speech: Speech) -> None:
+    """A hub id with a cache_dir loads from that cache (its config giving the speakers) and
+    says what the folder's model says."""
+    schema = speech.service.model("tts-hub").model.input_schema["properties"]
+    assert schema["speaker"]["maximum"] == 1
+    said = []
+    for model in ("tts", "tts-hub"):
+        job = speech.succeeded(speech.submit(model, text="Good day.", seed=9, speaker=1))
+        said.append(speech.files(job)[0])
+    assert said[0] == said[1]
 
 
 # -- image to text ------------------------------------------------------------------------
