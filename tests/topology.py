@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import psutil
 
+from genq.keys import create_key
+from genq.store import open_store
 from tests.conftest import FAST_SETTINGS, free_port, toml_value
 from tests.pg import drop_schema, new_schema, store_url
 from tests.s3server import S3Server
@@ -45,22 +47,13 @@ class Topology:
         self.apis: list[tuple[subprocess.Popen[bytes], str]] = []
         self.workers: list[subprocess.Popen[bytes]] = []
         self._logs = 0
-        self.key = (
-            self.genq("keys", "create", "--account", "topology").stdout.strip().splitlines()[-1]
-        )
-
-    def genq(self, *args: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "genq", *args, "--config", str(self.config)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env=self.env,
-            cwd=self.root,
-        )
-        assert result.returncode == 0, result.stderr
-        return result
+        # Made in this process, as `genq keys create --account topology` would make it (the
+        # command itself is tested in tests/http/test_errors_and_auth.py): a second less.
+        store = open_store(self.db)
+        try:
+            _, self.key = create_key(store, "topology")
+        finally:
+            store.close()
 
     def _spawn(self, *args: str) -> subprocess.Popen[bytes]:
         self._logs += 1
