@@ -14,11 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import wait_for, wait_until
+from tests.conftest import GenqServer, wait_for, wait_until
 from tests.http.test_jobs import read_events
 from tests.plugins import SlowLoad
-
-pytestmark = pytest.mark.backends("sqlite")
 
 MODELS = """
 [models.slow]
@@ -29,16 +27,26 @@ entrypoint = "tests.plugins:SlowLoad"
 max_batch = 3
 batch_wait_ms = 0
 
+[models.slow-canceled]
+entrypoint = "tests.plugins:SlowLoad"
+
 [models.slow-broken]
 entrypoint = "tests.plugins:SlowBroken"
 """
 
 
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GenqServer]:
+    """One server with a single worker process for these tests; each test's model is one of
+    its own, which the worker has not loaded before."""
+    server = GenqServer(tmp_path_factory.mktemp("load-time") / "data", MODELS, workers=1)
+    yield server.start()
+    server.close()
+
+
 @pytest.fixture
-def api(make_server: Any) -> Iterator[httpx.Client]:
-    """A client of a server whose single worker process has loaded no model yet."""
-    server = make_server(toml=MODELS, workers=1)
-    with server.client() as client:
+def api(slow_server: GenqServer) -> Iterator[httpx.Client]:
+    with slow_server.client() as client:
         yield client
 
 
@@ -87,7 +95,7 @@ def test_each_job_of_a_batch_gets_the_load_before_its_call(api: httpx.Client) ->
 
 def test_a_job_canceled_after_the_load_keeps_its_load_time(api: httpx.Client) -> None:
     """A job canceled while it runs still shows the load it waited for."""
-    job_id = submit(api, "slow", sleep_ms=60_000)
+    job_id = submit(api, "slow-canceled", sleep_ms=60_000)
     wait_until(lambda: api.get(f"/v1/jobs/{job_id}").json()["status"] == "running", timeout=60)
     assert api.post(f"/v1/jobs/{job_id}/cancel").status_code == 200
     job = wait_for(api, job_id)
