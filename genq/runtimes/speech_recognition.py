@@ -148,11 +148,14 @@ class SpeechRecognitionModel(PretrainedModel):
         kind = self.pipe.type
         options: dict[str, Any] = {}
         generate: dict[str, Any] = {}
-        if kind == "seq2seq_whisper":
+        generation = getattr(self.model, "generation_config", None)  # CTC models have none
+        multilingual = getattr(generation, "is_multilingual", None) is not False
+        if kind == "seq2seq_whisper" and multilingual:
             if params.get("language") is not None:
                 generate["language"] = self._language(params["language"])
             generate["task"] = params["task"]
         elif params.get("language") is not None or params["task"] != "transcribe":
+            # Whisper's English-only checkpoints (*.en) refuse both, as other models ignore them.
             raise InputError("this model hears one language and only transcribes it")
         timestamps = params["timestamps"]
         if timestamps != "none":
