@@ -3,6 +3,7 @@ WebVTT subtitles (written with pysubs2)."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -72,19 +73,29 @@ def write_transcripts(
     path = ctx.work_dir / "segments.json"
     path.write_text(json.dumps(listed, ensure_ascii=False, indent=1), encoding="utf-8")
     ctx.add_output(path, "application/json")
-    subtitles = pysubs2.SSAFile()
-    for segment in segments:
-        subtitles.append(
-            pysubs2.SSAEvent(
-                start=pysubs2.make_time(s=segment.start),
-                end=pysubs2.make_time(s=segment.end),
-                text=segment.text,
-            )
-        )
     for fmt, content_type in (("srt", "application/x-subrip"), ("vtt", "text/vtt")):
+        subtitles = pysubs2.SSAFile()
+        for segment in segments:
+            subtitles.append(
+                pysubs2.SSAEvent(
+                    start=pysubs2.make_time(s=segment.start),
+                    end=pysubs2.make_time(s=segment.end),
+                    text=_cue_text(segment.text, fmt),
+                )
+            )
         path = ctx.work_dir / f"transcript.{fmt}"
         path.write_text(subtitles.to_string(fmt), encoding="utf-8")
         ctx.add_output(path, content_type)
+
+
+def _cue_text(text: str, fmt: str) -> str:
+    """``text`` as a subtitle shows it. pysubs2 holds text as SubStation Alpha does, where
+    braces open style overrides (dropped when it writes SRT or WebVTT): they become
+    parentheses. WebVTT cue text may not hold a bare ``<`` or ``&``: they are escaped."""
+    text = text.replace("{", "(").replace("}", ")")
+    if fmt == "vtt":
+        text = html.escape(text, quote=False)
+    return text
 
 
 def _rounded(segment: Segment) -> dict[str, object]:
