@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from genq.models.base import IMAGE_REFERENCE, RunContext, fill_defaults
+from genq.models.base import IMAGE_REFERENCE, InputError, RunContext, fill_defaults
 from genq.runtimes.device import TorchOptions
 from genq.runtimes.pretrained import PretrainedModel
 from genq.runtimes.textgen import job_streamer
@@ -37,14 +37,28 @@ class ImageToTextModel(PretrainedModel):
             description=f"Image to text with the model at {options.source}",
             input_schema=input_schema(options),
         )
+        #: The processor that takes the image and the prompt together; None when the folder
+        #: has none (a VisionEncoderDecoder one may hold an image processor and a tokenizer
+        #: alone): then the image goes through ``images`` and a prompt is refused.
         self.processor: Any = None
+        self.images: Any = None
+        self.tokenizer: Any = None
 
     def setup(self) -> None:
         import transformers
 
         self.prepare()
-        source = self.options.source
-        self.processor = transformers.AutoProcessor.from_pretrained(source, **self.source_kwargs())
+        source, where = self.options.source, self.source_kwargs()
+        found = transformers.AutoProcessor.from_pretrained(source, **where)
+        if hasattr(found, "image_processor") and hasattr(found, "tokenizer"):
+            self.processor, self.images, self.tokenizer = (
+                found,
+                found.image_processor,
+                found.tokenizer,
+            )
+        else:
+            self.images = transformers.AutoImageProcessor.from_pretrained(source, **where)
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(source, **where)
         model = transformers.AutoModelForImageTextToText.from_pretrained(
             source, **self.weight_kwargs()
         )
@@ -52,21 +66,25 @@ class ImageToTextModel(PretrainedModel):
 
     def teardown(self) -> None:
         super().teardown()
-        self.processor = None
+        self.processor = self.images = self.tokenizer = None
 
     def predict(self, input: dict[str, Any], ctx: RunContext) -> None:
         import torch
 
         params = fill_defaults(self.input_schema, input)
-        image = ctx.fetch_image(params["image"], size=reference_size(self.processor))
+        image = ctx.fetch_image(params["image"], size=reference_size(self.images)).convert("RGB")
         prompt = params.get("prompt")
-        inputs = self.processor(images=image.convert("RGB"), text=prompt, return_tensors="pt").to(
-            self.device
-        )
+        if self.processor is not None:
+            text = {"text": prompt} if prompt is not None else {}
+            inputs = self.processor(images=image, return_tensors="pt", **text)
+        elif prompt is None:
+            inputs = self.images(image, return_tensors="pt")
+        else:
+            raise InputError("this model captions without a prompt: leave it out")
+        inputs = inputs.to(self.device)
         floating = {k: v.to(self.dtype) for k, v in inputs.items() if v.is_floating_point()}
         max_tokens = params["max_tokens"]
-        tokenizer = getattr(self.processor, "tokenizer", self.processor)
-        streamer = job_streamer(tokenizer, ctx, max_tokens)
+        streamer = job_streamer(self.tokenizer, ctx, max_tokens)
         with torch.inference_mode():
             self.model.generate(
                 **{**inputs, **floating}, max_new_tokens=max_tokens, streamer=streamer
@@ -77,11 +95,11 @@ class ImageToTextModel(PretrainedModel):
         ctx.add_output(path, "text/plain; charset=utf-8")
 
 
-def reference_size(processor: Any) -> Any:
-    """The size to fetch a reference image at: the processor's fixed height and width, or a
-    function that scales the image so that its shortest side (or else its longest) is the
+def reference_size(images: Any) -> Any:
+    """The size to fetch a reference image at: the image processor's fixed height and width,
+    or a function that scales the image so that its shortest side (or else its longest) is the
     processor's; None (the image as it is) when the processor says neither."""
-    size = getattr(getattr(processor, "image_processor", None), "size", None)
+    size = getattr(images, "size", None)
 
     def side(name: str) -> int | None:
         value = size.get(name) if isinstance(size, dict) else getattr(size, name, None)
