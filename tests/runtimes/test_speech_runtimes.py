@@ -82,6 +82,45 @@ def build_ctc(folder: Path) -> Path:
     return folder
 
 
+def build_vision_encoder_decoder(folder: Path, gpt2: Path) -> Path:
+    """A tiny VisionEncoderDecoder captioner (ViT encoder, the tiny GPT-2 as its decoder) saved
+    as such folders often are: an image processor and a tokenizer, no processor joining them."""
+    import torch
+    from transformers import (
+        AutoTokenizer,
+        GPT2Config,
+        GPT2LMHeadModel,
+        VisionEncoderDecoderModel,
+        ViTConfig,
+        ViTImageProcessorPil,
+        ViTModel,
+    )
+
+    tokenizer = AutoTokenizer.from_pretrained(gpt2)
+    decoder_config = GPT2Config.from_pretrained(gpt2)
+    decoder_config.is_decoder = decoder_config.add_cross_attention = True
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        encoder = ViTModel(
+            ViTConfig(
+                hidden_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                intermediate_size=64,
+                image_size=32,
+                patch_size=8,
+            )
+        )
+        model = VisionEncoderDecoderModel(encoder=encoder, decoder=GPT2LMHeadModel(decoder_config))
+    for config in (model.config, model.generation_config):
+        config.decoder_start_token_id = tokenizer.bos_token_id
+        config.pad_token_id = tokenizer.eos_token_id
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    ViTImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
 def models(tiny: Path, cache: Path, ctc: Path) -> dict[str, dict[str, Any]]:
     whisper = {
         "runtime": "transformers",
@@ -107,6 +146,11 @@ def models(tiny: Path, cache: Path, ctc: Path) -> dict[str, dict[str, Any]]:
             "task": "image-to-text",
             "source": str(tiny / CAPTION),
             "default_max_tokens": 8,
+        },
+        "caption-ved": {
+            "runtime": "transformers",
+            "task": "image-to-text",
+            "source": str(build_vision_encoder_decoder(ctc.parent / "ved", tiny / "gpt2")),
         },
     }
 
@@ -503,3 +547,19 @@ def test_captioning_streams_its_text(speech: Speech, prompt: str | None) -> None
     progress = speech.events(job_id, EventType.PROGRESS)
     assert progress
     assert {p["total"] for p in progress} == {6}
+
+
+def test_a_vision_encoder_decoder_captions_without_a_prompt(speech: Speech) -> None:
+    """A captioner without a joint processor takes the image alone: its caption streams as
+    text events; a prompt is invalid input."""
+    image = png(Image.new("RGB", (64, 48), "orange"))
+    job_id = speech.submit("caption-ved", image=image, max_tokens=4)
+    job = speech.succeeded(job_id)
+    [data] = speech.files(job)
+    deltas = [e["delta"] for e in speech.events(job_id, EventType.TEXT)]
+    assert data.decode("utf-8")
+    assert "".join(deltas).strip() == data.decode("utf-8")
+    refused = speech.wait(speech.submit("caption-ved", image=image, prompt="a photo of"))
+    assert refused.status == "failed"
+    assert refused.error is not None
+    assert refused.error.code == "invalid_input"
