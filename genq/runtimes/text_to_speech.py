@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from genq.demos.speech import split_sentences
 from genq.media.encode import AUDIO_FORMATS, write_audio
 from genq.models.base import InputError, RunContext, Usage, fill_defaults
 from genq.models.inputs import SEED_MAX, default_seed
 from genq.runtimes.device import TorchOptions
 from genq.runtimes.pretrained import PretrainedModel, model_config
+from genq.runtimes.sentences import split_sentences
 
 #: Words a minute, to estimate a job's seconds of speech before it runs.
 _WORDS_PER_MINUTE = 150

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from dataclasses import asdict, dataclass, field
 
 from genq.models.base import RunContext
+from genq.runtimes.sentences import ends_sentence
 
-#: A word that ends a sentence closes its segment when segments are made from words.
-_SENTENCE_END = re.compile("[.!?\u3002\uff01\uff1f]['\")\\]]*$")  # also the CJK full stops
 #: A pause this long between two words starts a new segment.
 _PAUSE_SECONDS = 1.0
 #: Most words one subtitle shows.
@@ -51,7 +49,7 @@ def segments_from_words(words: list[Word]) -> list[Segment]:
         if current and word.start - current[-1].end >= _PAUSE_SECONDS:
             close()
         current.append(word)
-        if _SENTENCE_END.search(word.word.strip()) or len(current) >= _MOST_WORDS:
+        if ends_sentence(word.word) or len(current) >= _MOST_WORDS:
             close()
     close()
     return segments
