@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -119,9 +119,10 @@ class SpeechRecognitionModel(PretrainedModel):
                 batch_size=len(live),
                 **options,
             )
+            timed_words = options.get("return_timestamps") == "word"
             for (job, index), result in zip(live, results, strict=True):
                 length = min(size, len(job.audio) - index * size) / self.sample_rate
-                job.add(result, index * size / self.sample_rate, length)
+                job.add(result, index * size / self.sample_rate, length, timed_words)
                 job.done += 1
                 job.ctx.progress(job.done, job.chunks)
         if all(job.ctx.stop_requested for job in jobs):
@@ -196,16 +197,17 @@ class Transcription:
     found: list[Segment] = field(default_factory=list)
     words: list[Word] = field(default_factory=list)
 
-    def add(self, result: dict[str, Any], offset: float, length: float) -> None:
-        """Take one chunk's text and timestamps, moved by ``offset`` and kept inside the
-        chunk (a model's last timestamp may be missing or run past the sound's end)."""
+    def add(self, result: dict[str, Any], offset: float, length: float, words: bool) -> None:
+        """Take one chunk's text and timestamps (of ``words``, else of segments), moved by
+        ``offset`` and kept inside the chunk (a model's last timestamp may be missing or run
+        past the sound's end)."""
         self.texts.append(str(result.get("text", "")).strip())
         for piece in result.get("chunks", []):
             start, end = piece.get("timestamp") or (None, None)
             start = min(max(start or 0.0, 0.0), length)
             end = length if end is None else min(max(end, start), length)
             text = str(piece.get("text", ""))
-            if self.params["timestamps"] == "word":
+            if words:
                 self.words.append(Word(offset + start, offset + end, text))
             else:
                 self.found.append(Segment(offset + start, offset + end, text.strip()))
@@ -214,13 +216,15 @@ class Transcription:
         return " ".join(text for text in self.texts if text)
 
     def segments(self) -> list[Segment] | None:
-        """The timed segments, None without timestamps; with word timestamps, made from the
-        words."""
-        if self.params["timestamps"] == "none":
+        """The timed segments, None without timestamps; made from the words where the model
+        timed words (which the segments list only when word timestamps were asked for)."""
+        timestamps = self.params["timestamps"]
+        if timestamps == "none":
             return None
-        if self.words:
-            return segments_from_words(self.words)
-        return [segment for segment in self.found if segment.text]
+        if not self.words:
+            return [segment for segment in self.found if segment.text]
+        made = segments_from_words(self.words)
+        return made if timestamps == "word" else [replace(s, words=None) for s in made]
 
 
 def input_schema() -> dict[str, Any]:

@@ -38,9 +38,12 @@ def segments_from_words(words: list[Word]) -> list[Segment]:
     words (transformers' pipeline returns one or the other), and a CTC model has none."""
     segments: list[Segment] = []
     current: list[Word] = []
+    # Whisper's words carry the space before them (a word without one goes on the last, as
+    # punctuation does); a CTC model's carry none and are joined with one.
+    glue = "" if any(w.word[:1].isspace() for w in words) else " "
 
     def close() -> None:
-        text = "".join(w.word for w in current).strip()
+        text = glue.join(w.word for w in current).strip()
         if text:
             segments.append(Segment(current[0].start, current[-1].end, text, list(current)))
         current.clear()
