@@ -421,12 +421,15 @@ def test_short_clips_share_a_model_call_and_say_what_they_say_alone(
 
 
 def test_a_ctc_model_times_words_and_makes_segments_of_them(speech: Speech, spoken: str) -> None:
-    """A wav2vec2 model's segments are made of its timed words, within the sound."""
+    """A wav2vec2 model's segments are made of its timed words, several to a segment, within
+    the sound; they list their words only when word timestamps are asked for."""
     job = speech.succeeded(speech.submit("asr-ctc", audio=spoken, timestamps="segment"))
     files = speech.transcript(job)
     segments = json.loads(files["segments.json"])
     assert segments
+    assert all(set(s) == {"start", "end", "text"} for s in segments)
     assert all(0 <= s["start"] <= s["end"] <= 3.0 for s in segments)
+    assert len(segments) < len(files["transcript.txt"].split())
     assert " ".join(s["text"] for s in segments).split() == files["transcript.txt"].decode().split()
     check_subtitles(files, segments)
 
