@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from genq.errors import ConfigError, Missing
+from genq.models import aliases
 from genq.models.registry import ModelRegistry
 
 TASKS = {
@@ -162,3 +163,16 @@ print(sorted(m for m in ("torch", "transformers") if m in sys.modules))
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_default_alias_by_task_follows_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dialect's default alias by task names the configured model of that task, is not
+    found without one, and a configured alias of its name replaces it, even one that finds
+    no model."""
+    monkeypatch.setattr(aliases, "DEFAULT_ALIASES", {"vendor/asr": {"task": ASR}})
+    assert ModelRegistry({"w": table(ASR)}).get("vendor/asr").name == "w"
+    with pytest.raises(Missing):
+        ModelRegistry({"llm": table()}).resolve("vendor/asr")
+    hidden = ModelRegistry({"w": table(ASR)}, aliases={"vendor/asr": {"task": "text-to-speech"}})
+    with pytest.raises(Missing):
+        hidden.resolve("vendor/asr")
