@@ -52,10 +52,10 @@ class DiffusersModel(Model):
         if options is None:
             raise TypeError("a diffusers model needs its options (source and task)")
         super().__init__(options)
-        self.task = options.task
         self.declare(
-            modality=MODALITY[self.task],
-            description=f"{self.task} with the diffusers pipeline at {options.source}",
+            task=options.task,
+            modality=MODALITY[options.task],
+            description=f"{options.task} with the diffusers pipeline at {options.source}",
             input_schema=input_schema(options),
         )
         self.pipe: Any = None
