@@ -213,6 +213,7 @@ def model_view(model: ModelInfo) -> RenderableType:
             ("name", model.name),
             ("description", model.description),
             ("modality", model.modality),
+            ("task", model.task or ""),
             ("price", price_text(model.price)),
             ("available", available),
             ("aliases", ", ".join(model.aliases)),

@@ -235,6 +235,9 @@ class ModelInfo:
     available: bool
     aliases: tuple[str, ...]
     unavailable_reason: str | None
+    #: What it does, in Hugging Face's task names (``automatic-speech-recognition``, ...);
+    #: None when the server does not say.
+    task: str | None
     raw: dict[str, Any] = field(repr=False, compare=False)
 
     @classmethod
@@ -249,6 +252,7 @@ class ModelInfo:
                 available=bool(data.get("available", True)),
                 aliases=tuple(data.get("aliases") or ()),
                 unavailable_reason=data.get("unavailable_reason"),
+                task=data.get("task") or None,
                 raw=data,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

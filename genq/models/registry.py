@@ -111,6 +111,8 @@ class RegisteredModel:
             "name": self.name,
             "description": self.description,
             "modality": self.model.modality,
+            # What it does (automatic-speech-recognition, ...); None when its class says not.
+            "task": self.model.task or None,
             "input_schema": self.model.input_schema,
             "price": self.price.to_dict(),
             "max_batch": self.max_batch,

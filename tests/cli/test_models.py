@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -42,3 +43,23 @@ def test_models_show_tabulates_the_input_schema(server: GenqServer) -> None:
         assert expected in text
     model = json.loads(succeeded(genq(server, "models", "show", "noop", "--json")).stdout)
     assert set(model["input_schema"]["properties"]) >= {"sleep_ms", "steps", "fail"}
+
+
+def test_models_show_says_the_models_task() -> None:
+    """A model that says what it does shows its task; one that does not, no task row."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from genq.cli.render import model_view
+    from genq.client import ModelInfo
+
+    def shown(data: dict[str, Any]) -> str:
+        out = StringIO()
+        Console(file=out, width=120).print(model_view(ModelInfo.from_api(data)))
+        return out.getvalue()
+
+    whisper = {"name": "whisper", "modality": "text", "task": "automatic-speech-recognition"}
+    assert ModelInfo.from_api(whisper).task == "automatic-speech-recognition"
+    assert "automatic-speech-recognition" in shown(whisper)
+    assert "task" not in shown({"name": "noop", "modality": "text", "task": None})

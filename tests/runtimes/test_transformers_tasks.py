@@ -34,9 +34,11 @@ def table(task: str | None = None, source: str = "/nowhere", **keys: Any) -> dic
 @pytest.mark.parametrize("task", list(TASKS))
 def test_each_task_picks_its_class_modality_and_task(task: str) -> None:
     """A transformers table's task picks the class; the model says its task and modality."""
-    model = ModelRegistry({"m": table(task)}).get("m").model
+    registered = ModelRegistry({"m": table(task)}).get("m")
+    model = registered.model
     assert (type(model).__name__, model.modality) == TASKS[task]
     assert model.task == task
+    assert registered.describe()["task"] == task
 
 
 def test_a_table_without_a_task_is_text_generation() -> None:
