@@ -12,6 +12,7 @@ from genq.cli.connection import Key, MaxRetries, Url, connect
 from genq.cli.files import OutputDir, print_files, save_outputs, writable_folder
 from genq.cli.progress import INTERRUPTED, ProgressView, finish, follow
 from genq.cli.render import (
+    SHOWN_TEXT_BYTES,
     AsJson,
     job_state,
     job_view,
@@ -27,8 +28,6 @@ jobs_app = typer.Typer(help="Follow and manage jobs on a genq server.", no_args_
 app.add_typer(jobs_app, name="jobs")
 
 JobId = typer.Argument(..., help="The job's id.")
-#: Most of a text output that ``show`` and ``watch`` print: the rest is a download away.
-SHOWN_TEXT_BYTES = 64 * 1024
 
 
 @jobs_app.command("list")

@@ -167,16 +167,20 @@ def job_view(job: Job, text: tuple[int, str] | None = None) -> RenderableType:
     return Group(fields, Text(""), outputs, Text(""), text_view(job, *text))
 
 
+#: Most of a text output that ``show`` and ``watch`` print: the rest is a download away.
+SHOWN_TEXT_BYTES = 64 * 1024
+
+
 def text_view(job: Job, index: int, text: str) -> RenderableType:
-    """A text output's content under a heading naming it, with a line saying where the rest
-    is when only its start was read."""
+    """A text output's content (its first ``SHOWN_TEXT_BYTES``, as read) under a heading
+    naming it, with a line saying where the rest is when only its start was read."""
     output = job.outputs[index]
     heading = Text(f"output {index} ({output.content_type})", style="bold")
-    shown = len(text.encode())
-    if shown >= output.size:
+    # Counted in the file's bytes: a text that is not UTF-8 decodes to more or fewer.
+    if output.size <= SHOWN_TEXT_BYTES:
         return Group(heading, Text(text))
     rest = Text(
-        f"… the first {file_size(shown)} of {file_size(output.size)}; "
+        f"… the first {file_size(SHOWN_TEXT_BYTES)} of {file_size(output.size)}; "
         f"the whole file: genq jobs download {job.id}",
         style="dim",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,8 @@ def file_value(path: str) -> str:
     if not path:
         raise fail("--input KEY=@PATH needs the file's path after the @")
     try:
-        return file_input(path)
+        # The shell leaves a ~ after KEY=@ as it is: expanded here, as the user meant it.
+        return file_input(os.path.expanduser(path))
     except OSError as exc:
         raise fail(f"cannot read {path}: {exc.strerror or exc}") from None
     except ValueError as exc:

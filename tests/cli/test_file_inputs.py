@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from genq.cli.jobs import SHOWN_TEXT_BYTES
+from genq.cli.render import SHOWN_TEXT_BYTES
 from genq.cli.run import parse_input
 from genq.client._files import MAX_FILE_BYTES
 from tests.cli.invoke import genq, submit, succeeded
@@ -41,6 +41,14 @@ def test_an_at_path_value_is_the_file_as_a_data_uri(tmp_path: Path) -> None:
     assert parsed["audio"] == "data:audio/wav;base64," + base64.b64encode(data).decode()
     assert parsed["image"].startswith("data:image/png;base64,")
     assert parsed["prompt"] == "@everyone"
+
+
+def test_an_at_path_may_start_at_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``@~/speech.wav``: the shell does not expand a ~ after ``KEY=@``, so genq does."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    data = wav_file(tmp_path / "speech.wav")
+    parsed = parse_input(["audio=@~/speech.wav"], None)
+    assert parsed["audio"] == "data:audio/wav;base64," + base64.b64encode(data).decode()
 
 
 def test_run_sends_a_local_file(server: GenqServer, tmp_path: Path) -> None:
@@ -126,3 +134,35 @@ def test_jobs_watch_prints_the_text_at_the_end(server: GenqServer, api: httpx.Cl
     job_id = submit(api, "noop", output_text="watched", sleep_ms=200)
     shown = succeeded(genq(server, "jobs", "watch", job_id)).stdout
     assert shown.rstrip().endswith("watched")
+
+
+def test_a_long_text_that_is_not_utf8_says_it_was_cut() -> None:
+    """Whether a text was cut is told by the file's bytes, not by its decoded characters: a
+    long file of bytes that are not UTF-8 (each shown as one replacement character) still
+    gets its line saying where the rest is."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from genq.cli.render import text_view
+    from genq.client import Job
+
+    size = 100 * 1024
+    job = Job.from_api(
+        {
+            "id": "job_1",
+            "model": "noop",
+            "status": "succeeded",
+            "outputs": [
+                {"url": "/x", "content_type": "text/plain", "size": size, "sha256": "0" * 64}
+            ],
+        }
+    )
+    out = StringIO()
+    shown = "\ufffd" * SHOWN_TEXT_BYTES  # 64 KiB of bytes such as 0xff, read with replacement
+    Console(file=out, width=100_000).print(text_view(job, 0, shown))
+    assert (
+        out.getvalue()
+        .rstrip()
+        .endswith("… the first 65.5 kB of 102.4 kB; the whole file: genq jobs download job_1")
+    )
