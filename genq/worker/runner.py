@@ -184,23 +184,20 @@ class Worker:
         if loaded_now:
             _waited_for_load(ctxs, loading)
         started = time.perf_counter()
-        error: Failure | None = None
-        stopped = False
-        try:
-            self._predict(registered, ctxs)
-        except Stopped:
-            stopped = True
-        except InputError as exc:
-            error = Failure("invalid_input", str(exc))
-        except Exception as exc:
-            error = self._model_error(registered, ctxs, exc)
-        else:
-            self.batching.succeeded(registered)
+        ends = dict.fromkeys((ctx.job_id for ctx in ctxs), self._call(registered, ctxs))
+        stopped, error = ends[ctxs[0].job_id]
+        if len(ctxs) > 1 and error is not None and error.code == "invalid_input":
+            # One job's input may fail a call of several: each runs again on its own, so that
+            # only a job whose input is at fault fails, with its own message.
+            for ctx in ctxs:
+                if not ctx.ended:
+                    ends[ctx.job_id] = self._call_alone(registered, ctx)
         elapsed = time.perf_counter() - started
         succeeded = []
         for ctx in ctxs:
             if ctx.ended:
                 continue
+            stopped, error = ends[ctx.job_id]
             ctx.flush_text()
             if stopped and ctx.stop.is_set():
                 finish(ctx, **ctx.stopped_end(), inference_time=elapsed)
@@ -216,6 +213,32 @@ class Worker:
             else:
                 succeeded.append(ctx)
         return registered, succeeded, elapsed
+
+    def _call(
+        self, registered: RegisteredModel, ctxs: list[JobContext]
+    ) -> tuple[bool, Failure | None]:
+        """Run one model call: whether it stopped, and the failure of its jobs, if any."""
+        try:
+            self._predict(registered, ctxs)
+        except Stopped:
+            return True, None
+        except InputError as exc:
+            return False, Failure("invalid_input", str(exc))
+        except Exception as exc:
+            return False, self._model_error(registered, ctxs, exc)
+        self.batching.succeeded(registered)
+        return False, None
+
+    def _call_alone(
+        self, registered: RegisteredModel, ctx: JobContext
+    ) -> tuple[bool, Failure | None]:
+        """Run a job of a failed model call again in a call of its own, what the first left
+        of it dropped."""
+        ctx.outputs.clear()
+        ctx._deferred.clear()
+        ctx._text.clear()
+        ctx.batched = False
+        return self._call(registered, [ctx])
 
     def _predict(self, registered: RegisteredModel, ctxs: list[JobContext]) -> None:
         if len(ctxs) == 1:

@@ -420,6 +420,28 @@ def test_short_clips_share_a_model_call_and_say_what_they_say_alone(
         assert speech.transcript(job)["transcript.txt"] == expected
 
 
+def test_a_clip_too_long_fails_alone_and_the_others_of_its_call_succeed(
+    speech: Speech, spoken: str
+) -> None:
+    """A call of three clips, one of them longer than max_audio_seconds: that one fails as
+    invalid_input with its own message, the others, run again one at a time, succeed."""
+    with worker_held(speech):
+        first = speech.submit("asr-batched", audio=spoken, language="en")
+        too_long = speech.submit("asr-batched", audio=hum(12), language="en")
+        last = speech.submit("asr-batched", audio=spoken, language="en")
+    for job_id in (first, last):
+        assert len(speech.succeeded(job_id).outputs) == 1
+        logs = [e["message"] for e in speech.events(job_id, EventType.LOG)]
+        assert "ran in a batch of 3 jobs" in logs
+    job = speech.wait(too_long)
+    assert job.status == "failed"
+    assert job.error is not None
+    assert job.error.code == "invalid_input"
+    assert "longer than the 10 s allowed" in job.error.message
+    assert job.error.message.startswith("cannot use data:audio/flac")
+    assert "audio/wav" not in job.error.message
+
+
 def test_a_ctc_model_times_words_and_makes_segments_of_them(speech: Speech, spoken: str) -> None:
     """A wav2vec2 model's segments are made of its timed words, several to a segment, within
     the sound; they list their words only when word timestamps are asked for."""
