@@ -261,6 +261,10 @@ _AUDIO_ACCEPTED = "WAV, FLAC, MP3, AAC, OGG, WebM or M4A audio"
 _IMAGE_BRANDS = frozenset(
     {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
 )
+#: How many ID3v2 tags may lead a sound.
+_MAX_ID3_TAGS = 4
+#: How many of a sound's first bytes (after its ID3 tags) its signature is found in.
+_SNIFFED_BYTES = 64
 
 
 def sniff_audio(data: bytes) -> str | None:
@@ -270,6 +274,23 @@ def sniff_audio(data: bytes) -> str | None:
     ffmpeg would recognise these by probing too, but also hundreds of other formats, each a
     demuxer that untrusted bytes would reach; the decoder is only given the one named here.
     """
+    # An ID3v2 tag leads most MP3 files, and sometimes FLAC or AAC: what follows says. A file
+    # may have more than one; past a few, it is no sound but a pile of tags. They are skipped
+    # by their offset: the bytes behind them may be megabytes, and are not copied.
+    offset = tags = 0
+    while data[offset : offset + 3] == b"ID3":
+        if tags == _MAX_ID3_TAGS:
+            return None
+        offset += _id3_length(data[offset : offset + 10])
+        tags += 1
+    content_type = _sniff_audio_head(data[offset : offset + _SNIFFED_BYTES])
+    if offset and content_type not in ("audio/flac", "audio/aac"):
+        return "audio/mpeg"
+    return content_type
+
+
+def _sniff_audio_head(data: bytes) -> str | None:
+    """``sniff_audio`` of the first bytes of a sound, behind any ID3 tags."""
     if data[:4] in (b"RIFF", b"RF64") and data[8:12] == b"WAVE":
         return "audio/wav"
     if data[:4] == b"fLaC":
@@ -280,10 +301,6 @@ def sniff_audio(data: bytes) -> str | None:
         return "audio/webm" if b"webm" in data[:64] else "audio/x-matroska"
     if data[4:8] == b"ftyp":
         return None if data[8:12] in _IMAGE_BRANDS else "audio/mp4"
-    if data[:3] == b"ID3":
-        # An ID3v2 tag leads most MP3 files, and sometimes FLAC or AAC: what follows it says.
-        behind = sniff_audio(data[_id3_length(data) :])
-        return behind if behind in ("audio/flac", "audio/aac") else "audio/mpeg"
     if _is_adts_frame(data):
         return "audio/aac"
     if _is_mpeg_audio_frame(data):

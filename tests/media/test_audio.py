@@ -353,6 +353,11 @@ def test_check_reference_for_audio_refuses_an_image_and_takes_a_sound(wav: bytes
         (b"ID3\x04\x00\x00\x00\x00\x00\x00\xff\xfb\x90\x64", "audio/mpeg"),
         # An ID3 tag of 4 bytes in front of a FLAC stream.
         (b"ID3\x04\x00\x00\x00\x00\x00\x04TAGSfLaC\x00\x00\x00\x22", "audio/flac"),
+        # Two tags, or the four taken, in front of a FLAC stream or an MP3 frame.
+        (2 * b"ID3\x04\x00\x00\x00\x00\x00\x04TAGS" + b"fLaC\x00\x00\x00\x22", "audio/flac"),
+        (4 * b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64", "audio/mpeg"),
+        # Five are too many: no sound is made so.
+        (5 * b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64", None),
         (b"\xff\xfb\x90\x64\x00\x00\x00\x00", "audio/mpeg"),  # an MPEG-1 layer III frame
         (b"\xff\xf1\x50\x80\x2a\xff\xfc", "audio/aac"),  # an ADTS frame
         (b"OggS\x00\x02\x00\x00", "audio/ogg"),
@@ -368,6 +373,43 @@ def test_check_reference_for_audio_refuses_an_image_and_takes_a_sound(wav: bytes
 def test_sounds_are_recognised_by_their_first_bytes(head: bytes, content_type: str | None) -> None:
     """Each accepted format is told by its signature, and look-alikes are not taken for one."""
     assert sniff_audio(head) == content_type
+
+
+def id3_tag(payload: bytes) -> bytes:
+    """An ID3v2.3 tag holding ``payload``, its size in 7-bit ("syncsafe") bytes."""
+    size = len(payload)
+    return b"ID3\x03\x00\x00" + bytes(size >> shift & 0x7F for shift in (21, 14, 7, 0)) + payload
+
+
+def test_a_sound_behind_two_id3_tags_is_recognised_and_decodes() -> None:
+    """A FLAC or MP3 sound behind two ID3 tags is taken for what it is, and decodes whole."""
+    title = id3_tag(b"TIT2\x00\x00\x00\x05\x00\x00\x03abc\x00")
+    for container, codec, content_type in (
+        ("flac", "flac", "audio/flac"),
+        ("mp3", "libmp3lame", "audio/mpeg"),
+    ):
+        data = 2 * title + sound(container, codec, 1.0, rate=RATE, stereo=False)
+        assert sniff_audio(data) == content_type
+        samples = decode_audio(data, sample_rate=RATE, max_seconds=5)
+        assert len(samples) == RATE
+        assert 0.36 < amplitude(samples) < 0.44
+
+
+def test_a_pile_of_id3_tags_is_refused_at_once() -> None:
+    """Empty ID3 tags one behind the other are no sound: two thousand of them are refused at
+    submit as not audio, as a tag nested in a tag used to need a level of recursion each, and
+    a hundred of them in front of a megabyte are refused without a copy of that megabyte."""
+    empty = b"ID3\x03\x00\x00\x00\x00\x00\x00"
+    with pytest.raises(InputError, match=r"^not WAV, FLAC, MP3, AAC, OGG, WebM or M4A audio"):
+        check_audio_reference(audio_uri(2000 * empty, "audio/mpeg"))
+    data = 100 * empty + bytes(LIMIT)
+    tracemalloc.start()
+    try:
+        assert sniff_audio(data) is None
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 1024
 
 
 def test_importing_the_fetch_loads_neither_pyav_nor_numpy() -> None:
