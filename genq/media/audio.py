@@ -40,6 +40,9 @@ _DEMUXERS = {
 _DECLARED_SLACK_SECONDS = 1.0
 #: Room made at first for a sound whose length is not declared; the buffer doubles from there.
 _FIRST_SECONDS = 30.0
+#: The most channels taken: more than surround or ambisonic recordings have. A header may
+#: claim thousands, each decoded and resampled before their mean is taken.
+_MAX_CHANNELS = 32
 #: The lowest sample rate taken. Resampling makes the samples of a whole decoded frame at once,
 #: and a frame may hold 65535 samples (FLAC): at 1 Hz, that is 18 hours, a billion samples at
 #: 16 kHz made in one go, before their length could be checked. Real sounds have 8 kHz or
@@ -70,6 +73,7 @@ def decode_audio(data: bytes, *, sample_rate: int, max_seconds: float) -> npt.ND
         if not container.streams.audio:
             raise Refusal("not readable audio (it holds no sound track)", kind="bad_type")
         stream = container.streams.audio[0]
+        _check_channels(stream.codec_context.channels)
         declared = _declared_seconds(container, stream)
         if declared is not None and declared > max_seconds + _DECLARED_SLACK_SECONDS:
             raise Refusal(
@@ -95,6 +99,14 @@ def _reason(exc: Exception) -> str:
     return str(getattr(exc, "strerror", None) or exc)
 
 
+def _check_channels(channels: int) -> None:
+    """Refuse a sound of more than ``_MAX_CHANNELS`` channels."""
+    if channels > _MAX_CHANNELS:
+        raise Refusal(
+            f"it has {channels} channels, more than the {_MAX_CHANNELS} taken", kind="malformed"
+        )
+
+
 def _declared_seconds(container: Any, stream: Any) -> float | None:
     """How long the container says the sound lasts; None if it does not say."""
     if container.duration is not None and container.duration > 0:
@@ -113,6 +125,7 @@ def _decode(av: Any, container: Any, stream: Any, sample_rate: int, samples: _Sa
         # takes only what it was made for, so each change gets a new one.
         frame_setup = (frame.format.name, frame.layout.name, frame.sample_rate)
         if frame_setup != setup:
+            _check_channels(frame.layout.nb_channels)
             if frame.sample_rate < _MIN_SAMPLE_RATE:
                 raise Refusal(
                     f"its sample rate, {frame.sample_rate} Hz, is below the "
@@ -121,9 +134,10 @@ def _decode(av: Any, container: Any, stream: Any, sample_rate: int, samples: _Sa
                 )
             if resampler is not None:
                 samples.add_frames(resampler.resample(None))
-            # Planar float at the model's rate, channels kept: they are averaged here, as
-            # ffmpeg's own downmix weights them by 0.7 and can leave [-1, 1].
-            resampler = av.AudioResampler(format="fltp", rate=sample_rate)
+            # Packed float at the model's rate, channels kept: they are averaged here, as
+            # ffmpeg's own downmix weights them by 0.7 and can leave [-1, 1]. Not planar: PyAV's
+            # to_ndarray crashes the process on a frame of 8 planes or more.
+            resampler = av.AudioResampler(format="flt", rate=sample_rate)
             setup = frame_setup
         samples.add_frames(resampler.resample(frame))
     if resampler is not None:
@@ -143,13 +157,13 @@ class _Samples:
 
     def add_frames(self, frames: list[Any]) -> None:
         for frame in frames:
-            self.add(frame.to_ndarray())
+            self.add(frame.to_ndarray().reshape(-1, frame.layout.nb_channels))
 
-    def add(self, planes: npt.NDArray[np.float32]) -> None:
-        """Add one frame's channels (one row each), as their mean."""
+    def add(self, channels: npt.NDArray[np.float32]) -> None:
+        """Add one frame's samples (a row each, a column for each channel), as their mean."""
         import numpy as np
 
-        length = planes.shape[1]
+        length = channels.shape[0]
         end = self.count + length
         if end > self.limit:
             raise Refusal(
@@ -160,11 +174,10 @@ class _Samples:
             grown[: self.count] = self.buffer[: self.count]
             self.buffer = grown
         target = self.buffer[self.count : end]
-        if planes.shape[0] == 1:
-            target[:] = planes[0]
+        if channels.shape[1] == 1:
+            target[:] = channels[:, 0]
         else:
-            np.sum(planes, axis=0, out=target)
-            target /= planes.shape[0]
+            np.mean(channels, axis=1, out=target)
         self.count = end
 
     def result(self) -> npt.NDArray[np.float32]:

@@ -11,6 +11,7 @@ import sys
 import tracemalloc
 import wave
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -309,6 +310,71 @@ def test_a_sound_at_a_rate_too_low_to_resample_safely_is_refused() -> None:
     refused = refusal(audio_uri(buffer.getvalue()))
     assert refused.kind == "malformed"
     assert str(refused).endswith(": its sample rate, 1000 Hz, is below the 4000 Hz taken")
+
+
+def levels_sound(container: str, codec: str, layout: str) -> bytes:
+    """Half a second at 16 kHz with a channel for each of ``layout``'s, each at a level of its
+    own: 0.05 on the first, 0.10 on the second, and so on."""
+    buffer = io.BytesIO()
+    channels = av.AudioLayout(layout).nb_channels
+    with av.open(buffer, "w", format=container) as output:
+        stream = output.add_stream(codec, rate=RATE, layout=layout)
+        resampler = av.AudioResampler(format=stream.codec_context.format, layout=layout, rate=RATE)
+        levels = 0.05 * np.arange(1, channels + 1, dtype=np.float32)
+        frame = av.AudioFrame.from_ndarray(
+            np.tile(levels, RATE // 2)[np.newaxis, :], format="flt", layout=layout
+        )
+        frame.rate, frame.pts = RATE, 0
+        for resampled in [*resampler.resample(frame), *resampler.resample(None)]:
+            output.mux(stream.encode(resampled))
+        output.mux(stream.encode(None))
+    return buffer.getvalue()
+
+
+def decoded_elsewhere(data: bytes, tmp_path: Path) -> str:
+    """What ``decode_audio`` makes of ``data`` at 16 kHz, run in a process of its own so that a
+    crash fails the test rather than ending the run: the samples' count, least and greatest,
+    or the refusal's kind and reason."""
+    path = tmp_path / "sound"
+    path.write_bytes(data)
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from genq.media.audio import decode_audio\n"
+        "from genq.media.reference import Refusal\n"
+        "try:\n"
+        "    s = decode_audio(Path(sys.argv[1]).read_bytes(), sample_rate=16000, max_seconds=5)\n"
+        "except Refusal as refusal:\n"
+        "    print(refusal.kind, refusal)\n"
+        "else:\n"
+        "    print(len(s), round(float(s.min()), 3), round(float(s.max()), 3))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout.strip()
+
+
+@pytest.mark.parametrize(("container", "codec"), [("wav", "pcm_s16le"), ("flac", "flac")])
+def test_a_sound_of_eight_channels_decodes_to_their_mean(
+    container: str, codec: str, tmp_path: Path
+) -> None:
+    """A 7.1 sound, eight channels at 0.05 to 0.40, decodes to half a second of their mean,
+    0.225, throughout."""
+    data = levels_sound(container, codec, "7.1")
+    assert decoded_elsewhere(data, tmp_path) == f"{RATE // 2} 0.225 0.225"
+
+
+def test_a_sound_of_too_many_channels_is_refused_before_decoding(tmp_path: Path) -> None:
+    """A WAV of 64 channels is refused by its header."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as many:
+        many.setparams((64, 2, RATE, 0, "NONE", "not compressed"))
+        many.writeframes(bytes(64 * 2 * 100))
+    assert decoded_elsewhere(buffer.getvalue(), tmp_path) == (
+        "malformed it has 64 channels, more than the 32 taken"
+    )
 
 
 def test_a_private_address_is_refused_before_any_request(server: LocalServer, wav: bytes) -> None:
