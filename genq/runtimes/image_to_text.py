@@ -98,22 +98,30 @@ class ImageToTextModel(PretrainedModel):
 def reference_size(images: Any) -> Any:
     """The size to fetch a reference image at: the image processor's fixed height and width,
     or a function that scales the image so that its shortest side (or else its longest) is the
-    processor's; None (the image as it is) when the processor says neither."""
-    size = getattr(images, "size", None)
+    processor's; None (the image as it is) when the processor says neither. The longest side
+    is held to the processor's ``longest_edge``, else to four times its shortest (or its crop,
+    when larger): a thin strip's shortest side brought up would make it enormous."""
 
-    def side(name: str) -> int | None:
+    def side(size: Any, name: str) -> int | None:
         value = size.get(name) if isinstance(size, dict) else getattr(size, name, None)
         return int(value) if value else None
 
-    height, width = side("height"), side("width")
+    size = getattr(images, "size", None)
+    height, width = side(size, "height"), side(size, "width")
     if height and width:
         return (width, height)
-    shortest, longest = side("shortest_edge"), side("longest_edge")
+    shortest, longest = side(size, "shortest_edge"), side(size, "longest_edge")
     if shortest is None and longest is None:
         return None
+    if longest is None:
+        crop = getattr(images, "crop_size", None)
+        cropped = max(side(crop, "height") or 0, side(crop, "width") or 0)
+        longest = max(cropped, 4 * (shortest or 0))
 
     def scaled(w: int, h: int) -> tuple[int, int]:
-        scale = shortest / min(w, h) if shortest else (longest or 1) / max(w, h)
+        scale = longest / max(w, h)
+        if shortest:
+            scale = min(shortest / min(w, h), scale)
         return max(1, round(w * scale)), max(1, round(h * scale))
 
     return scaled

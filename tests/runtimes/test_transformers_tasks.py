@@ -4,6 +4,8 @@ that name a task instead of a model."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import subprocess
 import sys
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from genq.errors import ConfigError, Missing
 from genq.models import aliases
@@ -178,3 +181,32 @@ def test_a_default_alias_by_task_follows_the_config(monkeypatch: pytest.MonkeyPa
     hidden = ModelRegistry({"w": table(ASR)}, aliases={"vendor/asr": {"task": "text-to-speech"}})
     with pytest.raises(Missing):
         hidden.resolve("vendor/asr")
+
+
+@pytest.mark.parametrize(
+    ("size", "fetched"),
+    [
+        # The shortest side brought up to 224, the longest held to four times that.
+        ({"shortest_edge": 224}, (1, 896)),
+        ({"shortest_edge": 224, "longest_edge": 500}, (1, 500)),
+    ],
+)
+def test_a_thin_strip_is_fetched_at_a_bounded_size(
+    size: dict[str, int], fetched: tuple[int, int]
+) -> None:
+    """A 1x20000 PNG (157 bytes) is not scaled up to 224x4480000 for a processor that brings
+    the shortest side to 224."""
+    pytest.importorskip("transformers")
+    from transformers import CLIPImageProcessor
+
+    from genq.media.fetch import fetch_image
+    from genq.runtimes.image_to_text import reference_size
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (1, 20_000)).save(buffer, "PNG")
+    uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    resize = reference_size(CLIPImageProcessor(size=size))
+    image = fetch_image(uri, max_bytes=1 << 20, max_pixels=25_000_000, size=resize)
+    assert image.size == fetched
+    # An image of a usual shape is scaled as before.
+    assert resize(640, 480) == (299, 224)
