@@ -5,7 +5,8 @@ A sound's length is bounded, as an image's pixel count is: a few megabytes of co
 can decode to hours, and an hour at 16 kHz is 230 MB of float32. One whose container says it is
 longer than allowed is refused before anything is decoded; but a header may lie or say nothing,
 so the decoded samples are counted too, and decoding stops as soon as they pass the limit. They
-go into one buffer that never grows past the limit's worth of samples.
+go into one buffer, made for two minutes of them at most whatever the header says, that grows
+as they come and never past the limit's worth of samples.
 
 PyAV (ffmpeg) is imported when a sound is decoded, not with this module: the API process
 imports the fetch, and never decodes.
@@ -40,6 +41,9 @@ _DEMUXERS = {
 _DECLARED_SLACK_SECONDS = 1.0
 #: Room made at first for a sound whose length is not declared; the buffer doubles from there.
 _FIRST_SECONDS = 30.0
+#: The most room made at first for a sound that declares its length: a header may say ten
+#: hours and hold one second. A longer sound grows the buffer as it is decoded.
+_MOST_FIRST_SECONDS = 120.0
 #: The most channels taken: more than surround or ambisonic recordings have. A header may
 #: claim thousands, each decoded and resampled before their mean is taken.
 _MAX_CHANNELS = 32
@@ -80,7 +84,11 @@ def decode_audio(data: bytes, *, sample_rate: int, max_seconds: float) -> npt.ND
                 f"it lasts {declared:.1f} s, longer than the {max_seconds:g} s allowed",
                 kind="too_long",
             )
-        expected = _FIRST_SECONDS if declared is None else declared + _DECLARED_SLACK_SECONDS
+        expected = (
+            _FIRST_SECONDS
+            if declared is None
+            else min(declared + _DECLARED_SLACK_SECONDS, _MOST_FIRST_SECONDS)
+        )
         samples = _Samples(
             limit=math.floor(max_seconds * sample_rate),
             first=math.ceil(expected * sample_rate),
@@ -170,9 +178,9 @@ class _Samples:
                 f"it lasts longer than the {self.max_seconds:g} s allowed", kind="too_long"
             )
         if end > len(self.buffer):
-            grown = np.empty(min(self.limit, max(end, 2 * len(self.buffer))), dtype=np.float32)
-            grown[: self.count] = self.buffer[: self.count]
-            self.buffer = grown
+            # In place (nothing else refers to it): a large block is remapped, not copied, so
+            # the old buffer and the new one are not held together.
+            self.buffer.resize(min(self.limit, max(end, 2 * len(self.buffer))), refcheck=False)
         target = self.buffer[self.count : end]
         if channels.shape[1] == 1:
             target[:] = channels[:, 0]

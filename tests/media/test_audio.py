@@ -272,6 +272,40 @@ def test_a_sound_longer_than_its_header_says_is_cut_off_at_the_limit(
     assert peak < 128 * 1024
 
 
+def flac_declaring(data: bytes, seconds: int) -> bytes:
+    """A FLAC sound at 16 kHz whose STREAMINFO says it lasts ``seconds``, whatever it holds: the
+    last 36 of the 64 bits after its first 18 bytes count its samples."""
+    fields = int.from_bytes(data[18:26], "big") & ~((1 << 36) - 1) | seconds * RATE
+    return data[:18] + fields.to_bytes(8, "big") + data[26:]
+
+
+def test_a_sound_declared_long_is_given_room_for_minutes_at_first() -> None:
+    """A second of FLAC, a few kilobytes, that says it lasts ten hours, the limit, is decoded
+    into a buffer of a few minutes' samples at most, not ten hours' (2.1 GiB)."""
+    silence = sound("flac", "flac", 1.0, rate=RATE, stereo=False, silent=True)
+    data = flac_declaring(silence, 36000)
+    tracemalloc.start()
+    try:
+        samples = decode_audio(data, sample_rate=RATE, max_seconds=36000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(samples) == RATE
+    assert peak < 10 * 1024 * 1024
+
+
+def test_a_sound_longer_than_the_first_room_made_grows_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sound decoded into a buffer made for less of it comes out the same."""
+    data = sound("wav", "pcm_s16le", 3.0, rate=RATE)
+    whole = decode_audio(data, sample_rate=RATE, max_seconds=5)
+    monkeypatch.setattr("genq.media.audio._MOST_FIRST_SECONDS", 0.1)
+    grown = decode_audio(data, sample_rate=RATE, max_seconds=5)
+    assert len(grown) == 3 * RATE
+    assert np.array_equal(grown, whole)
+
+
 def test_a_sound_of_exactly_the_limit_passes() -> None:
     """The limit is inclusive: a sound as long as it is taken whole."""
     data = sound("wav", "pcm_s16le", 1.0, rate=RATE, stereo=False)
