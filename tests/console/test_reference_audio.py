@@ -38,7 +38,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GenqSer
     toml = CONFIG.format(tiny=directory / "tiny")
     server = GenqServer(directory / "data", toml=toml, workers=1).start(timeout=60)
     yield server
-    server.stop()
+    server.close()
 
 
 def tone(path: Path, seconds: float = 1.0, rate: int = 22050) -> None:
