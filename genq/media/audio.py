@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 from genq.media.reference import Refusal, sniff_audio
@@ -35,6 +36,14 @@ _DEMUXERS = {
     "audio/x-matroska": "matroska",
     "audio/mp4": "mp4",
 }
+#: The codecs taken (ffmpeg's names): those the accepted formats are made for, and PCM. WAV,
+#: Matroska and MP4 can carry nearly any of ffmpeg's audio codecs, each a decoder the bytes
+#: would reach.
+_CODECS = re.compile(
+    r"flac|mp[123]|aac|vorbis|opus|alac|pcm_(?:[su](?:8|16|24|32|64)|f(?:32|64))(?:le|be)?"
+    r"|pcm_(?:alaw|mulaw)"
+)
+_CODECS_TEXT = "PCM, FLAC, MP3, AAC, Vorbis, Opus or ALAC"
 #: How much longer than allowed a container may say a sound is and still be decoded: declared
 #: durations count codec delay (Opus's pre-skip, AAC's priming) or are estimated from the bit
 #: rate (MP3, AAC without a container). The decoded samples are held to the limit exactly.
@@ -77,6 +86,15 @@ def decode_audio(data: bytes, *, sample_rate: int, max_seconds: float) -> npt.ND
         if not container.streams.audio:
             raise Refusal("not readable audio (it holds no sound track)", kind="bad_type")
         stream = container.streams.audio[0]
+        if stream.codec_context is None:  # no decoder for it
+            raise Refusal(
+                f"not readable audio (its codec is unknown, not {_CODECS_TEXT})", kind="bad_type"
+            )
+        codec = stream.codec_context.codec.canonical_name
+        if not _CODECS.fullmatch(codec):
+            raise Refusal(
+                f"not readable audio (its codec, {codec}, is not {_CODECS_TEXT})", kind="bad_type"
+            )
         _check_channels(stream.codec_context.channels)
         declared = _declared_seconds(container, stream)
         if declared is not None and declared > max_seconds + _DECLARED_SLACK_SECONDS:

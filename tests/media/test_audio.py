@@ -234,6 +234,40 @@ def test_a_sound_over_the_byte_limit_is_refused(server: LocalServer, wav: bytes)
         assert "larger than the" in str(refused)
 
 
+@pytest.mark.parametrize("codec", ["pcm_u8", "pcm_s24le", "pcm_f32le", "pcm_alaw", "pcm_mulaw"])
+def test_a_wav_of_another_pcm_encoding_decodes(codec: str) -> None:
+    """A WAV may hold samples of other widths, float, or A-law and mu-law: all are taken."""
+    samples = fetch_audio(
+        audio_uri(sound("wav", codec, 0.5, rate=RATE)),
+        sample_rate=RATE,
+        max_seconds=5,
+        max_bytes=LIMIT,
+    )
+    assert len(samples) == RATE // 2
+    assert 0.36 < amplitude(samples) < 0.44
+
+
+def test_a_wav_of_a_codec_not_taken_is_refused() -> None:
+    """A WAV may carry nearly any codec; one that is not PCM, as ADPCM, is refused, and so is
+    one that ffmpeg does not know."""
+    adpcm = sound("wav", "adpcm_ms", 0.5)
+    assert sniff_audio(adpcm) == "audio/wav"
+    refused = refusal(audio_uri(adpcm))
+    assert refused.kind == "bad_type"
+    assert str(refused).endswith(
+        ": not readable audio (its codec, adpcm_ms, is not PCM, FLAC, MP3, AAC, Vorbis, Opus"
+        " or ALAC)"
+    )
+    unknown = bytearray(sound("wav", "pcm_s16le", 0.5, rate=RATE))
+    at = unknown.index(b"fmt ") + 8  # the format chunk's first field, its codec's tag
+    unknown[at : at + 2] = struct.pack("<H", 0x1234)
+    refused = refusal(audio_uri(bytes(unknown)))
+    assert refused.kind == "bad_type"
+    assert str(refused).endswith(
+        ": not readable audio (its codec is unknown, not PCM, FLAC, MP3, AAC, Vorbis, Opus or ALAC)"
+    )
+
+
 def test_a_sound_declared_too_long_is_refused_before_decoding() -> None:
     """A 3 s WAV under a 1 s limit is refused by the length its header gives."""
     data = sound("wav", "pcm_s16le", 3.0, rate=8000, stereo=False)
