@@ -76,6 +76,11 @@ class SpeechRecognitionModel(PretrainedModel):
             getattr(features, "chunk_length", None) if self.pipe.type == "seq2seq_whisper" else None
         )
         self.chunk_seconds = min(o.chunk_seconds, window or o.chunk_seconds)
+        # Whisper hears no more than its window; other models take a short tail with the chunk
+        # before it, as a convolutional model (wav2vec2's kind) cannot take one shorter than
+        # its kernels. A whole sound that short is padded with silence.
+        self.fold_tail = self.pipe.type != "seq2seq_whisper"
+        self.min_samples = fewest_samples(self.model.config)
 
     def teardown(self) -> None:
         super().teardown()
@@ -99,7 +104,6 @@ class SpeechRecognitionModel(PretrainedModel):
         ]
         # Equal batch keys: the first job's settings are every job's.
         options = self._call_options(jobs[0].params)
-        size = self._chunk_samples()
         for job in jobs:
             if not job.ctx.stop_requested:
                 job.audio = job.ctx.fetch_audio(
@@ -107,7 +111,8 @@ class SpeechRecognitionModel(PretrainedModel):
                     sample_rate=self.sample_rate,
                     max_seconds=self.options.max_audio_seconds,
                 )
-                job.chunks = -(-len(job.audio) // size)
+                job.spans = self._spans(len(job.audio))
+                job.chunks = len(job.spans)
         for group in self._groups(jobs):
             if all(job.ctx.stop_requested for job in jobs):
                 raise Stopped()
@@ -115,14 +120,15 @@ class SpeechRecognitionModel(PretrainedModel):
             if not live:
                 continue
             results = self.pipe(
-                [job.audio[index * size : (index + 1) * size] for job, index in live],
+                [self._piece(job, index) for job, index in live],
                 batch_size=len(live),
                 **options,
             )
             timed_words = options.get("return_timestamps") == "word"
             for (job, index), result in zip(live, results, strict=True):
-                length = min(size, len(job.audio) - index * size) / self.sample_rate
-                job.add(result, index * size / self.sample_rate, length, timed_words)
+                start, end = job.spans[index]
+                rate = self.sample_rate
+                job.add(result, start / rate, (end - start) / rate, timed_words)
                 job.done += 1
                 job.ctx.progress(job.done, job.chunks)
         if all(job.ctx.stop_requested for job in jobs):
@@ -132,8 +138,26 @@ class SpeechRecognitionModel(PretrainedModel):
                 seconds = len(job.audio) / self.sample_rate
                 write_transcripts(job.ctx, job.text(), job.segments(), seconds)
 
-    def _chunk_samples(self) -> int:
-        return round(self.chunk_seconds * self.sample_rate)
+    def _spans(self, length: int) -> list[tuple[int, int]]:
+        """Where the chunks of a sound of ``length`` samples start and end: ``chunk_seconds``
+        each, a last one shorter than a second taken with the one before where the model
+        allows it."""
+        size = round(self.chunk_seconds * self.sample_rate)
+        spans = [(start, min(start + size, length)) for start in range(0, length, size)]
+        if self.fold_tail and len(spans) > 1 and spans[-1][1] - spans[-1][0] < self.sample_rate:
+            end = spans.pop()[1]
+            spans[-1] = (spans[-1][0], end)
+        return spans
+
+    def _piece(self, job: Transcription, index: int) -> Any:
+        """A chunk's samples, padded with silence to the fewest the model takes."""
+        import numpy as np
+
+        start, end = job.spans[index]
+        piece = job.audio[start:end]
+        if len(piece) < self.min_samples:
+            piece = np.pad(piece, (0, self.min_samples - len(piece)))
+        return piece
 
     def _groups(self, jobs: list[Transcription]) -> Iterator[list[tuple[Transcription, int]]]:
         """The chunks of ``jobs``, ``batch_size`` at a time: a job's chunks in order, the
@@ -191,6 +215,7 @@ class Transcription:
     params: dict[str, Any]
     ctx: RunContext
     audio: Any = None
+    spans: list[tuple[int, int]] = field(default_factory=list)
     chunks: int = 0
     done: int = 0
     texts: list[str] = field(default_factory=list)
@@ -225,6 +250,19 @@ class Transcription:
             return [segment for segment in self.found if segment.text]
         made = segments_from_words(self.words)
         return made if timestamps == "word" else [replace(s, words=None) for s in made]
+
+
+def fewest_samples(config: Any) -> int:
+    """The fewest samples a model with convolutions over the raw sound (wav2vec2 and its
+    kind) takes for one frame; 0 for others."""
+    kernels = getattr(config, "conv_kernel", None)
+    strides = getattr(config, "conv_stride", None)
+    if not kernels or not strides:
+        return 0
+    fewest = 1
+    for kernel, stride in reversed(list(zip(kernels, strides, strict=False))):
+        fewest = (fewest - 1) * stride + kernel
+    return int(fewest)
 
 
 def input_schema() -> dict[str, Any]:

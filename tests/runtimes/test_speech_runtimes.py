@@ -132,6 +132,7 @@ def models(tiny: Path, cache: Path, ctc: Path) -> dict[str, dict[str, Any]]:
         # One chunk per model call: a progress step per 30 s of sound.
         "asr-chunked": {**whisper, "batch_size": 1},
         "asr-ctc": {**whisper, "source": str(ctc)},
+        "asr-ctc-chunked": {**whisper, "source": str(ctc), "batch_size": 1},
         "asr-batched": {**whisper, "max_batch": 4, "batch_wait_ms": 0, "max_audio_seconds": 10},
         "tts": {"runtime": "transformers", "task": "text-to-speech", "source": str(tiny / TTS)},
         # The same voice by a hub id, found in a hub cache with no network.
@@ -454,6 +455,25 @@ def test_a_ctc_model_times_words_and_makes_segments_of_them(speech: Speech, spok
     assert len(segments) < len(files["transcript.txt"].split())
     assert " ".join(s["text"] for s in segments).split() == files["transcript.txt"].decode().split()
     check_subtitles(files, segments)
+
+
+@pytest.mark.parametrize(
+    ("model", "samples", "chunks"),
+    [("asr-ctc", 5, 1), ("asr-ctc-chunked", 30 * 16_000 + 5, 1)],
+)
+def test_a_ctc_model_hears_a_sound_or_a_last_chunk_shorter_than_its_kernels(
+    speech: Speech, model: str, samples: int, chunks: int
+) -> None:
+    """wav2vec2 takes no fewer samples than its convolutions span: a 5-sample sound is padded
+    with silence, a last chunk of 5 samples is heard with the chunk before it."""
+    noise = (np.random.default_rng(0).standard_normal(samples) * 3000).astype(np.int16)
+    job_id = speech.submit(model, audio=sound(noise, 16_000, "wav"), timestamps="segment")
+    job = speech.succeeded(job_id)
+    assert job.outputs[0].duration == pytest.approx(samples / 16_000, abs=0.001)
+    steps = [(p["step"], p["total"]) for p in speech.events(job_id, EventType.PROGRESS)]
+    assert steps[-1] == (chunks, chunks)
+    segments = json.loads(speech.transcript(job)["segments.json"])
+    assert all(0 <= s["start"] <= s["end"] <= samples / 16_000 for s in segments)
 
 
 @pytest.mark.parametrize(
