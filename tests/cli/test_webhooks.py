@@ -33,7 +33,7 @@ def hooked(
     directory: Path = tmp_path_factory.mktemp("hooked")
     server = GenqServer(directory / "data", backend=shared_backend, **HOOK_SETTINGS).start()
     yield server
-    server.stop()
+    server.close()
 
 
 def create(server: GenqServer, *args: str) -> dict[str, Any]:

@@ -36,7 +36,7 @@ def hooked(
     directory: Path = tmp_path_factory.mktemp("hooked")
     server = GenqServer(directory / "data", backend=shared_backend, **HOOK_SETTINGS).start()
     yield server
-    server.stop()
+    server.close()
 
 
 def client_for(server: GenqServer, **kwargs: Any) -> genq.Client:

@@ -416,7 +416,7 @@ def cog_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GenqServer]
     server = GenqServer(tmp_path_factory.mktemp("cog") / "data", toml=SERVED, workers=1)
     server.start(timeout=60)
     yield server
-    server.stop()
+    server.close()
 
 
 def test_the_example_serves_through_the_native_api(cog_server: GenqServer) -> None:

@@ -102,7 +102,7 @@ def genq(
     server.env["SSL_CERT_FILE"] = str(certificates.ca_file)
     server.start(timeout=60)
     yield server
-    server.stop()
+    server.close()
 
 
 @pytest.fixture

@@ -480,7 +480,7 @@ handler = "{folder / "slow_sync.py"}"
 """
     server = GenqServer(folder / "data", toml=toml, cancel_grace_seconds=60.0).start()
     yield server
-    server.stop()
+    server.close()
 
 
 @pytest.fixture

@@ -116,7 +116,7 @@ def runtime_server(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path):
     toml = CONFIG.format(tiny=tiny_models, cache=cache)
     server = GenqServer(directory / "data", toml=toml, workers=1).start(timeout=60)
     yield server
-    server.stop()
+    server.close()
 
 
 @pytest.fixture

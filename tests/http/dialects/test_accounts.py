@@ -149,7 +149,7 @@ def idle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GenqServer
     directory = tmp_path_factory.mktemp("accounts-idle")
     server = GenqServer(directory / "data", backend=Backend("sqlite"), workers=0).start()
     yield server
-    server.stop()
+    server.close()
 
 
 @pytest.fixture(scope="module")

@@ -47,7 +47,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, tls: TlsFiles) -> Iterator[
         webhook_allow_private=True,
     ).start()
     yield server
-    server.stop()
+    server.close()
 
 
 def import_client() -> ModuleType:

@@ -99,7 +99,7 @@ def idle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GenqServer
     directory = tmp_path_factory.mktemp("oxen-idle")
     server = GenqServer(directory / "data", IDLE_TOML, Backend("sqlite"), workers=0).start()
     yield server
-    server.stop()
+    server.close()
 
 
 def check_png(url: str, size: tuple[int, int]) -> bytes:

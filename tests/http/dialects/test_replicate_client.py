@@ -35,7 +35,7 @@ def genq(tmp_path_factory: pytest.TempPathFactory, shared_backend: Backend) -> I
         webhook_backoff_seconds=0.3,
     ).start()
     yield server
-    server.stop()
+    server.close()
 
 
 def client_of(server: GenqServer, key: str | None = None) -> replicate.Client:

@@ -32,7 +32,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GenqServer]:
             tls_key=str(tls.key),
         ).start()
         yield server
-        server.stop()
+        server.close()
 
 
 def test_run_over_tls_gives_file_outputs(server: GenqServer) -> None:

@@ -46,7 +46,7 @@ def genq(tmp_path_factory: pytest.TempPathFactory, shared_backend: Backend) -> I
         webhook_allow_private=True,
     ).start()
     yield server
-    server.stop()
+    server.close()
 
 
 @pytest.fixture(autouse=True)
