@@ -60,6 +60,11 @@ class TextToSpeechModel(PretrainedModel):
         sentences = split_sentences(params["text"])
         if not sentences:
             raise InputError("the text has nothing to say")
+        # A sentence of nothing but characters the voice lacks (another script, emoji) is
+        # no input at all to the model.
+        sentences = [sentence for sentence in sentences if self._sayable(sentence)]
+        if not sentences:
+            raise InputError("the text has nothing this voice can say")
         seed = params.get("seed")
         torch.manual_seed(default_seed(params["text"]) if seed is None else seed)
         forward = {"speaker_id": params["speaker"]} if self.speakers > 1 else {}
@@ -79,6 +84,15 @@ class TextToSpeechModel(PretrainedModel):
         written = write_audio(samples, rate, ctx.work_dir / "speech", params["format"])
         ctx.progress(len(sentences) + 1, len(sentences) + 1)
         written.add_to(ctx)
+
+    def _sayable(self, sentence: str) -> bool:
+        """Whether ``sentence`` has a token the voice knows (not only unknown, padding or
+        other special tokens)."""
+        tokenizer = self.pipe.tokenizer
+        if tokenizer is None:
+            return True
+        special = set(tokenizer.all_special_ids)
+        return any(token not in special for token in tokenizer(sentence)["input_ids"])
 
 
 def resample(samples: Any, rate: int, wanted: int) -> Any:
@@ -102,6 +116,8 @@ def input_schema(speakers: int) -> dict[str, Any]:
             "description": "What to say.",
             "minLength": 1,
             "maxLength": 5000,
+            # Not only spaces.
+            "pattern": "\\S",
             "x-playground": {"widget": "textarea", "rows": 4},
         },
     }

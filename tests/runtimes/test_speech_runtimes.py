@@ -529,6 +529,27 @@ def test_speech_grows_with_the_text_and_reports_each_sentence(speech: Speech) ->
     assert steps == [(step, 5) for step in range(1, 6)]
 
 
+def test_sentences_the_voice_cannot_say_are_skipped(speech: Speech) -> None:
+    """A sentence of characters the voice lacks is left out; a text of nothing else fails as
+    invalid input, and one of only spaces is refused at submit."""
+    mixed_id = speech.submit("tts", text="Hello there. \U0001f642", seed=3)
+    mixed = speech.succeeded(mixed_id)
+    alone = speech.succeeded(speech.submit("tts", text="Hello there.", seed=3))
+    assert speech.files(mixed) == speech.files(alone)
+    steps = [(p["step"], p["total"]) for p in speech.events(mixed_id, EventType.PROGRESS)]
+    assert steps == [(1, 2), (2, 2)]
+    for text in ("\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8", "\U0001f642"):
+        job = speech.wait(speech.submit("tts", text=text))
+        assert job.status == "failed"
+        assert job.error is not None
+        assert (job.error.code, job.error.message) == (
+            "invalid_input",
+            "the text has nothing this voice can say",
+        )
+    with pytest.raises(ValidationFailed):
+        speech.submit("tts", text="  \n\t ")
+
+
 def test_speakers_seeds_and_sample_rates(speech: Speech) -> None:
     """The schema offers the tiny model's two speakers; another speaker says the same text
     differently, the same seed the same way; a sample rate resamples the file."""
