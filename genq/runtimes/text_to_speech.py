@@ -78,8 +78,10 @@ class TextToSpeechModel(PretrainedModel):
             ctx.progress(index + 1, len(sentences) + 1)
         ctx.check_stop()
         samples = np.concatenate(pieces)
-        wanted = params.get("sample_rate")
-        if wanted is not None and wanted != rate:
+        wanted = params.get("sample_rate") or rate
+        if params["format"] == "mp3":
+            wanted = mp3_rate(wanted)
+        if wanted != rate:
             samples, rate = resample(samples, rate, wanted), wanted
         written = write_audio(samples, rate, ctx.work_dir / "speech", params["format"])
         ctx.progress(len(sentences) + 1, len(sentences) + 1)
@@ -93,6 +95,15 @@ class TextToSpeechModel(PretrainedModel):
             return True
         special = set(tokenizer.all_special_ids)
         return any(token not in special for token in tokenizer(sentence)["input_ids"])
+
+
+#: The sample rates an MP3 file can have (MPEG-1, 2 and 2.5).
+MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+
+
+def mp3_rate(rate: int) -> int:
+    """The sample rate an MP3 file takes for ``rate``: the nearest MP3 has at or above it."""
+    return next((r for r in MP3_RATES if r >= rate), MP3_RATES[-1])
 
 
 def resample(samples: Any, rate: int, wanted: int) -> Any:
@@ -142,7 +153,8 @@ def input_schema(speakers: int) -> dict[str, Any]:
         "sample_rate": {
             "type": "integer",
             "title": "Sample rate",
-            "description": "Samples a second of the file; left out, the model's own.",
+            "description": "Samples a second of the file; left out, the model's own. An "
+            "MP3 file has the nearest rate MP3 allows at or above it.",
             "minimum": 8000,
             "maximum": 48000,
             "x-playground": {"advanced": True},

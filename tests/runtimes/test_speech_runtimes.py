@@ -573,6 +573,30 @@ def test_speakers_seeds_and_sample_rates(speech: Speech) -> None:
         speech.submit("tts", text="Good morning.", speaker=2)
 
 
+@pytest.mark.parametrize(("asked", "made"), [(9000, 11025), (12345, 16000), (47999, 48000)])
+def test_an_mp3_takes_the_nearest_rate_mp3_has(speech: Speech, asked: int, made: int) -> None:
+    """MP3 allows only nine sample rates: another one asked for gives the nearest above it."""
+    job = speech.succeeded(
+        speech.submit("tts", text="Hi.", seed=5, format="mp3", sample_rate=asked)
+    )
+    [data] = speech.files(job)
+    assert decode(data)[1:] == (made, "MP3")
+
+
+def test_a_models_own_rate_is_one_mp3_has() -> None:
+    """A voice's own rate, when the job asks for none, is held to MP3's rates as well."""
+    from genq.runtimes.text_to_speech import mp3_rate
+
+    assert [mp3_rate(r) for r in (8000, 16000, 22050, 22051, 44100, 96000)] == [
+        8000,
+        16000,
+        22050,
+        24000,
+        44100,
+        48000,
+    ]
+
+
 def test_a_hub_id_speaks_from_the_hub_cache_offline(speech: Speech) -> None:
     """A hub id with a cache_dir loads from that cache (its config giving the speakers) and
     says what the folder's model says."""
