@@ -25,9 +25,10 @@ def test_client_all_lists_exactly_what_it_exports() -> None:
 
 
 def test_genq_reexports_the_client() -> None:
-    """genq.__all__ is the client's names plus __version__, each the same object."""
+    """genq.__all__ is the client's names plus __version__, each the same object, listed by
+    dir() before first use."""
     assert sorted(genq.__all__) == sorted([*genq.client.__all__, "__version__"])
-    assert public_names(genq) == set(genq.client.__all__)
+    assert set(genq.client.__all__) <= set(dir(genq))
     for name in genq.client.__all__:
         assert getattr(genq, name) is getattr(genq.client, name)
         assert getattr(genq, name).__module__ == "genq.client"
@@ -45,3 +46,25 @@ def test_importing_the_client_imports_no_server_package() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_importing_genq_imports_the_client_on_first_use() -> None:
+    """A worker process imports ``genq`` on its way to ``genq.worker``: the client comes only
+    when one of its names is used (``from genq import Client`` still works)."""
+    script = (
+        "import sys, genq\n"
+        "before = 'genq.client' in sys.modules\n"
+        "from genq import Client\n"
+        "print(before, Client.__module__, genq.Client is Client)\n"
+        "try:\n"
+        "    genq.NoSuchName\n"
+        "except AttributeError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.splitlines() == [
+        "False genq.client True",
+        "module 'genq' has no attribute 'NoSuchName'",
+    ]
