@@ -14,6 +14,7 @@ order of the config. With none such the alias is left out, and its name is not f
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,14 +132,17 @@ class Alias:
 
 
 def parse_aliases(
-    config: dict[str, str | dict[str, Any]] | None, models: dict[str, str]
+    config: dict[str, str | dict[str, Any]] | None,
+    models: dict[str, str],
+    tasks: Collection[str] = (),
 ) -> dict[str, Alias]:
     """The default aliases whose model is registered, with the config's own over them.
     ``models`` maps each registered model's name to its task ("" for none), in the order of
-    the config.
+    the config; ``tasks`` are the tasks a configured alias may name (none given: any).
 
-    A configured alias must name a registered model; a default one whose model is missing
-    (disabled in the config) is left out, as is an alias of a task no model does.
+    A configured alias must name a registered model or a known task; a default one whose
+    model is missing (disabled in the config) is left out, as is an alias of a task no model
+    does.
     """
     aliases: dict[str, Alias] = {}
     for name, entry in DEFAULT_ALIASES.items():
@@ -158,6 +162,11 @@ def parse_aliases(
                 raise ConfigError(f"{where} has both a model and a task: keep one")
             if not isinstance(entry["task"], str) or not entry["task"]:
                 raise ConfigError(f"{where}.task must be a task's name")
+            if tasks and entry["task"] not in tasks:
+                raise ConfigError(
+                    f"{where}.task {entry['task']!r} is not a task: use one of "
+                    f"{', '.join(sorted(tasks))}"
+                )
         elif entry.get("model") not in models:
             raise ConfigError(f"{where}: model {entry.get('model')!r} is not a registered model")
         model = _target(entry, models)

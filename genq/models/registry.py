@@ -6,6 +6,7 @@ table's other keys are that class's ``Options``."""
 from __future__ import annotations
 
 import importlib
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from genq.errors import ConfigError, Missing, ModelUnavailable
 from genq.models.aliases import Alias, check_input, parse_aliases, strict_validator
 from genq.models.base import Model, Price, fill_defaults
 from genq.retries import DEFAULT_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS, MOST_RETRIES, AutoRetry
+from genq.runtimes.diffusion_inputs import Task as DiffusersTask
 
 BUILTIN_MODELS = {
     "noop": "genq.demos.noop:Noop",
@@ -174,7 +176,7 @@ def _entrypoint(where: str, entry: dict[str, Any]) -> str:
     tasks = RUNTIME_TASKS.get(runtime)
     if tasks is not None:
         task = entry.get("task", next(iter(tasks)))
-        if task not in tasks:
+        if not isinstance(task, str) or task not in tasks:
             raise ConfigError(
                 f"{where}.task {task!r} is not a task of the {runtime} runtime: "
                 f"use one of {', '.join(tasks)}"
@@ -225,8 +227,15 @@ class ModelRegistry:
             if not entry.get("enabled", True):
                 continue
             self._models[name] = self._register(name, entry)
+        tasks = {registered.model.task for registered in self._models.values()}
+        # Those of the runtimes, and those of the config's tables, enabled or not.
+        tasks |= {task for runtime in RUNTIME_TASKS.values() for task in runtime}
+        tasks |= set(typing.get_args(DiffusersTask))
+        tasks |= {e["task"] for e in entries.values() if isinstance(e.get("task"), str)}
         self.aliases = parse_aliases(
-            aliases, {name: registered.model.task for name, registered in self._models.items()}
+            aliases,
+            {name: registered.model.task for name, registered in self._models.items()},
+            tasks - {""},
         )
 
     @staticmethod

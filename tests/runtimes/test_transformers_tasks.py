@@ -60,6 +60,24 @@ def test_an_unknown_task_is_a_config_error_naming_the_known_ones() -> None:
     assert all(task in message for task in TASKS)
 
 
+@pytest.mark.parametrize("task", [["image-to-text"], {"name": "image-to-text"}])
+def test_a_task_that_is_not_a_string_is_a_config_error(task: Any) -> None:
+    """A list or a table for a model's task is refused as the config's mistake."""
+    with pytest.raises(ConfigError, match="is not a task of the transformers runtime"):
+        ModelRegistry({"m": table(task)})
+
+
+def test_an_alias_may_name_a_task_no_model_does_yet() -> None:
+    """A known task with no model configured for it (another runtime's, here), and a task a
+    disabled model does, are no mistake: the alias is just not found."""
+    registry = ModelRegistry(
+        {"w": table(ASR, enabled=False)},
+        aliases={"pictures": {"task": "text-to-image"}, "speech": {"task": ASR}},
+    )
+    assert "pictures" not in registry.aliases
+    assert "speech" not in registry.aliases
+
+
 def test_task_options_are_checked_per_task() -> None:
     """Each task takes its own options: a speech recognition option is refused elsewhere."""
     asr = ModelRegistry({"m": table("automatic-speech-recognition", chunk_seconds=20)})
@@ -140,10 +158,18 @@ def test_a_disabled_model_passes_its_task_aliases_on() -> None:
         ({"task": ASR, "model": "demo-text"}, "both a model and a task"),
         ({"task": ""}, "task must be a task's name"),
         ({"task": 3}, "task must be a task's name"),
+        ({"task": [ASR]}, "task must be a task's name"),
+        # A typo: no runtime and no model knows it. The message names those that are.
+        (
+            {"task": "speech-recognition"},
+            "'speech-recognition' is not a task: use one of .*"
+            "automatic-speech-recognition, .*text-to-image",
+        ),
     ],
 )
 def test_bad_aliases_by_task_stop_start_up(entry: dict[str, Any], message: str) -> None:
-    """An alias with both a model and a task, or a task that is no name, is a config error."""
+    """An alias with both a model and a task, or a task that is no name or that no runtime
+    knows, is a config error."""
     with pytest.raises(ConfigError, match=message):
         ModelRegistry({"w": table(ASR)}, aliases={"speech": entry})
 
