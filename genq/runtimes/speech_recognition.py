@@ -48,7 +48,7 @@ class SpeechRecognitionModel(PretrainedModel):
     description = "A transformers speech recognition model."
     modality = "text"
     task = "automatic-speech-recognition"
-    requires = ("torch", "transformers", "av", "pysubs2")
+    requires = ("torch", "transformers", "av")
     Options: ClassVar[type[SpeechRecognitionOptions]] = SpeechRecognitionOptions
     options: SpeechRecognitionOptions
 

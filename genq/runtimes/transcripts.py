@@ -1,10 +1,16 @@
 """A transcript's files: its text, and with timestamps its segments as JSON and as SRT and
-WebVTT subtitles (written with pysubs2)."""
+WebVTT subtitles.
+
+The subtitles are written here rather than through a subtitle library, whose text is
+SubStation Alpha's (braces, ``\\N`` and ``\\h`` there are markup, not a transcript's
+letters): a cue's text is the segment's as it is, but for what the format itself reads as
+markup."""
 
 from __future__ import annotations
 
 import html
 import json
+import re
 from dataclasses import asdict, dataclass, field
 
 from genq.models.base import RunContext
@@ -58,13 +64,19 @@ def segments_from_words(words: list[Word]) -> list[Segment]:
     return segments
 
 
+#: What an SRT reader takes for the start of a tag (``<i>``, ``</font``).
+_SRT_TAG = re.compile(r"<(?=\s*/?\s*[A-Za-z])")
+#: A zero-width space: after a ``<`` it keeps a reader from seeing a tag, and shows nothing.
+_ZERO_WIDTH = "\u200b"
+
+
 def write_transcripts(
     ctx: RunContext, text: str, segments: list[Segment] | None, seconds: float
 ) -> None:
     """Add ``transcript.txt`` (carrying the sound's duration, which per-second prices count)
-    and, with ``segments``, ``segments.json``, ``transcript.srt`` and ``transcript.vtt``."""
-    import pysubs2
-
+    and, with ``segments``, ``segments.json``, ``transcript.srt`` and ``transcript.vtt``. The
+    subtitles leave out segments that last no time (to the millisecond): no player shows
+    them."""
     path = ctx.work_dir / "transcript.txt"
     path.write_text(text, encoding="utf-8")
     ctx.add_output(path, "text/plain; charset=utf-8", duration=seconds)
@@ -74,29 +86,45 @@ def write_transcripts(
     path = ctx.work_dir / "segments.json"
     path.write_text(json.dumps(listed, ensure_ascii=False, indent=1), encoding="utf-8")
     ctx.add_output(path, "application/json")
+    cues = []
+    for segment in segments:
+        start, end = _milliseconds(segment.start), _milliseconds(segment.end)
+        text = re.sub(r"\s*\n\s*", "\n", segment.text.strip())
+        if end > start and text:
+            cues.append((start, end, text))
     for fmt, content_type in (("srt", "application/x-subrip"), ("vtt", "text/vtt")):
-        subtitles = pysubs2.SSAFile()
-        for segment in segments:
-            subtitles.append(
-                pysubs2.SSAEvent(
-                    start=pysubs2.make_time(s=segment.start),
-                    end=pysubs2.make_time(s=segment.end),
-                    text=_cue_text(segment.text, fmt),
-                )
-            )
         path = ctx.work_dir / f"transcript.{fmt}"
-        path.write_text(subtitles.to_string(fmt), encoding="utf-8")
+        path.write_text(_subtitles(cues, fmt), encoding="utf-8")
         ctx.add_output(path, content_type)
 
 
-def _cue_text(text: str, fmt: str) -> str:
-    """``text`` as a subtitle shows it. pysubs2 holds text as SubStation Alpha does, where
-    braces open style overrides (dropped when it writes SRT or WebVTT): they become
-    parentheses. WebVTT cue text may not hold a bare ``<`` or ``&``: they are escaped."""
-    text = text.replace("{", "(").replace("}", ")")
-    if fmt == "vtt":
-        text = html.escape(text, quote=False)
-    return text
+def _subtitles(cues: list[tuple[int, int, str]], fmt: str) -> str:
+    """An SRT or WebVTT file of ``cues`` (start and end in milliseconds, text of no blank
+    line). WebVTT escapes ``&``, ``<`` and ``>``; SRT has no escapes, and a ``<`` that would
+    open a tag is followed by a zero-width space."""
+    comma = "," if fmt == "srt" else "."
+    blocks = ["WEBVTT\n"] if fmt == "vtt" else []
+    for number, (start, end, text) in enumerate(cues, 1):
+        shown = (
+            html.escape(text, quote=False)
+            if fmt == "vtt"
+            else _SRT_TAG.sub("<" + _ZERO_WIDTH, text)
+        )
+        blocks.append(
+            f"{number}\n{_timestamp(start, comma)} --> {_timestamp(end, comma)}\n{shown}\n"
+        )
+    return "\n".join(blocks)
+
+
+def _milliseconds(seconds: float) -> int:
+    return max(0, round(seconds * 1000))
+
+
+def _timestamp(milliseconds: int, comma: str) -> str:
+    seconds, ms = divmod(milliseconds, 1000)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{comma}{ms:03d}"
 
 
 def _rounded(segment: Segment) -> dict[str, object]:

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
 from genq.runtimes.sentences import ends_sentence, split_sentences
-from genq.runtimes.transcripts import Word, segments_from_words
+from genq.runtimes.transcripts import Segment, Word, segments_from_words, write_transcripts
 
 
 def words(*timed: tuple[float, float, str]) -> list[Word]:
@@ -46,3 +53,73 @@ def test_sentences_split_at_their_ends_and_line_breaks() -> None:
     ]
     assert split_sentences(" \n ") == []
     assert [ends_sentence(w) for w in (" end.", 'what?"', "no", "a)")] == [True, True, False, False]
+
+
+class Outputs:
+    """What ``write_transcripts`` needs of a job's context: a folder, and the files added."""
+
+    def __init__(self, folder: Path) -> None:
+        self.work_dir = folder
+        self.files: dict[str, str] = {}
+
+    def add_output(self, path: Path, content_type: str, **facts: Any) -> None:
+        self.files[path.name] = path.read_text(encoding="utf-8")
+
+
+def cue_texts(subtitles: str) -> list[str]:
+    """The texts of an SRT or WebVTT file's cues, as written."""
+    blocks = subtitles.split("\n\n")
+    return ["\n".join(b.split("\n")[2:]).strip("\n") for b in blocks if "-->" in b]
+
+
+def written(folder: Path, segments: list[Segment]) -> dict[str, str]:
+    outputs = Outputs(folder)
+    write_transcripts(outputs, "text", segments, 60.0)  # type: ignore[arg-type]
+    return outputs.files
+
+
+def test_subtitles_leave_out_segments_that_last_no_time(tmp_path: Path) -> None:
+    """A segment ending where it starts (to the millisecond) is no cue; segments.json keeps
+    every segment as the model timed it."""
+    files = written(
+        tmp_path,
+        [
+            Segment(0, 1, "one"),
+            Segment(30, 30, "none"),
+            Segment(31, 31.0004, "nor"),
+            Segment(32, 33, "two"),
+        ],
+    )
+    assert len(json.loads(files["segments.json"])) == 4
+    for name in ("transcript.srt", "transcript.vtt"):
+        assert cue_texts(files[name]) == ["one", "two"], name
+        assert "00:00:32" in files[name]
+        assert "00:00:30" not in files[name]
+
+
+TEXTS = ["a {b} c", "back\\Nslash", "nbsp\\h here", "x < y & z > w", "he said --> go"]
+
+
+def test_subtitle_text_is_the_transcripts_own(tmp_path: Path) -> None:
+    """Braces and backslashes are letters in a transcript, not SubStation Alpha's markup:
+    they come out as they are in both files. WebVTT escapes & < >; SRT, which has no escapes,
+    keeps a < that would open a tag from doing so, and a blank line from ending a cue."""
+    files = written(
+        tmp_path, [Segment(i, i + 0.5, t) for i, t in enumerate([*TEXTS, "two\n\nlines"])]
+    )
+    vtt = cue_texts(files["transcript.vtt"])
+    assert files["transcript.vtt"].startswith("WEBVTT\n\n1\n00:00:00.000 --> 00:00:00.500\n")
+    assert [html.unescape(t) for t in vtt] == [*TEXTS, "two\nlines"]
+    srt = cue_texts(files["transcript.srt"])
+    assert files["transcript.srt"].startswith("1\n00:00:00,000 --> 00:00:00,500\na {b} c\n")
+    assert [t.replace("\u200b", "") for t in srt] == [*TEXTS, "two\nlines"]
+
+
+def test_an_srt_reader_sees_no_tag_in_a_comparison(tmp_path: Path) -> None:
+    """``x < y & z > w`` is read back as it is (a zero-width space after the <, which shows
+    nothing): a reader of SRT drops what looks like a tag."""
+    pysubs2 = pytest.importorskip("pysubs2")
+    files = written(tmp_path, [Segment(0, 1, "x < y & z > w"), Segment(1, 2, "</b>a<i")])
+    parsed = pysubs2.SSAFile.from_string(files["transcript.srt"])
+    texts = [event.plaintext.replace("\u200b", "") for event in parsed]
+    assert texts == ["x < y & z > w", "</b>a<i"]
