@@ -74,9 +74,9 @@ def write_transcripts(
     ctx: RunContext, text: str, segments: list[Segment] | None, seconds: float
 ) -> None:
     """Add ``transcript.txt`` (carrying the sound's duration, which per-second prices count)
-    and, with ``segments``, ``segments.json``, ``transcript.srt`` and ``transcript.vtt``. The
-    subtitles leave out segments that last no time (to the millisecond): no player shows
-    them."""
+    and, with ``segments``, ``segments.json``, ``transcript.srt`` and ``transcript.vtt``. No
+    text is left out of the subtitles: a segment that lasts no time is shown with a
+    neighbour's cue."""
     path = ctx.work_dir / "transcript.txt"
     path.write_text(text, encoding="utf-8")
     ctx.add_output(path, "text/plain; charset=utf-8", duration=seconds)
@@ -86,12 +86,26 @@ def write_transcripts(
     path = ctx.work_dir / "segments.json"
     path.write_text(json.dumps(listed, ensure_ascii=False, indent=1), encoding="utf-8")
     ctx.add_output(path, "application/json")
-    cues = []
+    cues: list[tuple[int, int, str]] = []
+    # A segment that lasts no time (to the millisecond) is no cue a player shows: its text
+    # joins the cue before it, or the next one when it comes first.
+    held: list[str] = []
     for segment in segments:
         start, end = _milliseconds(segment.start), _milliseconds(segment.end)
         text = re.sub(r"\s*\n\s*", "\n", segment.text.strip())
-        if end > start and text:
-            cues.append((start, end, text))
+        if not text:
+            continue
+        if end > start:
+            cues.append((start, end, " ".join([*held, text])))
+            held.clear()
+        elif cues:
+            first, last, before = cues[-1]
+            cues[-1] = (first, last, f"{before} {text}")
+        else:
+            held.append(text)
+    if held:  # every segment lasted no time: one cue of a second holds them
+        start = _milliseconds(segments[0].start)
+        cues.append((start, start + 1000, " ".join(held)))
     for fmt, content_type in (("srt", "application/x-subrip"), ("vtt", "text/vtt")):
         path = ctx.work_dir / f"transcript.{fmt}"
         path.write_text(_subtitles(cues, fmt), encoding="utf-8")

@@ -78,23 +78,32 @@ def written(folder: Path, segments: list[Segment]) -> dict[str, str]:
     return outputs.files
 
 
-def test_subtitles_leave_out_segments_that_last_no_time(tmp_path: Path) -> None:
-    """A segment ending where it starts (to the millisecond) is no cue; segments.json keeps
-    every segment as the model timed it."""
+def test_a_segment_that_lasts_no_time_is_shown_with_a_neighbour(tmp_path: Path) -> None:
+    """A segment ending where it starts (to the millisecond) is no cue of its own: its text
+    joins the cue before it (the next one when it comes first), so no word is lost;
+    segments.json keeps every segment as the model timed it."""
     files = written(
         tmp_path,
         [
+            Segment(0, 0, "first"),
             Segment(0, 1, "one"),
             Segment(30, 30, "none"),
             Segment(31, 31.0004, "nor"),
             Segment(32, 33, "two"),
         ],
     )
-    assert len(json.loads(files["segments.json"])) == 4
+    assert len(json.loads(files["segments.json"])) == 5
     for name in ("transcript.srt", "transcript.vtt"):
-        assert cue_texts(files[name]) == ["one", "two"], name
+        assert cue_texts(files[name]) == ["first one none nor", "two"], name
         assert "00:00:32" in files[name]
         assert "00:00:30" not in files[name]
+
+
+def test_segments_that_all_last_no_time_make_one_cue(tmp_path: Path) -> None:
+    files = written(tmp_path, [Segment(2.909, 2.909, "a"), Segment(2.909, 2.909, "b")])
+    for name in ("transcript.srt", "transcript.vtt"):
+        assert cue_texts(files[name]) == ["a b"], name
+    assert "00:00:02,909 --> 00:00:03,909" in files["transcript.srt"]
 
 
 TEXTS = ["a {b} c", "back\\Nslash", "nbsp\\h here", "x < y & z > w", "he said --> go"]
