@@ -316,7 +316,10 @@ class Model(abc.ABC):
         stop and outputs. A job whose ``stop_requested`` has turned true is ended as canceled
         by the worker there and then; the call may go on for the others (whatever is added to
         the stopped job's context is dropped) and should raise ``Stopped`` once all of them
-        were asked to stop. Any other exception fails every job of the call.
+        were asked to stop. An ``InputError`` from a call of several jobs makes the worker run
+        each of them again in a call of its own (through ``predict``), dropping what the first
+        call added to their contexts, so that only a job whose input is at fault fails, with
+        its own message; any other exception fails every job of the call.
 
         This default runs the jobs one after another."""
         for input, ctx in zip(inputs, ctxs, strict=True):
