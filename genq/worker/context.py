@@ -126,6 +126,14 @@ class JobContext(RunContext):
         if time.time() - self._last_text >= self.worker.settings.progress_interval_seconds:
             self.flush_text()
 
+    def forget_call(self) -> None:
+        """Drop what a model call added (outputs, work deferred, text not yet sent) before the
+        job runs again in a call of its own."""
+        self.outputs.clear()
+        self._deferred.clear()
+        self._text.clear()
+        self.batched = False
+
     def flush_text(self) -> None:
         if not self._text:
             return

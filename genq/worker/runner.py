@@ -234,10 +234,7 @@ class Worker:
     ) -> tuple[bool, Failure | None]:
         """Run a job of a failed model call again in a call of its own, what the first left
         of it dropped."""
-        ctx.outputs.clear()
-        ctx._deferred.clear()
-        ctx._text.clear()
-        ctx.batched = False
+        ctx.forget_call()
         return self._call(registered, [ctx])
 
     def _predict(self, registered: RegisteredModel, ctxs: list[JobContext]) -> None:
