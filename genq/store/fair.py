@@ -129,7 +129,8 @@ CORRECT = "UPDATE accounts SET vtime = vtime + (:ran - :charged) / weight WHERE 
 #: Take the picked jobs (``:seqs``), charging each ``:charge``: a worker's claim.
 TAKE_PICKED = Change(
     "UPDATE jobs SET status = 'running', worker_id = :worker_id, attempts = attempts + 1,"
-    " started_at = :now, lease_expires_at = :lease, fair_charge = :charge"
+    " started_at = CASE WHEN created_at > :now THEN created_at ELSE :now END,"
+    " lease_expires_at = :lease, fair_charge = :charge"
     " WHERE seq = ANY(:seqs) AND status = 'queued' RETURNING *",
     Record.STATUS,
 )

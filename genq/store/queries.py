@@ -255,7 +255,8 @@ ANY_QUEUED_BATCH = (
 
 _TAKE = (
     "UPDATE jobs SET status = 'running', worker_id = :worker_id, attempts = attempts + 1,"
-    " started_at = :now, lease_expires_at = :lease, fair_charge = :charge"
+    " started_at = CASE WHEN created_at > :now THEN created_at ELSE :now END,"
+    " lease_expires_at = :lease, fair_charge = :charge"
 )
 
 

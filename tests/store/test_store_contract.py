@@ -616,6 +616,16 @@ def test_claim_ranks_the_jobs_of_all_its_models_together(store: JobStore, accoun
     assert [c.job.id for c in rest] == [b_low.id]
 
 
+def test_a_job_never_starts_before_it_was_made(store: JobStore, account: Account) -> None:
+    """A worker may read its clock just before a job is made and see the job when its claim
+    runs (it waited for the submit's lock): the job starts when it was made, never before,
+    so its queue time is never negative."""
+    job = submit(store, account, created_at=T0 + 10)
+    claim = claim_one(store, now=T0 + 9.998)
+    assert claim.job.started_at == T0 + 10
+    assert get(store, job).queue_time == 0
+
+
 def test_claimed_job_is_running_with_attempt_worker_and_event(
     store: JobStore, account: Account
 ) -> None:
