@@ -172,7 +172,7 @@ class JobContext(RunContext):
 
     def fetch_image(self, ref: str, *, size: fetch.Resize | None = None) -> Any:
         settings = self.worker.settings
-        try:
+        with self._counting_refusals():
             return fetch.fetch_image(
                 ref,
                 max_bytes=settings.reference_max_bytes,
@@ -181,15 +181,12 @@ class JobContext(RunContext):
                 allow_private=settings.reference_allow_private,
                 job_id=self.job_id,
             )
-        except fetch.RefusedReference as refusal:
-            self.worker.hub.observe(metrics.reference_refused(refusal.kind))
-            raise
 
     def fetch_audio(
         self, ref: str, *, sample_rate: int, max_seconds: float = DEFAULT_MAX_AUDIO_SECONDS
     ) -> Any:
         settings = self.worker.settings
-        try:
+        with self._counting_refusals():
             return fetch.fetch_audio(
                 ref,
                 sample_rate=sample_rate,
@@ -198,14 +195,11 @@ class JobContext(RunContext):
                 allow_private=settings.reference_allow_private,
                 job_id=self.job_id,
             )
-        except fetch.RefusedReference as refusal:
-            self.worker.hub.observe(metrics.reference_refused(refusal.kind))
-            raise
 
     def fetch_file(self, ref: str) -> Path:
         settings = self.worker.settings
         folder = Path(tempfile.mkdtemp(prefix="fetched-", dir=self.work_dir))
-        try:
+        with self._counting_refusals():
             return fetch.fetch_file(
                 ref,
                 folder,
@@ -213,6 +207,12 @@ class JobContext(RunContext):
                 allow_private=settings.reference_allow_private,
                 job_id=self.job_id,
             )[0]
+
+    @contextlib.contextmanager
+    def _counting_refusals(self) -> Iterator[None]:
+        """Count a refused reference in the operator's figures, by its kind, and let it go on."""
+        try:
+            yield
         except fetch.RefusedReference as refusal:
             self.worker.hub.observe(metrics.reference_refused(refusal.kind))
             raise
